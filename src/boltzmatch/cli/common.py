@@ -1,0 +1,22 @@
+"""Options shared by several commands (same names as the Python arguments)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_data_options(parser: argparse.ArgumentParser) -> None:
+    """``--energy-key``, ``--forces-key``, ``--energy-unit``, ``--length-unit``."""
+    group = parser.add_argument_group("data")
+    group.add_argument("--energy-key", help="where the energy lives (default: energy, REF_energy, energy_U0, ...)")
+    group.add_argument("--forces-key", help="where the forces live (default: forces, REF_forces)")
+    group.add_argument("--energy-unit", help="energy unit of the file if it does not say: eV, kcal/mol, hartree, ...")
+    group.add_argument("--length-unit", help="length unit of the file if it does not say: angstrom, bohr, nm")
+
+
+def data_kwargs(args: argparse.Namespace) -> dict:
+    """The reader keyword arguments from parsed data options."""
+    return dict(
+        energy_key=args.energy_key, forces_key=args.forces_key,
+        energy_unit=args.energy_unit, length_unit=args.length_unit,
+    )

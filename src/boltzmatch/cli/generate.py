@@ -1,0 +1,44 @@
+"""``boltzmatch generate SYSTEM``: reference MD with GFN2-xTB, EMT or OpenMM."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "make reference data: NVT Langevin MD with xtb, emt or openmm, frames with energy and forces"
+
+
+def add_parser(subparsers) -> None:
+    from ..data.generate import CALCULATORS
+
+    parser = subparsers.add_parser("generate", help=HELP, description=HELP)
+    parser.add_argument(
+        "system", help="ethanol, aspirin, ... (MD17), alanine-dipeptide, smiles:CCO, Cu-fcc-3x3x3, or a file"
+    )
+    parser.add_argument("--calculator", choices=CALCULATORS, default="xtb", help="reference method (default xtb)")
+    parser.add_argument("--temperature", type=float, default=500.0, help="K (default 500)")
+    parser.add_argument("--steps", type=int, default=5000, help="production MD steps (default 5000)")
+    parser.add_argument("--interval", type=int, default=10, help="write every M-th step (default 10)")
+    parser.add_argument("--timestep", type=float, default=0.5, help="fs (default 0.5)")
+    parser.add_argument("--equilibration", type=int, default=1000, help="steps before writing (default 1000)")
+    parser.add_argument("--friction", type=float, default=0.01, help="Langevin friction, 1/fs (default 0.01)")
+    parser.add_argument("--seed", type=int, default=0, help="velocities and thermostat noise (default 0)")
+    parser.add_argument("--out", required=True, help="output extxyz file")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..data.generate import generate
+
+    try:
+        summary = generate(
+            args.system, out=args.out, calculator=args.calculator, temperature=args.temperature,
+            steps=args.steps, interval=args.interval, timestep=args.timestep,
+            equilibration=args.equilibration, friction=args.friction, seed=args.seed,
+            progress=not args.quiet,
+        )
+    except KeyboardInterrupt:
+        print(f"interrupted: the frames written so far are in {args.out}")
+        return 130
+    print(summary.table())
+    return 0

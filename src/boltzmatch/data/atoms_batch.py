@@ -1,0 +1,125 @@
+"""`AtomsBatch`: a batch of structures as flat tensors (the contract of DESIGN.md).
+
+Example
+-------
+>>> from ase.build import molecule
+>>> batch = AtomsBatch.from_atoms([molecule("H2O"), molecule("CH4")])
+>>> batch.positions.shape, batch.n_structures
+(torch.Size([8, 3]), 2)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, fields, replace
+
+import numpy as np
+import torch
+from ase import Atoms
+
+from .labels import energy_of, forces_of, make_structure
+
+
+@dataclass
+class AtomsBatch:
+    """A batch of ``n_structures`` structures with ``n_atoms`` atoms in total.
+
+    Attributes
+    ----------
+    positions : (n_atoms, 3) float, Å
+    numbers : (n_atoms,) long, atomic numbers
+    structure_index : (n_atoms,) long, which structure each atom belongs to
+    cell : (n_structures, 3, 3) float, Å (zeros for molecules)
+    pbc : (n_structures, 3) bool
+    energy : (n_structures,) float, eV, optional
+    forces : (n_atoms, 3) float, eV/Å, optional
+    """
+
+    positions: torch.Tensor
+    numbers: torch.Tensor
+    structure_index: torch.Tensor
+    cell: torch.Tensor
+    pbc: torch.Tensor
+    energy: torch.Tensor | None = None
+    forces: torch.Tensor | None = None
+
+    @property
+    def n_structures(self) -> int:
+        return int(self.cell.shape[0])
+
+    @property
+    def n_atoms(self) -> int:
+        return int(self.positions.shape[0])
+
+    @property
+    def atoms_per_structure(self) -> torch.Tensor:
+        """(n_structures,) long: the atom count of each structure."""
+        return torch.bincount(self.structure_index, minlength=self.n_structures)
+
+    @classmethod
+    def from_atoms(
+        cls,
+        structures: Sequence[Atoms],
+        *,
+        dtype: torch.dtype = torch.float32,
+        device: torch.device | str | None = None,
+    ) -> AtomsBatch:
+        """Collate ``ase.Atoms`` (Å, eV, eV/Å); labels are kept only if every structure has them."""
+        if len(structures) == 0:
+            raise ValueError("AtomsBatch needs at least one structure")
+        counts = [len(a) for a in structures]
+        positions = np.concatenate([a.positions for a in structures])
+        numbers = np.concatenate([a.numbers for a in structures])
+        cell = np.stack([np.asarray(a.cell) for a in structures])
+        pbc = np.stack([a.pbc for a in structures])
+        energies = [energy_of(a) for a in structures]
+        forces = [forces_of(a) for a in structures]
+        as_float = dict(dtype=dtype, device=device)
+        return cls(
+            positions=torch.as_tensor(positions, **as_float),
+            numbers=torch.as_tensor(numbers, dtype=torch.long, device=device),
+            structure_index=torch.repeat_interleave(
+                torch.arange(len(structures), device=device), torch.as_tensor(counts, device=device)
+            ),
+            cell=torch.as_tensor(cell, **as_float),
+            pbc=torch.as_tensor(pbc, dtype=torch.bool, device=device),
+            energy=None if any(e is None for e in energies) else torch.as_tensor(energies, **as_float),
+            forces=None if any(f is None for f in forces) else torch.as_tensor(np.concatenate(forces), **as_float),
+        )
+
+    def to_atoms(self) -> list[Atoms]:
+        """Split back into ``ase.Atoms`` with labels attached where present."""
+        counts = self.atoms_per_structure.tolist()
+        offsets = np.concatenate([[0], np.cumsum(counts)])
+        pos = self.positions.detach().cpu().double().numpy()
+        num = self.numbers.cpu().numpy()
+        forces = None if self.forces is None else self.forces.detach().cpu().double().numpy()
+        out = []
+        for i in range(self.n_structures):
+            s = slice(offsets[i], offsets[i + 1])
+            out.append(
+                make_structure(
+                    num[s], pos[s], cell=self.cell[i].detach().cpu().double().numpy(),
+                    pbc=self.pbc[i].cpu().numpy(),
+                    energy=None if self.energy is None else float(self.energy[i]),
+                    forces=None if forces is None else forces[s],
+                )
+            )
+        return out
+
+    def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> AtomsBatch:
+        """Move to ``device``; floating tensors also to ``dtype`` if given."""
+        changes = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is None:
+                continue
+            if value.is_floating_point() and dtype is not None:
+                changes[f.name] = value.to(device=device, dtype=dtype)
+            else:
+                changes[f.name] = value.to(device=device)
+        return replace(self, **changes)
+
+    def with_positions(self, positions: torch.Tensor) -> AtomsBatch:
+        """The same batch at new positions (Å); labels dropped, since they belong to the old ones."""
+        return replace(self, positions=positions, energy=None, forces=None)

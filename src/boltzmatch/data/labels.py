@@ -1,0 +1,69 @@
+"""Labels attached to structures: energy (eV) and forces (eV/Å).
+
+boltzmatch keeps labels the way ASE does, in a :class:`SinglePointCalculator` on each
+``ase.Atoms``, so ``atoms.get_potential_energy()`` and ``atoms.get_forces()`` work on every
+structure a reader returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from ase import Atoms
+from ase.calculators.singlepoint import SinglePointCalculator
+
+
+def make_structure(
+    numbers: np.ndarray,
+    positions: np.ndarray,
+    *,
+    cell: np.ndarray | None = None,
+    pbc: np.ndarray | bool = False,
+    energy: float | None = None,
+    forces: np.ndarray | None = None,
+) -> Atoms:
+    """Build an ``ase.Atoms`` with positions in Å and optional energy (eV) and forces (eV/Å)."""
+    atoms = Atoms(numbers=np.asarray(numbers, dtype=int), positions=np.asarray(positions, dtype=float))
+    if cell is not None:
+        atoms.cell = np.asarray(cell, dtype=float)
+    atoms.pbc = pbc
+    attach_labels(atoms, energy, forces)
+    return atoms
+
+
+def attach_labels(atoms: Atoms, energy: float | None, forces: np.ndarray | None) -> Atoms:
+    """Attach energy (eV) and forces (eV/Å) to ``atoms``; a no-op when both are ``None``."""
+    results = {}
+    if energy is not None:
+        results["energy"] = float(energy)
+    if forces is not None:
+        results["forces"] = np.asarray(forces, dtype=float).reshape(len(atoms), 3)
+    atoms.calc = SinglePointCalculator(atoms, **results) if results else None
+    return atoms
+
+
+def energy_of(atoms: Atoms) -> float | None:
+    """The reference energy of ``atoms`` in eV, or ``None`` if it has none."""
+    if atoms.calc is None:
+        return None
+    value = atoms.calc.results.get("energy")
+    return None if value is None else float(value)
+
+
+def forces_of(atoms: Atoms) -> np.ndarray | None:
+    """The reference forces of ``atoms`` in eV/Å, shape ``(n_atoms, 3)``, or ``None``."""
+    if atoms.calc is None:
+        return None
+    value = atoms.calc.results.get("forces")
+    return None if value is None else np.asarray(value, dtype=float)
+
+
+def has_energy(structures: Sequence[Atoms]) -> bool:
+    """True when every structure carries an energy."""
+    return len(structures) > 0 and all(energy_of(a) is not None for a in structures)
+
+
+def has_forces(structures: Sequence[Atoms]) -> bool:
+    """True when every structure carries forces."""
+    return len(structures) > 0 and all(forces_of(a) is not None for a in structures)

@@ -1,0 +1,85 @@
+"""Write structures with their labels to extxyz or an ASE db, atomically.
+
+:func:`write_structures` writes to a temporary name and renames, so an interrupted write
+never leaves a partial file. :class:`FrameWriter` streams frames of a running simulation
+into ``NAME.partial`` (each frame flushed whole, so the file is valid extxyz at every
+moment) and renames it to ``NAME`` when closed, also after Ctrl-C or an exception.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from ase import Atoms
+
+from ..errors import file_error
+from ..utils.atomic import atomic_path
+from .labels import attach_labels, energy_of, forces_of
+from .readers import detect_format
+
+
+def _clean(atoms: Atoms) -> Atoms:
+    """A copy holding only numbers, positions, cell, pbc and the energy/forces labels."""
+    out = Atoms(numbers=atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
+    return attach_labels(out, energy_of(atoms), forces_of(atoms))
+
+
+def write_structures(path: str | Path, structures: Sequence[Atoms]) -> Path:
+    """Write ``structures`` (Å, eV, eV/Å) to ``path``: ``.xyz``/``.extxyz`` or ``.db``."""
+    import ase.db
+    import ase.io
+
+    path = Path(path)
+    fmt = detect_format(path)
+    if fmt not in ("extxyz", "db"):
+        raise file_error(path, None, "can only write extxyz (.xyz, .extxyz) or ASE db (.db)")
+    with atomic_path(path) as tmp:
+        if fmt == "extxyz":
+            ase.io.write(tmp, [_clean(a) for a in structures], format="extxyz")
+        else:
+            with ase.db.connect(str(tmp), type="db", append=False) as db:
+                for atoms in structures:
+                    db.write(_clean(atoms))
+    return path
+
+
+class FrameWriter:
+    """Append frames to ``path`` as extxyz, crash-safely.
+
+    Frames go to ``path + '.partial'`` and are flushed one by one; :meth:`close` renames the
+    file to ``path``. Use as a context manager: the rename happens on normal exit, on
+    ``KeyboardInterrupt`` and on errors, so the frames written so far are never lost.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.partial = self.path.with_name(self.path.name + ".partial")
+        self._handle = open(self.partial, "w")
+        self.count = 0
+
+    def write(self, atoms: Atoms) -> None:
+        import io
+
+        import ase.io
+
+        # format first, then one write call: an interrupt never leaves half a frame
+        buffer = io.StringIO()
+        ase.io.write(buffer, _clean(atoms), format="extxyz")
+        self._handle.write(buffer.getvalue())
+        self._handle.flush()
+        self.count += 1
+
+    def close(self) -> Path:
+        if not self._handle.closed:
+            self._handle.close()
+            os.replace(self.partial, self.path)
+        return self.path
+
+    def __enter__(self) -> FrameWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,98 @@
+"""Reference data from real calculators: EMT, GFN2-xTB (tblite), OpenMM; seeds; interruption."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from boltzmatch.data import energy_of, forces_of, generate, read_structures
+from boltzmatch.errors import BoltzmatchError
+
+
+def test_emt_bulk_frames_have_consistent_labels(tmp_path):
+    summary = generate("Cu-fcc-2x2x2", calculator="emt", temperature=300, steps=40, interval=10,
+                       timestep=2.0, equilibration=10, seed=0, out=tmp_path / "cu.xyz", progress=False)
+    frames = read_structures(tmp_path / "cu.xyz", require=["energy", "forces"])
+    assert summary.frames == len(frames) == 4
+    assert frames[0].pbc.all() and len(frames[0]) == 32
+    # labels are EMT's values at the written positions
+    from ase.calculators.emt import EMT
+
+    check = frames[-1].copy()
+    check.calc = EMT()
+    assert check.get_potential_energy() == pytest.approx(energy_of(frames[-1]), abs=1e-6)
+    np.testing.assert_allclose(check.get_forces(), forces_of(frames[-1]), atol=1e-6)
+
+
+def test_xtb_same_seed_same_file(tmp_path):
+    kwargs = dict(calculator="xtb", temperature=500, steps=30, interval=10, timestep=0.5,
+                  equilibration=5, progress=False)
+    generate("ethanol", out=tmp_path / "a.xyz", seed=7, **kwargs)
+    generate("ethanol", out=tmp_path / "b.xyz", seed=7, **kwargs)
+    generate("ethanol", out=tmp_path / "c.xyz", seed=8, **kwargs)
+    assert (tmp_path / "a.xyz").read_text() == (tmp_path / "b.xyz").read_text()
+    assert (tmp_path / "a.xyz").read_text() != (tmp_path / "c.xyz").read_text()
+    frames = read_structures(tmp_path / "a.xyz", require=["energy", "forces"])
+    assert len(frames) == 3 and frames[0].get_chemical_formula() == "C2H6O"
+    assert -320 < energy_of(frames[0]) < -300  # GFN2-xTB total energy of ethanol, eV
+
+
+def test_langevin_thermostat_reaches_target_temperature(tmp_path):
+    """Mean kinetic temperature within 10% of the target (3N-3 dof, FixCom), EMT so it is quick."""
+    summary = generate("Cu-fcc-2x2x2", calculator="emt", temperature=400, steps=2000, interval=10,
+                       timestep=4.0, equilibration=500, friction=0.02, seed=1, out=tmp_path / "t.xyz",
+                       progress=False)
+    assert summary.temperature_mean == pytest.approx(400, rel=0.1)
+
+
+def test_unknown_system_and_calculator(tmp_path):
+    with pytest.raises(BoltzmatchError, match="unknown system 'unobtainium'"):
+        generate("unobtainium", out=tmp_path / "x.xyz", steps=1, interval=1)
+    with pytest.raises(BoltzmatchError, match="openmm calculator has a force field for alanine-dipeptide only"):
+        generate("ethanol", calculator="openmm", out=tmp_path / "x.xyz", steps=1, interval=1)
+    assert not (tmp_path / "x.xyz").exists()
+
+
+def test_openmm_alanine_dipeptide(tmp_path):
+    pytest.importorskip("openmm")
+    pytest.importorskip("openmmtools")
+    generate("alanine-dipeptide", calculator="openmm", temperature=300, steps=20, interval=10,
+             timestep=0.5, equilibration=0, seed=0, out=tmp_path / "ala.xyz", progress=False)
+    frames = read_structures(tmp_path / "ala.xyz", require=["energy", "forces"])
+    assert len(frames) == 2 and len(frames[0]) == 22
+    # forces are minus the gradient of the energy (finite difference through the calculator)
+    from boltzmatch.data.openmm_reference import alanine_dipeptide_calculator
+
+    atoms = frames[0].copy()
+    atoms.calc = alanine_dipeptide_calculator()
+    f = atoms.get_forces()
+    h = 1e-4
+    atoms.positions[3, 1] += h
+    e_plus = atoms.get_potential_energy()
+    atoms.positions[3, 1] -= 2 * h
+    e_minus = atoms.get_potential_energy()
+    assert -(e_plus - e_minus) / (2 * h) == pytest.approx(f[3, 1], rel=1e-3, abs=1e-3)
+
+
+def test_sigterm_leaves_valid_file(tmp_path):
+    out = tmp_path / "killed.xyz"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "boltzmatch", "generate", "ethanol", "--steps", "100000", "--interval", "5",
+         "--equilibration", "0", "--out", str(out), "--quiet"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    partial = out.with_name(out.name + ".partial")
+    deadline = time.time() + 60
+    while time.time() < deadline and (not partial.exists() or partial.stat().st_size < 5000):
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "frames written so far" in stdout
+    frames = read_structures(out, require=["energy", "forces"])
+    assert len(frames) >= 1
+    assert not partial.exists()
