@@ -1,0 +1,77 @@
+"""The `EnergyModel` contract and the one helper that turns energies into forces.
+
+An :class:`EnergyModel` maps an :class:`~boltzmatch.data.AtomsBatch` to one energy per
+structure (eV). It must be smooth in the positions and twice differentiable: score matching
+needs ∇·F = −ΔU. No model predicts forces directly; :func:`energy_and_forces` computes
+F = −∂U/∂x (eV/Å) by autograd for every model.
+
+Example
+-------
+>>> from ase.build import molecule
+>>> from boltzmatch.data import AtomsBatch
+>>> from boltzmatch.models import build_model
+>>> model = build_model({"name": "schnet", "n_features": 16, "n_interactions": 1})
+>>> energy, forces = energy_and_forces(model, AtomsBatch.from_atoms([molecule("H2O")]))
+>>> energy.shape, forces.shape
+(torch.Size([1]), torch.Size([3, 3]))
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..data.atoms_batch import AtomsBatch
+
+
+class EnergyModel(nn.Module):
+    """Base class: ``forward(batch) -> energy (n_structures,)`` in eV.
+
+    Subclasses set ``cutoff`` (Å) and implement :meth:`atomic_energy` or override
+    :meth:`forward`. Per-element reference energies (eV) and an energy scale (eV) fitted from
+    training data live in buffers, so ``U = scale · U_net + Σ_i e_ref[Z_i]``.
+    """
+
+    #: Model name in the registry (``schnet``, ``painn``, ``mlp``, ``linear``).
+    name: str = "base"
+
+    def __init__(self, max_z: int = 100):
+        super().__init__()
+        self.max_z = max_z
+        self.register_buffer("element_energy", torch.zeros(max_z + 1))
+        self.register_buffer("energy_scale", torch.ones(()))
+
+    def atomic_energy(self, batch: AtomsBatch) -> torch.Tensor:
+        """(n_atoms,) unscaled atomic energies of the network part."""
+        raise NotImplementedError
+
+    def forward(self, batch: AtomsBatch) -> torch.Tensor:
+        atomic = self.energy_scale * self.atomic_energy(batch) + self.element_energy[batch.numbers]
+        energy = torch.zeros(batch.n_structures, dtype=atomic.dtype, device=atomic.device)
+        return energy.index_add(0, batch.structure_index, atomic)
+
+    def set_normalization(self, element_energy: dict[int, float], energy_scale: float) -> None:
+        """Set per-element reference energies (eV) and the energy scale (eV)."""
+        self.element_energy.zero_()
+        for z, value in element_energy.items():
+            self.element_energy[int(z)] = float(value)
+        self.energy_scale.fill_(float(energy_scale))
+
+
+def energy_and_forces(
+    model: nn.Module, batch: AtomsBatch, *, create_graph: bool = False, compute_forces: bool = True
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Energy (n_structures,) in eV and forces F = −∂U/∂x (n_atoms, 3) in eV/Å.
+
+    ``create_graph=True`` keeps the graph of the forces, for losses on forces (training) and
+    second derivatives (score matching).
+    """
+    if not compute_forces:
+        return model(batch), None
+    positions = batch.positions
+    if not positions.requires_grad:
+        positions = positions.detach().requires_grad_(True)
+        batch = batch.with_positions(positions)
+    energy = model(batch)
+    (grad,) = torch.autograd.grad(energy.sum(), positions, create_graph=create_graph)
+    return energy, -grad

@@ -1,0 +1,91 @@
+"""PaiNN (Schütt, Unke, Gastegger, ICML 2021): equivariant message passing with scalar and
+vector features; energies from the scalar channel, rotation-invariant by construction."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..data.atoms_batch import AtomsBatch
+from .base import EnergyModel
+from .neighbors import neighbor_list
+from .radial import BesselRBF, cosine_cutoff
+
+
+class PaiNNMessage(nn.Module):
+    def __init__(self, n_features: int, n_rbf: int):
+        super().__init__()
+        self.n_features = n_features
+        self.phi = nn.Sequential(nn.Linear(n_features, n_features), nn.SiLU(), nn.Linear(n_features, 3 * n_features))
+        self.filter = nn.Linear(n_rbf, 3 * n_features)
+
+    def forward(self, s, v, rbf, fcut, unit, i, j):
+        x = self.phi(s)[j] * self.filter(rbf) * fcut[:, None]
+        ds, dvv, dvs = torch.split(x, self.n_features, dim=1)
+        dv = v[j] * dvv[:, None, :] + dvs[:, None, :] * unit[:, :, None]
+        s = s + torch.zeros_like(s).index_add(0, i, ds)
+        v = v + torch.zeros_like(v).index_add(0, i, dv)
+        return s, v
+
+
+class PaiNNUpdate(nn.Module):
+    def __init__(self, n_features: int, epsilon: float = 1e-8):
+        super().__init__()
+        self.n_features = n_features
+        self.epsilon = epsilon
+        self.mix = nn.Linear(n_features, 2 * n_features, bias=False)
+        self.mlp = nn.Sequential(
+            nn.Linear(2 * n_features, n_features), nn.SiLU(), nn.Linear(n_features, 3 * n_features)
+        )
+
+    def forward(self, s, v):
+        uv, vv = torch.split(self.mix(v), self.n_features, dim=2)
+        # ε keeps the norm differentiable (twice) where the vector features vanish
+        norm = torch.sqrt((vv**2).sum(1) + self.epsilon)
+        a = self.mlp(torch.cat([s, norm], dim=1))
+        a_vv, a_sv, a_ss = torch.split(a, self.n_features, dim=1)
+        s = s + a_sv * (uv * vv).sum(1) + a_ss
+        v = v + a_vv[:, None, :] * uv
+        return s, v
+
+
+class PaiNN(EnergyModel):
+    """PaiNN energy model.
+
+    Parameters
+    ----------
+    cutoff : Å
+    n_interactions : message + update blocks
+    n_features : scalar and vector feature size
+    n_rbf : Bessel radial basis size
+    max_z : largest atomic number embedded
+    """
+
+    name = "painn"
+
+    def __init__(
+        self, cutoff: float = 5.0, n_interactions: int = 3, n_features: int = 64, n_rbf: int = 20, max_z: int = 100,
+        elements: list[int] | None = None,
+    ):
+        super().__init__(max_z=max_z)
+        self.cutoff = float(cutoff)
+        self.elements = elements
+        self.n_features = n_features
+        self.embedding = nn.Embedding(max_z + 1, n_features)
+        self.rbf = BesselRBF(n_rbf, cutoff)
+        self.messages = nn.ModuleList(PaiNNMessage(n_features, n_rbf) for _ in range(n_interactions))
+        self.updates = nn.ModuleList(PaiNNUpdate(n_features) for _ in range(n_interactions))
+        self.output = nn.Sequential(nn.Linear(n_features, n_features // 2), nn.SiLU(), nn.Linear(n_features // 2, 1))
+
+    def atomic_energy(self, batch: AtomsBatch) -> torch.Tensor:
+        edges = neighbor_list(batch, self.cutoff)
+        dtype = batch.positions.dtype
+        s = self.embedding(batch.numbers).to(dtype)
+        v = torch.zeros(batch.n_atoms, 3, self.n_features, dtype=dtype, device=s.device)
+        rbf = self.rbf(edges.distances)
+        fcut = cosine_cutoff(edges.distances, self.cutoff)
+        unit = edges.vectors / edges.distances[:, None]
+        for message, update in zip(self.messages, self.updates):
+            s, v = message(s, v, rbf, fcut, unit, edges.i, edges.j)
+            s, v = update(s, v)
+        return self.output(s).squeeze(1)

@@ -1,0 +1,95 @@
+"""Build models from a config dict or YAML file; unknown keys get a one-line error.
+
+A config names the model and its constructor arguments, for example::
+
+    name: schnet          # schnet | painn | mlp | linear
+    cutoff: 5.0           # Å
+    n_interactions: 3
+    n_features: 64
+    n_rbf: 20
+    dtype: float32        # or float64
+
+``elements`` (atomic numbers) is filled in from the training data when not given.
+"""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+import torch
+import yaml
+
+from ..errors import BoltzmatchError
+from .base import EnergyModel
+from .linear import LinearPotential
+from .mlp import DescriptorMLP
+from .painn import PaiNN
+from .schnet import SchNet
+
+MODELS: dict[str, type[EnergyModel]] = {
+    "schnet": SchNet,
+    "painn": PaiNN,
+    "mlp": DescriptorMLP,
+    "linear": LinearPotential,
+}
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+COMMON_KEYS = ("name", "dtype")
+
+
+def allowed_keys(name: str) -> list[str]:
+    """Config keys accepted for model ``name``."""
+    params = inspect.signature(MODELS[name].__init__).parameters
+    return list(COMMON_KEYS) + [p for p in params if p != "self"]
+
+
+def validate_config(config: dict, source: str = "model config") -> dict:
+    """Check names and keys; returns a normalised copy."""
+    if not isinstance(config, dict):
+        raise BoltzmatchError(f"{source}: expected a mapping of keys to values")
+    name = config.get("name")
+    if name not in MODELS:
+        raise BoltzmatchError(f"{source}: key 'name' must be one of {', '.join(MODELS)}, got {name!r}")
+    allowed = allowed_keys(name)
+    for key in config:
+        if key not in allowed:
+            raise BoltzmatchError(f"{source}: unknown key {key!r} for {name}; allowed keys: {', '.join(allowed)}")
+    dtype = config.get("dtype", "float32")
+    if dtype not in DTYPES:
+        raise BoltzmatchError(f"{source}: key 'dtype' must be float32 or float64, got {dtype!r}")
+    out = dict(config)
+    out["dtype"] = dtype
+    if "hidden" in out:
+        out["hidden"] = list(out["hidden"])
+    return out
+
+
+def load_config(path: str | Path) -> dict:
+    """Read a model config YAML file (validated)."""
+    path = Path(path)
+    try:
+        config = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise BoltzmatchError(f"{path}: no such file") from None
+    except yaml.YAMLError as exc:
+        raise BoltzmatchError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if isinstance(config, dict) and "model" in config and isinstance(config["model"], dict):
+        config = config["model"]
+    return validate_config(config or {}, str(path))
+
+
+def build_model(config: dict) -> EnergyModel:
+    """Instantiate a model from a validated-or-not config dict."""
+    config = validate_config(config)
+    kwargs = {k: v for k, v in config.items() if k not in COMMON_KEYS}
+    if "hidden" in kwargs:
+        kwargs["hidden"] = tuple(kwargs["hidden"])
+    cls = MODELS[config["name"]]
+    needs_elements = "elements" in inspect.signature(cls.__init__).parameters
+    if needs_elements and cls in (LinearPotential, DescriptorMLP) and not kwargs.get("elements"):
+        raise BoltzmatchError(f"model config: {config['name']} needs 'elements' (atomic numbers)")
+    try:
+        model = cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise BoltzmatchError(f"model config: invalid value for {config['name']}: {exc}") from None
+    return model.to(DTYPES[config["dtype"]])

@@ -1,0 +1,70 @@
+"""SchNet (Schütt et al., J. Chem. Phys. 148, 241722 (2018); NeurIPS 2017).
+
+Continuous-filter convolutions on Gaussian-expanded distances with a cosine cutoff, shifted
+softplus activations, atomwise energies summed per structure.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..data.atoms_batch import AtomsBatch
+from .base import EnergyModel
+from .neighbors import neighbor_list
+from .radial import GaussianRBF, ShiftedSoftplus, cosine_cutoff
+
+
+class SchNetInteraction(nn.Module):
+    def __init__(self, n_features: int, n_rbf: int, cutoff: float):
+        super().__init__()
+        self.cutoff = cutoff
+        self.filter = nn.Sequential(nn.Linear(n_rbf, n_features), ShiftedSoftplus(), nn.Linear(n_features, n_features))
+        self.in2f = nn.Linear(n_features, n_features, bias=False)
+        self.f2out = nn.Sequential(
+            nn.Linear(n_features, n_features), ShiftedSoftplus(), nn.Linear(n_features, n_features)
+        )
+
+    def forward(self, x, rbf, fcut, i, j):
+        w = self.filter(rbf) * fcut[:, None]
+        messages = self.in2f(x)[j] * w
+        aggregated = torch.zeros_like(x).index_add(0, i, messages)
+        return self.f2out(aggregated)
+
+
+class SchNet(EnergyModel):
+    """SchNet energy model.
+
+    Parameters
+    ----------
+    cutoff : Å
+    n_interactions : number of interaction blocks
+    n_features : atom feature size
+    n_rbf : Gaussian radial basis size
+    max_z : largest atomic number embedded
+    """
+
+    name = "schnet"
+
+    def __init__(
+        self, cutoff: float = 5.0, n_interactions: int = 3, n_features: int = 64, n_rbf: int = 20, max_z: int = 100,
+        elements: list[int] | None = None,
+    ):
+        super().__init__(max_z=max_z)
+        self.cutoff = float(cutoff)
+        self.elements = elements
+        self.embedding = nn.Embedding(max_z + 1, n_features)
+        self.rbf = GaussianRBF(n_rbf, cutoff)
+        self.interactions = nn.ModuleList(SchNetInteraction(n_features, n_rbf, cutoff) for _ in range(n_interactions))
+        self.output = nn.Sequential(
+            nn.Linear(n_features, n_features // 2), ShiftedSoftplus(), nn.Linear(n_features // 2, 1)
+        )
+
+    def atomic_energy(self, batch: AtomsBatch) -> torch.Tensor:
+        edges = neighbor_list(batch, self.cutoff)
+        x = self.embedding(batch.numbers).to(batch.positions.dtype)
+        rbf = self.rbf(edges.distances)
+        fcut = cosine_cutoff(edges.distances, self.cutoff)
+        for interaction in self.interactions:
+            x = x + interaction(x, rbf, fcut, edges.i, edges.j)
+        return self.output(x).squeeze(1)
