@@ -14,9 +14,9 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import BoltzmatchError
-from . import generate, info
+from . import evaluate, generate, info, train
 
-COMMANDS = (generate, info)
+COMMANDS = (generate, info, train, evaluate)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -45,7 +45,24 @@ class EnergyModel(nn.Module):
         """(n_atoms,) unscaled atomic energies of the network part."""
         raise NotImplementedError
 
+    def check_elements(self, numbers: torch.Tensor) -> None:
+        """Refuse elements outside ``self.elements`` (when the model was told them)."""
+        elements = getattr(self, "elements", None)
+        if not elements:
+            return
+        unseen = sorted(set(numbers.unique().tolist()) - {int(z) for z in elements})
+        if unseen:
+            from ase.data import chemical_symbols
+
+            from ..errors import BoltzmatchError
+
+            raise BoltzmatchError(
+                f"element(s) {', '.join(chemical_symbols[z] for z in unseen)} not seen in training; "
+                f"the model knows {', '.join(chemical_symbols[int(z)] for z in sorted(elements))}"
+            )
+
     def forward(self, batch: AtomsBatch) -> torch.Tensor:
+        self.check_elements(batch.numbers)
         atomic = self.energy_scale * self.atomic_energy(batch) + self.element_energy[batch.numbers]
         energy = torch.zeros(batch.n_structures, dtype=atomic.dtype, device=atomic.device)
         return energy.index_add(0, batch.structure_index, atomic)

@@ -1,0 +1,40 @@
+"""Helpers for benchmarks: reference data made once and cached, JSON + table output."""
+
+from __future__ import annotations
+
+import json
+import platform
+from pathlib import Path
+
+import torch
+
+from boltzmatch.data import generate
+from boltzmatch.utils.atomic import atomic_write_text
+from boltzmatch.utils.table import format_table
+
+CACHE = Path(__file__).resolve().parent / ".cache"
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def ethanol_data(name: str, *, frames: int, seed: int, temperature: float = 500.0) -> Path:
+    """GFN2-xTB ethanol frames at ``temperature`` K, every 10th step of 0.5 fs; cached by name."""
+    path = CACHE / f"{name}.xyz"
+    if not path.exists():
+        CACHE.mkdir(parents=True, exist_ok=True)
+        generate("ethanol", out=path, calculator="xtb", temperature=temperature, steps=10 * frames, interval=10,
+                 timestep=0.5, equilibration=1000, seed=seed, progress=True)
+    return path
+
+
+def machine() -> dict:
+    return {"python": platform.python_version(), "torch": torch.__version__, "threads": torch.get_num_threads(),
+            "processor": platform.processor() or platform.machine()}
+
+
+def write_results(name: str, results: dict, rows: list[list], header: list[str]) -> str:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    results = {"machine": machine(), **results}
+    atomic_write_text(RESULTS / f"{name}.json", json.dumps(results, indent=2))
+    table = format_table(rows, header=header, title=name)
+    atomic_write_text(RESULTS / f"{name}.md", table + "\n")
+    return table

@@ -1,0 +1,66 @@
+"""``boltzmatch train DATA``: train an energy model; ``--resume RUN_DIR`` continues a killed run."""
+
+from __future__ import annotations
+
+import argparse
+
+from .common import add_data_options, data_kwargs
+
+HELP = "train an energy model (schnet, painn, mlp, linear) on energies and/or forces"
+
+
+def add_parser(subparsers) -> None:
+    from ..models.registry import MODELS
+    from ..objectives.supervised import LOSSES
+    from ..training.trainer import SCHEDULES
+
+    p = subparsers.add_parser("train", help=HELP, description=HELP)
+    p.add_argument("data", nargs="?", help="training structures with labels (omit with --resume)")
+    p.add_argument("--model", choices=list(MODELS), default="schnet")
+    p.add_argument("--config", help="model YAML (name, cutoff, n_interactions, n_features, n_rbf, dtype, ...)")
+    p.add_argument("--loss", choices=LOSSES, default="energy-forces")
+    p.add_argument("--energy-weight", type=float, default=1.0, help="weight of the per-atom energy MSE (eV²)")
+    p.add_argument("--force-weight", type=float, default=100.0, help="weight of the force MSE (eV²/Å²)")
+    p.add_argument("--epochs", type=int, default=100)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    p.add_argument("--schedule", choices=SCHEDULES, default="plateau")
+    p.add_argument("--patience", type=int, default=20, help="early stopping: epochs without improvement")
+    p.add_argument("--ema-decay", type=float, default=0.99, help="EMA of weights (0 turns it off)")
+    p.add_argument("--clip", type=float, default=10.0, help="gradient-norm clipping (0 turns it off)")
+    p.add_argument("--val-fraction", type=float, default=0.1)
+    p.add_argument("--test-fraction", type=float, default=0.1)
+    p.add_argument("--split-method", choices=["random", "contiguous"], default="random")
+    p.add_argument("--split-file", help="npz/json with train, val, test indices")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-minutes", type=float, help="stop after the epoch that crosses this wall time")
+    p.add_argument("--out", help="run directory to create")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_data_options(p)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..errors import BoltzmatchError
+    from ..training import format_train_summary, train
+
+    if args.resume:
+        summary = train(None, out=args.resume, resume=True, progress=not args.quiet)
+    else:
+        if not args.data or not args.out:
+            raise BoltzmatchError("train needs DATA and --out RUN_DIR (or --resume RUN_DIR)")
+        summary = train(
+            args.data, out=args.out, model=args.model, config=args.config, loss=args.loss,
+            energy_weight=args.energy_weight, force_weight=args.force_weight, epochs=args.epochs,
+            batch_size=args.batch_size, lr=args.lr, schedule=args.schedule, patience=args.patience,
+            ema_decay=args.ema_decay or None, clip=args.clip or None, val_fraction=args.val_fraction,
+            test_fraction=args.test_fraction, split_method=args.split_method, split_file=args.split_file,
+            seed=args.seed, max_minutes=args.max_minutes, progress=not args.quiet,
+            data_options={k: v for k, v in data_kwargs(args).items() if v is not None},
+        )
+    import os
+
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(format_train_summary(summary))
+    return 0

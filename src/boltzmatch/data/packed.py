@@ -1,0 +1,44 @@
+"""Structures packed into flat tensors once, so that training batches are gathers, not loops."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from ase import Atoms
+
+from .atoms_batch import AtomsBatch
+
+
+class PackedStructures:
+    """All structures of a data set as flat tensors (Å, eV, eV/Å); :meth:`batch` gathers a subset."""
+
+    def __init__(self, structures: Sequence[Atoms], dtype: torch.dtype = torch.float32):
+        full = AtomsBatch.from_atoms(structures, dtype=dtype)
+        self.full = full
+        self.counts = full.atoms_per_structure
+        self.starts = torch.cumsum(self.counts, 0) - self.counts
+        self.n_structures = full.n_structures
+        self.elements = sorted({int(z) for z in full.numbers.unique().tolist()})
+
+    def __len__(self) -> int:
+        return self.n_structures
+
+    def batch(self, indices: Sequence[int] | np.ndarray | torch.Tensor) -> AtomsBatch:
+        """An AtomsBatch of the structures ``indices`` (in that order)."""
+        idx = torch.as_tensor(np.asarray(indices), dtype=torch.long)
+        counts = self.counts[idx]
+        atoms = torch.repeat_interleave(self.starts[idx], counts) + (
+            torch.arange(int(counts.sum())) - torch.repeat_interleave(torch.cumsum(counts, 0) - counts, counts)
+        )
+        f = self.full
+        return AtomsBatch(
+            positions=f.positions[atoms],
+            numbers=f.numbers[atoms],
+            structure_index=torch.repeat_interleave(torch.arange(len(idx)), counts),
+            cell=f.cell[idx],
+            pbc=f.pbc[idx],
+            energy=None if f.energy is None else f.energy[idx],
+            forces=None if f.forces is None else f.forces[atoms],
+        )

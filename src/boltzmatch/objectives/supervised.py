@@ -1,0 +1,44 @@
+"""Supervised energy and force losses.
+
+The energy term is the mean squared error of the energy *per atom* (eV²/atom²), so that
+molecules of different sizes weigh alike; the force term is the mean squared error over
+force components (eV²/Å²). ``loss = energy_weight · L_E + force_weight · L_F``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..data.atoms_batch import AtomsBatch
+from ..errors import BoltzmatchError
+from ..models.base import energy_and_forces
+
+LOSSES = ("energy", "forces", "energy-forces")
+
+
+class SupervisedLoss:
+    """Energy, force or energy+force matching."""
+
+    def __init__(self, loss: str = "energy-forces", energy_weight: float = 1.0, force_weight: float = 100.0):
+        if loss not in LOSSES:
+            raise BoltzmatchError(f"unknown loss {loss!r}; expected one of {', '.join(LOSSES)}")
+        self.loss = loss
+        self.energy_weight = energy_weight if loss != "forces" else 0.0
+        self.force_weight = force_weight if loss != "energy" else 0.0
+        self.needs = tuple(n for n, w in (("energy", self.energy_weight), ("forces", self.force_weight)) if w)
+
+    def __call__(self, model: torch.nn.Module, batch: AtomsBatch) -> tuple[torch.Tensor, dict[str, float]]:
+        use_forces = self.force_weight > 0
+        energy, forces = energy_and_forces(model, batch, create_graph=use_forces, compute_forces=use_forces)
+        loss = energy.new_zeros(())
+        metrics: dict[str, float] = {}
+        if self.energy_weight:
+            per_atom = (energy - batch.energy) / batch.atoms_per_structure.to(energy.dtype)
+            energy_loss = (per_atom**2).mean()
+            loss = loss + self.energy_weight * energy_loss
+            metrics["energy_loss"] = float(energy_loss.detach())
+        if use_forces:
+            force_loss = ((forces - batch.forces) ** 2).mean()
+            loss = loss + self.force_weight * force_loss
+            metrics["force_loss"] = float(force_loss.detach())
+        return loss, metrics

@@ -1,0 +1,12 @@
+"""Training: the loop, run directories, normalisation, evaluation.
+
+Named ``training`` rather than DESIGN.md's ``train`` so that ``boltzmatch.train`` can be the
+function the CLI mirrors (a subpackage of that name would shadow it).
+"""
+
+from .evaluate import evaluate, format_evaluation, predict
+from .run_dir import load, read_config
+from .trainer import SCHEDULES, format_train_summary, train
+
+__all__ = ["SCHEDULES", "evaluate", "format_evaluation", "format_train_summary", "load", "predict", "read_config",
+           "train"]

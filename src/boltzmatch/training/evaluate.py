@@ -1,0 +1,83 @@
+"""``evaluate``: error tables (energy and force MAE/RMSE, per-element force errors) and parity plots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from ase.data import chemical_symbols
+
+from ..data import read_structures
+from ..data.packed import PackedStructures
+from ..models.base import energy_and_forces
+from ..utils.table import format_table
+from .run_dir import load, read_config
+
+
+def predict(model: torch.nn.Module, packed: PackedStructures, batch_size: int = 64):
+    """Predicted energies (n_structures,) in eV and forces (n_atoms, 3) in eV/Å, as NumPy arrays."""
+    energies, forces = [], []
+    for start in range(0, len(packed), batch_size):
+        batch = packed.batch(np.arange(start, min(start + batch_size, len(packed))))
+        e, f = energy_and_forces(model, batch)
+        energies.append(e.detach().double().numpy())
+        forces.append(f.detach().double().numpy())
+    return np.concatenate(energies), np.concatenate(forces)
+
+
+def evaluate(run_dir: str | Path, data: str | Path, *, out: str | Path | None = None, batch_size: int = 64,
+             data_options: dict | None = None) -> dict:
+    """Errors of the model in ``run_dir`` on ``data``: energies in eV, forces in eV/Å.
+
+    Returns ``n_structures``, ``energy_mae``, ``energy_rmse``, ``energy_mae_per_atom``,
+    ``force_mae``, ``force_rmse`` and ``force_mae_per_element`` (where labels exist). With
+    ``out``, also writes ``metrics.json`` and parity plots (PNG).
+    """
+    model = load(run_dir)
+    dtype = torch.float64 if read_config(run_dir)["model"].get("dtype") == "float64" else torch.float32
+    structures = read_structures(data, **(data_options or {}))
+    packed = PackedStructures(structures, dtype=dtype)
+    energy, forces = predict(model, packed, batch_size)
+    full = packed.full
+    result: dict = {"n_structures": len(packed), "n_atoms": full.n_atoms}
+    if full.energy is not None:
+        diff = energy - full.energy.double().numpy()
+        per_atom = diff / full.atoms_per_structure.numpy()
+        result.update(energy_mae=float(np.abs(diff).mean()), energy_rmse=float(np.sqrt((diff**2).mean())),
+                      energy_mae_per_atom=float(np.abs(per_atom).mean()))
+    if full.forces is not None:
+        diff = forces - full.forces.double().numpy()
+        result.update(force_mae=float(np.abs(diff).mean()), force_rmse=float(np.sqrt((diff**2).mean())))
+        numbers = full.numbers.numpy()
+        result["force_mae_per_element"] = {
+            chemical_symbols[z]: float(np.abs(diff[numbers == z]).mean()) for z in sorted(set(numbers.tolist()))
+        }
+    if out is not None:
+        import json
+
+        from ..utils.atomic import atomic_write_text
+
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out / "metrics.json", json.dumps(result, indent=2))
+        from ..analysis.plots import parity_plot
+
+        if full.energy is not None:
+            parity_plot(full.energy.double().numpy(), energy, out / "parity_energy.png",
+                        label="energy (eV)", title=f"{Path(run_dir).name}: energy")
+        if full.forces is not None:
+            parity_plot(full.forces.double().numpy().ravel(), forces.ravel(), out / "parity_forces.png",
+                        label="force component (eV/Å)", title=f"{Path(run_dir).name}: forces")
+    return result
+
+
+def format_evaluation(result: dict, title: str = "Evaluation") -> str:
+    rows = [["structures", result["n_structures"]]]
+    if "energy_mae" in result:
+        rows += [["energy MAE (meV)", 1000 * result["energy_mae"]], ["energy RMSE (meV)", 1000 * result["energy_rmse"]],
+                 ["energy MAE (meV/atom)", 1000 * result["energy_mae_per_atom"]]]
+    if "force_mae" in result:
+        rows += [["force MAE (meV/Å)", 1000 * result["force_mae"]], ["force RMSE (meV/Å)", 1000 * result["force_rmse"]]]
+        rows += [[f"force MAE {el} (meV/Å)", 1000 * v] for el, v in result["force_mae_per_element"].items()]
+    return format_table(rows, title=title)

@@ -1,0 +1,69 @@
+"""The run directory: the unit passed between commands.
+
+``config.yaml`` (model config incl. elements and dtype, normalisation, training settings,
+parent run), ``model.pt`` (state dict of the best model), ``checkpoint.pt`` (everything
+needed to resume), ``metrics.csv``, ``split.npz``, ``train.log``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import yaml
+
+from ..errors import BoltzmatchError
+from ..models.base import EnergyModel
+from ..models.registry import build_model
+from ..utils.atomic import atomic_path, atomic_write_text
+
+CONFIG = "config.yaml"
+MODEL = "model.pt"
+CHECKPOINT = "checkpoint.pt"
+METRICS = "metrics.csv"
+SPLIT = "split.npz"
+
+
+def write_config(run_dir: Path, config: dict) -> None:
+    atomic_write_text(run_dir / CONFIG, yaml.safe_dump(config, sort_keys=False))
+
+
+def read_config(run_dir: str | Path) -> dict:
+    run_dir = Path(run_dir)
+    path = run_dir / CONFIG
+    if not path.exists():
+        raise BoltzmatchError(f"{run_dir}: not a run directory (no {CONFIG})")
+    try:
+        config = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise BoltzmatchError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    for key in ("model", "normalization"):
+        if not isinstance(config, dict) or key not in config:
+            raise BoltzmatchError(f"{path}: key {key!r} missing")
+    return config
+
+
+def save_torch(obj, path: Path) -> None:
+    """torch.save, atomically."""
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def build_from_config(config: dict) -> EnergyModel:
+    model = build_model(config["model"])
+    norm = config["normalization"]
+    if hasattr(model, "set_normalization"):
+        model.set_normalization({int(k): float(v) for k, v in norm["element_energy"].items()}, norm["energy_scale"])
+    return model
+
+
+def load(run_dir: str | Path, *, map_location: str | torch.device = "cpu") -> EnergyModel:
+    """The trained model of ``run_dir`` (best validation weights), in eval mode."""
+    run_dir = Path(run_dir)
+    config = read_config(run_dir)
+    model = build_from_config(config)
+    path = run_dir / MODEL
+    if not path.exists():
+        raise BoltzmatchError(f"{run_dir}: no {MODEL}; the run has not finished an epoch")
+    model.load_state_dict(torch.load(path, map_location=map_location, weights_only=True))
+    return model.eval()

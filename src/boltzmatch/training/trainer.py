@@ -1,0 +1,361 @@
+"""The training loop: Adam, plateau or cosine schedule, early stopping, EMA, clipping,
+atomic checkpoints every epoch, exact resume, and DistributedDataParallel under torchrun.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..data import Split, read_structures, split_indices
+from ..data.packed import PackedStructures
+from ..errors import BoltzmatchError
+from ..models.base import energy_and_forces
+from ..models.registry import MODELS, load_config, validate_config
+from ..objectives.supervised import SupervisedLoss
+from ..utils.atomic import atomic_write_text
+from ..utils.table import format_table
+from . import run_dir as rd
+from .errors_accumulator import ErrorAccumulator
+from .normalization import fit_normalization
+
+SCHEDULES = ("plateau", "cosine", "none")
+
+
+@dataclass
+class TrainSettings:
+    """Everything a run needs besides the model config; stored in ``config.yaml`` under ``training``."""
+
+    data: str
+    loss: str = "energy-forces"
+    energy_weight: float = 1.0
+    force_weight: float = 100.0
+    epochs: int = 100
+    batch_size: int = 32
+    lr: float = 1e-3
+    schedule: str = "plateau"
+    patience: int = 20
+    ema_decay: float | None = 0.99
+    clip: float | None = 10.0
+    val_fraction: float = 0.1
+    test_fraction: float = 0.1
+    split_method: str = "random"
+    split_file: str | None = None
+    seed: int = 0
+    max_minutes: float | None = None
+    data_options: dict = field(default_factory=dict)
+
+
+class _Distributed:
+    """torchrun's environment: rank, world size, and gloo on CPU."""
+
+    def __init__(self):
+        self.world_size = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.active = self.world_size > 1
+        if self.active and not torch.distributed.is_initialized():
+            torch.distributed.init_process_group("gloo")
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def all_sum(self, values: torch.Tensor) -> torch.Tensor:
+        if self.active:
+            torch.distributed.all_reduce(values)
+        return values
+
+    def barrier(self) -> None:
+        if self.active:
+            torch.distributed.barrier()
+
+
+def _default_config(name: str, elements: list[int]) -> dict:
+    return {"name": name, "elements": elements}
+
+
+def _evaluate(model: nn.Module, data: PackedStructures, indices: np.ndarray, batch_size: int,
+              dist: _Distributed | None = None) -> dict[str, float]:
+    acc = ErrorAccumulator()
+    mine = indices if dist is None else indices[dist.rank::dist.world_size]
+    has_forces = data.full.forces is not None
+    for start in range(0, len(mine), batch_size):
+        batch = data.batch(mine[start:start + batch_size])
+        energy, forces = energy_and_forces(model, batch, compute_forces=has_forces)
+        acc.add(batch, energy, forces)
+    if dist is not None and dist.active:
+        acc.load_tensor(dist.all_sum(acc.as_tensor()))
+    return acc.result()
+
+
+def train(
+    data: str | Path,
+    *,
+    out: str | Path,
+    model: str = "schnet",
+    config: dict | str | Path | None = None,
+    loss: str = "energy-forces",
+    energy_weight: float = 1.0,
+    force_weight: float = 100.0,
+    epochs: int = 100,
+    batch_size: int = 32,
+    lr: float = 1e-3,
+    schedule: str = "plateau",
+    patience: int = 20,
+    ema_decay: float | None = 0.99,
+    clip: float | None = 10.0,
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.1,
+    split_method: str = "random",
+    split_file: str | None = None,
+    seed: int = 0,
+    max_minutes: float | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    data_options: dict | None = None,
+) -> dict:
+    """Train an energy model on ``data`` and write a run directory ``out``; returns the summary.
+
+    Losses: ``energy`` (per-atom energy MSE), ``forces`` (force-component MSE, eV²/Å²),
+    ``energy-forces`` (weighted sum). ``lr`` is Adam's learning rate; ``clip`` the gradient-norm
+    limit; ``ema_decay`` the decay of the exponential moving average of weights used for
+    validation and the saved model (``None`` turns it off). ``resume=True`` continues the run in
+    ``out`` from its last checkpoint and reaches the same result as an uninterrupted run.
+    ``max_minutes`` stops after the epoch that crosses this wall-time budget.
+    """
+    out = Path(out)
+    if resume:
+        stored = rd.read_config(out)
+        settings = TrainSettings(**stored["training"])
+        model_config = stored["model"]
+    else:
+        if schedule not in SCHEDULES:
+            raise BoltzmatchError(f"unknown schedule {schedule!r}; expected one of {', '.join(SCHEDULES)}")
+        for name, value in (("epochs", epochs), ("batch_size", batch_size)):
+            if value < 1:
+                raise BoltzmatchError(f"{name} must be a positive integer, got {value}")
+        if not lr > 0:
+            raise BoltzmatchError(f"lr must be positive, got {lr}")
+        settings = TrainSettings(
+            data=str(data), loss=loss, energy_weight=energy_weight, force_weight=force_weight, epochs=epochs,
+            batch_size=batch_size, lr=lr, schedule=schedule, patience=patience, ema_decay=ema_decay, clip=clip,
+            val_fraction=val_fraction, test_fraction=test_fraction, split_method=split_method,
+            split_file=None if split_file is None else str(split_file), seed=seed, max_minutes=max_minutes,
+            data_options=data_options or {},
+        )
+        if isinstance(config, (str, Path)):
+            model_config = load_config(config)
+        elif isinstance(config, dict):
+            model_config = validate_config({"name": model, **config})
+        else:
+            if model not in MODELS:
+                raise BoltzmatchError(f"unknown model {model!r}; expected one of {', '.join(MODELS)}")
+            model_config = None
+    return _run(settings, model_config, out, resume=resume, progress=progress, model_name=model)
+
+
+def _run(settings: TrainSettings, model_config: dict | None, out: Path, *, resume: bool, progress: bool,
+         model_name: str | None = None) -> dict:
+    from tqdm.auto import tqdm
+
+    dist = _Distributed()
+    objective = SupervisedLoss(settings.loss, settings.energy_weight, settings.force_weight)
+    structures = read_structures(settings.data, require=objective.needs, **settings.data_options)
+    elements = sorted({int(z) for a in structures for z in a.numbers})
+    if model_config is None:
+        model_config = validate_config(_default_config(model_name or "schnet", elements))
+    model_config.setdefault("dtype", "float32")
+    model_config.setdefault("elements", elements)
+    dtype = torch.float64 if model_config["dtype"] == "float64" else torch.float32
+    packed = PackedStructures(structures, dtype=dtype)
+
+    if settings.split_file:
+        split = Split.load(settings.split_file, n_structures=len(packed))
+    else:
+        split = split_indices(len(packed), val_fraction=settings.val_fraction, test_fraction=settings.test_fraction,
+                              seed=settings.seed, method=settings.split_method)
+    if len(split.val) == 0:
+        split = Split(train=split.train, val=split.train, test=split.test)
+
+    torch.manual_seed(settings.seed)
+    from ..models.registry import build_model
+
+    net = build_model(model_config)
+    if resume:
+        normalization = rd.read_config(out)["normalization"]
+    else:
+        element_energy, scale = fit_normalization(packed.batch(split.train), elements)
+        normalization = {"element_energy": element_energy, "energy_scale": scale}
+    if hasattr(net, "set_normalization") and model_config["name"] != "linear":
+        net.set_normalization(normalization["element_energy"], normalization["energy_scale"])
+    if model_config["name"] == "linear":
+        normalization = {"element_energy": dict.fromkeys(elements, 0.0), "energy_scale": 1.0}
+
+    train_model: nn.Module = net
+    if dist.active:
+        train_model = nn.parallel.DistributedDataParallel(net)
+    optimizer = torch.optim.Adam(net.parameters(), lr=settings.lr)
+    if settings.schedule == "plateau":
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, factor=0.5, patience=max(1, settings.patience // 4)
+        )
+    elif settings.schedule == "cosine":
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=settings.epochs)
+    else:
+        scheduler = None
+    ema = None
+    if settings.ema_decay:
+        ema = torch.optim.swa_utils.AveragedModel(
+            net, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(settings.ema_decay)
+        )
+
+    state = {"epoch": 0, "best_val": math.inf, "best_epoch": 0, "bad_epochs": 0, "rows": []}
+    if resume:
+        checkpoint_path = out / rd.CHECKPOINT
+        if not checkpoint_path.exists():
+            raise BoltzmatchError(f"{out}: no {rd.CHECKPOINT} to resume from")
+        checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
+        net.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        if scheduler is not None:
+            scheduler.load_state_dict(checkpoint["scheduler"])
+        if ema is not None:
+            ema.load_state_dict(checkpoint["ema"])
+        state = checkpoint["state"]
+    elif dist.main:
+        out.mkdir(parents=True, exist_ok=True)
+        split.save(out / rd.SPLIT)
+        rd.write_config(out, {
+            "model": model_config, "normalization": normalization, "training": asdict(settings), "parent": None,
+        })
+    dist.barrier()
+
+    writer = _tensorboard(out) if dist.main else None
+    eval_model = ema.module if ema is not None else net
+    start_time = time.perf_counter()
+    epochs_bar = tqdm(range(state["epoch"], settings.epochs), initial=state["epoch"], total=settings.epochs,
+                      desc="train", unit="epoch", disable=(None if progress else True) if dist.main else True,
+                      mininterval=1.0)
+    for epoch in epochs_bar:
+        net.train()
+        generator = torch.Generator().manual_seed(settings.seed * 1_000_003 + epoch)
+        order = split.train[torch.randperm(len(split.train), generator=generator).numpy()]
+        totals, n_batches = {}, 0
+        for start in range(0, len(order), settings.batch_size):
+            chunk = order[start:start + settings.batch_size]
+            mine = chunk[dist.rank::dist.world_size] if dist.active else chunk
+            batch = packed.batch(mine)
+            loss, metrics = objective(train_model, batch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if settings.clip:
+                nn.utils.clip_grad_norm_(net.parameters(), settings.clip)
+            optimizer.step()
+            if ema is not None:
+                ema.update_parameters(net)
+            totals["loss"] = totals.get("loss", 0.0) + float(loss.detach())
+            for k, v in metrics.items():
+                totals[k] = totals.get(k, 0.0) + v
+            n_batches += 1
+        train_row = {f"train_{k}": v / max(n_batches, 1) for k, v in totals.items()}
+        if dist.active:
+            values = dist.all_sum(torch.tensor(list(train_row.values()), dtype=torch.float64)) / dist.world_size
+            train_row = dict(zip(train_row, values.tolist()))
+        eval_model.eval()
+        val = _evaluate(eval_model, packed, split.val, settings.batch_size * 2, dist)
+        val_loss = (
+            settings.energy_weight * (val.get("energy_rmse_meV_atom", 0.0) / 1000) ** 2 * (objective.energy_weight > 0)
+            + settings.force_weight * (val.get("force_rmse_meV_A", 0.0) / 1000) ** 2 * (objective.force_weight > 0)
+        )
+        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            scheduler.step(val_loss)
+        elif scheduler is not None:
+            scheduler.step()
+        row = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"], **train_row, "val_loss": val_loss,
+               **{f"val_{k}": v for k, v in val.items()}, "time_s": time.perf_counter() - start_time}
+        state["rows"].append(row)
+        state["epoch"] = epoch + 1
+        improved = val_loss < state["best_val"]
+        if improved:
+            state.update(best_val=val_loss, best_epoch=epoch + 1, bad_epochs=0)
+        else:
+            state["bad_epochs"] += 1
+        if dist.main:
+            if improved:
+                rd.save_torch(eval_model.state_dict(), out / rd.MODEL)
+            _write_metrics(out, state["rows"], writer)
+            rd.save_torch({
+                "model": net.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": None if scheduler is None else scheduler.state_dict(),
+                "ema": None if ema is None else ema.state_dict(), "state": state,
+            }, out / rd.CHECKPOINT)
+        epochs_bar.set_postfix(loss=f"{row.get('train_loss', 0):.4g}",
+                               val_F_MAE=f"{val.get('force_mae_meV_A', float('nan')):.1f}",
+                               val_E_MAE=f"{val.get('energy_mae_meV', float('nan')):.1f}", refresh=False)
+        dist.barrier()
+        if state["bad_epochs"] >= settings.patience:
+            break
+        if settings.max_minutes and (time.perf_counter() - start_time) > 60 * settings.max_minutes:
+            break
+    epochs_bar.close()
+    if writer is not None:
+        writer.close()
+
+    best = rd.load(out)
+    summary = {"run_dir": str(out), "epochs": state["epoch"], "best_epoch": state["best_epoch"],
+               "n_train": len(split.train), "n_val": len(split.val), "n_test": len(split.test),
+               "wall_seconds": time.perf_counter() - start_time}
+    for name, idx in (("val", split.val), ("test", split.test)):
+        if len(idx):
+            summary.update({f"{name}_{k}": v for k, v in _evaluate(best, packed, idx, settings.batch_size * 2).items()})
+    if dist.main:
+        atomic_write_text(out / "summary.txt", format_train_summary(summary) + "\n")
+    return summary
+
+
+def _tensorboard(out: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # the tensorboard extra is optional
+        return None
+    return SummaryWriter(str(out / "tensorboard"))
+
+
+def _write_metrics(out: Path, rows: list[dict], writer) -> None:
+    keys: list[str] = []
+    for row in rows:
+        keys += [k for k in row if k not in keys]
+    buffer = io.StringIO()
+    csv_writer = csv.DictWriter(buffer, fieldnames=keys)
+    csv_writer.writeheader()
+    csv_writer.writerows(rows)
+    atomic_write_text(out / rd.METRICS, buffer.getvalue())
+    if writer is not None:
+        last = rows[-1]
+        for k, v in last.items():
+            if k != "epoch":
+                writer.add_scalar(k, v, last["epoch"])
+        writer.flush()
+
+
+def format_train_summary(summary: dict) -> str:
+    rows = [["run directory", summary["run_dir"]], ["epochs (best)", f"{summary['epochs']} ({summary['best_epoch']})"],
+            ["structures train / val / test", f"{summary['n_train']} / {summary['n_val']} / {summary['n_test']}"]]
+    labels = [("energy_mae_meV", "energy MAE (meV)"), ("energy_rmse_meV", "energy RMSE (meV)"),
+              ("energy_mae_meV_atom", "energy MAE (meV/atom)"), ("force_mae_meV_A", "force MAE (meV/Å)"),
+              ("force_rmse_meV_A", "force RMSE (meV/Å)")]
+    for key, label in labels:
+        values = [summary.get(f"{split}_{key}") for split in ("val", "test")]
+        if any(v is not None for v in values):
+            rows.append([label] + ["–" if v is None else f"{v:.2f}" for v in values])
+    rows.append(["wall time (s)", f"{summary['wall_seconds']:.1f}"])
+    return format_table(rows, header=["", "validation", "test"], title="Training summary")
