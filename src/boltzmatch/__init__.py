@@ -1,17 +1,17 @@
 """boltzmatch: make molecular energy models right about the Boltzmann distribution.
 
 The public Python API mirrors the CLI: each ``boltzmatch <command>`` is a thin layer over a
-function of the same name here (``generate``, ``train``, ``evaluate``, ``load``).
+function of the same name here (``generate``, ``train``, ``finetune``, ``evaluate``, ``load``).
 """
 
 from .data import AtomsBatch, generate, read_structures, summarize, write_structures
 from .errors import BoltzmatchError
 from .models import build_model, energy_and_forces
-from .training import evaluate, load, train
+from .training import evaluate, finetune, load, train
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "AtomsBatch", "BoltzmatchError", "build_model", "energy_and_forces", "evaluate", "generate", "load",
+    "AtomsBatch", "BoltzmatchError", "build_model", "energy_and_forces", "evaluate", "finetune", "generate", "load",
     "read_structures", "summarize", "train", "write_structures",
 ]

@@ -20,3 +20,16 @@ def data_kwargs(args: argparse.Namespace) -> dict:
         energy_key=args.energy_key, forces_key=args.forces_key,
         energy_unit=args.energy_unit, length_unit=args.length_unit,
     )
+
+
+def add_objective_options(parser: argparse.ArgumentParser, default: str | None) -> None:
+    """``--objective``, ``--temperature``, ``--sigma``, ``--n-probes``, ``--probe``."""
+    from ..objectives.score import OBJECTIVES
+
+    group = parser.add_argument_group("objective")
+    group.add_argument("--objective", choices=OBJECTIVES, default=default,
+                       help="energy, forces, energy-forces, or score matching: fisher, ism, ssm, dsm")
+    group.add_argument("--temperature", type=float, help="K, for score objectives (β = 1/k_B T)")
+    group.add_argument("--sigma", type=float, nargs="+", default=[0.05], help="dsm noise levels, Å")
+    group.add_argument("--n-probes", type=int, default=1, help="ssm Hutchinson probes per structure")
+    group.add_argument("--probe", choices=["rademacher", "gaussian"], default="rademacher", help="ssm probe")

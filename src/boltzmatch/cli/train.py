@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_data_options, data_kwargs
+from .common import add_data_options, add_objective_options, data_kwargs
 
 HELP = "train an energy model (schnet, painn, mlp, linear) on energies and/or forces"
 
@@ -18,7 +18,11 @@ def add_parser(subparsers) -> None:
     p.add_argument("data", nargs="?", help="training structures with labels (omit with --resume)")
     p.add_argument("--model", choices=list(MODELS), default="schnet")
     p.add_argument("--config", help="model YAML (name, cutoff, n_interactions, n_features, n_rbf, dtype, ...)")
-    p.add_argument("--loss", choices=LOSSES, default="energy-forces")
+    p.add_argument("--loss", choices=LOSSES, default="energy-forces", help="supervised loss (see --objective)")
+    add_objective_options(p, default=None)
+    p.add_argument("--solver", choices=["iterative", "closed-form"], default="iterative",
+                   help="closed-form: exact one-pass fit of the linear potential (objective energy, fisher, ism)")
+    p.add_argument("--ridge", type=float, default=0.0, help="closed-form ridge, relative to the mean diagonal")
     p.add_argument("--energy-weight", type=float, default=1.0, help="weight of the per-atom energy MSE (eV²)")
     p.add_argument("--force-weight", type=float, default=100.0, help="weight of the force MSE (eV²/Å²)")
     p.add_argument("--epochs", type=int, default=100)
@@ -56,7 +60,9 @@ def run(args: argparse.Namespace) -> int:
             batch_size=args.batch_size, lr=args.lr, schedule=args.schedule, patience=args.patience,
             ema_decay=args.ema_decay or None, clip=args.clip or None, val_fraction=args.val_fraction,
             test_fraction=args.test_fraction, split_method=args.split_method, split_file=args.split_file,
-            seed=args.seed, max_minutes=args.max_minutes, progress=not args.quiet,
+            seed=args.seed, max_minutes=args.max_minutes, progress=not args.quiet, objective=args.objective,
+            temperature=args.temperature, sigma=args.sigma, n_probes=args.n_probes, probe=args.probe,
+            solver=args.solver, ridge=args.ridge,
             data_options={k: v for k, v in data_kwargs(args).items() if v is not None},
         )
     import os

@@ -33,6 +33,8 @@ class AtomsBatch:
     pbc : (n_structures, 3) bool
     energy : (n_structures,) float, eV, optional
     forces : (n_atoms, 3) float, eV/Å, optional
+    temperature : (n_structures,) float, K, optional: the thermostat temperature a frame was
+        sampled at (score objectives weigh each frame by its own β)
     """
 
     positions: torch.Tensor
@@ -42,6 +44,7 @@ class AtomsBatch:
     pbc: torch.Tensor
     energy: torch.Tensor | None = None
     forces: torch.Tensor | None = None
+    temperature: torch.Tensor | None = None
 
     @property
     def n_structures(self) -> int:
@@ -74,6 +77,7 @@ class AtomsBatch:
         pbc = np.stack([a.pbc for a in structures])
         energies = [energy_of(a) for a in structures]
         forces = [forces_of(a) for a in structures]
+        temperatures = [a.info.get("temperature") for a in structures]
         as_float = dict(dtype=dtype, device=device)
         return cls(
             positions=torch.as_tensor(positions, **as_float),
@@ -85,6 +89,7 @@ class AtomsBatch:
             pbc=torch.as_tensor(pbc, dtype=torch.bool, device=device),
             energy=None if any(e is None for e in energies) else torch.as_tensor(energies, **as_float),
             forces=None if any(f is None for f in forces) else torch.as_tensor(np.concatenate(forces), **as_float),
+            temperature=None if any(t is None for t in temperatures) else torch.as_tensor(temperatures, **as_float),
         )
 
     def to_atoms(self) -> list[Atoms]:
@@ -105,6 +110,8 @@ class AtomsBatch:
                     forces=None if forces is None else forces[s],
                 )
             )
+            if self.temperature is not None:
+                out[-1].info["temperature"] = float(self.temperature[i])
         return out
 
     def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> AtomsBatch:

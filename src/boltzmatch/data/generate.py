@@ -159,6 +159,7 @@ def generate(
             energy = float(atoms.get_potential_energy())
             frame = Atoms(numbers=atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
             attach_labels(frame, energy, atoms.get_forces())
+            frame.info["temperature"] = float(temperature)  # the thermostat's, K
             writer.write(frame)
             temperatures.append(float(atoms.get_temperature()))
             energies.append(energy)

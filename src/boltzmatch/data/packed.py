@@ -41,4 +41,5 @@ class PackedStructures:
             pbc=f.pbc[idx],
             energy=None if f.energy is None else f.energy[idx],
             forces=None if f.forces is None else f.forces[atoms],
+            temperature=None if f.temperature is None else f.temperature[idx],
         )

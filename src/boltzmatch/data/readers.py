@@ -105,6 +105,19 @@ def _check_finite(path: Path, where: str, name: str, value) -> None:
         raise file_error(path, where, f"{name} contains NaN or inf; expected finite numbers")
 
 
+def _with_temperature(atoms: Atoms, scalars: dict, path: Path, where: str) -> Atoms:
+    """Keep a ``temperature`` (K) the source stores beside the structure."""
+    if "temperature" in scalars:
+        try:
+            value = float(scalars["temperature"])
+        except (TypeError, ValueError):
+            raise file_error(path, where, "temperature is not a number") from None
+        if not np.isfinite(value) or value <= 0:
+            raise file_error(path, where, f"temperature must be a positive number of K, found {value}")
+        atoms.info["temperature"] = value
+    return atoms
+
+
 def _validated(path: Path, where: str, atoms_args: dict) -> Atoms:
     for name in ("positions", "energy", "forces", "cell"):
         if atoms_args.get(name) is not None:
@@ -207,12 +220,12 @@ def _read_extxyz(path: Path, energy_key, forces_key, energy_unit, length_unit) -
                 raise file_error(path, where, f"energy key {e_key!r} is not a number") from None
         forces = None if f_key is None else np.asarray(arrays[f_key], dtype=float) * e_factor / l_factor
         cell = np.asarray(atoms.cell) * l_factor if atoms.cell.rank == 3 else None
-        out.append(
+        out.append(_with_temperature(
             _validated(path, where, dict(
                 numbers=atoms.numbers, positions=atoms.positions * l_factor, cell=cell,
                 pbc=atoms.pbc, energy=energy, forces=forces,
-            ))
-        )
+            )), scalars, path, where,
+        ))
     return out
 
 

@@ -21,8 +21,10 @@ from .readers import detect_format
 
 
 def _clean(atoms: Atoms) -> Atoms:
-    """A copy holding only numbers, positions, cell, pbc and the energy/forces labels."""
+    """A copy holding only numbers, positions, cell, pbc, the energy/forces labels and temperature (K)."""
     out = Atoms(numbers=atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
+    if "temperature" in atoms.info:
+        out.info["temperature"] = float(atoms.info["temperature"])
     return attach_labels(out, energy_of(atoms), forces_of(atoms))
 
 

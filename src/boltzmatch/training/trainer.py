@@ -21,7 +21,7 @@ from ..data.packed import PackedStructures
 from ..errors import BoltzmatchError
 from ..models.base import energy_and_forces
 from ..models.registry import MODELS, load_config, validate_config
-from ..objectives.supervised import SupervisedLoss
+from ..objectives.score import make_objective
 from ..utils.atomic import atomic_write_text
 from ..utils.table import format_table
 from . import run_dir as rd
@@ -29,6 +29,7 @@ from .errors_accumulator import ErrorAccumulator
 from .normalization import fit_normalization
 
 SCHEDULES = ("plateau", "cosine", "none")
+SOLVERS = ("iterative", "closed-form")
 
 
 @dataclass
@@ -53,6 +54,19 @@ class TrainSettings:
     seed: int = 0
     max_minutes: float | None = None
     data_options: dict = field(default_factory=dict)
+    objective: str | None = None
+    temperature: float | None = None
+    sigma: list = field(default_factory=lambda: [0.05])
+    n_probes: int = 1
+    probe: str = "rademacher"
+    solver: str = "iterative"
+    ridge: float = 0.0
+    parent: str | None = None
+    freeze: str | None = None
+
+    @property
+    def objective_name(self) -> str:
+        return self.objective or self.loss
 
 
 class _Distributed:
@@ -88,6 +102,8 @@ def _evaluate(model: nn.Module, data: PackedStructures, indices: np.ndarray, bat
     acc = ErrorAccumulator()
     mine = indices if dist is None else indices[dist.rank::dist.world_size]
     has_forces = data.full.forces is not None
+    if data.full.energy is None and not has_forces:
+        return {}
     for start in range(0, len(mine), batch_size):
         batch = data.batch(mine[start:start + batch_size])
         energy, forces = energy_and_forces(model, batch, compute_forces=has_forces)
@@ -119,6 +135,13 @@ def train(
     split_file: str | None = None,
     seed: int = 0,
     max_minutes: float | None = None,
+    objective: str | None = None,
+    temperature: float | None = None,
+    sigma: list[float] | tuple[float, ...] = (0.05,),
+    n_probes: int = 1,
+    probe: str = "rademacher",
+    solver: str = "iterative",
+    ridge: float = 0.0,
     resume: bool = False,
     progress: bool = True,
     data_options: dict | None = None,
@@ -131,6 +154,12 @@ def train(
     validation and the saved model (``None`` turns it off). ``resume=True`` continues the run in
     ``out`` from its last checkpoint and reaches the same result as an uninterrupted run.
     ``max_minutes`` stops after the epoch that crosses this wall-time budget.
+
+    ``objective`` (overrides ``loss``): ``energy``, ``forces``, ``energy-forces``, or a score
+    objective ``fisher``, ``ism``, ``ssm``, ``dsm`` at ``temperature`` (K), with noise levels
+    ``sigma`` (Å) for dsm and ``n_probes`` for ssm; the energy/force weights then mix in
+    supervised terms. ``solver='closed-form'`` fits the linear potential exactly in one pass
+    (objectives energy, fisher, ism; ``ridge`` relative to the mean diagonal).
     """
     out = Path(out)
     if resume:
@@ -145,12 +174,15 @@ def train(
                 raise BoltzmatchError(f"{name} must be a positive integer, got {value}")
         if not lr > 0:
             raise BoltzmatchError(f"lr must be positive, got {lr}")
+        if solver not in SOLVERS:
+            raise BoltzmatchError(f"unknown solver {solver!r}; expected one of {', '.join(SOLVERS)}")
         settings = TrainSettings(
             data=str(data), loss=loss, energy_weight=energy_weight, force_weight=force_weight, epochs=epochs,
             batch_size=batch_size, lr=lr, schedule=schedule, patience=patience, ema_decay=ema_decay, clip=clip,
             val_fraction=val_fraction, test_fraction=test_fraction, split_method=split_method,
             split_file=None if split_file is None else str(split_file), seed=seed, max_minutes=max_minutes,
-            data_options=data_options or {},
+            data_options=data_options or {}, objective=objective, temperature=temperature, sigma=list(sigma),
+            n_probes=n_probes, probe=probe, solver=solver, ridge=ridge,
         )
         if isinstance(config, (str, Path)):
             model_config = load_config(config)
@@ -168,7 +200,10 @@ def _run(settings: TrainSettings, model_config: dict | None, out: Path, *, resum
     from tqdm.auto import tqdm
 
     dist = _Distributed()
-    objective = SupervisedLoss(settings.loss, settings.energy_weight, settings.force_weight)
+    objective = make_objective(
+        settings.objective_name, temperature=settings.temperature, energy_weight=settings.energy_weight,
+        force_weight=settings.force_weight, sigma=settings.sigma, n_probes=settings.n_probes, probe=settings.probe,
+    )
     structures = read_structures(settings.data, require=objective.needs, **settings.data_options)
     elements = sorted({int(z) for a in structures for z in a.numbers})
     if model_config is None:
@@ -192,6 +227,8 @@ def _run(settings: TrainSettings, model_config: dict | None, out: Path, *, resum
     net = build_model(model_config)
     if resume:
         normalization = rd.read_config(out)["normalization"]
+    elif settings.parent:
+        normalization = rd.read_config(settings.parent)["normalization"]
     else:
         element_energy, scale = fit_normalization(packed.batch(split.train), elements)
         normalization = {"element_energy": element_energy, "energy_scale": scale}
@@ -199,11 +236,20 @@ def _run(settings: TrainSettings, model_config: dict | None, out: Path, *, resum
         net.set_normalization(normalization["element_energy"], normalization["energy_scale"])
     if model_config["name"] == "linear":
         normalization = {"element_energy": dict.fromkeys(elements, 0.0), "energy_scale": 1.0}
+    if settings.parent and not resume:
+        net.load_state_dict(rd.load(settings.parent).state_dict())
+    _freeze(net, settings.freeze)
+
+    if settings.solver == "closed-form":
+        return _closed_form(settings, net, model_config, normalization, packed, split, out, dist)
 
     train_model: nn.Module = net
     if dist.active:
         train_model = nn.parallel.DistributedDataParallel(net)
-    optimizer = torch.optim.Adam(net.parameters(), lr=settings.lr)
+    trainable = [p for p in net.parameters() if p.requires_grad]
+    if not trainable:
+        raise BoltzmatchError(f"--freeze {settings.freeze!r} froze every parameter; nothing to train")
+    optimizer = torch.optim.Adam(trainable, lr=settings.lr)
     if settings.schedule == "plateau":
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer, factor=0.5, patience=max(1, settings.patience // 4)
@@ -231,12 +277,9 @@ def _run(settings: TrainSettings, model_config: dict | None, out: Path, *, resum
         if ema is not None:
             ema.load_state_dict(checkpoint["ema"])
         state = checkpoint["state"]
+        torch.set_rng_state(checkpoint["rng"])
     elif dist.main:
-        out.mkdir(parents=True, exist_ok=True)
-        split.save(out / rd.SPLIT)
-        rd.write_config(out, {
-            "model": model_config, "normalization": normalization, "training": asdict(settings), "parent": None,
-        })
+        _start_run_dir(out, settings, model_config, normalization, split)
     dist.barrier()
 
     writer = _tensorboard(out) if dist.main else None
@@ -258,7 +301,7 @@ def _run(settings: TrainSettings, model_config: dict | None, out: Path, *, resum
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if settings.clip:
-                nn.utils.clip_grad_norm_(net.parameters(), settings.clip)
+                nn.utils.clip_grad_norm_(trainable, settings.clip)
             optimizer.step()
             if ema is not None:
                 ema.update_parameters(net)
@@ -272,10 +315,7 @@ def _run(settings: TrainSettings, model_config: dict | None, out: Path, *, resum
             train_row = dict(zip(train_row, values.tolist()))
         eval_model.eval()
         val = _evaluate(eval_model, packed, split.val, settings.batch_size * 2, dist)
-        val_loss = (
-            settings.energy_weight * (val.get("energy_rmse_meV_atom", 0.0) / 1000) ** 2 * (objective.energy_weight > 0)
-            + settings.force_weight * (val.get("force_rmse_meV_A", 0.0) / 1000) ** 2 * (objective.force_weight > 0)
-        )
+        val_loss = _objective_loss(objective, eval_model, packed, split.val, settings.batch_size, settings.seed, dist)
         if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
             scheduler.step(val_loss)
         elif scheduler is not None:
@@ -296,7 +336,7 @@ def _run(settings: TrainSettings, model_config: dict | None, out: Path, *, resum
             rd.save_torch({
                 "model": net.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": None if scheduler is None else scheduler.state_dict(),
-                "ema": None if ema is None else ema.state_dict(), "state": state,
+                "ema": None if ema is None else ema.state_dict(), "state": state, "rng": torch.get_rng_state(),
             }, out / rd.CHECKPOINT)
         epochs_bar.set_postfix(loss=f"{row.get('train_loss', 0):.4g}",
                                val_F_MAE=f"{val.get('force_mae_meV_A', float('nan')):.1f}",
@@ -318,6 +358,69 @@ def _run(settings: TrainSettings, model_config: dict | None, out: Path, *, resum
         if len(idx):
             summary.update({f"{name}_{k}": v for k, v in _evaluate(best, packed, idx, settings.batch_size * 2).items()})
     if dist.main:
+        atomic_write_text(out / "summary.txt", format_train_summary(summary) + "\n")
+    return summary
+
+
+def _start_run_dir(out: Path, settings: TrainSettings, model_config: dict, normalization: dict, split: Split) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    split.save(out / rd.SPLIT)
+    rd.write_config(out, {
+        "model": model_config, "normalization": normalization, "training": asdict(settings),
+        "parent": settings.parent,
+    })
+
+
+def _freeze(net: nn.Module, pattern: str | None) -> None:
+    """Stop gradients of parameters whose name matches the glob ``pattern`` (e.g. ``embedding.*``)."""
+    if not pattern:
+        return
+    from fnmatch import fnmatch
+
+    names = [name for name, _ in net.named_parameters()]
+    matched = [name for name in names if fnmatch(name, pattern)]
+    if not matched:
+        raise BoltzmatchError(f"--freeze {pattern!r} matches no parameter; names look like {', '.join(names[:4])}")
+    for name, parameter in net.named_parameters():
+        if name in matched:
+            parameter.requires_grad_(False)
+
+
+def _objective_loss(objective, model: nn.Module, packed: PackedStructures, indices: np.ndarray, batch_size: int,
+                    seed: int, dist: _Distributed) -> float:
+    """Mean objective over ``indices`` with a fixed noise seed (stochastic objectives compare fairly)."""
+    mine = indices[dist.rank::dist.world_size] if dist.active else indices
+    total = torch.zeros(2, dtype=torch.float64)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed + 12345)
+        for start in range(0, len(mine), batch_size):
+            chunk = mine[start:start + batch_size]
+            loss, _ = objective(model, packed.batch(chunk))
+            total += torch.tensor([float(loss.detach()) * len(chunk), len(chunk)], dtype=torch.float64)
+    total = dist.all_sum(total)
+    return float(total[0] / total[1])
+
+
+def _closed_form(settings: TrainSettings, net: nn.Module, model_config: dict, normalization: dict,
+                 packed: PackedStructures, split: Split, out: Path, dist: _Distributed) -> dict:
+    from .closed_form import fit_closed_form
+
+    start_time = time.perf_counter()
+    info = fit_closed_form(net, packed, split.train, objective=settings.objective_name,
+                           temperature=settings.temperature, ridge=settings.ridge)
+    summary = {"run_dir": str(out), "epochs": 1, "best_epoch": 1, "n_train": len(split.train),
+               "n_val": len(split.val), "n_test": len(split.test), "wall_seconds": time.perf_counter() - start_time,
+               "condition_number": info["condition_number"]}
+    if dist.main:
+        _start_run_dir(out, settings, model_config, normalization, split)
+        rd.save_torch(net.state_dict(), out / rd.MODEL)
+    for name, idx in (("val", split.val), ("test", split.test)):
+        if len(idx):
+            summary.update({f"{name}_{k}": v for k, v in _evaluate(net, packed, idx, 256).items()})
+    if dist.main:
+        row = {"epoch": 1, **{k: v for k, v in summary.items() if k.startswith(("val_", "test_"))},
+               "time_s": summary["wall_seconds"]}
+        _write_metrics(out, [row], None)
         atomic_write_text(out / "summary.txt", format_train_summary(summary) + "\n")
     return summary
 

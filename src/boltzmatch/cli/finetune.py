@@ -1,0 +1,45 @@
+"""``boltzmatch finetune RUN_DIR``: continue a trained model with a score objective."""
+
+from __future__ import annotations
+
+import argparse
+
+from .common import add_data_options, add_objective_options, data_kwargs
+
+HELP = "fine-tune a trained run with fisher, ism, ssm or dsm (positions alone suffice for ism/ssm/dsm)"
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser("finetune", help=HELP, description=HELP)
+    p.add_argument("run_dir", help="the trained run to start from")
+    p.add_argument("--data", required=True, help="samples (Boltzmann-distributed frames)")
+    add_objective_options(p, default="fisher")
+    p.add_argument("--energy-weight", type=float, default=0.0, help="mix in per-atom energy MSE (eV²)")
+    p.add_argument("--force-weight", type=float, default=0.0, help="mix in force MSE (eV²/Å²)")
+    p.add_argument("--freeze", help="glob of parameter names kept fixed, e.g. 'embedding.*'")
+    p.add_argument("--epochs", type=int, default=50)
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--val-fraction", type=float, default=0.1)
+    p.add_argument("--test-fraction", type=float, default=0.1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-minutes", type=float)
+    p.add_argument("--out", required=True, help="the new run directory")
+    p.add_argument("--quiet", action="store_true")
+    add_data_options(p)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..training import finetune, format_train_summary
+
+    summary = finetune(
+        args.run_dir, data=args.data, out=args.out, objective=args.objective, temperature=args.temperature,
+        energy_weight=args.energy_weight, force_weight=args.force_weight, sigma=args.sigma, n_probes=args.n_probes,
+        probe=args.probe, freeze=args.freeze, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
+        val_fraction=args.val_fraction, test_fraction=args.test_fraction, seed=args.seed,
+        max_minutes=args.max_minutes, progress=not args.quiet,
+        data_options={k: v for k, v in data_kwargs(args).items() if v is not None},
+    )
+    print(format_train_summary(summary))
+    return 0

@@ -1,0 +1,156 @@
+"""Score-matching objectives: the Fisher divergence to the Boltzmann distribution.
+
+For p_θ ∝ exp(−βU_θ) the score is s_θ = βF_θ (1/Å). Each objective returns the mean over
+structures of a per-structure value summed over all 3N coordinates (dimensionless):
+
+* ``fisher``: ½‖βF_ref − βF_θ‖² (explicit score matching with reference forces).
+* ``ism``: ½β²‖F_θ‖² + β∇·F_θ, with ∇·F_θ = −ΔU_θ exact over all 3N coordinates (Hyvärinen).
+* ``ssm``: −β vᵀ(∇²U_θ)v + ½β²‖F_θ‖² averaged over k probes v (sliced, variance-reduced form).
+* ``dsm``: ½‖σβF_θ(x + σε) + ε‖² at noise σ (Å) drawn from the given levels; the weight
+  λ(σ) = σ² makes levels comparable. Learns the score of the σ-smoothed density.
+
+β = 1/(k_B T) in 1/eV, per structure when the batch carries temperatures (frames from several
+temperatures weigh by their own β), else from ``temperature``. ``ism`` − ``fisher`` is constant
+in θ (integration by parts), so both have the same minimiser.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from ..data.atoms_batch import AtomsBatch
+from ..errors import BoltzmatchError
+from ..models.base import energy_and_forces
+from ..models.derivatives import energy_laplacian
+from ..units import boltzmann_beta
+from .supervised import SupervisedLoss
+
+SCORE_OBJECTIVES = ("fisher", "ism", "ssm", "dsm")
+OBJECTIVES = ("energy", "forces", "energy-forces") + SCORE_OBJECTIVES
+
+
+def structure_beta(batch: AtomsBatch, temperature: float | None) -> torch.Tensor:
+    """(n_structures,) β in 1/eV: the batch's own temperatures if it has them, else ``temperature``."""
+    if batch.temperature is not None:
+        from ase import units
+
+        return 1.0 / (units.kB * batch.temperature)
+    if temperature is None:
+        raise BoltzmatchError("score objectives need a temperature (K): pass --temperature")
+    return torch.full((batch.n_structures,), boltzmann_beta(temperature), dtype=batch.positions.dtype,
+                      device=batch.positions.device)
+
+
+def _per_structure(values: torch.Tensor, batch: AtomsBatch) -> torch.Tensor:
+    """Sum (n_atoms, ...) values over each structure's atoms and coordinates → (n_structures,)."""
+    flat = values.reshape(values.shape[0], -1).sum(1)
+    return torch.zeros(batch.n_structures, dtype=flat.dtype, device=flat.device).index_add(0, batch.structure_index,
+                                                                                          flat)
+
+
+class ScoreMatching:
+    """A score-matching objective, optionally mixed with energy and force matching terms.
+
+    Parameters
+    ----------
+    kind : ``fisher``, ``ism``, ``ssm`` or ``dsm``
+    temperature : K, used where the batch has no per-structure temperature
+    energy_weight, force_weight : weights of the supervised per-atom energy MSE (eV²) and force
+        MSE (eV²/Å²) added to the score term (0 leaves them out)
+    sigma : noise levels in Å for ``dsm``
+    n_probes : Hutchinson probes per structure for ``ssm``
+    probe : ``gaussian`` or ``rademacher``
+    antithetic : for ``dsm``, evaluate every structure at x + σε and x − σε (twice the cost); the
+        term linear in ε then cancels, which removes most of dsm's variance at small σ
+    """
+
+    def __init__(self, kind: str, temperature: float | None = None, *, energy_weight: float = 0.0,
+                 force_weight: float = 0.0, sigma: Sequence[float] = (0.05,), n_probes: int = 1,
+                 probe: str = "rademacher", score_weight: float = 1.0, antithetic: bool = False):
+        if kind not in SCORE_OBJECTIVES:
+            raise BoltzmatchError(f"unknown objective {kind!r}; expected one of {', '.join(SCORE_OBJECTIVES)}")
+        if probe not in ("gaussian", "rademacher"):
+            raise BoltzmatchError(f"probe must be gaussian or rademacher, got {probe!r}")
+        if kind == "dsm" and (not sigma or min(sigma) <= 0):
+            raise BoltzmatchError(f"dsm needs positive noise levels sigma (Å), got {list(sigma)}")
+        self.kind = kind
+        self.temperature = temperature
+        self.sigma = [float(s) for s in sigma]
+        self.n_probes = int(n_probes)
+        self.probe = probe
+        self.score_weight = score_weight
+        self.antithetic = antithetic
+        self.supervised = None
+        if energy_weight or force_weight:
+            loss = "energy-forces" if energy_weight and force_weight else ("energy" if energy_weight else "forces")
+            self.supervised = SupervisedLoss(loss, energy_weight, force_weight)
+        needs = {"forces"} if kind == "fisher" else set()
+        if self.supervised is not None:
+            needs |= set(self.supervised.needs)
+        self.needs = tuple(sorted(needs))
+
+    def score_term(self, model: torch.nn.Module, batch: AtomsBatch) -> torch.Tensor:
+        """(n_structures,) per-structure score-matching values."""
+        beta = structure_beta(batch, self.temperature)
+        beta_atoms = beta[batch.structure_index][:, None]
+        if self.kind == "fisher":
+            _, forces = energy_and_forces(model, batch, create_graph=True)
+            return 0.5 * _per_structure((beta_atoms * (batch.forces - forces)) ** 2, batch)
+        if self.kind == "dsm":
+            generator_device = batch.positions.device
+            levels = torch.as_tensor(self.sigma, dtype=batch.positions.dtype, device=generator_device)
+            pick = torch.randint(len(self.sigma), (batch.n_structures,), device=generator_device)
+            sigma_atoms = levels[pick][batch.structure_index][:, None]
+            noise = torch.randn_like(batch.positions)
+            signs = (1.0, -1.0) if self.antithetic else (1.0,)
+            total = torch.zeros(batch.n_structures, dtype=batch.positions.dtype, device=generator_device)
+            for sign in signs:
+                eps = sign * noise
+                noisy = batch.with_positions((batch.positions + sigma_atoms * eps).detach())
+                _, forces = energy_and_forces(model, noisy, create_graph=True)
+                total = total + 0.5 * _per_structure((sigma_atoms * beta_atoms * forces + eps) ** 2, batch)
+            return total / len(signs)
+        positions = batch.positions.detach().requires_grad_(True)
+        moved = batch.with_positions(positions)
+        energy = model(moved)
+        (grad,) = torch.autograd.grad(energy.sum(), positions, create_graph=True)
+        square = 0.5 * beta**2 * _per_structure(grad**2, batch)
+        if self.kind == "ism":
+            return square - beta * energy_laplacian(energy, positions, moved, create_graph=True)
+        curvature = torch.zeros_like(energy)
+        for _ in range(self.n_probes):
+            if self.probe == "rademacher":
+                v = torch.randint(0, 2, positions.shape, device=positions.device).to(positions.dtype) * 2 - 1
+            else:
+                v = torch.randn_like(positions)
+            (hv,) = torch.autograd.grad((grad * v).sum(), positions, create_graph=True)
+            curvature = curvature + _per_structure(v * hv, batch)
+        return square - beta * curvature / self.n_probes
+
+    def __call__(self, model: torch.nn.Module, batch: AtomsBatch) -> tuple[torch.Tensor, dict[str, float]]:
+        term = self.score_term(model, batch).mean()
+        loss = self.score_weight * term
+        metrics = {f"{self.kind}_loss": float(term.detach())}
+        if self.supervised is not None:
+            extra, extra_metrics = self.supervised(model, batch)
+            loss = loss + extra
+            metrics.update(extra_metrics)
+        return loss, metrics
+
+
+def make_objective(objective: str, *, temperature: float | None = None, energy_weight: float = 1.0,
+                   force_weight: float = 100.0, sigma: Sequence[float] = (0.05,), n_probes: int = 1,
+                   probe: str = "rademacher", antithetic: bool = False):
+    """The objective named ``objective`` (one of :data:`OBJECTIVES`).
+
+    For supervised losses the weights weigh energy and forces; for score objectives they weigh
+    the optional supervised terms mixed in (pass 0 to leave them out).
+    """
+    if objective in ("energy", "forces", "energy-forces"):
+        return SupervisedLoss(objective, energy_weight, force_weight)
+    if objective not in SCORE_OBJECTIVES:
+        raise BoltzmatchError(f"unknown objective {objective!r}; expected one of {', '.join(OBJECTIVES)}")
+    return ScoreMatching(objective, temperature, energy_weight=energy_weight, force_weight=force_weight,
+                         sigma=sigma, n_probes=n_probes, probe=probe, antithetic=antithetic)

@@ -1,0 +1,56 @@
+"""Fine-tuning: start from a trained run, keep its normalisation, train with another objective."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..errors import BoltzmatchError
+from . import run_dir as rd
+from .trainer import TrainSettings, _run
+
+
+def finetune(
+    run_dir: str | Path,
+    *,
+    data: str | Path,
+    out: str | Path,
+    objective: str = "fisher",
+    temperature: float | None = None,
+    energy_weight: float = 0.0,
+    force_weight: float = 0.0,
+    sigma: Sequence[float] = (0.05,),
+    n_probes: int = 1,
+    probe: str = "rademacher",
+    freeze: str | None = None,
+    epochs: int = 50,
+    lr: float = 1e-4,
+    batch_size: int = 32,
+    schedule: str = "plateau",
+    patience: int = 20,
+    ema_decay: float | None = 0.99,
+    clip: float | None = 10.0,
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.1,
+    seed: int = 0,
+    max_minutes: float | None = None,
+    progress: bool = True,
+    data_options: dict | None = None,
+) -> dict:
+    """Fine-tune the model of ``run_dir`` on ``data`` with ``objective`` and write ``out``.
+
+    SAMPLES may hold positions only for ``ism``, ``ssm`` and ``dsm``. The new run's
+    ``config.yaml`` records ``parent: run_dir``; parameters whose names match the glob
+    ``freeze`` stay fixed. ``temperature`` in K, ``sigma`` in Å, ``lr`` for Adam.
+    """
+    parent = rd.read_config(run_dir)
+    if Path(out).resolve() == Path(run_dir).resolve():
+        raise BoltzmatchError(f"{out}: fine-tuning writes a new run directory; choose another --out")
+    settings = TrainSettings(
+        data=str(data), objective=objective, temperature=temperature, energy_weight=energy_weight,
+        force_weight=force_weight, sigma=list(sigma), n_probes=n_probes, probe=probe, epochs=epochs,
+        batch_size=batch_size, lr=lr, schedule=schedule, patience=patience, ema_decay=ema_decay, clip=clip,
+        val_fraction=val_fraction, test_fraction=test_fraction, seed=seed, max_minutes=max_minutes,
+        data_options=data_options or {}, parent=str(run_dir), freeze=freeze,
+    )
+    return _run(settings, dict(parent["model"]), Path(out), resume=False, progress=progress)
