@@ -97,10 +97,9 @@ def fit_closed_form(
         if full.energy is not None:
             E_phi += phi.T @ phi
             E_b += phi.T @ batch.energy
-    active = torch.ones(D, dtype=torch.bool)
+    active = A.diagonal() > 0  # element pairs absent from the data get θ = 0
     if objective != "energy":
-        active[offsets] = False
-        active &= A.diagonal() > 0  # descriptors that never vary carry no force information
+        active[offsets] = False  # forces and scores do not see constant offsets
     theta, condition = _solve(A, b, active, ridge)
     if objective != "energy" and full.energy is not None:
         # offsets: least squares of the energy residual on the element counts

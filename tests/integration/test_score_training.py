@@ -1,0 +1,68 @@
+"""Score objectives through the trainer and CLI: closed forms, fine-tuning, positions-only data."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import yaml
+
+import boltzmatch
+from boltzmatch.data import make_structure, read_structures, write_structures
+
+SMALL = {"n_features": 16, "n_interactions": 2, "n_rbf": 8, "cutoff": 4.0}
+
+
+def test_linear_closed_form_fisher_beats_energy_fit_on_forces(tmp_path, ethanol_xtb):
+    common = dict(model="linear", config={"n_rbf": 8, "cutoff": 4.0}, solver="closed-form", temperature=500,
+                  progress=False, seed=0)
+    energy = boltzmatch.train(ethanol_xtb, out=tmp_path / "energy", objective="energy", **common)
+    fisher = boltzmatch.train(ethanol_xtb, out=tmp_path / "fisher", objective="fisher", **common)
+    assert fisher["test_force_mae_meV_A"] < energy["test_force_mae_meV_A"]
+    assert (tmp_path / "fisher" / "model.pt").exists() and (tmp_path / "fisher" / "metrics.csv").exists()
+    ism = boltzmatch.train(ethanol_xtb, out=tmp_path / "ism", objective="ism", **common)
+    assert np.isfinite(ism["test_force_mae_meV_A"])
+
+
+def test_cli_closed_form(tmp_path, ethanol_xtb):
+    result = subprocess.run(
+        [sys.executable, "-m", "boltzmatch", "train", str(ethanol_xtb), "--model", "linear", "--objective", "fisher",
+         "--solver", "closed-form", "--temperature", "500", "--out", str(tmp_path / "lin"), "--quiet"],
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "force MAE" in result.stdout
+
+
+@pytest.mark.parametrize("objective", ["fisher", "ism", "ssm", "dsm"])
+def test_finetune_records_parent_and_runs(tmp_path, ethanol_xtb, objective):
+    boltzmatch.train(ethanol_xtb, out=tmp_path / "base", model="schnet", config=SMALL, loss="energy", epochs=2,
+                     progress=False)
+    frames = read_structures(ethanol_xtb)[:16]  # the exact Laplacian of ism is costly: keep it small
+    data = tmp_path / "samples.xyz"
+    if objective == "fisher":
+        write_structures(data, frames)
+    else:  # positions alone: no energies, no forces
+        write_structures(data, [make_structure(a.numbers, a.positions) for a in frames])
+    summary = boltzmatch.finetune(tmp_path / "base", data=data, out=tmp_path / "tuned", objective=objective,
+                                  temperature=500, sigma=[0.05], epochs=2, lr=1e-4, freeze="embedding.*",
+                                  progress=False)
+    config = yaml.safe_load(open(tmp_path / "tuned" / "config.yaml"))
+    assert config["parent"] == str(tmp_path / "base")
+    assert config["normalization"] == yaml.safe_load(open(tmp_path / "base" / "config.yaml"))["normalization"]
+    assert summary["epochs"] == 2
+    base, tuned = boltzmatch.load(tmp_path / "base"), boltzmatch.load(tmp_path / "tuned")
+    assert (base.embedding.weight == tuned.embedding.weight).all()  # frozen
+    assert not all((a == b).all() for a, b in zip(base.parameters(), tuned.parameters()))
+
+
+def test_finetune_errors(tmp_path, ethanol_xtb):
+    boltzmatch.train(ethanol_xtb, out=tmp_path / "base", model="schnet", config=SMALL, epochs=1, progress=False)
+    with pytest.raises(boltzmatch.BoltzmatchError, match="matches no parameter"):
+        boltzmatch.finetune(tmp_path / "base", data=ethanol_xtb, out=tmp_path / "t", freeze="nothing.*",
+                            temperature=500, epochs=1, progress=False)
+    bare = tmp_path / "bare.xyz"  # frames without a recorded temperature
+    write_structures(bare, [make_structure(a.numbers, a.positions) for a in read_structures(ethanol_xtb)[:4]])
+    with pytest.raises(boltzmatch.BoltzmatchError, match="need a temperature"):
+        boltzmatch.finetune(tmp_path / "base", data=bare, out=tmp_path / "t2", objective="ism", epochs=1,
+                            progress=False)
