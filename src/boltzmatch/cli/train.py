@@ -31,7 +31,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--schedule", choices=SCHEDULES, default="plateau")
     p.add_argument("--patience", type=int, default=20, help="early stopping: epochs without improvement")
     p.add_argument("--ema-decay", type=float, default=0.99, help="EMA of weights (0 turns it off)")
-    p.add_argument("--clip", type=float, default=10.0, help="gradient-norm clipping (0 turns it off)")
+    p.add_argument("--clip", type=float, default=0.0, help="gradient-norm clipping limit (default 0: off)")
     p.add_argument("--val-fraction", type=float, default=0.1)
     p.add_argument("--test-fraction", type=float, default=0.1)
     p.add_argument("--split-method", choices=["random", "contiguous"], default="random")

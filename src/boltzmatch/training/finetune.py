@@ -29,7 +29,7 @@ def finetune(
     schedule: str = "plateau",
     patience: int = 20,
     ema_decay: float | None = 0.99,
-    clip: float | None = 10.0,
+    clip: float | None = None,
     val_fraction: float = 0.1,
     test_fraction: float = 0.1,
     seed: int = 0,

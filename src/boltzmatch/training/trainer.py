@@ -46,7 +46,7 @@ class TrainSettings:
     schedule: str = "plateau"
     patience: int = 20
     ema_decay: float | None = 0.99
-    clip: float | None = 10.0
+    clip: float | None = None
     val_fraction: float = 0.1
     test_fraction: float = 0.1
     split_method: str = "random"
@@ -128,7 +128,7 @@ def train(
     schedule: str = "plateau",
     patience: int = 20,
     ema_decay: float | None = 0.99,
-    clip: float | None = 10.0,
+    clip: float | None = None,
     val_fraction: float = 0.1,
     test_fraction: float = 0.1,
     split_method: str = "random",
@@ -150,7 +150,8 @@ def train(
 
     Losses: ``energy`` (per-atom energy MSE), ``forces`` (force-component MSE, eV²/Å²),
     ``energy-forces`` (weighted sum). ``lr`` is Adam's learning rate; ``clip`` the gradient-norm
-    limit; ``ema_decay`` the decay of the exponential moving average of weights used for
+    limit, off by default (a limit of 10 slowed SchNet on ethanol: force MAE 421 vs 289 meV/Å after
+    30 epochs); ``ema_decay`` the decay of the exponential moving average of weights used for
     validation and the saved model (``None`` turns it off). ``resume=True`` continues the run in
     ``out`` from its last checkpoint and reaches the same result as an uninterrupted run.
     ``max_minutes`` stops after the epoch that crosses this wall-time budget.
