@@ -28,6 +28,20 @@ def test_emt_bulk_frames_have_consistent_labels(tmp_path):
     np.testing.assert_allclose(check.get_forces(), forces_of(frames[-1]), atol=1e-6)
 
 
+def test_xtb_labels_are_the_reference_forces_of_the_written_positions(tmp_path):
+    """Regression: molecules run with FixCom, whose adjusted forces once ended up in the files."""
+    from tblite.ase import TBLite
+
+    generate("ethanol", out=tmp_path / "e.xyz", calculator="xtb", temperature=500, steps=40, interval=20,
+             equilibration=20, seed=0, progress=False)
+    for frame in read_structures(tmp_path / "e.xyz"):
+        check = frame.copy()
+        check.calc = TBLite(method="GFN2-xTB", verbosity=0)
+        assert check.get_potential_energy() == pytest.approx(energy_of(frame), abs=1e-6)
+        # SCF convergence of a fresh calculation: ~5e-5 eV/Å; the FixCom bug was 0.7 eV/Å
+        np.testing.assert_allclose(check.get_forces(), forces_of(frame), atol=3e-4)
+
+
 def test_xtb_same_seed_same_file(tmp_path):
     kwargs = dict(calculator="xtb", temperature=500, steps=30, interval=10, timestep=0.5,
                   equilibration=5, progress=False)

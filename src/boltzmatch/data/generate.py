@@ -158,7 +158,9 @@ def generate(
                 return
             energy = float(atoms.get_potential_energy())
             frame = Atoms(numbers=atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
-            attach_labels(frame, energy, atoms.get_forces())
+            # the calculator's own forces: with FixCom applied, ASE's get_forces() returns
+            # constraint-adjusted forces that are not −∂E/∂x (up to 0.7 eV/Å off for ethanol)
+            attach_labels(frame, energy, atoms.get_forces(apply_constraint=False))
             frame.info["temperature"] = float(temperature)  # the thermostat's, K
             writer.write(frame)
             temperatures.append(float(atoms.get_temperature()))
