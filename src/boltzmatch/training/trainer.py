@@ -20,7 +20,7 @@ from ..data import Split, read_structures, split_indices
 from ..data.packed import PackedStructures
 from ..errors import BoltzmatchError
 from ..models.base import energy_and_forces
-from ..models.registry import MODELS, load_config, validate_config
+from ..models.registry import MODELS, build_model, load_config, validate_config
 from ..objectives.score import make_objective
 from ..utils.atomic import atomic_write_text
 from ..utils.table import format_table
@@ -223,8 +223,6 @@ def _run(settings: TrainSettings, model_config: dict | None, out: Path, *, resum
         split = Split(train=split.train, val=split.train, test=split.test)
 
     torch.manual_seed(settings.seed)
-    from ..models.registry import build_model
-
     net = build_model(model_config)
     if resume:
         normalization = rd.read_config(out)["normalization"]
