@@ -14,9 +14,9 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import BoltzmatchError
-from . import evaluate, finetune, generate, info, train
+from . import evaluate, finetune, generate, info, simulate, train
 
-COMMANDS = (generate, info, train, finetune, evaluate)
+COMMANDS = (generate, info, train, finetune, evaluate, simulate)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,92 @@
+"""Bonds, bond lengths, angles and interatomic distances of structures (Å, radians).
+
+Bonds follow the stability criterion of Fu et al. ("Forces are not enough", arXiv 2210.07237):
+atoms i, j are bonded when their distance in the *first* frame is below the sum of ASE's
+natural cutoffs (covalent radii) times ``mult`` = 1.2. With ``mult`` = 1 the radii sums sit at
+or below equilibrium bond lengths (C–H 1.07 vs 1.09 Å, C–O 1.42 vs 1.43 Å), so most bonds of
+a thermal frame would be missed; 1.2 still excludes every non-bonded contact of organic molecules.
+Periodic bonds keep the cell offset they had in that frame, so unwrapped MD positions are
+measured correctly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from ase import Atoms
+
+
+@dataclass(frozen=True)
+class Bonds:
+    """Bonded pairs of one structure: atom indices ``i``, ``j`` (n_bonds,) and cell offsets
+    ``offsets`` (n_bonds, 3), integers; the vector of bond k is x[j] − x[i] + offsets[k] @ cell."""
+
+    i: np.ndarray
+    j: np.ndarray
+    offsets: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.i)
+
+    def labels(self, numbers: np.ndarray) -> list[str]:
+        """Element pair of each bond, e.g. 'C-H' (alphabetical order)."""
+        from ase.data import chemical_symbols
+
+        return ["-".join(sorted((chemical_symbols[numbers[a]], chemical_symbols[numbers[b]])))
+                for a, b in zip(self.i, self.j, strict=True)]
+
+
+def find_bonds(atoms: Atoms, mult: float = 1.2) -> Bonds:
+    """Bonds of ``atoms`` from ASE's natural cutoffs (covalent radii × ``mult``), each pair once."""
+    from ase.neighborlist import NeighborList, natural_cutoffs
+
+    nl = NeighborList(natural_cutoffs(atoms, mult=mult), self_interaction=False, bothways=False, skin=0.0)
+    nl.update(atoms)
+    i_list, j_list, o_list = [], [], []
+    for a in range(len(atoms)):
+        neighbors, offsets = nl.get_neighbors(a)
+        for b, off in zip(neighbors, offsets, strict=True):
+            i_list.append(a)
+            j_list.append(int(b))
+            o_list.append(off)
+    return Bonds(np.asarray(i_list, dtype=int), np.asarray(j_list, dtype=int),
+                 np.asarray(o_list, dtype=int).reshape(-1, 3))
+
+
+def bond_lengths(structures: Sequence[Atoms], bonds: Bonds) -> np.ndarray:
+    """(n_frames, n_bonds) bond lengths in Å of frames that share the first frame's atom order."""
+    pos = np.stack([a.positions for a in structures])
+    cells = np.stack([np.asarray(a.cell) for a in structures])
+    shift = np.einsum("bk,fkl->fbl", bonds.offsets.astype(float), cells)
+    vec = pos[:, bonds.j] - pos[:, bonds.i] + shift
+    return np.linalg.norm(vec, axis=-1)
+
+
+def bond_angles(structures: Sequence[Atoms], bonds: Bonds) -> np.ndarray:
+    """(n_frames, n_angles) angles in radians between bonds that share an atom (molecules:
+    the cell offsets are applied, so periodic bonds work too)."""
+    pos = np.stack([a.positions for a in structures])
+    cells = np.stack([np.asarray(a.cell) for a in structures])
+    shift = np.einsum("bk,fkl->fbl", bonds.offsets.astype(float), cells)
+    vec = pos[:, bonds.j] - pos[:, bonds.i] + shift  # from i to j
+    # every bond seen from both ends: (centre, vector to the other atom)
+    centres = np.concatenate([bonds.i, bonds.j])
+    vectors = np.concatenate([vec, -vec], axis=1)
+    pairs = [(a, b) for a in range(len(centres)) for b in range(a + 1, len(centres)) if centres[a] == centres[b]]
+    if not pairs:
+        return np.zeros((len(structures), 0))
+    a_idx, b_idx = np.asarray(pairs).T
+    u, v = vectors[:, a_idx], vectors[:, b_idx]
+    cos = (u * v).sum(-1) / (np.linalg.norm(u, axis=-1) * np.linalg.norm(v, axis=-1))
+    return np.arccos(np.clip(cos, -1.0, 1.0))
+
+
+def pair_distances(structures: Sequence[Atoms]) -> np.ndarray:
+    """(n_frames, n(n−1)/2) all interatomic distances in Å (minimum image for periodic cells)."""
+    out = []
+    for atoms in structures:
+        d = atoms.get_all_distances(mic=bool(atoms.pbc.any()))
+        out.append(d[np.triu_indices(len(atoms), k=1)])
+    return np.stack(out)

@@ -1,0 +1,61 @@
+"""``boltzmatch simulate RUN_DIR --start DATA``: batched MD with a trained model, stability per replica."""
+
+from __future__ import annotations
+
+import argparse
+
+from .common import add_data_options, data_kwargs
+
+HELP = "run batched MD with a trained model; replicas stop when they collapse; summary.json and trajectories"
+
+
+def add_parser(subparsers) -> None:
+    from ..simulate.integrators import INTEGRATORS
+    from ..simulate.output import TRAJECTORY_FORMATS
+
+    p = subparsers.add_parser("simulate", help=HELP, description=HELP)
+    p.add_argument("run_dir", help="a run directory from 'boltzmatch train' or 'finetune'")
+    p.add_argument("--start", required=True, help="structures to draw starting frames from")
+    p.add_argument("--reference", help="structures whose mean bond lengths define collapse (default: --start)")
+    p.add_argument("--out", required=True, help="simulation folder")
+    p.add_argument("--temperature", type=float, default=500.0, help="K (default 500)")
+    p.add_argument("--replicas", type=int, default=32, help="replicas simulated together (default 32)")
+    p.add_argument("--time", type=float, default=10.0, help="ps per replica (default 10)")
+    p.add_argument("--timestep", type=float, default=0.5, help="fs (default 0.5)")
+    p.add_argument("--integrator", choices=INTEGRATORS, default="langevin", help="default langevin (BAOAB)")
+    p.add_argument("--friction", type=float, default=0.01, help="Langevin friction, 1/fs (default 0.01)")
+    p.add_argument("--tau", type=float, default=100.0, help="Nosé–Hoover period, fs (default 100)")
+    p.add_argument("--interval", type=int, default=20, help="steps between frames and thermo lines (default 20)")
+    p.add_argument("--check-interval", type=int, default=10, help="steps between stability checks (default 10)")
+    p.add_argument("--format", choices=TRAJECTORY_FORMATS, default="extxyz", help="trajectory files (default extxyz)")
+    p.add_argument("--max-deviation", type=float, default=0.5, help="bond deviation that is a collapse, Å")
+    p.add_argument("--max-temperature", type=float, help="K; hotter replicas stop (default 5 × --temperature)")
+    p.add_argument("--no-trajectories", action="store_true", help="write thermo.csv and summary.json only")
+    p.add_argument("--seed", type=int, default=0, help="starting frames, velocities and noise (default 0)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_data_options(p)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..simulate import format_simulation, simulate
+
+    try:
+        summary = simulate(
+            args.run_dir, args.start, out=args.out, temperature=args.temperature, replicas=args.replicas,
+            time=args.time, timestep=args.timestep, integrator=args.integrator, friction=args.friction, tau=args.tau,
+            interval=args.interval, check_interval=args.check_interval, seed=args.seed, format=args.format,
+            reference=args.reference, max_deviation=args.max_deviation, max_temperature=args.max_temperature,
+            write_trajectories=not args.no_trajectories, resume=args.resume, device=args.device,
+            progress=not args.quiet,
+            data_options={k: v for k, v in data_kwargs(args).items() if v is not None},
+        )
+    except KeyboardInterrupt:
+        print(f"interrupted: trajectories, thermo.csv and a partial summary.json are in {args.out}; "
+              "--resume continues")
+        return 130
+    print(format_simulation(summary, title=f"Simulation of {args.run_dir} ({args.out})"))
+    print(f"summary: {args.out}/summary.json")
+    return 0

@@ -1,0 +1,50 @@
+"""``BoltzmatchCalculator``: a trained model as an ASE calculator (MD, relaxation, NEB, ...)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from ase.calculators.calculator import Calculator, all_changes
+
+
+class BoltzmatchCalculator(Calculator):
+    """Energy (eV) and forces (eV/Å) from a boltzmatch model (no stress yet).
+
+    ``BoltzmatchCalculator(run_dir)`` loads ``run_dir/model.pt``; ``model=`` takes an
+    ``EnergyModel`` directly. Computation happens in the model's dtype on ``device``.
+    """
+
+    implemented_properties = ["energy", "free_energy", "forces"]
+
+    def __init__(self, run_dir: str | Path | None = None, *, model: torch.nn.Module | None = None,
+                 device: str = "cpu", **kwargs):
+        super().__init__(**kwargs)
+        if (run_dir is None) == (model is None):
+            raise ValueError("give either run_dir or model")
+        if model is None:
+            from ..training.run_dir import load
+
+            model = load(run_dir, map_location=device)
+        self.model = model.to(device).eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+        floats = [t for t in list(self.model.parameters()) + list(self.model.buffers()) if t.is_floating_point()]
+        self.dtype = floats[0].dtype if floats else torch.float32
+        self.device = torch.device(device)
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        from ..data.atoms_batch import AtomsBatch
+        from ..models.base import energy_and_forces
+
+        batch = AtomsBatch.from_atoms([self.atoms], dtype=self.dtype, device=self.device)
+        batch = batch.with_positions(batch.positions)
+        if hasattr(self.model, "check_elements"):
+            self.model.check_elements(batch.numbers)
+        with torch.enable_grad():
+            energy, forces = energy_and_forces(self.model, batch)
+        e = float(energy.detach()[0])
+        self.results = {"energy": e, "free_energy": e,
+                        "forces": forces.detach().cpu().double().numpy().astype(np.float64)}

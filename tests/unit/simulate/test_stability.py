@@ -1,0 +1,67 @@
+"""The live stability checks: bond criterion, non-finite values, runaway temperature."""
+
+import numpy as np
+import torch
+from ase import units
+from ase.build import molecule
+
+from boltzmatch.simulate.integrators import MDState
+from boltzmatch.simulate.stability import BondReference, StabilityMonitor
+
+
+def state_of(structures, temperature=300.0):
+    positions = torch.as_tensor(np.concatenate([a.positions for a in structures]), dtype=torch.float64)
+    index = torch.repeat_interleave(torch.arange(len(structures)), torch.as_tensor([len(a) for a in structures]))
+    n = len(structures)
+    return MDState(positions=positions, velocities=torch.zeros_like(positions), forces=torch.zeros_like(positions),
+                   energy=torch.zeros(n, dtype=torch.float64),
+                   masses=torch.ones(len(positions), 1, dtype=torch.float64),
+                   structure_index=index, kT=torch.full((n,), units.kB * temperature, dtype=torch.float64),
+                   dof=torch.as_tensor([3.0 * len(a) for a in structures], dtype=torch.float64))
+
+
+def hydroxyl(ethanol):
+    """Indices of the O atom and the H atom bonded to it."""
+    o = int(np.flatnonzero(ethanol.numbers == 8)[0])
+    d = ethanol.get_distances(o, range(len(ethanol)))
+    h = min((i for i in range(len(ethanol)) if ethanol.numbers[i] == 1), key=lambda i: d[i])
+    return o, h
+
+
+def test_each_failure_is_reported_for_its_own_replica_only():
+    ethanol = molecule("CH3CH2OH")
+    water = molecule("H2O")
+    reference = BondReference([ethanol, water])
+    replicas = [ethanol.copy() for _ in range(4)] + [water.copy()]
+    monitor = StabilityMonitor(replicas, reference, max_deviation=0.5, max_temperature=1000.0)
+    state = state_of(replicas)
+    assert monitor.check(state) == [None] * 5
+    # replica 1: stretch the O-H bond by 0.6 Å; replica 2: NaN force; replica 3: hot; water fine
+    o, h = hydroxyl(ethanol)
+    n = len(ethanol)
+    direction = state.positions[n + h] - state.positions[n + o]
+    state.positions[n + h] += 0.6 * direction / direction.norm()
+    state.forces[2 * n + 3, 0] = float("nan")
+    state.velocities[3 * n:4 * n] = 100.0
+    assert monitor.check(state) == [None, "bond", "non-finite", "temperature", None]
+
+
+def test_a_stretch_below_the_threshold_is_not_a_collapse():
+    ethanol = molecule("CH3CH2OH")
+    monitor = StabilityMonitor([ethanol], BondReference([ethanol]), max_deviation=0.5)
+    state = state_of([ethanol])
+    o, h = hydroxyl(ethanol)
+    direction = state.positions[h] - state.positions[o]
+    state.positions[h] += 0.45 * direction / direction.norm()
+    assert monitor.check(state) == [None]
+    assert abs(monitor.max_bond_deviation(state.positions).item() - 0.45) < 1e-9
+
+
+def test_set_active_follows_removed_replicas():
+    ethanol = molecule("CH3CH2OH")
+    replicas = [ethanol.copy() for _ in range(3)]
+    replicas[2].positions[hydroxyl(ethanol)[1]] += [0.0, 0.0, 3.0]  # replica 2 starts broken
+    monitor = StabilityMonitor(replicas, BondReference([ethanol]))
+    monitor.set_active([0, 2])
+    state = state_of([replicas[0], replicas[2]])
+    assert monitor.check(state) == [None, "bond"]
