@@ -41,3 +41,124 @@ def parity_plot(reference: np.ndarray, predicted: np.ndarray, path: str | Path, 
         fig.savefig(tmp, format="png")
     plt.close(fig)
     return path
+
+
+def _save(fig, path: str | Path) -> Path:
+    from ..utils.atomic import atomic_path
+
+    plt = _pyplot()
+    fig.tight_layout()
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return path
+
+
+def parity_grid(reference: dict[str, np.ndarray], predicted: dict[str, dict[str, np.ndarray]], path: str | Path
+                ) -> Path:
+    """One column per model, rows energy (eV) and force components (eV/Å), with MAE in each panel."""
+    plt = _pyplot()
+    names = list(predicted)
+    rows = [k for k in ("energy", "forces") if k in reference]
+    fig, axes = plt.subplots(len(rows), len(names), figsize=(3.6 * len(names), 3.4 * len(rows)), dpi=110,
+                             squeeze=False)
+    units = {"energy": "eV", "forces": "eV/Å"}
+    for r, key in enumerate(rows):
+        ref = np.asarray(reference[key]).ravel()
+        for c, name in enumerate(names):
+            ax = axes[r, c]
+            pred = np.asarray(predicted[name][key]).ravel()
+            if ref.size > 20000:
+                ax.hexbin(ref, pred, gridsize=60, bins="log", cmap="viridis", mincnt=1)
+            else:
+                ax.scatter(ref, pred, s=3, alpha=0.5)
+            low, high = float(min(ref.min(), pred.min())), float(max(ref.max(), pred.max()))
+            ax.plot([low, high], [low, high], "k--", lw=0.8)
+            ax.text(0.04, 0.96, f"MAE {np.abs(pred - ref).mean():.4g} {units[key]}", transform=ax.transAxes,
+                    va="top", fontsize=8)
+            ax.set_title(f"{name}: {key}", fontsize=9)
+            ax.set_xlabel(f"reference ({units[key]})", fontsize=8)
+            ax.set_ylabel(f"predicted ({units[key]})", fontsize=8)
+    return _save(fig, path)
+
+
+def energy_along_trajectory(time: np.ndarray, reference: np.ndarray, predicted: dict[str, np.ndarray],
+                            path: str | Path, xlabel: str = "frame") -> Path:
+    """Reference and predicted energy (eV) along a held-out trajectory, one panel per model.
+
+    Each model's mean offset to the reference is removed (models trained without energies have
+    an arbitrary zero) and printed in the panel's legend.
+    """
+    plt = _pyplot()
+    names = list(predicted)
+    fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.2), dpi=110, squeeze=False, sharey=True)
+    for ax, name in zip(axes[0], names, strict=True):
+        pred = np.asarray(predicted[name])
+        offset = float(np.mean(pred - reference))
+        ax.plot(time, reference - reference.mean(), color="black", lw=1.0, label="reference")
+        ax.plot(time, pred - offset - reference.mean(), color="tab:red", lw=0.9, alpha=0.8,
+                label=f"{name} (offset {offset:+.3f} eV removed)")
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel(xlabel)
+        ax.legend(fontsize=7, loc="upper right")
+    axes[0, 0].set_ylabel("energy − reference mean (eV)")
+    return _save(fig, path)
+
+
+def overlay_plot(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: str | Path, *, xlabel: str, ylabel: str,
+                 title: str, reference_key: str | None = "reference") -> Path:
+    """Line curves on one axis; the reference (if present) in black."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
+    for name, (x, y) in curves.items():
+        if name == reference_key:
+            ax.plot(x, y, color="black", lw=1.6, label=name)
+        else:
+            ax.plot(x, y, lw=1.1, label=name)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def distribution_panels(panels: dict[str, dict[str, np.ndarray]], path: str | Path, *, xlabel: str,
+                        annotations: dict[str, dict[str, str]] | None = None, bins: int = 60) -> Path:
+    """One panel per group (e.g. bond type): histograms of the reference (black) and each model,
+    with a legend annotation per model (e.g. its KS statistic)."""
+    plt = _pyplot()
+    groups = list(panels)
+    cols = min(4, len(groups))
+    n_rows = (len(groups) + cols - 1) // cols
+    fig, axes = plt.subplots(n_rows, cols, figsize=(3.8 * cols, 3.0 * n_rows), dpi=110, squeeze=False)
+    for ax, group in zip(axes.ravel(), groups, strict=False):
+        data = panels[group]
+        values = np.concatenate([v for v in data.values() if len(v)])
+        edges = np.linspace(np.percentile(values, 0.5), np.percentile(values, 99.5), bins + 1)
+        for name, v in data.items():
+            note = (annotations or {}).get(group, {}).get(name, "")
+            style = dict(color="black", lw=1.6) if name == "reference" else dict(lw=1.0)
+            ax.hist(v, bins=edges, density=True, histtype="step", label=f"{name} {note}".strip(), **style)
+        ax.set_title(group, fontsize=9)
+        ax.set_xlabel(xlabel, fontsize=8)
+        ax.legend(fontsize=6)
+    for ax in axes.ravel()[len(groups):]:
+        ax.axis("off")
+    return _save(fig, path)
+
+
+def survival_plot(times: dict[str, np.ndarray], total: float, path: str | Path) -> Path:
+    """Fraction of replicas still stable against simulated time (ps), one step curve per model."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
+    grid = np.linspace(0.0, total, 400)
+    for name, ttc in times.items():
+        ttc = np.asarray(ttc)
+        ax.step(grid, [(ttc >= t).mean() for t in grid], where="post", label=name)
+    ax.set_xlabel("time (ps)")
+    ax.set_ylabel("fraction of replicas stable")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title("Survival (bond criterion, 0.5 Å)")
+    ax.legend(fontsize=8)
+    return _save(fig, path)

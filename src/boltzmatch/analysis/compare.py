@@ -1,0 +1,278 @@
+"""``compare``: several models judged side by side on the same held-out frames and the same MD seeds.
+
+For every model: energy and force errors on the reference frames; with ``simulate=True`` also
+batched MD from the same starting frames and seed, then time to collapse, h(r) MAE, KS statistics
+of bond lengths, bond angles and potential energy, and the MMD of interatomic-distance vectors,
+all against the reference frames. The potential-energy KS test compares the model's own energy
+on its samples with the model's energy on the reference frames: calculator-free and blind to the
+arbitrary zero of models trained without energies.
+
+Writes ``report.md`` (one table, a column per model), ``compare.json`` and PNG plots.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from ase import Atoms
+
+from ..data import read_structures
+from ..data.packed import PackedStructures
+from ..errors import BoltzmatchError
+from ..utils.atomic import atomic_write_text
+from ..utils.table import format_table, format_value
+from .geometry import bond_angles, bond_lengths, find_bonds, pair_distances
+from .metrics import distance_histogram, histogram_mae, ks_test, mmd
+
+ROWS = [  # (key, label) in report order
+    ("energy_mae_meV", "energy MAE (meV)"),
+    ("energy_mae_centered_meV", "energy MAE, mean offset removed (meV)"),
+    ("force_mae_meV_A", "force MAE (meV/Å)"),
+    ("force_rmse_meV_A", "force RMSE (meV/Å)"),
+    ("median_time_to_collapse_ps", "median time to collapse (ps)"),
+    ("collapsed_fraction", "collapsed replicas"),
+    ("mean_temperature", "mean MD temperature (K)"),
+    ("hr_mae", "h(r) MAE ∫|Δh|dr"),
+    ("bond_ks", "bond-length KS (mean over bonds)"),
+    ("angle_ks", "angle KS (mean over angles)"),
+    ("energy_ks", "potential-energy KS"),
+    ("energy_ks_pvalue", "potential-energy KS p-value"),
+    ("mmd", "MMD² of distance vectors"),
+]
+
+
+def read_samples(sim_dir: str | Path) -> list[list[Atoms]]:
+    """Frames of every replica of a ``simulate`` output folder (up to its collapse), in replica order."""
+    folder = Path(sim_dir) / "trajectories"
+    paths = sorted(folder.glob("replica_*.xyz")) or sorted(folder.glob("replica_*.traj"))
+    from ase.io import read
+
+    return [read(p, index=":") for p in paths if p.stat().st_size > 0]
+
+
+def _predict(run_dir: str | Path, frames: Sequence[Atoms]) -> tuple[np.ndarray, np.ndarray]:
+    """The model's energies (n_frames,) in eV and forces (n_atoms, 3) in eV/Å, in the model's dtype."""
+    from ..training.evaluate import predict
+    from ..training.run_dir import load
+
+    model = load(run_dir)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    floats = [t for t in list(model.parameters()) + list(model.buffers()) if t.is_floating_point()]
+    dtype = floats[0].dtype if floats else torch.float32
+    return predict(model, PackedStructures(frames, dtype=dtype), batch_size=64)
+
+
+def _model_energy(run_dir: str | Path, frames: Sequence[Atoms]) -> np.ndarray:
+    """The model's energies (eV) on unlabelled frames."""
+    return _predict(run_dir, frames)[0] if frames else np.zeros(0)
+
+
+def sample_metrics(samples: list[Atoms], reference: list[Atoms], *, r_max: float = 6.0, max_frames: int = 2000,
+                   seed: int = 0) -> dict:
+    """h(r) MAE, mean KS statistic over bonds and over angles, MMD² of distance vectors, and the
+    per-bond-type data for plots. ``samples`` and ``reference`` are frames of one molecule."""
+    rng = np.random.default_rng(seed)
+    if len(samples) > max_frames:
+        samples = [samples[i] for i in sorted(rng.choice(len(samples), max_frames, replace=False))]
+    bonds = find_bonds(reference[0])
+    ref_d, smp_d = pair_distances(reference), pair_distances(samples)
+    r, h_ref = distance_histogram(reference, r_max=r_max, distances=ref_d)
+    _, h = distance_histogram(samples, r_max=r_max, distances=smp_d)
+    ref_b, smp_b = bond_lengths(reference, bonds), bond_lengths(samples, bonds)
+    ref_a, smp_a = bond_angles(reference, bonds), bond_angles(samples, bonds)
+    bond_ks = [ks_test(smp_b[:, k], ref_b[:, k])[0] for k in range(ref_b.shape[1])]
+    angle_ks = [ks_test(smp_a[:, k], ref_a[:, k])[0] for k in range(ref_a.shape[1])]
+    labels = bonds.labels(reference[0].numbers)
+    by_type: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for label in sorted(set(labels)):
+        cols = [k for k, lab in enumerate(labels) if lab == label]
+        by_type[label] = (smp_b[:, cols].ravel(), ref_b[:, cols].ravel())
+    return {
+        "hr_mae": histogram_mae(r, h, h_ref),
+        "bond_ks": float(np.nanmean(bond_ks)) if bond_ks else float("nan"),
+        "angle_ks": float(np.nanmean(angle_ks)) if angle_ks else float("nan"),
+        "mmd": mmd(smp_d, ref_d, max_samples=600, seed=seed),
+        "bond_ks_by_type": {lab: ks_test(*by_type[lab])[0] for lab in by_type},
+        "_r": r, "_h": h, "_h_ref": h_ref, "_bonds_by_type": by_type,
+    }
+
+
+def compare(
+    run_dirs: Sequence[str | Path],
+    reference: str | Path,
+    *,
+    out: str | Path,
+    names: Sequence[str] | None = None,
+    simulate: bool = False,
+    start: str | Path | None = None,
+    temperature: float | None = None,
+    replicas: int = 16,
+    time: float = 20.0,  # noqa: A002
+    timestep: float = 0.5,
+    integrator: str = "langevin",
+    interval: int = 20,
+    seed: int = 0,
+    progress: bool = True,
+    data_options: dict | None = None,
+) -> dict:
+    """Judge the models in ``run_dirs`` against the labelled ``reference`` frames; writes ``out``.
+
+    ``temperature`` (K) defaults to the reference frames' recorded temperature, else 500.
+    ``time`` is ps per replica and ``timestep`` fs. Returns {model name: metrics} (energies in meV,
+    forces in meV/Å, times in ps) plus ``report`` (the path of report.md).
+    """
+    if not run_dirs:
+        raise BoltzmatchError("compare needs at least one run directory")
+    names = list(names) if names else _default_names(run_dirs)
+    if len(names) != len(run_dirs) or len(set(names)) != len(names):
+        raise BoltzmatchError(f"--names: expected {len(run_dirs)} distinct names, got {names}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    frames = read_structures(reference, **(data_options or {}))
+    packed = PackedStructures(frames, dtype=torch.float64)
+    full = packed.full
+    if full.energy is None and full.forces is None:
+        raise BoltzmatchError(f"{reference}: compare needs reference energies or forces")
+    if temperature is None:
+        recorded = [a.info.get("temperature") for a in frames if a.info.get("temperature") is not None]
+        temperature = float(np.mean(recorded)) if recorded else 500.0
+
+    results: dict[str, dict] = {}
+    predictions: dict[str, dict[str, np.ndarray]] = {}
+    for name, run_dir in zip(names, run_dirs, strict=True):
+        energy, forces = _predict(run_dir, frames)
+        predictions[name] = {"energy": energy, "forces": forces}
+        entry: dict = {"run_dir": str(run_dir)}
+        if full.energy is not None:
+            diff = energy - full.energy.numpy()
+            entry["energy_mae_meV"] = 1000 * float(np.abs(diff).mean())
+            entry["energy_mae_centered_meV"] = 1000 * float(np.abs(diff - diff.mean()).mean())
+        if full.forces is not None:
+            diff = forces - full.forces.numpy()
+            entry["force_mae_meV_A"] = 1000 * float(np.abs(diff).mean())
+            entry["force_rmse_meV_A"] = 1000 * float(np.sqrt((diff**2).mean()))
+        results[name] = entry
+
+    from . import plots
+
+    reference_arrays = {}
+    if full.energy is not None:
+        reference_arrays["energy"] = full.energy.numpy()
+    if full.forces is not None:
+        reference_arrays["forces"] = full.forces.numpy()
+    plots.parity_grid(reference_arrays, predictions, out / "parity.png")
+    if full.energy is not None:
+        times = [a.info.get("time_ps") for a in frames]
+        if all(t is not None for t in times):
+            x, xlabel = np.asarray(times, dtype=float), "time (ps)"
+        else:
+            x, xlabel = np.arange(len(frames)), "frame"
+        plots.energy_along_trajectory(x, full.energy.numpy(), {n: p["energy"] for n, p in predictions.items()},
+                                      out / "energy_trajectory.png", xlabel=xlabel)
+
+    if simulate:
+        _simulate_and_judge(run_dirs, names, frames, results, out, start=start, temperature=temperature,
+                            replicas=replicas, time=time, timestep=timestep, integrator=integrator,
+                            interval=interval, seed=seed, progress=progress, data_options=data_options)
+
+    settings = {"reference": str(reference), "n_reference_frames": len(frames), "temperature": temperature,
+                "simulate": simulate, "replicas": replicas if simulate else None, "time_ps": time if simulate else None,
+                "timestep_fs": timestep if simulate else None, "integrator": integrator if simulate else None,
+                "seed": seed}
+    report = write_report(results, settings, out)
+    atomic_write_text(out / "compare.json", json.dumps({"settings": settings, "models": results}, indent=2))
+    return {"models": results, "settings": settings, "report": str(report)}
+
+
+def _default_names(run_dirs: Sequence[str | Path]) -> list[str]:
+    names = [Path(r).name or str(r) for r in run_dirs]
+    if len(set(names)) == len(names):
+        return names
+    return [f"{n}-{i}" for i, n in enumerate(names)]
+
+
+def _simulate_and_judge(run_dirs, names, frames, results, out, *, start, temperature, replicas, time, timestep,
+                        integrator, interval, seed, progress, data_options) -> None:
+    from ..simulate import simulate as run_md
+    from ..simulate.stability import composition_key
+    from . import plots
+
+    start_frames = read_structures(start, **(data_options or {})) if start is not None else frames
+    key = composition_key(frames[0])
+    reference_mol = [a for a in frames if composition_key(a) == key]
+    survival, hr_curves, bond_panels, bond_notes = {}, {}, {}, {}
+    for name, run_dir in zip(names, run_dirs, strict=True):
+        summary = run_md(run_dir, start_frames, out=out / "simulations" / name, temperature=temperature,
+                         replicas=replicas, time=time, timestep=timestep, integrator=integrator, interval=interval,
+                         seed=seed, reference=frames, progress=progress)
+        entry = results[name]
+        entry["median_time_to_collapse_ps"] = summary["median_time_to_collapse_ps"]
+        entry["collapsed_fraction"] = f"{summary['n_collapsed']}/{summary['replicas']}"
+        entry["mean_temperature"] = summary["mean_temperature"]
+        entry["time_to_collapse_ps"] = summary["time_to_collapse_ps"]
+        entry["replica_steps_per_second"] = summary["replica_steps_per_second"]
+        survival[name] = np.asarray(summary["time_to_collapse_ps"])
+        samples = [f for replica in read_samples(out / "simulations" / name) for f in replica
+                   if composition_key(f) == key]
+        if len(samples) < 2:
+            continue
+        metrics = sample_metrics(samples, reference_mol, seed=seed)
+        sample_energy = np.asarray([f.info.get("model_energy", np.nan) for f in samples], dtype=float)
+        reference_energy = _model_energy(run_dir, reference_mol)
+        entry["energy_ks"], entry["energy_ks_pvalue"] = ks_test(sample_energy, reference_energy)
+        entry.update({k: v for k, v in metrics.items() if not k.startswith("_")})
+        entry["n_sample_frames"] = len(samples)
+        hr_curves.setdefault("reference", (metrics["_r"], metrics["_h_ref"]))
+        hr_curves[name] = (metrics["_r"], metrics["_h"])
+        for label, (smp, ref) in metrics["_bonds_by_type"].items():
+            bond_panels.setdefault(label, {"reference": ref})[name] = smp
+            bond_notes.setdefault(label, {})[name] = f"KS {metrics['bond_ks_by_type'][label]:.3f}"
+    plots.survival_plot(survival, time, out / "survival.png")
+    if hr_curves:
+        plots.overlay_plot(hr_curves, out / "hr.png", xlabel="r (Å)", ylabel="h(r) (1/Å)",
+                           title="Interatomic distances")
+        plots.distribution_panels(bond_panels, out / "bond_lengths.png", xlabel="bond length (Å)",
+                                  annotations=bond_notes)
+
+
+def write_report(results: dict[str, dict], settings: dict, out: Path) -> Path:
+    """``report.md``: settings, one table (a column per model) and the plots."""
+    names = list(results)
+    rows = [[label] + [format_value(results[n].get(key, "–")) for n in names] for key, label in ROWS
+            if any(key in results[n] for n in names)]
+    header = ["metric"] + names
+    lines = ["# boltzmatch comparison", ""]
+    lines.append(f"Reference: `{settings['reference']}` ({settings['n_reference_frames']} frames), "
+                 f"temperature {settings['temperature']:.0f} K.")
+    if settings["simulate"]:
+        lines.append(f"MD: {settings['replicas']} replicas × {settings['time_ps']} ps, {settings['integrator']}, "
+                     f"timestep {settings['timestep_fs']} fs, seed {settings['seed']} (the same for every model); "
+                     "collapse = a bond deviating > 0.5 Å from its reference mean.")
+    lines += ["", "| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    lines.append("")
+    figures = [("parity.png", "Parity: predicted against reference energy and forces"),
+               ("energy_trajectory.png", "Energy along the held-out trajectory, one panel per model"),
+               ("survival.png", "Fraction of replicas still stable against time"),
+               ("hr.png", "h(r): distribution of interatomic distances"),
+               ("bond_lengths.png", "Bond-length distributions with KS statistics")]
+    for file, caption in figures:
+        if (out / file).exists():
+            lines += [f"## {caption}", "", f"![{caption}]({file})", ""]
+    path = out / "report.md"
+    atomic_write_text(path, "\n".join(lines))
+    return path
+
+
+def format_comparison(result: dict) -> str:
+    """The plain-text table printed at the end of ``boltzmatch compare``."""
+    models = result["models"]
+    names = list(models)
+    rows = [[label] + [models[n].get(key, "–") for n in names] for key, label in ROWS
+            if any(key in models[n] for n in names)]
+    return format_table(rows, header=["metric"] + names, title="Comparison")

@@ -1,0 +1,45 @@
+"""``boltzmatch compare RUN_DIR ... --reference DATA --out REPORT_DIR``: models side by side."""
+
+from __future__ import annotations
+
+import argparse
+
+from .common import add_data_options, data_kwargs
+
+HELP = "judge models side by side: errors, MD stability, h(r), KS, MMD; report.md with plots"
+
+
+def add_parser(subparsers) -> None:
+    from ..simulate.integrators import INTEGRATORS
+
+    p = subparsers.add_parser("compare", help=HELP, description=HELP)
+    p.add_argument("run_dirs", nargs="+", help="run directories to compare")
+    p.add_argument("--reference", required=True, help="labelled held-out structures (a reference trajectory)")
+    p.add_argument("--out", required=True, help="report folder")
+    p.add_argument("--names", nargs="+", help="column names (default: the run directories' names)")
+    p.add_argument("--simulate", action="store_true", help="also run MD with every model (same seeds)")
+    p.add_argument("--start", help="starting structures for MD (default: --reference)")
+    p.add_argument("--temperature", type=float, help="K (default: the reference's recorded temperature, else 500)")
+    p.add_argument("--replicas", type=int, default=16, help="MD replicas per model (default 16)")
+    p.add_argument("--time", type=float, default=20.0, help="ps per replica (default 20)")
+    p.add_argument("--timestep", type=float, default=0.5, help="fs (default 0.5)")
+    p.add_argument("--integrator", choices=INTEGRATORS, default="langevin")
+    p.add_argument("--interval", type=int, default=20, help="steps between saved frames (default 20)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_data_options(p)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..analysis.compare import compare, format_comparison
+
+    result = compare(
+        args.run_dirs, args.reference, out=args.out, names=args.names, simulate=args.simulate, start=args.start,
+        temperature=args.temperature, replicas=args.replicas, time=args.time, timestep=args.timestep,
+        integrator=args.integrator, interval=args.interval, seed=args.seed,
+        progress=not args.quiet, data_options={k: v for k, v in data_kwargs(args).items() if v is not None},
+    )
+    print(format_comparison(result))
+    print(f"report: {result['report']}")
+    return 0
