@@ -66,3 +66,13 @@ def test_finetune_errors(tmp_path, ethanol_xtb):
     with pytest.raises(boltzmatch.BoltzmatchError, match="need a temperature"):
         boltzmatch.finetune(tmp_path / "base", data=bare, out=tmp_path / "t2", objective="ism", epochs=1,
                             progress=False)
+
+
+def test_train_with_a_score_objective_needs_no_labels(tmp_path, ethanol_xtb):
+    # regression: train() used to default to energy weight 1 and force weight 100 for every
+    # objective, so dsm on positions alone failed asking for energy labels
+    bare = tmp_path / "positions.xyz"
+    write_structures(bare, [make_structure(a.numbers, a.positions) for a in read_structures(ethanol_xtb)[:8]])
+    summary = boltzmatch.train(bare, out=tmp_path / "dsm", model="schnet", config=SMALL, objective="dsm",
+                               temperature=500, epochs=1, progress=False)
+    assert summary["epochs"] == 1

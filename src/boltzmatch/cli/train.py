@@ -23,8 +23,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--solver", choices=["iterative", "closed-form"], default="iterative",
                    help="closed-form: exact one-pass fit of the linear potential (objective energy, fisher, ism)")
     p.add_argument("--ridge", type=float, default=0.0, help="closed-form ridge, relative to the mean diagonal")
-    p.add_argument("--energy-weight", type=float, default=1.0, help="weight of the per-atom energy MSE (eV²)")
-    p.add_argument("--force-weight", type=float, default=100.0, help="weight of the force MSE (eV²/Å²)")
+    p.add_argument("--energy-weight", type=float,
+                   help="weight of the per-atom energy MSE (eV²); default 1, or 0 with a score objective")
+    p.add_argument("--force-weight", type=float,
+                   help="weight of the force MSE (eV²/Å²); default 100, or 0 with a score objective")
     p.add_argument("--epochs", type=int, default=100)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")

@@ -120,8 +120,8 @@ def train(
     model: str = "schnet",
     config: dict | str | Path | None = None,
     loss: str = "energy-forces",
-    energy_weight: float = 1.0,
-    force_weight: float = 100.0,
+    energy_weight: float | None = None,
+    force_weight: float | None = None,
     epochs: int = 100,
     batch_size: int = 32,
     lr: float = 1e-3,
@@ -177,6 +177,13 @@ def train(
             raise BoltzmatchError(f"lr must be positive, got {lr}")
         if solver not in SOLVERS:
             raise BoltzmatchError(f"unknown solver {solver!r}; expected one of {', '.join(SOLVERS)}")
+        # supervised losses weigh energy 1 and forces 100 by default; score objectives add
+        # supervised terms only when asked, so that they train on positions alone
+        score = objective is not None and objective not in ("energy", "forces", "energy-forces")
+        if energy_weight is None:
+            energy_weight = 0.0 if score else 1.0
+        if force_weight is None:
+            force_weight = 0.0 if score else 100.0
         settings = TrainSettings(
             data=str(data), loss=loss, energy_weight=energy_weight, force_weight=force_weight, epochs=epochs,
             batch_size=batch_size, lr=lr, schedule=schedule, patience=patience, ema_decay=ema_decay, clip=clip,
