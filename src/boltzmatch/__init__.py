@@ -1,9 +1,11 @@
 """boltzmatch: make molecular energy models right about the Boltzmann distribution.
 
 The public Python API mirrors the CLI: each ``boltzmatch <command>`` is a thin layer over a
-function of the same name here (``generate``, ``train``, ``finetune``, ``evaluate``, ``load``).
+function of the same name here (``generate``, ``train``, ``finetune``, ``evaluate``, ``simulate``,
+``load``); ``boltzmatch.analysis.compare.compare`` and ``boltzmatch.demo.demo`` back ``compare`` and ``demo``.
 """
 
+from . import simulate  # a callable module: boltzmatch.simulate(...) and boltzmatch.simulate.BoltzmatchCalculator
 from .data import AtomsBatch, generate, read_structures, summarize, write_structures
 from .errors import BoltzmatchError
 from .models import build_model, energy_and_forces
@@ -13,5 +15,5 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AtomsBatch", "BoltzmatchError", "build_model", "energy_and_forces", "evaluate", "finetune", "generate", "load",
-    "read_structures", "summarize", "train", "write_structures",
+    "read_structures", "simulate", "summarize", "train", "write_structures",
 ]

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -28,7 +29,7 @@ def frame(ethanol_xtb):
 
 def test_a_stable_model_runs_every_replica_to_the_end(tmp_path, frame):
     model = HarmonicWell(k=20.0, centres=frame.positions)  # thermal bond changes ≈ 0.05 Å
-    s = simulate(model, [frame], out=tmp_path / "sim", replicas=6, time=0.5, timestep=0.5, interval=10,
+    s = boltzmatch.simulate(model, [frame], out=tmp_path / "sim", replicas=6, time=0.5, timestep=0.5, interval=10,
                  friction=0.05, seed=1, progress=False)
     assert s["complete"] and s["n_collapsed"] == 0
     assert s["time_to_collapse_ps"] == [0.5] * 6 and s["median_time_to_collapse_ps"] == 0.5
@@ -101,14 +102,18 @@ def test_resume_refuses_other_settings(tmp_path, frame):
 
 
 def test_a_killed_simulate_leaves_valid_files(tmp_path, ethanol_xtb):
-    run = tmp_path / "lin"
-    boltzmatch.train(ethanol_xtb, out=run, model="linear", config={"n_rbf": 6, "cutoff": 4.0}, solver="closed-form",
-                     ridge=1e-8,
-                     objective="fisher", temperature=500, progress=False)
     sim = tmp_path / "sim"
-    proc = subprocess.Popen([sys.executable, "-m", "boltzmatch", "simulate", str(run), "--start", str(ethanol_xtb),
-                             "--replicas", "4", "--time", "1000", "--interval", "5", "--out", str(sim), "--quiet"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    script = f"""
+import sys
+sys.path.insert(0, {str(Path(__file__).parents[1])!r})
+import boltzmatch
+from boltzmatch.data import read_structures
+from helpers import HarmonicWell
+frame = read_structures({str(ethanol_xtb)!r})[0]
+boltzmatch.simulate(HarmonicWell(k=20.0, centres=frame.positions), [frame], out={str(sim)!r}, replicas=4,
+                    time=1000.0, interval=5, progress=False)
+"""
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while time.time() < deadline and not (sim / "summary.json").exists():
         time.sleep(0.2)
