@@ -162,3 +162,62 @@ def survival_plot(times: dict[str, np.ndarray], total: float, path: str | Path) 
     ax.set_title("Survival (bond criterion, 0.5 Å)")
     ax.legend(fontsize=8)
     return _save(fig, path)
+
+
+def landscape_line(x: np.ndarray, loss: np.ndarray, path: str | Path, *, xlabel: str, ylabel: str,
+                   marks: tuple[float, ...] = (0.0,)) -> Path:
+    """A 1-D landscape with vertical marks (the trained model at 0; a line's second run at 1)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
+    ax.plot(x, loss, "o-", ms=3)
+    for m in marks:
+        ax.axvline(m, color="grey", ls="--", lw=0.8)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_yscale("log" if np.all(loss > 0) and loss.max() / max(loss.min(), 1e-300) > 100 else "linear")
+    return _save(fig, path)
+
+
+def landscape_contour(x: np.ndarray, y: np.ndarray, loss: np.ndarray, path: str | Path, *, labels, title: str
+                      ) -> Path:
+    """Filled contours of log10(loss) (loss[i, j] at x[i], y[j]); the model sits at (0, 0)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 4.6), dpi=110)
+    z = np.log10(np.clip(loss, 1e-300, None)) if np.all(loss > 0) else loss
+    cs = ax.contourf(x, y, z.T, levels=30, cmap="viridis")
+    ax.contour(x, y, z.T, levels=15, colors="white", linewidths=0.4)
+    ax.plot([0], [0], "r*", ms=10)
+    fig.colorbar(cs, ax=ax, label=("log10 " if np.all(loss > 0) else "") + title)
+    ax.set_xlabel(labels[0])
+    ax.set_ylabel(labels[1])
+    ax.set_title(title)
+    return _save(fig, path)
+
+
+def landscape_surface(x: np.ndarray, y: np.ndarray, loss: np.ndarray, path: str | Path, *, labels, title: str
+                      ) -> Path:
+    """A 3-D surface of the loss (log10 when positive)."""
+    plt = _pyplot()
+    fig = plt.figure(figsize=(6, 5), dpi=110)
+    ax = fig.add_subplot(projection="3d")
+    gx, gy = np.meshgrid(x, y, indexing="ij")
+    z = np.log10(np.clip(loss, 1e-300, None)) if np.all(loss > 0) else loss
+    ax.plot_surface(gx, gy, z, cmap="viridis", linewidth=0, antialiased=True)
+    ax.set_xlabel(labels[0], fontsize=7)
+    ax.set_ylabel(labels[1], fontsize=7)
+    ax.set_zlabel(("log10 " if np.all(loss > 0) else "") + title, fontsize=7)
+    return _save(fig, path)
+
+
+def landscape_slices(x: np.ndarray, y: np.ndarray, loss: np.ndarray, path: str | Path, *, labels, ylabel: str
+                     ) -> Path:
+    """1-D slices through the model: along direction 1 at y = 0 and along direction 2 at x = 0."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), dpi=110)
+    j0, i0 = int(np.argmin(np.abs(y))), int(np.argmin(np.abs(x)))
+    for ax, coords, values, label in ((axes[0], x, loss[:, j0], labels[0]), (axes[1], y, loss[i0, :], labels[1])):
+        ax.plot(coords, values, "o-", ms=3)
+        ax.axvline(0.0, color="grey", ls="--", lw=0.8)
+        ax.set_xlabel(label)
+        ax.set_ylabel(ylabel)
+    return _save(fig, path)

@@ -1,0 +1,54 @@
+"""``boltzmatch landscape RUN_DIR --data DATA``: the loss surface around a trained model."""
+
+from __future__ import annotations
+
+import argparse
+
+from .common import add_data_options, data_kwargs
+
+HELP = "loss landscape around a trained model (random, two parameters, or a line to another run); sharpness"
+
+
+def add_parser(subparsers) -> None:
+    from ..analysis.landscape import LOSSES
+
+    p = subparsers.add_parser("landscape", help=HELP, description=HELP)
+    p.add_argument("run_dir", help="a run directory")
+    p.add_argument("--data", required=True, help="structures the loss is evaluated on")
+    p.add_argument("--out", required=True, help="folder for landscape.npz, landscape.json and plots")
+    p.add_argument("--objective", choices=LOSSES, default="fisher", help="loss (default fisher)")
+    p.add_argument("--temperature", type=float, help="K, for score objectives (default: the data's recorded one)")
+    p.add_argument("--directions", default="random",
+                   help="random | params:NAME[i],NAME[j] | line:OTHER_RUN_DIR (default random)")
+    p.add_argument("--span", type=float, default=1.0, help="grid half-width in direction units (default 1)")
+    p.add_argument("--grid", type=int, default=21, help="points per axis (default 21)")
+    p.add_argument("--max-frames", type=int, default=200, help="frames the loss is averaged over (default 200)")
+    p.add_argument("--sigma", type=float, nargs="+", default=[0.05], help="dsm noise levels, Å")
+    p.add_argument("--sharpness-epsilon", type=float, default=0.05, help="relative perturbation size (default 0.05)")
+    p.add_argument("--sharpness-samples", type=int, default=10, help="perturbations averaged (default 10)")
+    p.add_argument("--vectorize", action="store_true", help="evaluate chunks of points with torch.func.vmap")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_data_options(p)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..analysis.landscape import landscape
+    from ..utils.table import format_table
+
+    r = landscape(args.run_dir, args.data, out=args.out, objective=args.objective, temperature=args.temperature,
+                  directions=args.directions, span=args.span, grid=args.grid, max_frames=args.max_frames,
+                  sigma=args.sigma, sharpness_epsilon=args.sharpness_epsilon,
+                  sharpness_samples=args.sharpness_samples, seed=args.seed, vectorize=args.vectorize,
+                  progress=not args.quiet,
+                  data_options={k: v for k, v in data_kwargs(args).items() if v is not None})
+    rows = [["model", r["run_dir"]], ["objective / frames", f"{r['objective']} / {r['n_frames']}"],
+            ["directions", r["directions"]], ["grid", f"{r['grid']} per axis, span {r['span']}"],
+            ["loss at the model", r["loss_at_model"]], ["loss min / max", f"{r['loss_min']:.4g} / {r['loss_max']:.4g}"],
+            [f"sharpness (ε = {r['sharpness_epsilon']})", r["sharpness"]]]
+    if "loss_at_1" in r:
+        rows.append(["loss at the other run (α = 1)", r["loss_at_1"]])
+    print(format_table(rows, title="Loss landscape"))
+    print(f"written: {args.out}/landscape.npz, landscape.json, plots")
+    return 0
