@@ -26,6 +26,21 @@ def ethanol_data(name: str, *, frames: int, seed: int, temperature: float = 500.
     return path
 
 
+SCHNET_CONFIG = {"cutoff": 5.0, "n_interactions": 3, "n_features": 64, "n_rbf": 20}
+
+
+def trained_schnet(data: Path, minutes: float = 3.0) -> Path:
+    """A SchNet (SCHNET_CONFIG) trained for a few minutes on ``data``, cached: stable enough for MD
+    and landscapes, where the weights' realism matters, not their accuracy."""
+    import boltzmatch
+
+    run = CACHE / "trained_schnet"
+    if not (run / "model.pt").exists():
+        boltzmatch.train(data, out=run, model="schnet", config=SCHNET_CONFIG, epochs=100000, batch_size=16,
+                         lr=1e-3, max_minutes=minutes, progress=True)
+    return run
+
+
 def machine() -> dict:
     return {"python": platform.python_version(), "torch": torch.__version__, "threads": torch.get_num_threads(),
             "processor": platform.processor() or platform.machine()}

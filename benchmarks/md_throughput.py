@@ -30,25 +30,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import CACHE, ethanol_data, write_results
+from common import CACHE, SCHNET_CONFIG, ethanol_data, trained_schnet, write_results
 
 import boltzmatch
 from boltzmatch.data import read_structures
 from boltzmatch.simulate import BoltzmatchCalculator, simulate
 from boltzmatch.simulate.runner import ModelForces
 
-CONFIG = {"cutoff": 5.0, "n_interactions": 3, "n_features": 64, "n_rbf": 20}
+CONFIG = SCHNET_CONFIG
 PEER_PYTHON = Path(__file__).resolve().parent / ".peers" / "schnetpack" / "bin" / "python"
 PEER_SCRIPT = Path(__file__).resolve().parent / "peers" / "schnetpack_md.py"
 TEMPERATURE, TIMESTEP, FRICTION = 500.0, 0.5, 0.01  # K, fs, 1/fs
-
-
-def trained_schnet(data: Path) -> Path:
-    run = CACHE / "md_throughput_schnet"
-    if not (run / "model.pt").exists():
-        boltzmatch.train(data, out=run, model="schnet", config=CONFIG, epochs=100000, batch_size=16, lr=1e-3,
-                         max_minutes=3.0, progress=True)
-    return run
 
 
 def batched_rate(model, frames, replicas: int, steps: int) -> dict:

@@ -42,6 +42,7 @@ ROWS = [  # (key, label) in report order
     ("energy_ks", "potential-energy KS"),
     ("energy_ks_pvalue", "potential-energy KS p-value"),
     ("mmd", "MMD² of distance vectors"),
+    ("sharpness", "sharpness (fisher loss, ε = 0.05)"),
 ]
 
 
@@ -117,13 +118,17 @@ def compare(
     integrator: str = "langevin",
     interval: int = 20,
     seed: int = 0,
+    landscape: bool = False,
+    landscape_grid: int = 11,
     progress: bool = True,
     data_options: dict | None = None,
 ) -> dict:
     """Judge the models in ``run_dirs`` against the labelled ``reference`` frames; writes ``out``.
 
     ``temperature`` (K) defaults to the reference frames' recorded temperature, else 500.
-    ``time`` is ps per replica and ``timestep`` fs. Returns {model name: metrics} (energies in meV,
+    ``time`` is ps per replica and ``timestep`` fs. ``landscape=True`` adds each model's Fisher-loss
+    landscape (random filter-normalised directions, ``landscape_grid`` points per axis, at most
+    100 reference frames) and its sharpness. Returns {model name: metrics} (energies in meV,
     forces in meV/Å, times in ps) plus ``report`` (the path of report.md).
     """
     if not run_dirs:
@@ -179,6 +184,16 @@ def compare(
         _simulate_and_judge(run_dirs, names, frames, results, out, start=start, temperature=temperature,
                             replicas=replicas, time=time, timestep=timestep, integrator=integrator,
                             interval=interval, seed=seed, progress=progress, data_options=data_options)
+
+    if landscape:
+        from .landscape import landscape as make_landscape
+
+        objective = "fisher" if full.forces is not None else "energy"
+        for name, run_dir in zip(names, run_dirs, strict=True):
+            r = make_landscape(run_dir, reference, out=out / "landscapes" / name, objective=objective,
+                               temperature=temperature, grid=landscape_grid, max_frames=100, seed=seed,
+                               progress=progress, data_options=data_options)
+            results[name]["sharpness"] = r["sharpness"]
 
     settings = {"reference": str(reference), "n_reference_frames": len(frames), "temperature": temperature,
                 "simulate": simulate, "replicas": replicas if simulate else None, "time_ps": time if simulate else None,
@@ -264,6 +279,10 @@ def write_report(results: dict[str, dict], settings: dict, out: Path) -> Path:
     for file, caption in figures:
         if (out / file).exists():
             lines += [f"## {caption}", "", f"![{caption}]({file})", ""]
+    contours = sorted((out / "landscapes").glob("*/contour.png")) if (out / "landscapes").exists() else []
+    if contours:
+        lines += ["## Loss landscapes (Fisher loss, random filter-normalised directions)", ""]
+        lines += [f"![{p.parent.name}](landscapes/{p.parent.name}/contour.png)" for p in contours] + [""]
     path = out / "report.md"
     atomic_write_text(path, "\n".join(lines))
     return path

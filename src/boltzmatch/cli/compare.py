@@ -25,6 +25,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--timestep", type=float, default=0.5, help="fs (default 0.5)")
     p.add_argument("--integrator", choices=INTEGRATORS, default="langevin")
     p.add_argument("--interval", type=int, default=20, help="steps between saved frames (default 20)")
+    p.add_argument("--landscape", action="store_true", help="add each model's loss landscape and sharpness")
+    p.add_argument("--landscape-grid", type=int, default=11, help="landscape points per axis (default 11)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     add_data_options(p)
@@ -37,7 +39,8 @@ def run(args: argparse.Namespace) -> int:
     result = compare(
         args.run_dirs, args.reference, out=args.out, names=args.names, simulate=args.simulate, start=args.start,
         temperature=args.temperature, replicas=args.replicas, time=args.time, timestep=args.timestep,
-        integrator=args.integrator, interval=args.interval, seed=args.seed,
+        integrator=args.integrator, interval=args.interval, seed=args.seed, landscape=args.landscape,
+        landscape_grid=args.landscape_grid,
         progress=not args.quiet, data_options={k: v for k, v in data_kwargs(args).items() if v is not None},
     )
     print(format_comparison(result))
