@@ -29,6 +29,13 @@ class Edges:
     vectors: torch.Tensor
     distances: torch.Tensor
 
+    def half(self) -> torch.Tensor:
+        """Boolean mask keeping one direction of every pair: i < j, and for an atom's own periodic
+        images (i == j, vector = shift · cell exactly) the lexicographically positive vector."""
+        v = self.vectors.detach()
+        positive = (v[:, 0] > 0) | ((v[:, 0] == 0) & ((v[:, 1] > 0) | ((v[:, 1] == 0) & (v[:, 2] > 0))))
+        return (self.i < self.j) | ((self.i == self.j) & positive)
+
 
 def _molecule_pairs(batch: AtomsBatch, molecule: torch.Tensor, cutoff: float):
     """Pairs within each non-periodic structure: all pairs of its atoms, then a distance mask.

@@ -26,9 +26,11 @@ class SchNetInteraction(nn.Module):
         )
 
     def forward(self, x, rbf, fcut, i, j):
+        """``i``, ``j``: each unordered pair once; the filter depends on the distance only, so one
+        filter serves both directions (half the filter-network cost of a directed edge list)."""
         w = self.filter(rbf) * fcut[:, None]
-        messages = self.in2f(x)[j] * w
-        aggregated = torch.zeros_like(x).index_add(0, i, messages)
+        h = self.in2f(x)
+        aggregated = torch.zeros_like(x).index_add(0, i, h[j] * w).index_add(0, j, h[i] * w)
         return self.f2out(aggregated)
 
 
@@ -62,9 +64,11 @@ class SchNet(EnergyModel):
 
     def atomic_energy(self, batch: AtomsBatch) -> torch.Tensor:
         edges = neighbor_list(batch, self.cutoff)
+        half = edges.half()  # the list holds both directions of every pair
+        i, j, distances = edges.i[half], edges.j[half], edges.distances[half]
         x = self.embedding(batch.numbers).to(batch.positions.dtype)
-        rbf = self.rbf(edges.distances)
-        fcut = cosine_cutoff(edges.distances, self.cutoff)
+        rbf = self.rbf(distances)
+        fcut = cosine_cutoff(distances, self.cutoff)
         for interaction in self.interactions:
-            x = x + interaction(x, rbf, fcut, edges.i, edges.j)
+            x = x + interaction(x, rbf, fcut, i, j)
         return self.output(x).squeeze(1)
