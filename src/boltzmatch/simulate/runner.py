@@ -251,6 +251,7 @@ def simulate(
 
     bar = tqdm(total=n_steps, initial=first_step - 1, disable=not progress, unit="step", desc="simulate",
                dynamic_ncols=True)
+    bar.set_postfix_str(f"stable {len(active)}/{len(structures)}")
     stop = _DeferredStop()
     at_step_boundary = False
     try:
