@@ -24,7 +24,7 @@ from ..data import read_structures
 from ..data.packed import PackedStructures
 from ..errors import BoltzmatchError
 from ..utils.atomic import atomic_write_text
-from ..utils.table import format_table, format_value
+from ..utils.table import format_table
 from .geometry import bond_angles, bond_lengths, find_bonds, pair_distances
 from .metrics import distance_histogram, histogram_mae, ks_test, mmd
 
@@ -36,7 +36,7 @@ ROWS = [  # (key, label) in report order
     ("median_time_to_collapse_ps", "median time to collapse (ps)"),
     ("collapsed_fraction", "collapsed replicas"),
     ("mean_temperature", "mean MD temperature (K)"),
-    ("hr_mae", "h(r) MAE ∫|Δh|dr"),
+    ("hr_mae", "h(r) MAE (∫ abs Δh dr)"),
     ("bond_ks", "bond-length KS (mean over bonds)"),
     ("angle_ks", "angle KS (mean over angles)"),
     ("energy_ks", "potential-energy KS"),
@@ -255,10 +255,21 @@ def _simulate_and_judge(run_dirs, names, frames, results, out, *, start, tempera
                                   annotations=bond_notes)
 
 
+def _cell(value) -> str:
+    """Table cells: three significant digits (whole numbers from 1000 up), text as is."""
+    if isinstance(value, bool) or not isinstance(value, float | int):
+        return str(value)
+    if not np.isfinite(value):
+        return str(value)
+    if abs(value) >= 1000:
+        return f"{value:.0f}"
+    return f"{value:.3g}"
+
+
 def write_report(results: dict[str, dict], settings: dict, out: Path) -> Path:
     """``report.md``: settings, one table (a column per model) and the plots."""
     names = list(results)
-    rows = [[label] + [format_value(results[n].get(key, "–")) for n in names] for key, label in ROWS
+    rows = [[label] + [_cell(results[n].get(key, "–")) for n in names] for key, label in ROWS
             if any(key in results[n] for n in names)]
     header = ["metric"] + names
     lines = ["# boltzmatch comparison", ""]
@@ -292,6 +303,6 @@ def format_comparison(result: dict) -> str:
     """The plain-text table printed at the end of ``boltzmatch compare``."""
     models = result["models"]
     names = list(models)
-    rows = [[label] + [models[n].get(key, "–") for n in names] for key, label in ROWS
+    rows = [[label] + [_cell(models[n].get(key, "–")) for n in names] for key, label in ROWS
             if any(key in models[n] for n in names)]
     return format_table(rows, header=["metric"] + names, title="Comparison")
