@@ -15,7 +15,8 @@ random filter-normalised perturbations of relative size ε, E[L(θ₀ + ε·d)] 
 Evaluation: parameters are written in place for each grid point (the fastest on CPU: for SchNet
 on 50 ethanol frames one point took 37 ms in a loop and 800 ms per point under
 ``torch.func.vmap``); ``vectorize=True`` evaluates chunks of points with ``vmap`` and
-``functional_call`` instead, for accelerators.
+``functional_call`` instead, for accelerators, for losses without position derivatives (forces are
+taken with ``torch.autograd`` inside the models, which functorch transforms refuse).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from ..utils.atomic import atomic_path, atomic_write_text
 
 LOSSES = ("energy", "energy-mae", "energy-huber", "forces", "energy-forces", "fisher", "ism", "ssm", "dsm")
 CLASSIFIER_LOSSES = ("hinge", "cross-entropy")
+VECTORIZABLE = ("energy", "energy-mae", "energy-huber")  # forces need autograd inside the model call
 
 
 def trainable_parameters(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -277,6 +279,9 @@ def landscape(
         temperature = float(np.mean(recorded)) if recorded else None
     if objective in ("fisher", "ism", "ssm", "dsm") and temperature is None:
         raise BoltzmatchError(f"--temperature is needed: {data} records none and {objective} weighs by β = 1/k_B T")
+    if vectorize and objective not in VECTORIZABLE:
+        raise BoltzmatchError(f"--vectorize works for the losses without position derivatives "
+                              f"({', '.join(VECTORIZABLE)}), not {objective}")
     loss_fn = energy_model_loss(objective, batch, temperature=temperature, seed=seed, sigma=sigma)
     for p in model.parameters():
         p.requires_grad_(False)
