@@ -129,3 +129,17 @@ def test_cli_random_landscape_and_one_line_errors(tmp_path, ethanol_xtb, linear_
                           "--directions", "sideways", "--out", str(tmp_path / "bad")], capture_output=True, text=True,
                          timeout=300)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and "--directions: expected random" in bad.stderr
+
+
+def test_vectorize_refuses_force_objectives_and_matches_the_loop_for_energy(tmp_path, ethanol_xtb, linear_runs):
+    a, _ = linear_runs
+    with pytest.raises(BoltzmatchError, match="--vectorize works for the losses without position derivatives"):
+        landscape(a, ethanol_xtb, out=tmp_path / "v", objective="fisher", temperature=500, vectorize=True,
+                  progress=False)
+    looped = landscape(a, ethanol_xtb, out=tmp_path / "loop", objective="energy", grid=3, sharpness_samples=2,
+                       progress=False)
+    vmapped = landscape(a, ethanol_xtb, out=tmp_path / "vmap", objective="energy", grid=3, sharpness_samples=2,
+                        vectorize=True, progress=False)
+    np.testing.assert_allclose(np.load(tmp_path / "vmap" / "landscape.npz")["loss"],
+                               np.load(tmp_path / "loop" / "landscape.npz")["loss"], rtol=1e-4, atol=1e-7)
+    assert vmapped["sharpness"] == looped["sharpness"]
