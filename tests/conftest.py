@@ -2,6 +2,7 @@
 
 import pytest
 
+import boltzmatch
 from boltzmatch.data import generate
 from helpers import labelled_molecules
 
@@ -18,3 +19,13 @@ def ethanol_xtb(tmp_path_factory):
     generate("ethanol", out=path, calculator="xtb", temperature=500, steps=600, interval=10,
              timestep=0.5, equilibration=100, seed=3, progress=False)
     return path
+
+
+@pytest.fixture
+def linear_runs(tmp_path, ethanol_xtb):
+    """Two linear potentials on the xTB frames: closed-form energy fit and its Fisher optimum."""
+    common = dict(model="linear", config={"n_rbf": 6, "cutoff": 4.0}, solver="closed-form", temperature=500,
+                  ridge=1e-8, progress=False)
+    boltzmatch.train(ethanol_xtb, out=tmp_path / "energy", objective="energy", **common)
+    boltzmatch.train(ethanol_xtb, out=tmp_path / "fisher", objective="fisher", **common)
+    return tmp_path / "energy", tmp_path / "fisher"

@@ -4,23 +4,11 @@ import json
 import subprocess
 import sys
 
-import pytest
-
-import boltzmatch
 from boltzmatch.analysis.compare import compare
 
 
-@pytest.fixture
-def two_linear_runs(tmp_path, ethanol_xtb):
-    common = dict(model="linear", config={"n_rbf": 6, "cutoff": 4.0}, solver="closed-form", temperature=500,
-                  ridge=1e-8, progress=False)
-    boltzmatch.train(ethanol_xtb, out=tmp_path / "energy", objective="energy", **common)
-    boltzmatch.train(ethanol_xtb, out=tmp_path / "fisher", objective="fisher", **common)
-    return tmp_path / "energy", tmp_path / "fisher"
-
-
-def test_compare_with_simulation_writes_report_and_plots(tmp_path, ethanol_xtb, two_linear_runs):
-    result = compare(list(two_linear_runs), ethanol_xtb, out=tmp_path / "report", simulate=True, replicas=3,
+def test_compare_with_simulation_writes_report_and_plots(tmp_path, ethanol_xtb, linear_runs):
+    result = compare(list(linear_runs), ethanol_xtb, out=tmp_path / "report", simulate=True, replicas=3,
                      time=0.1, interval=10, progress=False)
     models = result["models"]
     assert list(models) == ["energy", "fisher"]
@@ -41,8 +29,8 @@ def test_compare_with_simulation_writes_report_and_plots(tmp_path, ethanol_xtb, 
     assert saved["models"]["fisher"]["force_mae_meV_A"] == models["fisher"]["force_mae_meV_A"]
 
 
-def test_compare_cli_prints_the_table_and_names_bad_input(tmp_path, ethanol_xtb, two_linear_runs):
-    ok = subprocess.run([sys.executable, "-m", "boltzmatch", "compare", *map(str, two_linear_runs), "--reference",
+def test_compare_cli_prints_the_table_and_names_bad_input(tmp_path, ethanol_xtb, linear_runs):
+    ok = subprocess.run([sys.executable, "-m", "boltzmatch", "compare", *map(str, linear_runs), "--reference",
                          str(ethanol_xtb), "--out", str(tmp_path / "r"), "--names", "mse", "fisher", "--landscape",
                          "--landscape-grid", "3", "--quiet"],
                         capture_output=True, text=True, timeout=300)
@@ -50,7 +38,7 @@ def test_compare_cli_prints_the_table_and_names_bad_input(tmp_path, ethanol_xtb,
     assert "mse" in ok.stdout and "force MAE (meV/Å)" in ok.stdout and "report:" in ok.stdout
     assert "sharpness" in ok.stdout and (tmp_path / "r" / "landscapes" / "fisher" / "contour.png").exists()
     assert "landscapes/mse/contour.png" in (tmp_path / "r" / "report.md").read_text()
-    bad = subprocess.run([sys.executable, "-m", "boltzmatch", "compare", *map(str, two_linear_runs), "--reference",
+    bad = subprocess.run([sys.executable, "-m", "boltzmatch", "compare", *map(str, linear_runs), "--reference",
                           str(ethanol_xtb), "--out", str(tmp_path / "r2"), "--names", "only-one"],
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and "--names: expected 2" in bad.stderr

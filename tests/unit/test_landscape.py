@@ -90,15 +90,6 @@ def test_classifier_losses():
     assert classifier_loss("cross-entropy", logits, labels)(logits_model).item() == pytest.approx(expected.item())
 
 
-@pytest.fixture
-def linear_runs(tmp_path, ethanol_xtb):
-    common = dict(model="linear", config={"n_rbf": 6, "cutoff": 4.0}, solver="closed-form", temperature=500,
-                  ridge=1e-8, progress=False)
-    boltzmatch.train(ethanol_xtb, out=tmp_path / "energy", objective="energy", **common)
-    boltzmatch.train(ethanol_xtb, out=tmp_path / "fisher", objective="fisher", **common)
-    return tmp_path / "energy", tmp_path / "fisher"
-
-
 def test_line_landscape_endpoints_are_the_two_runs_losses(tmp_path, ethanol_xtb, linear_runs):
     a, b = linear_runs
     r = landscape(a, ethanol_xtb, out=tmp_path / "line", objective="fisher", temperature=500,

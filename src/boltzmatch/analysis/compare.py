@@ -63,9 +63,9 @@ def _predict(run_dir: str | Path, frames: Sequence[Atoms]) -> tuple[np.ndarray, 
     model = load(run_dir)
     for p in model.parameters():
         p.requires_grad_(False)
-    floats = [t for t in list(model.parameters()) + list(model.buffers()) if t.is_floating_point()]
-    dtype = floats[0].dtype if floats else torch.float32
-    return predict(model, PackedStructures(frames, dtype=dtype), batch_size=64)
+    from ..models.base import model_dtype
+
+    return predict(model, PackedStructures(frames, dtype=model_dtype(model)), batch_size=64)
 
 
 def _model_energy(run_dir: str | Path, frames: Sequence[Atoms]) -> np.ndarray:

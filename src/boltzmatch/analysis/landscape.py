@@ -269,8 +269,9 @@ def landscape(
         raise BoltzmatchError(f"--span must be positive, got {span}")
     out = Path(out)
     model = load(run_dir)
-    floats = [p for p in model.parameters() if p.is_floating_point()]
-    dtype = floats[0].dtype if floats else torch.float32
+    from ..models.base import model_dtype
+
+    dtype = model_dtype(model)
     frames = read_structures(data, **(data_options or {}))
     if len(frames) > max_frames:
         picks = np.random.default_rng(seed).choice(len(frames), max_frames, replace=False)

@@ -18,8 +18,6 @@ def _pyplot():
 
 def parity_plot(reference: np.ndarray, predicted: np.ndarray, path: str | Path, *, label: str, title: str) -> Path:
     """Predicted against reference with the y = x line and MAE/RMSE in the corner."""
-    from ..utils.atomic import atomic_path
-
     plt = _pyplot()
     reference, predicted = np.asarray(reference).ravel(), np.asarray(predicted).ravel()
     fig, ax = plt.subplots(figsize=(4.5, 4.5), dpi=120)
@@ -35,12 +33,7 @@ def parity_plot(reference: np.ndarray, predicted: np.ndarray, path: str | Path, 
     ax.set_xlabel(f"reference {label}")
     ax.set_ylabel(f"predicted {label}")
     ax.set_title(title)
-    fig.tight_layout()
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def _save(fig, path: str | Path) -> Path:

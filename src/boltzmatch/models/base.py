@@ -75,6 +75,12 @@ class EnergyModel(nn.Module):
         self.energy_scale.fill_(float(energy_scale))
 
 
+def model_dtype(model: nn.Module) -> torch.dtype:
+    """The floating dtype of a model's parameters (float32 for a model without any)."""
+    floats = [t for t in list(model.parameters()) + list(model.buffers()) if t.is_floating_point()]
+    return floats[0].dtype if floats else torch.float32
+
+
 def energy_and_forces(
     model: nn.Module, batch: AtomsBatch, *, create_graph: bool = False, compute_forces: bool = True
 ) -> tuple[torch.Tensor, torch.Tensor | None]:

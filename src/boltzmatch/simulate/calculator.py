@@ -30,8 +30,9 @@ class BoltzmatchCalculator(Calculator):
         self.model = model.to(device).eval()
         for p in self.model.parameters():
             p.requires_grad_(False)
-        floats = [t for t in list(self.model.parameters()) + list(self.model.buffers()) if t.is_floating_point()]
-        self.dtype = floats[0].dtype if floats else torch.float32
+        from ..models.base import model_dtype
+
+        self.dtype = model_dtype(self.model)
         self.device = torch.device(device)
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):

@@ -50,10 +50,11 @@ class ModelForces:
         self.model = model.eval()
         for p in self.model.parameters():
             p.requires_grad_(False)
+        from ..models.base import model_dtype
+
+        self.dtype = model_dtype(model)
         tensors = list(model.parameters()) + list(model.buffers())
-        floats = [t for t in tensors if t.is_floating_point()]
-        self.dtype = floats[0].dtype if floats else torch.float32
-        self.device = floats[0].device if floats else torch.device("cpu")
+        self.device = tensors[0].device if tensors else torch.device("cpu")
         self.set_system(numbers, structure_index, cell, pbc)
 
     def set_system(self, numbers, structure_index, cell, pbc) -> None:
