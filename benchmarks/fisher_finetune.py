@@ -57,6 +57,8 @@ def part_finetune(args, train, test, results) -> None:
 
 
 def part_positions(args, test, results) -> None:
+    if "positions" in results and "positions_attempts" not in results:
+        results["positions_attempts"] = [results["positions"]]
     data = ethanol_data("ethanol500K_train5000", frames=5000, seed=11)
     bare = data.with_name("ethanol500K_positions5000.xyz")
     if not bare.exists():
@@ -67,8 +69,8 @@ def part_positions(args, test, results) -> None:
         write_structures(bare, stripped)
     run = RESULTS / "fisher_finetune_runs" / f"schnet-{args.positions_objective}"
     boltzmatch.train(bare, out=run, model="schnet", config=SCHNET, objective=args.positions_objective,
-                     temperature=500.0, sigma=args.sigma, epochs=100000, batch_size=16, lr=1e-3,
-                     max_minutes=args.positions_minutes, seed=0, progress=True)
+                     temperature=500.0, sigma=args.sigma, antithetic=args.antithetic, epochs=100000,
+                     batch_size=16, lr=1e-3, max_minutes=args.positions_minutes, seed=0, progress=True)
     model = boltzmatch.load(run)
     packed = PackedStructures(read_structures(test))
     _, forces = predict(model, packed)
@@ -76,10 +78,13 @@ def part_positions(args, test, results) -> None:
     pearson = float(np.corrcoef(forces.ravel(), reference.ravel())[0, 1])
     # the best uniform rescaling (a dsm model learns β·F up to the temperature it was told)
     scale = float((forces * reference).sum() / (forces**2).sum())
-    results["positions"] = {"objective": args.positions_objective, "sigma": args.sigma, "frames": 5000,
-                            "minutes": args.positions_minutes, "pearson": pearson, "best_scale": scale,
+    results["positions"] = {"objective": args.positions_objective, "sigma": args.sigma,
+                            "antithetic": args.antithetic, "frames": 5000, "minutes": args.positions_minutes,
+                            "pearson": pearson, "best_scale": scale,
                             "force_mae_meV_A": 1000 * float(np.abs(forces - reference).mean()),
                             "meets_goal": pearson >= 0.9}
+    # every attempt stays on record, the latest is "positions"
+    results.setdefault("positions_attempts", []).append(results["positions"])
 
 
 def main() -> None:
@@ -90,6 +95,7 @@ def main() -> None:
     parser.add_argument("--positions-minutes", type=float, default=15.0)
     parser.add_argument("--positions-objective", choices=["dsm", "ssm"], default="dsm")
     parser.add_argument("--sigma", type=float, nargs="+", default=[0.05])
+    parser.add_argument("--antithetic", action="store_true", help="dsm with antithetic noise pairs")
     args = parser.parse_args()
     train = ethanol_data("ethanol500K_train1000", frames=1100, seed=1)
     test = ethanol_data("ethanol500K_test500", frames=500, seed=2)
@@ -111,8 +117,10 @@ def main() -> None:
                          f"{before['energy_mae_meV']:.1f} → {after['energy_mae_meV']:.1f}", "small cost", ""])
     if "positions" in results:
         p = results["positions"]
-        rows.append([f"SchNet {p['objective']} from {p['frames']} positions: force Pearson r", f"{p['pearson']:.4f}",
-                     "≥ 0.9", p["meets_goal"]])
+        for p in results.get("positions_attempts", [results["positions"]]):
+            how = f"{p['objective']} σ={p['sigma']}" + (" antithetic" if p.get("antithetic") else "")
+            rows.append([f"SchNet {how}, {p['minutes']} min, {p['frames']} positions: force Pearson r",
+                         f"{p['pearson']:.4f}", "≥ 0.9", p["meets_goal"]])
     print(write_results("fisher_finetune", results, rows, ["measurement", "value", "goal", "met"]))
 
 

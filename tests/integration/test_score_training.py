@@ -76,3 +76,16 @@ def test_train_with_a_score_objective_needs_no_labels(tmp_path, ethanol_xtb):
     summary = boltzmatch.train(bare, out=tmp_path / "dsm", model="schnet", config=SMALL, objective="dsm",
                                temperature=500, epochs=1, progress=False)
     assert summary["epochs"] == 1
+
+
+def test_cli_dsm_antithetic_is_recorded(tmp_path, ethanol_xtb):
+    bare = tmp_path / "positions.xyz"
+    write_structures(bare, [make_structure(a.numbers, a.positions) for a in read_structures(ethanol_xtb)[:8]])
+    result = subprocess.run(
+        [sys.executable, "-m", "boltzmatch", "train", str(bare), "--model", "schnet", "--objective", "dsm",
+         "--sigma", "0.01", "--antithetic", "--temperature", "500", "--epochs", "1", "--out", str(tmp_path / "a"),
+         "--quiet"], capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    training = yaml.safe_load(open(tmp_path / "a" / "config.yaml"))["training"]
+    assert training["antithetic"] is True and training["sigma"] == [0.01]

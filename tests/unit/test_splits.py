@@ -33,6 +33,15 @@ def test_split_file_round_trip(tmp_path):
         Split.load(tmp_path / "split.json", n_structures=20)
 
 
+def test_schnetpack_split_file_is_read(tmp_path):
+    np.savez(tmp_path / "split.npz", train_idx=np.array([3, 1, 0]), val_idx=np.array([2]), test_idx=np.array([4]))
+    loaded = Split.load(tmp_path / "split.npz", n_structures=5)
+    assert loaded.train.tolist() == [3, 1, 0] and loaded.val.tolist() == [2] and loaded.test.tolist() == [4]
+    np.savez(tmp_path / "other.npz", training=np.array([0]))
+    with pytest.raises(BoltzmatchError, match=r"other.npz, key 'train': missing"):
+        Split.load(tmp_path / "other.npz")
+
+
 def test_bad_fractions():
     with pytest.raises(BoltzmatchError, match="no training structures"):
         split_indices(5, val_fraction=0.6, test_fraction=0.4)

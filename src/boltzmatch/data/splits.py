@@ -35,7 +35,11 @@ class Split:
 
     @classmethod
     def load(cls, path: str | Path, n_structures: int | None = None) -> Split:
-        """Read an index file: ``.npz`` or ``.json`` with integer lists ``train``, ``val``, ``test``."""
+        """Read an index file: ``.npz`` or ``.json`` with integer lists ``train``, ``val``, ``test``.
+
+        SchNetPack's ``split.npz`` (keys ``train_idx``, ``val_idx``, ``test_idx``) is read as well, so a
+        model can be trained here on exactly the split a SchNetPack run used.
+        """
         path = Path(path)
         try:
             if path.suffix == ".json":
@@ -47,8 +51,11 @@ class Split:
             raise file_error(path, None, "no such file") from None
         except Exception as exc:
             raise file_error(path, None, f"not a split file ({type(exc).__name__}: {exc})") from None
+        if "train" not in raw and "train_idx" in raw:  # SchNetPack's layout
+            raw = {key[: -len("_idx")]: value for key, value in raw.items() if key.endswith("_idx")}
         if "train" not in raw:
-            raise file_error(path, "key 'train'", "missing; expected keys train, val, test")
+            raise file_error(path, "key 'train'", "missing; expected keys train, val, test "
+                                                  "(or SchNetPack's train_idx, val_idx, test_idx)")
         parts = {}
         for key in ("train", "val", "test"):
             try:

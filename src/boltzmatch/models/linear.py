@@ -102,20 +102,35 @@ class LinearPotential(EnergyModel):
     def descriptor_jacobian(self, batch: AtomsBatch) -> torch.Tensor:
         """G = ∂φ/∂x as (n_atoms, 3, n_features), in 1/Å per descriptor unit; F_θ = −G θ.
 
-        Built term by term: each pair term depends on one edge vector u = x_j − x_i, each
-        three-body term on two (u, w), so ``torch.func`` differentiates them all at once.
+        Built term by term with the chain rule: a pair term is h(r), r = |u|, u = x_j − x_i, so
+        ∂h/∂u = h'(r) u/r; a three-body term is h(r_a, r_b, cos θ) of two edge vectors (u, w).
+        The scalar derivatives h', ∂h/∂r_a, ∂h/∂r_b, ∂h/∂cos come from forward-mode ``torch.func.jvp``
+        through the descriptor definitions (one dual-number pass each), the geometry by hand.
         """
         batch = batch.with_positions(batch.positions.detach())
         edges, pair_cols, triplet = self._local_terms(batch)
         dtype, device = batch.positions.dtype, batch.positions.device
         G = torch.zeros(batch.n_atoms, self.n_features, 3, dtype=dtype, device=device)
-        j_pair = torch.func.vmap(torch.func.jacrev(self._pair_value))(edges.vectors)  # (E, K, 3)
+        r = edges.distances
+        _, dh = torch.func.jvp(self.descriptors.radial, (r,), (torch.ones_like(r),))  # (E, K)
+        j_pair = 0.5 * dh[:, :, None] * (edges.vectors / r[:, None])[:, None, :]  # (E, K, 3)
         G.index_put_((edges.j[:, None].expand_as(pair_cols), pair_cols), j_pair, accumulate=True)
         G.index_put_((edges.i[:, None].expand_as(pair_cols), pair_cols), -j_pair, accumulate=True)
         if triplet is not None:
             center, j, k, uw, cols = triplet
-            jac = torch.func.vmap(torch.func.jacrev(self.descriptors.triplet_values))(uw)  # (n, T, 6)
-            du, dw = jac[..., :3], jac[..., 3:]
+            u, w = uw[:, :3], uw[:, 3:]
+            ra, rb = torch.linalg.vector_norm(u, dim=1), torch.linalg.vector_norm(w, dim=1)
+            cos = (u * w).sum(1) / (ra * rb)
+            zero, one = torch.zeros_like(ra), torch.ones_like(ra)
+            args = (ra, rb, cos)
+            d_ra = torch.func.jvp(self.descriptors.angular_values, args, (one, zero, zero))[1]  # (n, T)
+            d_rb = torch.func.jvp(self.descriptors.angular_values, args, (zero, one, zero))[1]
+            d_cos = torch.func.jvp(self.descriptors.angular_values, args, (zero, zero, one))[1]
+            u_hat, w_hat = u / ra[:, None], w / rb[:, None]
+            dcos_du = (w_hat - cos[:, None] * u_hat) / ra[:, None]  # ∂cos/∂u, 1/Å
+            dcos_dw = (u_hat - cos[:, None] * w_hat) / rb[:, None]
+            du = d_ra[..., None] * u_hat[:, None, :] + d_cos[..., None] * dcos_du[:, None, :]  # (n, T, 3)
+            dw = d_rb[..., None] * w_hat[:, None, :] + d_cos[..., None] * dcos_dw[:, None, :]
             G.index_put_((j[:, None].expand_as(cols), cols), du, accumulate=True)
             G.index_put_((k[:, None].expand_as(cols), cols), dw, accumulate=True)
             G.index_put_((center[:, None].expand_as(cols), cols), -(du + dw), accumulate=True)

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from ..data.atoms_batch import AtomsBatch
-from .base import EnergyModel
+from .base import EnergyModel, xavier_init
 from .neighbors import neighbor_list
 from .radial import BesselRBF, cosine_cutoff
 
@@ -19,10 +19,13 @@ class PaiNNMessage(nn.Module):
         self.phi = nn.Sequential(nn.Linear(n_features, n_features), nn.SiLU(), nn.Linear(n_features, 3 * n_features))
         self.filter = nn.Linear(n_rbf, 3 * n_features)
 
-    def forward(self, s, v, rbf, fcut, unit, i, j):
-        x = self.phi(s)[j] * self.filter(rbf) * fcut[:, None]
+    def forward(self, s, v, filters, unit, i, j, first: bool = False):
+        """``filters``: this block's W(r_ij)·f_c(r_ij), (n_edges, 3F); ``first``: v is still zero."""
+        x = self.phi(s)[j] * filters
         ds, dvv, dvs = torch.split(x, self.n_features, dim=1)
-        dv = v[j] * dvv[:, None, :] + dvs[:, None, :] * unit[:, :, None]
+        dv = dvs[:, None, :] * unit[:, :, None]
+        if not first:  # v[j]·dvv vanishes while v = 0; skipping it spares every derivative order
+            dv = dv + v[j] * dvv[:, None, :]
         s = s + torch.zeros_like(s).index_add(0, i, ds)
         v = v + torch.zeros_like(v).index_add(0, i, dv)
         return s, v
@@ -76,6 +79,7 @@ class PaiNN(EnergyModel):
         self.messages = nn.ModuleList(PaiNNMessage(n_features, n_rbf) for _ in range(n_interactions))
         self.updates = nn.ModuleList(PaiNNUpdate(n_features) for _ in range(n_interactions))
         self.output = nn.Sequential(nn.Linear(n_features, n_features // 2), nn.SiLU(), nn.Linear(n_features // 2, 1))
+        xavier_init(self)
 
     def atomic_energy(self, batch: AtomsBatch) -> torch.Tensor:
         edges = neighbor_list(batch, self.cutoff)
@@ -85,7 +89,11 @@ class PaiNN(EnergyModel):
         rbf = self.rbf(edges.distances)
         fcut = cosine_cutoff(edges.distances, self.cutoff)
         unit = edges.vectors / edges.distances[:, None]
-        for message, update in zip(self.messages, self.updates):
-            s, v = message(s, v, rbf, fcut, unit, edges.i, edges.j)
+        # every block's filter in one matrix product (fewer kernels in each derivative order)
+        weight = torch.cat([m.filter.weight for m in self.messages]).to(dtype)
+        bias = torch.cat([m.filter.bias for m in self.messages]).to(dtype)
+        filters = torch.split(nn.functional.linear(rbf, weight, bias) * fcut[:, None], 3 * self.n_features, dim=1)
+        for k, (message, update) in enumerate(zip(self.messages, self.updates)):
+            s, v = message(s, v, filters[k], unit, edges.i, edges.j, first=k == 0)
             s, v = update(s, v)
         return self.output(s).squeeze(1)

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from ..data.atoms_batch import AtomsBatch
-from .base import EnergyModel
+from .base import EnergyModel, xavier_init
 from .neighbors import neighbor_list
 from .radial import GaussianRBF, ShiftedSoftplus, cosine_cutoff
 
@@ -61,6 +61,7 @@ class SchNet(EnergyModel):
         self.output = nn.Sequential(
             nn.Linear(n_features, n_features // 2), ShiftedSoftplus(), nn.Linear(n_features // 2, 1)
         )
+        xavier_init(self)
 
     def atomic_energy(self, batch: AtomsBatch) -> torch.Tensor:
         edges = neighbor_list(batch, self.cutoff)

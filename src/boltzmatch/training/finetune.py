@@ -22,6 +22,7 @@ def finetune(
     sigma: Sequence[float] = (0.05,),
     n_probes: int = 1,
     probe: str = "rademacher",
+    antithetic: bool = False,
     freeze: str | None = None,
     epochs: int = 50,
     lr: float = 1e-4,
@@ -48,7 +49,8 @@ def finetune(
         raise BoltzmatchError(f"{out}: fine-tuning writes a new run directory; choose another --out")
     settings = TrainSettings(
         data=str(data), objective=objective, temperature=temperature, energy_weight=energy_weight,
-        force_weight=force_weight, sigma=list(sigma), n_probes=n_probes, probe=probe, epochs=epochs,
+        force_weight=force_weight, sigma=list(sigma), n_probes=n_probes, probe=probe, antithetic=antithetic,
+        epochs=epochs,
         batch_size=batch_size, lr=lr, schedule=schedule, patience=patience, ema_decay=ema_decay, clip=clip,
         val_fraction=val_fraction, test_fraction=test_fraction, seed=seed, max_minutes=max_minutes,
         data_options=data_options or {}, parent=str(run_dir), freeze=freeze,

@@ -35,6 +35,18 @@ def test_forces_are_minus_g_theta(linear):
     torch.testing.assert_close(forces, -(G @ linear.theta.detach()))
 
 
+def test_jacobian_matches_autograd_jacobian_of_features(linear):
+    """Every column of G, not only G θ, against the autograd Jacobian of φ (includes the triplets'
+    chain rule through r_a, r_b and cos θ)."""
+    for atoms in structures()[:2]:
+        single = AtomsBatch.from_atoms([atoms], dtype=torch.float64)
+        G = linear.descriptor_jacobian(single)  # (n_atoms, 3, D)
+        reference = torch.autograd.functional.jacobian(
+            lambda flat, single=single: linear.features(single.with_positions(flat.reshape(-1, 3)))[0],
+            single.positions.reshape(-1))  # (D, 3N)
+        torch.testing.assert_close(G.reshape(-1, linear.n_features), reference.T, rtol=1e-9, atol=1e-12)
+
+
 def test_laplacian_matches_hessian_trace(linear):
     batch = AtomsBatch.from_atoms(structures(), dtype=torch.float64)
     lap = linear.descriptor_laplacian(batch)

@@ -1,0 +1,132 @@
+"""Training throughput of boltzmatch's SchNet and PaiNN against SchNetPack 2.1.1, side by side (issue 3).
+
+Same data (1000 GFN2-xTB ethanol frames at 500 K + 100 validation frames, one split file read by
+both), same architecture (SCHNET_CONFIG: 64 features, 3 interactions, 20 Gaussians, 5 Å cutoff),
+same loss (energy MSE per atom + 100 × force MSE), same optimiser (Adam, lr 1e-3, constant), batch
+size 16, the same number of epochs, the same EMA of weights (decay 0.995 by default, SchNetPack's
+``spktrain`` default; ``--ema 0`` turns it off), the best validation model kept by both. Throughput is
+training structures per second of wall time over the whole training call (data set-up, training
+and the per-epoch validation included, for both). Force MAE on 500 held-out frames of a separately
+seeded trajectory. Goal: ≥ 1.5× SchNetPack's throughput at equal or better force MAE.
+
+SchNetPack runs in its own virtual environment (``benchmarks/.peers/schnetpack``, torch 2.4.1;
+see md_throughput.py's docstring or pass ``--install-peer``) through ``peers/schnetpack_train.py``,
+which follows SchNetPack's own recipe (ASE db, AtomsDataModule, ASENeighborList, RemoveOffsets,
+AtomisticTask, Lightning Trainer).
+
+Usage: python benchmarks/train_throughput.py [--epochs 50] [--models schnet painn]
+       [--peer-models schnet] [--seeds 0 1] [--ema 0.995] [--num-workers 0]
+Writes benchmarks/results/train_throughput.{json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import time
+
+import numpy as np
+from common import CACHE, SCHNET_CONFIG, ethanol_data, write_results
+from md_throughput import PEER_PYTHON
+
+import boltzmatch
+
+PEER_SCRIPT = PEER_PYTHON.parents[3] / "peers" / "schnetpack_train.py"
+CONFIGS = {"schnet": SCHNET_CONFIG, "painn": SCHNET_CONFIG}
+COMMON = {"batch_size": 16, "lr": 1e-3, "energy_weight": 1.0, "force_weight": 100.0}
+
+
+def make_split(n_frames: int, n_train: int, path, seed: int = 0):
+    """SchNetPack's split layout (train_idx, val_idx, test_idx), which boltzmatch reads too."""
+    order = np.random.default_rng(seed).permutation(n_frames)
+    np.savez(path, train_idx=order[:n_train], val_idx=order[n_train:], test_idx=order[:0])
+    return path
+
+
+def ours(model: str, data, split, test, epochs: int, seed: int, ema: float) -> dict:
+    run = CACHE / f"train_throughput_{model}_{seed}"
+    start = time.perf_counter()
+    summary = boltzmatch.train(data, out=run, model=model, config=CONFIGS[model], epochs=epochs, schedule="none",
+                               ema_decay=ema or None, split_file=str(split), seed=seed, progress=True, **COMMON)
+    wall = time.perf_counter() - start
+    errors = boltzmatch.evaluate(run, test)
+    return {"wall_seconds": wall, "epochs": summary["epochs"], "n_train": summary["n_train"],
+            "structures_per_second": summary["n_train"] * summary["epochs"] / wall,
+            "test": {k: errors[k] for k in ("energy_mae", "force_mae", "energy_rmse", "force_rmse")}}
+
+
+def peer(model: str, data, split, test, epochs: int, seed: int, num_workers: int, ema: float) -> dict:
+    if not PEER_PYTHON.exists():
+        return {"error": f"no SchNetPack environment at {PEER_PYTHON}; run with --install-peer"}
+    cmd = [str(PEER_PYTHON), str(PEER_SCRIPT), "--model", model, "--config", json.dumps(CONFIGS[model]),
+           "--train", str(data), "--split", str(split), "--test", str(test),
+           "--workdir", str(CACHE / f"train_throughput_spk_{model}_{seed}"), "--epochs", str(epochs),
+           "--batch-size", str(COMMON["batch_size"]), "--lr", str(COMMON["lr"]),
+           "--energy-weight", str(COMMON["energy_weight"]), "--force-weight", str(COMMON["force_weight"]),
+           "--num-workers", str(num_workers), "--seed", str(seed), "--ema", str(ema)]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=6 * 3600)
+    if result.returncode != 0:
+        tail = result.stderr.strip().splitlines()
+        return {"error": tail[-1] if tail else "failed"}
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=50)
+    parser.add_argument("--models", nargs="+", default=["schnet", "painn"], choices=["schnet", "painn"])
+    parser.add_argument("--peer-models", nargs="*", default=["schnet"], choices=["schnet", "painn"])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--ema", type=float, default=0.995, help="EMA decay for both trainers; 0: off")
+    parser.add_argument("--num-workers", type=int, default=0, help="SchNetPack's data-loader workers")
+    parser.add_argument("--install-peer", action="store_true")
+    args = parser.parse_args()
+    if args.install_peer and not PEER_PYTHON.exists():
+        venv = PEER_PYTHON.parents[1]
+        subprocess.run(["python3.11", "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(venv / "bin" / "pip"), "install", "torch==2.4.1", "schnetpack==2.1.1"], check=True)
+
+    data = ethanol_data("ethanol500K_train1000", frames=1100, seed=1)
+    test = ethanol_data("ethanol500K_test500", frames=500, seed=2)
+    split = make_split(1100, 1000, CACHE / "train_throughput_split.npz")
+    results: dict = {"config": CONFIGS, "common": COMMON, "epochs": args.epochs, "seeds": args.seeds,
+                     "num_workers": args.num_workers, "ema": args.ema, "boltzmatch": {}, "schnetpack": {}}
+    for model in args.models:
+        for seed in args.seeds:
+            results["boltzmatch"].setdefault(model, {})[str(seed)] = r = ours(model, data, split, test, args.epochs,
+                                                                             seed, args.ema)
+            print(f"boltzmatch {model} seed {seed}: {r['structures_per_second']:.1f} structures/s, "
+                  f"force MAE {1000 * r['test']['force_mae']:.1f} meV/Å", flush=True)
+    for model in args.peer_models:
+        for seed in args.seeds:
+            results["schnetpack"].setdefault(model, {})[str(seed)] = r = peer(model, data, split, test, args.epochs,
+                                                                             seed, args.num_workers, args.ema)
+            print(f"SchNetPack {model} seed {seed}: {r}", flush=True)
+
+    def mean(side: str, model: str, key) -> float | None:
+        runs = [r for r in results[side].get(model, {}).values() if "error" not in r]
+        return float(np.mean([key(r) for r in runs])) if runs else None
+
+    rows, goals = [], {}
+    for model in args.models:
+        speed, mae = mean("boltzmatch", model, lambda r: r["structures_per_second"]), mean(
+            "boltzmatch", model, lambda r: 1000 * r["test"]["force_mae"])
+        peer_speed = mean("schnetpack", model, lambda r: r["structures_per_second"])
+        peer_mae = mean("schnetpack", model, lambda r: 1000 * r["test"]["force_mae"])
+        ratio = None if peer_speed is None else speed / peer_speed
+        rows.append([model, "boltzmatch", f"{speed:.1f}", f"{mae:.1f}",
+                     "–" if ratio is None else f"{ratio:.2f}"])
+        if peer_speed is not None:
+            rows.append([model, "SchNetPack 2.1.1", f"{peer_speed:.1f}", f"{peer_mae:.1f}", "1.00"])
+            goals[f"{model}: throughput ≥ 1.5× SchNetPack"] = ratio >= 1.5
+            goals[f"{model}: force MAE ≤ SchNetPack's"] = mae <= peer_mae
+            results[f"{model}_ratio"] = ratio
+    results["goals"] = goals
+    print(write_results("train_throughput", results, rows,
+                        ["model", "trainer", "structures/s", "test force MAE (meV/Å)", "× SchNetPack"]))
+    print(json.dumps(goals, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
