@@ -26,6 +26,21 @@ def ethanol_data(name: str, *, frames: int, seed: int, temperature: float = 500.
     return path
 
 
+PEER_PYTHON = Path(__file__).resolve().parent / ".peers" / "schnetpack" / "bin" / "python"
+
+
+def install_schnetpack_peer() -> None:
+    """SchNetPack 2.1.1 in its own virtual environment (torch 2.4.1: SchNetPack does not import
+    under torch ≥ 2.6, which removed ``torch.utils.data.T_co``)."""
+    if PEER_PYTHON.exists():
+        return
+    import subprocess
+
+    venv = PEER_PYTHON.parents[1]
+    subprocess.run(["python3.11", "-m", "venv", str(venv)], check=True)
+    subprocess.run([str(venv / "bin" / "pip"), "install", "torch==2.4.1", "schnetpack==2.1.1"], check=True)
+
+
 SCHNET_CONFIG = {"cutoff": 5.0, "n_interactions": 3, "n_features": 64, "n_rbf": 20}
 
 

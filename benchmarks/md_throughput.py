@@ -30,7 +30,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import CACHE, SCHNET_CONFIG, ethanol_data, trained_schnet, write_results
+from common import (
+    CACHE,
+    PEER_PYTHON,
+    SCHNET_CONFIG,
+    ethanol_data,
+    install_schnetpack_peer,
+    trained_schnet,
+    write_results,
+)
 
 import boltzmatch
 from boltzmatch.data import read_structures
@@ -38,7 +46,6 @@ from boltzmatch.simulate import BoltzmatchCalculator, simulate
 from boltzmatch.simulate.runner import ModelForces
 
 CONFIG = SCHNET_CONFIG
-PEER_PYTHON = Path(__file__).resolve().parent / ".peers" / "schnetpack" / "bin" / "python"
 PEER_SCRIPT = Path(__file__).resolve().parent / "peers" / "schnetpack_md.py"
 TEMPERATURE, TIMESTEP, FRICTION = 500.0, 0.5, 0.01  # K, fs, 1/fs
 
@@ -128,10 +135,8 @@ def main() -> None:
     parser.add_argument("--no-peer", action="store_true")
     parser.add_argument("--install-peer", action="store_true", help="make benchmarks/.peers/schnetpack first")
     args = parser.parse_args()
-    if args.install_peer and not PEER_PYTHON.exists():
-        venv = PEER_PYTHON.parents[1]
-        subprocess.run(["python3.11", "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(venv / "bin" / "pip"), "install", "torch==2.4.1", "schnetpack==2.1.1"], check=True)
+    if args.install_peer:
+        install_schnetpack_peer()
 
     data = ethanol_data("ethanol500K_train1000", frames=1100, seed=1)
     run = trained_schnet(data)

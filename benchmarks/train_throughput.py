@@ -27,8 +27,7 @@ import subprocess
 import time
 
 import numpy as np
-from common import CACHE, SCHNET_CONFIG, ethanol_data, write_results
-from md_throughput import PEER_PYTHON
+from common import CACHE, PEER_PYTHON, SCHNET_CONFIG, ethanol_data, install_schnetpack_peer, write_results
 
 import boltzmatch
 
@@ -82,10 +81,8 @@ def main() -> None:
     parser.add_argument("--num-workers", type=int, default=0, help="SchNetPack's data-loader workers")
     parser.add_argument("--install-peer", action="store_true")
     args = parser.parse_args()
-    if args.install_peer and not PEER_PYTHON.exists():
-        venv = PEER_PYTHON.parents[1]
-        subprocess.run(["python3.11", "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(venv / "bin" / "pip"), "install", "torch==2.4.1", "schnetpack==2.1.1"], check=True)
+    if args.install_peer:
+        install_schnetpack_peer()
 
     data = ethanol_data("ethanol500K_train1000", frames=1100, seed=1)
     test = ethanol_data("ethanol500K_test500", frames=500, seed=2)
