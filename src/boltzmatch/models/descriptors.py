@@ -19,7 +19,7 @@ from torch import nn
 
 from ..data.atoms_batch import AtomsBatch
 from .neighbors import Edges, neighbor_list
-from .radial import GaussianRBF, cosine_cutoff
+from .radial import GaussianRBF, cosine_cutoff, cosine_cutoff_derivative
 
 DEFAULT_ANGULAR = ((0.005, 1.0, 1.0), (0.005, -1.0, 1.0), (0.005, 1.0, 4.0), (0.005, -1.0, 4.0))
 
@@ -47,6 +47,11 @@ class ElementIndex(nn.Module):
                 f"the model knows {', '.join(chemical_symbols[z] for z in sorted(known))}"
             )
         return self.table[numbers]
+
+
+def _positive_part(x: torch.Tensor) -> torch.Tensor:
+    """max(x, 0) by torch.where (clamp has no native forward-mode derivative; see cosine_cutoff)."""
+    return torch.where(x > 0, x, 0.0)
 
 
 def triplets(edges: Edges, n_atoms: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -104,13 +109,37 @@ class AtomicDescriptors(nn.Module):
         """(..., n_rbf): g_k(r) f_c(r)."""
         return self.rbf(distances) * cosine_cutoff(distances, self.cutoff)[..., None]
 
+    def radial_derivative(self, distances: torch.Tensor) -> torch.Tensor:
+        """(..., n_rbf): d/dr [g_k(r) f_c(r)], 1/Å."""
+        fc, dfc = cosine_cutoff(distances, self.cutoff), cosine_cutoff_derivative(distances, self.cutoff)
+        return self.rbf.derivative(distances) * fc[..., None] + self.rbf(distances) * dfc[..., None]
+
+    def angular_partials(self, ra: torch.Tensor, rb: torch.Tensor, cos: torch.Tensor
+                         ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """∂/∂r_a, ∂/∂r_b (1/Å) and ∂/∂cos θ of :meth:`angular_values`, each (..., n_three_body).
+
+        By hand (plain tensor operations are several times cheaper here than forward-mode AD,
+        whose first use also imports torch._dynamo); tested against autograd.
+        """
+        fa, fb = cosine_cutoff(ra, self.cutoff), cosine_cutoff(rb, self.cutoff)
+        dfa, dfb = cosine_cutoff_derivative(ra, self.cutoff), cosine_cutoff_derivative(rb, self.cutoff)
+        terms = self.angular_terms.to(cos.dtype)
+        eta, lam, zeta = terms[:, 0], terms[:, 1], terms[:, 2]
+        base = _positive_part(1.0 + lam * cos[..., None])
+        gauss = 2.0 ** (1.0 - zeta) * torch.exp(-eta * (ra**2 + rb**2)[..., None])
+        angle = base**zeta
+        d_cos = gauss * zeta * lam * torch.where(base > 0, base ** (zeta - 1.0), 0.0) * (fa * fb)[..., None]
+        d_ra = gauss * angle * fb[..., None] * (dfa[..., None] - 2.0 * eta * ra[..., None] * fa[..., None])
+        d_rb = gauss * angle * fa[..., None] * (dfb[..., None] - 2.0 * eta * rb[..., None] * fb[..., None])
+        return d_ra, d_rb, d_cos
+
     def angular_values(self, ra: torch.Tensor, rb: torch.Tensor, cos: torch.Tensor) -> torch.Tensor:
         """(..., n_three_body) three-body terms of one triplet from its two distances and cos θ."""
         fc = cosine_cutoff(ra, self.cutoff) * cosine_cutoff(rb, self.cutoff)
         terms = self.angular_terms.to(cos.dtype)
         eta, lam, zeta = terms[:, 0], terms[:, 1], terms[:, 2]
         return (
-            2.0 ** (1.0 - zeta) * (1.0 + lam * cos[..., None]).clamp_min(0.0) ** zeta
+            2.0 ** (1.0 - zeta) * _positive_part(1.0 + lam * cos[..., None]) ** zeta
             * torch.exp(-eta * (ra**2 + rb**2)[..., None]) * fc[..., None]
         )
 

@@ -93,7 +93,7 @@ class LinearPotential(EnergyModel):
             center = edges.i[a]
             cols = self.n_pairs * d.n_rbf + species[center][:, None] * t + torch.arange(t, device=species.device)
             uw = torch.cat([edges.vectors[a], edges.vectors[b]], dim=1)
-            triplet = (center, edges.j[a], edges.j[b], uw, cols)
+            triplet = (center, edges.j[a], edges.j[b], uw, cols, a < b)
         return edges, pair_cols, triplet
 
     def _pair_value(self, u: torch.Tensor) -> torch.Tensor:
@@ -104,37 +104,40 @@ class LinearPotential(EnergyModel):
 
         Built term by term with the chain rule: a pair term is h(r), r = |u|, u = x_j − x_i, so
         ∂h/∂u = h'(r) u/r; a three-body term is h(r_a, r_b, cos θ) of two edge vectors (u, w).
-        The scalar derivatives h', ∂h/∂r_a, ∂h/∂r_b, ∂h/∂cos come from forward-mode ``torch.func.jvp``
-        through the descriptor definitions (one dual-number pass each), the geometry by hand.
+        The scalar derivatives h', ∂h/∂r_a, ∂h/∂r_b, ∂h/∂cos come from the descriptors' own
+        derivative methods. Both directions of a pair, and both orders of a triplet's two edges,
+        contribute alike, so one of each is computed and doubled.
         """
         batch = batch.with_positions(batch.positions.detach())
         edges, pair_cols, triplet = self._local_terms(batch)
         dtype, device = batch.positions.dtype, batch.positions.device
-        G = torch.zeros(batch.n_atoms, self.n_features, 3, dtype=dtype, device=device)
-        r = edges.distances
-        _, dh = torch.func.jvp(self.descriptors.radial, (r,), (torch.ones_like(r),))  # (E, K)
-        j_pair = 0.5 * dh[:, :, None] * (edges.vectors / r[:, None])[:, None, :]  # (E, K, 3)
-        G.index_put_((edges.j[:, None].expand_as(pair_cols), pair_cols), j_pair, accumulate=True)
-        G.index_put_((edges.i[:, None].expand_as(pair_cols), pair_cols), -j_pair, accumulate=True)
+        D = self.n_features
+        G = torch.zeros(batch.n_atoms * D, 3, dtype=dtype, device=device)  # row: atom · D + column
+
+        def add(atoms: torch.Tensor, cols: torch.Tensor, values: torch.Tensor) -> None:
+            G.index_add_(0, (atoms[:, None] * D + cols).reshape(-1), values.reshape(-1, 3))
+
+        half = edges.half()
+        r, unit = edges.distances[half], edges.vectors[half] / edges.distances[half, None]
+        dh = self.descriptors.radial_derivative(r)  # (E/2, K)
+        j_pair = dh[:, :, None] * unit[:, None, :]  # 2 directions × ½ h'(r) u/r
+        add(edges.j[half], pair_cols[half], j_pair)
+        add(edges.i[half], pair_cols[half], -j_pair)
         if triplet is not None:
-            center, j, k, uw, cols = triplet
+            center, j, k, uw, cols, ordered = (t[triplet[-1]] for t in triplet)
             u, w = uw[:, :3], uw[:, 3:]
             ra, rb = torch.linalg.vector_norm(u, dim=1), torch.linalg.vector_norm(w, dim=1)
             cos = (u * w).sum(1) / (ra * rb)
-            zero, one = torch.zeros_like(ra), torch.ones_like(ra)
-            args = (ra, rb, cos)
-            d_ra = torch.func.jvp(self.descriptors.angular_values, args, (one, zero, zero))[1]  # (n, T)
-            d_rb = torch.func.jvp(self.descriptors.angular_values, args, (zero, one, zero))[1]
-            d_cos = torch.func.jvp(self.descriptors.angular_values, args, (zero, zero, one))[1]
+            d_ra, d_rb, d_cos = (2.0 * d for d in self.descriptors.angular_partials(ra, rb, cos))  # both orders
             u_hat, w_hat = u / ra[:, None], w / rb[:, None]
             dcos_du = (w_hat - cos[:, None] * u_hat) / ra[:, None]  # ∂cos/∂u, 1/Å
             dcos_dw = (u_hat - cos[:, None] * w_hat) / rb[:, None]
             du = d_ra[..., None] * u_hat[:, None, :] + d_cos[..., None] * dcos_du[:, None, :]  # (n, T, 3)
             dw = d_rb[..., None] * w_hat[:, None, :] + d_cos[..., None] * dcos_dw[:, None, :]
-            G.index_put_((j[:, None].expand_as(cols), cols), du, accumulate=True)
-            G.index_put_((k[:, None].expand_as(cols), cols), dw, accumulate=True)
-            G.index_put_((center[:, None].expand_as(cols), cols), -(du + dw), accumulate=True)
-        return G.permute(0, 2, 1)
+            add(j, cols, du)
+            add(k, cols, dw)
+            add(center, cols, -(du + dw))
+        return G.reshape(batch.n_atoms, D, 3).permute(0, 2, 1)
 
     def descriptor_laplacian(self, batch: AtomsBatch) -> torch.Tensor:
         """Δφ summed over all 3N coordinates of each structure: (n_structures, n_features), 1/Å².
@@ -153,7 +156,7 @@ class LinearPotential(EnergyModel):
         rows = batch.structure_index[edges.i][:, None].expand_as(pair_cols)
         lap.index_put_((rows, pair_cols), values, accumulate=True)
         if triplet is not None:
-            center, j, k, uw, cols = triplet
+            center, j, k, uw, cols, _ = triplet
             h = torch.func.vmap(torch.func.hessian(self.descriptors.triplet_values))(uw)  # (n, T, 6, 6)
             lap_u = h[..., :3, :3].diagonal(dim1=-2, dim2=-1).sum(-1)
             lap_w = h[..., 3:, 3:].diagonal(dim1=-2, dim2=-1).sum(-1)

@@ -15,7 +15,13 @@ from torch import nn
 def cosine_cutoff(distances: torch.Tensor, cutoff: float) -> torch.Tensor:
     """½(cos(πr/r_c) + 1) inside the cutoff, 0 outside; its first derivative vanishes at r_c."""
     value = 0.5 * (torch.cos(math.pi * distances / cutoff) + 1.0)
-    return value * (distances < cutoff).to(distances.dtype)
+    return torch.where(distances < cutoff, value, 0.0)
+
+
+def cosine_cutoff_derivative(distances: torch.Tensor, cutoff: float) -> torch.Tensor:
+    """d/dr of :func:`cosine_cutoff`, 1/Å."""
+    value = -0.5 * math.pi / cutoff * torch.sin(math.pi * distances / cutoff)
+    return torch.where(distances < cutoff, value, 0.0)
 
 
 def polynomial_cutoff(distances: torch.Tensor, cutoff: float, p: int = 6) -> torch.Tensor:
@@ -27,7 +33,7 @@ def polynomial_cutoff(distances: torch.Tensor, cutoff: float, p: int = 6) -> tor
         + p * (p + 2.0) * x ** (p + 1)
         - p * (p + 1.0) / 2.0 * x ** (p + 2)
     )
-    return value * (x < 1.0).to(distances.dtype)
+    return torch.where(x < 1.0, value, 0.0)
 
 
 class GaussianRBF(nn.Module):
@@ -42,6 +48,11 @@ class GaussianRBF(nn.Module):
 
     def forward(self, distances: torch.Tensor) -> torch.Tensor:
         return torch.exp(self.coefficient * (distances[..., None] - self.centers) ** 2)
+
+    def derivative(self, distances: torch.Tensor) -> torch.Tensor:
+        """(..., n_rbf) d/dr of each Gaussian, 1/Å."""
+        shifted = distances[..., None] - self.centers
+        return 2.0 * self.coefficient * shifted * torch.exp(self.coefficient * shifted**2)
 
 
 class BesselRBF(nn.Module):
