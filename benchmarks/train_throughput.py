@@ -27,7 +27,7 @@ import subprocess
 import time
 
 import numpy as np
-from common import CACHE, PEER_PYTHON, SCHNET_CONFIG, ethanol_data, install_schnetpack_peer, write_results
+from common import CACHE, PEER_PYTHON, RESULTS, SCHNET_CONFIG, ethanol_data, install_schnetpack_peer, write_results
 
 import boltzmatch
 
@@ -89,6 +89,13 @@ def main() -> None:
     split = make_split(1100, 1000, CACHE / "train_throughput_split.npz")
     results: dict = {"config": CONFIGS, "common": COMMON, "epochs": args.epochs, "seeds": args.seeds,
                      "num_workers": args.num_workers, "ema": args.ema, "boltzmatch": {}, "schnetpack": {}}
+    # a run of some models keeps the other models' entries of an earlier run with the same settings
+    previous = RESULTS / "train_throughput.json"
+    if previous.exists():
+        old = json.loads(previous.read_text())
+        if all(old.get(k) == results[k] for k in ("epochs", "seeds", "ema", "common")):
+            for side, models in (("boltzmatch", args.models), ("schnetpack", args.peer_models)):
+                results[side].update({m: r for m, r in old.get(side, {}).items() if m not in models})
     for model in args.models:
         for seed in args.seeds:
             results["boltzmatch"].setdefault(model, {})[str(seed)] = r = ours(model, data, split, test, args.epochs,
@@ -106,7 +113,7 @@ def main() -> None:
         return float(np.mean([key(r) for r in runs])) if runs else None
 
     rows, goals = [], {}
-    for model in args.models:
+    for model in sorted(results["boltzmatch"]):
         speed, mae = mean("boltzmatch", model, lambda r: r["structures_per_second"]), mean(
             "boltzmatch", model, lambda r: 1000 * r["test"]["force_mae"])
         peer_speed = mean("schnetpack", model, lambda r: r["structures_per_second"])

@@ -21,12 +21,14 @@ import time
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from ase.io import read
 
 
 def build_model(name, config):
     import schnetpack as spk
     import schnetpack.transform as trn
+    from schnetpack.nn.activations import shifted_softplus
 
     cutoff = config["cutoff"]
     radial = spk.nn.GaussianRBF(n_rbf=config["n_rbf"], cutoff=cutoff)
@@ -40,7 +42,10 @@ def build_model(name, config):
                                                   radial_basis=radial, cutoff_fn=spk.nn.CosineCutoff(cutoff))
     return spk.model.NeuralNetworkPotential(
         representation=representation, input_modules=[spk.atomistic.PairwiseDistances()],
-        output_modules=[spk.atomistic.Atomwise(n_in=config["n_features"], output_key="energy"),
+        # the output head's activation as in boltzmatch (and the SchNet paper): shifted softplus for
+        # SchNet, SiLU (SchNetPack's default) for PaiNN
+        output_modules=[spk.atomistic.Atomwise(n_in=config["n_features"], output_key="energy",
+                                               activation=shifted_softplus if name == "schnet" else F.silu),
                         spk.atomistic.Forces(energy_key="energy", force_key="forces")],
         postprocessors=[trn.CastTo64(), trn.AddOffsets("energy", add_mean=True, add_atomrefs=False)],
     )

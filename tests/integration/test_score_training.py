@@ -89,3 +89,39 @@ def test_cli_dsm_antithetic_is_recorded(tmp_path, ethanol_xtb):
     assert result.returncode == 0, result.stderr
     training = yaml.safe_load(open(tmp_path / "a" / "config.yaml"))["training"]
     assert training["antithetic"] is True and training["sigma"] == [0.01]
+
+
+@pytest.mark.parametrize("model, config", [("schnet", SMALL), ("linear", {"n_rbf": 4, "cutoff": 4.0})])
+def test_score_finetune_restores_the_energy_zero(tmp_path, ethanol_xtb, model, config):
+    """Score objectives cannot see a constant energy shift; with energies in the data the run
+    refits the per-element energies, which moves energies and leaves forces alone."""
+    import torch
+
+    from boltzmatch.data.packed import PackedStructures
+    from boltzmatch.training.normalization import refit_energy_offsets
+
+    boltzmatch.train(ethanol_xtb, out=tmp_path / "base", model=model, config=config, epochs=2, progress=False)
+    net = boltzmatch.load(tmp_path / "base")
+    packed = PackedStructures(read_structures(ethanol_xtb), dtype=torch.float32)
+    batch = packed.batch(np.arange(len(packed)))
+    refit_energy_offsets(net, packed, np.arange(len(packed)))  # a 2-epoch model's zero is itself off
+    before_e, before_f = boltzmatch.energy_and_forces(net, batch)
+    with torch.no_grad():  # drift the zero by 2 eV per carbon
+        if model == "linear":
+            net.theta[net.element_offset_slice()][1] += 2.0
+        else:
+            net.element_energy[6] += 2.0
+    shift = refit_energy_offsets(net, packed, np.arange(len(packed)))
+    after_e, after_f = boltzmatch.energy_and_forces(net, batch)
+    assert shift == pytest.approx(4.0, rel=1e-3)  # two carbons per ethanol
+    torch.testing.assert_close(after_f, before_f)
+    residual = (after_e - batch.energy).double()
+    assert abs(float(residual.mean())) < 1e-3 and float((after_e - before_e).abs().max()) < 1e-3
+
+    summary = boltzmatch.finetune(tmp_path / "base", data=ethanol_xtb, out=tmp_path / "tuned", objective="fisher",
+                                  temperature=500, epochs=2, lr=1e-3, progress=False)
+    assert "energy_offset_shift_meV" in summary
+    tuned = boltzmatch.load(tmp_path / "tuned")
+    train = np.load(tmp_path / "tuned" / "split.npz")["train"]
+    energies, _ = boltzmatch.energy_and_forces(tuned, packed.batch(train))
+    assert abs(float((energies - packed.batch(train).energy).double().mean())) < 1e-3

@@ -21,12 +21,12 @@ from ..data.packed import PackedStructures
 from ..errors import BoltzmatchError
 from ..models.base import energy_and_forces
 from ..models.registry import MODELS, build_model, load_config, validate_config
-from ..objectives.score import make_objective
+from ..objectives.score import SCORE_OBJECTIVES, make_objective
 from ..utils.atomic import atomic_write_text
 from ..utils.table import format_table
 from . import run_dir as rd
 from .errors_accumulator import ErrorAccumulator
-from .normalization import fit_normalization
+from .normalization import fit_normalization, refit_energy_offsets
 
 SCHEDULES = ("plateau", "cosine", "none")
 SOLVERS = ("iterative", "closed-form")
@@ -364,6 +364,12 @@ def _run(settings: TrainSettings, model_config: dict | None, out: Path, *, resum
     summary = {"run_dir": str(out), "epochs": state["epoch"], "best_epoch": state["best_epoch"],
                "n_train": len(split.train), "n_val": len(split.val), "n_test": len(split.test),
                "wall_seconds": time.perf_counter() - start_time}
+    if settings.objective_name in SCORE_OBJECTIVES and packed.full.energy is not None:
+        # score objectives cannot see a constant energy shift: restore it from the energies
+        summary["energy_offset_shift_meV"] = 1000 * refit_energy_offsets(best, packed, split.train,
+                                                                         settings.batch_size * 2)
+        if dist.main:
+            rd.save_torch(best.state_dict(), out / rd.MODEL)
     for name, idx in (("val", split.val), ("test", split.test)):
         if len(idx):
             summary.update({f"{name}_{k}": v for k, v in _evaluate(best, packed, idx, settings.batch_size * 2).items()})
@@ -470,5 +476,7 @@ def format_train_summary(summary: dict) -> str:
         values = [summary.get(f"{split}_{key}") for split in ("val", "test")]
         if any(v is not None for v in values):
             rows.append([label] + ["–" if v is None else f"{v:.2f}" for v in values])
+    if "energy_offset_shift_meV" in summary:
+        rows.append(["energy zero refitted (RMS shift, meV)", f"{summary['energy_offset_shift_meV']:.1f}", ""])
     rows.append(["wall time (s)", f"{summary['wall_seconds']:.1f}"])
     return format_table(rows, header=["", "validation", "test"], title="Training summary")
