@@ -110,7 +110,7 @@ def demo(out: str | Path = "boltzmatch-demo", *, quick: bool = False, temperatur
                            max_minutes=size.fisher_minutes, **common))
     stage("SchNet: denoising score matching from positions alone", runs / "schnet-dsm" / "model.pt",
           lambda: train(positions_only, out=runs / "schnet-dsm", model="schnet", config=SCHNET, objective="dsm",
-                        temperature=temperature, sigma=[0.05], epochs=100000, batch_size=16, lr=1e-3,
+                        temperature=temperature, sigma=[0.005], antithetic=True, epochs=100000, batch_size=16, lr=1e-3,
                         patience=1000, max_minutes=size.dsm_minutes, **common))
     names = ["linear-mse", "linear-fisher", "schnet-mse", "schnet-fisher", "schnet-dsm"]
     start = time.perf_counter()
