@@ -124,7 +124,7 @@ class LinearPotential(EnergyModel):
         add(edges.j[half], pair_cols[half], j_pair)
         add(edges.i[half], pair_cols[half], -j_pair)
         if triplet is not None:
-            center, j, k, uw, cols, ordered = (t[triplet[-1]] for t in triplet)
+            center, j, k, uw, cols = (t[triplet[-1]] for t in triplet[:-1])  # one order per triplet
             u, w = uw[:, :3], uw[:, 3:]
             ra, rb = torch.linalg.vector_norm(u, dim=1), torch.linalg.vector_norm(w, dim=1)
             cos = (u * w).sum(1) / (ra * rb)
