@@ -104,7 +104,10 @@ def main():
     import torchmetrics
 
     config = json.loads(args.config)
+    for name in ("train", "split", "test", "workdir"):
+        setattr(args, name, os.path.abspath(getattr(args, name)))
     os.makedirs(args.workdir, exist_ok=True)
+    os.chdir(args.workdir)  # AtomsDataModule leaves a splitting.lock in the working directory
     db = os.path.join(args.workdir, "data.db")
     if os.path.exists(db):
         os.remove(db)

@@ -14,14 +14,20 @@ import torch
 from ..data.atoms_batch import AtomsBatch
 
 
-def fit_normalization(batch: AtomsBatch, elements: list[int]) -> tuple[dict[int, float], float]:
-    """(element energies {Z: eV}, energy scale in eV) from a batch holding the training data."""
+def element_counts(batch: AtomsBatch, elements: list[int]) -> np.ndarray:
+    """(n_structures, n_elements): how many atoms of each element every structure holds."""
     counts = np.zeros((batch.n_structures, len(elements)))
-    index = {z: k for k, z in enumerate(elements)}
     numbers = batch.numbers.cpu().numpy()
     structure = batch.structure_index.cpu().numpy()
-    for z, k in index.items():
+    for k, z in enumerate(elements):
         np.add.at(counts[:, k], structure[numbers == z], 1.0)
+    return counts
+
+
+def fit_normalization(batch: AtomsBatch, elements: list[int]) -> tuple[dict[int, float], float]:
+    """(element energies {Z: eV}, energy scale in eV) from a batch holding the training data."""
+    counts = element_counts(batch, elements)
+    index = {z: k for k, z in enumerate(elements)}
     element_energy = dict.fromkeys(elements, 0.0)
     residual_per_atom = None
     if batch.energy is not None:
@@ -59,11 +65,7 @@ def refit_energy_offsets(model: torch.nn.Module, packed, indices: np.ndarray, ba
             batch = packed.batch(indices[start:start + batch_size])
             predicted = model(batch).double()
             residuals.append((batch.energy.double() - predicted).cpu().numpy())
-            counts = np.zeros((batch.n_structures, len(elements)))
-            numbers, structure = batch.numbers.cpu().numpy(), batch.structure_index.cpu().numpy()
-            for k, z in enumerate(elements):
-                np.add.at(counts[:, k], structure[numbers == z], 1.0)
-            rows.append(counts)
+            rows.append(element_counts(batch, elements))
     counts, residual = np.concatenate(rows), np.concatenate(residuals)
     delta = np.linalg.lstsq(counts, residual, rcond=None)[0]
     with torch.no_grad():
