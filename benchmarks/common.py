@@ -16,14 +16,19 @@ CACHE = Path(__file__).resolve().parent / ".cache"
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def ethanol_data(name: str, *, frames: int, seed: int, temperature: float = 500.0) -> Path:
-    """GFN2-xTB ethanol frames at ``temperature`` K, every 10th step of 0.5 fs; cached by name."""
+def molecule_data(molecule: str, name: str, *, frames: int, seed: int, temperature: float = 500.0) -> Path:
+    """GFN2-xTB frames of ``molecule`` at ``temperature`` K, every 10th step of 0.5 fs; cached by name."""
     path = CACHE / f"{name}.xyz"
     if not path.exists():
         CACHE.mkdir(parents=True, exist_ok=True)
-        generate("ethanol", out=path, calculator="xtb", temperature=temperature, steps=10 * frames, interval=10,
+        generate(molecule, out=path, calculator="xtb", temperature=temperature, steps=10 * frames, interval=10,
                  timestep=0.5, equilibration=1000, seed=seed, progress=True)
     return path
+
+
+def ethanol_data(name: str, *, frames: int, seed: int, temperature: float = 500.0) -> Path:
+    """GFN2-xTB ethanol frames at ``temperature`` K (see :func:`molecule_data`)."""
+    return molecule_data("ethanol", name, frames=frames, seed=seed, temperature=temperature)
 
 
 PEER_PYTHON = Path(__file__).resolve().parent / ".peers" / "schnetpack" / "bin" / "python"

@@ -39,6 +39,7 @@ def main() -> None:
     results, rows = {"n_train": len(train), "n_test": len(test)}, []
     for objective in ("energy", "fisher"):
         model = build_model(CONFIG)
+        model.fit_pair_basis(train.batch(np.arange(len(train))))  # as `boltzmatch train` does
         start = time.perf_counter()
         info = fit_closed_form(model, train, np.arange(len(train)), objective=objective, temperature=500.0,
                                ridge=1e-10, batch_size=500)

@@ -22,7 +22,6 @@ from pathlib import Path
 from .utils.table import format_table
 
 SCHNET = {"cutoff": 5.0, "n_interactions": 2, "n_features": 32, "n_rbf": 16}
-LINEAR = {"n_rbf": 8, "cutoff": 4.0}
 
 
 @dataclass(frozen=True)
@@ -95,7 +94,7 @@ def demo(out: str | Path = "boltzmatch-demo", *, quick: bool = False, temperatur
                            strip_labels)
     runs = out / "runs"
     common = dict(progress=progress, seed=seed)
-    linear = dict(model="linear", config=LINEAR, solver="closed-form", ridge=1e-8, temperature=temperature)
+    linear = dict(model="linear", solver="closed-form", temperature=temperature)  # defaults: measured in issue 11
     stage("linear potential: energy least squares", runs / "linear-mse" / "model.pt",
           lambda: train(train_data, out=runs / "linear-mse", objective="energy", **linear, **common))
     stage("linear potential: Fisher optimum (closed form)", runs / "linear-fisher" / "model.pt",
@@ -110,7 +109,7 @@ def demo(out: str | Path = "boltzmatch-demo", *, quick: bool = False, temperatur
                            max_minutes=size.fisher_minutes, **common))
     stage("SchNet: denoising score matching from positions alone", runs / "schnet-dsm" / "model.pt",
           lambda: train(positions_only, out=runs / "schnet-dsm", model="schnet", config=SCHNET, objective="dsm",
-                        temperature=temperature, sigma=[0.005], antithetic=True, epochs=100000, batch_size=16, lr=1e-3,
+                        temperature=temperature, epochs=100000, batch_size=16, lr=1e-3,
                         patience=1000, max_minutes=size.dsm_minutes, **common))
     names = ["linear-mse", "linear-fisher", "schnet-mse", "schnet-fisher", "schnet-dsm"]
     start = time.perf_counter()

@@ -23,6 +23,7 @@ from ase import Atoms
 from ..data import read_structures
 from ..data.packed import PackedStructures
 from ..errors import BoltzmatchError
+from ..training.run_dir import energy_zero_known
 from ..utils.atomic import atomic_write_text
 from ..utils.table import format_table
 from .geometry import bond_angles, bond_lengths, find_bonds, pair_distances
@@ -151,12 +152,15 @@ def compare(
     predictions: dict[str, dict[str, np.ndarray]] = {}
     for name, run_dir in zip(names, run_dirs, strict=True):
         energy, forces = _predict(run_dir, frames)
-        predictions[name] = {"energy": energy, "forces": forces}
-        entry: dict = {"run_dir": str(run_dir)}
+        entry: dict = {"run_dir": str(run_dir), "energy_zero": energy_zero_known(run_dir)}
         if full.energy is not None:
             diff = energy - full.energy.numpy()
-            entry["energy_mae_meV"] = 1000 * float(np.abs(diff).mean())
+            if entry["energy_zero"]:
+                entry["energy_mae_meV"] = 1000 * float(np.abs(diff).mean())
+            else:  # trained without energies: the zero is arbitrary, show energies with the mean offset removed
+                energy = energy - diff.mean()
             entry["energy_mae_centered_meV"] = 1000 * float(np.abs(diff - diff.mean()).mean())
+        predictions[name] = {"energy": energy, "forces": forces}
         if full.forces is not None:
             diff = forces - full.forces.numpy()
             entry["force_mae_meV_A"] = 1000 * float(np.abs(diff).mean())
@@ -279,6 +283,10 @@ def write_report(results: dict[str, dict], settings: dict, out: Path) -> Path:
         lines.append(f"MD: {settings['replicas']} replicas × {settings['time_ps']} ps, {settings['integrator']}, "
                      f"timestep {settings['timestep_fs']} fs, seed {settings['seed']} (the same for every model); "
                      "collapse = a bond deviating > 0.5 Å from its reference mean.")
+    no_zero = [n for n in names if results[n].get("energy_zero") is False]
+    if no_zero:
+        lines.append(f"{', '.join(no_zero)}: trained without energies, so the energy zero is arbitrary; "
+                     "energies are shown with the mean offset removed (table, parity and trace).")
     lines += ["", "| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     lines.append("")

@@ -111,7 +111,7 @@ def grid_losses(model: torch.nn.Module, loss_fn: Callable[[torch.nn.Module], tor
     ``loss_fn(model)`` returns a scalar for the model's current parameters. The model's
     parameters are restored afterwards.
     """
-    from tqdm.auto import tqdm
+    from ..utils.progress import progress_bar
 
     points = [(x, 0.0) for x in xs] if ys is None else [(x, y) for x in xs for y in ys]
     values = np.empty(len(points))
@@ -120,7 +120,7 @@ def grid_losses(model: torch.nn.Module, loss_fn: Callable[[torch.nn.Module], tor
         if vectorize:
             values[:] = _vectorized(model, loss_fn, base, d1, d2, points, chunk, progress)
         else:
-            for k, (x, y) in enumerate(tqdm(points, disable=not progress, desc="landscape", unit="point")):
+            for k, (x, y) in enumerate(progress_bar(points, disable=not progress, desc="landscape", unit="point")):
                 set_parameters(model, combine(base, d1, d2, x, y))
                 values[k] = float(loss_fn(model).detach())
     finally:
@@ -130,7 +130,8 @@ def grid_losses(model: torch.nn.Module, loss_fn: Callable[[torch.nn.Module], tor
 
 def _vectorized(model, loss_fn, base, d1, d2, points, chunk, progress) -> np.ndarray:
     from torch.func import functional_call, vmap
-    from tqdm.auto import tqdm
+
+    from ..utils.progress import progress_bar
 
     buffers = dict(model.named_buffers())
 
@@ -146,7 +147,7 @@ def _vectorized(model, loss_fn, base, d1, d2, points, chunk, progress) -> np.nda
         return loss_fn(_Functional(params))
 
     out = []
-    for start in tqdm(range(0, len(points), chunk), disable=not progress, desc="landscape", unit="chunk"):
+    for start in progress_bar(range(0, len(points), chunk), disable=not progress, desc="landscape", unit="chunk"):
         block = points[start:start + chunk]
         a = torch.tensor([p[0] for p in block])
         b = torch.tensor([p[1] for p in block])
@@ -243,7 +244,7 @@ def landscape(
     span: float = 1.0,
     grid: int = 21,
     max_frames: int = 200,
-    sigma: Sequence[float] = (0.05,),
+    sigma: Sequence[float] | None = None,
     sharpness_epsilon: float = 0.05,
     sharpness_samples: int = 10,
     seed: int = 0,
@@ -285,7 +286,11 @@ def landscape(
     if vectorize and objective not in VECTORIZABLE:
         raise BoltzmatchError(f"--vectorize works for the losses without position derivatives "
                               f"({', '.join(VECTORIZABLE)}), not {objective}")
-    loss_fn = energy_model_loss(objective, batch, temperature=temperature, seed=seed, sigma=sigma)
+    if objective == "dsm" and not sigma:
+        from ..objectives.score import dsm_sigma_from_data
+
+        sigma = [dsm_sigma_from_data(frames)]  # as train and finetune do
+    loss_fn = energy_model_loss(objective, batch, temperature=temperature, seed=seed, sigma=sigma or (0.05,))
     for p in model.parameters():
         p.requires_grad_(False)
     base = trainable_parameters(model)

@@ -30,8 +30,10 @@ def add_objective_options(parser: argparse.ArgumentParser, default: str | None) 
     group.add_argument("--objective", choices=OBJECTIVES, default=default,
                        help="energy, forces, energy-forces, or score matching: fisher, ism, ssm, dsm")
     group.add_argument("--temperature", type=float, help="K, for score objectives (β = 1/k_B T)")
-    group.add_argument("--sigma", type=float, nargs="+", default=[0.05], help="dsm noise levels, Å")
-    group.add_argument("--antithetic", action="store_true",
-                       help="dsm: evaluate x + σε and x − σε (twice the cost, much less variance at small σ)")
+    group.add_argument("--sigma", type=float, nargs="+",
+                       help="dsm noise levels, Å (default: ⅛ of the narrowest bond-length spread in the data)")
+    group.add_argument("--antithetic", action=argparse.BooleanOptionalAction, default=None,
+                       help="dsm: evaluate x + σε and x − σε (twice the cost, much less variance at small σ; "
+                            "default on)")
     group.add_argument("--n-probes", type=int, default=1, help="ssm Hutchinson probes per structure")
     group.add_argument("--probe", choices=["rademacher", "gaussian"], default="rademacher", help="ssm probe")

@@ -23,7 +23,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--span", type=float, default=1.0, help="grid half-width in direction units (default 1)")
     p.add_argument("--grid", type=int, default=21, help="points per axis (default 21)")
     p.add_argument("--max-frames", type=int, default=200, help="frames the loss is averaged over (default 200)")
-    p.add_argument("--sigma", type=float, nargs="+", default=[0.05], help="dsm noise levels, Å")
+    p.add_argument("--sigma", type=float, nargs="+",
+                   help="dsm noise levels, Å (default: ⅛ of the narrowest bond-length spread in the data)")
     p.add_argument("--sharpness-epsilon", type=float, default=0.05, help="relative perturbation size (default 0.05)")
     p.add_argument("--sharpness-samples", type=int, default=10, help="perturbations averaged (default 10)")
     p.add_argument("--vectorize", action="store_true", help="evaluate chunks of points with torch.func.vmap")

@@ -22,7 +22,9 @@ def add_parser(subparsers) -> None:
     add_objective_options(p, default=None)
     p.add_argument("--solver", choices=["iterative", "closed-form"], default="iterative",
                    help="closed-form: exact one-pass fit of the linear potential (objective energy, fisher, ism)")
-    p.add_argument("--ridge", type=float, default=0.0, help="closed-form ridge, relative to the mean diagonal")
+    p.add_argument("--ridge", type=_ridge, default="auto",
+                   help="closed-form ridge relative to the unit diagonal of the scaled system, or 'auto' (default): "
+                        "the value with the lowest objective on the validation split")
     p.add_argument("--energy-weight", type=float,
                    help="weight of the per-atom energy MSE (eV²); default 1, or 0 with a score objective")
     p.add_argument("--force-weight", type=float,
@@ -45,6 +47,18 @@ def add_parser(subparsers) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_data_options(p)
     p.set_defaults(run=run)
+
+
+def _ridge(text: str) -> float | str:
+    if text == "auto":
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a number ≥ 0, got {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a number ≥ 0, got {text!r}")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:

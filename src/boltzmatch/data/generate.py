@@ -118,7 +118,8 @@ def generate(
     from ase.md.langevin import Langevin
     from ase.md.velocitydistribution import Stationary, ZeroRotation, thermalize_momenta
     from threadpoolctl import threadpool_limits
-    from tqdm.auto import tqdm
+
+    from ..utils.progress import progress_bar
 
     for name, value in (("steps", steps), ("interval", interval)):
         if value < 1:
@@ -150,7 +151,7 @@ def generate(
     energies: list[float] = []
     start = time.perf_counter()
     completed = False
-    bar = tqdm(total=equilibration + steps, desc=f"{system} {calculator} MD", unit="step",
+    bar = progress_bar(total=equilibration + steps, desc=f"{system} {calculator} MD", unit="step",
                disable=None if progress else True, mininterval=1.0)
     with FrameWriter(out) as writer:
         def record() -> None:

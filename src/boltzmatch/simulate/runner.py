@@ -248,9 +248,9 @@ def simulate(
                         replica_steps / max(_clock() - t0, 1e-9))
 
     step_reached = first_step - 1
-    from tqdm.auto import tqdm
+    from ..utils.progress import progress_bar
 
-    bar = tqdm(total=n_steps, initial=first_step - 1, disable=not progress, unit="step", desc="simulate",
+    bar = progress_bar(total=n_steps, initial=first_step - 1, disable=not progress, unit="step", desc="simulate",
                dynamic_ncols=True)
     bar.set_postfix_str(f"stable {len(active)}/{len(structures)}")
     stop = _DeferredStop()

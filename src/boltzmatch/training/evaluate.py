@@ -12,7 +12,7 @@ from ..data import read_structures
 from ..data.packed import PackedStructures
 from ..models.base import energy_and_forces
 from ..utils.table import format_table
-from .run_dir import load, read_config
+from .run_dir import energy_zero_known, load, read_config
 
 
 def predict(model: torch.nn.Module, packed: PackedStructures, batch_size: int = 64):
@@ -31,8 +31,14 @@ def evaluate(run_dir: str | Path, data: str | Path, *, out: str | Path | None = 
     """Errors of the model in ``run_dir`` on ``data``: energies in eV, forces in eV/Å.
 
     Returns ``n_structures``, ``energy_mae``, ``energy_rmse``, ``energy_mae_per_atom``,
-    ``force_mae``, ``force_rmse`` and ``force_mae_per_element`` (where labels exist). With
-    ``out``, also writes ``metrics.json`` and parity plots (PNG).
+    ``energy_mae_centered`` (mean offset removed), ``force_mae``, ``force_rmse``,
+    ``force_mae_per_element``, ``force_pearson`` (r over all components) and ``force_scale`` (the
+    uniform factor s minimising ‖s·F − F_ref‖; 1 for a model right about the force magnitudes),
+    where labels exist. A model trained without energies (``energy_zero: false`` in its config)
+    has an arbitrary energy zero: its ``energy_mae``/``energy_rmse`` are left out. With ``out``,
+    also writes ``metrics.json`` and parity plots (PNG). Judge on frames the model never saw,
+    ideally a separately seeded trajectory: a random split of one trajectory puts test frames
+    femtoseconds from training frames.
     """
     model = load(run_dir)
     dtype = torch.float64 if read_config(run_dir)["model"].get("dtype") == "float64" else torch.float32
@@ -41,14 +47,22 @@ def evaluate(run_dir: str | Path, data: str | Path, *, out: str | Path | None = 
     energy, forces = predict(model, packed, batch_size)
     full = packed.full
     result: dict = {"n_structures": len(packed), "n_atoms": full.n_atoms}
+    known_zero = energy_zero_known(run_dir)
     if full.energy is not None:
         diff = energy - full.energy.double().numpy()
-        per_atom = diff / full.atoms_per_structure.numpy()
-        result.update(energy_mae=float(np.abs(diff).mean()), energy_rmse=float(np.sqrt((diff**2).mean())),
-                      energy_mae_per_atom=float(np.abs(per_atom).mean()))
+        if not known_zero:
+            energy = energy - diff.mean()
+        result["energy_mae_centered"] = float(np.abs(diff - diff.mean()).mean())
+        if known_zero:
+            per_atom = diff / full.atoms_per_structure.numpy()
+            result.update(energy_mae=float(np.abs(diff).mean()), energy_rmse=float(np.sqrt((diff**2).mean())),
+                          energy_mae_per_atom=float(np.abs(per_atom).mean()))
     if full.forces is not None:
-        diff = forces - full.forces.double().numpy()
-        result.update(force_mae=float(np.abs(diff).mean()), force_rmse=float(np.sqrt((diff**2).mean())))
+        reference = full.forces.double().numpy()
+        diff = forces - reference
+        result.update(force_mae=float(np.abs(diff).mean()), force_rmse=float(np.sqrt((diff**2).mean())),
+                      force_pearson=float(np.corrcoef(forces.ravel(), reference.ravel())[0, 1]),
+                      force_scale=float((forces * reference).sum() / max((forces**2).sum(), 1e-300)))
         numbers = full.numbers.numpy()
         result["force_mae_per_element"] = {
             chemical_symbols[z]: float(np.abs(diff[numbers == z]).mean()) for z in sorted(set(numbers.tolist()))
@@ -65,7 +79,8 @@ def evaluate(run_dir: str | Path, data: str | Path, *, out: str | Path | None = 
 
         if full.energy is not None:
             parity_plot(full.energy.double().numpy(), energy, out / "parity_energy.png",
-                        label="energy (eV)", title=f"{Path(run_dir).name}: energy")
+                        label="energy (eV)" if known_zero else "energy, mean offset removed (eV)",
+                        title=f"{Path(run_dir).name}: energy")
         if full.forces is not None:
             parity_plot(full.forces.double().numpy().ravel(), forces.ravel(), out / "parity_forces.png",
                         label="force component (eV/Å)", title=f"{Path(run_dir).name}: forces")
@@ -77,7 +92,13 @@ def format_evaluation(result: dict, title: str = "Evaluation") -> str:
     if "energy_mae" in result:
         rows += [["energy MAE (meV)", 1000 * result["energy_mae"]], ["energy RMSE (meV)", 1000 * result["energy_rmse"]],
                  ["energy MAE (meV/atom)", 1000 * result["energy_mae_per_atom"]]]
+    if "energy_mae_centered" in result:
+        label = "energy MAE, mean offset removed (meV)"
+        if "energy_mae" not in result:
+            label += " [no energy zero: trained without energies]"
+        rows.append([label, 1000 * result["energy_mae_centered"]])
     if "force_mae" in result:
-        rows += [["force MAE (meV/Å)", 1000 * result["force_mae"]], ["force RMSE (meV/Å)", 1000 * result["force_rmse"]]]
+        rows += [["force MAE (meV/Å)", 1000 * result["force_mae"]], ["force RMSE (meV/Å)", 1000 * result["force_rmse"]],
+                 ["force Pearson r", result["force_pearson"]], ["best uniform force rescale", result["force_scale"]]]
         rows += [[f"force MAE {el} (meV/Å)", 1000 * v] for el, v in result["force_mae_per_element"].items()]
     return format_table(rows, title=title)

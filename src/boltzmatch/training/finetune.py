@@ -19,10 +19,10 @@ def finetune(
     temperature: float | None = None,
     energy_weight: float = 0.0,
     force_weight: float = 0.0,
-    sigma: Sequence[float] = (0.05,),
+    sigma: Sequence[float] | None = None,
     n_probes: int = 1,
     probe: str = "rademacher",
-    antithetic: bool = False,
+    antithetic: bool | None = None,
     freeze: str | None = None,
     epochs: int = 50,
     lr: float = 1e-4,
@@ -42,14 +42,16 @@ def finetune(
 
     SAMPLES may hold positions only for ``ism``, ``ssm`` and ``dsm``. The new run's
     ``config.yaml`` records ``parent: run_dir``; parameters whose names match the glob
-    ``freeze`` stay fixed. ``temperature`` in K, ``sigma`` in Å, ``lr`` for Adam.
+    ``freeze`` stay fixed. ``temperature`` in K, ``sigma`` in Å (dsm; default derived from
+    the data, antithetic pairs on by default), ``lr`` for Adam.
     """
     parent = rd.read_config(run_dir)
     if Path(out).resolve() == Path(run_dir).resolve():
         raise BoltzmatchError(f"{out}: fine-tuning writes a new run directory; choose another --out")
     settings = TrainSettings(
         data=str(data), objective=objective, temperature=temperature, energy_weight=energy_weight,
-        force_weight=force_weight, sigma=list(sigma), n_probes=n_probes, probe=probe, antithetic=antithetic,
+        force_weight=force_weight, sigma=None if sigma is None else list(sigma), n_probes=n_probes, probe=probe,
+        antithetic=antithetic,
         epochs=epochs,
         batch_size=batch_size, lr=lr, schedule=schedule, patience=patience, ema_decay=ema_decay, clip=clip,
         val_fraction=val_fraction, test_fraction=test_fraction, seed=seed, max_minutes=max_minutes,

@@ -43,6 +43,18 @@ def read_config(run_dir: str | Path) -> dict:
     return config
 
 
+def energy_zero_known(run_dir: str | Path) -> bool:
+    """Whether the model of ``run_dir`` learned its energy zero (it was trained on data with energies).
+
+    Score objectives on positions alone see only ∇U, so such a model's energies carry an arbitrary
+    constant. Runs record ``energy_zero``; older ones are judged by their objective.
+    """
+    config = read_config(run_dir)
+    if "energy_zero" in config:
+        return bool(config["energy_zero"])
+    return (config.get("training") or {}).get("objective") not in ("ism", "ssm", "dsm")
+
+
 def save_torch(obj, path: Path) -> None:
     """torch.save, atomically."""
     with atomic_path(path) as tmp:

@@ -9,10 +9,13 @@ from boltzmatch.data import AtomsBatch
 from boltzmatch.models import build_model, energy_and_forces
 
 
-@pytest.fixture(params=[False, True], ids=["pair", "angular"])
+@pytest.fixture(params=[(False, False), (True, False), (True, True)], ids=["pair", "angular", "fitted-basis"])
 def linear(request):
+    angular, fitted = request.param
     m = build_model({"name": "linear", "elements": [1, 6, 8], "n_rbf": 4, "cutoff": 4.0,
-                     "angular": request.param, "dtype": "float64"})
+                     "angular": angular, "dtype": "float64", "wall": 0.0})  # the wall is not part of θ·φ
+    if fitted:  # basis fitted to ethanol alone: water's distances fall outside, in the linear continuation
+        m.fit_pair_basis(AtomsBatch.from_atoms(structures()[:1], dtype=torch.float64))
     with torch.no_grad():
         m.theta.normal_(generator=torch.Generator().manual_seed(1))
     return m
@@ -72,3 +75,32 @@ def test_element_counts_are_offsets(linear):
     phi = linear.features(batch)
     counts = phi[:, linear.element_offset_slice()]
     assert counts.tolist() == [[6, 2, 1], [2, 0, 1], [6, 2, 1]]
+
+
+def test_fitted_basis_spans_the_data_and_the_wall_is_zero_on_it():
+    m = build_model({"name": "linear", "elements": [1, 6, 8], "n_rbf": 6, "cutoff": 4.0, "dtype": "float64"})
+    data = AtomsBatch.from_atoms(structures(), dtype=torch.float64)
+    m.fit_pair_basis(data)
+    assert float(m.wall_energy(data).abs().max()) == 0.0
+    hh = int(m.pair_table[0, 0])
+    lo, hi = m.pair_range[hh].tolist()
+    assert 0.0 < lo < hi <= 4.0 and bool((m.pair_centers[hh] >= lo).all() and (m.pair_centers[hh] <= hi).all())
+    # two hydrogens of ethanol squeezed 0.3 Å closer than any H–H distance in the data: the wall
+    # costs ½·wall·0.3² (each unordered pair once), and the model's energy rises by exactly that
+    squeezed = structures()[0].copy()
+    h = [i for i, z in enumerate(squeezed.numbers) if z == 1][:2]
+    d = squeezed.positions[h[1]] - squeezed.positions[h[0]]
+    target = lo - 0.3
+    squeezed.positions[h[1]] = squeezed.positions[h[0]] + d / np.linalg.norm(d) * target
+    batch = AtomsBatch.from_atoms([squeezed], dtype=torch.float64)
+    others = squeezed.get_all_distances()[np.ix_(h, [i for i in range(len(squeezed)) if squeezed.numbers[i] == 1])]
+    assert others[others > 0].min() == pytest.approx(target)
+    assert float(m.wall_energy(batch)[0]) >= 0.5 * m.wall * 0.3**2 * (1 - 1e-9)
+
+
+def test_a_model_saved_before_fitted_bases_still_loads():
+    m = build_model({"name": "linear", "elements": [1, 6, 8], "n_rbf": 4, "cutoff": 4.0, "dtype": "float64"})
+    state = {k: v for k, v in m.state_dict().items() if not k.startswith("pair_")}
+    fresh = build_model({"name": "linear", "elements": [1, 6, 8], "n_rbf": 4, "cutoff": 4.0, "dtype": "float64"})
+    fresh.load_state_dict(state)
+    torch.testing.assert_close(fresh.pair_centers, m.pair_centers)
