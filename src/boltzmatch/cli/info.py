@@ -22,5 +22,19 @@ def run(args: argparse.Namespace) -> int:
     from ..data import format_summary, read_structures, summarize
 
     summary = summarize(read_structures(args.file, **data_kwargs(args)))
-    print(json.dumps(summary, indent=2) if args.json else format_summary(summary, args.file))
+    if args.file.endswith(".db"):
+        from ..data.qm9 import property_statistics
+
+        summary["properties"] = property_statistics(args.file)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    print(format_summary(summary, args.file))
+    if summary.get("properties"):
+        from ..utils.table import format_table
+
+        rows = [[k, v["unit"], f"{v['mean']:.6g}", f"{v['std']:.4g}", f"{v['min']:.6g}", f"{v['max']:.6g}"]
+                for k, v in summary["properties"].items()]
+        print(format_table(rows, header=["property", "unit", "mean", "std", "min", "max"],
+                           title="Properties (row.data)"))
     return 0
