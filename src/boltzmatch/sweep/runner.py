@@ -1,0 +1,318 @@
+"""Run a sweep: an Optuna study whose trials are `boltzmatch train` runs (or the config's ``command``).
+
+The sweep folder holds ``sweep.yaml`` (the config as given), ``study.db`` (SQLite, unless
+``storage`` names another database such as ``postgresql://…``) and ``trials/NNNN/`` (each trial's
+run directory and ``log.txt``). Each trial is a subprocess; the runner reads its ``metrics.csv``
+while it trains and reports the metric per epoch to Optuna, so Hyperband can stop it early. A
+trial whose process fails is recorded as failed and the study goes on. Trials of an agent that
+dies stop sending heartbeats; after the grace period another agent marks them failed and
+re-enqueues their parameters (``RetryHeartbeatStaleTrialCallback``). The study ends when
+``run_cap`` trials (the grid's size for grid) have completed or been pruned, or the metric reaches
+``metric.target``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import BoltzmatchError
+from .config import SweepConfig, hyperband, load_sweep
+
+SWEEP_FILE = "sweep.yaml"
+STUDY_NAME = "boltzmatch-sweep"
+HEARTBEAT_S, GRACE_S = 5, 20
+
+
+class TrialFailure(RuntimeError):
+    """A trial's process failed; Optuna records the trial as failed and the study goes on."""
+
+
+def _storage(out: Path, storage: str | None):
+    import warnings
+
+    import optuna
+
+    url = storage or f"sqlite:///{(out / 'study.db').resolve()}"
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    try:
+        return optuna.storages.RDBStorage(
+            url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
+            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3),
+            engine_kwargs={"pool_pre_ping": True} if not url.startswith("sqlite") else None,
+        )
+    except Exception as exc:  # a wrong URL, an unreachable server, a missing driver
+        reason = str(exc).splitlines()[0] if str(exc) else ""
+        raise BoltzmatchError(f"storage {url}: cannot open ({type(exc).__name__}: {reason})") from None
+
+
+def _sampler(sweep: SweepConfig, seed: int):
+    import optuna
+
+    if sweep.method == "grid":
+        return optuna.samplers.GridSampler(sweep.grid_space(), seed=seed)
+    if sweep.method == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    return optuna.samplers.TPESampler(seed=seed)
+
+
+def _model_keys(model: str) -> set[str]:
+    from ..models.registry import MODELS, allowed_keys
+
+    if model not in MODELS:
+        raise BoltzmatchError(f"parameters.model: unknown model {model!r}; expected one of {', '.join(MODELS)}")
+    return set(allowed_keys(model)) - {"name", "elements"}
+
+
+def trial_arguments(values: dict[str, Any], trial_dir: Path) -> list[str]:
+    """CLI arguments for one trial: model keys go to ``trial_dir/model.yaml`` (``--config``), the rest
+    become ``--flag value`` (W&B's ``_`` names become ``-``); ``data`` is positional, not here."""
+    values = {k.removeprefix("model."): v for k, v in values.items() if k != "data"}
+    model = values.get("model", "schnet")
+    model_keys = _model_keys(model)
+    config = {k: v for k, v in values.items() if k in model_keys}
+    args: list[str] = []
+    if config:
+        trial_dir.mkdir(parents=True, exist_ok=True)
+        (trial_dir / "model.yaml").write_text(yaml.safe_dump({"name": model, **config}))
+        args += ["--config", str(trial_dir / "model.yaml")]
+    for key, value in values.items():
+        if key in model_keys:
+            continue
+        flag = "--" + key.replace("_", "-")
+        if isinstance(value, bool):
+            args.append(flag if value else "--no-" + key.replace("_", "-"))
+        elif isinstance(value, list):
+            args += [flag, *map(str, value)]
+        else:
+            args += [flag, str(value)]
+    return args
+
+
+def trial_command(sweep: SweepConfig, values: dict[str, Any], trial_dir: Path) -> list[str]:
+    """The trial's command line: the config's ``command`` with W&B's macros expanded, or
+    ``boltzmatch train DATA ARGS``; ``boltzmatch`` runs as ``python -m boltzmatch`` of this Python."""
+    args = trial_arguments(values, trial_dir)
+    template = sweep.command
+    if template is None:
+        if "data" not in values:
+            raise BoltzmatchError("parameters.data: the default command (boltzmatch train) needs data: {value: FILE}")
+        template = ["boltzmatch", "train", str(values["data"]), "${args}"]
+    runs_boltzmatch = "boltzmatch" in template and any(t in template for t in ("train", "finetune"))
+    if runs_boltzmatch:
+        args += ["--out", str(trial_dir), "--quiet"]
+    flat = {k.replace("model.", ""): v for k, v in values.items()}
+    command: list[str] = []
+    for token in template:
+        if token == "${env}":
+            command.append("/usr/bin/env")
+        elif token == "${interpreter}":
+            command.append(sys.executable)
+        elif token == "${program}":
+            if not sweep.program:
+                raise BoltzmatchError("command: ${program} needs the key 'program'")
+            command.append(sweep.program)
+        elif token == "${args}":
+            command += args
+        elif token == "${args_no_hyphens}":
+            command += [f"{k}={v}" for k, v in flat.items()]
+        elif token == "${args_json}":
+            command.append(json.dumps(flat))
+        elif token == "boltzmatch":
+            command += [sys.executable, "-m", "boltzmatch"]
+        elif token.startswith("${"):
+            raise BoltzmatchError(f"command: unknown macro {token}; expected ${{env}}, ${{interpreter}}, "
+                                  "${program}, ${args}, ${args_no_hyphens} or ${args_json}")
+        else:
+            command.append(token)
+    if not command or command == ["/usr/bin/env"]:
+        raise BoltzmatchError("command: nothing to run")
+    return command
+
+
+def _metric_rows(trial_dir: Path) -> list[dict]:
+    path = trial_dir / "metrics.csv"
+    if not path.exists():
+        return []
+    try:
+        with open(path, newline="") as handle:
+            return list(csv.DictReader(handle))
+    except OSError:
+        return []
+
+
+def _value(row: dict, metric: str) -> float | None:
+    text = row.get(metric)
+    try:
+        return float(text) if text not in (None, "") else None
+    except ValueError:
+        return None
+
+
+def run_trial(trial, sweep: SweepConfig, out: Path) -> float:
+    """Optuna objective: run one trial's process, report its metric per epoch, return its best value."""
+    import optuna
+
+    values = {p.name: p.suggest(trial) for p in sweep.parameters}
+    trial_dir = out / "trials" / f"{trial.number:04d}"
+    if trial_dir.exists():  # a retried trial starts afresh
+        shutil.rmtree(trial_dir)
+    trial_dir.mkdir(parents=True)
+    command = trial_command(sweep, values, trial_dir)
+    trial.set_user_attr("values", json.loads(json.dumps(values, default=str)))
+    trial.set_user_attr("run_dir", str(trial_dir))
+    trial.set_user_attr("command", command)
+    metric = sweep.metric["name"]
+    maximize = sweep.direction == "maximize"
+    reported = 0
+    with open(trial_dir / "log.txt", "w") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            while True:
+                finished = process.poll() is not None
+                rows = _metric_rows(trial_dir)
+                for row in rows[reported:]:
+                    value = _value(row, metric)
+                    if value is not None and math.isfinite(value):
+                        trial.report(value, int(float(row.get("epoch", reported + 1))))
+                        if trial.should_prune():
+                            process.kill()
+                            process.wait()
+                            raise optuna.TrialPruned(f"pruned at epoch {row.get('epoch')}")
+                reported = len(rows)
+                if finished:
+                    break
+                time.sleep(0.25)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    rows = _metric_rows(trial_dir)
+    if process.returncode != 0:
+        tail = (trial_dir / "log.txt").read_text().strip().splitlines()[-1:] or ["no output"]
+        raise TrialFailure(f"trial {trial.number}: exit code {process.returncode}: {tail[0]}")
+    values_seen = [v for v in (_value(r, metric) for r in rows) if v is not None and math.isfinite(v)]
+    if not values_seen:
+        columns = ", ".join(rows[0]) if rows else "none"
+        raise BoltzmatchError(f"metric.name: {metric!r} is not logged per epoch by the trials (columns: {columns})")
+    return max(values_seen) if maximize else min(values_seen)
+
+
+def _stop_callback(sweep: SweepConfig, cap: int):
+    from optuna.trial import TrialState
+
+    target = sweep.metric.get("target")
+
+    def callback(study, trial) -> None:
+        trials = study.get_trials(deepcopy=False)
+        finished = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
+        failed = sum(t.state == TrialState.FAIL for t in trials)
+        best = None
+        if any(t.state == TrialState.COMPLETE for t in trials):
+            best = study.best_value
+        running = sum(t.state == TrialState.RUNNING for t in trials)
+        state = trial.state.name.lower()
+        value = f", {sweep.metric['name']} {trial.value:.5g}" if trial.value is not None else ""
+        print(f"sweep: trial {trial.number} {state}{value} | done {finished}/{cap}, running {running}, "
+              f"failed {failed}" + (f", best {best:.5g}" if best is not None else ""), file=sys.stderr, flush=True)
+        reached = target is not None and best is not None and (
+            best >= target if sweep.direction == "maximize" else best <= target)
+        if finished >= cap or failed >= cap or reached:
+            callback.stopped = True
+            study.stop()
+
+    callback.stopped = False
+    return callback
+
+
+def _optimize(sweep: SweepConfig, out: Path, storage: str | None, jobs: int, seed: int) -> dict:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(study_name=STUDY_NAME, storage=_storage(out, storage), load_if_exists=True,
+                                direction=sweep.direction, sampler=_sampler(sweep, seed),
+                                pruner=hyperband(sweep.early_terminate) if sweep.early_terminate
+                                else optuna.pruners.NopPruner())
+    cap = sweep.n_grid() if sweep.method == "grid" else sweep.run_cap
+    if sweep.method == "grid" and sweep.run_cap:
+        cap = min(cap, sweep.run_cap)
+    from optuna.trial import TrialState
+
+    callback = _stop_callback(sweep, cap)
+    while True:  # rounds of at most the missing number of trials, so --jobs never overshoots run_cap
+        trials = study.get_trials(deepcopy=False)
+        done = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
+        failed = sum(t.state == TrialState.FAIL for t in trials)
+        running = sum(t.state == TrialState.RUNNING for t in trials)  # other agents' trials
+        missing = cap - done - running
+        if done >= cap or failed >= cap or callback.stopped:
+            break
+        if missing <= 0:  # the rest is running elsewhere: wait, and take over trials whose agent died
+            import optuna
+
+            optuna.storages.fail_stale_trials(study)
+            time.sleep(HEARTBEAT_S)
+            continue
+        study.optimize(lambda trial: run_trial(trial, sweep, out), n_trials=missing, n_jobs=min(jobs, missing),
+                       catch=(TrialFailure,), callbacks=[callback])
+    return summarize_study(study, sweep, out)
+
+
+def summarize_study(study, sweep: SweepConfig, out: Path) -> dict:
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False)
+    counts = {state: sum(t.state == getattr(TrialState, state.upper()) for t in trials)
+              for state in ("complete", "pruned", "fail", "running")}
+    summary = {"sweep_dir": str(out), "metric": sweep.metric["name"], "direction": sweep.direction,
+               "trials": len(trials), **counts}
+    if counts["complete"]:
+        best = study.best_trial
+        summary.update(best_value=best.value, best_trial=best.number, best_values=best.user_attrs.get("values", {}))
+    return summary
+
+
+def run_sweep(config: str | Path, *, out: str | Path, storage: str | None = None, jobs: int = 1,
+              seed: int = 0) -> dict:
+    """Start (or continue) the sweep of ``config`` (W&B sweep YAML) in folder ``out``; returns a summary."""
+    sweep = load_sweep(config)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    saved = out / SWEEP_FILE
+    text = Path(config).read_text()
+    if saved.exists() and yaml.safe_load(saved.read_text()) != yaml.safe_load(text):
+        raise BoltzmatchError(f"{out}: holds a different sweep ({SWEEP_FILE}); choose another --out")
+    if not saved.exists():
+        from ..utils.atomic import atomic_write_text
+
+        atomic_write_text(saved, text)
+    if jobs < 1:
+        raise BoltzmatchError(f"--jobs must be at least 1, got {jobs}")
+    return _optimize(sweep, out, storage, jobs, seed)
+
+
+def agent(out: str | Path, *, storage: str | None = None, jobs: int = 1, seed: int | None = None) -> dict:
+    """Join the sweep in folder ``out`` (its study in ``storage``, default the folder's SQLite file)."""
+    out = Path(out)
+    if not (out / SWEEP_FILE).exists():
+        raise BoltzmatchError(f"{out}: not a sweep folder (no {SWEEP_FILE})")
+    sweep = load_sweep(out / SWEEP_FILE)
+    return _optimize(sweep, out, storage, jobs, seed if seed is not None else int(time.time()) % 100_000)
+
+
+def load_study(out: str | Path, storage: str | None = None):
+    import optuna
+
+    out = Path(out)
+    if not (out / SWEEP_FILE).exists():
+        raise BoltzmatchError(f"{out}: not a sweep folder (no {SWEEP_FILE})")
+    return optuna.load_study(study_name=STUDY_NAME, storage=_storage(out, storage)), load_sweep(out / SWEEP_FILE)

@@ -1,0 +1,178 @@
+"""Sweeps from W&B sweep YAML run by Optuna: distributions, a 12-trial sweep, failures, bad keys."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+optuna = pytest.importorskip("optuna", reason="the sweep extra")
+
+from boltzmatch.errors import BoltzmatchError  # noqa: E402
+from boltzmatch.sweep import best_config, parse_sweep, run_sweep, write_report  # noqa: E402
+
+
+def draws(spec: dict, n: int = 400, method: str = "random") -> tuple[list, dict]:
+    sweep = parse_sweep({"method": method, "run_cap": n, "parameters": {"x": spec}})
+    (parameter,) = sweep.parameters
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    values, distributions = [], {}
+    for _ in range(n):
+        trial = study.ask()
+        values.append(parameter.suggest(trial))
+        distributions = trial.distributions
+        study.tell(trial, 0.0)
+    return values, distributions
+
+
+def test_every_wandb_distribution_maps_to_optuna():
+    fd = optuna.distributions
+    v, d = draws({"distribution": "int_uniform", "min": 2, "max": 5})
+    assert d["x"] == fd.IntDistribution(2, 5) and set(v) == {2, 3, 4, 5}
+    v, d = draws({"min": 0.5, "max": 1.5})  # floats → uniform
+    assert d["x"] == fd.FloatDistribution(0.5, 1.5) and 0.5 <= min(v) and max(v) <= 1.5
+    v, d = draws({"distribution": "q_uniform", "min": 0, "max": 10, "q": 2.5})
+    assert set(v) <= {0, 2.5, 5.0, 7.5, 10.0} and len(set(v)) == 5
+    v, d = draws({"distribution": "log_uniform_values", "min": 1e-4, "max": 1e-1})
+    assert d["x"] == fd.FloatDistribution(1e-4, 1e-1, log=True)
+    assert abs(np.median(np.log10(v)) + 2.5) < 0.2  # log-uniform: median at the middle decade
+    v, d = draws({"distribution": "q_log_uniform_values", "min": 1, "max": 1000, "q": 1})
+    assert all(float(x).is_integer() for x in v) and min(v) >= 1 and max(v) <= 1000
+    v, d = draws({"distribution": "inv_log_uniform_values", "min": 0.1, "max": 10})
+    assert d["x.inverse"] == fd.FloatDistribution(0.1, 10, log=True) and 0.1 <= min(v) and max(v) <= 10
+    v, d = draws({"distribution": "log_uniform", "min": 0, "max": 2})  # W&B's base-e form
+    assert d["x"].log and d["x"].low == pytest.approx(1.0) and d["x"].high == pytest.approx(np.e**2)
+    v, _ = draws({"distribution": "normal", "mu": 3.0, "sigma": 0.5}, n=2000)
+    assert np.mean(v) == pytest.approx(3.0, abs=0.05) and np.std(v) == pytest.approx(0.5, abs=0.05)
+    v, _ = draws({"distribution": "q_normal", "mu": 0, "sigma": 2, "q": 1})
+    assert all(float(x).is_integer() for x in v)
+    v, _ = draws({"distribution": "log_normal", "mu": 0, "sigma": 1}, n=2000)
+    assert np.median(v) == pytest.approx(1.0, abs=0.1) and min(v) > 0
+    v, _ = draws({"distribution": "q_log_normal", "mu": 2, "sigma": 0.5, "q": 1})
+    assert all(float(x).is_integer() for x in v)
+    v, _ = draws({"distribution": "beta", "a": 2, "b": 5}, n=2000)
+    assert np.mean(v) == pytest.approx(2 / 7, abs=0.02) and 0 < min(v) and max(v) < 1
+    v, _ = draws({"distribution": "q_beta", "a": 2, "b": 2, "q": 0.25})
+    assert set(v) <= {0, 0.25, 0.5, 0.75, 1.0}
+    v, d = draws({"values": ["a", "b", "c"]})
+    assert d["x"] == fd.CategoricalDistribution(["a", "b", "c"]) and set(v) == {"a", "b", "c"}
+    v, _ = draws({"values": [1, 2], "probabilities": [0.8, 0.2]}, n=2000)
+    assert np.mean(np.asarray(v) == 1) == pytest.approx(0.8, abs=0.03)
+    v, d = draws({"value": 7})
+    assert set(v) == {7} and d == {}
+
+
+def test_grid_enumeration_and_refusals():
+    sweep = parse_sweep({"method": "grid", "parameters": {
+        "a": {"values": [1, 2, 3]}, "b": {"distribution": "int_uniform", "min": 0, "max": 1}, "c": {"value": "x"},
+        "model": {"parameters": {"cutoff": {"values": [4.0, 5.0]}}}}})
+    assert sweep.grid_space() == {"a": [1, 2, 3], "b": [0, 1], "c": ["x"], "model.cutoff": [4.0, 5.0]}
+    assert sweep.n_grid() == 12
+    with pytest.raises(BoltzmatchError, match=r"parameters\.lr: a grid needs"):
+        parse_sweep({"method": "grid", "parameters": {"lr": {"min": 0.1, "max": 0.2}}})
+    with pytest.raises(BoltzmatchError, match="unknown key 'distrib'"):
+        parse_sweep({"method": "random", "run_cap": 2, "parameters": {"lr": {"distrib": "uniform"}}})
+    with pytest.raises(BoltzmatchError, match="run_cap"):
+        parse_sweep({"method": "bayes", "parameters": {"lr": {"min": 0.1, "max": 0.2}}})
+    with pytest.raises(BoltzmatchError, match="unknown key 'methd'"):
+        parse_sweep({"methd": "grid", "parameters": {"lr": {"value": 1}}})
+
+
+@pytest.fixture
+def sweep_yaml(tmp_path, ethanol_xtb):
+    def write(parameters: dict, **top) -> str:
+        config = {"method": "random", "metric": {"name": "val_loss", "goal": "minimize"}, "run_cap": 12,
+                  "parameters": {"data": {"value": str(ethanol_xtb)}, "n_interactions": {"value": 1},
+                                 "n_features": {"value": 8}, "n_rbf": {"value": 6}, "cutoff": {"value": 4.0},
+                                 **parameters}, **top}
+        path = tmp_path / "sweep.yaml"
+        path.write_text(yaml.safe_dump(config))
+        return str(path)
+
+    return write
+
+
+def test_a_12_trial_sweep_runs_from_yaml_and_reports(tmp_path, sweep_yaml):
+    config = sweep_yaml({"epochs": {"values": [1, 2]}, "batch_size": {"values": [8, 16]},
+                         "lr": {"distribution": "log_uniform_values", "min": 5e-4, "max": 1e-2}})
+    summary = run_sweep(config, out=tmp_path / "s", jobs=2)
+    assert summary["complete"] == 12 and summary["fail"] == 0
+    assert len(list((tmp_path / "s" / "trials").glob("*/metrics.csv"))) == 12
+    report = write_report(tmp_path / "s")
+    assert set(report["correlations"]) == {"epochs", "batch_size", "lr"}
+    assert -1 <= report["correlations"]["lr"]["pearson"] <= 1 and report["slopes"]["lr"]["per"] == "log10 unit"
+    for png in ("correlation.png", "parallel_coordinates.png", "metric_vs_parameters.png", "curves_by_parameter.png"):
+        assert (tmp_path / "s" / png).stat().st_size > 5000
+    best = best_config(tmp_path / "s")
+    assert best["value"] == summary["best_value"] and "--lr" in best["command"]
+    # the sweep is finished: running it again adds no trial
+    assert run_sweep(config, out=tmp_path / "s")["trials"] == 12
+
+
+def test_a_failing_trial_is_recorded_and_the_study_goes_on(tmp_path, sweep_yaml):
+    config = sweep_yaml({"epochs": {"value": 1}, "lr": {"values": [-1.0, 1e-3]}}, run_cap=3)
+    summary = run_sweep(config, out=tmp_path / "s")
+    assert summary["complete"] == 3 and summary["fail"] >= 1
+    study = optuna.load_study(study_name="boltzmatch-sweep", storage=f"sqlite:///{tmp_path / 's' / 'study.db'}")
+    failed = [t for t in study.trials if t.state == optuna.trial.TrialState.FAIL]
+    assert all(t.user_attrs["values"]["lr"] == -1.0 for t in failed)
+
+
+def test_bad_yaml_key_is_one_line_and_exit_code_2(tmp_path, sweep_yaml):
+    config = sweep_yaml({"lr": {"distribution": "uniformish", "min": 0.1, "max": 0.2}})
+    result = subprocess.run([sys.executable, "-m", "boltzmatch", "sweep", "run", config, "--out",
+                             str(tmp_path / "s")], capture_output=True, text=True)
+    assert result.returncode == 2 and result.stderr.strip().count("\n") == 0
+    assert "parameters.lr.distribution" in result.stderr and not (tmp_path / "s" / "study.db").exists()
+
+
+POSTGRES = os.environ.get("BOLTZMATCH_TEST_POSTGRES")
+
+
+@pytest.mark.skipif(not POSTGRES, reason="set BOLTZMATCH_TEST_POSTGRES to a server URL (.ci/run starts one)")
+def test_two_agents_share_postgres_and_the_study_survives_a_killed_agent(tmp_path, sweep_yaml):
+    import sqlalchemy as sa
+
+    database = f"sweep_{os.getpid()}_{int(time.time())}"
+    with sa.create_engine(POSTGRES, isolation_level="AUTOCOMMIT").connect() as connection:
+        connection.execute(sa.text(f"CREATE DATABASE {database}"))
+    url = POSTGRES.rsplit("/", 1)[0] + "/" + database
+    config = sweep_yaml({"epochs": {"values": [4, 5]}, "lr": {"values": [1e-3, 2e-3]}}, run_cap=5)
+    folder = tmp_path / "s"
+    command = [sys.executable, "-m", "boltzmatch", "sweep"]
+    first = subprocess.Popen(command + ["run", config, "--out", str(folder), "--storage", url],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+    def trials():
+        try:
+            return optuna.load_study(study_name="boltzmatch-sweep", storage=url).get_trials(deepcopy=False)
+        except KeyError:  # not created yet
+            return []
+
+    deadline = time.time() + 120
+    while not [t for t in trials() if t.state == optuna.trial.TrialState.COMPLETE] and time.time() < deadline:
+        time.sleep(0.5)
+    second = subprocess.Popen(command + ["agent", str(folder), "--storage", url], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True)
+    # kill the first agent (and its trial's process) while one of its trials runs
+    while time.time() < deadline:
+        running = [t for t in trials() if t.state == optuna.trial.TrialState.RUNNING]
+        if running:
+            break
+        time.sleep(0.2)
+    completed_before = {t.number for t in trials() if t.state == optuna.trial.TrialState.COMPLETE}
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait()
+    assert second.wait(timeout=400) == 0, second.stderr.read()
+    final = trials()
+    complete = {t.number for t in final if t.state == optuna.trial.TrialState.COMPLETE}
+    assert len(complete) >= 5 and completed_before <= complete  # nothing completed was lost
+    assert any(t.state == optuna.trial.TrialState.FAIL for t in final)  # the killed agent's stale trial
+    for t in final:
+        if t.number in complete:
+            assert (Path(t.user_attrs["run_dir"]) / "metrics.csv").exists()
