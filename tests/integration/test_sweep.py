@@ -176,3 +176,22 @@ def test_two_agents_share_postgres_and_the_study_survives_a_killed_agent(tmp_pat
     for t in final:
         if t.number in complete:
             assert (Path(t.user_attrs["run_dir"]) / "metrics.csv").exists()
+
+
+def test_command_macros_and_model_keys(tmp_path):
+    from boltzmatch.sweep.config import load_sweep
+    from boltzmatch.sweep.runner import trial_command
+
+    path = tmp_path / "sweep.yaml"
+    path.write_text("method: grid\nprogram: train.py\ncommand:\n  - ${env}\n  - ${interpreter}\n  - ${program}\n"
+                    "  - ${args_no_hyphens}\n  - ${args_json}\n  - boltzmatch\n  - train\n  - data.xyz\n  - ${args}\n"
+                    "parameters:\n  batch_size: {value: 8}\n  antithetic: {value: false}\n"
+                    "  model:\n    parameters:\n      cutoff: {value: 4.5}\n")
+    sweep = load_sweep(path)
+    command = trial_command(sweep, {"batch_size": 8, "antithetic": False, "model.cutoff": 4.5}, tmp_path / "t")
+    assert command[:3] == ["/usr/bin/env", sys.executable, "train.py"]
+    assert "batch_size=8" in command and '{"batch_size": 8, "antithetic": false, "cutoff": 4.5}' in command
+    tail = command[command.index("data.xyz") + 1:]
+    assert tail[:2] == ["--config", str(tmp_path / "t" / "model.yaml")] and "--no-antithetic" in tail
+    assert tail[tail.index("--batch-size") + 1] == "8" and tail[-3:] == ["--out", str(tmp_path / "t"), "--quiet"]
+    assert yaml.safe_load((tmp_path / "t" / "model.yaml").read_text()) == {"name": "schnet", "cutoff": 4.5}
