@@ -134,12 +134,18 @@ def write_report(out: str | Path, storage: str | None = None) -> dict:
             colors = plt.cm.viridis((values - values.min()) / (np.ptp(values) or 1))
             for row, color in zip(scaled, colors, strict=True):
                 ax.plot(range(len(columns)), row, color=color, alpha=0.8)
+            for k in range(len(columns)):  # each axis's own range
+                ax.axvline(k, color="0.7", lw=0.8, zorder=0)
+                ax.text(k, -0.04, f"{data[:, k].min():.3g}", ha="center", va="top", fontsize=7)
+                ax.text(k, 1.04, f"{data[:, k].max():.3g}", ha="center", va="bottom", fontsize=7)
             ax.set_xticks(range(len(columns)), columns, rotation=20)
+            ax.set_ylim(-0.12, 1.12)
             ax.set_yticks([])
             ax.set_title(f"parallel coordinates, coloured by {metric}")
             _save(fig, out / "parallel_coordinates.png")
-    groupable = [n for n in names
-                 if 1 < len({str(t.user_attrs.get("values", {}).get(n)) for t in trials}) <= MAX_GROUPS]
+    discrete = {p.name for p in sweep.parameters if p.distribution in ("categorical", "int_uniform")}
+    groupable = [n for n in names if n in discrete
+                 and 1 < len({str(t.user_attrs.get("values", {}).get(n)) for t in trials}) <= MAX_GROUPS]
     if groupable:
         fig, axes = plt.subplots(2, len(groupable), figsize=(4 * len(groupable), 6.4), squeeze=False)
         for k, name in enumerate(groupable):
@@ -154,7 +160,7 @@ def write_report(out: str | Path, storage: str | None = None) -> dict:
                 for row_axes in (axes[0, k], axes[1, k]):
                     row_axes.plot(epochs, curve, color=color, alpha=0.7, lw=1)
             for g, color in zip(groups, cmap, strict=True):
-                axes[0, k].plot([], [], color=color, label=f"{name}={g}")
+                axes[0, k].plot([], [], color=color, label=f"{name} = {g}")
             axes[0, k].legend(fontsize=7)
             axes[0, k].set_title(f"{metric} by {name}")
             axes[1, k].set_yscale("log")
