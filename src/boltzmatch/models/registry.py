@@ -18,7 +18,6 @@ import inspect
 from pathlib import Path
 
 import torch
-import yaml
 
 from ..errors import BoltzmatchError
 from .base import EnergyModel
@@ -66,13 +65,9 @@ def validate_config(config: dict, source: str = "model config") -> dict:
 
 def load_config(path: str | Path) -> dict:
     """Read a model config YAML file (validated)."""
-    path = Path(path)
-    try:
-        config = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise BoltzmatchError(f"{path}: no such file") from None
-    except yaml.YAMLError as exc:
-        raise BoltzmatchError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    from ..utils.yaml_file import read_yaml
+
+    config = read_yaml(path)
     if isinstance(config, dict) and "model" in config and isinstance(config["model"], dict):
         config = config["model"]
     return validate_config(config or {}, str(path))

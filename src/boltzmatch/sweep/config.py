@@ -18,8 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..errors import BoltzmatchError
 
 METHODS = ("grid", "random", "bayes")
@@ -224,14 +222,9 @@ def parse_sweep(config: dict, source: str = "sweep config") -> SweepConfig:
 
 
 def load_sweep(path: str | Path) -> SweepConfig:
-    path = Path(path)
-    try:
-        config = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise BoltzmatchError(f"{path}: no such file") from None
-    except yaml.YAMLError as exc:
-        raise BoltzmatchError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
-    return parse_sweep(config, str(path))
+    from ..utils.yaml_file import read_yaml
+
+    return parse_sweep(read_yaml(path), str(path))
 
 
 def hyperband(early: dict):
