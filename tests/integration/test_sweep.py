@@ -195,3 +195,18 @@ def test_command_macros_and_model_keys(tmp_path):
     assert tail[:2] == ["--config", str(tmp_path / "t" / "model.yaml")] and "--no-antithetic" in tail
     assert tail[tail.index("--batch-size") + 1] == "8" and tail[-3:] == ["--out", str(tmp_path / "t"), "--quiet"]
     assert yaml.safe_load((tmp_path / "t" / "model.yaml").read_text()) == {"name": "schnet", "cutoff": 4.5}
+
+
+def test_a_program_of_the_users_own_runs_with_wandbs_default_command(tmp_path):
+    program = tmp_path / "train.py"
+    program.write_text(
+        "import argparse, os\n"
+        "p = argparse.ArgumentParser(); p.add_argument('--x', type=float); a = p.parse_args()\n"
+        "with open(os.path.join(os.environ['BOLTZMATCH_TRIAL_DIR'], 'metrics.csv'), 'w') as f:\n"
+        "    f.write('epoch,val_loss\\n1,%f\\n2,%f\\n' % ((a.x - 2) ** 2 + 1, (a.x - 2) ** 2))\n")
+    config = tmp_path / "sweep.yaml"
+    config.write_text(yaml.safe_dump({"method": "grid", "program": str(program),
+                                      "metric": {"name": "val_loss", "goal": "minimize"},
+                                      "parameters": {"x": {"values": [0, 1, 2, 3]}}}))
+    summary = run_sweep(config, out=tmp_path / "s")
+    assert summary["complete"] == 4 and summary["best_values"] == {"x": 2} and summary["best_value"] == 0

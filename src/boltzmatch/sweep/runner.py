@@ -8,7 +8,10 @@ trial whose process fails is recorded as failed and the study goes on. Trials of
 dies stop sending heartbeats; after the grace period another agent marks them failed and
 re-enqueues their parameters (``RetryHeartbeatStaleTrialCallback``). The study ends when
 ``run_cap`` trials (the grid's size for grid) have completed or been pruned, or the metric reaches
-``metric.target``.
+``metric.target``. Without ``command``, a config with ``program`` runs W&B's default
+``${env} ${interpreter} ${program} ${args}``, else ``boltzmatch train DATA ${args}``; a program of
+the user's own reports by writing ``metrics.csv`` (a column per metric, one row per epoch) into
+the folder named by the environment variable ``BOLTZMATCH_TRIAL_DIR``.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import shutil
 import subprocess
 import sys
@@ -103,6 +107,8 @@ def trial_command(sweep: SweepConfig, values: dict[str, Any], trial_dir: Path) -
     ``boltzmatch train DATA ARGS``; ``boltzmatch`` runs as ``python -m boltzmatch`` of this Python."""
     args = trial_arguments(values, trial_dir)
     template = sweep.command
+    if template is None and sweep.program:  # W&B's default command
+        template = ["${env}", "${interpreter}", "${program}", "${args}"]
     if template is None:
         if "data" not in values:
             raise BoltzmatchError("parameters.data: the default command (boltzmatch train) needs data: {value: FILE}")
@@ -175,7 +181,9 @@ def run_trial(trial, sweep: SweepConfig, out: Path) -> float:
     maximize = sweep.direction == "maximize"
     reported = 0
     with open(trial_dir / "log.txt", "w") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        # a program of the user's own finds its folder here, and writes metrics.csv into it per epoch
+        env = {**os.environ, "BOLTZMATCH_TRIAL_DIR": str(trial_dir)}
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
         try:
             while True:
                 finished = process.poll() is not None
