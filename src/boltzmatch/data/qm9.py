@@ -4,7 +4,8 @@
 consistency check already removed, as SchNetPack's ``remove_uncharacterized=True`` does) as CSV:
 B3LYP/6-31G(2df,p) geometries in Å and the 15 scalar properties. Nothing is downloaded.
 
-The db has SchNetPack's property names in ``row.data``, energies (U0, U, H, G, ZPVE, HOMO, LUMO,
+The db has SchNetPack's property names in ``row.data`` (one-element arrays, as SchNetPack
+writes them and its reader needs), energies (U0, U, H, G, ZPVE, HOMO, LUMO,
 gap) in eV, the other properties in their QM9 units, and the metadata SchNetPack writes:
 ``_property_unit_dict``, ``_distance_unit`` and ``atomrefs`` (per-element free-atom values of
 U0, U, H, G in eV, ZPVE 0, Cv in cal/mol/K, 100 entries indexed by atomic number; the QM9 atomref
@@ -131,7 +132,8 @@ def write_qm9_db(out: str | Path, *, limit: int | None = None, seed: int = 0, pr
             if chosen is not None and k not in chosen:
                 continue
             atoms = _atoms(name, line, row)
-            data = atoms.info.pop("data")
+            # one-element arrays, as SchNetPack stores them (its reader calls .copy() on each value)
+            data = {k: np.array([v]) for k, v in atoms.info.pop("data").items()}
             db.write(atoms, data=data, qm9_index=atoms.info.pop("qm9_index"))
             elements |= set(atoms.get_chemical_symbols())
             n_written += 1
@@ -154,7 +156,7 @@ def property_statistics(path: str | Path) -> dict[str, dict]:
     values: dict[str, list[float]] = {}
     for row in db.select():
         for key, value in (row.data or {}).items():
-            if np.ndim(value) == 0 and np.issubdtype(np.asarray(value).dtype, np.number):
-                values.setdefault(key, []).append(float(value))
+            if np.size(value) == 1 and np.issubdtype(np.asarray(value).dtype, np.number):
+                values.setdefault(key, []).append(float(np.asarray(value).reshape(-1)[0]))
     return {key: {"mean": float(np.mean(v)), "std": float(np.std(v)), "min": float(np.min(v)),
                   "max": float(np.max(v)), "unit": units_of.get(key, "?")} for key, v in values.items()}
