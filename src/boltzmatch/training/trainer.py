@@ -364,9 +364,9 @@ def _run(settings: TrainSettings, model_config: dict | None, out: Path, *, resum
                 "scheduler": None if scheduler is None else scheduler.state_dict(),
                 "ema": None if ema is None else ema.state_dict(), "state": state, "rng": torch.get_rng_state(),
             }, out / rd.CHECKPOINT)
+        shown = {"val_F_MAE": val.get("force_mae_meV_A"), "val_E_MAE": val.get("energy_mae_meV")}
         epochs_bar.set_postfix(loss=f"{row.get('train_loss', 0):.4g}",
-                               val_F_MAE=f"{val.get('force_mae_meV_A', float('nan')):.1f}",
-                               val_E_MAE=f"{val.get('energy_mae_meV', float('nan')):.1f}", refresh=False)
+                               **{k: f"{v:.1f}" for k, v in shown.items() if v is not None}, refresh=False)
         dist.barrier()
         if state["bad_epochs"] >= settings.patience:
             break
