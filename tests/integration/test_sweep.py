@@ -210,3 +210,15 @@ def test_a_program_of_the_users_own_runs_with_wandbs_default_command(tmp_path):
                                       "parameters": {"x": {"values": [0, 1, 2, 3]}}}))
     summary = run_sweep(config, out=tmp_path / "s")
     assert summary["complete"] == 4 and summary["best_values"] == {"x": 2} and summary["best_value"] == 0
+
+
+def test_hyperband_gets_the_metric_every_epoch(tmp_path, sweep_yaml):
+    config = sweep_yaml({"epochs": {"value": 3}, "lr": {"values": [1e-3, 3e-3]}}, run_cap=2,
+                        early_terminate={"type": "hyperband", "min_iter": 1, "eta": 2})
+    run_sweep(config, out=tmp_path / "s")
+    study = optuna.load_study(study_name="boltzmatch-sweep", storage=f"sqlite:///{tmp_path / 's' / 'study.db'}")
+    for trial in study.trials:
+        if trial.state == optuna.trial.TrialState.COMPLETE:
+            assert sorted(trial.intermediate_values) == [1, 2, 3]
+        else:
+            assert trial.state == optuna.trial.TrialState.PRUNED and trial.intermediate_values
