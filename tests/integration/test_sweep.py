@@ -222,3 +222,12 @@ def test_hyperband_gets_the_metric_every_epoch(tmp_path, sweep_yaml):
             assert sorted(trial.intermediate_values) == [1, 2, 3]
         else:
             assert trial.state == optuna.trial.TrialState.PRUNED and trial.intermediate_values
+
+
+def test_a_sweep_without_data_or_command_is_refused_before_any_trial(tmp_path):
+    config = tmp_path / "sweep.yaml"
+    config.write_text("method: random\nrun_cap: 2\nparameters:\n  lr: {values: [0.001]}\n")
+    result = subprocess.run([sys.executable, "-m", "boltzmatch", "sweep", "run", str(config), "--out",
+                             str(tmp_path / "s")], capture_output=True, text=True)
+    assert result.returncode == 2 and "parameters.data" in result.stderr
+    assert result.stderr.strip().count("\n") == 0 and not (tmp_path / "s").exists()

@@ -303,6 +303,9 @@ def run_sweep(config: str | Path, *, out: str | Path, storage: str | None = None
               seed: int = 0) -> dict:
     """Start (or continue) the sweep of ``config`` (W&B sweep YAML) in folder ``out``; returns a summary."""
     sweep = load_sweep(config)
+    if sweep.command is None and not sweep.program and "data" not in {p.name for p in sweep.parameters}:
+        raise BoltzmatchError(f"{config}: parameters.data: the default command (boltzmatch train) needs "
+                              "data: {value: FILE}, or give command or program")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     saved = out / SWEEP_FILE
