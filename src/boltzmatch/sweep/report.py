@@ -12,7 +12,7 @@ import yaml
 
 from ..utils.atomic import atomic_write_text
 from ..utils.table import format_table
-from .runner import _metric_rows, load_study, summarize_study
+from .runner import load_study, metric_rows, summarize_study
 
 MAX_GROUPS = 8  # a parameter with more distinct values is not grouped into curves
 
@@ -153,7 +153,7 @@ def write_report(out: str | Path, storage: str | None = None) -> dict:
                             key=lambda v: (float(v) if v.replace(".", "", 1).replace("-", "", 1).isdigit() else v))
             cmap = plt.cm.plasma(np.linspace(0, 0.9, len(groups)))
             for t in trials:
-                rows = _metric_rows(Path(t.user_attrs["run_dir"]))
+                rows = metric_rows(Path(t.user_attrs["run_dir"]))
                 epochs = [float(r["epoch"]) for r in rows if r.get(metric) not in (None, "")]
                 curve = [float(r[metric]) for r in rows if r.get(metric) not in (None, "")]
                 color = cmap[groups.index(str(t.user_attrs["values"].get(name)))]

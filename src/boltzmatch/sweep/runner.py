@@ -145,7 +145,7 @@ def trial_command(sweep: SweepConfig, values: dict[str, Any], trial_dir: Path) -
     return command
 
 
-def _metric_rows(trial_dir: Path) -> list[dict]:
+def metric_rows(trial_dir: Path) -> list[dict]:
     path = trial_dir / "metrics.csv"
     if not path.exists():
         return []
@@ -198,7 +198,7 @@ def run_trial(trial, sweep: SweepConfig, out: Path) -> float:
                     if finished:
                         break
                     continue
-                rows = _metric_rows(trial_dir)
+                rows = metric_rows(trial_dir)
                 for row in rows[reported:]:
                     value = _value(row, metric)
                     if value is not None and math.isfinite(value):
@@ -214,7 +214,7 @@ def run_trial(trial, sweep: SweepConfig, out: Path) -> float:
             if process.poll() is None:
                 process.kill()
                 process.wait()
-    rows = _metric_rows(trial_dir)
+    rows = metric_rows(trial_dir)
     if process.returncode != 0:
         tail = (trial_dir / "log.txt").read_text().strip().splitlines()[-1:] or ["no output"]
         raise TrialFailure(f"trial {trial.number}: exit code {process.returncode}: {tail[0]}")

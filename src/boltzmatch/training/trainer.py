@@ -217,6 +217,7 @@ def _run(settings: TrainSettings, model_config: dict | None, out: Path, *, resum
     dist = _Distributed()
 
     def objective_from(settings: TrainSettings):
+        # before σ is derived from the data a placeholder stands in: only ``needs`` is read then
         return make_objective(
             settings.objective_name, temperature=settings.temperature, energy_weight=settings.energy_weight,
             force_weight=settings.force_weight, sigma=settings.sigma or [1.0], n_probes=settings.n_probes,
