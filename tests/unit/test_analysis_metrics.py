@@ -56,3 +56,48 @@ def test_periodic_bonds_use_their_cell_offsets():
     lengths = bond_lengths([cu], bonds)[0]
     assert len(bonds) == 4 * 12 // 2
     assert np.allclose(lengths, 3.6 / math.sqrt(2))
+
+
+def test_mmd_test_agrees_with_mmd_and_its_p_value_separates():
+    from boltzmatch.analysis.metrics import mmd_test
+
+    rng = np.random.default_rng(2)
+    x, y = rng.normal(0, 1, (300, 2)), rng.normal(0, 1, (300, 2))
+    stat, p = mmd_test(x, y, n_permutations=200)
+    assert stat == pytest.approx(mmd(x, y), abs=1e-12)
+    assert p > 0.05
+    _, p_shift = mmd_test(x, y + 0.5, n_permutations=200)
+    assert p_shift < 0.01
+
+
+def test_mmd_test_p_values_are_uniform_under_the_null():
+    from boltzmatch.analysis.metrics import mmd_test
+
+    rng = np.random.default_rng(3)
+    p_values = [mmd_test(rng.normal(size=(60, 2)), rng.normal(size=(60, 2)), n_permutations=99, seed=k)[1]
+                for k in range(40)]
+    assert 0.3 < np.mean(p_values) < 0.7
+    assert np.mean(np.array(p_values) < 0.1) < 0.25
+
+
+def test_wasserstein2_equals_the_sorted_matching_in_one_dimension():
+    from boltzmatch.analysis.metrics import wasserstein2
+
+    rng = np.random.default_rng(4)
+    a, b = rng.normal(0, 1, 400), rng.normal(2, 1, 400)
+    exact = math.sqrt(np.mean((np.sort(a) - np.sort(b)) ** 2))
+    assert wasserstein2(a[:, None], b[:, None]) == pytest.approx(exact, rel=1e-9)
+    # 2-D translation by d: W2 = |d| exactly for identical point sets
+    pts = rng.normal(size=(200, 2))
+    assert wasserstein2(pts, pts + np.array([3.0, 4.0])) == pytest.approx(5.0, rel=1e-9)
+
+
+def test_jensen_shannon_limits_and_floor():
+    from boltzmatch.analysis.metrics import histogram2d_jsd, jensen_shannon, with_floor
+
+    assert jensen_shannon([1, 2, 3], [2, 4, 6]) == pytest.approx(0.0, abs=1e-15)
+    assert jensen_shannon([1, 0], [0, 1]) == pytest.approx(math.log(2))
+    rng = np.random.default_rng(5)
+    angles = rng.uniform(-np.pi, np.pi, (4000, 2))
+    value, floor, n = with_floor(histogram2d_jsd, angles[:1000] + 1.0, angles)
+    assert n == 1000 and floor < value

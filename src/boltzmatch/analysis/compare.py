@@ -25,7 +25,7 @@ from ..data.packed import PackedStructures
 from ..errors import BoltzmatchError
 from ..training.run_dir import energy_zero_known
 from ..utils.atomic import atomic_write_text
-from ..utils.table import format_table
+from ..utils.table import format_table, markdown_table
 from .geometry import bond_angles, bond_lengths, find_bonds, pair_distances
 from .metrics import distance_histogram, histogram_mae, ks_test, mmd
 
@@ -287,8 +287,7 @@ def write_report(results: dict[str, dict], settings: dict, out: Path) -> Path:
     if no_zero:
         lines.append(f"{', '.join(no_zero)}: trained without energies, so the energy zero is arbitrary; "
                      "energies are shown with the mean offset removed (table, parity and trace).")
-    lines += ["", "| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    lines += ["", markdown_table([[str(c) for c in row] for row in rows], header)]
     lines.append("")
     figures = [("parity.png", "Parity: predicted against reference energy and forces"),
                ("energy_trajectory.png", "Energy along the held-out trajectory, one panel per model"),

@@ -214,3 +214,38 @@ def landscape_slices(x: np.ndarray, y: np.ndarray, loss: np.ndarray, path: str |
         ax.set_xlabel(label)
         ax.set_ylabel(ylabel)
     return _save(fig, path)
+
+
+def image_grid(images: np.ndarray, path: str | Path, *, shape: tuple[int, int], title: str, columns: int = 10,
+               labels: np.ndarray | None = None) -> Path:
+    """Vectors (n, h·w) shown as a grid of ``shape`` images, grey scale, one row per ``columns``."""
+    plt = _pyplot()
+    n = len(images)
+    rows = max(1, -(-n // columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(columns * 0.8, rows * 0.8 + 0.4), dpi=120, squeeze=False)
+    for i, ax in enumerate(axes.ravel()):
+        ax.axis("off")
+        if i < n:
+            ax.imshow(np.asarray(images[i]).reshape(shape), cmap="gray_r", vmin=-1, vmax=1)
+            if labels is not None:
+                ax.set_title(str(labels[i]), fontsize=6, pad=1)
+    fig.suptitle(title, fontsize=9)
+    return _save(fig, path)
+
+
+def density_panels(panels: dict[str, np.ndarray], path: str | Path, *, title: str, bins: int = 120) -> Path:
+    """2-D samples as log-density heat maps side by side on common axes (the held-out data first)."""
+    plt = _pyplot()
+    pooled = np.concatenate([p for p in panels.values() if len(p)])
+    low, high = np.percentile(pooled, 0.5, axis=0), np.percentile(pooled, 99.5, axis=0)
+    pad = 0.1 * (high - low)
+    extent = [[low[0] - pad[0], high[0] + pad[0]], [low[1] - pad[1], high[1] + pad[1]]]
+    fig, axes = plt.subplots(1, len(panels), figsize=(2.6 * len(panels), 2.8), dpi=120, squeeze=False)
+    for ax, (name, points) in zip(axes[0], panels.items()):
+        ax.hist2d(points[:, 0], points[:, 1], bins=bins, range=extent, cmap="magma", cmin=1)
+        ax.set_title(name, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_facecolor("black")
+    fig.suptitle(title, fontsize=10)
+    return _save(fig, path)

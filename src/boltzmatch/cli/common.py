@@ -28,7 +28,8 @@ def add_objective_options(parser: argparse.ArgumentParser, default: str | None) 
 
     group = parser.add_argument_group("objective")
     group.add_argument("--objective", choices=OBJECTIVES, default=default,
-                       help="energy, forces, energy-forces, or score matching: fisher, ism, ssm, dsm")
+                       help="energy, forces, energy-forces, score matching (fisher, ism, ssm, dsm) or "
+                            "contrastive divergence (cd)")
     group.add_argument("--temperature", type=float, help="K, for score objectives (β = 1/k_B T)")
     group.add_argument("--sigma", type=float, nargs="+",
                        help="dsm noise levels, Å (default: ⅛ of the narrowest bond-length spread in the data)")
@@ -37,3 +38,22 @@ def add_objective_options(parser: argparse.ArgumentParser, default: str | None) 
                             "default on)")
     group.add_argument("--n-probes", type=int, default=1, help="ssm Hutchinson probes per structure")
     group.add_argument("--probe", choices=["rademacher", "gaussian"], default="rademacher", help="ssm probe")
+    group.add_argument("--cd-option", action="append", default=[], metavar="KEY=VALUE",
+                       help="cd sampler: steps (MD steps per training step, 20), timestep (fs, 0.5), friction "
+                            "(1/fs, 0.01), buffer (chains, 2048), reinit (0.05), alpha (regulariser, 0)")
+
+
+def cd_options(args: argparse.Namespace) -> dict:
+    """``--cd-option KEY=VALUE`` pairs as a dict of numbers."""
+    from ..errors import BoltzmatchError
+
+    options = {}
+    for pair in args.cd_option:
+        key, sep, value = pair.partition("=")
+        try:
+            options[key] = float(value) if "." in value or "e" in value else int(value)
+        except ValueError:
+            sep = ""
+        if not sep:
+            raise BoltzmatchError(f"--cd-option {pair!r}: expected KEY=NUMBER")
+    return options

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_data_options, add_objective_options, data_kwargs
+from .common import add_data_options, add_objective_options, cd_options, data_kwargs
 
 HELP = "fine-tune a trained run with fisher, ism, ssm or dsm (positions alone suffice for ism/ssm/dsm)"
 
@@ -41,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
         val_fraction=args.val_fraction, test_fraction=args.test_fraction, seed=args.seed,
         max_minutes=args.max_minutes, progress=not args.quiet,
         data_options={k: v for k, v in data_kwargs(args).items() if v is not None},
+        cd_options=cd_options(args),
     )
     print(format_train_summary(summary))
     return 0

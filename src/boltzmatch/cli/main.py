@@ -14,9 +14,22 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import BoltzmatchError
-from . import compare, data, demo, evaluate, finetune, generate, info, landscape, simulate, sweep, train
+from . import (
+    compare,
+    data,
+    demo,
+    evaluate,
+    finetune,
+    generate,
+    generative,
+    info,
+    landscape,
+    simulate,
+    sweep,
+    train,
+)
 
-COMMANDS = (demo, generate, data, info, train, finetune, evaluate, simulate, compare, landscape, sweep)
+COMMANDS = (demo, generate, data, info, train, finetune, evaluate, simulate, compare, landscape, sweep, generative)
 
 
 def build_parser() -> argparse.ArgumentParser:

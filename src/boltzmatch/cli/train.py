@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_data_options, add_objective_options, data_kwargs
+from .common import add_data_options, add_objective_options, cd_options, data_kwargs
 
 HELP = "train an energy model (schnet, painn, mlp, linear) on energies and/or forces"
 
@@ -81,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
             antithetic=args.antithetic,
             solver=args.solver, ridge=args.ridge,
             data_options={k: v for k, v in data_kwargs(args).items() if v is not None},
+            cd_options=cd_options(args),
         )
     import os
 

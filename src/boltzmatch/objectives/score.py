@@ -29,7 +29,10 @@ from .supervised import SupervisedLoss
 
 SCORE_OBJECTIVES = ("fisher", "ism", "ssm", "dsm")
 DSM_SIGMA_FRACTION = 0.125  # σ = this × the narrowest bond-length standard deviation in the data
-OBJECTIVES = ("energy", "forces", "energy-forces") + SCORE_OBJECTIVES
+OBJECTIVES = ("energy", "forces", "energy-forces") + SCORE_OBJECTIVES + ("cd",)
+# objectives blind to a constant energy shift (every one but the supervised losses)
+SHIFT_BLIND_OBJECTIVES = SCORE_OBJECTIVES + ("cd",)
+POSITIONS_ONLY_OBJECTIVES = ("ism", "ssm", "dsm", "cd")
 
 
 def dsm_sigma_from_data(structures, fraction: float = DSM_SIGMA_FRACTION) -> float:
@@ -173,14 +176,26 @@ class ScoreMatching:
 
 def make_objective(objective: str, *, temperature: float | None = None, energy_weight: float = 1.0,
                    force_weight: float = 100.0, sigma: Sequence[float] = (0.05,), n_probes: int = 1,
-                   probe: str = "rademacher", antithetic: bool = False):
+                   probe: str = "rademacher", antithetic: bool = False, cd_options: dict | None = None,
+                   seed: int = 0):
     """The objective named ``objective`` (one of :data:`OBJECTIVES`).
+
+    ``cd`` is contrastive divergence (:mod:`.contrastive`) with ``cd_options`` (steps, timestep,
+    friction, buffer, reinit, alpha; unknown keys are a one-line error) and sampler ``seed``.
 
     For supervised losses the weights weigh energy and forces; for score objectives they weigh
     the optional supervised terms mixed in (pass 0 to leave them out).
     """
     if objective in ("energy", "forces", "energy-forces"):
         return SupervisedLoss(objective, energy_weight, force_weight)
+    if objective == "cd":
+        from .contrastive import CD_DEFAULTS, ContrastiveDivergence
+
+        options = dict(cd_options or {})
+        unknown = sorted(set(options) - set(CD_DEFAULTS))
+        if unknown:
+            raise BoltzmatchError(f"cd: unknown option(s) {', '.join(unknown)}; allowed: {', '.join(CD_DEFAULTS)}")
+        return ContrastiveDivergence(temperature, seed=seed, **options)
     if objective not in SCORE_OBJECTIVES:
         raise BoltzmatchError(f"unknown objective {objective!r}; expected one of {', '.join(OBJECTIVES)}")
     return ScoreMatching(objective, temperature, energy_weight=energy_weight, force_weight=force_weight,

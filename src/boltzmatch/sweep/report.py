@@ -11,7 +11,7 @@ import numpy as np
 import yaml
 
 from ..utils.atomic import atomic_write_text
-from ..utils.table import format_table
+from ..utils.table import format_table, markdown_table
 from .runner import load_study, metric_rows, summarize_study
 
 MAX_GROUPS = 8  # a parameter with more distinct values is not grouped into curves
@@ -77,8 +77,7 @@ def write_report(out: str | Path, storage: str | None = None) -> dict:
     table = [[str(t.number), t.state.name.lower(), "" if t.value is None else f"{t.value:.5g}"]
              + [str(t.user_attrs.get("values", {}).get(n, "")) for n in names]
              for t in study.get_trials(deepcopy=False)]
-    lines += ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
-    lines += ["| " + " | ".join(row) + " |" for row in table] + [""]
+    lines += [markdown_table(table, header), ""]
     if len(trials) >= 3:
         result["correlations"] = corr = correlations(trials, values)
         try:

@@ -37,10 +37,12 @@ def finetune(
     max_minutes: float | None = None,
     progress: bool = True,
     data_options: dict | None = None,
+    cd_options: dict | None = None,
 ) -> dict:
     """Fine-tune the model of ``run_dir`` on ``data`` with ``objective`` and write ``out``.
 
-    SAMPLES may hold positions only for ``ism``, ``ssm`` and ``dsm``. The new run's
+    SAMPLES may hold positions only for ``ism``, ``ssm``, ``dsm`` and ``cd`` (``cd_options`` as in
+    :func:`~boltzmatch.training.train`). The new run's
     ``config.yaml`` records ``parent: run_dir``; parameters whose names match the glob
     ``freeze`` stay fixed. ``temperature`` in K, ``sigma`` in Å (dsm; default derived from
     the data, antithetic pairs on by default), ``lr`` for Adam.
@@ -55,6 +57,6 @@ def finetune(
         epochs=epochs,
         batch_size=batch_size, lr=lr, schedule=schedule, patience=patience, ema_decay=ema_decay, clip=clip,
         val_fraction=val_fraction, test_fraction=test_fraction, seed=seed, max_minutes=max_minutes,
-        data_options=data_options or {}, parent=str(run_dir), freeze=freeze,
+        data_options=data_options or {}, parent=str(run_dir), freeze=freeze, cd_options=dict(cd_options or {}),
     )
     return _run(settings, dict(parent["model"]), Path(out), resume=False, progress=progress)

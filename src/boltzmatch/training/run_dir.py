@@ -52,7 +52,7 @@ def energy_zero_known(run_dir: str | Path) -> bool:
     config = read_config(run_dir)
     if "energy_zero" in config:
         return bool(config["energy_zero"])
-    return (config.get("training") or {}).get("objective") not in ("ism", "ssm", "dsm")
+    return (config.get("training") or {}).get("objective") not in ("ism", "ssm", "dsm", "cd")
 
 
 def save_torch(obj, path: Path) -> None:

@@ -21,7 +21,7 @@ from ..data.packed import PackedStructures
 from ..errors import BoltzmatchError
 from ..models.base import energy_and_forces
 from ..models.registry import MODELS, build_model, load_config, validate_config
-from ..objectives.score import SCORE_OBJECTIVES, dsm_sigma_from_data, make_objective
+from ..objectives.score import SHIFT_BLIND_OBJECTIVES, dsm_sigma_from_data, make_objective
 from ..utils.atomic import atomic_write_text
 from ..utils.table import format_table
 from . import run_dir as rd
@@ -64,6 +64,7 @@ class TrainSettings:
     ridge: float | str = "auto"
     parent: str | None = None
     freeze: str | None = None
+    cd_options: dict = field(default_factory=dict)
 
     @property
     def objective_name(self) -> str:
@@ -147,6 +148,7 @@ def train(
     resume: bool = False,
     progress: bool = True,
     data_options: dict | None = None,
+    cd_options: dict | None = None,
 ) -> dict:
     """Train an energy model on ``data`` and write a run directory ``out``; returns the summary.
 
@@ -162,7 +164,9 @@ def train(
     objective ``fisher``, ``ism``, ``ssm``, ``dsm`` at ``temperature`` (K), with noise levels
     ``sigma`` (Å) for dsm (default: derived from the data by
     :func:`~boltzmatch.objectives.score.dsm_sigma_from_data`; ``antithetic`` pairs x ± σε, on by
-    default for dsm: twice the cost, far less variance at small σ) and ``n_probes`` for ssm; the
+    default for dsm: twice the cost, far less variance at small σ) and ``n_probes`` for ssm, or
+    ``cd`` (contrastive divergence, model samples by Langevin MD from a replay buffer; ``cd_options``
+    steps, timestep fs, friction 1/fs, buffer, reinit, alpha); the
     energy/force weights then mix in
     supervised terms. ``solver='closed-form'`` fits the linear potential exactly in one pass
     (objectives energy, fisher, ism; ``ridge`` relative to the unit diagonal of the scaled system, or
@@ -198,6 +202,7 @@ def train(
             data_options=data_options or {}, objective=objective, temperature=temperature,
             sigma=None if sigma is None else list(sigma),
             n_probes=n_probes, probe=probe, antithetic=antithetic, solver=solver, ridge=ridge,
+            cd_options=dict(cd_options or {}),
         )
         if isinstance(config, (str, Path)):
             model_config = load_config(config)
@@ -221,7 +226,8 @@ def _run(settings: TrainSettings, model_config: dict | None, out: Path, *, resum
         return make_objective(
             settings.objective_name, temperature=settings.temperature, energy_weight=settings.energy_weight,
             force_weight=settings.force_weight, sigma=settings.sigma or [1.0], n_probes=settings.n_probes,
-            probe=settings.probe, antithetic=bool(settings.antithetic),
+            probe=settings.probe, antithetic=bool(settings.antithetic), cd_options=settings.cd_options,
+            seed=settings.seed,
         )
 
     if settings.objective_name == "dsm" and settings.antithetic is None:
@@ -231,6 +237,13 @@ def _run(settings: TrainSettings, model_config: dict | None, out: Path, *, resum
     if settings.objective_name == "dsm" and not settings.sigma:
         settings.sigma = [round(dsm_sigma_from_data(structures), 6)]
         objective = objective_from(settings)
+    validation_objective = objective
+    if settings.objective_name == "cd":
+        # the CD loss is a difference of energies that hovers about 0 at any optimum, no criterion to
+        # select a model by; validation uses antithetic dsm at the data's σ, a Fisher divergence from positions
+        validation_objective = make_objective("dsm", temperature=settings.temperature, energy_weight=0.0,
+                                              force_weight=0.0, sigma=[dsm_sigma_from_data(structures)],
+                                              antithetic=True)
     elements = sorted({int(z) for a in structures for z in a.numbers})
     one_molecule = len({tuple(a.numbers) for a in structures}) == 1  # frames of one trajectory, typically
     if model_config is None:
@@ -305,6 +318,8 @@ def _run(settings: TrainSettings, model_config: dict | None, out: Path, *, resum
             ema.load_state_dict(checkpoint["ema"])
         state = checkpoint["state"]
         torch.set_rng_state(checkpoint["rng"])
+        if checkpoint.get("objective") is not None:
+            objective.load_state_dict(checkpoint["objective"])
     elif dist.main:
         _start_run_dir(out, settings, model_config, normalization, split, packed.full.energy is not None)
     dist.barrier()
@@ -342,7 +357,8 @@ def _run(settings: TrainSettings, model_config: dict | None, out: Path, *, resum
             train_row = dict(zip(train_row, values.tolist()))
         eval_model.eval()
         val = _evaluate(eval_model, packed, split.val, settings.batch_size * 2, dist)
-        val_loss = _objective_loss(objective, eval_model, packed, split.val, settings.batch_size, settings.seed, dist)
+        val_loss = _objective_loss(validation_objective, eval_model, packed, split.val, settings.batch_size,
+                                   settings.seed, dist)
         if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
             scheduler.step(val_loss)
         elif scheduler is not None:
@@ -364,6 +380,7 @@ def _run(settings: TrainSettings, model_config: dict | None, out: Path, *, resum
                 "model": net.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": None if scheduler is None else scheduler.state_dict(),
                 "ema": None if ema is None else ema.state_dict(), "state": state, "rng": torch.get_rng_state(),
+                "objective": objective.state_dict() if hasattr(objective, "state_dict") else None,
             }, out / rd.CHECKPOINT)
         shown = {"val_F_MAE": val.get("force_mae_meV_A"), "val_E_MAE": val.get("energy_mae_meV")}
         epochs_bar.set_postfix(loss=f"{row.get('train_loss', 0):.4g}",
@@ -385,7 +402,7 @@ def _run(settings: TrainSettings, model_config: dict | None, out: Path, *, resum
                "wall_seconds": time.perf_counter() - start_time}
     if settings.objective_name == "dsm":
         summary.update(dsm_sigma=settings.sigma, antithetic=bool(settings.antithetic))
-    if settings.objective_name in SCORE_OBJECTIVES and packed.full.energy is not None:
+    if settings.objective_name in SHIFT_BLIND_OBJECTIVES and packed.full.energy is not None:
         # score objectives cannot see a constant energy shift: restore it from the energies
         summary["energy_offset_shift_meV"] = 1000 * refit_energy_offsets(best, packed, split.train,
                                                                          settings.batch_size * 2)

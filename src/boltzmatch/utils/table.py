@@ -35,3 +35,10 @@ def format_table(rows: Sequence[Sequence], header: Sequence[str] | None = None, 
         if n == 0 and header is not None:
             lines.append("  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def markdown_table(rows: Sequence[Sequence], header: Sequence[str]) -> str:
+    """A Markdown (GitHub) table: ``header`` then ``rows``, cells formatted as :func:`format_table` does."""
+    lines = ["| " + " | ".join(str(h) for h in header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
+    lines += ["| " + " | ".join(format_value(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)

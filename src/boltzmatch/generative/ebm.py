@@ -1,0 +1,154 @@
+"""Energy-based models trained by contrastive divergence: a plain EBM and JEM.
+
+Loss (Du and Mordatch 2019): E_data[E] − E_model[E] + α·(E_data² + E_model²), the model samples
+drawn by SGLD (:func:`~boltzmatch.simulate.langevin.langevin_sample`) from a replay buffer with 5 %
+fresh uniform restarts. Defaults: the UvA deep-learning tutorial 8 settings for the EBM (60 steps,
+step 10, noise 0.005, gradient clamp 0.03, buffer 8192, α 0.1, Adam 1e-4 with β1 = 0) and JEM's
+(Grathwohl et al. 2020: step 1, noise 0.01, 20 steps, buffer 10,000, reinit 0.05, data noise 0.03).
+
+JEM reads a classifier's logits f(x) as an energy E(x) = −logsumexp_y f(x)[y] and trains cross
+entropy plus the CD term; class-conditional samples follow E(x | y) = −f(x)[y]. The ``classifier``
+family is the same network with the CD term off: the baseline JEM's accuracy is judged against.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..simulate.langevin import ReplayBuffer, langevin_sample
+from .base import Family, mlp, uniform
+
+
+class EBM(Family):
+    name = "ebm"
+    scaling = "range"
+    defaults = {"hidden": [256, 256], "steps": 60, "step_size": 10.0, "noise": 0.005, "grad_clip": 0.03,
+                "buffer": 8192, "reinit": 0.05, "alpha": 0.1, "data_noise": 0.005, "beta1": 0.0,
+                "sample_steps": 256}
+    training = {"steps": 1200, "batch_size": 128, "lr": 1e-4}
+
+    def __init__(self, dim: int, n_classes: int = 0, options: dict | None = None):
+        super().__init__(dim, n_classes, options)
+        self.nets["energy"] = mlp([dim, *self.options["hidden"], self._outputs()])
+        self.buffer: ReplayBuffer | None = None
+
+    def _outputs(self) -> int:
+        return 1
+
+    def energy(self, x: torch.Tensor) -> torch.Tensor:
+        return self.nets["energy"](x).squeeze(-1)
+
+    def build_optimizers(self, lr: float) -> None:
+        self.optimizers = {"adam": torch.optim.Adam(self.nets.parameters(), lr=lr,
+                                                    betas=(self.options["beta1"], 0.999))}
+
+    def _buffer(self, generator: torch.Generator) -> ReplayBuffer:
+        if self.buffer is None:
+            self.buffer = ReplayBuffer(self.options["buffer"], lambda n: uniform(n, self.dim, generator),
+                                       reinit=self.options["reinit"], generator=generator)
+        return self.buffer
+
+    def _sgld(self, energy_fn, start: torch.Tensor, steps: int, generator: torch.Generator) -> torch.Tensor:
+        o = self.options
+        was_training = self.nets.training
+        self.nets.eval()  # no dropout while sampling; parameters get no gradient from the chains
+        try:
+            return langevin_sample(energy_fn, start, steps=steps, step_size=o["step_size"], noise=o["noise"],
+                                   grad_clip=o["grad_clip"], bounds=(-1.0, 1.0), generator=generator)
+        finally:
+            self.nets.train(was_training)
+
+    def contrastive_terms(self, x: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, dict]:
+        o = self.options
+        buffer = self._buffer(generator)
+        index, start = buffer.draw(len(x))
+        fake = self._sgld(self.energy, start, o["steps"], generator)
+        buffer.push(index, fake)
+        real = (x + o["data_noise"] * torch.randn(x.shape, generator=generator)).clamp(-1.0, 1.0)
+        e_real, e_fake = self.energy(real), self.energy(fake)
+        cd = e_real.mean() - e_fake.mean()
+        reg = o["alpha"] * (e_real**2 + e_fake**2).mean()
+        return cd + reg, {"cd": float(cd.detach()), "energy_data": float(e_real.mean().detach()),
+                          "energy_model": float(e_fake.mean().detach())}
+
+    def train_step(self, x, y, generator):
+        loss, metrics = self.contrastive_terms(x, generator)
+        self._apply(loss)
+        return {"loss": float(loss.detach()), **metrics}
+
+    def _apply(self, loss: torch.Tensor) -> None:
+        optimizer = self.optimizers["adam"]
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    def sample(self, n, generator, labels=None, steps: int | None = None, **options):
+        """Chains from the replay buffer (as the model sees them in training), run ``steps`` more SGLD steps."""
+        buffer = self._buffer(generator)
+        index = torch.randint(buffer.size, (n,), generator=generator)
+        return self._sgld(self.energy, buffer.samples[index], steps or self.options["sample_steps"], generator)
+
+    def extra_state(self) -> dict:
+        return {} if self.buffer is None else {"buffer": self.buffer.state_dict()}
+
+    def load_extra_state(self, state: dict) -> None:
+        if "buffer" in state:
+            generator = torch.Generator()
+            self._buffer(generator).load_state_dict(state["buffer"])
+
+
+class JEM(EBM):
+    """A classifier whose logits define the energy (Grathwohl et al. 2020)."""
+
+    name = "jem"
+    needs_labels = True
+    defaults = {"hidden": [256, 256], "steps": 20, "step_size": 1.0, "noise": 0.01, "grad_clip": None,
+                "buffer": 10_000, "reinit": 0.05, "alpha": 0.0, "data_noise": 0.03, "beta1": 0.9,
+                "cd_weight": 1.0, "dropout": 0.0, "sample_steps": 256}
+    training = {"steps": 4000, "batch_size": 64, "lr": 1e-4}
+
+    def __init__(self, dim: int, n_classes: int = 0, options: dict | None = None):
+        Family.__init__(self, dim, n_classes, options)
+        self.nets["classifier"] = mlp([dim, *self.options["hidden"], n_classes], dropout=self.options["dropout"])
+        self.buffer = None
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        return self.nets["classifier"](x)
+
+    def energy(self, x: torch.Tensor) -> torch.Tensor:
+        return -torch.logsumexp(self.logits(x), dim=-1)
+
+    def train_step(self, x, y, generator):
+        noisy = x + self.options["data_noise"] * torch.randn(x.shape, generator=generator)
+        cross_entropy = nn.functional.cross_entropy(self.logits(noisy), y)
+        loss, metrics = cross_entropy, {"cross_entropy": float(cross_entropy.detach())}
+        if self.options["cd_weight"]:
+            cd, more = self.contrastive_terms(x, generator)
+            loss = loss + self.options["cd_weight"] * cd
+            metrics.update(more)
+        self._apply(loss)
+        return {"loss": float(loss.detach()), **metrics}
+
+    def sample(self, n, generator, labels=None, steps: int | None = None, **options):
+        """Class-conditional samples when ``labels`` (n,) are given: SGLD on E(x|y) = −f(x)[y]."""
+        if labels is None:
+            return super().sample(n, generator, steps=steps)
+        buffer = self._buffer(generator)
+        start = buffer.samples[torch.randint(buffer.size, (n,), generator=generator)]
+
+        def conditional(x):
+            return -self.logits(x).gather(1, labels[:, None]).squeeze(1)
+
+        return self._sgld(conditional, start, steps or self.options["sample_steps"], generator)
+
+
+class Classifier(JEM):
+    """JEM's network trained by cross entropy alone: the baseline for JEM's accuracy."""
+
+    name = "classifier"
+    can_sample = False
+    defaults = {**JEM.defaults, "cd_weight": 0.0, "data_noise": 0.0}
+
+    def sample(self, n, generator, labels=None, **options):
+        return Family.sample(self, n, generator)

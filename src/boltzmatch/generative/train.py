@@ -1,0 +1,247 @@
+"""The generative families' training loop, sharing the run-directory contract of :mod:`boltzmatch.training`.
+
+A run directory holds ``config.yaml`` (``kind: generative``, the family and its options under
+``model``, the data scaling under ``normalization``, the settings under ``training``),
+``model.pt`` (the networks after the last epoch), ``checkpoint.pt`` (networks, optimisers, replay
+buffer, RNG states, epoch rows: ``resume=True`` continues exactly), ``metrics.csv`` and
+``summary.txt``. Molecular data (a structure file) trains through :func:`boltzmatch.train`:
+``ebm`` becomes ``objective='cd'``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import BoltzmatchError
+from ..training import run_dir as rd
+from ..training.trainer import _write_metrics
+from ..utils.atomic import atomic_write_text
+from ..utils.table import format_table
+from .base import Family
+from .datasets import VectorData, load_vectors
+from .diffusion import Diffusion
+from .ebm import EBM, JEM, Classifier
+from .gan import GAN
+from .vae import VAE
+
+FAMILIES: dict[str, type[Family]] = {f.name: f for f in (EBM, JEM, Classifier, Diffusion, GAN, VAE)}
+
+
+@dataclass
+class GenerativeSettings:
+    data: str
+    family: str
+    epochs: int
+    batch_size: int
+    lr: float
+    seed: int = 0
+    max_minutes: float | None = None
+    options: dict = field(default_factory=dict)
+
+
+@dataclass
+class GenerativeRun:
+    """A trained family with its data scaling: ``to_data``/``from_data`` map between data and model space."""
+
+    family: Family
+    shift: torch.Tensor
+    scale: float
+    config: dict
+
+    def to_model(self, x: np.ndarray | torch.Tensor) -> torch.Tensor:
+        return (torch.as_tensor(x, dtype=torch.float32) - self.shift) / self.scale
+
+    def to_data(self, z: torch.Tensor) -> np.ndarray:
+        return (z * self.scale + self.shift).detach().numpy()
+
+    def sample(self, n: int, seed: int = 0, labels: np.ndarray | None = None, **options) -> np.ndarray:
+        generator = torch.Generator().manual_seed(seed)
+        self.family.train_mode(False)
+        y = None if labels is None else torch.as_tensor(labels, dtype=torch.long)
+        return self.to_data(self.family.sample(n, generator, labels=y, **options))
+
+    def log_likelihood(self, x: np.ndarray, seed: int = 0) -> np.ndarray | None:
+        """log p(x) in nats per point, in data units (the scaling's Jacobian −d·log scale included)."""
+        self.family.train_mode(False)
+        value = self.family.log_likelihood(self.to_model(x), torch.Generator().manual_seed(seed))
+        if value is None:
+            return None
+        return value.numpy() - self.family.dim * np.log(self.scale)
+
+    def predict(self, x: np.ndarray) -> np.ndarray | None:
+        """Class probabilities (n, classes) for classifiers, else None."""
+        self.family.train_mode(False)
+        with torch.no_grad():
+            logits = self.family.logits(self.to_model(x))
+        return None if logits is None else torch.softmax(logits, -1).numpy()
+
+
+def _scaling(kind: str, x: np.ndarray) -> tuple[np.ndarray, float]:
+    if kind == "range":
+        low, high = x.min(0), x.max(0)
+        if np.all(low >= -1.0) and np.all(high <= 1.0):  # digits are scaled to [−1, 1] already
+            return np.zeros(x.shape[1], dtype=np.float32), 1.0
+        shift = 0.5 * (low + high)
+        return shift.astype(np.float32), float(np.abs(x - shift).max())
+    shift = x.mean(0)
+    return shift.astype(np.float32), float(np.sqrt(((x - shift) ** 2).mean()))
+
+
+def train_generative(
+    family: str, data: str, *, out: str | Path, epochs: int | None = None, batch_size: int | None = None,
+    lr: float | None = None, seed: int = 0, options: dict | None = None, max_minutes: float | None = None,
+    resume: bool = False, progress: bool = True,
+) -> dict:
+    """Train the generative ``family`` on the vector data set ``data`` (see :data:`~.datasets.DATASETS`)
+    into the run directory ``out``; returns the summary. Defaults (optimiser steps, hence epochs;
+    batch size; lr) are the family's ``training``; ``options`` are the family's hyperparameters
+    (unknown keys: a one-line error).
+    """
+    out = Path(out)
+    if resume:
+        config = rd.read_config(out)
+        settings = GenerativeSettings(**config["training"])
+    else:
+        if family not in FAMILIES:
+            raise BoltzmatchError(f"unknown generative family {family!r}; expected one of {', '.join(FAMILIES)}")
+        defaults = FAMILIES[family].training
+        vectors = load_vectors(data, seed=seed)
+        batch_size = batch_size or defaults["batch_size"]
+        if epochs is None:  # the family's default is a number of optimiser steps, whatever the data size
+            epochs = max(1, math.ceil(defaults["steps"] / math.ceil(len(vectors.train) / batch_size)))
+        settings = GenerativeSettings(
+            data=data, family=family, epochs=epochs,
+            batch_size=batch_size, lr=lr or defaults["lr"], seed=seed,
+            max_minutes=max_minutes, options=dict(options or {}))
+        for name in ("epochs", "batch_size"):
+            if getattr(settings, name) < 1:
+                raise BoltzmatchError(f"{name} must be a positive integer, got {getattr(settings, name)}")
+    vectors = load_vectors(settings.data, seed=settings.seed)
+    cls = FAMILIES[settings.family]
+    torch.manual_seed(settings.seed)
+    if resume:
+        model = cls(vectors.dim, vectors.n_classes, config["model"]["options"])
+        shift = np.asarray(config["normalization"]["shift"], dtype=np.float32)
+        scale = float(config["normalization"]["scale"])
+    else:
+        model = cls(vectors.dim, vectors.n_classes, settings.options)
+        shift, scale = _scaling(cls.scaling, vectors.train)
+    x_train = torch.as_tensor((vectors.train - shift) / scale, dtype=torch.float32)
+    y_train = None if vectors.train_labels is None else torch.as_tensor(vectors.train_labels)
+    if not resume:
+        model.fit_data(x_train)
+        config = {"kind": "generative", "model": {"name": cls.name, "dim": vectors.dim,
+                                                   "n_classes": vectors.n_classes, "options": model.options},
+                  "normalization": {"shift": shift.tolist(), "scale": scale}, "training": asdict(settings)}
+    model.build_optimizers(settings.lr)
+    generator = torch.Generator().manual_seed(settings.seed)
+    state = {"epoch": 0, "rows": []}
+    if resume:
+        checkpoint_path = out / rd.CHECKPOINT
+        if not checkpoint_path.exists():
+            raise BoltzmatchError(f"{out}: no {rd.CHECKPOINT} to resume from")
+        checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
+        model.nets.load_state_dict(checkpoint["nets"])
+        for name, optimizer in model.optimizers.items():
+            optimizer.load_state_dict(checkpoint["optimizers"][name])
+        model.load_extra_state(checkpoint["extra"])
+        generator.set_state(checkpoint["generator"])
+        torch.set_rng_state(checkpoint["rng"])
+        state = checkpoint["state"]
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        rd.write_config(out, config)
+    return _loop(model, settings, x_train, y_train, generator, state, out, config, progress)
+
+
+def _loop(model: Family, settings: GenerativeSettings, x: torch.Tensor, y: torch.Tensor | None,
+          generator: torch.Generator, state: dict, out: Path, config: dict, progress: bool) -> dict:
+    from ..utils.progress import progress_bar
+
+    start = time.perf_counter() - (state["rows"][-1]["time_s"] if state["rows"] else 0.0)
+    bar = progress_bar(range(state["epoch"], settings.epochs), initial=state["epoch"], total=settings.epochs,
+                       desc=f"train {settings.family}", unit="epoch", disable=None if progress else True,
+                       mininterval=1.0)
+    for epoch in bar:
+        model.train_mode(True)
+        order = torch.randperm(len(x), generator=generator)
+        totals: dict[str, float] = {}
+        n_batches = 0
+        for begin in range(0, len(order), settings.batch_size):
+            index = order[begin:begin + settings.batch_size]
+            metrics = model.train_step(x[index], None if y is None else y[index], generator)
+            for key, value in metrics.items():
+                totals[key] = totals.get(key, 0.0) + value
+            n_batches += 1
+        row = {"epoch": epoch + 1, **{f"train_{k}": v / n_batches for k, v in totals.items()},
+               "time_s": time.perf_counter() - start}
+        if not np.isfinite(row.get("train_loss", 0.0)):
+            raise BoltzmatchError(f"{settings.family} diverged at epoch {epoch + 1} (loss {row['train_loss']}); "
+                                  "lower --lr or change the options")
+        state["rows"].append(row)
+        state["epoch"] = epoch + 1
+        rd.save_torch(model.nets.state_dict(), out / rd.MODEL)
+        _write_metrics(out, state["rows"], None)
+        rd.save_torch({"nets": model.nets.state_dict(),
+                       "optimizers": {k: v.state_dict() for k, v in model.optimizers.items()},
+                       "extra": model.extra_state(), "generator": generator.get_state(),
+                       "rng": torch.get_rng_state(), "state": state}, out / rd.CHECKPOINT)
+        bar.set_postfix(loss=f"{row['train_loss']:.4g}", refresh=False)
+        if settings.max_minutes and row["time_s"] > 60 * settings.max_minutes:
+            break
+    bar.close()
+    rd.save_torch(model.extra_state(), out / "extra.pt")
+    last = state["rows"][-1] if state["rows"] else {}
+    summary = {"run_dir": str(out), "family": settings.family, "data": settings.data, "epochs": state["epoch"],
+               "n_train": len(x), "final_loss": last.get("train_loss", float("nan")),
+               "wall_seconds": last.get("time_s", 0.0)}
+    atomic_write_text(out / "summary.txt", format_generative_summary(summary) + "\n")
+    return summary
+
+
+def format_generative_summary(summary: dict) -> str:
+    rows = [["run directory", summary["run_dir"]], ["family", summary["family"]], ["data", summary["data"]],
+            ["epochs", summary["epochs"]], ["training points", summary["n_train"]],
+            ["final training loss", f"{summary['final_loss']:.4g}"],
+            ["wall time (s)", f"{summary['wall_seconds']:.1f}"]]
+    return format_table(rows, title="Generative training summary")
+
+
+def is_generative_run(run_dir: str | Path) -> bool:
+    return rd.read_config(run_dir).get("kind") == "generative"
+
+
+def load_generative(run_dir: str | Path) -> GenerativeRun:
+    """The trained family of a generative run directory, with its data scaling and config."""
+    run_dir = Path(run_dir)
+    config = rd.read_config(run_dir)
+    if config.get("kind") != "generative":
+        raise BoltzmatchError(f"{run_dir}: not a generative run (config.yaml has no 'kind: generative')")
+    spec = config["model"]
+    if spec["name"] not in FAMILIES:
+        raise BoltzmatchError(f"{run_dir / rd.CONFIG}: unknown family {spec['name']!r}")
+    family = FAMILIES[spec["name"]](spec["dim"], spec["n_classes"], spec["options"])
+    path = run_dir / rd.MODEL
+    if not path.exists():
+        raise BoltzmatchError(f"{run_dir}: no {rd.MODEL}; the run has not finished an epoch")
+    family.nets.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    extra = run_dir / "extra.pt"
+    if not extra.exists():
+        extra = run_dir / rd.CHECKPOINT
+        state = torch.load(extra, map_location="cpu", weights_only=False)["extra"] if extra.exists() else {}
+    else:
+        state = torch.load(extra, map_location="cpu", weights_only=False)
+    family.load_extra_state(state)
+    norm = config["normalization"]
+    return GenerativeRun(family, torch.as_tensor(norm["shift"], dtype=torch.float32), float(norm["scale"]), config)
+
+
+def vectors_of(run: GenerativeRun) -> VectorData:
+    """The data set a run was trained on (its held-out part judges it)."""
+    return load_vectors(run.config["training"]["data"], seed=run.config["training"]["seed"])
