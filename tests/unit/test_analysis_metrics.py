@@ -101,3 +101,15 @@ def test_jensen_shannon_limits_and_floor():
     angles = rng.uniform(-np.pi, np.pi, (4000, 2))
     value, floor, n = with_floor(histogram2d_jsd, angles[:1000] + 1.0, angles)
     assert n == 1000 and floor < value
+
+
+def test_dihedral_angles_match_ase_and_alanine_is_recognised():
+    from boltzmatch.analysis.geometry import dihedral_angles, ramachandran
+
+    atoms = molecule("CH3CH2OH")
+    atoms.rattle(0.1, seed=1)
+    quads = [(0, 1, 2, 3), (3, 0, 1, 6), (8, 2, 1, 5)]
+    ours = np.degrees(dihedral_angles([atoms], quads))[0]
+    theirs = np.array([atoms.get_dihedral(*q) for q in quads])  # ASE: degrees in [0, 360)
+    assert np.allclose(np.mod(ours, 360), theirs, atol=1e-8)
+    assert ramachandran([atoms]) is None

@@ -26,8 +26,8 @@ from ..errors import BoltzmatchError
 from ..training.run_dir import energy_zero_known
 from ..utils.atomic import atomic_write_text
 from ..utils.table import format_table, markdown_table
-from .geometry import bond_angles, bond_lengths, find_bonds, pair_distances
-from .metrics import distance_histogram, histogram_mae, ks_test, mmd
+from .geometry import bond_angles, bond_lengths, find_bonds, pair_distances, ramachandran
+from .metrics import distance_histogram, histogram2d_jsd, histogram_mae, ks_test, mmd, with_floor
 
 ROWS = [  # (key, label) in report order
     ("energy_mae_meV", "energy MAE (meV)"),
@@ -43,6 +43,8 @@ ROWS = [  # (key, label) in report order
     ("energy_ks", "potential-energy KS"),
     ("energy_ks_pvalue", "potential-energy KS p-value"),
     ("mmd", "MMD² of distance vectors"),
+    ("ramachandran_jsd", "φ/ψ Jensen–Shannon (36×36 bins)"),
+    ("ramachandran_jsd_floor", "φ/ψ JSD floor: reference halves, same n"),
     ("sharpness", "sharpness (fisher loss, ε = 0.05)"),
 ]
 
@@ -77,7 +79,9 @@ def _model_energy(run_dir: str | Path, frames: Sequence[Atoms]) -> np.ndarray:
 def sample_metrics(samples: list[Atoms], reference: list[Atoms], *, r_max: float = 6.0, max_frames: int = 2000,
                    seed: int = 0) -> dict:
     """h(r) MAE, mean KS statistic over bonds and over angles, MMD² of distance vectors, and the
-    per-bond-type data for plots. ``samples`` and ``reference`` are frames of one molecule."""
+    per-bond-type data for plots. ``samples`` and ``reference`` are frames of one molecule. For
+    alanine dipeptide also the φ/ψ Jensen–Shannon divergence and its floor (two disjoint halves of
+    the reference, the same number of frames as the samples' value uses)."""
     rng = np.random.default_rng(seed)
     if len(samples) > max_frames:
         samples = [samples[i] for i in sorted(rng.choice(len(samples), max_frames, replace=False))]
@@ -94,7 +98,13 @@ def sample_metrics(samples: list[Atoms], reference: list[Atoms], *, r_max: float
     for label in sorted(set(labels)):
         cols = [k for k, lab in enumerate(labels) if lab == label]
         by_type[label] = (smp_b[:, cols].ravel(), ref_b[:, cols].ravel())
+    extra = {}
+    angles_ref, angles = ramachandran(reference), ramachandran(samples)
+    if angles_ref is not None and angles is not None:
+        extra["ramachandran_jsd"], extra["ramachandran_jsd_floor"], _ = with_floor(
+            histogram2d_jsd, angles, angles_ref, seed=seed)
     return {
+        **extra,
         "hr_mae": histogram_mae(r, h, h_ref),
         "bond_ks": float(np.nanmean(bond_ks)) if bond_ks else float("nan"),
         "angle_ks": float(np.nanmean(angle_ks)) if angle_ks else float("nan"),

@@ -90,3 +90,30 @@ def pair_distances(structures: Sequence[Atoms]) -> np.ndarray:
         d = atoms.get_all_distances(mic=bool(atoms.pbc.any()))
         out.append(d[np.triu_indices(len(atoms), k=1)])
     return np.stack(out)
+
+
+# φ = C(ACE)–N–Cα–C and ψ = N–Cα–C–N(NME) in the atom order of openmmtools' alanine dipeptide
+# (ACE: HH31 CH3 HH32 HH33 C O; ALA: N H CA HA CB HB1 HB2 HB3 C O; NME: N H C H1 H2 H3)
+ALANINE_DIPEPTIDE_PHI_PSI = ((4, 6, 8, 14), (6, 8, 14, 16))
+_ALANINE_DIPEPTIDE_SYMBOLS = "HCHHCONHCHCHHHCONHCHHH"
+
+
+def dihedral_angles(structures: Sequence[Atoms], quads: Sequence[tuple[int, int, int, int]]) -> np.ndarray:
+    """(n_frames, n_quads) dihedral angles in radians on (−π, π] (IUPAC sign convention)."""
+    x = np.stack([a.positions for a in structures])
+    out = np.empty((len(structures), len(quads)))
+    for k, (a, b, c, d) in enumerate(quads):
+        b0, b1, b2 = x[:, a] - x[:, b], x[:, c] - x[:, b], x[:, d] - x[:, c]
+        b1n = b1 / np.linalg.norm(b1, axis=-1, keepdims=True)
+        v = b0 - (b0 * b1n).sum(-1, keepdims=True) * b1n
+        w = b2 - (b2 * b1n).sum(-1, keepdims=True) * b1n
+        out[:, k] = np.arctan2((np.cross(b1n, v) * w).sum(-1), (v * w).sum(-1))
+    return out
+
+
+def ramachandran(structures: Sequence[Atoms]) -> np.ndarray | None:
+    """(n_frames, 2) φ, ψ in radians when the structures are alanine dipeptide in openmmtools'
+    atom order, else None."""
+    if not structures or "".join(structures[0].get_chemical_symbols()) != _ALANINE_DIPEPTIDE_SYMBOLS:
+        return None
+    return dihedral_angles(structures, ALANINE_DIPEPTIDE_PHI_PSI)

@@ -97,14 +97,9 @@ def _train_molecular(args: argparse.Namespace, resume: bool) -> int:
     from ..errors import BoltzmatchError
     from ..generative.molecular import train_molecular_diffusion
     from ..training import format_train_summary, train
-    from ..training import run_dir as rd
 
-    if resume:
-        config = rd.read_config(args.resume)
-        if config.get("kind") == "molecular-diffusion":
-            summary = train_molecular_diffusion(None, out=args.resume, resume=True, progress=not args.quiet)
-        else:
-            summary = train(None, out=args.resume, resume=True, progress=not args.quiet)
+    if resume:  # both are ordinary energy-model runs
+        summary = train(None, out=args.resume, resume=True, progress=not args.quiet)
         print(format_train_summary(summary))
         return 0
     options = _options(args.option)
@@ -135,8 +130,9 @@ def run_sample(args: argparse.Namespace) -> int:
     from ..utils.atomic import atomic_path
 
     out = Path(args.out)
-    kind = rd.read_config(args.run_dir).get("kind")
-    if kind == "molecular-diffusion":
+    config = rd.read_config(args.run_dir)
+    kind = config.get("kind")
+    if config["model"].get("noise_levels"):
         from ..generative.molecular import sample_molecules
 
         frames = sample_molecules(args.run_dir, args.n, seed=args.seed, steps=args.steps)

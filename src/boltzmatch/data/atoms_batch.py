@@ -35,6 +35,8 @@ class AtomsBatch:
     forces : (n_atoms, 3) float, eV/Å, optional
     temperature : (n_structures,) float, K, optional: the thermostat temperature a frame was
         sampled at (score objectives weigh each frame by its own β)
+    noise_level : (n_structures,) float, Å, optional: the noise σ a frame carries, read by
+        noise-conditional models (diffusion); absent for clean frames
     """
 
     positions: torch.Tensor
@@ -45,6 +47,7 @@ class AtomsBatch:
     energy: torch.Tensor | None = None
     forces: torch.Tensor | None = None
     temperature: torch.Tensor | None = None
+    noise_level: torch.Tensor | None = None
 
     @property
     def n_structures(self) -> int:

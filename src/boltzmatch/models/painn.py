@@ -9,6 +9,7 @@ from torch import nn
 from ..data.atoms_batch import AtomsBatch
 from .base import EnergyModel, xavier_init
 from .neighbors import neighbor_list
+from .noise import NoiseEmbedding
 from .radial import BesselRBF, cosine_cutoff
 
 
@@ -62,19 +63,22 @@ class PaiNN(EnergyModel):
     n_features : scalar and vector feature size
     n_rbf : Bessel radial basis size
     max_z : largest atomic number embedded
+    noise_levels : [σ_min, σ_max] in Å makes the model noise-conditional (see :mod:`.noise`)
     """
 
     name = "painn"
 
     def __init__(
         self, cutoff: float = 5.0, n_interactions: int = 3, n_features: int = 64, n_rbf: int = 20, max_z: int = 100,
-        elements: list[int] | None = None,
+        elements: list[int] | None = None, noise_levels: list[float] | None = None,
     ):
         super().__init__(max_z=max_z)
         self.cutoff = float(cutoff)
         self.elements = elements
         self.n_features = n_features
         self.embedding = nn.Embedding(max_z + 1, n_features)
+        self.noise_levels = None if noise_levels is None else [float(v) for v in noise_levels]
+        self.noise_embedding = None if noise_levels is None else NoiseEmbedding(n_features, noise_levels)
         self.rbf = BesselRBF(n_rbf, cutoff)
         self.messages = nn.ModuleList(PaiNNMessage(n_features, n_rbf) for _ in range(n_interactions))
         self.updates = nn.ModuleList(PaiNNUpdate(n_features) for _ in range(n_interactions))
@@ -85,6 +89,8 @@ class PaiNN(EnergyModel):
         edges = neighbor_list(batch, self.cutoff)
         dtype = batch.positions.dtype
         s = self.embedding(batch.numbers).to(dtype)
+        if self.noise_embedding is not None:
+            s = s + self.noise_embedding(batch, dtype)
         v = torch.zeros(batch.n_atoms, 3, self.n_features, dtype=dtype, device=s.device)
         rbf = self.rbf(edges.distances)
         fcut = cosine_cutoff(edges.distances, self.cutoff)

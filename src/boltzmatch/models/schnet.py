@@ -12,6 +12,7 @@ from torch import nn
 from ..data.atoms_batch import AtomsBatch
 from .base import EnergyModel, xavier_init
 from .neighbors import neighbor_list
+from .noise import NoiseEmbedding
 from .radial import GaussianRBF, ShiftedSoftplus, cosine_cutoff
 
 
@@ -44,18 +45,21 @@ class SchNet(EnergyModel):
     n_features : atom feature size
     n_rbf : Gaussian radial basis size
     max_z : largest atomic number embedded
+    noise_levels : [σ_min, σ_max] in Å makes the model noise-conditional (see :mod:`.noise`)
     """
 
     name = "schnet"
 
     def __init__(
         self, cutoff: float = 5.0, n_interactions: int = 3, n_features: int = 64, n_rbf: int = 20, max_z: int = 100,
-        elements: list[int] | None = None,
+        elements: list[int] | None = None, noise_levels: list[float] | None = None,
     ):
         super().__init__(max_z=max_z)
         self.cutoff = float(cutoff)
         self.elements = elements
         self.embedding = nn.Embedding(max_z + 1, n_features)
+        self.noise_levels = None if noise_levels is None else [float(v) for v in noise_levels]
+        self.noise_embedding = None if noise_levels is None else NoiseEmbedding(n_features, noise_levels)
         self.rbf = GaussianRBF(n_rbf, cutoff)
         self.interactions = nn.ModuleList(SchNetInteraction(n_features, n_rbf, cutoff) for _ in range(n_interactions))
         self.output = nn.Sequential(
@@ -68,6 +72,8 @@ class SchNet(EnergyModel):
         half = edges.half()  # the list holds both directions of every pair
         i, j, distances = edges.i[half], edges.j[half], edges.distances[half]
         x = self.embedding(batch.numbers).to(batch.positions.dtype)
+        if self.noise_embedding is not None:
+            x = x + self.noise_embedding(batch, x.dtype)
         rbf = self.rbf(distances)
         fcut = cosine_cutoff(distances, self.cutoff)
         for interaction in self.interactions:

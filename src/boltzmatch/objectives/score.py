@@ -17,6 +17,7 @@ in θ (integration by parts), so both have the same minimiser.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import torch
 
@@ -143,6 +144,7 @@ class ScoreMatching:
             for sign in signs:
                 eps = sign * noise
                 noisy = batch.with_positions((batch.positions + sigma_atoms * eps).detach())
+                noisy = replace(noisy, noise_level=levels[pick])  # read by noise-conditional models
                 _, forces = energy_and_forces(model, noisy, create_graph=True)
                 total = total + 0.5 * _per_structure((sigma_atoms * beta_atoms * forces + eps) ** 2, batch)
             return total / len(signs)
