@@ -35,6 +35,7 @@ def test_every_family_samples_and_is_judged_beside_the_floor(toy_runs, tmp_path,
         assert (run / "config.yaml").exists() and (run / "metrics.csv").exists() and (run / "summary.txt").exists()
         assert main(["generative", "sample", str(run), "-n", "50", "--out", str(tmp_path / f"{run.name}.npy")]) == 0
         samples = np.load(tmp_path / f"{run.name}.npy")
+        assert (tmp_path / f"{run.name}.png").stat().st_size > 0
         assert samples.shape == (50, 2) and np.isfinite(samples).all()
     report = tmp_path / "report"
     assert main(["generative", "compare", *map(str, toy_runs), "--out", str(report), "--quiet"]) == 0
@@ -104,3 +105,27 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
     a = torch.load(tmp_path / "whole" / "model.pt")
     b = torch.load(killed / "model.pt")
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_molecules_train_by_cd_and_by_diffusion_and_the_diffusion_model_runs_md(ethanol_xtb, tmp_path):
+    import boltzmatch
+    from ase.io import read
+
+    cd_run, diffusion_run = tmp_path / "cd", tmp_path / "diffusion"
+    assert main(["generative", "train", "ebm", "--data", str(ethanol_xtb), "--out", str(cd_run), "--epochs", "2",
+                 "--temperature", "500", "--quiet", "--option", "steps=3", "--option", "model=mlp"]) == 0
+    config = boltzmatch.training.run_dir.read_config(cd_run)
+    assert config["training"]["objective"] == "cd" and config["training"]["cd_options"] == {"steps": 3}
+    assert config["energy_zero"] and "cd_loss" in (cd_run / "metrics.csv").read_text()
+    assert main(["generative", "train", "diffusion", "--data", str(ethanol_xtb), "--out", str(diffusion_run),
+                 "--epochs", "1", "--quiet", "--option", "levels=4", "--option", "n_features=16"]) == 0
+    config = boltzmatch.training.run_dir.read_config(diffusion_run)
+    ladder = config["training"]["sigma"]
+    assert len(ladder) == 4 and config["model"]["noise_levels"] == [ladder[-1], ladder[0]]
+    assert main(["generative", "sample", str(diffusion_run), "-n", "3", "--steps", "2",
+                 "--out", str(tmp_path / "s.xyz")]) == 0
+    frames = read(tmp_path / "s.xyz", index=":")
+    assert len(frames) == 3 and all(len(a) == 9 for a in frames)
+    md = boltzmatch.simulate(diffusion_run, ethanol_xtb, out=tmp_path / "md", temperature=500, replicas=2,
+                             time=0.01, timestep=0.5, progress=False)
+    assert len(md["time_to_collapse_ps"]) == 2

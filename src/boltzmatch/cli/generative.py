@@ -155,8 +155,24 @@ def run_sample(args: argparse.Namespace) -> int:
     with atomic_path(out) as tmp:
         with open(tmp, "wb") as handle:
             np.save(handle, samples.astype(np.float32))
-    print(f"wrote {len(samples)} samples of dimension {samples.shape[1]} to {out}")
+    picture = _picture(run, samples, out.with_suffix(".png"))
+    also = f" and {picture}" if picture else ""
+    print(f"wrote {len(samples)} samples of dimension {samples.shape[1]} to {out}{also}")
     return 0
+
+
+def _picture(run, samples, path):
+    """A sample grid for images, a density map beside held-out data for 2-D toys; None otherwise."""
+    from ..analysis import plots
+    from ..generative.train import vectors_of
+
+    vectors = vectors_of(run)
+    if vectors.image_shape is not None:
+        return plots.image_grid(samples[:100], path, shape=vectors.image_shape, title=f"{run.family.name} samples")
+    if vectors.dim == 2:
+        return plots.density_panels({"held-out data": vectors.held_out, "samples": samples}, path,
+                                    title=f"{vectors.name}: {run.family.name}")
+    return None
 
 
 def run_compare(args: argparse.Namespace) -> int:

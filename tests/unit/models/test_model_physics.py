@@ -20,6 +20,11 @@ MODEL_CONFIGS = {
     "painn": {"name": "painn", "n_features": 16, "n_interactions": 2, "n_rbf": 8, "cutoff": 4.0},
     "mlp": {"name": "mlp", "elements": ELEMENTS, "hidden": [16, 16], "n_rbf": 6, "cutoff": 4.0, "angular": True},
     "linear": {"name": "linear", "elements": ELEMENTS, "n_rbf": 6, "cutoff": 4.0, "angular": True},
+    # noise-conditional (diffusion) variants, evaluated at σ_min as MD uses them
+    "schnet-noise": {"name": "schnet", "n_features": 16, "n_interactions": 2, "n_rbf": 8, "cutoff": 4.0,
+                     "noise_levels": [0.01, 0.5]},
+    "painn-noise": {"name": "painn", "n_features": 16, "n_interactions": 2, "n_rbf": 8, "cutoff": 4.0,
+                    "noise_levels": [0.01, 0.5]},
 }
 
 
