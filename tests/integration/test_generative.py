@@ -108,8 +108,9 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
 
 
 def test_molecules_train_by_cd_and_by_diffusion_and_the_diffusion_model_runs_md(ethanol_xtb, tmp_path):
-    import boltzmatch
     from ase.io import read
+
+    import boltzmatch
 
     cd_run, diffusion_run = tmp_path / "cd", tmp_path / "diffusion"
     assert main(["generative", "train", "ebm", "--data", str(ethanol_xtb), "--out", str(cd_run), "--epochs", "2",
