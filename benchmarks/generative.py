@@ -94,6 +94,7 @@ def toys() -> None:
 def molecules(md_ps: float, minutes: float) -> None:
     from ase.io import read
 
+    from boltzmatch.analysis.compare import sample_metrics
     from boltzmatch.analysis.geometry import ramachandran
     from boltzmatch.analysis.metrics import histogram2d_jsd, with_floor
     from boltzmatch.generative.molecular import train_molecular_diffusion
@@ -136,13 +137,15 @@ def molecules(md_ps: float, minutes: float) -> None:
         md = json.loads((md_dir / "summary.json").read_text())
         frames = [a for p in sorted((md_dir / "trajectories").glob("replica_*.xyz")) for a in read(p, index=":")]
         jsd, floor, n = with_floor(histogram2d_jsd, ramachandran(frames), ref_angles, seed=0)
+        shape = sample_metrics(frames, reference, seed=0)
         results[name] = {"force_pearson": metrics["force_pearson"], "force_mae_meV_A": metrics["force_mae_meV_A"],
                          "force_scale": metrics.get("force_scale"), "jsd": jsd, "jsd_floor": floor, "n": n,
                          "md_frames": len(frames), "collapsed": md.get("n_collapsed"),
+                         "hr_mae": shape["hr_mae"], "bond_ks": shape["bond_ks"], "angle_ks": shape["angle_ks"],
                          "median_time_to_collapse_ps": md["median_time_to_collapse_ps"],
                          "mean_temperature": md["mean_temperature"]}
         rows.append([name, metrics["force_pearson"], metrics["force_mae_meV_A"], jsd, floor, jsd / floor,
-                     md["median_time_to_collapse_ps"], md["mean_temperature"]])
+                     shape["hr_mae"], shape["bond_ks"], md["median_time_to_collapse_ps"], md["mean_temperature"]])
     best = max(results, key=lambda k: results[k]["force_pearson"])
     goals = {"best": best, "r_at_least_0.9": results[best]["force_pearson"] >= 0.9,
              "jsd_within_2x_floor": results[best]["jsd"] <= 2 * results[best]["jsd_floor"]}
@@ -150,7 +153,7 @@ def molecules(md_ps: float, minutes: float) -> None:
                                                                "train_minutes": minutes},
                                                   "models": results, "goals": goals}, rows,
                         ["model (positions only)", "force r", "force MAE (meV/Å)", "φ/ψ JSD", "JSD floor",
-                         "ratio", "median collapse (ps)", "mean T (K)"]))
+                         "ratio", "h(r) MAE", "bond KS", "median collapse (ps)", "mean T (K)"]))
 
 
 def main() -> None:

@@ -222,7 +222,8 @@ def load_generative(run_dir: str | Path) -> GenerativeRun:
     run_dir = Path(run_dir)
     config = rd.read_config(run_dir)
     if config.get("kind") != "generative":
-        raise BoltzmatchError(f"{run_dir}: not a generative run (config.yaml has no 'kind: generative')")
+        raise BoltzmatchError(f"{run_dir}: not a generative run (config.yaml has no 'kind: generative'); "
+                              "judge energy models, cd and molecular diffusion runs with `boltzmatch compare`")
     spec = config["model"]
     if spec["name"] not in FAMILIES:
         raise BoltzmatchError(f"{run_dir / rd.CONFIG}: unknown family {spec['name']!r}")
