@@ -4,6 +4,7 @@ beside its floor (the same metric between two disjoint halves of the held-out da
 Metrics (all from :mod:`boltzmatch.analysis.metrics`): unbiased MMD² with a permutation p-value;
 the exact 2-Wasserstein distance on 2-D data; the negative log-likelihood of held-out points in
 nats per point where the model has one (diffusion: probability-flow ODE; VAE: importance sampling;
+digits uniformly dequantised, see :mod:`.datasets`;
 a Gaussian KDE of the training data is shown beside it for scale, it is no floor); for digits the
 test accuracy of classifiers (JEM) and the accuracy/confidence of generated digits under a
 separately trained classifier (an RBF support-vector machine on the training digits).
@@ -22,7 +23,7 @@ from ..analysis import plots
 from ..analysis.metrics import mmd_test, wasserstein2, with_floor
 from ..utils.atomic import atomic_write_text
 from ..utils.table import markdown_table
-from .datasets import VectorData
+from .datasets import VectorData, dequantized
 from .train import load_generative, vectors_of
 
 ROWS = [("mmd2", "MMD²"), ("mmd_p", "MMD p-value"), ("w2", "W2"), ("nll", "NLL (nats/point)"),
@@ -88,7 +89,7 @@ def compare_generative(run_dirs: Sequence[str | Path], *, out: str | Path, seed:
         if probabilities is not None:
             row["accuracy"] = float((probabilities.argmax(1) == vectors.held_out_labels).mean())
         if likelihood:
-            log_p = run.log_likelihood(held[:NLL_POINTS], seed=seed)
+            log_p = run.log_likelihood(dequantized(held[:NLL_POINTS], vectors.dequantize, seed), seed=seed)
             if log_p is not None:
                 row["nll"] = float(-np.mean(log_p))
                 floor.setdefault("nll_kde", _kde_nll(vectors))
@@ -112,8 +113,8 @@ def _kde_nll(vectors: VectorData) -> float:
     pixels, on which scipy's full-covariance KDE is singular)."""
     import torch
 
-    train = torch.as_tensor(vectors.train[:5000], dtype=torch.float64)
-    held = torch.as_tensor(vectors.held_out[:NLL_POINTS], dtype=torch.float64)
+    train = torch.as_tensor(dequantized(vectors.train[:5000], vectors.dequantize, 1), dtype=torch.float64)
+    held = torch.as_tensor(dequantized(vectors.held_out[:NLL_POINTS], vectors.dequantize, 0), dtype=torch.float64)
     split = len(train) * 3 // 4
 
     def mean_log_density(points, centres, h):

@@ -3,7 +3,11 @@
 Each :class:`VectorData` holds a training set and a held-out set drawn independently (toys: a
 different seed; digits: a fixed stratified split), so a model is judged on data it never saw.
 Toy densities follow FFJORD's definitions (Grathwohl et al. 2019), the usual benchmark shapes.
-Digits are scaled from 0…16 to [−1, 1].
+Digits are scaled from 0…16 to [−1, 1]; their 17 grey levels are ``dequantize`` = 1/8 apart, and
+every model trains on and is judged by likelihood at uniformly dequantised points (x + δ(u − ½)):
+a continuous density on the raw lattice can pile infinite density on the always-white pixels
+(measured: diffusion −11.8 nats/digit, the VAE −3.3, against 15.6 for a KDE — numbers that
+reward the pile-up, not the fit).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ class VectorData:
     train_labels: np.ndarray | None = None
     held_out_labels: np.ndarray | None = None
     image_shape: tuple[int, int] | None = None
+    dequantize: float = 0.0  # width of uniform noise that turns the data continuous (0: it is)
 
     @property
     def dim(self) -> int:
@@ -80,10 +85,19 @@ def load_vectors(name: str, seed: int = 0) -> VectorData:
         x = (digits.data / 8.0 - 1.0).astype(np.float32)
         x_train, x_test, y_train, y_test = train_test_split(
             x, digits.target, test_size=DIGITS_HELD_OUT_FRACTION, random_state=0, stratify=digits.target)
-        return VectorData("digits", x_train, x_test, y_train.astype(np.int64), y_test.astype(np.int64), (8, 8))
+        return VectorData("digits", x_train, x_test, y_train.astype(np.int64), y_test.astype(np.int64), (8, 8),
+                          dequantize=1.0 / 8.0)
     raise BoltzmatchError(f"unknown data set {name!r}; expected one of {', '.join(DATASETS)} or a structure file")
 
 
 def is_structure_file(data: str) -> bool:
     """Whether ``data`` names a structure file (anything that is not a built-in vector data set)."""
     return data not in DATASETS and (Path(data).suffix != "" or Path(data).exists())
+
+
+def dequantized(x: np.ndarray, width: float, seed: int) -> np.ndarray:
+    """``x`` plus uniform noise on [−width/2, width/2) (seeded); ``x`` itself when width is 0."""
+    if not width:
+        return x
+    rng = np.random.default_rng(seed)
+    return (x + width * (rng.random(x.shape) - 0.5)).astype(x.dtype)

@@ -157,11 +157,12 @@ def train_generative(
     else:
         out.mkdir(parents=True, exist_ok=True)
         rd.write_config(out, config)
-    return _loop(model, settings, x_train, y_train, generator, state, out, config, progress)
+    return _loop(model, settings, x_train, y_train, generator, state, out, progress, vectors.dequantize / scale)
 
 
 def _loop(model: Family, settings: GenerativeSettings, x: torch.Tensor, y: torch.Tensor | None,
-          generator: torch.Generator, state: dict, out: Path, config: dict, progress: bool) -> dict:
+          generator: torch.Generator, state: dict, out: Path, progress: bool, dequantize: float) -> dict:
+    """Epochs over ``x`` (normalised); ``dequantize`` (normalised units) adds uniform noise to each batch."""
     from ..utils.progress import progress_bar
 
     start = time.perf_counter() - (state["rows"][-1]["time_s"] if state["rows"] else 0.0)
@@ -175,7 +176,10 @@ def _loop(model: Family, settings: GenerativeSettings, x: torch.Tensor, y: torch
         n_batches = 0
         for begin in range(0, len(order), settings.batch_size):
             index = order[begin:begin + settings.batch_size]
-            metrics = model.train_step(x[index], None if y is None else y[index], generator)
+            batch = x[index]
+            if dequantize:
+                batch = batch + dequantize * (torch.rand(batch.shape, generator=generator) - 0.5)
+            metrics = model.train_step(batch, None if y is None else y[index], generator)
             for key, value in metrics.items():
                 totals[key] = totals.get(key, 0.0) + value
             n_batches += 1
