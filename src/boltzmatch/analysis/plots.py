@@ -233,7 +233,7 @@ def image_grid(images: np.ndarray, path: str | Path, *, shape: tuple[int, int], 
     return _save(fig, path)
 
 
-def density_panels(panels: dict[str, np.ndarray], path: str | Path, *, title: str, bins: int = 120) -> Path:
+def density_panels(panels: dict[str, np.ndarray], path: str | Path, *, title: str, bins: int = 60) -> Path:
     """2-D samples as log-density heat maps side by side on common axes (the held-out data first)."""
     plt = _pyplot()
     pooled = np.concatenate([p for p in panels.values() if len(p)])
