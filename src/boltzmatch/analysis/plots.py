@@ -233,19 +233,30 @@ def image_grid(images: np.ndarray, path: str | Path, *, shape: tuple[int, int], 
     return _save(fig, path)
 
 
-def density_panels(panels: dict[str, np.ndarray], path: str | Path, *, title: str, bins: int = 60) -> Path:
-    """2-D samples as log-density heat maps side by side on common axes (the held-out data first)."""
+def density_panels(panels: dict[str, np.ndarray], path: str | Path, *, title: str, bins: int = 60,
+                   extent: list[list[float]] | None = None, labels: tuple[str, str] | None = None) -> Path:
+    """2-D samples as density heat maps side by side on common axes (the held-out data first); the
+    axes span the pooled samples unless ``extent`` [[x0, x1], [y0, y1]] is given (then ticks and
+    ``labels`` are shown, as for φ/ψ maps)."""
     plt = _pyplot()
-    pooled = np.concatenate([p for p in panels.values() if len(p)])
-    low, high = np.percentile(pooled, 0.5, axis=0), np.percentile(pooled, 99.5, axis=0)
-    pad = 0.1 * (high - low)
-    extent = [[low[0] - pad[0], high[0] + pad[0]], [low[1] - pad[1], high[1] + pad[1]]]
+    if extent is None:
+        pooled = np.concatenate([p for p in panels.values() if len(p)])
+        low, high = np.percentile(pooled, 0.5, axis=0), np.percentile(pooled, 99.5, axis=0)
+        pad = 0.1 * (high - low)
+        extent = [[low[0] - pad[0], high[0] + pad[0]], [low[1] - pad[1], high[1] + pad[1]]]
+        ticks = False
+    else:
+        ticks = True
     fig, axes = plt.subplots(1, len(panels), figsize=(2.6 * len(panels), 2.8), dpi=120, squeeze=False)
     for ax, (name, points) in zip(axes[0], panels.items()):
         ax.hist2d(points[:, 0], points[:, 1], bins=bins, range=extent, cmap="magma", cmin=1)
         ax.set_title(name, fontsize=9)
-        ax.set_xticks([])
-        ax.set_yticks([])
+        if not ticks:
+            ax.set_xticks([])
+            ax.set_yticks([])
+        elif labels is not None:
+            ax.set_xlabel(labels[0])
+            ax.set_ylabel(labels[1])
         ax.set_facecolor("black")
     fig.suptitle(title, fontsize=10)
     return _save(fig, path)

@@ -9,6 +9,12 @@ step 10, noise 0.005, gradient clamp 0.03, buffer 8192, α 0.1, Adam 1e-4 with �
 JEM reads a classifier's logits f(x) as an energy E(x) = −logsumexp_y f(x)[y] and trains cross
 entropy plus the CD term; class-conditional samples follow E(x | y) = −f(x)[y]. The ``classifier``
 family is the same network with the CD term off: the baseline JEM's accuracy is judged against.
+
+Samples are the persistent chains (the replay buffer) moved ``sample_steps`` = 20 more SGLD steps.
+Measured on digits (MMD² permutation p against held-out digits, 270 each): EBM 0.78 / 0.48 /
+0.002 / 0.002 after 1 / 20 / 60 / 256 steps, JEM 0.33 / 0.21 / 0.016 / 0.002 — short-run EBMs are
+right for the chains they were trained with and drift to saturated modes beyond them; JEM's
+class-conditional samples stay 100 % recognisable at 20 steps.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ class EBM(Family):
     scaling = "range"
     defaults = {"hidden": [256, 256], "steps": 60, "step_size": 10.0, "noise": 0.005, "grad_clip": 0.03,
                 "buffer": 8192, "reinit": 0.05, "alpha": 0.1, "data_noise": 0.005, "beta1": 0.0,
-                "sample_steps": 256}
+                "sample_steps": 20}
     training = {"steps": 1200, "batch_size": 128, "lr": 1e-4}
 
     def __init__(self, dim: int, n_classes: int = 0, options: dict | None = None):
@@ -105,7 +111,7 @@ class JEM(EBM):
     needs_labels = True
     defaults = {"hidden": [256, 256], "steps": 20, "step_size": 1.0, "noise": 0.01, "grad_clip": None,
                 "buffer": 10_000, "reinit": 0.05, "alpha": 0.0, "data_noise": 0.03, "beta1": 0.9,
-                "cd_weight": 1.0, "dropout": 0.0, "sample_steps": 256}
+                "cd_weight": 1.0, "dropout": 0.0, "sample_steps": 20}
     training = {"steps": 4000, "batch_size": 64, "lr": 1e-4}
 
     def __init__(self, dim: int, n_classes: int = 0, options: dict | None = None):
