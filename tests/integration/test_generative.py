@@ -130,3 +130,32 @@ def test_molecules_train_by_cd_and_by_diffusion_and_the_diffusion_model_runs_md(
     md = boltzmatch.simulate(diffusion_run, ethanol_xtb, out=tmp_path / "md", temperature=500, replicas=2,
                              time=0.01, timestep=0.5, progress=False)
     assert len(md["time_to_collapse_ps"]) == 2
+
+
+def test_gflownet_cli_trains_evaluates_samples_and_resumes(tmp_path, capsys):
+    args = ["gflownet", "train", "--ndim", "2", "--height", "4", "--n-trajectories", "960", "--batch-size", "16",
+            "--hidden", "32", "32", "--eval-every", "10", "--quiet"]
+    assert main([*args, "--out", str(tmp_path / "whole")]) == 0
+    assert "log Z (exact)" in capsys.readouterr().out
+    assert main(["gflownet", "evaluate", str(tmp_path / "whole"), "--json", "--samples", "500"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert {"l1_exact", "tv_exact", "jsd_exact", "kl_exact", "l1_empirical", "log_z", "log_z_true"} <= set(result)
+    assert (tmp_path / "whole" / "distribution.png").exists() and (tmp_path / "whole" / "l1.png").exists()
+    assert main(["gflownet", "sample", str(tmp_path / "whole"), "-n", "7", "--out", str(tmp_path / "x.npy")]) == 0
+    assert np.load(tmp_path / "x.npy").shape == (7, 2)
+    killed = tmp_path / "killed"
+    process = subprocess.Popen([sys.executable, "-m", "boltzmatch", *args, "--out", str(killed)])
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        metrics = killed / "metrics.csv"
+        if metrics.exists() and len(metrics.read_text().splitlines()) >= 3:
+            break
+        time.sleep(0.02)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert len((killed / "metrics.csv").read_text().splitlines()) < 7, "finished before the kill"
+    assert main(["gflownet", "train", "--resume", str(killed), "--quiet"]) == 0
+    a, b = torch.load(tmp_path / "whole" / "model.pt"), torch.load(killed / "model.pt")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert main(["gflownet", "train", "--n-trajectories", "4", "--out", str(tmp_path / "bad")]) == 2
+    assert "n_trajectories ≥ batch_size" in capsys.readouterr().err and not (tmp_path / "bad").exists()

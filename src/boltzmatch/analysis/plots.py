@@ -260,3 +260,18 @@ def density_panels(panels: dict[str, np.ndarray], path: str | Path, *, title: st
         ax.set_facecolor("black")
     fig.suptitle(title, fontsize=10)
     return _save(fig, path)
+
+
+def heatmap_panels(maps: dict[str, np.ndarray], path: str | Path, *, title: str, labels: tuple[str, str]) -> Path:
+    """2-D arrays (e.g. probabilities over a grid) side by side on one colour scale."""
+    plt = _pyplot()
+    high = max(float(np.max(m)) for m in maps.values())
+    fig, axes = plt.subplots(1, len(maps), figsize=(3.2 * len(maps), 3.2), dpi=120, squeeze=False)
+    for ax, (name, values) in zip(axes[0], maps.items()):
+        image = ax.imshow(np.asarray(values).T, origin="lower", cmap="viridis", vmin=0, vmax=high)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel(labels[0])
+        ax.set_ylabel(labels[1])
+    fig.colorbar(image, ax=axes[0][-1], shrink=0.8)
+    fig.suptitle(title, fontsize=10)
+    return _save(fig, path)

@@ -22,6 +22,7 @@ from . import (
     finetune,
     generate,
     generative,
+    gflownet,
     info,
     landscape,
     simulate,
@@ -29,7 +30,8 @@ from . import (
     train,
 )
 
-COMMANDS = (demo, generate, data, info, train, finetune, evaluate, simulate, compare, landscape, sweep, generative)
+COMMANDS = (demo, generate, data, info, train, finetune, evaluate, simulate, compare, landscape, sweep, generative,
+            gflownet)
 
 
 def build_parser() -> argparse.ArgumentParser:

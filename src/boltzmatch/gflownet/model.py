@@ -1,0 +1,55 @@
+"""Policies and flows: an MLP trunk with heads for forward logits, backward logits (learned P_B) and
+log state flow, and the scalar log Z. Masked actions get −∞ before the softmax."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..generative.base import mlp
+
+NEG_INF = -1e9
+
+
+class GFlowNetModel(nn.Module):
+    """``backward``: 'uniform' (P_B uniform over the allowed backward actions) or 'learned'."""
+
+    def __init__(self, n_features: int, n_actions: int, n_backward: int, hidden: list[int] | tuple = (256, 256),
+                 backward: str = "uniform", exit_is_reward: bool = False):
+        super().__init__()
+        # flow matching: forward logits are log edge flows and the exit edge's flow is R(s) itself
+        self.exit_is_reward = exit_is_reward
+        if backward not in ("uniform", "learned"):
+            raise ValueError(f"backward policy must be uniform or learned, got {backward!r}")
+        self.backward = backward
+        width = hidden[-1]
+        self.trunk = mlp([n_features, *hidden], nn.LeakyReLU, final=nn.LeakyReLU())
+        self.forward_head = nn.Linear(width, n_actions)
+        self.backward_head = nn.Linear(width, n_backward)
+        self.flow_head = nn.Linear(width, 1)
+        self.log_z = nn.Parameter(torch.zeros(()))
+
+    def heads(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Raw (forward logits, backward logits, log F) for a batch of state features."""
+        h = self.trunk(features)
+        return self.forward_head(h), self.backward_head(h), self.flow_head(h).squeeze(-1)
+
+
+def masked_log_softmax(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    return torch.log_softmax(logits.masked_fill(~mask, NEG_INF), dim=-1)
+
+
+def backward_log_probs(model: GFlowNetModel, logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """log P_B over backward actions: uniform over the allowed ones, or the learned head."""
+    if model.backward == "uniform":
+        logits = torch.zeros_like(logits)
+    return masked_log_softmax(logits, mask)
+
+
+def forward_log_probs(env, model: GFlowNetModel, states: torch.Tensor, logits: torch.Tensor,
+                      temperature: float = 1.0) -> torch.Tensor:
+    """log P_F over forward actions at ``states`` from raw ``logits`` (the exit logit is log R(s) for
+    flow matching)."""
+    if model.exit_is_reward:
+        logits = torch.cat([logits[:, :-1], env.log_reward(states)[:, None].to(logits.dtype)], 1)
+    return masked_log_softmax(logits / temperature, env.forward_mask(states))
