@@ -18,6 +18,21 @@ SMALL = {"ebm": ["--option", "steps=5", "--option", "hidden=[32]", "--option", "
          "diffusion": ["--option", "hidden=[32,32]", "--option", "sample_steps=50"]}
 
 
+def kill_mid_run(args: list[str], out, metric_lines: int) -> int:
+    """Start ``boltzmatch ARGS --out OUT`` and SIGKILL it once metrics.csv has ``metric_lines`` lines;
+    returns the lines it had written by then."""
+    process = subprocess.Popen([sys.executable, "-m", "boltzmatch", *args, "--out", str(out)])
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        metrics = out / "metrics.csv"
+        if metrics.exists() and len(metrics.read_text().splitlines()) >= metric_lines:
+            break
+        time.sleep(0.02)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    return len((out / "metrics.csv").read_text().splitlines())
+
+
 @pytest.fixture(scope="module")
 def toy_runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("toys")
@@ -90,17 +105,7 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
             "--option", "hidden=[32,32]", "--quiet"]
     assert main([*args, "--out", str(tmp_path / "whole")]) == 0
     killed = tmp_path / "killed"
-    process = subprocess.Popen([sys.executable, "-m", "boltzmatch", *args, "--out", str(killed)])
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        metrics = killed / "metrics.csv"
-        if metrics.exists() and len(metrics.read_text().splitlines()) >= 2:
-            break
-        time.sleep(0.05)
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
-    lines = len((killed / "metrics.csv").read_text().splitlines())
-    assert lines < 5, "the run finished before it was killed; the test saw no resume"
+    assert kill_mid_run(args, killed, 2) < 5, "the run finished before it was killed; the test saw no resume"
     assert main(["generative", "train", "--resume", str(killed), "--quiet"]) == 0
     a = torch.load(tmp_path / "whole" / "model.pt")
     b = torch.load(killed / "model.pt")
@@ -144,16 +149,7 @@ def test_gflownet_cli_trains_evaluates_samples_and_resumes(tmp_path, capsys):
     assert main(["gflownet", "sample", str(tmp_path / "whole"), "-n", "7", "--out", str(tmp_path / "x.npy")]) == 0
     assert np.load(tmp_path / "x.npy").shape == (7, 2)
     killed = tmp_path / "killed"
-    process = subprocess.Popen([sys.executable, "-m", "boltzmatch", *args, "--out", str(killed)])
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        metrics = killed / "metrics.csv"
-        if metrics.exists() and len(metrics.read_text().splitlines()) >= 3:
-            break
-        time.sleep(0.02)
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
-    assert len((killed / "metrics.csv").read_text().splitlines()) < 7, "finished before the kill"
+    assert kill_mid_run(args, killed, 3) < 7, "finished before the kill"
     assert main(["gflownet", "train", "--resume", str(killed), "--quiet"]) == 0
     a, b = torch.load(tmp_path / "whole" / "model.pt"), torch.load(killed / "model.pt")
     assert all(torch.equal(a[k], b[k]) for k in a)
