@@ -71,3 +71,39 @@ def test_trajectory_balance_of_a_uniform_policy_has_the_known_value():
     expected = torch.where(lengths == 3, (2 * math.log(0.5)) ** 2,
                            torch.where(lengths == 2, (2 * math.log(0.5)) ** 2, math.log(0.5) ** 2))
     assert float(gflownet_loss("tb", env, model, batch)) == pytest.approx(float(expected.mean()), rel=1e-5)
+
+
+@pytest.mark.openmm
+def test_torsion_grid_rewards_are_boltzmann_factors_of_the_rotated_conformations():
+    pytest.importorskip("openmm")
+    from boltzmatch.analysis.geometry import ramachandran
+    from boltzmatch.data.openmm_reference import alanine_dipeptide_calculator
+    from boltzmatch.gflownet.torsions import Torsions
+
+    env = Torsions(bins=6, temperature=300.0)
+    states = env.all_states()
+    assert len(states) == 1 + 6 + 36 and torch.equal(env.index(states), torch.arange(len(states)))
+    frames = env.conformations(np.array([[1, 4]]))
+    assert np.allclose(np.degrees(ramachandran(frames))[0], env.angles[[1, 4]])
+    # the reward is exp(−β(U − U_min)) of that conformation under Amber
+    frames[0].calc = alanine_dipeptide_calculator()
+    energy = frames[0].get_potential_energy()
+    beta = 1.0 / (8.617333262e-5 * 300.0)
+    expected = max(-beta * (energy - env.energies.min()), -30.0)
+    assert float(env.log_reward(torch.tensor([[1, 4]]))) == pytest.approx(expected, rel=1e-6)
+    # partial states: exit is not allowed; the backward action undoes the last torsion
+    assert not env.forward_mask(torch.tensor([[1, -1]]))[0, -1] and env.forward_mask(torch.tensor([[1, 4]]))[0, -1]
+    assert torch.equal(env.backward_step(torch.tensor([[1, 4]]), torch.tensor([4])), torch.tensor([[1, -1]]))
+    # TB learns the enumerable target
+    torch.manual_seed(0)
+    model = GFlowNetModel(env.n_features, env.n_actions, env.n_backward, hidden=[64, 64])
+    others = [p for name, p in model.named_parameters() if name != "log_z"]
+    optimizer = torch.optim.Adam([{"params": others, "lr": 1e-3}, {"params": [model.log_z], "lr": 0.1}])
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(1500):
+        value = gflownet_loss("tb", env, model, sample_trajectories(env, model, 32, generator))
+        optimizer.zero_grad()
+        value.backward()
+        optimizer.step()
+    result = evaluate_exact(env, model, "tb")
+    assert result["l1_exact"] < 0.1 and result["log_z"] == pytest.approx(result["log_z_true"], abs=0.05)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 
-HELP = "GFlowNets (hypergrid): train with tb, db, subtb or fm; sample; exact evaluation"
+import torch
+
+HELP = "GFlowNets (hypergrid, molecular torsions): train with tb, db, subtb or fm; sample; exact evaluation"
 
 
 def add_parser(subparsers) -> None:
@@ -14,12 +16,16 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser("gflownet", help=HELP, description=HELP)
     verbs = p.add_subparsers(title="verbs", metavar="VERB", dest="gflownet_verb", required=True)
     t = verbs.add_parser("train", help="train a GFlowNet into a run directory")
-    t.add_argument("--env", choices=["hypergrid"], default="hypergrid")
+    t.add_argument("--env", choices=["hypergrid", "torsions"], default="hypergrid")
     t.add_argument("--ndim", type=int, default=2, help="hypergrid dimensions")
     t.add_argument("--height", type=int, default=8, help="hypergrid side H (coordinates 0 … H−1)")
     t.add_argument("--r0", type=float, default=0.1)
     t.add_argument("--r1", type=float, default=0.5)
     t.add_argument("--r2", type=float, default=2.0)
+    t.add_argument("--molecule", default="alanine-dipeptide", help="torsions: the molecule (φ/ψ of alanine dipeptide)")
+    t.add_argument("--bins", type=int, default=36, help="torsions: grid values per torsion")
+    t.add_argument("--temperature", type=float, default=300.0, help="torsions: K in the reward exp(−βU)")
+    t.add_argument("--energy", default="openmm", help="torsions: U from openmm, xtb, emt or a boltzmatch RUN_DIR")
     t.add_argument("--loss", choices=LOSSES, default="tb")
     t.add_argument("--batch-size", type=int, default=16, help="trajectories per update")
     t.add_argument("--n-trajectories", type=int, default=16_000, help="trajectories in all")
@@ -28,7 +34,8 @@ def add_parser(subparsers) -> None:
     t.add_argument("--hidden", type=int, nargs="+", default=[256, 256])
     t.add_argument("--backward", choices=["uniform", "learned"], default="uniform", help="backward policy")
     t.add_argument("--epsilon", type=float, default=0.0, help="ε-exploration: fraction of uniform random actions")
-    t.add_argument("--temperature", type=float, default=1.0, help="temperature of the sampling policy")
+    t.add_argument("--policy-temperature", type=float, default=1.0,
+                   help="temperature of the sampling policy's logits (exploration)")
     t.add_argument("--subtb-lambda", type=float, default=0.9)
     t.add_argument("--eval-every", type=int, default=100, help="iterations between exact evaluations/checkpoints")
     t.add_argument("--seed", type=int, default=0)
@@ -61,14 +68,19 @@ def run_train(args: argparse.Namespace) -> int:
         if not args.out:
             raise BoltzmatchError("gflownet train needs --out RUN_DIR (or --resume RUN_DIR)")
         summary = train_gflownet(
-            args.env, out=args.out, env_options={"ndim": args.ndim, "height": args.height, "r0": args.r0,
-                                                 "r1": args.r1, "r2": args.r2},
+            args.env, out=args.out, env_options=_env_options(args),
             loss=args.loss, batch_size=args.batch_size, n_trajectories=args.n_trajectories, lr=args.lr,
             lr_log_z=args.lr_log_z, hidden=args.hidden, backward=args.backward, epsilon=args.epsilon,
-            temperature=args.temperature, subtb_lambda=args.subtb_lambda, eval_every=args.eval_every,
+            temperature=args.policy_temperature, subtb_lambda=args.subtb_lambda, eval_every=args.eval_every,
             seed=args.seed, progress=not args.quiet)
     print(format_gflownet_summary(summary))
     return 0
+
+
+def _env_options(args: argparse.Namespace) -> dict:
+    if args.env == "torsions":
+        return {"molecule": args.molecule, "bins": args.bins, "temperature": args.temperature, "energy": args.energy}
+    return {"ndim": args.ndim, "height": args.height, "r0": args.r0, "r1": args.r1, "r2": args.r2}
 
 
 def run_sample(args: argparse.Namespace) -> int:
@@ -99,7 +111,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     from ..analysis import plots
     from ..gflownet import load_gflownet
-    from ..gflownet.evaluate import evaluate_exact, terminating_distribution
+    from ..gflownet.evaluate import evaluate_exact
     from ..gflownet.train import format_gflownet_summary
     from ..training import run_dir as rd
 
@@ -114,19 +126,34 @@ def run_evaluate(args: argparse.Namespace) -> int:
         plots.overlay_plot({"reference": (x, [float(r["log_z_true"]) for r in rows]),
                             "model": (x, [float(r["log_z"]) for r in rows])}, run / "log_z.png",
                            xlabel="trajectories", ylabel="log Z", title="log Z during training")
-    if getattr(env, "ndim", None) == 2:
-        p_model, states = terminating_distribution(env, model)
-        log_reward = env.log_reward(states)
-        target = (log_reward - log_reward.logsumexp(0)).exp()
-        shape = (env.height, env.height)
-        plots.heatmap_panels({"target R/Z": target.reshape(shape).numpy(),
-                              "GFlowNet P_T": p_model.reshape(shape).numpy()}, run / "distribution.png",
-                             title=f"hypergrid {env.height}×{env.height}, {settings.loss}", labels=("x₁", "x₂"))
+    maps = _distribution_maps(env, model)
+    if maps is not None:
+        title, labels, target, p_model = maps
+        plots.heatmap_panels({"target R/Z": target, "GFlowNet P_T": p_model}, run / "distribution.png",
+                             title=f"{title}, {settings.loss}", labels=labels)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
         print(format_gflownet_summary({"run_dir": str(run), "env": settings.env, "loss": settings.loss, **result}))
     return 0
+
+
+def _distribution_maps(env, model):
+    """(title, axis labels, target, model) as 2-D arrays for two-dimensional state spaces, else None."""
+    from ..gflownet.evaluate import terminating_distribution
+
+    if getattr(env, "ndim", None) != 2 and getattr(env, "k", None) != 2:
+        return None
+    p_model, states = terminating_distribution(env, model)
+    log_reward = env.log_reward(states)
+    terminal = env.forward_mask(states)[:, env.exit_action]
+    target = torch.where(terminal, (log_reward - log_reward[terminal].logsumexp(0)).exp(), torch.zeros_like(log_reward))
+    if env.name == "torsions":
+        return (f"{env.molecule} φ/ψ, {env.bins}×{env.bins} bins, {env.temperature:g} K", ("φ bin", "ψ bin"),
+                env.grid(target), env.grid(p_model))
+    shape = (env.height, env.height)
+    return (f"hypergrid {env.height}×{env.height}", ("x₁", "x₂"), target.reshape(shape).numpy(),
+            p_model.reshape(shape).numpy())
 
 
 def _read_metrics(path):

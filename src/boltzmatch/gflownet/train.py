@@ -22,8 +22,9 @@ from .hypergrid import Hypergrid
 from .losses import LOSSES, gflownet_loss
 from .model import GFlowNetModel
 from .sampler import sample_trajectories
+from .torsions import Torsions
 
-ENVIRONMENTS: dict[str, type[Environment]] = {"hypergrid": Hypergrid}
+ENVIRONMENTS: dict[str, type[Environment]] = {"hypergrid": Hypergrid, "torsions": Torsions}
 
 
 @dataclass
@@ -65,7 +66,8 @@ def train_gflownet(env: str | None = None, *, out: str | Path, env_options: dict
                    hidden: list[int] | None = None, backward: str = "uniform", epsilon: float = 0.0,
                    temperature: float = 1.0, subtb_lambda: float = 0.9, eval_every: int = 100, seed: int = 0,
                    resume: bool = False, progress: bool = True) -> dict:
-    """Train a GFlowNet on ``env`` (``hypergrid``; ``env_options`` e.g. ndim, height, r0, r1, r2) with
+    """Train a GFlowNet on ``env`` (``hypergrid``: ``env_options`` ndim, height, r0, r1, r2; ``torsions``:
+    molecule, bins, temperature K, energy openmm|xtb|emt|RUN_DIR) with
     ``loss`` (tb, db, subtb, fm) on ``n_trajectories`` trajectories in batches of ``batch_size``."""
     out = Path(out)
     if resume:
