@@ -7,7 +7,7 @@ import json
 
 import torch
 
-HELP = "GFlowNets (hypergrid, molecular torsions): train with tb, db, subtb or fm; sample; exact evaluation"
+HELP = "GFlowNets (hypergrid, tetris, molecular torsions): train with tb, db, subtb or fm; sample; exact evaluation"
 
 
 def add_parser(subparsers) -> None:
@@ -16,9 +16,11 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser("gflownet", help=HELP, description=HELP)
     verbs = p.add_subparsers(title="verbs", metavar="VERB", dest="gflownet_verb", required=True)
     t = verbs.add_parser("train", help="train a GFlowNet into a run directory")
-    t.add_argument("--env", choices=["hypergrid", "torsions"], default="hypergrid")
+    t.add_argument("--env", choices=["hypergrid", "tetris", "torsions"], default="hypergrid")
     t.add_argument("--ndim", type=int, default=2, help="hypergrid dimensions")
-    t.add_argument("--height", type=int, default=8, help="hypergrid side H (coordinates 0 … H−1)")
+    t.add_argument("--height", type=int, default=8, help="hypergrid side H (coordinates 0 … H−1); tetris board rows")
+    t.add_argument("--width", type=int, default=4, help="tetris board columns")
+    t.add_argument("--beta", type=float, default=5.0, help="tetris reward exp(β · filled fraction)")
     t.add_argument("--r0", type=float, default=0.1)
     t.add_argument("--r1", type=float, default=0.5)
     t.add_argument("--r2", type=float, default=2.0)
@@ -78,6 +80,8 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def _env_options(args: argparse.Namespace) -> dict:
+    if args.env == "tetris":
+        return {"width": args.width, "height": args.height, "beta": args.beta}
     if args.env == "torsions":
         return {"molecule": args.molecule, "bins": args.bins, "temperature": args.temperature, "energy": args.energy}
     return {"ndim": args.ndim, "height": args.height, "r0": args.r0, "r1": args.r1, "r2": args.r2}

@@ -22,9 +22,10 @@ from .hypergrid import Hypergrid
 from .losses import LOSSES, gflownet_loss
 from .model import GFlowNetModel
 from .sampler import sample_trajectories
+from .tetris import Tetris
 from .torsions import Torsions
 
-ENVIRONMENTS: dict[str, type[Environment]] = {"hypergrid": Hypergrid, "torsions": Torsions}
+ENVIRONMENTS: dict[str, type[Environment]] = {"hypergrid": Hypergrid, "tetris": Tetris, "torsions": Torsions}
 
 
 @dataclass
