@@ -3,7 +3,8 @@
 - hypergrid ndim 2, height 8 (torchgfn's reward, R0 0.1, R1 0.5, R2 2);
 - alanine dipeptide φ/ψ on a 36 × 36 torsion grid, R = exp(−βU) with Amber (OpenMM) at 300 K, the
   rest of the molecule held fixed.
-Each loss on-policy (ε = 0) and with ε = 0.1 exploration; batch 64, 160,000 trajectories; exact L1 and log Z against the truth, the empirical L1 from 10,000
+Each loss on-policy (ε = 0) and with ε = 0.1 exploration; batch 64, 160,000 trajectories; exact L1
+and log Z against the truth, the empirical L1 from 10,000
 samples as torchgfn reports it. Not yet here: larger grids, Tetris, and the same runs with torchgfn 2.x
 in its own venv.
 
