@@ -153,5 +153,10 @@ def test_gflownet_cli_trains_evaluates_samples_and_resumes(tmp_path, capsys):
     assert main(["gflownet", "train", "--resume", str(killed), "--quiet"]) == 0
     a, b = torch.load(tmp_path / "whole" / "model.pt"), torch.load(killed / "model.pt")
     assert all(torch.equal(a[k], b[k]) for k in a)
+    tetris = tmp_path / "tetris"
+    assert main(["gflownet", "train", "--env", "tetris", "--width", "2", "--height", "4", "--n-trajectories", "160",
+                 "--hidden", "16", "--eval-every", "5", "--quiet", "--out", str(tetris)]) == 0
+    assert main(["gflownet", "evaluate", str(tetris), "--samples", "100"]) == 0
+    assert (tetris / "boards.png").exists() and "L1 exact" in capsys.readouterr().out
     assert main(["gflownet", "train", "--n-trajectories", "4", "--out", str(tmp_path / "bad")]) == 2
     assert "n_trajectories ≥ batch_size" in capsys.readouterr().err and not (tmp_path / "bad").exists()

@@ -130,6 +130,12 @@ def run_evaluate(args: argparse.Namespace) -> int:
         plots.overlay_plot({"reference": (x, [float(r["log_z_true"]) for r in rows]),
                             "model": (x, [float(r["log_z"]) for r in rows])}, run / "log_z.png",
                            xlabel="trajectories", ylabel="log Z", title="log Z during training")
+    if env.name == "tetris":  # example boards the policy builds
+        from ..gflownet.sampler import sample_trajectories
+
+        boards = sample_trajectories(env, model, 16, torch.Generator().manual_seed(args.seed)).terminal
+        plots.image_grid(boards.flatten(1).float().numpy() * 2 - 1, run / "boards.png",
+                         shape=(env.height, env.width), title="sampled Tetris boards", columns=8)
     maps = _distribution_maps(env, model)
     if maps is not None:
         title, labels, target, p_model = maps
