@@ -81,6 +81,7 @@ def test_mmd_test_p_values_are_uniform_under_the_null():
 
 
 def test_wasserstein2_equals_the_sorted_matching_in_one_dimension():
+    pytest.importorskip("ot", reason="the generative extra (POT)")
     from boltzmatch.analysis.metrics import wasserstein2
 
     rng = np.random.default_rng(4)
