@@ -13,6 +13,21 @@ from boltzmatch.gflownet.model import GFlowNetModel
 from boltzmatch.gflownet.sampler import sample_trajectories
 
 
+def train(env, loss: str, iterations: int, batch_size: int, hidden: list[int]) -> GFlowNetModel:
+    """A GFlowNet trained on-policy with Adam (log Z at lr 0.1), seeded."""
+    torch.manual_seed(0)
+    model = GFlowNetModel(env.n_features, env.n_actions, env.n_backward, hidden=hidden, exit_is_reward=loss == "fm")
+    others = [p for name, p in model.named_parameters() if name != "log_z"]
+    optimizer = torch.optim.Adam([{"params": others, "lr": 1e-3}, {"params": [model.log_z], "lr": 0.1}])
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(iterations):
+        value = gflownet_loss(loss, env, model, sample_trajectories(env, model, batch_size, generator))
+        optimizer.zero_grad()
+        value.backward()
+        optimizer.step()
+    return model
+
+
 def test_hypergrid_reward_is_torchgfns():
     env = Hypergrid(ndim=2, height=8, r0=0.1, r1=0.5, r2=2.0)
     # a = |x/7 − 0.5|: x = 0 → 0.5 (outer band only), x = 1 → 0.357 (both bands), x = 3 → 0.071 (neither)
@@ -38,18 +53,8 @@ def test_exact_terminating_distribution_matches_sampling_of_an_untrained_policy(
 
 @pytest.mark.parametrize("loss", LOSSES)
 def test_every_loss_learns_the_reward_distribution(loss):
-    torch.manual_seed(0)
     env = Hypergrid(ndim=2, height=5)
-    model = GFlowNetModel(env.n_features, env.n_actions, env.n_backward, hidden=[64, 64],
-                          exit_is_reward=loss == "fm")
-    others = [p for name, p in model.named_parameters() if name != "log_z"]
-    optimizer = torch.optim.Adam([{"params": others, "lr": 1e-3}, {"params": [model.log_z], "lr": 0.1}])
-    generator = torch.Generator().manual_seed(0)
-    for _ in range(600):
-        value = gflownet_loss(loss, env, model, sample_trajectories(env, model, 16, generator))
-        optimizer.zero_grad()
-        value.backward()
-        optimizer.step()
+    model = train(env, loss, 600, 16, [64, 64])
     result = evaluate_exact(env, model, loss, n_samples=4000)
     assert result["l1_exact"] < 0.1
     assert result["log_z"] == pytest.approx(result["log_z_true"], abs=0.05)
@@ -95,16 +100,7 @@ def test_torsion_grid_rewards_are_boltzmann_factors_of_the_rotated_conformations
     assert not env.forward_mask(torch.tensor([[1, -1]]))[0, -1] and env.forward_mask(torch.tensor([[1, 4]]))[0, -1]
     assert torch.equal(env.backward_step(torch.tensor([[1, 4]]), torch.tensor([4])), torch.tensor([[1, -1]]))
     # TB learns the enumerable target
-    torch.manual_seed(0)
-    model = GFlowNetModel(env.n_features, env.n_actions, env.n_backward, hidden=[64, 64])
-    others = [p for name, p in model.named_parameters() if name != "log_z"]
-    optimizer = torch.optim.Adam([{"params": others, "lr": 1e-3}, {"params": [model.log_z], "lr": 0.1}])
-    generator = torch.Generator().manual_seed(0)
-    for _ in range(1500):
-        value = gflownet_loss("tb", env, model, sample_trajectories(env, model, 32, generator))
-        optimizer.zero_grad()
-        value.backward()
-        optimizer.step()
+    model = train(env, "tb", 1500, 32, [64, 64])
     result = evaluate_exact(env, model, "tb")
     assert result["l1_exact"] < 0.1 and result["log_z"] == pytest.approx(result["log_z_true"], abs=0.05)
 
@@ -136,16 +132,7 @@ def test_tetris_pieces_drop_rest_and_lift_back():
 def test_tb_learns_a_small_tetris_board():
     from boltzmatch.gflownet.tetris import Tetris
 
-    torch.manual_seed(0)
     env = Tetris(width=2, height=4, beta=3.0)
-    model = GFlowNetModel(env.n_features, env.n_actions, env.n_backward, hidden=[32, 32])
-    others = [p for name, p in model.named_parameters() if name != "log_z"]
-    optimizer = torch.optim.Adam([{"params": others, "lr": 1e-3}, {"params": [model.log_z], "lr": 0.1}])
-    generator = torch.Generator().manual_seed(0)
-    for _ in range(800):
-        value = gflownet_loss("tb", env, model, sample_trajectories(env, model, 16, generator))
-        optimizer.zero_grad()
-        value.backward()
-        optimizer.step()
+    model = train(env, "tb", 800, 16, [32, 32])
     result = evaluate_exact(env, model, "tb")
     assert result["l1_exact"] < 0.1 and result["log_z"] == pytest.approx(result["log_z_true"], abs=0.05)
