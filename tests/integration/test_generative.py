@@ -168,5 +168,8 @@ def test_gflownet_cli_trains_evaluates_samples_and_resumes(tmp_path, capsys):
                  "--hidden", "16", "--eval-every", "5", "--quiet", "--out", str(tetris)]) == 0
     assert main(["gflownet", "evaluate", str(tetris), "--samples", "100"]) == 0
     assert (tetris / "boards.png").exists() and "L1 exact" in capsys.readouterr().out
+    (tetris / "checkpoint.pt").unlink()
+    assert main(["gflownet", "train", "--resume", str(tetris)]) == 2
+    assert "no checkpoint.pt to resume from" in capsys.readouterr().err
     assert main(["gflownet", "train", "--n-trajectories", "4", "--out", str(tmp_path / "bad")]) == 2
     assert "n_trajectories ≥ batch_size" in capsys.readouterr().err and not (tmp_path / "bad").exists()

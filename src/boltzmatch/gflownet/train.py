@@ -95,6 +95,8 @@ def train_gflownet(env: str | None = None, *, out: str | Path, env_options: dict
     generator = torch.Generator().manual_seed(settings.seed)
     state = {"iteration": 0, "rows": []}
     if resume:
+        if not (out / rd.CHECKPOINT).exists():
+            raise BoltzmatchError(f"{out}: no {rd.CHECKPOINT} to resume from")
         checkpoint = torch.load(out / rd.CHECKPOINT, map_location="cpu", weights_only=False)
         model.load_state_dict(checkpoint["model"])
         optimizer.load_state_dict(checkpoint["optimizer"])
