@@ -39,6 +39,20 @@ def test_hypergrid_reward_is_torchgfns():
     assert torch.equal(env.index(env.all_states()), torch.arange(64))
 
 
+@pytest.mark.parametrize("height", [8, 16, 20, 32])
+def test_hypergrid_reward_is_mirror_symmetric(height):
+    # Floating point once put x = 12 of a 16-grid in the 0.3 < a < 0.4 band (a = 0.30000000000000004)
+    # but not its mirror x = 3 (a = 0.3): log Z of 16 × 16 was 4.325, torchgfn's 4.1836.
+    env = Hypergrid(ndim=2, height=height, r0=0.1, r1=0.5, r2=2.0)
+    states = env.all_states()
+    mirrored = torch.stack([height - 1 - states[:, 0], states[:, 1]], 1)
+    assert torch.equal(env.log_reward(states), env.log_reward(mirrored))
+    if height == 16:
+        band = [x for x in range(16) if float(env.log_reward(torch.tensor([[x, x]])).exp()) > 2.5]
+        assert band == [2, 13]
+        assert env.log_partition() == pytest.approx(4.1835758, abs=1e-6)  # torchgfn 2.4.1 (float32): 4.18357579
+
+
 def test_exact_terminating_distribution_matches_sampling_of_an_untrained_policy():
     torch.manual_seed(0)
     env = Hypergrid(ndim=2, height=4)

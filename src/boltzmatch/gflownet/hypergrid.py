@@ -2,7 +2,8 @@
 
 States are points x ∈ {0 … H−1}^D, starting at the origin; forward action i increments coordinate
 i (while x_i < H − 1), the last action exits at any state; backward action i decrements x_i.
-With a_i = |x_i/(H − 1) − 0.5|: R(x) = R0 + R1·∏_i [0.25 < a_i] + R2·∏_i [0.3 < a_i < 0.4].
+With a_i = |x_i/(H − 1) − 0.5|: R(x) = R0 + R1·∏_i [0.25 < a_i] + R2·∏_i [0.3 < a_i < 0.4],
+compared exactly (in integers), so the reward is symmetric under x_i → H − 1 − x_i as torchgfn's is.
 """
 
 from __future__ import annotations
@@ -54,8 +55,12 @@ class Hypergrid(Environment):
         return out
 
     def log_reward(self, states):
-        a = (states.double() / (self.height - 1) - 0.5).abs()
-        reward = self.r0 + self.r1 * (a > 0.25).all(1).double() + self.r2 * ((a > 0.3) & (a < 0.4)).all(1).double()
+        # Exact in integers: a_i = d_i / (2(H − 1)) with d_i = |2x_i − (H − 1)|. Floating point put
+        # x = 12 of a 16-grid (a = 0.30000000000000004) in the band but not its mirror x = 3 (a = 0.3).
+        d, span = (2 * states.long() - (self.height - 1)).abs(), self.height - 1
+        outer = (4 * d > 2 * span).all(1)
+        band = ((10 * d > 6 * span) & (10 * d < 8 * span)).all(1)
+        reward = self.r0 + self.r1 * outer.double() + self.r2 * band.double()
         return torch.log(reward)
 
     def features(self, states):
