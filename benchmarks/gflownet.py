@@ -1,44 +1,194 @@
-"""GFlowNets on enumerable targets, every loss, exact judgement (issue 14, first part).
+"""GFlowNets (issue 14): every loss on enumerable targets judged exactly, and torchgfn side by side.
 
-- hypergrid ndim 2, height 8 (torchgfn's reward, R0 0.1, R1 0.5, R2 2);
-- alanine dipeptide φ/ψ on a 36 × 36 torsion grid, R = exp(−βU) with Amber (OpenMM) at 300 K, the
-  rest of the molecule held fixed.
-Each loss on-policy (ε = 0) and with ε = 0.1 exploration; batch 64, 160,000 trajectories; exact L1
-and log Z against the truth, the empirical L1 from 10,000
-samples as torchgfn reports it. Not yet here: larger grids, Tetris, and the same runs with torchgfn 2.x
-in its own venv.
+Part ``enumerable`` → benchmarks/results/gflownet.{json,md}:
+- hypergrid ndim 2, height 8 (torchgfn's reward, R0 0.1, R1 0.5, R2 2) and alanine dipeptide φ/ψ on a
+  36 × 36 torsion grid, R = exp(−βU) with Amber (OpenMM) at 300 K, the rest of the molecule held
+  fixed: each loss on-policy (ε = 0) and with ε = 0.1, batch 64, 160,000 trajectories; exact L1 and
+  log Z, the empirical L1 from 10,000 samples as torchgfn reports it. For the torsions also the JSD
+  of the GFlowNet's φ/ψ histogram to a reference MD histogram (OpenMM, 300 K, flexible molecule:
+  a different distribution from the rigid grid's, shown for scale next to the grid's own JSD to it).
+- Tetris 4 × 4 with pieces I, O, J, L, T, R = exp(5 · filled fraction): exact TV and whether every
+  mode (terminal boards at most one piece short of the fullest) appears among 10,000 samples.
 
-Usage: python benchmarks/gflownet.py   → benchmarks/results/gflownet.{json,md}
+Part ``torchgfn`` → benchmarks/results/gflownet_torchgfn.{json,md}: torchgfn 2.4.1 in its own venv
+(benchmarks/.peers/torchgfn, numpy < 2; installed on first use) against boltzmatch at torchgfn's test
+settings: batch 128, 32,000 trajectories, seed 1, 2 × 256 MLP, Adam lr 1e-3, log Z lr 0.1, on-policy,
+learned backward policy; TB on 8², 16², 8⁴, 16⁴, FM on 8², 8⁴. Both report the empirical L1 from
+200,000 samples; boltzmatch also the exact L1/TV. Wall time is the training loop only, both sides
+alternating in one run (``--rounds``, median).
+
+Usage: python benchmarks/gflownet.py [--part enumerable|torchgfn|all] [--rounds 3]
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import shutil
+import statistics
+import subprocess
+import tempfile
+from pathlib import Path
 
+import torch
 from common import CACHE, write_results
 
 from boltzmatch.gflownet import train_gflownet
 
 CASES = [("hypergrid", {"ndim": 2, "height": 8}, 160_000),
          ("torsions", {"bins": 36, "temperature": 300.0, "energy": "openmm"}, 160_000)]
+TETRIS = {"width": 4, "height": 4, "beta": 5.0, "pieces": "IOJLT"}
+TORCHGFN_CASES = [(2, 8, "tb"), (2, 16, "tb"), (4, 8, "tb"), (4, 16, "tb"), (2, 8, "fm"), (4, 8, "fm")]
+# torchgfn's asserted targets for these settings, as quoted in issue 14
+TORCHGFN_TARGETS = {(2, 8, "tb"): 0.012, (2, 16, "tb"): 0.052, (4, 8, "tb"): 0.25, (4, 16, "tb"): 0.66,
+                    (2, 8, "fm"): 0.047, (4, 8, "fm"): 0.49}
+PEER = Path(__file__).resolve().parent / ".peers" / "torchgfn" / "bin" / "python"
+PEER_SCRIPT = Path(__file__).resolve().parent / "peers" / "torchgfn_hypergrid.py"
 
 
-def main() -> None:
+def install_torchgfn_peer() -> None:
+    """torchgfn 2.4.1 with torch 2.13 CPU and numpy < 2 in its own virtual environment."""
+    if PEER.exists():
+        return
+    venv = PEER.parents[1]
+    subprocess.run(["python3.11", "-m", "venv", str(venv)], check=True)
+    subprocess.run([str(venv / "bin" / "pip"), "install", "torch==2.13.0", "numpy<2", "torchgfn==2.4.1"], check=True)
+
+
+def reference_md_phi_psi():
+    """φ/ψ (degrees, (n, 2)) of the cached OpenMM alanine-dipeptide MD at 300 K (made by
+    benchmarks/generative.py), or None when it is not there."""
+    path = CACHE / "ala300_seed1.xyz"
+    if not path.exists():
+        return None
+    import numpy as np
+    from ase.io import read
+
+    from boltzmatch.analysis.geometry import ramachandran
+
+    return np.degrees(ramachandran(read(path, ":")))
+
+
+def torsion_md_jsd(run_dir: Path, md, bins: int) -> dict:
+    """JSD (nats) against the MD's φ/ψ histogram on the grid's bins of: the GFlowNet's 10,000
+    samples, and the grid's exact Boltzmann distribution (the rigid-rotation target itself)."""
+    import numpy as np
+
+    from boltzmatch.analysis.metrics import jensen_shannon
+    from boltzmatch.gflownet.sampler import sample_trajectories
+    from boltzmatch.gflownet.train import load_gflownet
+
+    env, model, _ = load_gflownet(run_dir)
+    sampled = sample_trajectories(env, model, 10_000, torch.Generator().manual_seed(0)).terminal.numpy()
+    ours = np.bincount(sampled[:, 0] * bins + sampled[:, 1], minlength=bins * bins)
+    edges = np.linspace(-180.0, 180.0, bins + 1)
+    md_hist = np.histogram2d(md[:, 0], md[:, 1], bins=[edges, edges])[0]
+    log_r = env.grid(env.log_reward(env.all_states()))  # (bins, bins), φ-major as the samples' codes
+    boltzmann = np.exp(log_r - log_r.max())
+    return {"jsd_gflownet_vs_md": jensen_shannon(ours, md_hist),
+            "jsd_grid_boltzmann_vs_md": jensen_shannon(boltzmann, md_hist)}
+
+
+def tetris_modes(run_dir: Path, n_samples: int = 10_000) -> dict:
+    """Modes = terminal boards at most one piece (4 cells) short of the fullest terminal board."""
+    from boltzmatch.gflownet.sampler import sample_trajectories
+    from boltzmatch.gflownet.train import load_gflownet
+
+    env, model, _ = load_gflownet(run_dir)
+    states = env.all_states()
+    terminal = env.forward_mask(states)[:, env.exit_action]
+    filled = states.flatten(1).sum(1)
+    best = int(filled[terminal].max())
+    modes = set(env.index(states[terminal & (filled >= best - 4)]).tolist())
+    sampled = sample_trajectories(env, model, n_samples, torch.Generator().manual_seed(0)).terminal
+    seen = set(env.index(sampled).tolist())
+    return {"modes": len(modes), "modes_found": len(modes & seen), "terminal_boards": int(terminal.sum())}
+
+
+def enumerable() -> None:
     rows, results = [], {}
-    for env, options, trajectories in CASES:
+    md = reference_md_phi_psi()
+    cases = [*CASES, ("tetris", TETRIS, 160_000)]
+    for env, options, trajectories in cases:
         label = f"{env} " + ",".join(f"{k}={v}" for k, v in options.items() if k != "energy")
-        for loss in ("tb", "db", "subtb", "fm"):
+        losses = ("tb", "db", "subtb", "fm") if env != "tetris" else ("tb", "subtb")
+        for loss in losses:
             for epsilon in (0.0, 0.1):
                 out = CACHE / "gflownet" / f"{env}_{'_'.join(map(str, options.values()))}_{loss}_{epsilon}"
                 if out.exists():
                     shutil.rmtree(out)
                 summary = train_gflownet(env, out=out, env_options=options, loss=loss, batch_size=64,
                                          n_trajectories=trajectories, epsilon=epsilon, eval_every=250, progress=True)
+                extra = ""
+                if env == "torsions" and md is not None:
+                    summary.update(torsion_md_jsd(out, md, options["bins"]))
+                    extra = (f"JSD vs MD {summary['jsd_gflownet_vs_md']:.3f} "
+                             f"(grid's own {summary['jsd_grid_boltzmann_vs_md']:.3f})")
+                if env == "tetris":
+                    summary.update(tetris_modes(out))
+                    extra = f"modes found {summary['modes_found']}/{summary['modes']}"
                 results[f"{label} {loss} ε={epsilon}"] = summary
-                rows.append([label, loss, epsilon, summary["l1_exact"], summary["l1_empirical"], summary["jsd_exact"],
-                             summary["log_z"], summary["log_z_true"], summary["wall_seconds"]])
-    print(write_results("gflownet", results, rows, ["target", "loss", "ε", "L1 exact", "L1 empirical (10k)",
-                                                      "JSD", "log Z", "log Z true", "wall (s)"]))
+                rows.append([label, loss, epsilon, summary["l1_exact"], summary["tv_exact"], summary["l1_empirical"],
+                             summary["jsd_exact"], summary["log_z"], summary["log_z_true"], summary["wall_seconds"],
+                             extra])
+    print(write_results("gflownet", results, rows, ["target", "loss", "ε", "L1 exact", "TV exact",
+                                                      "L1 empirical (10k)", "JSD", "log Z", "log Z true", "wall (s)",
+                                                      "also"]))
+
+
+def ours(ndim: int, height: int, loss: str) -> dict:
+    from boltzmatch.gflownet.evaluate import evaluate_exact
+    from boltzmatch.gflownet.train import load_gflownet
+
+    with tempfile.TemporaryDirectory() as tmp:
+        summary = train_gflownet("hypergrid", out=tmp, env_options={"ndim": ndim, "height": height}, loss=loss,
+                                 batch_size=128, n_trajectories=32_000, lr=1e-3, lr_log_z=0.1, hidden=[256, 256],
+                                 backward="learned", seed=1, eval_every=10**9, progress=False)
+        env, model, _ = load_gflownet(tmp)
+        exact = evaluate_exact(env, model, loss, n_samples=200_000, seed=1)
+    return {"wall_seconds": summary["wall_seconds"], "l1_empirical": exact["l1_empirical"],
+            "l1_exact": exact["l1_exact"], "tv_exact": exact["tv_exact"], "log_z": exact["log_z"],
+            "log_z_true": exact["log_z_true"]}
+
+
+def theirs(ndim: int, height: int, loss: str) -> dict:
+    done = subprocess.run([str(PEER), str(PEER_SCRIPT), "--ndim", str(ndim), "--height", str(height), "--loss", loss],
+                          check=True, capture_output=True, text=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def side_by_side(rounds: int) -> None:
+    install_torchgfn_peer()
+    rows, results = [], {}
+    for ndim, height, loss in TORCHGFN_CASES:
+        runs = {"boltzmatch": [], "torchgfn": []}
+        for _ in range(rounds):  # alternate, so both see the same machine
+            runs["torchgfn"].append(theirs(ndim, height, loss))
+            runs["boltzmatch"].append(ours(ndim, height, loss))
+        wall = {name: statistics.median(r["wall_seconds"] for r in runs[name]) for name in runs}
+        l1 = {name: statistics.median(r["l1_empirical"] for r in runs[name]) for name in runs}
+        ratio = wall["boltzmatch"] / wall["torchgfn"]
+        key = f"{height}^{ndim} {loss}"
+        results[key] = {"runs": runs, "median_wall_seconds": wall, "median_l1_empirical": l1, "wall_ratio": ratio,
+                        "torchgfn_target": TORCHGFN_TARGETS[(ndim, height, loss)]}
+        rows.append([key, TORCHGFN_TARGETS[(ndim, height, loss)], l1["torchgfn"], l1["boltzmatch"],
+                     statistics.median(r["tv_exact"] for r in runs["boltzmatch"]), wall["torchgfn"],
+                     wall["boltzmatch"], ratio])
+        print(rows[-1], flush=True)
+    print(write_results("gflownet_torchgfn", results, rows,
+                        ["hypergrid", "torchgfn target L1", "L1 torchgfn (200k)", "L1 boltzmatch (200k)",
+                         "TV exact boltzmatch", "wall torchgfn (s)", "wall boltzmatch (s)", "ratio"]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--part", choices=("enumerable", "torchgfn", "all"), default="all")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    if args.part in ("torchgfn", "all"):
+        side_by_side(args.rounds)
+    if args.part in ("enumerable", "all"):
+        enumerable()
 
 
 if __name__ == "__main__":

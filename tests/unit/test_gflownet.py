@@ -76,6 +76,39 @@ def test_every_loss_learns_the_reward_distribution(loss):
     assert result["l1_empirical"] < result["l1_exact"] + 4 * np.sqrt(2 * 25 / (np.pi * 4000))
 
 
+@pytest.mark.parametrize("backward", ["uniform", "learned"])
+def test_batched_trajectory_log_probs_equal_a_step_by_step_walk(backward):
+    # the loss evaluates the policy only on s_0 … s_{L−1} of each trajectory and scatters the results
+    # into the padded (T, n) layout; walk each trajectory alone and compare every number
+    from boltzmatch.gflownet.model import backward_log_probs, forward_log_probs
+    from boltzmatch.gflownet.sampler import trajectory_log_probs
+
+    torch.manual_seed(0)
+    env = Hypergrid(ndim=3, height=4)
+    model = GFlowNetModel(env.n_features, env.n_actions, env.n_backward, hidden=[32], backward=backward)
+    batch = sample_trajectories(env, model, 24, torch.Generator().manual_seed(3), epsilon=0.3)
+    log_pf, log_pb, log_flow, valid = trajectory_log_probs(env, model, batch)
+    with torch.no_grad():
+        for j in range(batch.n):
+            length = int(batch.lengths[j])
+            assert valid[:, j].sum() == length
+            for t in range(length):
+                s = batch.states[t, j][None]
+                logits, _, flow = model.heads(env.features(s))
+                expected = forward_log_probs(env, model, s, logits)[0, batch.actions[t, j]]
+                assert float(log_pf[t, j]) == pytest.approx(float(expected), abs=1e-6)
+                assert float(log_flow[t, j]) == pytest.approx(float(flow[0]), abs=1e-6)
+                if t < length - 1:  # a move s_t → s_{t+1}: P_B of undoing it, seen from s_{t+1}
+                    after = batch.states[t + 1, j][None]
+                    _, back, _ = model.heads(env.features(after))
+                    undo = env.backward_of_forward(batch.actions[t, j][None])
+                    expected_b = backward_log_probs(model, back, env.backward_mask(after))[0, undo]
+                    assert float(log_pb[t, j]) == pytest.approx(float(expected_b), abs=1e-6)
+                else:
+                    assert float(log_pb[t, j]) == 0.0
+            assert not log_pf[length:, j].any() and not log_pb[length:, j].any()
+
+
 def test_trajectory_balance_of_a_uniform_policy_has_the_known_value():
     # uniform P_F and P_B, log Z = 0, constant reward: TB residual of a trajectory is Σ log P_F − Σ log P_B − log R
     env = Hypergrid(ndim=1, height=3, r0=1.0, r1=0.0, r2=0.0)  # R ≡ 1
@@ -150,3 +183,19 @@ def test_tb_learns_a_small_tetris_board():
     model = train(env, "tb", 800, 16, [32, 32])
     result = evaluate_exact(env, model, "tb")
     assert result["l1_exact"] < 0.1 and result["log_z"] == pytest.approx(result["log_z_true"], abs=0.05)
+
+
+def test_tetris_pieces_option_keeps_only_those_pieces_and_rejects_unknown_letters():
+    from boltzmatch.errors import BoltzmatchError
+    from boltzmatch.gflownet.tetris import Tetris
+
+    only_o = Tetris(width=4, height=4, pieces="O")
+    assert only_o.n_backward == 3 and {name[0] for name in only_o.action_names} == {"O"}  # columns 0, 1, 2
+    # the full board (four Os at columns 0 and 2) is terminal, and so is every board no O fits on
+    states = only_o.all_states()
+    terminal = states[only_o.forward_mask(states)[:, only_o.exit_action]]
+    assert any(bool(board.all()) for board in terminal)
+    assert not only_o.forward_mask(terminal)[:, :-1].any()
+    assert Tetris(width=4, height=4, pieces="ioo").options()["pieces"] == "IO"
+    with pytest.raises(BoltzmatchError, match="pieces"):
+        Tetris(width=4, height=4, pieces="IX")

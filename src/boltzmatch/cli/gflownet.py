@@ -21,6 +21,7 @@ def add_parser(subparsers) -> None:
     t.add_argument("--height", type=int, default=8, help="hypergrid side H (coordinates 0 … H−1); tetris board rows")
     t.add_argument("--width", type=int, default=4, help="tetris board columns")
     t.add_argument("--beta", type=float, default=5.0, help="tetris reward exp(β · filled fraction)")
+    t.add_argument("--pieces", default="IJLOSTZ", help="tetris pieces to place, a subset of IJLOSTZ (e.g. IOJLT)")
     t.add_argument("--r0", type=float, default=0.1)
     t.add_argument("--r1", type=float, default=0.5)
     t.add_argument("--r2", type=float, default=2.0)
@@ -81,7 +82,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 def _env_options(args: argparse.Namespace) -> dict:
     if args.env == "tetris":
-        return {"width": args.width, "height": args.height, "beta": args.beta}
+        return {"width": args.width, "height": args.height, "beta": args.beta, "pieces": args.pieces}
     if args.env == "torsions":
         return {"molecule": args.molecule, "bins": args.bins, "temperature": args.temperature, "energy": args.energy}
     return {"ndim": args.ndim, "height": args.height, "r0": args.r0, "r1": args.r1, "r2": args.r2}

@@ -23,7 +23,7 @@ def policy_log_probs(env: Environment, model: GFlowNetModel, states: torch.Tenso
     parts = []
     for begin in range(0, len(states), CHUNK):
         chunk = states[begin:begin + CHUNK]
-        logits, _, _ = model.heads(env.features(chunk))
+        logits = model.forward_logits(env.features(chunk))
         parts.append(forward_log_probs(env, model, chunk, logits))
     return torch.cat(parts)
 

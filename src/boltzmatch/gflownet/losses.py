@@ -62,19 +62,16 @@ def flow_matching(env: Environment, model: GFlowNetModel, batch: Trajectories) -
     visited = (steps >= 1) & (steps <= (batch.lengths - 1)[None, :])  # non-initial states up to x
     states = batch.states[visited]  # (m, *shape)
     # inflow: every parent p = backward_step(s, b) with edge p → s by forward action forward_of_backward(b)
+    # every parent p = backward_step(s, b) with edge p → s by forward action forward_of_backward(b),
+    # parents and states together in one policy call
     b_mask = env.backward_mask(states)
-    inflow_terms = torch.full(b_mask.shape, NEG_INF)
-    for b in range(env.n_backward):
-        rows = b_mask[:, b]
-        if rows.any():
-            parents = env.backward_step(states[rows], torch.full((int(rows.sum()),), b))
-            logits, _, _ = model.heads(env.features(parents))
-            forward = env.forward_of_backward(torch.full((int(rows.sum()),), b))
-            terms = inflow_terms.clone()
-            terms[rows, b] = logits.gather(1, forward[:, None]).squeeze(1)
-            inflow_terms = terms
+    rows, moves = b_mask.nonzero(as_tuple=True)
+    parents = env.backward_step(states[rows], moves)
+    all_logits = model.forward_logits(env.features(torch.cat([parents, states])))
+    edge = all_logits[:len(parents)].gather(1, env.forward_of_backward(moves)[:, None]).squeeze(1)
+    inflow_terms = torch.full(b_mask.shape, NEG_INF, dtype=edge.dtype).index_put((rows, moves), edge)
     log_inflow = torch.logsumexp(inflow_terms, 1)
-    logits, _, _ = model.heads(env.features(states))
+    logits = all_logits[len(parents):]
     mask = env.forward_mask(states)
     out_terms = logits.masked_fill(~mask, NEG_INF)
     out_terms = torch.cat([out_terms[:, :-1], env.log_reward(states)[:, None].float()], 1)  # exit edge = R(s)

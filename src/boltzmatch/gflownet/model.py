@@ -34,6 +34,10 @@ class GFlowNetModel(nn.Module):
         h = self.trunk(features)
         return self.forward_head(h), self.backward_head(h), self.flow_head(h).squeeze(-1)
 
+    def forward_logits(self, features: torch.Tensor) -> torch.Tensor:
+        """Raw forward logits only (what sampling needs)."""
+        return self.forward_head(self.trunk(features))
+
 
 def masked_log_softmax(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return torch.log_softmax(logits.masked_fill(~mask, NEG_INF), dim=-1)

@@ -37,6 +37,7 @@ class Trajectories:
 
 def sample_trajectories(env: Environment, model: GFlowNetModel, n: int, generator: torch.Generator,
                         epsilon: float = 0.0, temperature: float = 1.0) -> Trajectories:
+    """``n`` trajectories from s_0 to exit; at each step only the unfinished ones call the policy."""
     slots = env.max_length + 1
     state = env.initial(n)
     states = [state]
@@ -46,27 +47,26 @@ def sample_trajectories(env: Environment, model: GFlowNetModel, n: int, generato
     terminal = state.clone()
     with torch.no_grad():
         for t in range(slots):
-            if done.all():
+            active = (~done).nonzero().squeeze(1)
+            if len(active) == 0:
                 states.append(state)
                 continue
-            mask = env.forward_mask(state)
-            logits, _, _ = model.heads(env.features(state))
-            probs = forward_log_probs(env, model, state, logits, temperature).exp()
+            current = state[active]
+            logits = model.forward_logits(env.features(current))
+            probs = forward_log_probs(env, model, current, logits, temperature).exp()
             if epsilon > 0:
-                uniform = mask.float() / mask.sum(1, keepdim=True)
-                probs = (1 - epsilon) * probs + epsilon * uniform
-            action = torch.multinomial(probs, 1, generator=generator).squeeze(1)
-            action = torch.where(done, torch.full_like(action, -1), action)
-            actions[t] = action
-            exiting = (action == env.exit_action) & ~done
-            terminal[exiting] = state[exiting]
-            moving = ~done & ~exiting
-            if moving.any():
-                new_state = state.clone()
-                new_state[moving] = env.step(state[moving], action[moving])
-                state = new_state
-            lengths += (~done).long()
-            done = done | exiting
+                mask = env.forward_mask(current)
+                probs = (1 - epsilon) * probs + epsilon * mask.float() / mask.sum(1, keepdim=True)
+            chosen = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+            actions[t, active] = chosen
+            exiting = chosen == env.exit_action
+            terminal[active[exiting]] = current[exiting]
+            moving = active[~exiting]
+            if len(moving):
+                state = state.clone()
+                state[moving] = env.step(current[~exiting], chosen[~exiting])
+            lengths[active] += 1
+            done[active[exiting]] = True
             states.append(state)
     return Trajectories(torch.stack(states), actions, lengths, terminal, env.log_reward(terminal))
 
@@ -74,19 +74,22 @@ def sample_trajectories(env: Environment, model: GFlowNetModel, n: int, generato
 def trajectory_log_probs(env: Environment, model: GFlowNetModel, batch: Trajectories
                          ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """With gradients: per-step log P_F (T, n), log P_B (T, n) of the transition out of step t (0 for
-    exit and padding), log F(s_t) (T + 1, n), and the valid-step mask (T, n)."""
+    exit and padding), log F(s_t) (T + 1, n; 0 on padding), and the valid-step mask (T, n).
+    One policy call on the states s_0 … s_{L−1} of every trajectory, none on the padding."""
     from .model import backward_log_probs
 
     slots, n = batch.actions.shape
     flat = batch.states.reshape(-1, *batch.states.shape[2:])
-    logits, back_logits, log_flow = model.heads(env.features(flat))
-    logits = logits.reshape(slots + 1, n, -1)
-    back_logits = back_logits.reshape(slots + 1, n, -1)
-    log_flow = log_flow.reshape(slots + 1, n)
     valid = batch.actions >= 0
     safe_actions = batch.actions.clamp_min(0)
-    log_pf_all = forward_log_probs(env, model, flat, logits.reshape(len(flat), -1)).reshape(slots + 1, n, -1)
-    log_pf = log_pf_all[:-1].gather(2, safe_actions[..., None]).squeeze(2)
+    rows = (torch.arange(slots + 1)[:, None] < batch.lengths[None, :]).reshape(-1).nonzero().squeeze(1)
+    logits, back, flow = model.heads(env.features(flat[rows]))
+    log_p = forward_log_probs(env, model, flat[rows], logits)
+    taken = torch.cat([batch.actions, torch.zeros(1, n, dtype=torch.long)]).reshape(-1)[rows]
+    log_pf = log_p.new_zeros((slots + 1) * n).index_put((rows,), log_p.gather(1, taken[:, None]).squeeze(1))
+    log_pf = log_pf.reshape(slots + 1, n)[:-1]
+    back_logits = back.new_zeros((slots + 1) * n, back.shape[1]).index_put((rows,), back).reshape(slots + 1, n, -1)
+    log_flow = flow.new_zeros((slots + 1) * n).index_put((rows,), flow).reshape(slots + 1, n)
     log_pf = torch.where(valid, log_pf, torch.zeros_like(log_pf))
     # backward: from s_{t+1} back to s_t, the backward action undoing forward action a_t
     b_mask = env.backward_mask(flat).reshape(slots + 1, n, -1)

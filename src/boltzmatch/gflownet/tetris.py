@@ -1,7 +1,7 @@
 """Tetris board filling: pieces dropped straight down until they rest, no sliding, no line clears.
 
-A forward action places one rotation of one of the pieces I, J, L, O, S, T, Z (rotations that
-coincide are kept once) with its left edge at a column; the piece falls from above the board until
+A forward action places one rotation of one of the pieces (I, J, L, O, S, T, Z or a subset; rotations
+that coincide are kept once) with its left edge at a column; the piece falls from above the board until
 the next row would overlap a filled cell or the floor; it must fit entirely. Exit is allowed only
 when no piece fits anywhere. A backward action lifts a piece straight up: allowed when those four
 cells are filled and dropping that piece at that column onto the rest of the board would land it
@@ -38,15 +38,20 @@ def rotations(rows: list[str]) -> list[np.ndarray]:
 class Tetris(Environment):
     name = "tetris"
 
-    def __init__(self, width: int = 4, height: int = 4, beta: float = 5.0, reward: str = "exp", power: float = 2.0):
+    def __init__(self, width: int = 4, height: int = 4, beta: float = 5.0, reward: str = "exp", power: float = 2.0,
+                 pieces: str = "IJLOSTZ"):
+        pieces = "".join(dict.fromkeys(str(pieces).upper()))
+        if not pieces or set(pieces) - set(SHAPES):
+            raise BoltzmatchError(f"tetris pieces must be letters from {''.join(SHAPES)}, got {pieces!r}")
         if width < 2 or height < 2 or width * height > 62:
             raise BoltzmatchError(f"tetris boards need 2 ≤ width, height and at most 62 cells, got {width}×{height}")
         if reward not in ("exp", "power"):
             raise BoltzmatchError(f"tetris reward must be exp or power, got {reward!r}")
         self.width, self.height, self.beta = int(width), int(height), float(beta)
-        self.reward, self.power = reward, float(power)
+        self.reward, self.power, self.pieces = reward, float(power), pieces
         placements, names = [], []
-        for name, rows in SHAPES.items():
+        for name in pieces:
+            rows = SHAPES[name]
             for piece in rotations(rows):
                 h, w = piece.shape
                 if h > self.height or w > self.width:
@@ -69,7 +74,7 @@ class Tetris(Environment):
 
     def options(self) -> dict:
         return {"width": self.width, "height": self.height, "beta": self.beta, "reward": self.reward,
-                "power": self.power}
+                "power": self.power, "pieces": self.pieces}
 
     def initial(self, n):
         return torch.zeros(n, self.height, self.width, dtype=torch.bool)
