@@ -19,12 +19,20 @@ def _pyplot():
 def parity_plot(reference: np.ndarray, predicted: np.ndarray, path: str | Path, *, label: str, title: str) -> Path:
     """Predicted against reference with the y = x line and MAE/RMSE in the corner."""
     plt = _pyplot()
-    reference, predicted = np.asarray(reference).ravel(), np.asarray(predicted).ravel()
     fig, ax = plt.subplots(figsize=(4.5, 4.5), dpi=120)
+    draw_parity(ax, reference, predicted, label=label, title=title)
+    return _save(fig, path)
+
+
+def draw_parity(ax, reference: np.ndarray, predicted: np.ndarray, *, label: str, title: str):
+    """:func:`parity_plot` on a given matplotlib axes (the desktop app draws on its own canvases);
+    returns the scatter artist (pickable) or None for a hexbin."""
+    reference, predicted = np.asarray(reference).ravel(), np.asarray(predicted).ravel()
+    artist = None
     if reference.size > 20000:
         ax.hexbin(reference, predicted, gridsize=80, bins="log", cmap="viridis", mincnt=1)
     else:
-        ax.scatter(reference, predicted, s=4, alpha=0.5)
+        artist = ax.scatter(reference, predicted, s=4, alpha=0.5)
     low, high = float(min(reference.min(), predicted.min())), float(max(reference.max(), predicted.max()))
     ax.plot([low, high], [low, high], "k--", lw=1)
     diff = predicted - reference
@@ -33,7 +41,7 @@ def parity_plot(reference: np.ndarray, predicted: np.ndarray, path: str | Path, 
     ax.set_xlabel(f"reference {label}")
     ax.set_ylabel(f"predicted {label}")
     ax.set_title(title)
-    return _save(fig, path)
+    return artist
 
 
 def _save(fig, path: str | Path) -> Path:
@@ -145,6 +153,12 @@ def survival_plot(times: dict[str, np.ndarray], total: float, path: str | Path) 
     """Fraction of replicas still stable against simulated time (ps), one step curve per model."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
+    draw_survival(ax, times, total)
+    return _save(fig, path)
+
+
+def draw_survival(ax, times: dict[str, np.ndarray], total: float) -> None:
+    """:func:`survival_plot` on a given axes."""
     grid = np.linspace(0.0, total, 400)
     for name, ttc in times.items():
         ttc = np.asarray(ttc)
@@ -154,7 +168,6 @@ def survival_plot(times: dict[str, np.ndarray], total: float, path: str | Path) 
     ax.set_ylim(-0.02, 1.02)
     ax.set_title("Survival (bond criterion, 0.5 Å)")
     ax.legend(fontsize=8)
-    return _save(fig, path)
 
 
 def landscape_line(x: np.ndarray, loss: np.ndarray, path: str | Path, *, xlabel: str, ylabel: str,
@@ -176,6 +189,12 @@ def landscape_contour(x: np.ndarray, y: np.ndarray, loss: np.ndarray, path: str 
     """Filled contours of log10(loss) (loss[i, j] at x[i], y[j]); the model sits at (0, 0)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 4.6), dpi=110)
+    draw_landscape_contour(fig, ax, x, y, loss, labels=labels, title=title)
+    return _save(fig, path)
+
+
+def draw_landscape_contour(fig, ax, x: np.ndarray, y: np.ndarray, loss: np.ndarray, *, labels, title: str) -> None:
+    """:func:`landscape_contour` on a given figure and axes."""
     z = np.log10(np.clip(loss, 1e-300, None)) if np.all(loss > 0) else loss
     cs = ax.contourf(x, y, z.T, levels=30, cmap="viridis")
     ax.contour(x, y, z.T, levels=15, colors="white", linewidths=0.4)
@@ -184,7 +203,6 @@ def landscape_contour(x: np.ndarray, y: np.ndarray, loss: np.ndarray, path: str 
     ax.set_xlabel(labels[0])
     ax.set_ylabel(labels[1])
     ax.set_title(title)
-    return _save(fig, path)
 
 
 def landscape_surface(x: np.ndarray, y: np.ndarray, loss: np.ndarray, path: str | Path, *, labels, title: str
@@ -192,14 +210,18 @@ def landscape_surface(x: np.ndarray, y: np.ndarray, loss: np.ndarray, path: str 
     """A 3-D surface of the loss (log10 when positive)."""
     plt = _pyplot()
     fig = plt.figure(figsize=(6, 5), dpi=110)
-    ax = fig.add_subplot(projection="3d")
+    draw_landscape_surface(fig.add_subplot(projection="3d"), x, y, loss, labels=labels, title=title)
+    return _save(fig, path)
+
+
+def draw_landscape_surface(ax, x: np.ndarray, y: np.ndarray, loss: np.ndarray, *, labels, title: str) -> None:
+    """:func:`landscape_surface` on a given 3-D axes (rotatable on a Qt canvas)."""
     gx, gy = np.meshgrid(x, y, indexing="ij")
     z = np.log10(np.clip(loss, 1e-300, None)) if np.all(loss > 0) else loss
     ax.plot_surface(gx, gy, z, cmap="viridis", linewidth=0, antialiased=True)
     ax.set_xlabel(labels[0], fontsize=7)
     ax.set_ylabel(labels[1], fontsize=7)
     ax.set_zlabel(("log10 " if np.all(loss > 0) else "") + title, fontsize=7)
-    return _save(fig, path)
 
 
 def landscape_slices(x: np.ndarray, y: np.ndarray, loss: np.ndarray, path: str | Path, *, labels, ylabel: str

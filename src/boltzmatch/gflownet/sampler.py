@@ -45,7 +45,7 @@ def sample_trajectories(env: Environment, model: GFlowNetModel, n: int, generato
     done = torch.zeros(n, dtype=torch.bool)
     lengths = torch.zeros(n, dtype=torch.long)
     terminal = state.clone()
-    with torch.no_grad():
+    with torch.inference_mode():
         for t in range(slots):
             active = (~done).nonzero().squeeze(1)
             if len(active) == 0:

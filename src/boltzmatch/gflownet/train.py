@@ -39,6 +39,7 @@ class GFlowNetSettings:
     lr_log_z: float = 0.1
     hidden: list = field(default_factory=lambda: [256, 256])
     backward: str = "uniform"
+    tied: bool = False
     epsilon: float = 0.0
     temperature: float = 1.0
     subtb_lambda: float = 0.9
@@ -58,7 +59,7 @@ def make_env(name: str, options: dict) -> Environment:
 def build(settings: GFlowNetSettings) -> tuple[Environment, GFlowNetModel]:
     env = make_env(settings.env, settings.env_options)
     model = GFlowNetModel(env.n_features, env.n_actions, env.n_backward, hidden=settings.hidden,
-                          backward=settings.backward, exit_is_reward=settings.loss == "fm")
+                          backward=settings.backward, exit_is_reward=settings.loss == "fm", tied=settings.tied)
     return env, model
 
 

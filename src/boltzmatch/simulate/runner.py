@@ -302,24 +302,37 @@ def simulate(
 
 
 class _DeferredStop:
-    """Within the block, SIGINT and SIGTERM only set ``requested``; the loop stops after the step."""
+    """Within the block, SIGINT and SIGTERM (main thread) or the thread's progress observer's stop
+    request (the desktop app) only set ``requested``; the loop stops after the step."""
 
     def __init__(self):
-        self.requested = False
+        self._signalled = False
         self._previous: dict = {}
+        self._observer = None
+
+    @property
+    def requested(self) -> bool:
+        return self._signalled or (self._observer is not None and self._observer.stop_requested)
 
     def _handler(self, signum, frame):  # noqa: ARG002
-        self.requested = True
+        self._signalled = True
 
     def __enter__(self):
+        from ..utils.progress import current_observer
+
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
                 self._previous[sig] = signal.signal(sig, self._handler)
+        self._observer = current_observer()
+        if self._observer is not None:
+            self._observer.graceful += 1
         return self
 
     def __exit__(self, *exc):
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
+        if self._observer is not None:
+            self._observer.graceful -= 1
 
 
 def _check(time_ps, state, active, monitor, integ, forces, writers, book):

@@ -8,9 +8,14 @@ or per :data:`LOG_SECONDS` seconds, whichever comes first.
 
 from __future__ import annotations
 
+import io
 import sys
+import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+
+from ..errors import BoltzmatchError
 
 LOG_PERCENT = 5
 LOG_SECONDS = 30.0
@@ -82,12 +87,84 @@ class LineProgress:
                 self._print()
 
 
+class Cancelled(BoltzmatchError):
+    """Raised inside long work when its :class:`Observer` was asked to stop."""
+
+
+class Observer:
+    """Watches the progress bars of work running in one thread (the desktop app's workers).
+
+    ``callback(desc, n, total, postfix)`` is called on every bar update in that thread; after
+    :meth:`request_stop`, the next update raises :class:`Cancelled`, except inside blocks that stop
+    on their own at a consistent point (``graceful``: MD stops after the step and checkpoints).
+    """
+
+    def __init__(self, callback: Callable[[str, int, int | None, dict], None] | None = None):
+        self.callback = callback
+        self._stop = threading.Event()
+        self.graceful = 0
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
+    def update(self, bar: LineProgress) -> None:
+        if self.callback is not None:
+            self.callback(bar.desc, bar.n, bar.total, dict(bar.postfix))
+        if self._stop.is_set() and not self.graceful:
+            raise Cancelled("stopped by the user")
+
+
+_local = threading.local()
+
+
+def current_observer() -> Observer | None:
+    return getattr(_local, "observer", None)
+
+
+@contextmanager
+def observed(observer: Observer):
+    """Within the block, progress bars of this thread report to ``observer`` and print nothing."""
+    previous = current_observer()
+    _local.observer = observer
+    try:
+        yield observer
+    finally:
+        _local.observer = previous
+
+
+class ObservedProgress(LineProgress):
+    """A :class:`LineProgress` that prints nothing and reports every update to an :class:`Observer`."""
+
+    def __init__(self, iterable=None, *, observer: Observer, **kwargs):
+        super().__init__(iterable, file=io.StringIO(), **kwargs)
+        self.observer = observer
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+        self.observer.update(self)
+
+    def set_postfix(self, ordered_dict=None, refresh: bool = True, **kwargs) -> None:
+        super().set_postfix(ordered_dict, refresh, **kwargs)
+        self.observer.update(self)
+
+    def close(self) -> None:
+        self._closed = True
+
+
 def progress_bar(iterable: Iterable | None = None, *, disable: bool = False, file=None, **kwargs):
-    """tqdm on a terminal; :class:`LineProgress` when the output is a file or pipe; nothing if ``disable``."""
+    """tqdm on a terminal; :class:`LineProgress` when the output is a file or pipe; nothing if
+    ``disable``; an :class:`ObservedProgress` (even when disabled) in a thread with an :class:`Observer`."""
     from tqdm.auto import tqdm
 
+    keep = {k: kwargs[k] for k in ("total", "initial", "desc", "unit") if k in kwargs}
+    observer = current_observer()
+    if observer is not None:
+        return ObservedProgress(iterable, observer=observer, **keep)
     stream = file if file is not None else sys.stderr
     if disable or (hasattr(stream, "isatty") and stream.isatty()):
         return tqdm(iterable, disable=bool(disable), file=stream, **kwargs)
-    keep = {k: kwargs[k] for k in ("total", "initial", "desc", "unit") if k in kwargs}
     return LineProgress(iterable, file=stream, **keep)

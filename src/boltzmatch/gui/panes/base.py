@@ -1,0 +1,54 @@
+"""What every pane shares: the session, the task pool, and one way to run a library call."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtWidgets import QWidget
+
+from ..session import Session
+from ..widgets import ProgressRow, error_dialog
+from ..worker import Tasks, Worker
+
+
+class Pane(QWidget):
+    title = "pane"
+
+    def __init__(self, session: Session, tasks: Tasks, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.session, self.tasks = session, tasks
+        self.worker: Worker | None = None
+        self.last_error: str | None = None
+
+    def run(self, fn: Callable, *args, progress: ProgressRow | None = None, on_result: Callable | None = None,
+            name: str = "", **kwargs) -> Worker:
+        """Start ``fn(*args, **kwargs)`` in a worker; progress, result and errors come back as signals."""
+        worker = Worker(fn, *args, name=name, **kwargs)
+        self.worker = worker
+        self.last_error = None
+        if progress is not None:
+            progress.started(worker.name)
+            progress.stop_clicked.connect(worker.cancel)
+            worker.signals.progress.connect(progress.report)
+            worker.signals.result.connect(lambda _r: progress.finished(f"{worker.name}: done"))
+            worker.signals.cancelled.connect(lambda: progress.finished(f"{worker.name}: stopped"))
+            worker.signals.error.connect(lambda msg, _d: progress.finished(f"{worker.name}: failed"))
+            worker.signals.finished.connect(lambda: _disconnect(progress, worker))
+        if on_result is not None:
+            worker.signals.result.connect(on_result)
+        worker.signals.error.connect(self.show_error)
+        return self.tasks.start(worker)
+
+    def show_error(self, message: str, details: str) -> None:
+        self.last_error = message
+        error_dialog(self, message, details)
+
+    def busy(self) -> bool:
+        return self.worker is not None and not self.worker.done
+
+
+def _disconnect(progress: ProgressRow, worker: Worker) -> None:
+    try:
+        progress.stop_clicked.disconnect(worker.cancel)
+    except (RuntimeError, TypeError):
+        pass

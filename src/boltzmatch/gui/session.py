@@ -1,0 +1,74 @@
+"""What the window works on: a working folder for new runs, the current data file, the runs found
+there (with their parents), and the settings that persist between sessions (QSettings)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QSettings, Signal
+
+from ..training import run_dir as rd
+
+RECENT = 8
+
+
+class Session(QObject):
+    data_changed = Signal(str)
+    runs_changed = Signal()
+
+    def __init__(self, workdir: str | Path, settings: QSettings, parent: QObject | None = None):
+        super().__init__(parent)
+        self.settings = settings
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.data: str | None = None
+        self.extra_runs: list[Path] = []
+
+    # data ---------------------------------------------------------------------------------------
+    def set_data(self, path: str | Path) -> None:
+        self.data = str(path)
+        recent = [self.data] + [p for p in self.recent_files() if p != self.data]
+        self.settings.setValue("recent/data", recent[:RECENT])
+        self.data_changed.emit(self.data)
+
+    def recent_files(self) -> list[str]:
+        value = self.settings.value("recent/data", [])
+        if isinstance(value, str):  # QSettings returns one item as a plain string
+            value = [value]
+        return [str(v) for v in value or []]
+
+    # runs ---------------------------------------------------------------------------------------
+    def new_path(self, stem: str, suffix: str = "") -> Path:
+        """A name under the working folder that does not exist yet (``stem``, ``stem_2``, …)."""
+        candidate, k = self.workdir / f"{stem}{suffix}", 1
+        while candidate.exists():
+            k += 1
+            candidate = self.workdir / f"{stem}_{k}{suffix}"
+        return candidate
+
+    def add_run(self, path: str | Path) -> None:
+        path = Path(path)
+        if path.parent != self.workdir and path not in self.extra_runs:
+            self.extra_runs.append(path)
+        self.runs_changed.emit()
+
+    def runs(self) -> list[Path]:
+        """Energy-model run directories (config.yaml and model.pt) in the working folder and opened ones."""
+        found = [p for p in sorted(self.workdir.iterdir()) if _is_model_run(p)] if self.workdir.exists() else []
+        return found + [p for p in self.extra_runs if _is_model_run(p) and p not in found]
+
+    def parent_of(self, run: Path) -> str | None:
+        try:
+            parent = rd.read_config(run).get("parent")
+        except Exception:  # noqa: BLE001 (a half-written run has no parent to show)
+            return None
+        return str(parent) if parent else None
+
+
+def _is_model_run(path: Path) -> bool:
+    if not (path / rd.CONFIG).is_file() or not (path / rd.MODEL).is_file():
+        return False
+    try:
+        return rd.read_config(path).get("kind") in (None, "model")
+    except Exception:  # noqa: BLE001
+        return False

@@ -1,0 +1,169 @@
+"""Reusable widgets: matplotlib canvases with their toolbar, file fields, progress rows, the error
+dialog and tables. Presentation only; the numbers come from boltzmatch's API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg, NavigationToolbar2QT
+from matplotlib.figure import Figure
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QPixmap
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+
+class PlotPanel(QWidget):
+    """A matplotlib Figure on a Qt canvas with the navigation toolbar (zoom, pan, save)."""
+
+    def __init__(self, parent: QWidget | None = None, *, size: tuple[float, float] = (5.0, 3.6)):
+        super().__init__(parent)
+        self.figure = Figure(figsize=size, dpi=100, layout="constrained")
+        self.canvas = FigureCanvasQTAgg(self.figure)
+        self.toolbar = NavigationToolbar2QT(self.canvas, self)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.toolbar)
+        layout.addWidget(self.canvas, 1)
+
+    def clear(self):
+        self.figure.clear()
+        return self.figure
+
+    def draw(self) -> None:
+        self.canvas.draw_idle()
+
+
+class ImageView(QScrollArea):
+    """A PNG written by the CLI, shown as is (scaled to the width)."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.label = QLabel("no image", alignment=Qt.AlignmentFlag.AlignCenter)
+        self.setWidget(self.label)
+        self.setWidgetResizable(True)
+        self.path: Path | None = None
+
+    def show_png(self, path: str | Path) -> None:
+        self.path = Path(path)
+        pixmap = QPixmap(str(path))
+        if pixmap.isNull():
+            self.label.setText(f"cannot read {path}")
+            return
+        width = max(self.viewport().width() - 4, 320)
+        self.label.setPixmap(pixmap if pixmap.width() <= width else
+                             pixmap.scaledToWidth(width, Qt.TransformationMode.SmoothTransformation))
+
+
+class PathField(QWidget):
+    """A line edit for a path with a Browse… button (``mode`` file, save or folder)."""
+
+    changed = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None, *, mode: str = "file", caption: str = "Choose",
+                 filters: str = "All files (*)"):
+        super().__init__(parent)
+        self.mode, self.caption, self.filters = mode, caption, filters
+        self.edit = QLineEdit()
+        self.edit.editingFinished.connect(lambda: self.changed.emit(self.text()))
+        button = QPushButton("Browse…")
+        button.clicked.connect(self.browse)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.edit, 1)
+        layout.addWidget(button)
+
+    def text(self) -> str:
+        return self.edit.text().strip()
+
+    def set_text(self, value: str | Path) -> None:
+        self.edit.setText(str(value))
+        self.changed.emit(self.text())
+
+    def browse(self) -> None:
+        start = self.text() or str(Path.cwd())
+        if self.mode == "folder":
+            path = QFileDialog.getExistingDirectory(self, self.caption, start)
+        elif self.mode == "save":
+            path, _ = QFileDialog.getSaveFileName(self, self.caption, start, self.filters)
+        else:
+            path, _ = QFileDialog.getOpenFileName(self, self.caption, start, self.filters)
+        if path:
+            self.set_text(path)
+
+
+class ProgressRow(QWidget):
+    """Progress bar, a line of text (the bar's description and postfix) and a Stop button."""
+
+    stop_clicked = Signal()
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.bar = QProgressBar()
+        self.bar.setRange(0, 1)
+        self.bar.setValue(0)
+        self.text = QLabel("idle")
+        self.stop = QPushButton("Stop")
+        self.stop.setEnabled(False)
+        self.stop.clicked.connect(self.stop_clicked)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.bar, 2)
+        layout.addWidget(self.text, 3)
+        layout.addWidget(self.stop)
+
+    def started(self, what: str) -> None:
+        self.bar.setRange(0, 0)  # busy until the first report
+        self.text.setText(what)
+        self.stop.setEnabled(True)
+
+    def report(self, desc: str, n: int, total, postfix: dict) -> None:
+        if total:
+            self.bar.setRange(0, int(total))
+            self.bar.setValue(min(int(n), int(total)))
+        extra = ", ".join(f"{k}={v}" if k else str(v) for k, v in postfix.items())
+        self.text.setText(f"{desc}: {n}" + (f"/{total}" if total else "") + (f"  {extra}" if extra else ""))
+
+    def finished(self, message: str) -> None:
+        self.bar.setRange(0, 1)
+        self.bar.setValue(1)
+        self.text.setText(message)
+        self.stop.setEnabled(False)
+
+
+def error_dialog(parent: QWidget, message: str, details: str = "") -> QMessageBox:
+    """A non-blocking error box: the one-line message, the traceback behind 'Show Details…'."""
+    box = QMessageBox(QMessageBox.Icon.Critical, "boltzmatch", message, QMessageBox.StandardButton.Ok, parent)
+    box.setObjectName("errorDialog")
+    if details:
+        box.setDetailedText(details)
+    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    box.open()
+    return box
+
+
+def fill_table(table: QTableWidget, header: list[str], rows: list[list]) -> None:
+    """Put ``rows`` (numbers formatted to 4 significant digits) into ``table``."""
+    table.clear()
+    table.setColumnCount(len(header))
+    table.setRowCount(len(rows))
+    table.setHorizontalHeaderLabels(header)
+    for r, row in enumerate(rows):
+        for c, value in enumerate(row):
+            text = f"{value:.4g}" if isinstance(value, float) else ("" if value is None else str(value))
+            item = QTableWidgetItem(text)
+            item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
+            table.setItem(r, c, item)
+    table.resizeColumnsToContents()
