@@ -326,7 +326,8 @@ def landscape(
     sharp = sharpness(model, loss_fn, epsilon=sharpness_epsilon, samples=sharpness_samples, seed=seed)
     result = {"run_dir": str(run_dir), "data": str(data), "n_frames": len(frames), "objective": objective,
               "temperature": temperature, "directions": directions, "span": span, "grid": grid,
-              "loss_min": float(np.nanmin(losses)), "loss_max": float(np.nanmax(losses)), **sharp}
+              "loss_min": float(np.nanmin(losses)), "loss_max": float(np.nanmax(losses)),
+              "labels": [label for label in labels if label is not None], **sharp}
     if kind == "line":
         result["loss_at_0"] = float(losses[np.argmin(np.abs(xs))])
         result["loss_at_1"] = float(losses[np.argmin(np.abs(xs - 1.0))])

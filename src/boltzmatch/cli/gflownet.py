@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 
-import torch
-
 HELP = "GFlowNets (hypergrid, tetris, molecular torsions): train with tb, db, subtb or fm; sample; exact evaluation"
 
 
@@ -112,65 +110,14 @@ def run_sample(args: argparse.Namespace) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from ..analysis import plots
-    from ..gflownet import load_gflownet
-    from ..gflownet.evaluate import evaluate_exact
+    from ..gflownet.report import evaluate_run
     from ..gflownet.train import format_gflownet_summary
-    from ..training import run_dir as rd
 
-    env, model, settings = load_gflownet(args.run_dir)
-    result = evaluate_exact(env, model, settings.loss, n_samples=args.samples, seed=args.seed)
-    run = Path(args.run_dir)
-    rows = _read_metrics(run / rd.METRICS)
-    if rows and "l1_exact" in rows[0]:
-        x = [float(r["trajectories"]) for r in rows]
-        plots.overlay_plot({"exact L1": (x, [float(r["l1_exact"]) for r in rows])}, run / "l1.png",
-                           xlabel="trajectories", ylabel="Σ|P_T − R/Z|", title="exact L1 during training")
-        plots.overlay_plot({"reference": (x, [float(r["log_z_true"]) for r in rows]),
-                            "model": (x, [float(r["log_z"]) for r in rows])}, run / "log_z.png",
-                           xlabel="trajectories", ylabel="log Z", title="log Z during training")
-    if env.name == "tetris":  # example boards the policy builds
-        from ..gflownet.sampler import sample_trajectories
-
-        boards = sample_trajectories(env, model, 16, torch.Generator().manual_seed(args.seed)).terminal
-        plots.image_grid(boards.flatten(1).float().numpy() * 2 - 1, run / "boards.png",
-                         shape=(env.height, env.width), title="sampled Tetris boards", columns=8)
-    maps = _distribution_maps(env, model)
-    if maps is not None:
-        title, labels, target, p_model = maps
-        plots.heatmap_panels({"target R/Z": target, "GFlowNet P_T": p_model}, run / "distribution.png",
-                             title=f"{title}, {settings.loss}", labels=labels)
+    result = evaluate_run(args.run_dir, samples=args.samples, seed=args.seed)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        print(format_gflownet_summary({"run_dir": str(run), "env": settings.env, "loss": settings.loss, **result}))
+        print(format_gflownet_summary(result))
     return 0
 
 
-def _distribution_maps(env, model):
-    """(title, axis labels, target, model) as 2-D arrays for two-dimensional state spaces, else None."""
-    from ..gflownet.evaluate import terminating_distribution
-
-    if getattr(env, "ndim", None) != 2 and getattr(env, "k", None) != 2:
-        return None
-    p_model, states = terminating_distribution(env, model)
-    log_reward = env.log_reward(states)
-    terminal = env.forward_mask(states)[:, env.exit_action]
-    target = torch.where(terminal, (log_reward - log_reward[terminal].logsumexp(0)).exp(), torch.zeros_like(log_reward))
-    if env.name == "torsions":
-        return (f"{env.molecule} φ/ψ, {env.bins}×{env.bins} bins, {env.temperature:g} K", ("φ bin", "ψ bin"),
-                env.grid(target), env.grid(p_model))
-    shape = (env.height, env.height)
-    return (f"hypergrid {env.height}×{env.height}", ("x₁", "x₂"), target.reshape(shape).numpy(),
-            p_model.reshape(shape).numpy())
-
-
-def _read_metrics(path):
-    import csv
-
-    if not path.exists():
-        return []
-    with open(path, newline="") as handle:
-        return list(csv.DictReader(handle))

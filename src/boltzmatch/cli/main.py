@@ -23,6 +23,7 @@ from . import (
     generate,
     generative,
     gflownet,
+    gui,
     info,
     landscape,
     simulate,
@@ -31,7 +32,7 @@ from . import (
 )
 
 COMMANDS = (demo, generate, data, info, train, finetune, evaluate, simulate, compare, landscape, sweep, generative,
-            gflownet)
+            gflownet, gui)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -58,6 +58,15 @@ class ImageView(QScrollArea):
 
     def show_png(self, path: str | Path) -> None:
         self.path = Path(path)
+        self._rescale()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        if self.path is not None:
+            self._rescale()
+
+    def _rescale(self) -> None:
+        path = self.path
         pixmap = QPixmap(str(path))
         if pixmap.isNull():
             self.label.setText(f"cannot read {path}")
@@ -167,3 +176,4 @@ def fill_table(table: QTableWidget, header: list[str], rows: list[list]) -> None
             item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
             table.setItem(r, c, item)
     table.resizeColumnsToContents()
+    table.horizontalHeader().setStretchLastSection(True)

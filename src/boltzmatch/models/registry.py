@@ -53,6 +53,13 @@ def validate_config(config: dict, source: str = "model config") -> dict:
     for key in config:
         if key not in allowed:
             raise BoltzmatchError(f"{source}: unknown key {key!r} for {name}; allowed keys: {', '.join(allowed)}")
+    params = inspect.signature(MODELS[name].__init__).parameters
+    for key, value in config.items():
+        if key in COMMON_KEYS or value is None:
+            continue
+        problem = _type_problem(params[key].default, value)
+        if problem:
+            raise BoltzmatchError(f"{source}: key {key!r} must be {problem}, got {value!r}")
     dtype = config.get("dtype", "float32")
     if dtype not in DTYPES:
         raise BoltzmatchError(f"{source}: key 'dtype' must be float32 or float64, got {dtype!r}")
@@ -61,6 +68,21 @@ def validate_config(config: dict, source: str = "model config") -> dict:
     if "hidden" in out:
         out["hidden"] = list(out["hidden"])
     return out
+
+
+def _type_problem(default, value) -> str | None:
+    """What ``value`` should be, judged by the constructor default's type (None: fine)."""
+    number = (int, float)
+    if isinstance(default, bool):
+        return None if isinstance(value, bool) else "true or false"
+    if isinstance(default, int):
+        return None if isinstance(value, int) and not isinstance(value, bool) else "an integer"
+    if isinstance(default, float):
+        return None if isinstance(value, number) and not isinstance(value, bool) else "a number"
+    if isinstance(default, (tuple, list)):
+        ok = isinstance(value, (tuple, list)) and all(isinstance(v, number) and not isinstance(v, bool) for v in value)
+        return None if ok else "a list of numbers"
+    return None
 
 
 def load_config(path: str | Path) -> dict:

@@ -27,7 +27,7 @@ def predict(model: torch.nn.Module, packed: PackedStructures, batch_size: int = 
 
 
 def evaluate(run_dir: str | Path, data: str | Path, *, out: str | Path | None = None, batch_size: int = 64,
-             data_options: dict | None = None) -> dict:
+             data_options: dict | None = None, predictions: bool = False) -> dict:
     """Errors of the model in ``run_dir`` on ``data``: energies in eV, forces in eV/Å.
 
     Returns ``n_structures``, ``energy_mae``, ``energy_rmse``, ``energy_mae_per_atom``,
@@ -38,7 +38,9 @@ def evaluate(run_dir: str | Path, data: str | Path, *, out: str | Path | None = 
     has an arbitrary energy zero: its ``energy_mae``/``energy_rmse`` are left out. With ``out``,
     also writes ``metrics.json`` and parity plots (PNG). Judge on frames the model never saw,
     ideally a separately seeded trajectory: a random split of one trajectory puts test frames
-    femtoseconds from training frames.
+    femtoseconds from training frames. ``predictions``: also the per-structure ``energy_predicted``
+    and ``energy_reference`` (eV, lists in file order; a model without an energy zero is shifted by
+    the mean offset), e.g. for a parity plot whose points open their frame.
     """
     model = load(run_dir)
     dtype = torch.float64 if read_config(run_dir)["model"].get("dtype") == "float64" else torch.float32
@@ -53,6 +55,9 @@ def evaluate(run_dir: str | Path, data: str | Path, *, out: str | Path | None = 
         if not known_zero:
             energy = energy - diff.mean()
         result["energy_mae_centered"] = float(np.abs(diff - diff.mean()).mean())
+        if predictions:
+            result["energy_predicted"] = [float(e) for e in energy]
+            result["energy_reference"] = [float(e) for e in full.energy.double().numpy()]
         if known_zero:
             per_atom = diff / full.atoms_per_structure.numpy()
             result.update(energy_mae=float(np.abs(diff).mean()), energy_rmse=float(np.sqrt((diff**2).mean())),

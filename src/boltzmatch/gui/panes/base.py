@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtWidgets import QWidget
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QLayout, QSplitter, QVBoxLayout, QWidget
 
 from ..session import Session
 from ..widgets import ProgressRow, error_dialog
@@ -39,12 +40,42 @@ class Pane(QWidget):
         worker.signals.error.connect(self.show_error)
         return self.tasks.start(worker)
 
+    def arrange(self, top: list, left: list, right: QWidget, stretch: int = 2) -> None:
+        """The panes' layout: ``top`` rows (widgets or layouts) over a splitter of a ``left`` column
+        (its last item stretches) and the ``right`` view."""
+        column = QWidget()
+        column_layout = QVBoxLayout(column)
+        for k, part in enumerate(left):
+            _add(column_layout, part, 1 if k == len(left) - 1 else 0)
+        split = QSplitter()
+        split.addWidget(column)
+        split.addWidget(right)
+        split.setStretchFactor(1, stretch)
+        layout = QVBoxLayout(self)
+        for part in top:
+            _add(layout, part, 0)
+        layout.addWidget(split, 1)
+
+    def poller(self, slot: Callable, interval_ms: int = 500) -> QTimer:
+        """A timer that calls ``slot`` while work runs (live curves read from the files it writes)."""
+        timer = QTimer(self)
+        timer.setInterval(interval_ms)
+        timer.timeout.connect(slot)
+        return timer
+
     def show_error(self, message: str, details: str) -> None:
         self.last_error = message
         error_dialog(self, message, details)
 
     def busy(self) -> bool:
         return self.worker is not None and not self.worker.done
+
+
+def _add(layout: QVBoxLayout, part, stretch: int) -> None:
+    if isinstance(part, QLayout):
+        layout.addLayout(part, stretch)
+    else:
+        layout.addWidget(part, stretch)
 
 
 def _disconnect(progress: ProgressRow, worker: Worker) -> None:

@@ -1,0 +1,72 @@
+"""A GFlowNet run judged and drawn: exact evaluation plus the plots (training curves, target
+against learned distribution for two-dimensional state spaces, example Tetris boards), written into
+the run directory. ``boltzmatch gflownet evaluate`` and the desktop app call :func:`evaluate_run`."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import torch
+
+from ..training import run_dir as rd
+from .evaluate import evaluate_exact
+from .train import load_gflownet
+
+
+def evaluate_run(run_dir: str | Path, *, samples: int = 10_000, seed: int = 0, plots: bool = True) -> dict:
+    """Exact judgement of the run (see :func:`~.evaluate.evaluate_exact`, with ``samples`` for the
+    empirical L1) plus ``run_dir``, ``env`` and ``loss``; with ``plots``, l1.png, log_z.png,
+    distribution.png (2-D state spaces) and boards.png (Tetris) in the run directory."""
+    from ..analysis import plots as draw
+
+    env, model, settings = load_gflownet(run_dir)
+    result = evaluate_exact(env, model, settings.loss, n_samples=samples, seed=seed)
+    run = Path(run_dir)
+    if plots:
+        rows = _read_metrics(run / rd.METRICS)
+        if rows and "l1_exact" in rows[0]:
+            x = [float(r["trajectories"]) for r in rows]
+            draw.overlay_plot({"exact L1": (x, [float(r["l1_exact"]) for r in rows])}, run / "l1.png",
+                              xlabel="trajectories", ylabel="Σ|P_T − R/Z|", title="exact L1 during training")
+            draw.overlay_plot({"reference": (x, [float(r["log_z_true"]) for r in rows]),
+                               "model": (x, [float(r["log_z"]) for r in rows])}, run / "log_z.png",
+                              xlabel="trajectories", ylabel="log Z", title="log Z during training")
+        if env.name == "tetris":  # example boards the policy builds
+            from .sampler import sample_trajectories
+
+            boards = sample_trajectories(env, model, 16, torch.Generator().manual_seed(seed)).terminal
+            draw.image_grid(boards.flatten(1).float().numpy() * 2 - 1, run / "boards.png",
+                            shape=(env.height, env.width), title="sampled Tetris boards", columns=8)
+        maps = _distribution_maps(env, model)
+        if maps is not None:
+            title, labels, target, p_model = maps
+            draw.heatmap_panels({"target R/Z": target, "GFlowNet P_T": p_model}, run / "distribution.png",
+                                title=f"{title}, {settings.loss}", labels=labels)
+    return {"run_dir": str(run), "env": settings.env, "loss": settings.loss, **result}
+
+
+def _distribution_maps(env, model):
+    """(title, axis labels, target, model) as 2-D arrays for two-dimensional state spaces, else None."""
+    from .evaluate import terminating_distribution
+
+    if getattr(env, "ndim", None) != 2 and getattr(env, "k", None) != 2:
+        return None
+    p_model, states = terminating_distribution(env, model)
+    log_reward = env.log_reward(states)
+    terminal = env.forward_mask(states)[:, env.exit_action]
+    target = torch.where(terminal, (log_reward - log_reward[terminal].logsumexp(0)).exp(), torch.zeros_like(log_reward))
+    if env.name == "torsions":
+        return (f"{env.molecule} φ/ψ, {env.bins}×{env.bins} bins, {env.temperature:g} K", ("φ bin", "ψ bin"),
+                env.grid(target), env.grid(p_model))
+    shape = (env.height, env.height)
+    return (f"hypergrid {env.height}×{env.height}", ("x₁", "x₂"), target.reshape(shape).numpy(),
+            p_model.reshape(shape).numpy())
+
+
+
+def _read_metrics(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))

@@ -1,0 +1,201 @@
+"""Data: open a structure file (extxyz, ASE db, npz) or generate reference data, see its summary,
+energy and force histograms, and step through the frames."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QSplitter,
+    QTableWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ... import generate, read_structures, summarize
+from ...data.labels import energy_of, forces_of
+from ...data.systems import MD17_MOLECULES, OPENMM_SYSTEMS
+from ..widgets import PathField, PlotPanel, ProgressRow, fill_table
+from .base import Pane
+
+STRUCTURE_FILTERS = "Structures (*.xyz *.extxyz *.db *.npz *.traj);;All files (*)"
+
+
+def load_frames(path: str) -> tuple[list, dict]:
+    """The frames of ``path`` and their summary (a worker's job: files can be large)."""
+    frames = read_structures(path)
+    return frames, summarize(frames)
+
+
+def generate_and_load(system: str, out: str, **kwargs) -> tuple[list, dict]:
+    generate(system, out=out, **kwargs)
+    return load_frames(out)
+
+
+class FrameViewer(QWidget):
+    """Atoms coloured by element (Jmol colours) with their bonds, one frame at a time."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.frames: list = []
+        self.plot = PlotPanel(size=(4.0, 4.0))
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.valueChanged.connect(self.show_frame)
+        self.caption = QLabel("no frames")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.plot, 1)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("frame"))
+        row.addWidget(self.slider, 1)
+        row.addWidget(self.caption)
+        layout.addLayout(row)
+
+    def set_frames(self, frames: list) -> None:
+        self.frames = frames
+        self.slider.setRange(0, max(len(frames) - 1, 0))
+        self.slider.setValue(0)
+        self.show_frame(0)
+
+    def show_frame(self, index: int) -> None:
+        from ase.data import covalent_radii
+        from ase.data.colors import jmol_colors
+
+        from ...analysis.geometry import find_bonds
+
+        figure = self.plot.clear()
+        if not self.frames:
+            self.plot.draw()
+            return
+        index = int(np.clip(index, 0, len(self.frames) - 1))
+        if self.slider.value() != index:
+            self.slider.setValue(index)  # re-enters with the same index
+            return
+        atoms = self.frames[index]
+        ax = figure.add_subplot(projection="3d")
+        positions, numbers = atoms.get_positions(), atoms.get_atomic_numbers()
+        bonds = find_bonds(atoms)
+        for i, j, offset in zip(bonds.i, bonds.j, bonds.offsets):
+            segment = np.stack([positions[i], positions[j] + offset @ atoms.cell.array])
+            ax.plot(segment[:, 0], segment[:, 1], segment[:, 2], color="0.5", lw=2)
+        ax.scatter(positions[:, 0], positions[:, 1], positions[:, 2], c=jmol_colors[numbers],
+                   s=600 * covalent_radii[numbers] ** 2, edgecolors="k", depthshade=False)
+        ax.set_box_aspect(np.ptp(positions, axis=0) + 1.0)
+        ax.set_axis_off()
+        energy = energy_of(atoms)
+        self.caption.setText(f"{index + 1}/{len(self.frames)} {atoms.get_chemical_formula()}"
+                             + (f"  E = {energy:.4f} eV" if energy is not None else ""))
+        self.plot.draw()
+
+
+class DataPane(Pane):
+    title = "Data"
+
+    def __init__(self, session, tasks, parent=None):
+        super().__init__(session, tasks, parent)
+        self.frames: list = []
+        self.summary: dict = {}
+        self.path = PathField(caption="Open structures", filters=STRUCTURE_FILTERS)
+        open_button = QPushButton("Open")
+        open_button.clicked.connect(lambda: self.open(self.path.text()))
+        self.recent = QComboBox()
+        self.recent.setPlaceholderText("recent files")
+        self.recent.addItems(session.recent_files())
+        self.recent.textActivated.connect(self.open)
+
+        generator = QGroupBox("Generate reference data (MD with a reference method)")
+        form = QFormLayout(generator)
+        self.system = QComboBox()
+        self.system.setEditable(True)
+        self.system.addItems([*MD17_MOLECULES, *OPENMM_SYSTEMS, "Cu-fcc-2x2x2"])
+        self.calculator = QComboBox()
+        self.calculator.addItems(["xtb", "emt", "openmm"])
+        self.temperature = QDoubleSpinBox(decimals=1, minimum=1.0, maximum=5000.0, value=500.0, suffix=" K")
+        self.steps = QSpinBox(minimum=10, maximum=10_000_000, value=2000, singleStep=100)
+        self.interval = QSpinBox(minimum=1, maximum=10_000, value=10)
+        self.timestep = QDoubleSpinBox(decimals=2, minimum=0.05, maximum=10.0, value=0.5, suffix=" fs")
+        self.seed = QSpinBox(minimum=0, maximum=2**31 - 1, value=0)
+        for label, widget in (("system", self.system), ("calculator", self.calculator),
+                              ("temperature", self.temperature), ("steps", self.steps),
+                              ("keep every", self.interval), ("timestep", self.timestep), ("seed", self.seed)):
+            form.addRow(label, widget)
+        self.generate_button = QPushButton("Generate")
+        self.generate_button.clicked.connect(self.start_generate)
+        form.addRow(self.generate_button)
+        self.progress = ProgressRow()
+
+        self.table = QTableWidget()
+        self.histograms = PlotPanel(size=(5.0, 3.0))
+        self.viewer = FrameViewer()
+
+        top = QHBoxLayout()
+        top.addWidget(QLabel("structures"))
+        top.addWidget(self.path, 1)
+        top.addWidget(open_button)
+        top.addWidget(self.recent)
+        right = QSplitter(Qt.Orientation.Vertical)
+        right.addWidget(self.histograms)
+        right.addWidget(self.viewer)
+        self.arrange([top, self.progress], [generator, self.table], right)
+
+    def open(self, path: str) -> None:
+        if path:
+            self.path.edit.setText(path)
+            self.run(load_frames, path, progress=self.progress, name="read", on_result=self._loaded_from(path))
+
+    def start_generate(self) -> None:
+        system = self.system.currentText().strip()
+        out = self.session.new_path(f"{system}-{self.calculator.currentText()}-{self.temperature.value():.0f}K",
+                                    ".xyz")
+        self.run(generate_and_load, system, str(out), calculator=self.calculator.currentText(),
+                 temperature=self.temperature.value(), steps=self.steps.value(), interval=self.interval.value(),
+                 timestep=self.timestep.value(), seed=self.seed.value(), equilibration=min(1000, self.steps.value()),
+                 progress=self.progress, name="generate", on_result=self._loaded_from(str(out)))
+
+    def _loaded_from(self, path: str):
+        def done(result) -> None:
+            self.frames, self.summary = result
+            self.path.edit.setText(path)
+            self.session.set_data(path)
+            self.recent.clear()
+            self.recent.addItems(self.session.recent_files())
+            self.show_summary()
+            self.viewer.set_frames(self.frames)
+        return done
+
+    def show_summary(self) -> None:
+        s = self.summary
+        formulas = ", ".join(f"{k} × {v}" for k, v in s["formulas"].items())
+        rows = [["structures", s["n_structures"]], ["formulas", formulas],
+                ["elements", " ".join(s["elements"])], ["atoms", f"{s['atoms_min']}–{s['atoms_max']}"],
+                ["periodic", s["periodic"]], ["labels", ", ".join(s["labels"]) or "none"]]
+        for key, unit in (("energy", "eV"), ("forces", "eV/Å")):
+            for stat, value in s.get(key, {}).items():
+                rows.append([f"{key} {stat} ({unit})", value])
+        fill_table(self.table, ["quantity", "value"], rows)
+        figure = self.histograms.clear()
+        energies = [energy_of(a) for a in self.frames]
+        forces = [forces_of(a) for a in self.frames]
+        axes = figure.subplots(1, 2)
+        if all(e is not None for e in energies):
+            axes[0].hist(energies, bins=40, color="C0")
+        axes[0].set_xlabel("energy (eV)")
+        axes[0].set_ylabel("frames")
+        if all(f is not None for f in forces):
+            axes[1].hist(np.linalg.norm(np.concatenate(forces), axis=1), bins=40, color="C1")
+        axes[1].set_xlabel("|F| (eV/Å)")
+        axes[1].set_ylabel("atoms")
+        self.histograms.draw()
+
+    def select_frame(self, index: int) -> None:
+        """Show frame ``index`` (a parity plot's point was clicked)."""
+        self.viewer.slider.setValue(int(index))

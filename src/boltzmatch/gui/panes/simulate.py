@@ -1,0 +1,158 @@
+"""Simulate: batched MD of a run's model; a live survival curve (from the run's progress reports)
+and temperature trace (from thermo.csv); Stop ends MD after the current step with a checkpoint."""
+
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QTableWidget,
+)
+
+from ... import simulate
+from ...analysis.plots import draw_survival
+from ...simulate.integrators import INTEGRATORS
+from ...simulate.runner import format_simulation
+from ..widgets import PlotPanel, ProgressRow, fill_table
+from .base import Pane
+
+STABLE = re.compile(r"stable (\d+)/(\d+)")
+
+
+def mean_temperature_trace(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Time (ps) and the replicas' mean temperature (K) from a thermo.csv being written."""
+    if not path.exists():
+        return np.zeros(0), np.zeros(0)
+    sums: dict[float, list[float]] = {}
+    with path.open() as handle:
+        for row in csv.DictReader(handle):
+            try:
+                sums.setdefault(float(row["time_ps"]), []).append(float(row["temperature_K"]))
+            except (KeyError, TypeError, ValueError):
+                continue  # the line being written
+    times = np.array(sorted(sums))
+    return times, np.array([np.mean(sums[t]) for t in times])
+
+
+class SimulatePane(Pane):
+    title = "Simulate"
+
+    def __init__(self, session, tasks, parent=None):
+        super().__init__(session, tasks, parent)
+        self.out: Path | None = None
+        self.summary: dict | None = None
+        self.live: list[tuple[float, float]] = []
+        self.run_box = QComboBox()
+        self.replicas = QSpinBox(minimum=1, maximum=4096, value=32)
+        self.temperature = QDoubleSpinBox(decimals=1, minimum=1.0, maximum=5000.0, value=500.0, suffix=" K")
+        self.time = QDoubleSpinBox(decimals=3, minimum=0.001, maximum=1e6, value=10.0, suffix=" ps")
+        self.timestep = QDoubleSpinBox(decimals=3, minimum=0.01, maximum=10.0, value=0.5, suffix=" fs")
+        self.integrator = QComboBox()
+        self.integrator.addItems(list(INTEGRATORS))
+        self.seed = QSpinBox(minimum=0, maximum=2**31 - 1, value=0)
+        form = QFormLayout()
+        for label, widget in (("run", self.run_box), ("replicas", self.replicas), ("temperature", self.temperature),
+                              ("time", self.time), ("timestep", self.timestep), ("integrator", self.integrator),
+                              ("seed", self.seed)):
+            form.addRow(label, widget)
+        self.go = QPushButton("Run MD")
+        self.go.clicked.connect(self.start)
+        form.addRow(self.go)
+        self.progress = ProgressRow()
+        self.table = QTableWidget()
+        self.survival = PlotPanel(size=(5.0, 3.0))
+        self.thermo = PlotPanel(size=(5.0, 3.0))
+        plots = QSplitter(Qt.Orientation.Vertical)
+        plots.addWidget(self.survival)
+        plots.addWidget(self.thermo)
+        self.arrange([self.progress], [form, self.table], plots)
+        self.timer = self.poller(self.plot_temperature)
+        session.runs_changed.connect(self.refresh_runs)
+        self.refresh_runs()
+
+    def refresh_runs(self) -> None:
+        keep = self.run_box.currentData()
+        self.run_box.clear()
+        for run in self.session.runs():
+            self.run_box.addItem(run.name, str(run))
+        if keep is not None and self.run_box.findData(keep) >= 0:
+            self.run_box.setCurrentIndex(self.run_box.findData(keep))
+
+    def start(self) -> None:
+        run, data = self.run_box.currentData(), self.session.data
+        if not run or not data:
+            self.show_error("simulate: needs a run and starting structures (Data pane)", "")
+            return
+        self.out = self.session.new_path(f"md-{Path(run).name}")
+        self.summary, self.live = None, [(0.0, 1.0)]
+        worker = self.run(simulate, run, data, out=str(self.out), replicas=self.replicas.value(),
+                          temperature=self.temperature.value(), time=self.time.value(),
+                          timestep=self.timestep.value(), integrator=self.integrator.currentText(),
+                          seed=self.seed.value(), progress=self.progress, name="simulate",
+                          on_result=self.show_summary)
+        worker.signals.progress.connect(self._progress)
+        worker.signals.finished.connect(self._finished)
+        worker.signals.cancelled.connect(self._stopped)
+        self.go.setEnabled(False)
+        self.timer.start()
+
+    def _progress(self, desc: str, n: int, total, postfix: dict) -> None:
+        match = STABLE.search(" ".join(str(v) for v in postfix.values()))
+        if match:
+            self.live.append((n * self.timestep.value() / 1000.0, int(match.group(1)) / int(match.group(2))))
+            self.plot_live_survival()
+
+    def plot_live_survival(self) -> None:
+        figure = self.survival.clear()
+        ax = figure.add_subplot()
+        t, f = zip(*self.live)
+        ax.step(t, f, where="post", label="running")
+        ax.set_xlim(0, self.time.value())
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlabel("time (ps)")
+        ax.set_ylabel("fraction of replicas stable")
+        self.survival.draw()
+
+    def plot_temperature(self) -> None:
+        if self.out is None:
+            return
+        times, temps = mean_temperature_trace(self.out / "thermo.csv")
+        figure = self.thermo.clear()
+        ax = figure.add_subplot()
+        if times.size:
+            ax.plot(times, temps, lw=1)
+        ax.axhline(self.temperature.value(), color="grey", ls="--", lw=0.8)
+        ax.set_xlabel("time (ps)")
+        ax.set_ylabel("mean temperature (K)")
+        self.thermo.draw()
+
+    def show_summary(self, summary: dict) -> None:
+        self.summary = summary
+        figure = self.survival.clear()
+        draw_survival(figure.add_subplot(), {Path(summary["model"]).name: summary["time_to_collapse_ps"]},
+                      summary["time_ps"])
+        self.survival.draw()
+        rows = [re.split(r"\s{2,}", line.strip(), maxsplit=1) for line in format_simulation(summary).splitlines()[1:]]
+        fill_table(self.table, ["quantity", "value"], [row for row in rows if len(row) == 2])
+
+    def _stopped(self) -> None:
+        import json
+
+        path = self.out / "summary.json" if self.out else None
+        if path is not None and path.exists():  # written on the way out: the steps done so far
+            self.show_summary(json.loads(path.read_text()))
+
+    def _finished(self) -> None:
+        self.timer.stop()
+        self.plot_temperature()
+        self.go.setEnabled(True)

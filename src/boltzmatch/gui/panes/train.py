@@ -1,0 +1,233 @@
+"""Train / fine-tune: objective, temperature, weights, σ; live learning curves read from the run's
+metrics.csv; stop (the last finished epoch's checkpoint stays) and resume; the runs and their parents."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLineEdit,
+    QPushButton,
+    QRadioButton,
+    QSpinBox,
+    QTreeWidget,
+    QTreeWidgetItem,
+)
+
+from ... import finetune, train
+from ...errors import BoltzmatchError
+from ...objectives import LOSSES, OBJECTIVES
+from ...training import run_dir as rd
+from ..widgets import PlotPanel, ProgressRow
+from .base import Pane
+
+
+def read_metrics(run: str | Path) -> list[dict]:
+    """Rows of a run's metrics.csv as floats (empty while the first epoch runs)."""
+    path = Path(run) / rd.METRICS
+    if not path.exists():
+        return []
+    with path.open() as handle:
+        rows = []
+        for row in csv.DictReader(handle):
+            try:
+                rows.append({k: float(v) for k, v in row.items() if v not in ("", None)})
+            except ValueError:
+                continue  # a line being written
+        return rows
+
+
+class TrainPane(Pane):
+    title = "Train / fine-tune"
+
+    def __init__(self, session, tasks, model_config, parent=None):
+        super().__init__(session, tasks, parent)
+        self.model_config = model_config  # callable: the Model pane's validated config
+        self.current: Path | None = None
+        self.new = QRadioButton("train a new model (Model pane)")
+        self.new.setChecked(True)
+        self.tune = QRadioButton("fine-tune the selected run")
+        self.objective = QComboBox()
+        self.objective.addItems(list(OBJECTIVES))
+        self.objective.setCurrentText("energy-forces")
+        self.temperature = QDoubleSpinBox(decimals=1, minimum=0.0, maximum=5000.0, value=0.0, suffix=" K")
+        self.temperature.setSpecialValueText("from the data")
+        self.energy_weight = QLineEdit()
+        self.energy_weight.setPlaceholderText("default")
+        self.force_weight = QLineEdit()
+        self.force_weight.setPlaceholderText("default")
+        self.sigma = QLineEdit()
+        self.sigma.setPlaceholderText("dsm σ in Å, e.g. 0.05 or 0.02, 0.05 (default from the data)")
+        self.epochs = QSpinBox(minimum=1, maximum=100_000, value=50)
+        self.batch_size = QSpinBox(minimum=1, maximum=4096, value=16)
+        self.lr = QLineEdit("1e-3")
+        self.seed = QSpinBox(minimum=0, maximum=2**31 - 1, value=0)
+        form = QFormLayout()
+        mode = QHBoxLayout()
+        mode.addWidget(self.new)
+        mode.addWidget(self.tune)
+        form.addRow("mode", mode)
+        for label, widget in (("objective", self.objective), ("temperature", self.temperature),
+                              ("energy weight", self.energy_weight), ("force weight", self.force_weight),
+                              ("σ (dsm)", self.sigma), ("epochs", self.epochs), ("batch size", self.batch_size),
+                              ("learning rate", self.lr), ("seed", self.seed)):
+            form.addRow(label, widget)
+        self.start_button = QPushButton("Start")
+        self.start_button.clicked.connect(self.start)
+        self.resume_button = QPushButton("Resume selected")
+        self.resume_button.clicked.connect(self.resume)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.start_button)
+        buttons.addWidget(self.resume_button)
+        form.addRow(buttons)
+        self.progress = ProgressRow()
+        self.curves = PlotPanel(size=(5.5, 3.6))
+        self.runs = QTreeWidget()
+        self.runs.setHeaderLabels(["run", "model", "objective", "epochs", "best val loss"])
+        self.runs.currentItemChanged.connect(lambda item, _old: self._select(item))
+        self.arrange([self.progress], [form, self.runs], self.curves)
+        self.timer = self.poller(self.plot_curves)
+        session.runs_changed.connect(self.refresh_runs)
+        self.refresh_runs()
+
+    # settings → library arguments -----------------------------------------------------------------
+    def _common(self) -> dict:
+        kwargs: dict = {"epochs": self.epochs.value(), "batch_size": self.batch_size.value(), "seed": self.seed.value()}
+        try:
+            kwargs["lr"] = float(self.lr.text())
+            for key, edit in (("energy_weight", self.energy_weight), ("force_weight", self.force_weight)):
+                if edit.text().strip():
+                    kwargs[key] = float(edit.text())
+            if self.sigma.text().strip():
+                kwargs["sigma"] = [float(v) for v in self.sigma.text().replace(",", " ").split()]
+        except ValueError as exc:
+            raise BoltzmatchError(f"training settings: {exc}") from None
+        if self.temperature.value() > 0:
+            kwargs["temperature"] = self.temperature.value()
+        return kwargs
+
+    def start(self) -> None:
+        try:
+            data = self.session.data
+            if not data:
+                raise BoltzmatchError("no data: open or generate structures in the Data pane first")
+            kwargs = self._common()
+            objective = self.objective.currentText()
+            if self.tune.isChecked():
+                parent = self.selected_run()
+                if parent is None:
+                    raise BoltzmatchError("fine-tune: select the run to start from in the list")
+                out = self.session.new_path(f"{parent.name}-{objective}")
+                for key in ("energy_weight", "force_weight"):
+                    kwargs.setdefault(key, 0.0)
+                self._launch(finetune, str(parent), out, data=data, out=str(out), objective=objective, **kwargs)
+            else:
+                config = self.model_config()
+                out = self.session.new_path(f"{config['name']}-{objective}")
+                if objective in LOSSES:
+                    kwargs["loss"] = objective
+                else:
+                    kwargs["objective"] = objective
+                self._launch(train, data, out, out=str(out), model=config["name"], config=config, **kwargs)
+        except BoltzmatchError as exc:
+            self.show_error(str(exc), "")
+
+    def resume(self) -> None:
+        run = self.selected_run()
+        if run is None:
+            self.show_error("resume: select a run in the list", "")
+            return
+        try:
+            data = rd.read_config(run)["training"]["data"]
+        except (BoltzmatchError, KeyError) as exc:
+            self.show_error(f"{run}: cannot resume ({exc})", "")
+            return
+        self._launch(train, data, run, out=str(run), resume=True)
+
+    def _launch(self, fn, first, run_dir: Path, **kwargs) -> None:
+        self.current = Path(run_dir)
+        worker = self.run(fn, first, progress=self.progress, name=f"{fn.__name__} {self.current.name}", **kwargs)
+        worker.signals.finished.connect(self._finished)
+        self.start_button.setEnabled(False)
+        self.resume_button.setEnabled(False)
+        self.timer.start()
+
+    def _finished(self) -> None:
+        self.timer.stop()
+        self.start_button.setEnabled(True)
+        self.resume_button.setEnabled(True)
+        if self.current is not None and self.current.exists():
+            self.session.add_run(self.current)
+        self.refresh_runs()
+        self.plot_curves()
+
+    # runs and curves -----------------------------------------------------------------------------
+    def refresh_runs(self) -> None:
+        selected = self.selected_run()
+        self.runs.clear()
+        items: dict[str, QTreeWidgetItem] = {}
+        runs = self.session.runs()
+        for run in runs:
+            config = rd.read_config(run)
+            training = config.get("training", {})
+            metrics = read_metrics(run)
+            best = min((m["val_loss"] for m in metrics if "val_loss" in m), default=None)
+            item = QTreeWidgetItem([run.name, config["model"]["name"], training.get("objective") or
+                                    training.get("loss", ""), str(len(metrics)),
+                                    "" if best is None else f"{best:.4g}"])
+            item.setData(0, 256, str(run))
+            items[str(run.resolve())] = item
+        for run in runs:
+            item = items[str(run.resolve())]
+            parent = self.session.parent_of(run)  # as given to finetune: absolute, or relative to where it ran
+            holder = items.get(str(Path(parent).resolve())) if parent else None
+            if holder is not None and holder is not item:
+                holder.addChild(item)
+            else:
+                self.runs.addTopLevelItem(item)
+        self.runs.expandAll()
+        if selected is not None:
+            self.select_run(selected)
+
+    def selected_run(self) -> Path | None:
+        item = self.runs.currentItem()
+        return Path(item.data(0, 256)) if item is not None else None
+
+    def select_run(self, run: str | Path) -> None:
+        for item in self.runs.findItems(Path(run).name, _match_recursive()):
+            self.runs.setCurrentItem(item)
+            return
+
+    def _select(self, item) -> None:
+        if item is not None and (self.worker is None or self.worker.done):
+            self.current = Path(item.data(0, 256))
+            self.plot_curves()
+
+    def plot_curves(self) -> None:
+        figure = self.curves.clear()
+        ax = figure.add_subplot()
+        rows = read_metrics(self.current) if self.current else []
+        if rows:
+            epochs = [r["epoch"] for r in rows]
+            for key, label in (("train_loss", "train"), ("val_loss", "validation")):
+                values = [r.get(key) for r in rows]
+                if all(v is not None for v in values):
+                    ax.plot(epochs, values, "o-", ms=3, label=label)
+            positive = all(r.get("train_loss", 1) > 0 and r.get("val_loss", 1) > 0 for r in rows)
+            ax.set_yscale("log" if positive else "linear")
+            ax.legend()
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("loss")
+        ax.set_title(self.current.name if self.current else "no run")
+        self.curves.draw()
+
+
+def _match_recursive():
+    from PySide6.QtCore import Qt
+
+    return Qt.MatchFlag.MatchExactly | Qt.MatchFlag.MatchRecursive

@@ -1,0 +1,182 @@
+"""Every pane driven through a real small workflow (the same steps as `boltzmatch gui --screenshots`),
+with assertions on results and widget state; failures become dialogs; stop and resume."""
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from boltzmatch.errors import BoltzmatchError
+from boltzmatch.gui import screenshots as steps
+from boltzmatch.training import run_dir as rd
+
+
+def test_the_window_has_every_pane_and_remembers_recent_files(make_window, tmp_path, ethanol_xtb):
+    window = make_window()
+    titles = [window.nav.item(i).text() for i in range(window.nav.count())]
+    assert titles == ["Data", "Model", "Train / fine-tune", "Compare", "Loss landscape", "Simulate", "Sweeps",
+                      "Generative", "GFlowNets"]
+    window.data.open(str(ethanol_xtb))
+    steps.wait_for(window.data.worker)
+    assert len(window.data.frames) == 60 and window.session.data == str(ethanol_xtb)
+    window.close()
+    again = make_window()  # same settings file
+    assert again.session.recent_files()[0] == str(ethanol_xtb)
+    assert again.data.recent.itemText(0) == str(ethanol_xtb)
+
+
+def test_model_form_validates_inline_and_round_trips_the_cli_yaml(make_window, tmp_path):
+    window = make_window()
+    pane = window.model
+    assert pane.status.text().startswith("✓")
+    pane.fields["n_interactions"].setText("two")
+    assert pane.status.text().startswith("✗") and "n_interactions" in pane.status.text()
+    pane.fields["n_interactions"].setText("2")
+    pane.fields["cutoff"].setText("4.5")
+    assert pane.validate()
+    pane.save(str(tmp_path / "model.yaml"))
+    from boltzmatch.models import load_config
+
+    saved = load_config(tmp_path / "model.yaml")
+    assert saved["name"] == "schnet" and saved["n_interactions"] == 2 and saved["cutoff"] == 4.5
+    (tmp_path / "mlp.yaml").write_text(yaml.safe_dump({"name": "mlp", "hidden": [32, 16], "cutoff": 4.0}))
+    pane.load(str(tmp_path / "mlp.yaml"))
+    assert pane.name.currentText() == "mlp" and pane.fields["hidden"].text() == "[32, 16]"
+    with pytest.raises(BoltzmatchError, match="unknown key 'depth'"):
+        (tmp_path / "bad.yaml").write_text("name: mlp\ndepth: 3\n")
+        pane.load(str(tmp_path / "bad.yaml"))
+
+
+def test_every_pane_through_the_small_workflow(make_window, tmp_path):
+    window = make_window()
+    steps.generate_data(window)
+    data = window.data
+    assert len(data.frames) == 30 and Path(window.session.data).exists()
+    assert data.table.rowCount() > 8 and data.viewer.caption.text().startswith("1/30 C2H6O")
+    assert data.progress.text.text() == "generate: done"
+
+    steps.set_tiny_model(window)
+    assert window.model.validate() and window.model.config()["n_features"] == 16
+
+    steps.train_runs(window)
+    runs = window.session.runs()
+    assert len(runs) == 2
+    parent, child = sorted(runs, key=lambda r: len(r.name))
+    assert rd.read_config(child)["training"]["parent"] == str(parent)
+    tree = window.train.runs
+    assert tree.topLevelItemCount() == 1 and tree.topLevelItem(0).childCount() == 1  # the fine-tune under its parent
+    assert tree.topLevelItem(0).text(3) == "3" and tree.topLevelItem(0).child(0).text(2) == "fisher"
+    assert window.train.curves.figure.axes[0].lines  # learning curves drawn
+
+    steps.compare_runs(window)
+    compare = window.compare
+    assert set(compare.result["models"]) == {r.name for r in runs}
+    assert compare.table.columnCount() == 3 and compare.ks.rowCount() == 2
+    assert (compare.out / "report.md").exists() and compare.images["survival.png"].path is not None
+    picked = []
+    compare.frame_picked.connect(picked.append)
+    window._open_frame(7)
+    assert data.viewer.slider.value() == 7 and data.viewer.caption.text().startswith("8/30")
+    assert window.stack.currentWidget() is data
+
+    steps.landscape_of_first(window)
+    land = window.landscape
+    assert land.result["grid"] == 7 and land.result["objective"] == "fisher"
+    assert land.contour.figure.axes and land.surface.figure.axes[0].name == "3d"
+    land.kind.button(1).setChecked(True)
+    land.check_parameters(["embedding.weight[6]", "output.2.bias[0]"])
+    land.grid.setValue(3)
+    land.start()
+    steps.wait_for(land.worker)
+    assert land.result["directions"] == "params:embedding.weight[6],output.2.bias[0]"
+
+    steps.simulate_first(window)
+    sim = window.simulate
+    assert sim.summary["replicas"] == 4 and (sim.out / "summary.json").exists()
+    assert sim.table.rowCount() >= 8 and sim.survival.figure.axes
+
+    steps.sweep_two_trials(window)
+    assert (window.sweeps.folder / "report.md").exists()
+    sweep_pngs = [window.sweeps.images.item(i).text() for i in range(window.sweeps.images.count())]
+    assert "curves_by_parameter.png" in sweep_pngs
+
+    steps.generative_vae(window)
+    report = window.generative.folder
+    assert json.loads((report / "compare.json").read_text())["models"] and window.generative.images.count() >= 1
+
+    steps.gflownet_hypergrid(window)
+    listed = [window.gflownets.images.item(i).text() for i in range(window.gflownets.images.count())]
+    assert "distribution.png" in listed and "L1 exact" in window.gflownets.report.toPlainText()
+
+
+def test_a_failing_worker_shows_a_dialog_and_the_window_keeps_working(make_window, qtbot):
+    from PySide6.QtWidgets import QMessageBox
+
+    window = make_window()
+    pane = window.data
+    pane.open("/no/such/file.xyz")
+    qtbot.waitUntil(lambda: pane.worker.done and pane.last_error is not None, timeout=30_000)
+    dialogs = [w for w in pane.findChildren(QMessageBox) if w.objectName() == "errorDialog"]
+    assert dialogs and dialogs[-1].isVisible() and "/no/such/file.xyz" in dialogs[-1].text()
+    assert "\n" not in dialogs[-1].text() and "Traceback" in dialogs[-1].detailedText()
+    assert pane.progress.text.text() == "read: failed"
+
+    def boom():
+        raise RuntimeError("injected")
+
+    pane.run(boom, name="boom")
+    qtbot.waitUntil(lambda: pane.worker.done, timeout=10_000)
+    qtbot.waitUntil(lambda: pane.last_error == "RuntimeError: injected", timeout=10_000)
+    window.model.fields["cutoff"].setText("4.0")  # the UI still responds
+    assert window.model.validate()
+
+
+def test_stop_keeps_a_valid_run_and_resume_continues_it(make_window, qtbot, ethanol_xtb):
+    window = make_window()
+    window.data.open(str(ethanol_xtb))
+    steps.wait_for(window.data.worker)
+    steps.set_tiny_model(window)
+    pane = window.train
+    pane.epochs.setValue(500)
+    pane.batch_size.setValue(8)
+    pane.start()
+    run = pane.current
+    qtbot.waitUntil(lambda: len(steps_rows(run)) >= 2, timeout=60_000)
+    pane.progress.stop.click()
+    qtbot.waitUntil(lambda: pane.worker.done, timeout=60_000)
+    assert pane.progress.text.text().endswith("stopped") and pane.start_button.isEnabled()
+    done = len(steps_rows(run))
+    assert (run / rd.CHECKPOINT).exists() and (run / rd.MODEL).exists() and done < 500
+    pane.select_run(run)
+    pane.resume()
+    qtbot.waitUntil(lambda: len(steps_rows(run)) > done, timeout=60_000)
+    pane.progress.stop.click()
+    qtbot.waitUntil(lambda: pane.worker.done, timeout=60_000)
+    epochs = [r["epoch"] for r in steps_rows(run)]
+    assert epochs == list(range(1, len(epochs) + 1))  # resumed where it stopped, nothing repeated
+
+
+def test_stopping_md_ends_after_a_step_with_a_summary_and_checkpoint(make_window, qtbot, linear_runs, ethanol_xtb):
+    window = make_window()
+    window.session.add_run(linear_runs[0])
+    window.data.open(str(ethanol_xtb))
+    steps.wait_for(window.data.worker)
+    sim = window.simulate
+    sim.refresh_runs()
+    sim.run_box.setCurrentIndex(sim.run_box.findData(str(linear_runs[0])))
+    sim.replicas.setValue(4)
+    sim.time.setValue(1000.0)
+    sim.start()
+    qtbot.waitUntil(lambda: len(sim.live) > 3, timeout=60_000)
+    sim.progress.stop.click()
+    qtbot.waitUntil(lambda: sim.worker.done, timeout=60_000)
+    summary = json.loads((sim.out / "summary.json").read_text())
+    assert summary["complete"] is False and 0 < summary["simulated_ps"] < 1000
+    assert (sim.out / "checkpoint.pt").exists() and sim.progress.text.text() == "simulate: stopped"
+
+
+def steps_rows(run):
+    from boltzmatch.gui.panes.train import read_metrics
+
+    return read_metrics(run)
