@@ -180,3 +180,18 @@ def steps_rows(run):
     from boltzmatch.gui.panes.train import read_metrics
 
     return read_metrics(run)
+
+
+def test_gui_screenshots_command_saves_one_png_per_step_and_exits(qapp, tmp_path, monkeypatch, capsys):
+    from boltzmatch.cli.main import main
+
+    # two quick steps of the workflow (the whole walk is the test above); the command is the real one
+    monkeypatch.setattr(steps, "STEPS", [("data", lambda w: steps.generate_data(w, steps=100)),
+                                         ("model", steps.set_tiny_model)])
+    assert main(["gui", "--screenshots", str(tmp_path / "shots")]) == 0
+    pngs = sorted(p.name for p in (tmp_path / "shots").glob("*.png"))
+    assert pngs == ["01-data.png", "02-model.png"]
+    from PySide6.QtGui import QImage
+
+    image = QImage(str(tmp_path / "shots" / "01-data.png"))
+    assert image.width() >= 800 and image.height() >= 500

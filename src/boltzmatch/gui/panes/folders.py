@@ -35,7 +35,7 @@ class FolderPane(Pane):
         open_button.clicked.connect(lambda: self.open(self.path.text()))
         self.progress = ProgressRow()
         self.report = QTextBrowser()
-        self.report.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self._text_font = self.report.font()
         self.images = QListWidget()
         self.images.currentTextChanged.connect(self._show_image)
         self.image = ImageView()
@@ -57,7 +57,9 @@ class FolderPane(Pane):
             return
         self.folder = folder
         self.path.edit.setText(str(folder))
-        if (folder / "report.md").exists():  # images are listed beside the text
+        fixed = not (folder / "report.md").exists()  # summary.txt tables need a fixed-width font
+        self.report.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont) if fixed else self._text_font)
+        if not fixed:  # images are listed beside the text
             self.report.setMarkdown(re.sub(r"!\[[^\]]*\]\([^)]*\)", "", (folder / "report.md").read_text()))
         elif (folder / "summary.txt").exists():
             self.report.setPlainText((folder / "summary.txt").read_text())
