@@ -199,3 +199,28 @@ def test_tetris_pieces_option_keeps_only_those_pieces_and_rejects_unknown_letter
     assert Tetris(width=4, height=4, pieces="ioo").options()["pieces"] == "IO"
     with pytest.raises(BoltzmatchError, match="pieces"):
         Tetris(width=4, height=4, pieces="IX")
+
+
+def test_rotatable_torsions_of_ethanol_and_a_grid_of_its_conformations():
+    pytest.importorskip("rdkit")
+    from boltzmatch.data.systems import build_system
+    from boltzmatch.gflownet.torsions import Torsions, rotatable_torsions
+
+    ethanol = build_system("ethanol")
+    symbols = ethanol.get_chemical_symbols()
+    torsions = rotatable_torsions(ethanol)
+    # two rotors: C–C (methyl) and C–O (hydroxyl); outer atoms the heaviest neighbours
+    assert len(torsions) == 2
+    bonds = sorted(tuple(sorted(symbols[i] for i in t[1:3])) for t in torsions)
+    assert bonds == [("C", "C"), ("C", "O")]
+    env = Torsions(molecule="ethanol", bins=6, temperature=500.0, energy="emt")
+    assert env.k == 2 and env.torsions == torsions
+    frames = env.conformations(np.array([[1, 4]]))
+    got = [frames[0].get_dihedral(*t) for t in torsions]
+    assert np.allclose(np.mod(np.array(got) - env.angles[[1, 4]] + 180, 360) - 180, 0, atol=1e-6)
+    # bond lengths survive the rigid rotations
+    assert np.allclose(frames[0].get_all_distances()[0, 1], ethanol.get_all_distances()[0, 1])
+    from boltzmatch.errors import BoltzmatchError
+
+    with pytest.raises(BoltzmatchError, match="quadruples"):
+        Torsions(molecule="ethanol", bins=6, energy="emt", torsions=[[0, 1, 2]])

@@ -23,7 +23,10 @@ def add_parser(subparsers) -> None:
     t.add_argument("--r0", type=float, default=0.1)
     t.add_argument("--r1", type=float, default=0.5)
     t.add_argument("--r2", type=float, default=2.0)
-    t.add_argument("--molecule", default="alanine-dipeptide", help="torsions: the molecule (φ/ψ of alanine dipeptide)")
+    t.add_argument("--molecule", default="alanine-dipeptide",
+                   help="torsions: alanine-dipeptide (φ/ψ) or any system `generate` knows (ethanol, smiles:CCCO)")
+    t.add_argument("--torsions", help="torsions: atom quadruples 'a,b,c,d;a,b,c,d' (default: φ/ψ for alanine "
+                   "dipeptide, else the rotatable bonds RDKit finds)")
     t.add_argument("--bins", type=int, default=36, help="torsions: grid values per torsion")
     t.add_argument("--temperature", type=float, default=300.0, help="torsions: K in the reward exp(−βU)")
     t.add_argument("--energy", default="openmm", help="torsions: U from openmm, xtb, emt or a boltzmatch RUN_DIR")
@@ -79,10 +82,19 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def _env_options(args: argparse.Namespace) -> dict:
+    from ..errors import BoltzmatchError
+
     if args.env == "tetris":
         return {"width": args.width, "height": args.height, "beta": args.beta, "pieces": args.pieces}
     if args.env == "torsions":
-        return {"molecule": args.molecule, "bins": args.bins, "temperature": args.temperature, "energy": args.energy}
+        options = {"molecule": args.molecule, "bins": args.bins, "temperature": args.temperature, "energy": args.energy}
+        if args.torsions:
+            try:
+                options["torsions"] = [[int(i) for i in quad.split(",")] for quad in args.torsions.split(";")]
+            except ValueError:
+                raise BoltzmatchError(f"--torsions: expected quadruples like '4,6,8,14;6,8,14,16', "
+                                      f"got {args.torsions!r}") from None
+        return options
     return {"ndim": args.ndim, "height": args.height, "r0": args.r0, "r1": args.r1, "r2": args.r2}
 
 

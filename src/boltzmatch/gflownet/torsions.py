@@ -11,6 +11,12 @@ would cost a minimisation per point and depend on the minimiser.
 
 R(x) = exp(−β (U(x) − U_min)), β = 1/(k_B T), U from ``openmm``, ``xtb`` or ``emt`` (ASE calculators)
 or a boltzmatch run directory (the model's energy): the whole reward table is computed once.
+
+The molecule is alanine dipeptide (torsions φ/ψ) or any structure boltzmatch can build (an MD17
+name, ``smiles:…``, a file); its torsions are given as atom quadruples or found by RDKit: bonds from
+the geometry (``rdDetermineBonds``, connectivity only: without bond orders an amide C–N bond counts
+as rotatable), rotatable ones by Lipinski's SMARTS (not in a ring, no terminal atom), each with its
+heaviest neighbours as the outer atoms (ethanol: C–C and C–O; toluene: the methyl; benzene: none).
 """
 
 from __future__ import annotations
@@ -25,8 +31,31 @@ from ..analysis.geometry import ALANINE_DIPEPTIDE_PHI_PSI, find_bonds
 from ..errors import BoltzmatchError
 from .env import Environment
 
-MOLECULES = ("alanine-dipeptide",)
 LOG_REWARD_FLOOR = -30.0
+
+
+def rotatable_torsions(atoms: Atoms) -> list[list[int]]:
+    """Torsions (a, b, c, d) about the rotatable bonds b–c of ``atoms`` (RDKit, the ``rdkit`` extra)."""
+    try:
+        from rdkit import Chem
+        from rdkit.Chem import Lipinski, rdDetermineBonds
+    except ImportError:
+        raise BoltzmatchError("finding rotatable bonds needs RDKit (pip install 'boltzmatch[rdkit]'), "
+                              "or give the torsions as atom quadruples") from None
+    block = f"{len(atoms)}\n\n" + "\n".join(f"{s} {x:.6f} {y:.6f} {z:.6f}" for s, (x, y, z)
+                                           in zip(atoms.get_chemical_symbols(), atoms.get_positions()))
+    mol = Chem.MolFromXYZBlock(block)
+    rdDetermineBonds.DetermineConnectivity(mol)
+    Chem.FastFindRings(mol)  # ring membership for the SMARTS' "not in a ring"
+    masses = atoms.get_masses()
+    torsions = []
+    for b, c in sorted(mol.GetSubstructMatches(Lipinski.RotatableBondSmarts)):
+        outer = []
+        for centre, other in ((b, c), (c, b)):
+            neighbours = [n.GetIdx() for n in mol.GetAtomWithIdx(centre).GetNeighbors() if n.GetIdx() != other]
+            outer.append(max(neighbours, key=lambda i: (masses[i], -i)))
+        torsions.append([outer[0], b, c, outer[1]])
+    return torsions
 
 
 def moving_side(atoms: Atoms, b: int, c: int) -> np.ndarray:
@@ -58,20 +87,26 @@ class Torsions(Environment):
 
     def __init__(self, molecule: str = "alanine-dipeptide", bins: int = 36, temperature: float = 300.0,
                  energy: str = "openmm", torsions: list[list[int]] | None = None):
-        if molecule not in MOLECULES:
-            raise BoltzmatchError(f"unknown molecule {molecule!r}; expected one of {', '.join(MOLECULES)}")
         if bins < 2 or not temperature > 0:
             raise BoltzmatchError(f"torsions need bins ≥ 2 and a positive temperature, got {bins}, {temperature}")
         self.molecule, self.bins, self.temperature, self.energy = molecule, int(bins), float(temperature), energy
-        self.torsions = [list(map(int, t)) for t in (torsions or ALANINE_DIPEPTIDE_PHI_PSI)]
+        self._reference = self._molecule()
+        if torsions is None:
+            torsions = (ALANINE_DIPEPTIDE_PHI_PSI if molecule == "alanine-dipeptide" else
+                        rotatable_torsions(self._reference))
+        self.torsions = [list(map(int, t)) for t in torsions]
         self.k = len(self.torsions)
+        if self.k == 0:
+            raise BoltzmatchError(f"{molecule}: no rotatable bonds (give torsions as atom quadruples)")
+        if any(len(t) != 4 or not all(0 <= i < len(self._reference) for i in t) for t in self.torsions):
+            raise BoltzmatchError(f"{molecule}: torsions must be quadruples of atom indices below "
+                                  f"{len(self._reference)}, got {self.torsions}")
         if self.bins**self.k > 200_000:
             raise BoltzmatchError(f"{self.bins}^{self.k} grid points are too many to enumerate")
         self.n_actions = self.bins + 1
         self.n_backward = self.bins
         self.max_length = self.k
         self.angles = np.linspace(-180.0, 180.0, self.bins, endpoint=False) + 180.0 / self.bins  # bin centres, °
-        self._reference = self._molecule()
         self._sides = [moving_side(self._reference, t[1], t[2]) for t in self.torsions]
         self.energies = self._energy_table()  # (bins,)*k in eV
         beta = 1.0 / (units.kB * self.temperature)
@@ -85,9 +120,9 @@ class Torsions(Environment):
                 "energy": self.energy, "torsions": self.torsions}
 
     def _molecule(self) -> Atoms:
-        from ..data.openmm_reference import alanine_dipeptide_atoms
+        from ..data.systems import build_system
 
-        return alanine_dipeptide_atoms()
+        return build_system(self.molecule)
 
     def conformations(self, bins: np.ndarray) -> list[Atoms]:
         """Structures for full assignments ``bins`` (n, k): each torsion rotated rigidly to its bin centre."""
