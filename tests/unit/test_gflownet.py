@@ -224,3 +224,39 @@ def test_rotatable_torsions_of_ethanol_and_a_grid_of_its_conformations():
 
     with pytest.raises(BoltzmatchError, match="quadruples"):
         Torsions(molecule="ethanol", bins=6, energy="emt", torsions=[[0, 1, 2]])
+
+
+def test_trajectory_buffer_keeps_the_newest_and_replays_them():
+    from boltzmatch.gflownet.sampler import TrajectoryBuffer, concat
+
+    env = Hypergrid(ndim=2, height=4)
+    model = GFlowNetModel(env.n_features, env.n_actions, env.n_backward, hidden=[8])
+    generator = torch.Generator().manual_seed(0)
+    buffer = TrajectoryBuffer(capacity=10)
+    batches = [sample_trajectories(env, model, 6, generator) for _ in range(3)]
+    for batch in batches:
+        buffer.add(batch)
+    assert buffer.size == 10 and buffer.next == 8  # 18 added: the first 8 overwritten
+    kept = {tuple(t) for t in torch.cat([batches[1].terminal[2:], batches[2].terminal]).tolist()}
+    replayed = buffer.sample(200, generator)
+    assert {tuple(t) for t in replayed.terminal.tolist()} <= kept
+    assert torch.equal(replayed.log_reward, env.log_reward(replayed.terminal))
+    assert (replayed.lengths == env.level(replayed.terminal) + 1).all()
+    both = concat(batches[0], replayed)
+    assert both.n == 206 and torch.isfinite(gflownet_loss("tb", env, model, both))
+
+
+def test_replay_training_learns_and_a_stopped_run_resumes_exactly(tmp_path):
+    from boltzmatch.gflownet import train_gflownet
+    from boltzmatch.utils.progress import Cancelled, Observer, observed
+
+    common = dict(env_options={"ndim": 2, "height": 5}, loss="tb", batch_size=16, n_trajectories=16 * 400,
+                  hidden=[32, 32], replay=200, replay_fraction=0.5, eval_every=100, seed=3, progress=False)
+    whole = train_gflownet("hypergrid", out=tmp_path / "whole", **common)
+    observer = Observer(lambda desc, n, total, postfix: observer.request_stop() if n >= 150 else None)
+    with observed(observer), pytest.raises(Cancelled):
+        train_gflownet("hypergrid", out=tmp_path / "stopped", **common)
+    resumed = train_gflownet(out=tmp_path / "stopped", resume=True, progress=False)
+    a, b = torch.load(tmp_path / "whole" / "model.pt"), torch.load(tmp_path / "stopped" / "model.pt")
+    assert all(torch.equal(a[k], b[k]) for k in a) and resumed["l1_exact"] == whole["l1_exact"]
+    assert whole["l1_exact"] < 0.5

@@ -41,6 +41,8 @@ def add_parser(subparsers) -> None:
     t.add_argument("--policy-temperature", type=float, default=1.0,
                    help="temperature of the sampling policy's logits (exploration)")
     t.add_argument("--subtb-lambda", type=float, default=0.9)
+    t.add_argument("--replay", type=int, default=0, help="replay buffer capacity in trajectories (0: none)")
+    t.add_argument("--replay-fraction", type=float, default=0.5, help="share of each batch drawn from the buffer")
     t.add_argument("--eval-every", type=int, default=100, help="iterations between exact evaluations/checkpoints")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--out", help="run directory to create")
@@ -75,7 +77,8 @@ def run_train(args: argparse.Namespace) -> int:
             args.env, out=args.out, env_options=_env_options(args),
             loss=args.loss, batch_size=args.batch_size, n_trajectories=args.n_trajectories, lr=args.lr,
             lr_log_z=args.lr_log_z, hidden=args.hidden, backward=args.backward, epsilon=args.epsilon,
-            temperature=args.policy_temperature, subtb_lambda=args.subtb_lambda, eval_every=args.eval_every,
+            temperature=args.policy_temperature, subtb_lambda=args.subtb_lambda, replay=args.replay,
+            replay_fraction=args.replay_fraction, eval_every=args.eval_every,
             seed=args.seed, progress=not args.quiet)
     print(format_gflownet_summary(summary))
     return 0

@@ -99,3 +99,59 @@ def trajectory_log_probs(env: Environment, model: GFlowNetModel, batch: Trajecto
     log_pb = log_pb_all.gather(2, backward_action[..., None]).squeeze(2)
     log_pb = torch.where(moves, log_pb, torch.zeros_like(log_pb))
     return log_pf, log_pb, log_flow, valid
+
+
+def concat(a: Trajectories, b: Trajectories) -> Trajectories:
+    """Two padded batches of the same environment as one (trajectories of ``a`` first)."""
+    return Trajectories(torch.cat([a.states, b.states], 1), torch.cat([a.actions, b.actions], 1),
+                        torch.cat([a.lengths, b.lengths]), torch.cat([a.terminal, b.terminal]),
+                        torch.cat([a.log_reward, b.log_reward]))
+
+
+class TrajectoryBuffer:
+    """A replay buffer of whole trajectories (``capacity``, oldest replaced first), drawn uniformly.
+
+    The losses recompute every log-probability from the states, so replayed trajectories are
+    scored by the current policy (off-policy training, as torchgfn's replay buffer)."""
+
+    def __init__(self, capacity: int):
+        if capacity < 1:
+            raise ValueError(f"replay buffer capacity must be positive, got {capacity}")
+        self.capacity = int(capacity)
+        self.store: Trajectories | None = None
+        self.next = 0
+        self.size = 0
+
+    def add(self, batch: Trajectories) -> None:
+        batch = Trajectories(batch.states.detach(), batch.actions, batch.lengths, batch.terminal, batch.log_reward)
+        if self.store is None:
+            empty = Trajectories(
+                torch.zeros((batch.states.shape[0], self.capacity, *batch.states.shape[2:]), dtype=batch.states.dtype),
+                torch.full((batch.actions.shape[0], self.capacity), -1, dtype=torch.long),
+                torch.zeros(self.capacity, dtype=torch.long),
+                torch.zeros((self.capacity, *batch.terminal.shape[1:]), dtype=batch.terminal.dtype),
+                torch.zeros(self.capacity, dtype=batch.log_reward.dtype))
+            self.store = empty
+        slots = (self.next + torch.arange(batch.n)) % self.capacity
+        self.store.states[:, slots] = batch.states
+        self.store.actions[:, slots] = batch.actions
+        self.store.lengths[slots] = batch.lengths
+        self.store.terminal[slots] = batch.terminal
+        self.store.log_reward[slots] = batch.log_reward
+        self.next = int((self.next + batch.n) % self.capacity)
+        self.size = min(self.size + batch.n, self.capacity)
+
+    def sample(self, n: int, generator: torch.Generator) -> Trajectories:
+        if self.store is None or self.size == 0:
+            raise ValueError("the replay buffer is empty")
+        picks = torch.randint(self.size, (n,), generator=generator)
+        s = self.store
+        return Trajectories(s.states[:, picks], s.actions[:, picks], s.lengths[picks], s.terminal[picks],
+                            s.log_reward[picks])
+
+    def state_dict(self) -> dict:
+        return {"store": None if self.store is None else vars(self.store), "next": self.next, "size": self.size}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.store = None if state["store"] is None else Trajectories(**state["store"])
+        self.next, self.size = int(state["next"]), int(state["size"])

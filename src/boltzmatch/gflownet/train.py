@@ -21,7 +21,7 @@ from .evaluate import evaluate_exact
 from .hypergrid import Hypergrid
 from .losses import LOSSES, gflownet_loss
 from .model import GFlowNetModel
-from .sampler import sample_trajectories
+from .sampler import TrajectoryBuffer, concat, sample_trajectories
 from .tetris import Tetris
 from .torsions import Torsions
 
@@ -43,6 +43,8 @@ class GFlowNetSettings:
     epsilon: float = 0.0
     temperature: float = 1.0
     subtb_lambda: float = 0.9
+    replay: int = 0
+    replay_fraction: float = 0.5
     eval_every: int = 100
     seed: int = 0
 
@@ -66,11 +68,13 @@ def build(settings: GFlowNetSettings) -> tuple[Environment, GFlowNetModel]:
 def train_gflownet(env: str | None = None, *, out: str | Path, env_options: dict | None = None, loss: str = "tb",
                    batch_size: int = 16, n_trajectories: int = 16_000, lr: float = 1e-3, lr_log_z: float = 0.1,
                    hidden: list[int] | None = None, backward: str = "uniform", epsilon: float = 0.0,
-                   temperature: float = 1.0, subtb_lambda: float = 0.9, eval_every: int = 100, seed: int = 0,
-                   resume: bool = False, progress: bool = True) -> dict:
+                   temperature: float = 1.0, subtb_lambda: float = 0.9, replay: int = 0, replay_fraction: float = 0.5,
+                   eval_every: int = 100, seed: int = 0, resume: bool = False, progress: bool = True) -> dict:
     """Train a GFlowNet on ``env`` (``hypergrid``: ``env_options`` ndim, height, r0, r1, r2; ``torsions``:
     molecule, bins, temperature K, energy openmm|xtb|emt|RUN_DIR) with
-    ``loss`` (tb, db, subtb, fm) on ``n_trajectories`` trajectories in batches of ``batch_size``."""
+    ``loss`` (tb, db, subtb, fm) on ``n_trajectories`` trajectories in batches of ``batch_size``.
+    ``replay``: capacity of a trajectory replay buffer (0: none); each batch then draws
+    ``replay_fraction`` of its trajectories from it (once it holds that many), the rest on-policy."""
     out = Path(out)
     if resume:
         settings = GFlowNetSettings(**rd.read_config(out)["training"])
@@ -80,13 +84,16 @@ def train_gflownet(env: str | None = None, *, out: str | Path, env_options: dict
         if batch_size < 1 or n_trajectories < batch_size:
             raise BoltzmatchError(f"need batch_size ≥ 1 and n_trajectories ≥ batch_size, got {batch_size}, "
                                   f"{n_trajectories}")
+        if replay < 0 or not 0 <= replay_fraction < 1:
+            raise BoltzmatchError(f"replay must be ≥ 0 and replay_fraction in [0, 1), got {replay}, {replay_fraction}")
         if not 0 <= epsilon <= 1 or not temperature > 0:
             raise BoltzmatchError(f"epsilon must lie in [0, 1] and temperature be positive, got {epsilon}, "
                                   f"{temperature}")
         settings = GFlowNetSettings(env=env or "hypergrid", env_options=dict(env_options or {}), loss=loss,
                                     batch_size=batch_size, n_trajectories=n_trajectories, lr=lr, lr_log_z=lr_log_z,
                                     hidden=list(hidden or [256, 256]), backward=backward, epsilon=epsilon,
-                                    temperature=temperature, subtb_lambda=subtb_lambda, eval_every=eval_every,
+                                    temperature=temperature, subtb_lambda=subtb_lambda, replay=replay,
+                                    replay_fraction=replay_fraction, eval_every=eval_every,
                                     seed=seed)
     torch.manual_seed(settings.seed)
     environment, model = build(settings)
@@ -95,6 +102,7 @@ def train_gflownet(env: str | None = None, *, out: str | Path, env_options: dict
                                   {"params": [model.log_z], "lr": settings.lr_log_z}])
     generator = torch.Generator().manual_seed(settings.seed)
     state = {"iteration": 0, "rows": []}
+    buffer = TrajectoryBuffer(settings.replay) if settings.replay else None
     if resume:
         if not (out / rd.CHECKPOINT).exists():
             raise BoltzmatchError(f"{out}: no {rd.CHECKPOINT} to resume from")
@@ -103,14 +111,17 @@ def train_gflownet(env: str | None = None, *, out: str | Path, env_options: dict
         optimizer.load_state_dict(checkpoint["optimizer"])
         generator.set_state(checkpoint["generator"])
         state = checkpoint["state"]
+        if buffer is not None:
+            buffer.load_state_dict(checkpoint["replay"])
     else:
         out.mkdir(parents=True, exist_ok=True)
         rd.write_config(out, {"kind": "gflownet", "model": {"name": "gflownet", **environment.options()},
                               "normalization": {}, "training": asdict(settings)})
-    return _loop(environment, model, optimizer, generator, settings, state, out, progress)
+    return _loop(environment, model, optimizer, generator, settings, state, out, progress, buffer)
 
 
-def _loop(env, model, optimizer, generator, settings: GFlowNetSettings, state: dict, out: Path, progress: bool):
+def _loop(env, model, optimizer, generator, settings: GFlowNetSettings, state: dict, out: Path, progress: bool,
+          buffer: TrajectoryBuffer | None = None):
     from ..utils.progress import progress_bar
 
     iterations = settings.n_trajectories // settings.batch_size
@@ -121,7 +132,15 @@ def _loop(env, model, optimizer, generator, settings: GFlowNetSettings, state: d
     losses = []
     for iteration in bar:
         model.train()
-        batch = sample_trajectories(env, model, settings.batch_size, generator, settings.epsilon, settings.temperature)
+        replayed = round(settings.batch_size * settings.replay_fraction) if buffer is not None else 0
+        replayed = replayed if buffer is not None and buffer.size >= replayed else 0
+        batch = sample_trajectories(env, model, settings.batch_size - replayed, generator, settings.epsilon,
+                                    settings.temperature)
+        if buffer is not None:
+            fresh = batch
+            if replayed:
+                batch = concat(batch, buffer.sample(replayed, generator))
+            buffer.add(fresh)
         loss = gflownet_loss(settings.loss, env, model, batch, settings.subtb_lambda)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -141,7 +160,8 @@ def _loop(env, model, optimizer, generator, settings: GFlowNetSettings, state: d
             rd.save_torch(model.state_dict(), out / rd.MODEL)
             _write_metrics(out, state["rows"], None)
             rd.save_torch({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                           "generator": generator.get_state(), "state": state}, out / rd.CHECKPOINT)
+                           "generator": generator.get_state(), "state": state,
+                           "replay": None if buffer is None else buffer.state_dict()}, out / rd.CHECKPOINT)
     bar.close()
     summary = {"run_dir": str(out), "env": settings.env, **settings.env_options, "loss": settings.loss,
                "trajectories": state["iteration"] * settings.batch_size,
