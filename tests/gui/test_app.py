@@ -67,7 +67,7 @@ def test_every_pane_through_the_small_workflow(make_window, tmp_path):
     tree = window.train.runs
     assert tree.topLevelItemCount() == 1 and tree.topLevelItem(0).childCount() == 1  # the fine-tune under its parent
     assert tree.topLevelItem(0).text(3) == "3" and tree.topLevelItem(0).child(0).text(2) == "fisher"
-    assert window.train.curves.figure.axes[0].lines  # learning curves drawn
+    assert window.train.curves.panel.figure.axes[0].lines  # learning curves drawn on the interactive canvas
 
     steps.compare_runs(window)
     compare = window.compare
@@ -94,7 +94,7 @@ def test_every_pane_through_the_small_workflow(make_window, tmp_path):
     steps.simulate_first(window)
     sim = window.simulate
     assert sim.summary["replicas"] == 4 and (sim.out / "summary.json").exists()
-    assert sim.table.rowCount() >= 8 and sim.survival.figure.axes
+    assert sim.table.rowCount() >= 8 and sim.survival.panel.figure.axes
 
     steps.sweep_two_trials(window)
     assert (window.sweeps.folder / "report.md").exists()
@@ -143,9 +143,11 @@ def test_stop_keeps_a_valid_run_and_resume_continues_it(make_window, qtbot, etha
     pane.start()
     run = pane.current
     qtbot.waitUntil(lambda: len(steps_rows(run)) >= 2, timeout=60_000)
+    qtbot.waitUntil(lambda: pane.curves.frames >= 1, timeout=30_000)  # live curves, rendered off the GUI thread
     pane.progress.stop.click()
     qtbot.waitUntil(lambda: pane.worker.done, timeout=60_000)
     assert pane.progress.text.text().endswith("stopped") and pane.start_button.isEnabled()
+    assert pane.curves.currentWidget() is pane.curves.panel  # the final, interactive plot
     done = len(steps_rows(run))
     assert (run / rd.CHECKPOINT).exists() and (run / rd.MODEL).exists() and done < 500
     pane.select_run(run)
@@ -168,7 +170,7 @@ def test_stopping_md_ends_after_a_step_with_a_summary_and_checkpoint(make_window
     sim.replicas.setValue(4)
     sim.time.setValue(1000.0)
     sim.start()
-    qtbot.waitUntil(lambda: len(sim.live) > 3, timeout=60_000)
+    qtbot.waitUntil(lambda: sim.progress.bar.value() > 20, timeout=60_000)
     sim.progress.stop.click()
     qtbot.waitUntil(lambda: sim.worker.done, timeout=60_000)
     summary = json.loads((sim.out / "summary.json").read_text())

@@ -8,7 +8,7 @@ from pathlib import Path
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg, NavigationToolbar2QT
 from matplotlib.figure import Figure
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QPixmap
+from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QScrollArea,
+    QStackedWidget,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -44,6 +45,72 @@ class PlotPanel(QWidget):
 
     def draw(self) -> None:
         self.canvas.draw_idle()
+
+
+class LivePlot(QStackedWidget):
+    """A plot that updates while work runs without stalling the event loop.
+
+    Live frames are drawn off the GUI thread (Agg on a private Figure, in a pool worker) and shown as
+    an image: a matplotlib redraw costs 50–150 ms, too long for the event loop while a training
+    competes for the CPU (measured: 296 ms worst tick drawing on the GUI thread, see
+    benchmarks/gui_responsiveness.py). ``show_final`` draws on the interactive canvas (toolbar,
+    zoom) once the work is done."""
+
+    def __init__(self, tasks, parent: QWidget | None = None, *, size: tuple[float, float] = (5.0, 3.6)):
+        super().__init__(parent)
+        self.tasks = tasks
+        self.panel = PlotPanel(size=size)
+        self.image = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
+        self.image.setMinimumSize(200, 150)
+        self.addWidget(self.panel)
+        self.addWidget(self.image)
+        self._busy = False
+        self._pending = None
+        self.frames = 0
+
+    def show_live(self, draw) -> None:
+        """Render ``draw(figure)`` in a worker; while one renders, keep only the newest request."""
+        if self._busy:
+            self._pending = draw
+            return
+        from .worker import Worker
+
+        self._busy = True
+        size = self.size()
+        worker = Worker(_render, draw, max(size.width(), 320), max(size.height(), 240), name="plot")
+        worker.signals.result.connect(self._rendered)
+        worker.signals.finished.connect(self._next)
+        self.tasks.start_quiet(worker)
+
+    def _rendered(self, frame) -> None:
+        buffer, width, height = frame
+        image = QImage(buffer, width, height, QImage.Format.Format_RGBA8888).copy()
+        self.image.setPixmap(QPixmap.fromImage(image))
+        self.setCurrentWidget(self.image)
+        self.frames += 1
+
+    def _next(self) -> None:
+        self._busy = False
+        if self._pending is not None:
+            draw, self._pending = self._pending, None
+            self.show_live(draw)
+
+    def show_final(self, draw) -> None:
+        """Draw on the interactive canvas (GUI thread) and show it."""
+        self._pending = None
+        draw(self.panel.clear())
+        self.panel.draw()
+        self.setCurrentWidget(self.panel)
+
+
+def _render(draw, width: int, height: int):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    figure = Figure(figsize=(width / 100, height / 100), dpi=100, layout="constrained")
+    canvas = FigureCanvasAgg(figure)
+    draw(figure)
+    canvas.draw()
+    return bytes(canvas.buffer_rgba()), int(canvas.get_width_height()[0]), int(canvas.get_width_height()[1])
 
 
 class ImageView(QScrollArea):

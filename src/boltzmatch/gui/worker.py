@@ -9,6 +9,7 @@ one-line message and the traceback as details; nothing escapes into Qt's event l
 
 from __future__ import annotations
 
+import gc
 import time
 import traceback
 from collections.abc import Callable
@@ -77,6 +78,7 @@ class Tasks(QObject):
         super().__init__(parent)
         self.pool = QThreadPool(self)
         self.running: list[Worker] = []
+        self.helpers: list[Worker] = []
 
     def start(self, worker: Worker) -> Worker:
         self.running.append(worker)
@@ -88,7 +90,17 @@ class Tasks(QObject):
     def _finished(self, worker: Worker) -> None:
         if worker in self.running:
             self.running.remove(worker)
+        # what a finished job left (frames read, runs, plots) lives on: out of the collector's sight, so a
+        # full collection during the next job does not walk it (it paused the event loop for ~140 ms)
+        gc.freeze()
         self.busy_changed.emit(bool(self.running))
+
+    def start_quiet(self, worker: Worker) -> Worker:
+        """Run a helper (an off-thread plot) in the same pool, joined by :meth:`wait`, not listed as work."""
+        self.helpers.append(worker)  # a reference while it runs: the pool holds only the C++ side
+        worker.signals.finished.connect(lambda w=worker: self.helpers.remove(w) if w in self.helpers else None)
+        self.pool.start(worker)
+        return worker
 
     def cancel_all(self) -> None:
         for worker in list(self.running):

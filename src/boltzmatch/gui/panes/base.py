@@ -63,6 +63,20 @@ class Pane(QWidget):
         timer.timeout.connect(slot)
         return timer
 
+    def changed(self, path, key: str) -> bool:
+        """Whether ``path`` changed (size, mtime) since this pane last asked under ``key``: live
+        views redraw only then, since a matplotlib redraw costs the event loop ~100 ms."""
+        from pathlib import Path
+
+        path = Path(path)
+        signature = (str(path), *((path.stat().st_mtime_ns, path.stat().st_size) if path.exists() else (0, 0)))
+        seen = getattr(self, "_seen", {})
+        self._seen = seen
+        if seen.get(key) == signature:
+            return False
+        seen[key] = signature
+        return True
+
     def show_error(self, message: str, details: str) -> None:
         self.last_error = message
         error_dialog(self, message, details)

@@ -21,8 +21,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ... import evaluate
-from ...analysis.compare import ROWS, compare
 from ...analysis.plots import draw_parity
 from ...errors import BoltzmatchError
 from ..widgets import ImageView, PathField, PlotPanel, ProgressRow, fill_table
@@ -37,6 +35,9 @@ PLOTS = [("parity.png", "parity"), ("survival.png", "survival"), ("hr.png", "h(r
 
 def compare_with_parity(runs: list[str], reference: str, out: str, **kwargs) -> dict:
     """``compare`` plus, for the parity panel, each run's per-frame energies on ``reference``."""
+    from ... import evaluate
+    from ...analysis.compare import compare  # scipy.stats: imported when first used, not at start-up
+
     result = compare(runs, reference, out=out, **kwargs)
     result["parity"] = {Path(r).name: evaluate(r, reference, predictions=True) for r in runs}
     return result
@@ -126,6 +127,8 @@ class ComparePane(Pane):
         worker.signals.finished.connect(lambda: self.go.setEnabled(True))
 
     def show_result(self, result: dict) -> None:
+        from ...analysis.compare import ROWS
+
         self.result = result
         models = result["models"]
         names = list(models)

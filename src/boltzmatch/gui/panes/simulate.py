@@ -23,10 +23,29 @@ from ... import simulate
 from ...analysis.plots import draw_survival
 from ...simulate.integrators import INTEGRATORS
 from ...simulate.runner import format_simulation
-from ..widgets import PlotPanel, ProgressRow, fill_table
+from ..widgets import LivePlot, ProgressRow, fill_table
 from .base import Pane
 
 STABLE = re.compile(r"stable (\d+)/(\d+)")
+
+
+def draw_live_survival(figure, points: list[tuple[float, float]], total: float) -> None:
+    ax = figure.add_subplot()
+    t, f = zip(*points)
+    ax.step(t, f, where="post", label="running")
+    ax.set_xlim(0, total)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("time (ps)")
+    ax.set_ylabel("fraction of replicas stable")
+
+
+def draw_temperature(figure, times: np.ndarray, temps: np.ndarray, target: float) -> None:
+    ax = figure.add_subplot()
+    if times.size:
+        ax.plot(times, temps, lw=1)
+    ax.axhline(target, color="grey", ls="--", lw=0.8)
+    ax.set_xlabel("time (ps)")
+    ax.set_ylabel("mean temperature (K)")
 
 
 def mean_temperature_trace(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -70,13 +89,13 @@ class SimulatePane(Pane):
         form.addRow(self.go)
         self.progress = ProgressRow()
         self.table = QTableWidget()
-        self.survival = PlotPanel(size=(5.0, 3.0))
-        self.thermo = PlotPanel(size=(5.0, 3.0))
+        self.survival = LivePlot(tasks, size=(5.0, 3.0))
+        self.thermo = LivePlot(tasks, size=(5.0, 3.0))
         plots = QSplitter(Qt.Orientation.Vertical)
         plots.addWidget(self.survival)
         plots.addWidget(self.thermo)
         self.arrange([self.progress], [form, self.table], plots)
-        self.timer = self.poller(self.plot_temperature)
+        self.timer = self.poller(self.refresh_temperature)
         session.runs_changed.connect(self.refresh_runs)
         self.refresh_runs()
 
@@ -109,39 +128,31 @@ class SimulatePane(Pane):
     def _progress(self, desc: str, n: int, total, postfix: dict) -> None:
         match = STABLE.search(" ".join(str(v) for v in postfix.values()))
         if match:
-            self.live.append((n * self.timestep.value() / 1000.0, int(match.group(1)) / int(match.group(2))))
-            self.plot_live_survival()
+            fraction = int(match.group(1)) / int(match.group(2))
+            if fraction != self.live[-1][1]:  # redraw when a replica collapses, not on every report
+                self.live.append((n * self.timestep.value() / 1000.0, fraction))
+                self.plot_live_survival()
 
     def plot_live_survival(self) -> None:
-        figure = self.survival.clear()
-        ax = figure.add_subplot()
-        t, f = zip(*self.live)
-        ax.step(t, f, where="post", label="running")
-        ax.set_xlim(0, self.time.value())
-        ax.set_ylim(-0.02, 1.02)
-        ax.set_xlabel("time (ps)")
-        ax.set_ylabel("fraction of replicas stable")
-        self.survival.draw()
+        points, total = list(self.live), self.time.value()
+        self.survival.show_live(lambda figure: draw_live_survival(figure, points, total))
 
-    def plot_temperature(self) -> None:
+    def refresh_temperature(self) -> None:
+        if self.out is not None and self.changed(self.out / "thermo.csv", "thermo"):
+            self.plot_temperature(live=True)
+
+    def plot_temperature(self, live: bool = False) -> None:
         if self.out is None:
             return
         times, temps = mean_temperature_trace(self.out / "thermo.csv")
-        figure = self.thermo.clear()
-        ax = figure.add_subplot()
-        if times.size:
-            ax.plot(times, temps, lw=1)
-        ax.axhline(self.temperature.value(), color="grey", ls="--", lw=0.8)
-        ax.set_xlabel("time (ps)")
-        ax.set_ylabel("mean temperature (K)")
-        self.thermo.draw()
+        target = self.temperature.value()
+        draw = lambda figure: draw_temperature(figure, times, temps, target)  # noqa: E731
+        (self.thermo.show_live if live else self.thermo.show_final)(draw)
 
     def show_summary(self, summary: dict) -> None:
         self.summary = summary
-        figure = self.survival.clear()
-        draw_survival(figure.add_subplot(), {Path(summary["model"]).name: summary["time_to_collapse_ps"]},
-                      summary["time_ps"])
-        self.survival.draw()
+        times = {Path(summary["model"]).name: summary["time_to_collapse_ps"]}
+        self.survival.show_final(lambda figure: draw_survival(figure.add_subplot(), times, summary["time_ps"]))
         rows = [re.split(r"\s{2,}", line.strip(), maxsplit=1) for line in format_simulation(summary).splitlines()[1:]]
         fill_table(self.table, ["quantity", "value"], [row for row in rows if len(row) == 2])
 

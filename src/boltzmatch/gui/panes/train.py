@@ -23,7 +23,7 @@ from ... import finetune, train
 from ...errors import BoltzmatchError
 from ...objectives import LOSSES, OBJECTIVES
 from ...training import run_dir as rd
-from ..widgets import PlotPanel, ProgressRow
+from ..widgets import LivePlot, ProgressRow
 from .base import Pane
 
 
@@ -86,12 +86,12 @@ class TrainPane(Pane):
         buttons.addWidget(self.resume_button)
         form.addRow(buttons)
         self.progress = ProgressRow()
-        self.curves = PlotPanel(size=(5.5, 3.6))
+        self.curves = LivePlot(tasks, size=(5.5, 3.6))
         self.runs = QTreeWidget()
         self.runs.setHeaderLabels(["run", "model", "objective", "epochs", "best val loss"])
         self.runs.currentItemChanged.connect(lambda item, _old: self._select(item))
         self.arrange([self.progress], [form, self.runs], self.curves)
-        self.timer = self.poller(self.plot_curves)
+        self.timer = self.poller(self.refresh_curves)
         session.runs_changed.connect(self.refresh_runs)
         self.refresh_runs()
 
@@ -208,23 +208,33 @@ class TrainPane(Pane):
             self.current = Path(item.data(0, 256))
             self.plot_curves()
 
+    def refresh_curves(self) -> None:
+        """The live view: re-render (off the GUI thread) when the run's metrics.csv has grown."""
+        if self.current is not None and self.changed(self.current / rd.METRICS, "curves"):
+            rows, title = read_metrics(self.current), self.current.name
+            self.curves.show_live(lambda figure: draw_curves(figure, rows, title))
+
     def plot_curves(self) -> None:
-        figure = self.curves.clear()
-        ax = figure.add_subplot()
         rows = read_metrics(self.current) if self.current else []
-        if rows:
-            epochs = [r["epoch"] for r in rows]
-            for key, label in (("train_loss", "train"), ("val_loss", "validation")):
-                values = [r.get(key) for r in rows]
-                if all(v is not None for v in values):
-                    ax.plot(epochs, values, "o-", ms=3, label=label)
-            positive = all(r.get("train_loss", 1) > 0 and r.get("val_loss", 1) > 0 for r in rows)
-            ax.set_yscale("log" if positive else "linear")
-            ax.legend()
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("loss")
-        ax.set_title(self.current.name if self.current else "no run")
-        self.curves.draw()
+        title = self.current.name if self.current else "no run"
+        self.curves.show_final(lambda figure: draw_curves(figure, rows, title))
+
+
+def draw_curves(figure, rows: list[dict], title: str) -> None:
+    """Training and validation loss against epoch (log scale when positive)."""
+    ax = figure.add_subplot()
+    if rows:
+        epochs = [r["epoch"] for r in rows]
+        for key, label in (("train_loss", "train"), ("val_loss", "validation")):
+            values = [r.get(key) for r in rows]
+            if all(v is not None for v in values):
+                ax.plot(epochs, values, "o-", ms=3, label=label)
+        positive = all(r.get("train_loss", 1) > 0 and r.get("val_loss", 1) > 0 for r in rows)
+        ax.set_yscale("log" if positive else "linear")
+        ax.legend()
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.set_title(title)
 
 
 def _match_recursive():
