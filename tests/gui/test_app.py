@@ -96,10 +96,10 @@ def test_every_pane_through_the_small_workflow(make_window, tmp_path):
     assert sim.summary["replicas"] == 4 and (sim.out / "summary.json").exists()
     assert sim.table.rowCount() >= 8 and sim.survival.panel.figure.axes
 
-    steps.sweep_two_trials(window)
+    steps.sweep_four_trials(window)
     assert (window.sweeps.folder / "report.md").exists()
     sweep_pngs = [window.sweeps.images.item(i).text() for i in range(window.sweeps.images.count())]
-    assert "curves_by_parameter.png" in sweep_pngs
+    assert {"curves_by_parameter.png", "correlation.png"} <= set(sweep_pngs)
 
     steps.generative_vae(window)
     report = window.generative.folder

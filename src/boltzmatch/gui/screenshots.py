@@ -3,7 +3,7 @@ PNG per pane. The same steps drive the pytest-qt tests, so what the pictures sho
 
 The workflow: 300 steps of GFN2-xTB ethanol MD at 500 K (30 frames) → a small SchNet trained 3 epochs
 → fine-tuned 2 epochs by the Fisher objective → both compared (4 replicas, 0.05 ps) → the loss
-landscape of the first → 4 replicas of MD → a two-trial sweep → a VAE on two moons → a GFlowNet on
+landscape of the first → 4 replicas of MD → a four-trial sweep → a VAE on two moons → a GFlowNet on
 an 8 × 8 hypergrid. Minutes on a laptop; the pictures show how the panes look, not good models.
 """
 
@@ -101,16 +101,16 @@ def simulate_first(window) -> None:
 
 
 def write_sweep_yaml(window) -> Path:
+    fixed = {k: {"value": yaml.safe_load(v)} for k, v in TINY_SCHNET.items() if k != "n_features"}
     config = {"method": "grid", "metric": {"name": "val_loss", "goal": "minimize"},
-              "parameters": {"data": {"value": str(window.session.data)}, "epochs": {"value": 1},
-                             **{k: {"value": yaml.safe_load(v)} for k, v in TINY_SCHNET.items()},
-                             "lr": {"values": [1e-3, 3e-3]}}}
+              "parameters": {"data": {"value": str(window.session.data)}, "epochs": {"value": 3}, **fixed,
+                             "n_features": {"values": [8, 16]}, "lr": {"values": [1e-3, 3e-3]}}}
     path = window.session.workdir / "sweep.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
 
 
-def sweep_two_trials(window) -> None:
+def sweep_four_trials(window) -> None:
     pane = window.sweeps
     pane.config.set_text(write_sweep_yaml(window))
     pane.start()
@@ -138,7 +138,7 @@ def gflownet_hypergrid(window) -> None:
 
 
 STEPS = [("data", generate_data), ("model", set_tiny_model), ("train", train_runs), ("compare", compare_runs),
-         ("landscape", landscape_of_first), ("simulate", simulate_first), ("sweeps", sweep_two_trials),
+         ("landscape", landscape_of_first), ("simulate", simulate_first), ("sweeps", sweep_four_trials),
          ("generative", generative_vae), ("gflownets", gflownet_hypergrid)]
 
 
