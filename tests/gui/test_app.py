@@ -116,7 +116,8 @@ def test_a_failing_worker_shows_a_dialog_and_the_window_keeps_working(make_windo
     window = make_window()
     pane = window.data
     pane.open("/no/such/file.xyz")
-    qtbot.waitUntil(lambda: pane.worker.done and pane.last_error is not None, timeout=30_000)
+    qtbot.waitUntil(lambda: pane.last_error is not None and pane.progress.text.text() == "read: failed",
+                    timeout=30_000)
     dialogs = [w for w in pane.findChildren(QMessageBox) if w.objectName() == "errorDialog"]
     assert dialogs and dialogs[-1].isVisible() and "/no/such/file.xyz" in dialogs[-1].text()
     assert "\n" not in dialogs[-1].text() and "Traceback" in dialogs[-1].detailedText()
@@ -145,8 +146,9 @@ def test_stop_keeps_a_valid_run_and_resume_continues_it(make_window, qtbot, etha
     qtbot.waitUntil(lambda: len(steps_rows(run)) >= 2, timeout=60_000)
     qtbot.waitUntil(lambda: pane.curves.frames >= 1, timeout=30_000)  # live curves, rendered off the GUI thread
     pane.progress.stop.click()
-    qtbot.waitUntil(lambda: pane.worker.done, timeout=60_000)
-    assert pane.progress.text.text().endswith("stopped") and pane.start_button.isEnabled()
+    # the worker's finished signal reaches the window after the thread is done: wait for the window
+    qtbot.waitUntil(lambda: pane.worker.done and pane.start_button.isEnabled(), timeout=60_000)
+    assert pane.progress.text.text().endswith("stopped")
     assert pane.curves.currentWidget() is pane.curves.panel  # the final, interactive plot
     done = len(steps_rows(run))
     assert (run / rd.CHECKPOINT).exists() and (run / rd.MODEL).exists() and done < 500
@@ -154,7 +156,7 @@ def test_stop_keeps_a_valid_run_and_resume_continues_it(make_window, qtbot, etha
     pane.resume()
     qtbot.waitUntil(lambda: len(steps_rows(run)) > done, timeout=60_000)
     pane.progress.stop.click()
-    qtbot.waitUntil(lambda: pane.worker.done, timeout=60_000)
+    qtbot.waitUntil(lambda: pane.worker.done and pane.start_button.isEnabled(), timeout=60_000)
     epochs = [r["epoch"] for r in steps_rows(run)]
     assert epochs == list(range(1, len(epochs) + 1))  # resumed where it stopped, nothing repeated
 
@@ -172,7 +174,7 @@ def test_stopping_md_ends_after_a_step_with_a_summary_and_checkpoint(make_window
     sim.start()
     qtbot.waitUntil(lambda: sim.progress.bar.value() > 20, timeout=60_000)
     sim.progress.stop.click()
-    qtbot.waitUntil(lambda: sim.worker.done, timeout=60_000)
+    qtbot.waitUntil(lambda: sim.worker.done and sim.go.isEnabled(), timeout=60_000)
     summary = json.loads((sim.out / "summary.json").read_text())
     assert summary["complete"] is False and 0 < summary["simulated_ps"] < 1000
     assert (sim.out / "checkpoint.pt").exists() and sim.progress.text.text() == "simulate: stopped"
