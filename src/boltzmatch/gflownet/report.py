@@ -57,7 +57,10 @@ def _distribution_maps(env, model):
     terminal = env.forward_mask(states)[:, env.exit_action]
     target = torch.where(terminal, (log_reward - log_reward[terminal].logsumexp(0)).exp(), torch.zeros_like(log_reward))
     if env.name == "torsions":
-        return (f"{env.molecule} φ/ψ, {env.bins}×{env.bins} bins, {env.temperature:g} K", ("φ bin", "ψ bin"),
+        names = ("φ", "ψ") if env.molecule == "alanine-dipeptide" else tuple(
+            "torsion " + "-".join(map(str, t)) for t in env.torsions)
+        return (f"{env.molecule} {names[0]} / {names[1]}, {env.bins}×{env.bins} bins, {env.temperature:g} K",
+                (f"{names[0]} bin", f"{names[1]} bin"),
                 env.grid(target), env.grid(p_model))
     shape = (env.height, env.height)
     return (f"hypergrid {env.height}×{env.height}", ("x₁", "x₂"), target.reshape(shape).numpy(),
