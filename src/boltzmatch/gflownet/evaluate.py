@@ -5,8 +5,6 @@ JSD and the exact log Z; plus the empirical L1 from N samples as torchgfn report
 
 from __future__ import annotations
 
-import math
-
 import torch
 
 from ..analysis.metrics import jensen_shannon
@@ -68,16 +66,25 @@ def model_log_z(env: Environment, model: GFlowNetModel, loss: str) -> float:
         return float(model.log_z)
 
 
-def evaluate_exact(env: Environment, model: GFlowNetModel, loss: str, n_samples: int = 0,
-                   seed: int = 0) -> dict:
-    """``l1_exact``, ``tv_exact``, ``kl_exact`` (KL(R/Z ‖ P_T), nats), ``jsd_exact`` (nats),
-    ``log_z`` (the model's), ``log_z_true`` and, with ``n_samples``, ``l1_empirical``."""
-    model.eval()
+def exact_distributions(env: Environment, model: GFlowNetModel
+                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
+    """(P_T, the target R/Z, both over all states and zero off the terminal ones; the states; exact log Z)."""
     p_model, states = terminating_distribution(env, model)
     log_reward = env.log_reward(states)
     terminal = env.forward_mask(states)[:, env.exit_action]
     log_z_true = float(torch.logsumexp(log_reward[terminal], 0))
     target = torch.where(terminal, (log_reward - log_z_true).exp(), torch.zeros_like(log_reward))
+    return p_model, target, states, log_z_true
+
+
+def evaluate_exact(env: Environment, model: GFlowNetModel, loss: str, n_samples: int = 0,
+                   seed: int = 0, distributions: tuple | None = None) -> dict:
+    """``l1_exact``, ``tv_exact``, ``kl_exact`` (KL(R/Z ‖ P_T), nats), ``jsd_exact`` (nats),
+    ``log_z`` (the model's), ``log_z_true`` and, with ``n_samples``, ``l1_empirical``.
+    ``distributions``: :func:`exact_distributions` when the caller already has them."""
+    model.eval()
+    p_model, target, states, log_z_true = distributions or exact_distributions(env, model)
+    terminal = env.forward_mask(states)[:, env.exit_action]
     l1 = float((p_model - target).abs().sum())
     kl = float((target[terminal] * (target[terminal].log() - p_model[terminal].clamp_min(1e-300).log())).sum())
     result = {"l1_exact": l1, "tv_exact": 0.5 * l1, "kl_exact": kl,
@@ -98,9 +105,3 @@ def empirical_l1(env: Environment, model: GFlowNetModel, target: torch.Tensor, n
         counts.index_add_(0, env.index(batch.terminal), torch.ones(batch.n, dtype=torch.float64))
         remaining -= batch.n
     return float((counts / n_samples - target).abs().sum())
-
-
-def log_l1_floor(n_states: int, n_samples: int) -> float:
-    """The L1 a perfect sampler shows from ``n_samples`` draws over ``n_states`` equal states,
-    ≈ √(2·n_states/(π·n_samples)) (for reading l1_empirical)."""
-    return math.sqrt(2 * n_states / (math.pi * n_samples))

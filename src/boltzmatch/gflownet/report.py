@@ -4,13 +4,12 @@ the run directory. ``boltzmatch gflownet evaluate`` and the desktop app call :fu
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import torch
 
 from ..training import run_dir as rd
-from .evaluate import evaluate_exact
+from .evaluate import evaluate_exact, exact_distributions
 from .train import load_gflownet
 
 
@@ -21,10 +20,11 @@ def evaluate_run(run_dir: str | Path, *, samples: int = 10_000, seed: int = 0, p
     from ..analysis import plots as draw
 
     env, model, settings = load_gflownet(run_dir)
-    result = evaluate_exact(env, model, settings.loss, n_samples=samples, seed=seed)
+    distributions = exact_distributions(env, model)  # one pass over the state DAG for numbers and maps
+    result = evaluate_exact(env, model, settings.loss, n_samples=samples, seed=seed, distributions=distributions)
     run = Path(run_dir)
     if plots:
-        rows = _read_metrics(run / rd.METRICS)
+        rows = rd.read_metrics(run)
         if rows and "l1_exact" in rows[0]:
             x = [float(r["trajectories"]) for r in rows]
             draw.overlay_plot({"exact L1": (x, [float(r["l1_exact"]) for r in rows])}, run / "l1.png",
@@ -38,7 +38,7 @@ def evaluate_run(run_dir: str | Path, *, samples: int = 10_000, seed: int = 0, p
             boards = sample_trajectories(env, model, 16, torch.Generator().manual_seed(seed)).terminal
             draw.image_grid(boards.flatten(1).float().numpy() * 2 - 1, run / "boards.png",
                             shape=(env.height, env.width), title="sampled Tetris boards", columns=8)
-        maps = _distribution_maps(env, model)
+        maps = _distribution_maps(env, distributions[0], distributions[1])
         if maps is not None:
             title, labels, target, p_model = maps
             draw.heatmap_panels({"target R/Z": target, "GFlowNet P_T": p_model}, run / "distribution.png",
@@ -46,16 +46,10 @@ def evaluate_run(run_dir: str | Path, *, samples: int = 10_000, seed: int = 0, p
     return {"run_dir": str(run), "env": settings.env, "loss": settings.loss, **result}
 
 
-def _distribution_maps(env, model):
+def _distribution_maps(env, p_model: torch.Tensor, target: torch.Tensor):
     """(title, axis labels, target, model) as 2-D arrays for two-dimensional state spaces, else None."""
-    from .evaluate import terminating_distribution
-
     if getattr(env, "ndim", None) != 2 and getattr(env, "k", None) != 2:
         return None
-    p_model, states = terminating_distribution(env, model)
-    log_reward = env.log_reward(states)
-    terminal = env.forward_mask(states)[:, env.exit_action]
-    target = torch.where(terminal, (log_reward - log_reward[terminal].logsumexp(0)).exp(), torch.zeros_like(log_reward))
     if env.name == "torsions":
         names = ("φ", "ψ") if env.molecule == "alanine-dipeptide" else tuple(
             "torsion " + "-".join(map(str, t)) for t in env.torsions)
@@ -65,11 +59,3 @@ def _distribution_maps(env, model):
     shape = (env.height, env.height)
     return (f"hypergrid {env.height}×{env.height}", ("x₁", "x₂"), target.reshape(shape).numpy(),
             p_model.reshape(shape).numpy())
-
-
-
-def _read_metrics(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    with open(path, newline="") as handle:
-        return list(csv.DictReader(handle))

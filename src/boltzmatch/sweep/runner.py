@@ -16,7 +16,6 @@ the folder named by the environment variable ``BOLTZMATCH_TRIAL_DIR``.
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import os
@@ -143,17 +142,6 @@ def trial_command(sweep: SweepConfig, values: dict[str, Any], trial_dir: Path) -
     if not command or command == ["/usr/bin/env"]:
         raise BoltzmatchError("command: nothing to run")
     return command
-
-
-def metric_rows(trial_dir: Path) -> list[dict]:
-    path = trial_dir / "metrics.csv"
-    if not path.exists():
-        return []
-    try:
-        with open(path, newline="") as handle:
-            return list(csv.DictReader(handle))
-    except OSError:
-        return []
 
 
 def _value(row: dict, metric: str) -> float | None:
@@ -337,3 +325,10 @@ def load_study(out: str | Path, storage: str | None = None):
     if not (out / SWEEP_FILE).exists():
         raise BoltzmatchError(f"{out}: not a sweep folder (no {SWEEP_FILE})")
     return optuna.load_study(study_name=STUDY_NAME, storage=_storage(out, storage)), load_sweep(out / SWEEP_FILE)
+
+
+def metric_rows(trial_dir: Path) -> list[dict]:
+    """A trial's metrics.csv rows (the run-directory reader, imported late: it brings torch)."""
+    from ..training.run_dir import read_metrics  # torch: only once a trial is read, not on import
+
+    return read_metrics(trial_dir)

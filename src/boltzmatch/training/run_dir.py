@@ -28,6 +28,19 @@ def write_config(run_dir: Path, config: dict) -> None:
     atomic_write_text(run_dir / CONFIG, yaml.safe_dump(config, sort_keys=False))
 
 
+def read_metrics(run_dir: str | Path) -> list[dict[str, str]]:
+    """The rows of ``run_dir/metrics.csv`` as written (strings); [] before the first row or when the
+    file cannot be read (a run still writing it, or a trial that never started)."""
+    import csv
+
+    path = Path(run_dir) / METRICS
+    try:
+        with open(path, newline="") as handle:
+            return list(csv.DictReader(handle))
+    except OSError:
+        return []
+
+
 def read_config(run_dir: str | Path) -> dict:
     run_dir = Path(run_dir)
     path = run_dir / CONFIG

@@ -20,6 +20,7 @@ class Pane(QWidget):
         self.session, self.tasks = session, tasks
         self.worker: Worker | None = None
         self.last_error: str | None = None
+        self._seen: dict[str, tuple] = {}
 
     def run(self, fn: Callable, *args, progress: ProgressRow | None = None, on_result: Callable | None = None,
             name: str = "", **kwargs) -> Worker:
@@ -70,19 +71,14 @@ class Pane(QWidget):
 
         path = Path(path)
         signature = (str(path), *((path.stat().st_mtime_ns, path.stat().st_size) if path.exists() else (0, 0)))
-        seen = getattr(self, "_seen", {})
-        self._seen = seen
-        if seen.get(key) == signature:
+        if self._seen.get(key) == signature:
             return False
-        seen[key] = signature
+        self._seen[key] = signature
         return True
 
     def show_error(self, message: str, details: str) -> None:
         self.last_error = message
         error_dialog(self, message, details)
-
-    def busy(self) -> bool:
-        return self.worker is not None and not self.worker.done
 
 
 def _add(layout: QVBoxLayout, part, stretch: int) -> None:

@@ -3,7 +3,6 @@ metrics.csv; stop (the last finished epoch's checkpoint stays) and resume; the r
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 from PySide6.QtWidgets import (
@@ -28,18 +27,14 @@ from .base import Pane
 
 
 def read_metrics(run: str | Path) -> list[dict]:
-    """Rows of a run's metrics.csv as floats (empty while the first epoch runs)."""
-    path = Path(run) / rd.METRICS
-    if not path.exists():
-        return []
-    with path.open() as handle:
-        rows = []
-        for row in csv.DictReader(handle):
-            try:
-                rows.append({k: float(v) for k, v in row.items() if v not in ("", None)})
-            except ValueError:
-                continue  # a line being written
-        return rows
+    """Rows of a run's metrics.csv as floats (a line being written is left out)."""
+    rows = []
+    for row in rd.read_metrics(run):
+        try:
+            rows.append({k: float(v) for k, v in row.items() if v not in ("", None)})
+        except ValueError:
+            continue
+    return rows
 
 
 class TrainPane(Pane):
