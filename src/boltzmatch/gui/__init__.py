@@ -8,6 +8,7 @@ walks every pane through a small workflow, saves one PNG per pane and exits (:mo
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 
@@ -35,7 +36,13 @@ def run_app(*, workdir: str | Path | None = None, screenshots: str | Path | None
 
     def capture() -> None:
         try:
-            walk_and_capture(window, Path(screenshots))
+            from ..utils.table import format_table
+
+            started = time.perf_counter()
+            saved = walk_and_capture(window, Path(screenshots))
+            print(format_table([[p.stem.split("-", 1)[1], str(p)] for p in saved]
+                               + [["wall time (s)", f"{time.perf_counter() - started:.1f}"]],
+                               header=["pane", "screenshot"], title="boltzmatch gui --screenshots"))
         except Exception as exc:  # noqa: BLE001 (report and exit non-zero, never hang)
             print(f"error: screenshots: {exc}", file=sys.stderr)
             status["code"] = 1
