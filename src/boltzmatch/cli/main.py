@@ -19,11 +19,13 @@ from . import (
     data,
     demo,
     evaluate,
+    export,
     finetune,
     generate,
     generative,
     gflownet,
     gui,
+    import_model,
     info,
     landscape,
     simulate,
@@ -31,8 +33,8 @@ from . import (
     train,
 )
 
-COMMANDS = (demo, generate, data, info, train, finetune, evaluate, simulate, compare, landscape, sweep, generative,
-            gflownet, gui)
+COMMANDS = (demo, generate, data, info, train, finetune, import_model, export, evaluate, simulate, compare, landscape,
+            sweep, generative, gflownet, gui)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,7 +6,7 @@ import argparse
 
 from .common import add_data_options, add_objective_options, cd_options, data_kwargs
 
-HELP = "train an energy model (schnet, painn, mlp, linear) on energies and/or forces"
+HELP = "train an energy model (schnet, painn, mlp, linear, or a MACE architecture) on energies and/or forces"
 
 
 def add_parser(subparsers) -> None:

@@ -28,6 +28,11 @@ class Edges:
     j: torch.Tensor
     vectors: torch.Tensor
     distances: torch.Tensor
+    #: (n_edges, 3) Å, the periodic image offset ``S @ cell`` inside ``vectors`` (zeros for molecules),
+    #: differentiable in the cell; adapters to external models pass it on
+    shifts: torch.Tensor | None = None
+    #: (n_edges, 3) integer image counts ``S`` (float dtype)
+    unit_shifts: torch.Tensor | None = None
 
     def half(self) -> torch.Tensor:
         """Boolean mask keeping one direction of every pair: i < j, and for an atom's own periodic
@@ -84,11 +89,15 @@ def neighbor_list(batch: AtomsBatch, cutoff: float) -> Edges:
     periodic = batch.pbc.any(dim=1)
     i, j = _molecule_pairs(batch, ~periodic, cutoff)
     vectors = batch.positions[j] - batch.positions[i]
+    unit_shifts = torch.zeros_like(vectors, requires_grad=False)
+    offsets = torch.zeros_like(unit_shifts)
     if bool(periodic.any()):
         pi, pj, shifts = _periodic_pairs(batch, torch.nonzero(periodic).squeeze(1).tolist(), cutoff)
         cell = batch.cell[batch.structure_index[pi]]
         offset = torch.einsum("ek,ekl->el", shifts, cell)
         vectors = torch.cat([vectors, batch.positions[pj] - batch.positions[pi] + offset])
         i, j = torch.cat([i, pi]), torch.cat([j, pj])
+        unit_shifts = torch.cat([unit_shifts, shifts.to(unit_shifts.dtype)])
+        offsets = torch.cat([offsets, offset])
     distances = torch.linalg.vector_norm(vectors, dim=1)
-    return Edges(i=i, j=j, vectors=vectors, distances=distances)
+    return Edges(i=i, j=j, vectors=vectors, distances=distances, shifts=offsets, unit_shifts=unit_shifts)

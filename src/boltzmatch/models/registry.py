@@ -2,7 +2,7 @@
 
 A config names the model and its constructor arguments, for example::
 
-    name: schnet          # schnet | painn | mlp | linear
+    name: schnet          # schnet | painn | mlp | linear | mace | schnetpack | nequip
     cutoff: 5.0           # Å
     n_interactions: 3
     n_features: 64
@@ -21,6 +21,7 @@ import torch
 
 from ..errors import BoltzmatchError
 from .base import EnergyModel
+from .external.mace import MACEModel
 from .linear import LinearPotential
 from .mlp import DescriptorMLP
 from .painn import PaiNN
@@ -31,6 +32,7 @@ MODELS: dict[str, type[EnergyModel]] = {
     "painn": PaiNN,
     "mlp": DescriptorMLP,
     "linear": LinearPotential,
+    "mace": MACEModel,
 }
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 COMMON_KEYS = ("name", "dtype")
@@ -95,10 +97,16 @@ def load_config(path: str | Path) -> dict:
     return validate_config(config or {}, str(path))
 
 
-def build_model(config: dict) -> EnergyModel:
-    """Instantiate a model from a validated-or-not config dict."""
+def build_model(config: dict, *, base_dir: str | Path | None = None) -> EnergyModel:
+    """Instantiate a model from a validated-or-not config dict.
+
+    An external model's ``file`` (MACE, SchNetPack, NequIP) is read relative to ``base_dir``
+    (the run directory that holds it) unless absolute.
+    """
     config = validate_config(config)
     kwargs = {k: v for k, v in config.items() if k not in COMMON_KEYS}
+    if kwargs.get("file") and base_dir is not None and not Path(kwargs["file"]).is_absolute():
+        kwargs["file"] = str(Path(base_dir) / kwargs["file"])
     if "hidden" in kwargs:
         kwargs["hidden"] = tuple(kwargs["hidden"])
     cls = MODELS[config["name"]]

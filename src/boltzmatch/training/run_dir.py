@@ -42,7 +42,13 @@ def read_metrics(run_dir: str | Path) -> list[dict[str, str]]:
 
 
 def read_config(run_dir: str | Path) -> dict:
+    """``config.yaml`` of a run directory; for a MACE/SchNetPack/NequIP model file, the config an
+    import of it would write (so every command takes model files where it takes runs)."""
     run_dir = Path(run_dir)
+    if run_dir.is_file():
+        from ..models.external import file_config
+
+        return file_config(run_dir)
     path = run_dir / CONFIG
     if not path.exists():
         raise BoltzmatchError(f"{run_dir}: not a run directory (no {CONFIG})")
@@ -74,8 +80,9 @@ def save_torch(obj, path: Path) -> None:
         torch.save(obj, tmp)
 
 
-def build_from_config(config: dict) -> EnergyModel:
-    model = build_model(config["model"])
+def build_from_config(config: dict, base_dir: str | Path | None = None) -> EnergyModel:
+    """The model of a run configuration; an external model's file is read relative to ``base_dir``."""
+    model = build_model(config["model"], base_dir=base_dir)
     norm = config["normalization"]
     if hasattr(model, "set_normalization"):
         model.set_normalization({int(k): float(v) for k, v in norm["element_energy"].items()}, norm["energy_scale"])
@@ -83,10 +90,15 @@ def build_from_config(config: dict) -> EnergyModel:
 
 
 def load(run_dir: str | Path, *, map_location: str | torch.device = "cpu") -> EnergyModel:
-    """The trained model of ``run_dir`` (best validation weights), in eval mode."""
+    """The trained model of ``run_dir`` (best validation weights), in eval mode.
+
+    ``run_dir`` may also be a MACE, SchNetPack or NequIP model file: its adapter, as imported.
+    """
     run_dir = Path(run_dir)
     config = read_config(run_dir)
-    model = build_from_config(config)
+    model = build_from_config(config, base_dir=run_dir if run_dir.is_dir() else None)
+    if run_dir.is_file():
+        return model.eval()
     path = run_dir / MODEL
     if not path.exists():
         raise BoltzmatchError(f"{run_dir}: no {MODEL}; the run has not finished an epoch")

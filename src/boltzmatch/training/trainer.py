@@ -20,6 +20,7 @@ from ..data import Split, read_structures, split_indices
 from ..data.packed import PackedStructures
 from ..errors import BoltzmatchError
 from ..models.base import energy_and_forces
+from ..models.external import copy_external
 from ..models.registry import MODELS, build_model, load_config, validate_config
 from ..objectives.score import SHIFT_BLIND_OBJECTIVES, dsm_sigma_from_data, make_objective
 from ..utils.atomic import atomic_write_text
@@ -262,7 +263,10 @@ def _run(settings: TrainSettings, model_config: dict | None, out: Path, *, resum
         split = Split(train=split.train, val=split.train, test=split.test)
 
     torch.manual_seed(settings.seed)
-    net = build_model(model_config)
+    model_dir = out if resume else (settings.parent if settings.parent and Path(settings.parent).is_dir() else None)
+    net = build_model(model_config, base_dir=model_dir)
+    if model_config.get("file") and not resume:
+        model_config = copy_external(model_config, model_dir, out)  # the run directory holds its model file
     if resume:
         normalization = rd.read_config(out)["normalization"]
     elif settings.parent:

@@ -5,6 +5,8 @@ translation and permutation of like atoms; forces equal finite differences; smoo
 the cutoff; second derivatives pass gradgradcheck in float64; periodic images handled.
 """
 
+import importlib.util
+
 import numpy as np
 import pytest
 import torch
@@ -26,6 +28,9 @@ MODEL_CONFIGS = {
     "painn-noise": {"name": "painn", "n_features": 16, "n_interactions": 2, "n_rbf": 8, "cutoff": 4.0,
                     "noise_levels": [0.01, 0.5]},
 }
+if importlib.util.find_spec("mace"):  # the `mace` extra (in `all`, so CI runs it)
+    MODEL_CONFIGS["mace"] = {"name": "mace", "elements": ELEMENTS, "hidden_irreps": "8x0e + 8x1o", "max_ell": 2,
+                             "correlation": 2, "radial_mlp": [8, 8], "r_max": 4.0, "num_bessel": 6}
 
 
 @pytest.fixture(params=list(MODEL_CONFIGS))

@@ -1,0 +1,66 @@
+"""Bring your own model, end to end on real xTB frames: `train --model mace`, Fisher fine-tuning,
+export to MACE's format, `import`, and every command taking the model file directly."""
+
+import json
+
+import pytest
+import torch
+
+from boltzmatch.cli.main import main
+from boltzmatch.data import AtomsBatch, read_structures
+from boltzmatch.models.external import EXTERNAL
+from boltzmatch.training import run_dir as rd
+
+pytest.importorskip("mace")
+
+SMALL = "hidden_irreps: 8x0e + 8x1o\nmax_ell: 2\ncorrelation: 2\nradial_mlp: [16, 16]\nnum_interactions: 2\n"
+
+
+def test_mace_trained_finetuned_exported_imported_and_used_by_every_command(tmp_path, ethanol_xtb, capsys):
+    config = tmp_path / "mace.yaml"
+    config.write_text("name: mace\n" + SMALL)
+    data = str(ethanol_xtb)
+    assert main(["train", data, "--config", str(config), "--epochs", "2", "--out", str(tmp_path / "mse"),
+                 "--quiet"]) == 0
+    assert main(["finetune", str(tmp_path / "mse"), "--data", data, "--objective", "fisher", "--temperature", "500",
+                 "--epochs", "2", "--out", str(tmp_path / "fisher"), "--quiet"]) == 0
+    assert rd.read_config(tmp_path / "fisher")["model"]["name"] == "mace"
+
+    exported = tmp_path / "fisher.model"
+    assert main(["export", str(tmp_path / "fisher"), "--out", str(exported)]) == 0
+    assert "Exported model" in capsys.readouterr().out
+    assert main(["import", str(exported), "--out", str(tmp_path / "imported")]) == 0
+    assert "Imported model" in capsys.readouterr().out
+    assert (tmp_path / "imported" / f"{EXTERNAL}.model").is_file()
+
+    # the run, the exported file and the imported run are one model
+    frames = read_structures(data)[:4]
+    batch = AtomsBatch.from_atoms(frames)
+    energies = [rd.load(p)(batch).detach() for p in (tmp_path / "fisher", exported, tmp_path / "imported")]
+    torch.testing.assert_close(energies[0], energies[1], rtol=0, atol=1e-4)
+    torch.testing.assert_close(energies[1], energies[2], rtol=0, atol=0)
+
+    # commands take the file directly: evaluate, simulate, finetune by dsm on positions alone
+    assert main(["evaluate", str(exported), data, "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["force_mae"] > 0 and result["n_structures"] == 60
+    assert main(["simulate", str(exported), "--start", data, "--out", str(tmp_path / "md"), "--replicas", "2",
+                 "--time", "0.02", "--interval", "10", "--quiet", "--no-trajectories"]) == 0
+    assert (tmp_path / "md" / "summary.json").is_file()
+    assert main(["finetune", str(exported), "--data", data, "--objective", "dsm", "--epochs", "1",
+                 "--out", str(tmp_path / "dsm"), "--quiet"]) == 0
+    stored = rd.read_config(tmp_path / "dsm")
+    assert stored["parent"] == str(exported) and stored["model"]["file"] == f"{EXTERNAL}.model"
+
+
+def test_export_of_a_boltzmatch_model_and_import_of_garbage_are_one_line_errors(tmp_path, ethanol_xtb, capsys):
+    assert main(["train", str(ethanol_xtb), "--model", "schnet", "--epochs", "1", "--out", str(tmp_path / "s"),
+                 "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["export", str(tmp_path / "s"), "--out", str(tmp_path / "s.model")]) == 2
+    assert "no foreign format to export" in capsys.readouterr().err
+    assert not (tmp_path / "s.model").exists()
+    (tmp_path / "junk.model").write_text("junk")
+    assert main(["import", str(tmp_path / "junk.model"), "--out", str(tmp_path / "j")]) == 2
+    assert "junk.model: not a model file boltzmatch can import" in capsys.readouterr().err
+    assert not (tmp_path / "j").exists()
