@@ -43,3 +43,30 @@ class HarmonicWell(torch.nn.Module):
         atomic = 0.5 * self.k * (x**2).sum(-1)
         return torch.zeros(batch.n_structures, dtype=x.dtype, device=x.device).index_add(0, batch.structure_index,
                                                                                           atomic)
+
+
+def schnetpack_model_file(path, representation: str = "schnet", cutoff: float = 4.0, seed: int = 0):
+    """A SchNetPack 2 model file as ``spktrain`` saves it (NeuralNetworkPotential with PairwiseDistances,
+    a SchNet or PaiNN representation, Atomwise energy, Forces, CastTo64 and AddOffsets postprocessors),
+    with random weights. Needs schnetpack (its own environment: it needs torch < 2.5)."""
+    import schnetpack as spk
+
+    torch.manual_seed(seed)
+    radial = spk.nn.GaussianRBF(n_rbf=8, cutoff=cutoff)
+    if representation == "painn":
+        rep = spk.representation.PaiNN(n_atom_basis=16, n_interactions=2, radial_basis=radial,
+                                       cutoff_fn=spk.nn.CosineCutoff(cutoff))
+    else:
+        rep = spk.representation.SchNet(n_atom_basis=16, n_interactions=2, radial_basis=radial,
+                                        cutoff_fn=spk.nn.CosineCutoff(cutoff))
+    # SchNetPack 2.1.1's AddOffsets(atomrefs=tensor) fails on `tensor or ...`: set the buffer after
+    offsets = spk.transform.AddOffsets("energy", add_mean=True, add_atomrefs=True, property_mean=torch.tensor([0.3]))
+    offsets.atomref[[1, 6, 8, 29]] = torch.tensor([-13.6, -1030.0, -2040.0, -1000.0])
+    model = spk.model.NeuralNetworkPotential(
+        representation=rep, input_modules=[spk.atomistic.PairwiseDistances()],
+        output_modules=[spk.atomistic.Atomwise(n_in=16, output_key="energy"),
+                        spk.atomistic.Forces(energy_key="energy", force_key="forces")],
+        postprocessors=[spk.transform.CastTo64(), offsets],
+    )
+    torch.save(model, path)
+    return path

@@ -22,6 +22,7 @@ import torch
 from ..errors import BoltzmatchError
 from .base import EnergyModel
 from .external.mace import MACEModel
+from .external.schnetpack import SchNetPackModel
 from .linear import LinearPotential
 from .mlp import DescriptorMLP
 from .painn import PaiNN
@@ -33,6 +34,7 @@ MODELS: dict[str, type[EnergyModel]] = {
     "mlp": DescriptorMLP,
     "linear": LinearPotential,
     "mace": MACEModel,
+    "schnetpack": SchNetPackModel,
 }
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 COMMON_KEYS = ("name", "dtype")

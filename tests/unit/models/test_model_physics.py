@@ -31,12 +31,22 @@ MODEL_CONFIGS = {
 if importlib.util.find_spec("mace"):  # the `mace` extra (in `all`, so CI runs it)
     MODEL_CONFIGS["mace"] = {"name": "mace", "elements": ELEMENTS, "hidden_irreps": "8x0e + 8x1o", "max_ell": 2,
                              "correlation": 2, "radial_mlp": [8, 8], "r_max": 4.0, "num_bessel": 6}
+if importlib.util.find_spec("schnetpack"):  # its own environment (torch < 2.5): benchmarks/external_models.py
+    MODEL_CONFIGS["schnetpack-schnet"] = {"name": "schnetpack", "representation": "schnet"}
+    MODEL_CONFIGS["schnetpack-painn"] = {"name": "schnetpack", "representation": "painn"}
 
 
 @pytest.fixture(params=list(MODEL_CONFIGS))
-def model(request):
+def model(request, tmp_path):
     torch.manual_seed(0)
-    m = build_model({**MODEL_CONFIGS[request.param], "dtype": "float64"})
+    config = dict(MODEL_CONFIGS[request.param])
+    if config["name"] == "schnetpack":
+        from helpers import schnetpack_model_file
+
+        config = {"name": "schnetpack", "file": str(schnetpack_model_file(tmp_path / "best_model",
+                                                                         config["representation"]))}
+        return build_model({**config, "dtype": "float64"})
+    m = build_model({**config, "dtype": "float64"})
     if request.param == "linear":
         with torch.no_grad():
             m.theta.normal_()

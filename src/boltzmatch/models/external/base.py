@@ -128,7 +128,8 @@ class ExternalModel(EnergyModel):
 
     def offsets(self) -> dict[int, float]:
         """boltzmatch's per-element offsets (eV) that :meth:`export_module` must fold in."""
-        return {z: float(self.element_energy[z]) for z in self.elements if float(self.element_energy[z]) != 0.0}
+        nonzero = torch.nonzero(self.element_energy).flatten().tolist()
+        return {int(z): float(self.element_energy[z]) for z in nonzero}
 
     def copy_module(self) -> nn.Module:
         module = copy.deepcopy(self.module)

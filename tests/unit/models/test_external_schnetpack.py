@@ -1,0 +1,53 @@
+"""The SchNetPack adapter against SchNetPack's own calculator (runs where schnetpack imports: its own
+environment with torch < 2.5, from benchmarks/external_models.py --part schnetpack)."""
+
+import numpy as np
+import pytest
+import torch
+from ase.build import bulk, molecule
+
+from boltzmatch.data import AtomsBatch
+from boltzmatch.models import build_model, energy_and_forces
+from boltzmatch.models.external import detect_format
+from helpers import schnetpack_model_file
+
+pytest.importorskip("schnetpack")
+
+
+def structures():
+    ethanol = molecule("CH3CH2OH")
+    ethanol.rattle(0.05, seed=1)
+    copper = bulk("Cu", "fcc", a=3.6, cubic=True)
+    copper.rattle(0.05, seed=2)
+    return [ethanol, copper]
+
+
+@pytest.mark.parametrize("representation", ["schnet", "painn"])
+def test_same_energies_and_forces_as_schnetpack_calculator(tmp_path, representation):
+    from schnetpack.interfaces import SpkCalculator
+    from schnetpack.transform import ASENeighborList
+
+    path = schnetpack_model_file(tmp_path / "best_model", representation)
+    assert detect_format(path) == "schnetpack"
+    model = build_model({"name": "schnetpack", "file": str(path), "dtype": "float64"})
+    calculator = SpkCalculator(model_file=str(path), neighbor_list=ASENeighborList(cutoff=4.0), energy_key="energy",
+                               force_key="forces", energy_unit="eV", position_unit="Ang", dtype=torch.float64)
+    for atoms in structures():
+        energy, forces = energy_and_forces(model, AtomsBatch.from_atoms([atoms], dtype=torch.float64))
+        atoms.calc = calculator
+        assert float(energy.detach()) == pytest.approx(atoms.get_potential_energy(), abs=1e-9)
+        np.testing.assert_allclose(forces.numpy(), atoms.get_forces(), atol=1e-9)
+
+
+def test_units_and_export_fold_offsets(tmp_path):
+    path = schnetpack_model_file(tmp_path / "best_model")
+    in_ev = build_model({"name": "schnetpack", "file": str(path), "dtype": "float64"})
+    in_kcal = build_model({"name": "schnetpack", "file": str(path), "dtype": "float64", "energy_unit": "kcal/mol"})
+    batch = AtomsBatch.from_atoms(structures()[:1], dtype=torch.float64)
+    assert float(in_kcal(batch)) == pytest.approx(float(in_ev(batch)) * 0.0433641, rel=1e-5)
+    with torch.no_grad():
+        in_ev.element_energy[6] += 0.5
+    expected = float(in_ev(batch))
+    reloaded = build_model({"name": "schnetpack", "file": str(in_ev.export(tmp_path / "exported")),
+                            "dtype": "float64"})
+    assert float(reloaded(batch)) == pytest.approx(expected, abs=1e-9)
