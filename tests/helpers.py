@@ -70,3 +70,14 @@ def schnetpack_model_file(path, representation: str = "schnet", cutoff: float = 
     )
     torch.save(model, path)
     return path
+
+
+def external_test_structures():
+    """A rattled ethanol and a rattled fcc Cu cell: a molecule and a periodic crystal."""
+    from ase.build import bulk
+
+    ethanol = molecule("CH3CH2OH")
+    ethanol.rattle(0.05, seed=1)
+    copper = bulk("Cu", "fcc", a=3.6, cubic=True)
+    copper.rattle(0.05, seed=2)
+    return [ethanol, copper]

@@ -4,13 +4,13 @@ calculator, export folds boltzmatch's offsets into MACE's E0s, model files are r
 import numpy as np
 import pytest
 import torch
-from ase.build import bulk, molecule
 
 from boltzmatch.data import AtomsBatch
 from boltzmatch.errors import BoltzmatchError
 from boltzmatch.models import build_model, energy_and_forces
 from boltzmatch.models.external import detect_format, file_config
 from boltzmatch.training import run_dir as rd
+from helpers import external_test_structures as structures
 
 pytest.importorskip("mace")
 
@@ -28,13 +28,6 @@ def mace_model():
             p.add_(0.1 * torch.randn_like(p))
     return model
 
-
-def structures():
-    ethanol = molecule("CH3CH2OH")
-    ethanol.rattle(0.05, seed=1)
-    copper = bulk("Cu", "fcc", a=3.6, cubic=True)
-    copper.rattle(0.05, seed=2)
-    return [ethanol, copper]
 
 
 def test_same_energies_and_forces_as_mace_calculator(mace_model, tmp_path):

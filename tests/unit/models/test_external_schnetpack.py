@@ -4,22 +4,15 @@ environment with torch < 2.5, from benchmarks/external_models.py --part schnetpa
 import numpy as np
 import pytest
 import torch
-from ase.build import bulk, molecule
 
 from boltzmatch.data import AtomsBatch
 from boltzmatch.models import build_model, energy_and_forces
 from boltzmatch.models.external import detect_format
+from helpers import external_test_structures as structures
 from helpers import schnetpack_model_file
 
 pytest.importorskip("schnetpack")
 
-
-def structures():
-    ethanol = molecule("CH3CH2OH")
-    ethanol.rattle(0.05, seed=1)
-    copper = bulk("Cu", "fcc", a=3.6, cubic=True)
-    copper.rattle(0.05, seed=2)
-    return [ethanol, copper]
 
 
 @pytest.mark.parametrize("representation", ["schnet", "painn"])

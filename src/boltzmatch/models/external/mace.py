@@ -14,7 +14,6 @@ helper, so every objective (fisher, ism, ssm, dsm, cd) differentiates through MA
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import torch
 from torch import nn
@@ -153,10 +152,3 @@ class MACEModel(ExternalModel):
             for z, value in self.offsets().items():
                 energies[..., self.elements.index(z)] += value
         return module
-
-    @staticmethod
-    def describe(path: str | Path) -> dict:
-        """Model config keys for a MACE file: its dtype (MACE trains in float64 by default)."""
-        module = load_pickled_module(path, "MACE")
-        dtype = next(module.parameters()).dtype
-        return {"dtype": "float64" if dtype == torch.float64 else "float32"}

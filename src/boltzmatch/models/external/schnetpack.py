@@ -15,8 +15,6 @@ SchNetPack's own environment (``benchmarks/external_models.py --part schnetpack`
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 from torch import nn
 
@@ -116,12 +114,6 @@ class SchNetPackModel(ExternalModel):
                 add[0].atomref[z] += value / self.energy_factor
         add[0].add_atomrefs = True
         return module
-
-    @staticmethod
-    def describe(path: str | Path) -> dict:
-        module = load_pickled_module(path, "SchNetPack")
-        dtype = next(module.parameters()).dtype
-        return {"dtype": "float64" if dtype == torch.float64 else "float32"}
 
 
 def _cutoff_of(representation: nn.Module, file) -> float:
