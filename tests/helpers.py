@@ -45,7 +45,8 @@ class HarmonicWell(torch.nn.Module):
                                                                                           atomic)
 
 
-def schnetpack_model_file(path, representation: str = "schnet", cutoff: float = 4.0, seed: int = 0):
+def schnetpack_model_file(path, representation: str = "schnet", cutoff: float = 4.0, seed: int = 0,
+                          n_features: int = 16, n_interactions: int = 2):
     """A SchNetPack 2 model file as ``spktrain`` saves it (NeuralNetworkPotential with PairwiseDistances,
     a SchNet or PaiNN representation, Atomwise energy, Forces, CastTo64 and AddOffsets postprocessors),
     with random weights. Needs schnetpack (its own environment: it needs torch < 2.5)."""
@@ -54,17 +55,17 @@ def schnetpack_model_file(path, representation: str = "schnet", cutoff: float = 
     torch.manual_seed(seed)
     radial = spk.nn.GaussianRBF(n_rbf=8, cutoff=cutoff)
     if representation == "painn":
-        rep = spk.representation.PaiNN(n_atom_basis=16, n_interactions=2, radial_basis=radial,
+        rep = spk.representation.PaiNN(n_atom_basis=n_features, n_interactions=n_interactions, radial_basis=radial,
                                        cutoff_fn=spk.nn.CosineCutoff(cutoff))
     else:
-        rep = spk.representation.SchNet(n_atom_basis=16, n_interactions=2, radial_basis=radial,
+        rep = spk.representation.SchNet(n_atom_basis=n_features, n_interactions=n_interactions, radial_basis=radial,
                                         cutoff_fn=spk.nn.CosineCutoff(cutoff))
     # SchNetPack 2.1.1's AddOffsets(atomrefs=tensor) fails on `tensor or ...`: set the buffer after
     offsets = spk.transform.AddOffsets("energy", add_mean=True, add_atomrefs=True, property_mean=torch.tensor([0.3]))
     offsets.atomref[[1, 6, 8, 29]] = torch.tensor([-13.6, -1030.0, -2040.0, -1000.0])
     model = spk.model.NeuralNetworkPotential(
         representation=rep, input_modules=[spk.atomistic.PairwiseDistances()],
-        output_modules=[spk.atomistic.Atomwise(n_in=16, output_key="energy"),
+        output_modules=[spk.atomistic.Atomwise(n_in=n_features, output_key="energy"),
                         spk.atomistic.Forces(energy_key="energy", force_key="forces")],
         postprocessors=[spk.transform.CastTo64(), offsets],
     )
@@ -81,3 +82,33 @@ def external_test_structures():
     copper = bulk("Cu", "fcc", a=3.6, cubic=True)
     copper.rattle(0.05, seed=2)
     return [ethanol, copper]
+
+
+def nequip_graph_model(seed: int = 0, r_max: float = 4.0):
+    """A small NequIP GraphModel (energies and forces) as NequIPGNNModel builds it, random weights,
+    float64, elements H C O Cu. Needs nequip (its own environment: e3nn ≥ 0.6 conflicts with MACE)."""
+    from nequip.model import NequIPGNNModel
+    from nequip.utils.global_state import global_state_initialized, set_global_state
+
+    if not global_state_initialized():
+        set_global_state()
+    model = NequIPGNNModel(seed=seed, model_dtype="float64", r_max=r_max, type_names=["H", "C", "O", "Cu"],
+                           num_layers=2, l_max=1, num_features=8, radial_mlp_width=16, avg_num_neighbors=5.0,
+                           per_type_energy_shifts={"H": -13.6, "C": -1030.0, "O": -2040.0, "Cu": -1000.0})
+    with torch.no_grad():  # trained-looking weights (NequIP starts its readout at zero)
+        for p in model.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    return model
+
+
+def assert_matches_calculator(model, calculator, atol: float = 1e-9) -> None:
+    """Energies (eV) and forces (eV/Å) of ``model`` equal the foreign ``calculator``'s on
+    :func:`external_test_structures`, in float64."""
+    from boltzmatch.data import AtomsBatch
+    from boltzmatch.models import energy_and_forces
+
+    for atoms in external_test_structures():
+        energy, forces = energy_and_forces(model, AtomsBatch.from_atoms([atoms], dtype=torch.float64))
+        atoms.calc = calculator
+        assert abs(float(energy.detach()) - atoms.get_potential_energy()) <= atol
+        np.testing.assert_allclose(forces.numpy(), atoms.get_forces(), atol=atol)

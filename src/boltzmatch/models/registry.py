@@ -22,6 +22,7 @@ import torch
 from ..errors import BoltzmatchError
 from .base import EnergyModel
 from .external.mace import MACEModel
+from .external.nequip import NequIPModel
 from .external.schnetpack import SchNetPackModel
 from .linear import LinearPotential
 from .mlp import DescriptorMLP
@@ -35,6 +36,7 @@ MODELS: dict[str, type[EnergyModel]] = {
     "linear": LinearPotential,
     "mace": MACEModel,
     "schnetpack": SchNetPackModel,
+    "nequip": NequIPModel,
 }
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 COMMON_KEYS = ("name", "dtype")

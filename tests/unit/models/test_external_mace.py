@@ -1,15 +1,15 @@
 """The MACE adapter against MACE itself: same energies and forces as MACE's own forward and ASE
 calculator, export folds boltzmatch's offsets into MACE's E0s, model files are recognised."""
 
-import numpy as np
 import pytest
 import torch
 
 from boltzmatch.data import AtomsBatch
 from boltzmatch.errors import BoltzmatchError
-from boltzmatch.models import build_model, energy_and_forces
+from boltzmatch.models import build_model
 from boltzmatch.models.external import detect_format, file_config
 from boltzmatch.training import run_dir as rd
+from helpers import assert_matches_calculator
 from helpers import external_test_structures as structures
 
 pytest.importorskip("mace")
@@ -35,11 +35,7 @@ def test_same_energies_and_forces_as_mace_calculator(mace_model, tmp_path):
 
     path = mace_model.export(tmp_path / "m.model")
     calculator = MACECalculator(model_paths=str(path), device="cpu", default_dtype="float64")
-    for atoms in structures():
-        energy, forces = energy_and_forces(mace_model, AtomsBatch.from_atoms([atoms], dtype=torch.float64))
-        atoms.calc = calculator
-        assert float(energy) == pytest.approx(atoms.get_potential_energy(), abs=1e-9)
-        np.testing.assert_allclose(forces.numpy(), atoms.get_forces(), atol=1e-9)
+    assert_matches_calculator(mace_model, calculator, atol=1e-9)
 
 
 def test_export_folds_offsets_into_e0s(mace_model, tmp_path):

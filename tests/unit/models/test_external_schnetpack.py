@@ -1,15 +1,14 @@
 """The SchNetPack adapter against SchNetPack's own calculator (runs where schnetpack imports: its own
 environment with torch < 2.5, from benchmarks/external_models.py --part schnetpack)."""
 
-import numpy as np
 import pytest
 import torch
 
 from boltzmatch.data import AtomsBatch
-from boltzmatch.models import build_model, energy_and_forces
+from boltzmatch.models import build_model
 from boltzmatch.models.external import detect_format
+from helpers import assert_matches_calculator, schnetpack_model_file
 from helpers import external_test_structures as structures
-from helpers import schnetpack_model_file
 
 pytest.importorskip("schnetpack")
 
@@ -25,11 +24,7 @@ def test_same_energies_and_forces_as_schnetpack_calculator(tmp_path, representat
     model = build_model({"name": "schnetpack", "file": str(path), "dtype": "float64"})
     calculator = SpkCalculator(model_file=str(path), neighbor_list=ASENeighborList(cutoff=4.0), energy_key="energy",
                                force_key="forces", energy_unit="eV", position_unit="Ang", dtype=torch.float64)
-    for atoms in structures():
-        energy, forces = energy_and_forces(model, AtomsBatch.from_atoms([atoms], dtype=torch.float64))
-        atoms.calc = calculator
-        assert float(energy.detach()) == pytest.approx(atoms.get_potential_energy(), abs=1e-9)
-        np.testing.assert_allclose(forces.numpy(), atoms.get_forces(), atol=1e-9)
+    assert_matches_calculator(model, calculator, atol=1e-9)
 
 
 def test_units_and_export_fold_offsets(tmp_path):

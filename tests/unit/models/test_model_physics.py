@@ -34,6 +34,8 @@ if importlib.util.find_spec("mace"):  # the `mace` extra (in `all`, so CI runs i
 if importlib.util.find_spec("schnetpack"):  # its own environment (torch < 2.5): benchmarks/external_models.py
     MODEL_CONFIGS["schnetpack-schnet"] = {"name": "schnetpack", "representation": "schnet"}
     MODEL_CONFIGS["schnetpack-painn"] = {"name": "schnetpack", "representation": "painn"}
+if importlib.util.find_spec("nequip"):  # its own environment (e3nn >= 0.6): benchmarks/external_models.py
+    MODEL_CONFIGS["nequip"] = {"name": "nequip"}
 
 
 @pytest.fixture(params=list(MODEL_CONFIGS))
@@ -46,6 +48,11 @@ def model(request, tmp_path):
         config = {"name": "schnetpack", "file": str(schnetpack_model_file(tmp_path / "best_model",
                                                                          config["representation"]))}
         return build_model({**config, "dtype": "float64"})
+    if config["name"] == "nequip":
+        from boltzmatch.models.external.nequip import NequIPModel
+        from helpers import nequip_graph_model
+
+        return NequIPModel.from_graph_model(nequip_graph_model())
     m = build_model({**config, "dtype": "float64"})
     if request.param == "linear":
         with torch.no_grad():

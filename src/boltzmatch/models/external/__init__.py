@@ -8,7 +8,6 @@ takes the file, and imported into a run directory by :func:`import_model`
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 
 from ...errors import BoltzmatchError
@@ -17,18 +16,10 @@ from ...errors import BoltzmatchError
 FORMATS = {
     "mace": "MACE model file from mace_run_train (*.model)",
     "schnetpack": "SchNetPack 2 model file from spktrain (best_model)",
-    "nequip": "NequIP compiled TorchScript model (*.nequip.pth from nequip-compile)",
+    "nequip": "NequIP package (*.nequip.zip from nequip-package) or checkpoint (*.ckpt from nequip-train)",
 }
 #: the file name a run directory keeps an external model under (plus the original suffix)
 EXTERNAL = "external"
-
-
-def _zip_names(path: Path) -> list[str]:
-    try:
-        with zipfile.ZipFile(path) as archive:
-            return archive.namelist()
-    except (zipfile.BadZipFile, OSError):
-        return []
 
 
 def detect_format(path: str | Path) -> str:
@@ -38,9 +29,8 @@ def detect_format(path: str | Path) -> str:
     path = Path(path)
     if not path.is_file():
         raise BoltzmatchError(f"{path}: no such model file")
-    names = _zip_names(path)
-    if any(name.endswith("/constants.pkl") for name in names) and any("/code/" in name for name in names):
-        return "nequip"  # TorchScript archive; the NequIP adapter checks its metadata
+    if path.name.endswith((".nequip.zip", ".nequip.pth", ".nequip.pt2")) or path.suffix == ".ckpt":
+        return "nequip"  # the adapter reads packages and checkpoints, and says why compiled files cannot train
     from .base import quiet_foreign
 
     try:
