@@ -42,6 +42,7 @@ import torch
 from common import CACHE, PEER_PYTHON, RESULTS, ase_langevin_rate, install_schnetpack_peer, molecule_data, write_results
 
 import boltzmatch
+from boltzmatch.analysis.compare import compare
 from boltzmatch.data import read_structures
 
 WORK = CACHE / "external_models"
@@ -94,23 +95,24 @@ def part_mace(args, results: dict) -> None:
     mace_file, mace_seconds = train_mace(train, args.mace_epochs)
     minutes = args.minutes
     runs = WORK / "runs"
-    shutil.rmtree(runs, ignore_errors=True)
-    common = dict(epochs=100000, max_minutes=minutes, progress=True, seed=0)
-    boltzmatch.finetune(mace_file, data=train, out=runs / "mace-fisher", objective="fisher", temperature=500.0,
-                        lr=3e-4, batch_size=16, **common)
-    boltzmatch.train(train, out=runs / "mace-dsm", model="mace",
-                     config={"hidden_irreps": "32x0e + 32x1o", "r_max": 5.0}, objective="dsm", temperature=500.0,
-                     lr=3e-3, batch_size=16, **common)
-    for name in ("schnet", "painn"):
-        boltzmatch.train(train, out=runs / name, model=name, lr=1e-3, batch_size=16, **common)
+    if args.retrain or not (runs / "painn" / "model.pt").exists():
+        shutil.rmtree(runs, ignore_errors=True)
+        common = dict(epochs=100000, max_minutes=minutes, progress=True, seed=0)
+        boltzmatch.finetune(mace_file, data=train, out=runs / "mace-fisher", objective="fisher", temperature=500.0,
+                            lr=3e-4, batch_size=16, **common)
+        boltzmatch.train(train, out=runs / "mace-dsm", model="mace",
+                         config={"hidden_irreps": "32x0e + 32x1o", "r_max": 5.0}, objective="dsm", temperature=500.0,
+                         lr=3e-3, batch_size=16, **common)
+        for name in ("schnet", "painn"):
+            boltzmatch.train(train, out=runs / name, model=name, lr=1e-3, batch_size=16, **common)
     names = ["MACE (mace_run_train)", "MACE + Fisher (boltzmatch)", "MACE dsm, positions only", "SchNet", "PaiNN"]
-    compared = boltzmatch.compare(
+    compared = compare(
         [mace_file, runs / "mace-fisher", runs / "mace-dsm", runs / "schnet", runs / "painn"], test, out=REPORT,
         names=names, simulate=True, start=test, temperature=500.0, replicas=16, time=args.md_ps, progress=True,
     )
     results["mace"] = {"mace_run_train_seconds": mace_seconds, "mace_epochs": args.mace_epochs,
                        "boltzmatch_minutes_per_run": minutes, "md_ps": args.md_ps, "report": str(compared["report"]),
-                       "models": {n: {k: v for k, v in compared[n].items() if not isinstance(v, list | dict)}
+                       "models": {n: {k: v for k, v in compared["models"][n].items() if not isinstance(v, list | dict)}
                                   for n in names}}
 
 
@@ -231,6 +233,7 @@ def main() -> None:
     parser.add_argument("--mace-epochs", type=int, default=10)
     parser.add_argument("--minutes", type=float, default=4.0, help="wall-time budget of each boltzmatch training run")
     parser.add_argument("--md-ps", type=float, default=3.0, help="ps per replica in the compare report's MD")
+    parser.add_argument("--retrain", action="store_true", help="train the mace part's runs again, not reuse them")
     parser.add_argument("--md-steps", type=int, default=200, help="steps timed for MD throughput")
     args = parser.parse_args()
     path = RESULTS / "external_models.json"

@@ -6,6 +6,7 @@ import json
 import pytest
 import torch
 
+import boltzmatch
 from boltzmatch.cli.main import main
 from boltzmatch.data import AtomsBatch, read_structures
 from boltzmatch.models.external import EXTERNAL
@@ -51,6 +52,10 @@ def test_mace_trained_finetuned_exported_imported_and_used_by_every_command(tmp_
                  "--out", str(tmp_path / "dsm"), "--quiet"]) == 0
     stored = rd.read_config(tmp_path / "dsm")
     assert stored["parent"] == str(exported) and stored["model"]["file"] == f"{EXTERNAL}.model"
+    # a model config naming the file trains on from the file's weights, keeping its energy reference
+    boltzmatch.train(data, out=tmp_path / "from-config", config={"name": "mace", "file": str(exported)}, epochs=1,
+                     progress=False)
+    assert rd.read_config(tmp_path / "from-config")["normalization"] == {"element_energy": {}, "energy_scale": 1.0}
 
 
 def test_export_of_a_boltzmatch_model_and_import_of_garbage_are_one_line_errors(tmp_path, ethanol_xtb, capsys):

@@ -271,6 +271,8 @@ def _run(settings: TrainSettings, model_config: dict | None, out: Path, *, resum
         normalization = rd.read_config(out)["normalization"]
     elif settings.parent:
         normalization = rd.read_config(settings.parent)["normalization"]
+    elif model_config.get("file"):
+        normalization = {"element_energy": {}, "energy_scale": 1.0}  # a model file keeps its own reference
     else:
         element_energy, scale = fit_normalization(packed.batch(split.train), elements)
         normalization = {"element_energy": element_energy, "energy_scale": scale}
