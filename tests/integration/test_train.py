@@ -142,3 +142,23 @@ def test_cli_errors_are_one_line(tmp_path, ethanol_xtb):
                              "--out", str(tmp_path / "r")], capture_output=True, text=True)
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
     assert "unknown key 'width'" in result.stderr
+
+
+def test_an_epoch_row_on_disk_always_has_its_checkpoint(tmp_path, ethanol_xtb, monkeypatch):
+    """A kill between writing metrics.csv and checkpoint.pt left an epoch row with nothing to resume
+    from (seen in CI: `generative train --resume` said "no checkpoint.pt"). The checkpoint now comes first:
+    a crash while saving it leaves no row behind."""
+    from boltzmatch.training import run_dir as rd
+
+    save = rd.save_torch
+
+    def crash_on_checkpoint(obj, path):
+        if path.name == rd.CHECKPOINT:
+            raise KeyboardInterrupt
+        save(obj, path)
+
+    monkeypatch.setattr(rd, "save_torch", crash_on_checkpoint)
+    with pytest.raises(KeyboardInterrupt):
+        boltzmatch.train(ethanol_xtb, out=tmp_path / "run", model="schnet", config={"n_features": 8,
+                         "n_interactions": 1}, epochs=2, progress=False)
+    assert rd.read_metrics(tmp_path / "run") == []

@@ -191,11 +191,11 @@ def _loop(model: Family, settings: GenerativeSettings, x: torch.Tensor, y: torch
         state["rows"].append(row)
         state["epoch"] = epoch + 1
         rd.save_torch(model.nets.state_dict(), out / rd.MODEL)
-        _write_metrics(out, state["rows"], None)
         rd.save_torch({"nets": model.nets.state_dict(),
                        "optimizers": {k: v.state_dict() for k, v in model.optimizers.items()},
                        "extra": model.extra_state(), "generator": generator.get_state(),
                        "rng": torch.get_rng_state(), "state": state}, out / rd.CHECKPOINT)
+        _write_metrics(out, state["rows"], None)  # after the checkpoint: a row on disk is resumable
         bar.set_postfix(loss=f"{row['train_loss']:.4g}", refresh=False)
         if settings.max_minutes and row["time_s"] > 60 * settings.max_minutes:
             break

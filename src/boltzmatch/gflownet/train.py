@@ -158,10 +158,10 @@ def _loop(env, model, optimizer, generator, settings: GFlowNetSettings, state: d
             state["rows"].append(row)
             state["iteration"] = done
             rd.save_torch(model.state_dict(), out / rd.MODEL)
-            _write_metrics(out, state["rows"], None)
             rd.save_torch({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                            "generator": generator.get_state(), "state": state,
                            "replay": None if buffer is None else buffer.state_dict()}, out / rd.CHECKPOINT)
+            _write_metrics(out, state["rows"], None)  # after the checkpoint: a row on disk is resumable
     bar.close()
     summary = {"run_dir": str(out), "env": settings.env, **settings.env_options, "loss": settings.loss,
                "trajectories": state["iteration"] * settings.batch_size,

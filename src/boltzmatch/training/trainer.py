@@ -381,13 +381,14 @@ def _run(settings: TrainSettings, model_config: dict | None, out: Path, *, resum
         if dist.main:
             if improved:
                 rd.save_torch(eval_model.state_dict(), out / rd.MODEL)
-            _write_metrics(out, state["rows"], writer)
+            # checkpoint before metrics.csv: an epoch row on disk always has a checkpoint to resume from
             rd.save_torch({
                 "model": net.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": None if scheduler is None else scheduler.state_dict(),
                 "ema": None if ema is None else ema.state_dict(), "state": state, "rng": torch.get_rng_state(),
                 "objective": objective.state_dict() if hasattr(objective, "state_dict") else None,
             }, out / rd.CHECKPOINT)
+            _write_metrics(out, state["rows"], writer)
         shown = {"val_F_MAE": val.get("force_mae_meV_A"), "val_E_MAE": val.get("energy_mae_meV")}
         epochs_bar.set_postfix(loss=f"{row.get('train_loss', 0):.4g}",
                                **{k: f"{v:.1f}" for k, v in shown.items() if v is not None}, refresh=False)
