@@ -20,7 +20,9 @@ project's torch), a SchNetPack SchNet file: energies and forces of the adapter a
 ``peers/schnetpack_adapter.py``.
 
 ``nequip``: in NequIP 0.19's own environment (torch 2.13, e3nn 0.6: MACE pins e3nn 0.4.4), the
-NequIP adapter's tests: energies and forces against ``NequIPCalculator`` and the physics suite.
+NequIP adapter's tests (``NequIPCalculator`` equality, the physics suite), and real files via
+``peers/nequip_adapter.py``: a NequIP trained by ``nequip-train`` on EMT copper and packaged by
+``nequip-package``, compared with ``NequIPCalculator`` and Fisher-fine-tuned in boltzmatch.
 
 Usage: python benchmarks/external_models.py [--part mace md schnetpack nequip] [--mace-epochs 10] [--minutes 4]
 Writes benchmarks/results/external_models.{json,md} and the compare report under
@@ -188,8 +190,10 @@ def part_nequip(args, results: dict) -> None:
     tests = subprocess.run([str(NEQUIP_PYTHON), "-m", "pytest", "-q", "-p", "no:cacheprovider",
                             "tests/unit/models/test_external_nequip.py", "tests/unit/models/test_model_physics.py",
                             "-k", "nequip"], cwd=root, env=env, capture_output=True, text=True)
-    results["nequip"] = {"adapter_tests": tests.stdout.strip().splitlines()[-1], "nequip": "0.19.1",
-                         "torch": "2.13.0"}
+    peer = subprocess.run([str(NEQUIP_PYTHON), str(Path(__file__).parent / "peers" / "nequip_adapter.py"),
+                           "--work", str(WORK / "nequip")], check=True, capture_output=True, text=True, env=env)
+    results["nequip"] = {**json.loads(peer.stdout.strip().splitlines()[-1]),
+                         "adapter_tests": tests.stdout.strip().splitlines()[-1], "nequip": "0.19.1", "torch": "2.13.0"}
 
 
 def table_rows(results: dict) -> list[list]:
@@ -215,8 +219,15 @@ def table_rows(results: dict) -> list[list]:
         rows.append(["SchNetPack adapter tests", "in SchNetPack's env: physics suite, calculator equality",
                      peer["adapter_tests"], ""])
     if "nequip" in results:
+        nequip = results["nequip"]
         rows.append(["NequIP adapter tests", "in NequIP's env: NequIPCalculator equality (1e-8), physics suite",
-                     results["nequip"]["adapter_tests"], ""])
+                     nequip["adapter_tests"], ""])
+        calc = nequip["calculator"]["package"]
+        rows.append(["NequIP package (nequip-train + nequip-package, EMT Cu)", "energies / forces vs NequIPCalculator",
+                     f"{calc['max_energy_difference_eV']:.1e} eV", f"{calc['max_force_difference_eV_A']:.1e} eV/Å"])
+        rows.append(["NequIP package, Fisher fine-tune in boltzmatch", "force MAE, separately seeded EMT traj.",
+                     f"{nequip['force_mae_before_meV_A']:.0f} -> {nequip['force_mae_after_fisher_meV_A']:.0f} meV/Å",
+                     f"{nequip['finetune_epochs']} epochs at 300 K"])
     if "mace" in results:
         mace = results["mace"]
         for name, r in mace["models"].items():

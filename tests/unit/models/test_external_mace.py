@@ -77,3 +77,13 @@ def test_unknown_head_and_missing_elements_are_config_errors():
         build_model({"name": "mace"})
     with pytest.raises(BoltzmatchError, match="key 'head' must be one of Default"):
         build_model({**CONFIG, "head": "pbe"})
+
+
+def test_run_directories_keep_the_suffix_that_names_the_format(tmp_path):
+    """A NequIP package copied as external.zip lost its '.nequip.zip' and nequip refused to read it."""
+    from boltzmatch.models.external import copy_external
+
+    for name, copied in (("cu.nequip.zip", "external.nequip.zip"), ("m.model", "external.model"),
+                         ("best_model", "external")):
+        (tmp_path / name).write_bytes(b"x")
+        assert copy_external({"file": str(tmp_path / name)}, None, tmp_path / "run")["file"] == copied

@@ -73,6 +73,13 @@ def file_config(path: str | Path) -> dict:
     }
 
 
+def external_suffix(file: Path) -> str:
+    """The suffix a copy must keep for its format to be recognised: ``.nequip.zip`` whole (nequip's
+    loader and :func:`detect_format` need it), else the last suffix (``.model``; none for ``best_model``)."""
+    compound = "".join(file.suffixes[-2:])
+    return compound if compound in (".nequip.zip", ".nequip.pth", ".nequip.pt2") else "".join(file.suffixes[-1:])
+
+
 def copy_external(model_config: dict, source_dir: str | Path | None, out: str | Path) -> dict:
     """Copy the external model file of ``model_config`` into the run directory ``out``; returns the
     config with ``file`` naming the copy (relative, so the run directory can move)."""
@@ -82,7 +89,7 @@ def copy_external(model_config: dict, source_dir: str | Path | None, out: str | 
     if not file.is_absolute() and source_dir is not None:
         file = Path(source_dir) / file
     Path(out).mkdir(parents=True, exist_ok=True)
-    target = Path(out) / (EXTERNAL + "".join(file.suffixes[-1:]))
+    target = Path(out) / (EXTERNAL + external_suffix(file))
     if file.resolve() != target.resolve():
         from ...utils.atomic import atomic_path
 
