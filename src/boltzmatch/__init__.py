@@ -9,11 +9,11 @@ from . import simulate  # a callable module: boltzmatch.simulate(...) and boltzm
 from .data import AtomsBatch, generate, read_structures, summarize, write_structures
 from .errors import BoltzmatchError
 from .models import build_model, energy_and_forces
-from .training import evaluate, finetune, load, train
+from .training import evaluate, finetune, load, refine, train
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AtomsBatch", "BoltzmatchError", "build_model", "energy_and_forces", "evaluate", "finetune", "generate", "load",
-    "read_structures", "simulate", "summarize", "train", "write_structures",
+    "read_structures", "refine", "simulate", "summarize", "train", "write_structures",
 ]

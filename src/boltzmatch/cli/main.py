@@ -28,13 +28,14 @@ from . import (
     import_model,
     info,
     landscape,
+    refine,
     simulate,
     sweep,
     train,
 )
 
 COMMANDS = (demo, generate, data, info, train, finetune, import_model, export, evaluate, simulate, compare, landscape,
-            sweep, generative, gflownet, gui)
+            refine, sweep, generative, gflownet, gui)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,42 @@
+"""``boltzmatch refine RUN_DIR --data TRAIN``: simulate, label where the model fails, Fisher-fine-tune, repeat."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "close the loop: MD with the model, label frames before collapse and where it is unsure, fine-tune, repeat"
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser("refine", help=HELP, description=HELP + ". Resumes where a killed run stopped.")
+    p.add_argument("run_dir", help="the run (or MACE/SchNetPack/NequIP model file) to refine")
+    p.add_argument("--data", required=True, help="the training frames (MD starts from them; labels join them)")
+    p.add_argument("--reference", choices=["xtb", "emt", "openmm"], default="xtb", help="labelling method")
+    p.add_argument("--temperature", type=float, default=500.0, help="MD and Fisher temperature, K (default 500)")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--replicas", type=int, default=32)
+    p.add_argument("--time", type=float, default=10.0, help="ps per replica per round (default 10)")
+    p.add_argument("--timestep", type=float, default=0.5, help="fs (default 0.5)")
+    p.add_argument("--label-budget", type=int, default=64, help="reference calls per round (default 64)")
+    p.add_argument("--window", type=int, default=5, help="frames before each collapse to label from (default 5)")
+    p.add_argument("--epochs", type=int, default=30, help="fine-tuning epochs per round (default 30)")
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--max-minutes", type=float, help="fine-tuning wall-time budget per round")
+    p.add_argument("--test", help="held-out labelled frames: force MAE per round")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="the refine folder (round_NN/, refine.csv, refine.json, refine.png)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..training import format_refine_summary, refine
+
+    summary = refine(args.run_dir, data=args.data, out=args.out, reference=args.reference,
+                     temperature=args.temperature, rounds=args.rounds, replicas=args.replicas, time=args.time,
+                     timestep=args.timestep, label_budget=args.label_budget, window=args.window, epochs=args.epochs,
+                     lr=args.lr, batch_size=args.batch_size, max_minutes=args.max_minutes, test=args.test,
+                     seed=args.seed, progress=not args.quiet)
+    print(format_refine_summary(summary))
+    return 0

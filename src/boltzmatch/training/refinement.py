@@ -1,0 +1,315 @@
+"""`refine`: simulate, label where the model leaves the reference, Fisher-fine-tune, round after round.
+
+Each round (``OUT/round_NN/``):
+
+1. ``md/``: batched MD with the current model (:func:`~boltzmatch.simulate.simulate`, seed
+   ``seed + round``), starting from the training frames.
+2. ``candidates.xyz``: up to ``label_budget`` frames, half from the stretch before each collapse
+   (the last ``window`` frames a collapsed replica wrote) and the rest where a cheap uncertainty
+   signal is highest: the force disagreement (eV/Å, max over atoms) between the current model and the
+   run refine started from (from round 1 on), else the largest bond deviation (Å) from the
+   reference mean bond lengths. Chosen deterministically for the seed.
+3. ``labels.xyz``: the candidates labelled by the reference method (xtb, emt, openmm); every frame is
+   appended and flushed as soon as it is labelled, so a killed round loses nothing labelled and a
+   resumed one labels only the rest.
+4. ``model/``: :func:`~boltzmatch.training.finetune` of the current model with the Fisher objective at
+   the MD temperature on the union of the training frames and every label so far (reference and
+   model samples: the symmetric Fisher divergence of the issue).
+
+After the last round one more MD judges the final model. ``refine.csv``/``refine.json`` hold a row per
+round: labels used (cumulative), median time to collapse (ps), collapsed replicas, held-out force MAE
+(meV/Å, with ``test``); ``refine.png`` plots them. A finished stage is never redone, so a killed
+``refine`` resumes at the stage it was in.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+
+from ..errors import BoltzmatchError
+from ..utils.atomic import atomic_write_text
+
+
+@dataclass
+class RefineSettings:
+    """Settings of a refine run (K, ps, fs; ``label_budget`` reference calls per round)."""
+
+    run_dir: str
+    data: str
+    reference: str = "xtb"
+    temperature: float = 500.0
+    rounds: int = 3
+    replicas: int = 32
+    time: float = 10.0
+    timestep: float = 0.5
+    label_budget: int = 64
+    window: int = 5
+    epochs: int = 30
+    lr: float = 1e-4
+    batch_size: int = 32
+    max_minutes: float | None = None
+    test: str | None = None
+    seed: int = 0
+
+
+def refine(run_dir: str | Path, *, data: str | Path, out: str | Path, reference: str = "xtb",
+           temperature: float = 500.0, rounds: int = 3, replicas: int = 32, time: float = 10.0,  # noqa: A002
+           timestep: float = 0.5, label_budget: int = 64, window: int = 5, epochs: int = 30, lr: float = 1e-4,
+           batch_size: int = 32, max_minutes: float | None = None, test: str | Path | None = None, seed: int = 0,
+           progress: bool = True) -> dict:
+    """Refine the model of ``run_dir`` (a run or a model file) by ``rounds`` rounds; returns the summary.
+
+    ``temperature`` in K, ``time`` ps per replica, ``timestep`` fs, ``label_budget`` reference calls per
+    round, ``window`` frames before each collapse to draw from. ``out`` is resumed when it holds the same
+    settings; other settings there are an error.
+    """
+    out = Path(out)
+    settings = RefineSettings(run_dir=str(run_dir), data=str(data), reference=reference,
+                              temperature=float(temperature), rounds=int(rounds), replicas=int(replicas),
+                              time=float(time), timestep=float(timestep), label_budget=int(label_budget),
+                              window=int(window), epochs=int(epochs), lr=float(lr), batch_size=int(batch_size),
+                              max_minutes=max_minutes, test=None if test is None else str(test), seed=int(seed))
+    _validate(settings)
+    out.mkdir(parents=True, exist_ok=True)
+    stored = out / "settings.json"
+    if stored.exists():
+        if json.loads(stored.read_text()) != asdict(settings):
+            raise BoltzmatchError(f"{out}: holds a refine run with other settings; choose another --out")
+    else:
+        atomic_write_text(stored, json.dumps(asdict(settings), indent=2))
+
+    from ..data import read_structures
+
+    train = read_structures(settings.data)
+    rows = []
+    current: Path | str = settings.run_dir
+    for number in range(settings.rounds + 1):
+        folder = out / f"round_{number:02d}"
+        summary = _simulate(current, train, folder / "md", settings, number, progress)
+        row = {"round": number, "model": str(current), "labels_used": settings.label_budget * number,
+               "median_time_to_collapse_ps": summary["median_time_to_collapse_ps"],
+               "collapsed": summary["n_collapsed"], "replicas": summary["replicas"],
+               "force_mae_meV_A": _test_force_mae(current, settings.test)}
+        rows.append(row)
+        _write_rows(out, rows, settings)
+        if number == settings.rounds:
+            break
+        candidates = _candidates(folder, current, train, settings, number)
+        _label(candidates, folder / "labels.xyz", settings.reference, progress)
+        union = _union(out, train, number)
+        current = _finetune(current, union, folder / "model", settings, progress)
+    return {"out": str(out), "rows": rows, "plot": str(_plot(out, rows))}
+
+
+def _validate(settings: RefineSettings) -> None:
+    from ..data.generate import CALCULATORS
+
+    if settings.reference not in CALCULATORS:
+        raise BoltzmatchError(f"unknown reference {settings.reference!r}; expected one of {', '.join(CALCULATORS)}")
+    for key in ("rounds", "replicas", "label_budget", "window", "epochs", "batch_size"):
+        value = getattr(settings, key)
+        if value < (0 if key == "rounds" else 1):
+            raise BoltzmatchError(f"{key.replace('_', '-')} must be a positive integer, got {value}")
+    for key in ("temperature", "time", "timestep", "lr"):
+        if not getattr(settings, key) > 0:
+            raise BoltzmatchError(f"{key} must be positive, got {getattr(settings, key)}")
+
+
+def _simulate(model, train: list[Atoms], md: Path, settings: RefineSettings, number: int, progress: bool) -> dict:
+    from ..simulate import simulate
+
+    if (md / "summary.json").exists() and json.loads((md / "summary.json").read_text()).get("complete"):
+        return json.loads((md / "summary.json").read_text())
+    resume = (md / "checkpoint.pt").exists()
+    return simulate(model, train, out=md, temperature=settings.temperature, replicas=settings.replicas,
+                    time=settings.time, timestep=settings.timestep, seed=settings.seed + number, resume=resume,
+                    interval=_interval(settings), progress=progress)
+
+
+def _interval(settings: RefineSettings) -> int:
+    """Steps between written frames: about 200 frames per replica, at least every 10 steps."""
+    steps = int(round(settings.time * 1000 / settings.timestep))
+    return max(10, steps // 200)
+
+
+def _candidates(folder: Path, model, train: list[Atoms], settings: RefineSettings, number: int) -> list[Atoms]:
+    """The frames to label this round (written once to ``candidates.xyz``, then read back)."""
+    from ase.io import read, write
+
+    path = folder / "candidates.xyz"
+    if path.exists():
+        return read(path, index=":")
+    from ..analysis.compare import read_samples
+
+    summary = json.loads((folder / "md" / "summary.json").read_text())
+    trajectories = read_samples(folder / "md")
+    pool = [(r, i) for r, frames in enumerate(trajectories) for i in range(len(frames))]
+    if not pool:
+        raise BoltzmatchError(f"{folder / 'md'}: the simulation wrote no frames to label")
+    chosen: list[tuple[int, int]] = []
+    # half the budget from the stretch before each collapse, round robin over the collapsed replicas
+    stretches = [[(r, i) for i in range(max(0, len(trajectories[r]) - settings.window), len(trajectories[r]))][::-1]
+                 for r, collapsed in enumerate(summary["collapsed"]) if collapsed and r < len(trajectories)]
+    half = settings.label_budget // 2 if any(stretches) else 0
+    while len(chosen) < half and any(stretches):
+        for stretch in stretches:
+            if stretch and len(chosen) < half:
+                chosen.append(stretch.pop(0))
+    # the rest where the uncertainty signal is highest
+    taken = set(chosen)
+    rest = [key for key in pool if key not in taken]
+    frames = [trajectories[r][i] for r, i in rest]
+    score = (_disagreement(model, settings.run_dir, frames) if number > 0 else _bond_deviation(frames, train))
+    order = np.argsort(-score, kind="stable")
+    chosen += [rest[k] for k in order[: settings.label_budget - len(chosen)]]
+    picked = []
+    for r, i in chosen:
+        atoms = trajectories[r][i].copy()
+        atoms.calc = None
+        atoms.info = {"replica": r, "time_ps": trajectories[r][i].info.get("time_ps"),
+                      "temperature": settings.temperature}
+        picked.append(atoms)
+    from ..utils.atomic import atomic_path
+
+    with atomic_path(path) as tmp:
+        write(tmp, picked, format="extxyz")
+    return picked
+
+
+def _bond_deviation(frames: list[Atoms], train: list[Atoms]) -> np.ndarray:
+    """Largest bond-length deviation (Å) of each frame from the training frames' mean bond lengths."""
+    from ..analysis.geometry import bond_lengths
+    from ..simulate.stability import BondReference
+
+    reference = BondReference(train, "training data")
+    out = np.zeros(len(frames))
+    for n, atoms in enumerate(frames):
+        bonds, mean = reference.for_structure(atoms)
+        out[n] = np.abs(bond_lengths([atoms], bonds)[0] - mean).max() if len(mean) else 0.0
+    return out
+
+
+def _disagreement(model, parent, frames: list[Atoms]) -> np.ndarray:
+    """Max over atoms of |F_model − F_parent| (eV/Å) per frame."""
+    from ..analysis.compare import _predict
+
+    if not frames:
+        return np.zeros(0)
+    _, forces = _predict(model, frames)
+    _, parent_forces = _predict(parent, frames)
+    per_atom = np.linalg.norm(forces - parent_forces, axis=1)
+    counts = [len(a) for a in frames]
+    return np.array([chunk.max() for chunk in np.split(per_atom, np.cumsum(counts)[:-1])])
+
+
+def _label(candidates: list[Atoms], path: Path, reference: str, progress: bool) -> None:
+    """Label ``candidates`` with the reference method into ``path``, one flushed frame at a time;
+    frames already in ``path`` (from a killed run) are kept and not labelled again."""
+    from ase.io import read, write
+
+    from ..data.generate import make_calculator
+    from ..data.labels import make_structure
+    from ..utils.progress import progress_bar
+
+    done = len(read(path, index=":")) if path.exists() and path.stat().st_size else 0
+    if done >= len(candidates):
+        return
+    # openmm's force field is alanine dipeptide's; xtb and emt take any structure
+    calculator = make_calculator(reference, "alanine-dipeptide" if reference == "openmm" else "")
+    with open(path, "a") as handle:
+        for atoms in progress_bar(candidates[done:], desc="label", unit="frame", disable=not progress):
+            work = atoms.copy()
+            work.calc = calculator
+            labelled = make_structure(work.numbers, work.positions, energy=work.get_potential_energy(),
+                                      forces=work.get_forces(), cell=work.cell, pbc=work.pbc)
+            labelled.info.update({k: v for k, v in atoms.info.items() if v is not None})
+            write(handle, labelled, format="extxyz")
+            handle.flush()
+
+
+def _union(out: Path, train: list[Atoms], number: int) -> Path:
+    """Training frames plus every label up to round ``number`` (``round_NN/union.xyz``)."""
+    from ase.io import read
+
+    from ..data import write_structures
+
+    path = out / f"round_{number:02d}" / "union.xyz"
+    if not path.exists():
+        labels = [a for k in range(number + 1) for a in read(out / f"round_{k:02d}" / "labels.xyz", index=":")]
+        write_structures(path, list(train) + labels)
+    return path
+
+
+def _finetune(model, union: Path, run: Path, settings: RefineSettings, progress: bool) -> Path:
+    from . import run_dir as rd
+    from .finetune import finetune
+    from .trainer import train
+
+    if (run / "summary.txt").exists():
+        return run
+    if (run / rd.CHECKPOINT).exists():
+        train(union, out=run, resume=True, progress=progress)
+        return run
+    finetune(model, data=union, out=run, objective="fisher", temperature=settings.temperature,
+             epochs=settings.epochs, lr=settings.lr, batch_size=settings.batch_size, seed=settings.seed,
+             max_minutes=settings.max_minutes, progress=progress)
+    return run
+
+
+def _test_force_mae(model, test: str | None) -> float | None:
+    if test is None:
+        return None
+    from .evaluate import evaluate
+
+    return 1000 * float(evaluate(model, test)["force_mae"])
+
+
+def _write_rows(out: Path, rows: list[dict], settings: RefineSettings) -> None:
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(out / "refine.csv", buffer.getvalue())
+    atomic_write_text(out / "refine.json", json.dumps({"settings": asdict(settings), "rounds": rows}, indent=2))
+
+
+def _plot(out: Path, rows: list[dict]) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..utils.atomic import atomic_path
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+    labels = [r["labels_used"] for r in rows]
+    axes[0].plot(labels, [r["median_time_to_collapse_ps"] for r in rows], "o-")
+    axes[0].set_xlabel("reference labels used")
+    axes[0].set_ylabel("median time to collapse (ps)")
+    axes[1].plot(labels, [r["collapsed"] / r["replicas"] for r in rows], "o-")
+    axes[1].set_xlabel("reference labels used")
+    axes[1].set_ylabel("collapsed fraction")
+    fig.tight_layout()
+    path = out / "refine.png"
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
+    plt.close(fig)
+    return path
+
+
+def format_refine_summary(summary: dict) -> str:
+    from ..utils.table import format_table
+
+    rows = [[r["round"], r["labels_used"], f"{r['median_time_to_collapse_ps']:.2f}",
+             f"{r['collapsed']}/{r['replicas']}",
+             "" if r["force_mae_meV_A"] is None else f"{r['force_mae_meV_A']:.1f}"] for r in summary["rows"]]
+    return format_table(rows, header=["round", "labels used", "median collapse (ps)", "collapsed",
+                                      "test force MAE (meV/Å)"], title=f"Refine: {summary['out']}")

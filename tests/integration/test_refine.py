@@ -1,0 +1,87 @@
+"""`refine` on real xTB ethanol with a barely trained SchNet: a round is deterministic for a seed,
+a kill during labelling loses no label and the resumed run labels only the rest, and reaches the
+uninterrupted result."""
+
+import importlib
+import json
+
+import pytest
+from ase.io import read
+
+import boltzmatch
+from boltzmatch.cli.main import main
+from boltzmatch.errors import BoltzmatchError
+
+SETTINGS = dict(rounds=1, replicas=4, time=0.2, label_budget=6, window=3, epochs=2, temperature=500.0, seed=3,
+                progress=False)
+
+
+@pytest.fixture(scope="module")
+def rough_schnet(ethanol_xtb, tmp_path_factory):
+    out = tmp_path_factory.mktemp("refine") / "schnet"
+    boltzmatch.train(ethanol_xtb, out=out, model="schnet", config={"n_features": 16, "n_interactions": 1},
+                     epochs=3, progress=False)
+    return out
+
+
+def outcome(out):
+    rows = json.loads((out / "refine.json").read_text())["rounds"]
+    labels = read(out / "round_00" / "labels.xyz", index=":")
+    return [{k: v for k, v in r.items() if k != "model"} for r in rows], [a.positions.tolist() for a in labels]
+
+
+def test_a_round_is_deterministic_and_records_every_number(rough_schnet, ethanol_xtb, tmp_path, capsys):
+    boltzmatch_args = [str(rough_schnet), "--data", str(ethanol_xtb), "--rounds", "1", "--replicas", "4", "--time",
+                       "0.2", "--label-budget", "6", "--window", "3", "--epochs", "2", "--seed", "3", "--test",
+                       str(ethanol_xtb), "--quiet"]
+    assert main(["refine", *boltzmatch_args, "--out", str(tmp_path / "a")]) == 0
+    assert "median collapse (ps)" in capsys.readouterr().out
+    assert main(["refine", *boltzmatch_args, "--out", str(tmp_path / "b")]) == 0
+    rows, labels = outcome(tmp_path / "a")
+    assert (rows, labels) == outcome(tmp_path / "b")
+    assert [r["labels_used"] for r in rows] == [0, 6] and len(labels) == 6
+    assert all(r["force_mae_meV_A"] > 0 for r in rows)
+    labelled = read(tmp_path / "a" / "round_00" / "labels.xyz", index=":")
+    assert all(a.get_forces().shape == (9, 3) for a in labelled)  # reference forces, from xTB
+    assert (tmp_path / "a" / "refine.png").stat().st_size > 0
+
+
+def test_a_kill_while_labelling_loses_nothing_and_resumes_to_the_same_result(rough_schnet, ethanol_xtb, tmp_path,
+                                                                              monkeypatch):
+    boltzmatch.refine(rough_schnet, data=ethanol_xtb, out=tmp_path / "whole", **SETTINGS)
+
+    generate_module = importlib.import_module("boltzmatch.data.generate")
+
+    real = generate_module.make_calculator
+    calls = []
+
+    def counting(name, system, fail_after=None):
+        calculator = real(name, system)
+        original = calculator.calculate
+
+        def calculate(*args, **kwargs):
+            calls.append(1)
+            if fail_after is not None and len(calls) > fail_after:
+                raise KeyboardInterrupt
+            return original(*args, **kwargs)
+
+        calculator.calculate = calculate
+        return calculator
+
+    monkeypatch.setattr(generate_module, "make_calculator", lambda n, s: counting(n, s, fail_after=2))
+    with pytest.raises(KeyboardInterrupt):
+        boltzmatch.refine(rough_schnet, data=ethanol_xtb, out=tmp_path / "killed", **SETTINGS)
+    assert len(read(tmp_path / "killed" / "round_00" / "labels.xyz", index=":")) == 2
+    calls.clear()
+    monkeypatch.setattr(generate_module, "make_calculator", lambda n, s: counting(n, s))
+    boltzmatch.refine(rough_schnet, data=ethanol_xtb, out=tmp_path / "killed", **SETTINGS)
+    assert len(calls) == 4  # only the labels the kill left undone
+    assert outcome(tmp_path / "killed") == outcome(tmp_path / "whole")
+
+
+def test_other_settings_in_the_folder_are_an_error(rough_schnet, ethanol_xtb, tmp_path):
+    boltzmatch.refine(rough_schnet, data=ethanol_xtb, out=tmp_path / "r", **{**SETTINGS, "rounds": 0})
+    with pytest.raises(BoltzmatchError, match="other settings"):
+        boltzmatch.refine(rough_schnet, data=ethanol_xtb, out=tmp_path / "r", **SETTINGS)
+    with pytest.raises(BoltzmatchError, match="unknown reference 'dft'"):
+        boltzmatch.refine(rough_schnet, data=ethanol_xtb, out=tmp_path / "x", reference="dft")
