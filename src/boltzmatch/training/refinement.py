@@ -287,16 +287,25 @@ def _plot(out: Path, rows: list[dict]) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from ..analysis.plots import draw_survival
     from ..utils.atomic import atomic_path
 
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    times, total = {}, 0.0
+    for r in rows:
+        md = json.loads((out / f"round_{r['round']:02d}" / "md" / "summary.json").read_text())
+        times[f"round {r['round']} ({r['labels_used']} labels)"] = np.asarray(md["time_to_collapse_ps"])
+        total = max(total, float(md["time_ps"]))
+    draw_survival(axes[0], times, total)
     labels = [r["labels_used"] for r in rows]
-    axes[0].plot(labels, [r["median_time_to_collapse_ps"] for r in rows], "o-")
-    axes[0].set_xlabel("reference labels used")
-    axes[0].set_ylabel("median time to collapse (ps)")
-    axes[1].plot(labels, [r["collapsed"] / r["replicas"] for r in rows], "o-")
+    axes[1].plot(labels, [r["collapsed"] / r["replicas"] for r in rows], "o-", label="collapsed fraction")
     axes[1].set_xlabel("reference labels used")
     axes[1].set_ylabel("collapsed fraction")
+    axes[1].set_ylim(-0.02, 1.02)
+    if all(r["force_mae_meV_A"] is not None for r in rows):
+        twin = axes[1].twinx()
+        twin.plot(labels, [r["force_mae_meV_A"] for r in rows], "s--", color="tab:orange")
+        twin.set_ylabel("held-out force MAE (meV/Å)", color="tab:orange")
     fig.tight_layout()
     path = out / "refine.png"
     with atomic_path(path) as tmp:
