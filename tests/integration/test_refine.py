@@ -85,3 +85,14 @@ def test_other_settings_in_the_folder_are_an_error(rough_schnet, ethanol_xtb, tm
         boltzmatch.refine(rough_schnet, data=ethanol_xtb, out=tmp_path / "r", **SETTINGS)
     with pytest.raises(BoltzmatchError, match="unknown reference 'dft'"):
         boltzmatch.refine(rough_schnet, data=ethanol_xtb, out=tmp_path / "x", reference="dft")
+
+
+def test_bad_inputs_are_one_line_errors_and_leave_no_folder(rough_schnet, ethanol_xtb, tmp_path, capsys):
+    for args, message in ((["missing-run", "--data", str(ethanol_xtb)], "missing-run: not a run directory"),
+                          ([str(rough_schnet), "--data", "missing.xyz"], "missing.xyz: no such file"),
+                          ([str(rough_schnet), "--data", str(ethanol_xtb), "--rounds", "-1"],
+                           "rounds must be a non-negative integer")):
+        assert main(["refine", *args, "--out", str(tmp_path / "r"), "--quiet"]) == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1
+        assert not (tmp_path / "r").exists()

@@ -75,6 +75,11 @@ def refine(run_dir: str | Path, *, data: str | Path, out: str | Path, reference:
                               window=int(window), epochs=int(epochs), lr=float(lr), batch_size=int(batch_size),
                               max_minutes=max_minutes, test=None if test is None else str(test), seed=int(seed))
     _validate(settings)
+    from ..data import read_structures
+    from .run_dir import read_config
+
+    read_config(settings.run_dir)  # bad inputs fail here, before OUT exists
+    train = read_structures(settings.data)
     out.mkdir(parents=True, exist_ok=True)
     stored = out / "settings.json"
     if stored.exists():
@@ -83,9 +88,6 @@ def refine(run_dir: str | Path, *, data: str | Path, out: str | Path, reference:
     else:
         atomic_write_text(stored, json.dumps(asdict(settings), indent=2))
 
-    from ..data import read_structures
-
-    train = read_structures(settings.data)
     rows = []
     current: Path | str = settings.run_dir
     for number in range(settings.rounds + 1):
@@ -114,7 +116,8 @@ def _validate(settings: RefineSettings) -> None:
     for key in ("rounds", "replicas", "label_budget", "window", "epochs", "batch_size"):
         value = getattr(settings, key)
         if value < (0 if key == "rounds" else 1):
-            raise BoltzmatchError(f"{key.replace('_', '-')} must be a positive integer, got {value}")
+            kind = "a non-negative" if key == "rounds" else "a positive"
+            raise BoltzmatchError(f"{key.replace('_', '-')} must be {kind} integer, got {value}")
     for key in ("temperature", "time", "timestep", "lr"):
         if not getattr(settings, key) > 0:
             raise BoltzmatchError(f"{key} must be positive, got {getattr(settings, key)}")
