@@ -24,13 +24,19 @@ EXTERNAL = "external"
 
 def detect_format(path: str | Path) -> str:
     """``mace``, ``schnetpack`` or ``nequip`` for a model file; a one-line error otherwise."""
+    return _read(path)[0]
+
+
+def _read(path: str | Path):
+    """The format of a model file and, for pickled modules (MACE, SchNetPack), the module itself
+    (None for NequIP files, which nequip's own loader reads)."""
     import torch
 
     path = Path(path)
     if not path.is_file():
         raise BoltzmatchError(f"{path}: no such model file")
     if path.name.endswith((".nequip.zip", ".nequip.pth", ".nequip.pt2")) or path.suffix == ".ckpt":
-        return "nequip"  # the adapter reads packages and checkpoints, and says why compiled files cannot train
+        return "nequip", None  # the adapter reads packages and checkpoints, and says why compiled files cannot train
     from .base import quiet_foreign
 
     try:
@@ -49,7 +55,7 @@ def detect_format(path: str | Path) -> str:
         ) from None
     package = type(obj).__module__.split(".")[0]
     if package in ("mace", "schnetpack"):
-        return package
+        return package, obj
     raise BoltzmatchError(
         f"{path}: holds a {type(obj).__module__}.{type(obj).__name__}, not a model boltzmatch can import; expected "
         "one of: " + "; ".join(FORMATS.values())
@@ -64,9 +70,16 @@ def adapter_class(name: str):
 
 def file_config(path: str | Path) -> dict:
     """The run configuration of a model file, as ``config.yaml`` of an imported run would hold it."""
+    import torch
+
     path = Path(path).resolve()
-    name = detect_format(path)
-    model = {"name": name, "file": str(path), **adapter_class(name).describe(path)}
+    name, module = _read(path)
+    if module is not None:  # read once: its dtype is the one fact the config needs
+        dtype = next(module.parameters()).dtype
+        described = {"dtype": "float64" if dtype == torch.float64 else "float32"}
+    else:
+        described = adapter_class(name).describe(path)
+    model = {"name": name, "file": str(path), **described}
     return {
         "kind": "model", "model": model, "normalization": {"element_energy": {}, "energy_scale": 1.0},
         "training": None, "parent": None, "energy_zero": True, "source": str(path),

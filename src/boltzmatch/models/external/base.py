@@ -126,13 +126,6 @@ class ExternalModel(EnergyModel):
             torch.save(module, tmp)
         return path
 
-    @classmethod
-    def describe(cls, path: str | Path) -> dict:
-        """Model config keys read off a model file: its dtype (MACE trains in float64 by default)."""
-        module = load_pickled_module(path, cls.name)
-        dtype = next(module.parameters()).dtype
-        return {"dtype": "float64" if dtype == torch.float64 else "float32"}
-
     def offsets(self) -> dict[int, float]:
         """boltzmatch's per-element offsets (eV) that :meth:`export_module` must fold in."""
         nonzero = torch.nonzero(self.element_energy).flatten().tolist()
