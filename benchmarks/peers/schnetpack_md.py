@@ -4,7 +4,8 @@ Runs in SchNetPack's virtual environment (benchmarks/.peers/schnetpack). Builds
 NeuralNetworkPotential(SchNet + Atomwise(shifted softplus) + Forces), loads the exported weights,
 checks its forces on one frame against boltzmatch's (printed as max |ΔF| in eV/Å), then times
 System + VelocityVerlet + LangevinThermostat with n replicas (SchNetPack batches the replicas in
-one model call). Prints one JSON line: {"rates": {replicas: replica-steps/s}, "max_force_difference": ...}.
+one model call), in each of ``--dtypes`` (``Simulator.to(dtype)``, as ``spkmd``'s precision setting
+does). Prints one JSON line: {"rates": {dtype: {replicas: replica-steps/s}}, "max_force_difference": ...}.
 """
 
 import argparse
@@ -56,6 +57,7 @@ def main():
     parser.add_argument("--timestep", type=float, default=0.5)
     parser.add_argument("--friction", type=float, default=0.01)
     parser.add_argument("--replicas", type=int, nargs="+", default=[1, 8, 64, 256])
+    parser.add_argument("--dtypes", nargs="+", default=["float32", "float64"], choices=["float32", "float64"])
     args = parser.parse_args()
 
     import schnetpack as spk
@@ -78,26 +80,32 @@ def main():
     max_diff = float(np.abs(forces - ours).max())
     print("forces[0]", forces[0], "boltzmatch", ours[0], file=sys.stderr)
 
-    rates = {}
+    rates: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
         model_file = f"{tmp}/model.pt"
         torch.save(model, model_file)
-        for n in args.replicas:
-            system = System()
-            system.load_molecules(atoms, n_replicas=n, position_unit_input="Angstrom")
-            UniformInit(args.temperature, remove_center_of_mass=True, remove_translation=True).initialize_system(system)
-            neighbors = NeighborListMD(cutoff=config["cutoff"], cutoff_shell=2.0,
-                                       base_nbl=spk.transform.TorchNeighborList)
-            calculator = SchNetPackCalculator(model_file, "forces", "eV", "Angstrom", neighbors, energy_key="energy")
-            thermostat = LangevinThermostat(args.temperature, 1.0 / args.friction)
-            simulator = Simulator(system, VelocityVerlet(args.timestep), calculator, simulator_hooks=[thermostat])
-            simulator.simulate(5)
-            start = time.perf_counter()
-            simulator.simulate(args.steps)
-            rates[str(n)] = n * args.steps / (time.perf_counter() - start)
+        for dtype_name in args.dtypes:
+            dtype = getattr(torch, dtype_name)
+            rates[dtype_name] = {}
+            for n in args.replicas:
+                system = System()
+                system.load_molecules(atoms, n_replicas=n, position_unit_input="Angstrom")
+                UniformInit(args.temperature, remove_center_of_mass=True,
+                            remove_translation=True).initialize_system(system)
+                neighbors = NeighborListMD(cutoff=config["cutoff"], cutoff_shell=2.0,
+                                           base_nbl=spk.transform.TorchNeighborList)
+                calculator = SchNetPackCalculator(model_file, "forces", "eV", "Angstrom", neighbors,
+                                                  energy_key="energy")
+                thermostat = LangevinThermostat(args.temperature, 1.0 / args.friction)
+                simulator = Simulator(system, VelocityVerlet(args.timestep), calculator, simulator_hooks=[thermostat])
+                simulator = simulator.to(dtype)
+                simulator.simulate(5)
+                start = time.perf_counter()
+                simulator.simulate(args.steps)
+                rates[dtype_name][str(n)] = n * args.steps / (time.perf_counter() - start)
     print(json.dumps({"rates": rates, "max_force_difference": max_diff, "torch": torch.__version__,
                       "schnetpack": spk.__version__ if hasattr(spk, "__version__") else "2.1.1",
-                      "threads": torch.get_num_threads(), "model_dtype": "float64 (SchNetPackCalculator)"}))
+                      "threads": torch.get_num_threads()}))
 
 
 if __name__ == "__main__":

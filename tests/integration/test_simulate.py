@@ -60,6 +60,26 @@ def test_random_weights_collapse_replicas_but_never_crash_the_run(tmp_path, etha
             assert s["time_to_collapse_ps"][r] == 0.5
 
 
+def test_reused_neighbour_pairs_leave_every_output_byte_identical(tmp_path, ethanol_xtb):
+    """Pairs reused between steps (default skin) against a search every step (skin 0), with replicas
+    collapsing and leaving the batch mid-run: the same files, byte for byte; the loop's timing is recorded."""
+    torch.manual_seed(0)
+    model = boltzmatch.build_model(SCHNET)
+    runs = {}
+    for skin in (0.0, 1.0):
+        runs[skin] = simulate(model, ethanol_xtb, out=tmp_path / f"skin{skin}", replicas=8, time=0.3, interval=5,
+                              progress=False, skin=skin)
+    assert runs[1.0]["n_collapsed"] >= 1  # the batch shrank on the way
+    assert runs[1.0]["time_to_collapse_ps"] == runs[0.0]["time_to_collapse_ps"]
+    for name in ["thermo.csv"] + [f"trajectories/replica_{r:03d}.xyz" for r in range(8)]:
+        assert (tmp_path / "skin1.0" / name).read_bytes() == (tmp_path / "skin0.0" / name).read_bytes(), name
+    steps = runs[1.0]["steps"]
+    timing = runs[1.0]["timing"]
+    assert runs[0.0]["timing"]["neighbor_searches"] == steps  # skin 0: every step
+    assert 1 <= timing["neighbor_searches"] < steps
+    assert 0 < timing["model_seconds"] < timing["loop_seconds"] and 0 <= timing["outside_model_fraction"] < 1
+
+
 class InterruptAfter(torch.nn.Module):
     """Wraps a model; sends this process SIGINT (Ctrl-C) during its n-th call, in the middle of a step."""
 

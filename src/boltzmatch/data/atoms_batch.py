@@ -37,6 +37,10 @@ class AtomsBatch:
         sampled at (score objectives weigh each frame by its own β)
     noise_level : (n_structures,) float, Å, optional: the noise σ a frame carries, read by
         noise-conditional models (diffusion); absent for clean frames
+    pairs : optional :class:`~boltzmatch.models.neighbors.PairList`, candidate pairs found at
+        earlier positions with a cutoff plus a skin (MD reuses them between steps);
+        :func:`~boltzmatch.models.neighbors.neighbor_list` uses them only while they still cover
+        every pair within its cutoff, and searches afresh otherwise
     """
 
     positions: torch.Tensor
@@ -48,6 +52,7 @@ class AtomsBatch:
     forces: torch.Tensor | None = None
     temperature: torch.Tensor | None = None
     noise_level: torch.Tensor | None = None
+    pairs: object | None = None
 
     @property
     def n_structures(self) -> int:
@@ -122,12 +127,25 @@ class AtomsBatch:
         changes = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if value is None:
+            if value is None or f.name == "pairs":
                 continue
             if value.is_floating_point() and dtype is not None:
                 changes[f.name] = value.to(device=device, dtype=dtype)
             else:
                 changes[f.name] = value.to(device=device)
+        return replace(self, **changes, pairs=None)
+
+    def tile(self, copies: int) -> AtomsBatch:
+        """``copies`` copies of the batch one after another, as one batch of ``copies · n_structures``
+        structures (labels and per-structure values repeated; candidate pairs dropped)."""
+        n = self.n_structures
+        offsets = torch.repeat_interleave(torch.arange(copies, device=self.structure_index.device) * n,
+                                          self.n_atoms)
+        changes: dict = {"structure_index": self.structure_index.repeat(copies) + offsets, "pairs": None}
+        for name in ("positions", "numbers", "cell", "pbc", "energy", "forces", "temperature", "noise_level"):
+            value = getattr(self, name)
+            if value is not None:
+                changes[name] = value.repeat(copies, *([1] * (value.dim() - 1)))
         return replace(self, **changes)
 
     def with_positions(self, positions: torch.Tensor) -> AtomsBatch:

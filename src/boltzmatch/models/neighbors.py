@@ -3,7 +3,8 @@
 Molecules (no periodic direction) use all pairs inside each structure, found in torch; periodic
 structures use vesin's cell list (no hand-written periodic code). The list is built from
 detached positions; distances are then recomputed from ``positions`` so they stay
-differentiable, as are the periodic shifts ``S @ cell``.
+differentiable, as are the periodic shifts ``S @ cell``. MD keeps a :class:`PairList` found with
+a skin on its batches, so the search runs only when an atom has moved more than half the skin.
 """
 
 from __future__ import annotations
@@ -37,9 +38,7 @@ class Edges:
     def half(self) -> torch.Tensor:
         """Boolean mask keeping one direction of every pair: i < j, and for an atom's own periodic
         images (i == j, vector = shift · cell exactly) the lexicographically positive vector."""
-        v = self.vectors.detach()
-        positive = (v[:, 0] > 0) | ((v[:, 0] == 0) & ((v[:, 1] > 0) | ((v[:, 1] == 0) & (v[:, 2] > 0))))
-        return (self.i < self.j) | ((self.i == self.j) & positive)
+        return (self.i < self.j) | ((self.i == self.j) & _positive(self.vectors.detach()))
 
 
 def _molecule_pairs(batch: AtomsBatch, molecule: torch.Tensor, cutoff: float):
@@ -73,9 +72,10 @@ def _periodic_pairs(batch: AtomsBatch, structures: list[int], cutoff: float):
             points=positions[atoms], box=batch.cell[s].detach().cpu().double().numpy(),
             periodic=batch.pbc[s].cpu().numpy(), quantities="ijS",
         )
-        all_i.append(atoms[i])
-        all_j.append(atoms[j])
-        all_s.append(shifts)
+        order = np.lexsort((shifts[:, 2], shifts[:, 1], shifts[:, 0], j, i))  # one order, whatever the cutoff
+        all_i.append(atoms[i[order]])
+        all_j.append(atoms[j[order]])
+        all_s.append(shifts[order])
     device = batch.positions.device
     return (
         torch.as_tensor(np.concatenate(all_i), dtype=torch.long, device=device),
@@ -84,20 +84,89 @@ def _periodic_pairs(batch: AtomsBatch, structures: list[int], cutoff: float):
     )
 
 
-def neighbor_list(batch: AtomsBatch, cutoff: float) -> Edges:
-    """All directed pairs with distance < ``cutoff`` (Å) in ``batch``."""
+@dataclass
+class PairList:
+    """Candidate pairs ``i -> j`` (+ periodic image counts) within ``cutoff`` (Å) of ``positions``.
+
+    Found once with the model's cutoff plus a skin and reused while no atom has moved more than
+    half the skin from ``positions`` (the Verlet criterion: then every pair now within
+    ``cutoff − skin`` was a candidate). Detached; the order is that of a fresh search, so the
+    edges taken from it are the same, in the same order, as those of a fresh search.
+    """
+
+    i: torch.Tensor
+    j: torch.Tensor
+    unit_shifts: torch.Tensor | None  # (n_pairs, 3) integer image counts as floats; None: no periodic structure
+    cutoff: float
+    positions: torch.Tensor  # (n_atoms, 3) Å, where the search ran
+    cell: torch.Tensor
+    structure_index: torch.Tensor
+
+    def covers(self, batch: AtomsBatch, cutoff: float) -> bool:
+        """Whether every pair of ``batch`` within ``cutoff`` (Å) is among the candidates."""
+        positions = batch.positions.detach()
+        if (positions.shape != self.positions.shape or cutoff > self.cutoff
+                or not torch.equal(batch.structure_index, self.structure_index)):
+            return False
+        if self.unit_shifts is not None and not torch.equal(batch.cell.detach(), self.cell):
+            return False
+        moved = torch.linalg.vector_norm(positions - self.positions.to(positions), dim=1).max()
+        return 2.0 * float(moved) <= self.cutoff - cutoff
+
+
+def find_pairs(batch: AtomsBatch, cutoff: float) -> PairList:
+    """All directed pairs with distance < ``cutoff`` (Å), detached: molecules by all pairs in torch,
+    periodic structures by vesin's cell list."""
     periodic = batch.pbc.any(dim=1)
     i, j = _molecule_pairs(batch, ~periodic, cutoff)
-    vectors = batch.positions[j] - batch.positions[i]
-    unit_shifts = torch.zeros_like(vectors, requires_grad=False)
-    offsets = torch.zeros_like(unit_shifts)
+    unit_shifts = None
     if bool(periodic.any()):
         pi, pj, shifts = _periodic_pairs(batch, torch.nonzero(periodic).squeeze(1).tolist(), cutoff)
-        cell = batch.cell[batch.structure_index[pi]]
-        offset = torch.einsum("ek,ekl->el", shifts, cell)
-        vectors = torch.cat([vectors, batch.positions[pj] - batch.positions[pi] + offset])
+        unit_shifts = torch.cat([torch.zeros(len(i), 3, dtype=shifts.dtype, device=shifts.device), shifts])
         i, j = torch.cat([i, pi]), torch.cat([j, pj])
-        unit_shifts = torch.cat([unit_shifts, shifts.to(unit_shifts.dtype)])
-        offsets = torch.cat([offsets, offset])
+    return PairList(i=i, j=j, unit_shifts=unit_shifts, cutoff=float(cutoff), positions=batch.positions.detach().clone(),
+                    cell=batch.cell.detach().clone(), structure_index=batch.structure_index)
+
+
+def _positive(v: torch.Tensor) -> torch.Tensor:
+    """Lexicographically positive vectors (first non-zero component > 0)."""
+    return (v[:, 0] > 0) | ((v[:, 0] == 0) & ((v[:, 1] > 0) | ((v[:, 1] == 0) & (v[:, 2] > 0))))
+
+
+def neighbor_list(batch: AtomsBatch, cutoff: float, *, half: bool = False) -> Edges:
+    """All directed pairs with distance < ``cutoff`` (Å) in ``batch``; ``half=True`` keeps one
+    direction of each (the rule of :meth:`Edges.half`).
+
+    Reuses ``batch.pairs`` when they cover ``cutoff`` at these positions (:meth:`PairList.covers`).
+    Pairs are chosen on detached positions; the differentiable vectors are then gathered with
+    ``index_select`` (whose backward is a scatter-add, several times faster on CPU than the
+    accumulating index-put that advanced indexing's backward runs).
+    """
+    pairs = batch.pairs
+    if not (isinstance(pairs, PairList) and pairs.covers(batch, cutoff)):
+        pairs = find_pairs(batch, cutoff)
+    positions = batch.positions
+    i, j, unit_shifts = pairs.i, pairs.j, pairs.unit_shifts
+    cell = batch.cell[batch.structure_index[i]] if unit_shifts is not None else None
+    with torch.no_grad():
+        plain = positions.detach()
+        v = plain[j] - plain[i]
+        if unit_shifts is not None:
+            v = v + torch.einsum("ek,ekl->el", unit_shifts.to(v.dtype), cell.detach())
+        keep = torch.linalg.vector_norm(v, dim=1) < cutoff
+        if half:
+            keep &= (i < j) | ((i == j) & _positive(v))
+    if not bool(keep.all()):
+        i, j = i[keep], j[keep]
+        if unit_shifts is not None:
+            unit_shifts, cell = unit_shifts[keep], cell[keep]
+    vectors = positions.index_select(0, j) - positions.index_select(0, i)
+    if unit_shifts is None:
+        offsets = torch.zeros_like(vectors)
+        unit_shifts = torch.zeros_like(vectors)
+    else:
+        unit_shifts = unit_shifts.to(vectors.dtype)
+        offsets = torch.einsum("ek,ekl->el", unit_shifts, cell)
+        vectors = vectors + offsets
     distances = torch.linalg.vector_norm(vectors, dim=1)
     return Edges(i=i, j=j, vectors=vectors, distances=distances, shifts=offsets, unit_shifts=unit_shifts)

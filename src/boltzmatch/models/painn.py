@@ -22,11 +22,11 @@ class PaiNNMessage(nn.Module):
 
     def forward(self, s, v, filters, unit, i, j, first: bool = False):
         """``filters``: this block's W(r_ij)·f_c(r_ij), (n_edges, 3F); ``first``: v is still zero."""
-        x = self.phi(s)[j] * filters
+        x = self.phi(s).index_select(0, j) * filters  # index_select: scatter-add backward
         ds, dvv, dvs = torch.split(x, self.n_features, dim=1)
         dv = dvs[:, None, :] * unit[:, :, None]
         if not first:  # v[j]·dvv vanishes while v = 0; skipping it spares every derivative order
-            dv = dv + v[j] * dvv[:, None, :]
+            dv = dv + v.index_select(0, j) * dvv[:, None, :]
         s = s + torch.zeros_like(s).index_add(0, i, ds)
         v = v + torch.zeros_like(v).index_add(0, i, dv)
         return s, v

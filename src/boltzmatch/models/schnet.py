@@ -31,7 +31,9 @@ class SchNetInteraction(nn.Module):
         filter serves both directions (half the filter-network cost of a directed edge list)."""
         w = self.filter(rbf) * fcut[:, None]
         h = self.in2f(x)
-        aggregated = torch.zeros_like(x).index_add(0, i, h[j] * w).index_add(0, j, h[i] * w)
+        # index_select, not h[j]: its backward is a scatter-add, not an accumulating index-put
+        aggregated = torch.zeros_like(x).index_add(0, i, h.index_select(0, j) * w).index_add(
+            0, j, h.index_select(0, i) * w)
         return self.f2out(aggregated)
 
 
@@ -68,9 +70,8 @@ class SchNet(EnergyModel):
         xavier_init(self)
 
     def atomic_energy(self, batch: AtomsBatch) -> torch.Tensor:
-        edges = neighbor_list(batch, self.cutoff)
-        half = edges.half()  # the list holds both directions of every pair
-        i, j, distances = edges.i[half], edges.j[half], edges.distances[half]
+        edges = neighbor_list(batch, self.cutoff, half=True)  # one direction of every pair
+        i, j, distances = edges.i, edges.j, edges.distances
         x = self.embedding(batch.numbers).to(batch.positions.dtype)
         if self.noise_embedding is not None:
             x = x + self.noise_embedding(batch, x.dtype)

@@ -139,15 +139,14 @@ class ScoreMatching:
             pick = torch.randint(len(self.sigma), (batch.n_structures,), device=generator_device)
             sigma_atoms = levels[pick][batch.structure_index][:, None]
             noise = torch.randn_like(batch.positions)
-            signs = (1.0, -1.0) if self.antithetic else (1.0,)
-            total = torch.zeros(batch.n_structures, dtype=batch.positions.dtype, device=generator_device)
-            for sign in signs:
-                eps = sign * noise
-                noisy = batch.with_positions((batch.positions + sigma_atoms * eps).detach())
-                noisy = replace(noisy, noise_level=levels[pick])  # read by noise-conditional models
-                _, forces = energy_and_forces(model, noisy, create_graph=True)
-                total = total + 0.5 * _per_structure((sigma_atoms * beta_atoms * forces + eps) ** 2, batch)
-            return total / len(signs)
+            clean = replace(batch, noise_level=levels[pick])  # read by noise-conditional models
+            if self.antithetic:  # x + σε and x − σε in one model call on a batch of twice the size
+                clean, noise = clean.tile(2), torch.cat([noise, -noise])
+                sigma_atoms, beta_atoms = sigma_atoms.repeat(2, 1), beta_atoms.repeat(2, 1)
+            noisy = clean.with_positions((clean.positions + sigma_atoms * noise).detach())
+            _, forces = energy_and_forces(model, noisy, create_graph=True)
+            values = 0.5 * _per_structure((sigma_atoms * beta_atoms * forces + noise) ** 2, noisy)
+            return values.reshape(-1, batch.n_structures).mean(0)
         positions = batch.positions.detach().requires_grad_(True)
         moved = batch.with_positions(positions)
         energy = model(moved)

@@ -31,6 +31,9 @@ from .integrators import MDState, make_integrator, maxwell_boltzmann, remove_dri
 from .output import ThermoLog, TrajectoryWriters
 from .stability import BondReference, StabilityMonitor
 
+#: Å beyond the model's cutoff within which MD keeps candidate pairs (see :class:`ModelForces`)
+NEIGHBOR_SKIN = 1.0
+
 SETTINGS_KEYS = ("temperature", "replicas", "time", "timestep", "integrator", "friction", "tau", "interval",
                  "check_interval", "seed", "format", "max_deviation", "max_temperature")
 
@@ -39,11 +42,16 @@ class ModelForces:
     """Energy (eV) and forces (eV/Å) of the active replicas from an ``EnergyModel``, one call per step.
 
     Positions stay float64 in the integrator; the model sees its own dtype. Parameters are frozen,
-    so the backward pass computes position gradients only.
+    so the backward pass computes position gradients only. For a model with a ``cutoff`` (Å), the
+    candidate pairs are found with ``cutoff + skin`` and handed to the model on the batch; they are
+    searched again only once an atom has moved more than ``skin / 2`` (Å) since the last search
+    (the edges the model sees are exactly those of a fresh search). ``model_seconds`` and
+    ``search_seconds`` accumulate the wall time spent in the model's forward and backward and in
+    neighbour searches, so a run can state the share of a step spent outside the model.
     """
 
     def __init__(self, model: torch.nn.Module, numbers: torch.Tensor, structure_index: torch.Tensor,
-                 cell: torch.Tensor, pbc: torch.Tensor):
+                 cell: torch.Tensor, pbc: torch.Tensor, *, skin: float = NEIGHBOR_SKIN):
         from ..data.atoms_batch import AtomsBatch
 
         self._batch_type = AtomsBatch
@@ -55,6 +63,11 @@ class ModelForces:
         self.dtype = model_dtype(model)
         tensors = list(model.parameters()) + list(model.buffers())
         self.device = tensors[0].device if tensors else torch.device("cpu")
+        cutoff = getattr(model, "cutoff", None)
+        self.cutoff = float(cutoff) if isinstance(cutoff, int | float) and cutoff > 0 else None
+        self.skin = float(skin)
+        self.model_seconds = self.search_seconds = 0.0
+        self.searches = 0
         self.set_system(numbers, structure_index, cell, pbc)
 
     def set_system(self, numbers, structure_index, cell, pbc) -> None:
@@ -62,14 +75,25 @@ class ModelForces:
         self.structure_index = structure_index.to(self.device)
         self.cell = cell.to(self.device, self.dtype)
         self.pbc = pbc.to(self.device)
+        self.pairs = None  # replicas changed: search again
 
     def __call__(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        from ..models.neighbors import find_pairs
+
+        pos = positions.detach().to(self.device, self.dtype)
+        batch = self._batch_type(positions=pos, numbers=self.numbers, structure_index=self.structure_index,
+                                 cell=self.cell, pbc=self.pbc, pairs=self.pairs)
+        if self.cutoff is not None and (self.pairs is None or not self.pairs.covers(batch, self.cutoff)):
+            start = time.perf_counter()
+            self.pairs = batch.pairs = find_pairs(batch, self.cutoff + self.skin)
+            self.search_seconds += time.perf_counter() - start
+            self.searches += 1
+        start = time.perf_counter()
         with torch.enable_grad():
-            pos = positions.detach().to(self.device, self.dtype).requires_grad_(True)
-            batch = self._batch_type(positions=pos, numbers=self.numbers, structure_index=self.structure_index,
-                                     cell=self.cell, pbc=self.pbc)
+            batch.positions = pos.requires_grad_(True)
             energy = self.model(batch)
-            (grad,) = torch.autograd.grad(energy.sum(), pos)
+            (grad,) = torch.autograd.grad(energy.sum(), batch.positions)
+        self.model_seconds += time.perf_counter() - start
         return energy.detach().to(positions), (-grad).to(positions)
 
 
@@ -114,6 +138,7 @@ def simulate(
     device: str = "cpu",
     progress: bool = True,
     data_options: dict | None = None,
+    skin: float = NEIGHBOR_SKIN,
 ) -> dict:
     """Run ``replicas`` copies of MD with the model and return the summary (also ``out/summary.json``).
 
@@ -137,6 +162,9 @@ def simulate(
         Bond-length deviation (Å) that counts as collapse.
     max_temperature
         Instantaneous temperature (K) that counts as a runaway; default 5 × ``temperature``.
+    skin
+        Å added to the model's cutoff for the candidate pairs reused between steps (see
+        :class:`ModelForces`); it changes speed only, never the forces. 0 searches every step.
 
     The summary holds ``time_to_collapse_ps`` (per replica; the full length when it never
     collapsed), ``median_time_to_collapse_ps``, ``mean_temperature`` (K, over all checks before
@@ -184,7 +212,7 @@ def simulate(
     structure_index = torch.repeat_interleave(torch.arange(len(structures), device=dev), counts)
     cell = torch.as_tensor(np.stack([np.asarray(a.cell) for a in structures]), dtype=torch.float64, device=dev)
     pbc = torch.as_tensor(np.stack([a.pbc for a in structures]), device=dev)
-    forces = ModelForces(model, numbers, structure_index, cell, pbc)
+    forces = ModelForces(model, numbers, structure_index, cell, pbc, skin=skin)
 
     out.mkdir(parents=True, exist_ok=True)
     checkpoint_path = out / "checkpoint.pt"
@@ -236,6 +264,8 @@ def simulate(
         _record(0, 0.0, state, active, integ, writers, thermo)
 
     dt_ps = settings["timestep"] / 1000.0
+    forces.model_seconds = forces.search_seconds = 0.0  # time the loop only
+    forces.searches = 0
     t0 = _clock()
     last_checkpoint, last_summary = t0, -float("inf")  # first summary at the first recorded frame
     steps_done = 0
@@ -244,8 +274,12 @@ def simulate(
 
     def summary(done: bool) -> dict:
         wall = wall_before + _clock() - t0
+        loop = max(_clock() - t0, 1e-9)
+        timing = {"loop_seconds": loop, "model_seconds": forces.model_seconds,
+                  "neighbor_search_seconds": forces.search_seconds, "neighbor_searches": forces.searches,
+                  "outside_model_fraction": max(0.0, 1.0 - forces.model_seconds / loop) if steps_done else 0.0}
         return _summary(book, settings, model_name, n_steps, min(step_reached, n_steps), dt_ps, done, wall,
-                        replica_steps / max(_clock() - t0, 1e-9))
+                        replica_steps / loop, timing)
 
     step_reached = first_step - 1
     from ..utils.progress import progress_bar
@@ -410,7 +444,9 @@ def _checkpoint(path: Path, step, state, integ, generator, active, book, setting
 
 
 def _summary(book: _Progress, settings: dict, model_name: str, n_steps: int, steps: int, dt_ps: float,
-             complete: bool, wall: float, rate: float) -> dict:
+             complete: bool, wall: float, rate: float, timing: dict) -> dict:
+    """``timing`` (this process's loop only): seconds in the loop, in the model's forward and backward,
+    in neighbour searches, their count, and the share of the loop spent outside the model."""
     simulated = steps * dt_ps
     collapsed = ~np.isnan(book.collapse_time)
     # a replica that never collapsed counts with the full length (or the time reached so far)
@@ -436,6 +472,7 @@ def _summary(book: _Progress, settings: dict, model_name: str, n_steps: int, ste
                                          for s, c in zip(book.temperature_sum, book.temperature_count, strict=True)],
         "replica_steps_per_second": float(rate),
         "wall_seconds": float(wall),
+        "timing": {k: float(v) if isinstance(v, float) else v for k, v in timing.items()},
     }
 
 
@@ -456,6 +493,8 @@ def format_simulation(summary: dict, title: str = "Simulation") -> str:
         ["min / max time to collapse (ps)", f"{ttc.min():.3f} / {ttc.max():.3f}"],
         ["mean temperature (K)", summary["mean_temperature"]],
         ["replica-steps per second", summary["replica_steps_per_second"]],
+        ["share of a step outside the model", f"{100 * summary['timing']['outside_model_fraction']:.1f}%"
+         if "timing" in summary else "–"],
         ["wall time (s)", summary["wall_seconds"]],
         ["complete", summary["complete"]],
     ]

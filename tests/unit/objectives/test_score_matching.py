@@ -157,3 +157,39 @@ def test_dsm_learns_the_smoothed_density_at_larger_sigma():
     k, sigma = np.array([2.0, 8.0, 30.0]), 0.02
     model = fit(HarmonicWell(), ScoreMatching("dsm", TEMPERATURE, sigma=[sigma]), gaussian_batch(k, 40000, seed=5))
     np.testing.assert_allclose(torch.exp(model.log_k).detach().numpy(), k / (1 + BETA * k * sigma**2), rtol=0.03)
+
+
+def test_antithetic_dsm_in_one_call_equals_the_two_noisy_evaluations():
+    """x + σε and x − σε go through the model as one batch of twice the size; the value and its
+    parameter gradient are those of two separate evaluations with the same ε."""
+    from ase.build import molecule
+
+    from boltzmatch.models import build_model
+    from boltzmatch.models.base import energy_and_forces
+
+    torch.manual_seed(0)
+    model = build_model({"name": "schnet", "n_features": 16, "n_interactions": 2, "n_rbf": 8, "dtype": "float64"})
+    batch = AtomsBatch.from_atoms([molecule("CH3CH2OH"), molecule("H2O"), molecule("CH4")], dtype=torch.float64)
+    sigma = [0.02, 0.05]
+    objective = ScoreMatching("dsm", TEMPERATURE, sigma=sigma, antithetic=True)
+    calls = []
+    forward = model.forward
+    model.forward = lambda b: calls.append(b.n_structures) or forward(b)
+    torch.manual_seed(3)
+    value = objective.score_term(model, batch)
+    assert calls == [6]  # one call, twice the batch
+    (grad,) = torch.autograd.grad(value.sum(), model.interactions[0].filter[0].weight)
+
+    model.forward = forward
+    torch.manual_seed(3)  # the same draws: which σ per structure, then ε
+    pick = torch.randint(len(sigma), (batch.n_structures,))
+    noise = torch.randn_like(batch.positions)
+    s = torch.as_tensor(sigma, dtype=torch.float64)[pick][batch.structure_index][:, None]
+    expected = torch.zeros(batch.n_structures, dtype=torch.float64)
+    for eps in (noise, -noise):
+        _, forces = energy_and_forces(model, batch.with_positions(batch.positions + s * eps), create_graph=True)
+        per_atom = 0.5 * ((s * BETA * forces + eps) ** 2).sum(1)
+        expected = expected + 0.5 * torch.zeros(3, dtype=torch.float64).index_add(0, batch.structure_index, per_atom)
+    (expected_grad,) = torch.autograd.grad(expected.sum(), model.interactions[0].filter[0].weight)
+    torch.testing.assert_close(value, expected, rtol=1e-12, atol=0)
+    torch.testing.assert_close(grad, expected_grad, rtol=1e-10, atol=1e-12)

@@ -1,0 +1,94 @@
+"""Candidate pairs found with a skin and reused between MD steps give exactly the edges of a fresh search."""
+
+import numpy as np
+import pytest
+import torch
+from ase.build import bulk, molecule
+
+from boltzmatch.data import AtomsBatch
+from boltzmatch.models import build_model
+from boltzmatch.models.neighbors import PairList, find_pairs, neighbor_list
+from boltzmatch.simulate import ModelForces
+
+CUTOFF, SKIN = 3.0, 1.0
+
+
+def _structures():
+    crystal = bulk("Cu", "fcc", a=3.6, cubic=True)
+    crystal.rattle(0.05, seed=2)
+    return [molecule("CH3CH2OH"), molecule("C6H6"), crystal]
+
+
+def _assert_same_edges(a, b):
+    assert torch.equal(a.i, b.i) and torch.equal(a.j, b.j)
+    assert torch.equal(a.vectors, b.vectors) and torch.equal(a.unit_shifts, b.unit_shifts)
+
+
+@pytest.mark.parametrize("half", [False, True])
+def test_reused_pairs_give_the_edges_of_a_fresh_search_while_atoms_move_less_than_half_the_skin(half):
+    batch = AtomsBatch.from_atoms(_structures(), dtype=torch.float64)
+    pairs = find_pairs(batch, CUTOFF + SKIN)
+    rng = np.random.default_rng(0)
+    # every atom moves by 0.45 Å (< skin/2): some pairs cross the cutoff in both directions
+    step = torch.as_tensor(rng.normal(size=batch.positions.shape))
+    step = 0.45 * step / torch.linalg.vector_norm(step, dim=1, keepdim=True)
+    moved = batch.with_positions(batch.positions + step)
+    reused = neighbor_list(AtomsBatch(**{**moved.__dict__, "pairs": pairs}), CUTOFF, half=half)
+    fresh = neighbor_list(moved, CUTOFF, half=half)
+    before = neighbor_list(batch, CUTOFF, half=half)
+    assert len(fresh.i) != len(before.i) or not torch.equal(fresh.i, before.i)  # the move changed the list
+    _assert_same_edges(reused, fresh)
+    assert pairs.covers(moved, CUTOFF)
+
+
+def test_half_list_is_the_half_mask_of_the_full_list():
+    batch = AtomsBatch.from_atoms(_structures(), dtype=torch.float64)
+    full = neighbor_list(batch, CUTOFF)
+    half = neighbor_list(batch, CUTOFF, half=True)
+    keep = full.half()
+    assert torch.equal(half.i, full.i[keep]) and torch.equal(half.j, full.j[keep])
+    assert torch.equal(half.vectors, full.vectors[keep])
+
+
+def test_pairs_stop_covering_once_an_atom_moves_more_than_half_the_skin_or_the_cutoff_grows():
+    batch = AtomsBatch.from_atoms(_structures(), dtype=torch.float64)
+    pairs = find_pairs(batch, CUTOFF + SKIN)
+    assert isinstance(pairs, PairList) and pairs.covers(batch, CUTOFF)
+    assert not pairs.covers(batch, CUTOFF + SKIN + 0.1)
+    far = batch.positions.clone()
+    far[3, 0] += 0.51 * SKIN
+    assert not pairs.covers(batch.with_positions(far), CUTOFF)
+    strained = AtomsBatch(**{**batch.__dict__, "cell": batch.cell * 1.01})
+    assert not pairs.covers(strained, CUTOFF)
+    # stale pairs on a batch are ignored, not trusted: a fresh search finds the new neighbour
+    far[3] = batch.positions[4] + torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64)
+    stale = AtomsBatch(**{**batch.with_positions(far).__dict__, "pairs": find_pairs(batch, CUTOFF)})
+    _assert_same_edges(neighbor_list(stale, CUTOFF), neighbor_list(batch.with_positions(far), CUTOFF))
+
+
+def test_md_forces_with_reused_pairs_equal_fresh_evaluations_bit_for_bit():
+    torch.manual_seed(0)
+    model = build_model({"name": "schnet", "n_features": 16, "n_interactions": 2, "n_rbf": 8, "cutoff": CUTOFF,
+                         "dtype": "float64"})
+    batch = AtomsBatch.from_atoms(_structures()[:2] * 2, dtype=torch.float64)
+    forces = ModelForces(model, batch.numbers, batch.structure_index, batch.cell, batch.pbc, skin=SKIN)
+    rng = np.random.default_rng(1)
+    positions = batch.positions.clone()
+    for _ in range(40):  # a random walk of 0.03 Å steps: the list is rebuilt now and then, not every step
+        positions = positions + 0.03 * torch.as_tensor(rng.normal(size=positions.shape))
+        energy, f = forces(positions)
+        fresh = batch.with_positions(positions.clone().requires_grad_(True))
+        reference = model(fresh)
+        (grad,) = torch.autograd.grad(reference.sum(), fresh.positions)
+        assert torch.equal(energy, reference.detach()) and torch.equal(f, -grad)
+    assert 1 < forces.searches < 40
+    assert forces.model_seconds > 0 and forces.search_seconds > 0
+
+
+def test_tile_repeats_structures_one_batch_after_another():
+    batch = AtomsBatch.from_atoms([molecule("H2O"), molecule("CH4")], dtype=torch.float64)
+    twice = batch.tile(2)
+    assert twice.n_structures == 4 and twice.n_atoms == 16
+    assert twice.structure_index.tolist() == [0] * 3 + [1] * 5 + [2] * 3 + [3] * 5
+    assert torch.equal(twice.positions[8:], batch.positions) and torch.equal(twice.cell[2:], batch.cell)
+    assert [a.get_chemical_formula() for a in twice.to_atoms()] == ["H2O", "CH4", "H2O", "CH4"]
