@@ -18,6 +18,7 @@ from . import (
     compare,
     data,
     demo,
+    docs,
     evaluate,
     export,
     finetune,
@@ -35,7 +36,7 @@ from . import (
 )
 
 COMMANDS = (demo, generate, data, info, train, finetune, import_model, export, evaluate, simulate, compare, landscape,
-            refine, sweep, generative, gflownet, gui)
+            refine, sweep, generative, gflownet, gui, docs)
 
 
 def build_parser() -> argparse.ArgumentParser:

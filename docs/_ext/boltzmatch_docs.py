@@ -1,0 +1,124 @@
+"""Sphinx extension: the CLI reference from the argparse parsers and the tutorials' pages from running them.
+
+At ``builder-inited`` it writes ``_generated/cli.md`` (every command's ``--help``, sub-commands
+included) and, for each ``tutorials/*.py``, runs the script cell by cell (``run_tutorial.py``, in
+its own process and working directory under ``_build/tutorial-runs/``) and writes
+``_generated/tutorials/NAME.md``: its text, code, printed output and the figures it made. A tutorial
+that fails fails the build. A run is reused only while the script and the package sources are
+unchanged (their hash is stored beside the run), so a page always shows what the current code does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from sphinx.errors import ExtensionError
+
+HERE = Path(__file__).resolve().parent
+MAX_OUTPUT_LINES = 60
+
+
+def _command_help(parser: argparse.ArgumentParser, path: list[str], level: int) -> list[str]:
+    lines = [f"{'#' * level} `{' '.join(path)}`", "", "```text", parser.format_help().rstrip(), "```", ""]
+    for action in parser._actions:  # argparse keeps sub-commands here and nowhere public
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                lines += _command_help(sub, [*path, name], min(level + 1, 4))
+    return lines
+
+
+def write_cli_reference(target: Path) -> None:
+    os.environ["COLUMNS"] = "100"  # argparse wraps to the terminal width; fix it for the page
+    from boltzmatch.cli.main import build_parser
+
+    parser = build_parser()
+    lines = ["# Command-line reference", "",
+             "Generated from the parsers of `boltzmatch` at build time: what `boltzmatch COMMAND --help` prints.", ""]
+    lines += ["```text", parser.format_help().rstrip(), "```", ""]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                lines += _command_help(sub, ["boltzmatch", name], 2)
+    _write(target, "\n".join(lines))
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists() or path.read_text() != text:  # unchanged pages keep their time: no rebuild
+        tmp = path.with_name(path.name + ".partial")
+        tmp.write_text(text)
+        tmp.replace(path)
+
+
+def _sources_hash(script: Path) -> str:
+    import boltzmatch
+
+    digest = hashlib.sha256(script.read_bytes())
+    for source in sorted(Path(boltzmatch.__file__).parent.rglob("*.py")):
+        digest.update(source.read_bytes())
+    return digest.hexdigest()
+
+
+def run_tutorial(script: Path, runs: Path) -> dict:
+    workdir = runs / script.stem
+    record = runs / f"{script.stem}.json"
+    stamp = runs / f"{script.stem}.hash"
+    key = _sources_hash(script)
+    if record.exists() and stamp.exists() and stamp.read_text() == key:
+        return json.loads(record.read_text())
+    shutil.rmtree(workdir, ignore_errors=True)
+    record.unlink(missing_ok=True)
+    print(f"boltzmatch docs: running tutorial {script.name} ...", flush=True)
+    result = subprocess.run([sys.executable, str(HERE / "run_tutorial.py"), str(script), str(workdir), str(record)],
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-25:])
+        raise ExtensionError(f"tutorial {script.name} failed:\n{tail}")
+    stamp.write_text(key)
+    return json.loads(record.read_text())
+
+
+def write_tutorial_page(script: Path, run: dict, runs: Path, pages: Path) -> None:
+    figures_dir = pages / script.stem
+    shutil.rmtree(figures_dir, ignore_errors=True)
+    lines: list[str] = []
+    for cell in run["cells"]:
+        if cell["kind"] == "markdown":
+            lines += [cell["source"], ""]
+            continue
+        lines += ["```python", cell["source"], "```", ""]
+        output = cell["output"].rstrip().splitlines()
+        if output:
+            if len(output) > MAX_OUTPUT_LINES:
+                output = output[:MAX_OUTPUT_LINES // 2] + ["..."] + output[-MAX_OUTPUT_LINES // 2:]
+            lines += ["```text", *output, "```", ""]
+        for figure in cell["figures"]:
+            name = figure.replace("/", "--")
+            figures_dir.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(runs / script.stem / figure, figures_dir / name)
+            lines += [f"![{figure}]({script.stem}/{name})", ""]
+    lines += [f"*Ran in {run['seconds']:.0f} s when this page was built; source: "
+              f"`docs/tutorials/{script.name}`.*", ""]
+    _write(pages / f"{script.stem}.md", "\n".join(lines))
+
+
+def generate(app) -> None:
+    source = Path(app.srcdir)
+    generated = source / "_generated"
+    write_cli_reference(generated / "cli.md")
+    runs = Path(app.outdir).parent / "tutorial-runs"
+    runs.mkdir(parents=True, exist_ok=True)
+    for script in sorted((source / "tutorials").glob("[0-9]*.py")):
+        write_tutorial_page(script, run_tutorial(script, runs), runs, generated / "tutorials")
+
+
+def setup(app):
+    app.connect("builder-inited", generate)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,0 +1,54 @@
+"""``boltzmatch docs``: build the documentation site of a source checkout and open it.
+
+The site (Sphinx, extra ``docs``) is built with warnings as errors into ``docs/_build/html``;
+tutorials run as part of the build and are rerun only when they or the package change.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+HELP = "build the documentation site (extra 'docs') and open it in a browser"
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser("docs", help=HELP, description=HELP)
+    parser.add_argument("--no-open", action="store_true", help="build and print the path, do not open a browser")
+    parser.add_argument("--source", help="the docs folder (default: docs/ of the checkout boltzmatch runs from)")
+    parser.set_defaults(run=run)
+
+
+def docs_source(source: str | None = None) -> Path:
+    from ..errors import BoltzmatchError
+
+    folder = Path(source) if source else Path(__file__).resolve().parents[3] / "docs"
+    if not (folder / "conf.py").exists():
+        raise BoltzmatchError(f"{folder}: no conf.py; boltzmatch docs needs a source checkout (docs/ beside src/) "
+                              "or --source DOCS_FOLDER")
+    return folder
+
+
+def build_site(source: Path) -> Path:
+    """Build ``source`` into ``source/_build/html`` with warnings as errors; returns index.html."""
+    from ..errors import BoltzmatchError
+
+    try:
+        from sphinx.cmd.build import build_main
+    except ImportError:
+        raise BoltzmatchError("building the documentation needs Sphinx: pip install 'boltzmatch[docs]'") from None
+    out = source / "_build" / "html"
+    status = build_main(["-W", "--keep-going", "-q", "-b", "html", str(source), str(out)])
+    if status != 0:
+        raise BoltzmatchError(f"{source}: the documentation build failed (warnings count as errors; see above)")
+    return out / "index.html"
+
+
+def run(args: argparse.Namespace) -> int:
+    index = build_site(docs_source(args.source))
+    print(f"documentation: {index}")
+    if not args.no_open:
+        import webbrowser
+
+        webbrowser.open(index.as_uri())
+    return 0

@@ -1,0 +1,56 @@
+"""The documentation site builds with warnings as errors, its tutorials run, and the CLI reference is complete."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from boltzmatch.cli.main import COMMANDS, main
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+pytest.importorskip("sphinx")
+pytest.importorskip("furo")
+pytest.importorskip("myst_parser")
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """A fresh build from a copy of docs/ (no cached tutorial runs), as CI sees it."""
+    source = tmp_path_factory.mktemp("site") / "docs"
+    shutil.copytree(DOCS, source, ignore=shutil.ignore_patterns("_build", "_generated"))
+    assert main(["docs", "--source", str(source), "--no-open"]) == 0
+    return source
+
+
+def test_site_builds_and_every_tutorial_page_shows_its_own_output_and_figures(site):
+    html = site / "_build" / "html"
+    assert (html / "index.html").exists() and (html / "reference" / "api.html").exists()
+    for script in sorted((site / "tutorials").glob("[0-9]*.py")):
+        page = (site / "_generated" / "tutorials" / f"{script.stem}.md").read_text()
+        assert "```text" in page, f"{script.name}: no printed output on its page"
+        figures = list((site / "_generated" / "tutorials" / script.stem).glob("*.png"))
+        assert figures, f"{script.name}: made no figure"
+        assert all(f"{script.stem}/{f.name}" in page for f in figures)
+        assert (html / "_generated" / "tutorials" / f"{script.stem}.html").exists()
+
+
+def test_cli_reference_lists_every_command(site):
+    reference = (site / "_generated" / "cli.md").read_text()
+    names = [c.add_parser.__module__.rsplit(".", 1)[-1].replace("import_model", "import") for c in COMMANDS]
+    for name in names:
+        assert f"`boltzmatch {name}`" in reference, name
+
+
+def test_a_failing_tutorial_fails_the_build_with_its_error(tmp_path, capsys):
+    source = tmp_path / "docs"
+    shutil.copytree(DOCS, source, ignore=shutil.ignore_patterns("_build", "_generated", "[0-9]*.py"))
+    (source / "tutorials" / "01_broken.py").write_text("# %% [markdown]\n# # Broken\n\n# %%\n"
+                                                        "raise ValueError('this tutorial is out of date')\n")
+    assert main(["docs", "--source", str(source), "--no-open"]) == 2
+    assert "this tutorial is out of date" in capsys.readouterr().err
+
+
+def test_docs_outside_a_checkout_is_a_one_line_error(tmp_path, capsys):
+    assert main(["docs", "--source", str(tmp_path), "--no-open"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no conf.py" in err
