@@ -13,6 +13,7 @@
 # samples). With reference forces, `fisher` is the one to use.
 
 # %%
+import matplotlib.pyplot as plt
 import numpy as np
 
 import boltzmatch
@@ -62,8 +63,6 @@ print(f"held-out force MAE {1000 * result['force_mae']:.0f} meV/Å, Pearson r of
       f"best uniform scale of the model's forces {result['force_scale']:.2f}")
 
 # %%
-import matplotlib.pyplot as plt
-
 fig, ax = plt.subplots(figsize=(4.2, 4))
 ax.plot(reference, predicted.detach().numpy().ravel(), ".", ms=1, alpha=0.4)
 lim = float(np.abs(reference).max())

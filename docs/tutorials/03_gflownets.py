@@ -12,7 +12,6 @@
 # trajectory balance.
 
 # %%
-import json
 import shlex
 
 from boltzmatch.cli.main import main
