@@ -57,22 +57,24 @@ def _write(path: Path, text: str) -> None:
         tmp.replace(path)
 
 
-def _sources_hash(script: Path) -> str:
+def _package_hash() -> str:
+    """sha256 of every source file of the installed boltzmatch package."""
     import boltzmatch
 
-    digest = hashlib.sha256(script.read_bytes())
+    digest = hashlib.sha256()
     for source in sorted(Path(boltzmatch.__file__).parent.rglob("*.py")):
         digest.update(source.read_bytes())
     return digest.hexdigest()
 
 
-def run_tutorial(script: Path, runs: Path) -> dict:
+def run_tutorial(script: Path, runs: Path, package_hash: str) -> dict:
+    """The tutorial's cells with outputs and figures, and ``reused`` (whether an earlier run served)."""
     workdir = runs / script.stem
     record = runs / f"{script.stem}.json"
     stamp = runs / f"{script.stem}.hash"
-    key = _sources_hash(script)
+    key = hashlib.sha256(script.read_bytes() + package_hash.encode()).hexdigest()
     if record.exists() and stamp.exists() and stamp.read_text() == key:
-        return json.loads(record.read_text())
+        return {**json.loads(record.read_text()), "reused": True}
     shutil.rmtree(workdir, ignore_errors=True)
     record.unlink(missing_ok=True)
     print(f"boltzmatch docs: running tutorial {script.name} ...", flush=True)
@@ -82,7 +84,7 @@ def run_tutorial(script: Path, runs: Path) -> dict:
         tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-25:])
         raise ExtensionError(f"tutorial {script.name} failed:\n{tail}")
     stamp.write_text(key)
-    return json.loads(record.read_text())
+    return {**json.loads(record.read_text()), "reused": False}
 
 
 def write_tutorial_page(script: Path, run: dict, runs: Path, pages: Path) -> None:
@@ -115,8 +117,14 @@ def generate(app) -> None:
     write_cli_reference(generated / "cli.md")
     runs = Path(app.outdir).parent / "tutorial-runs"
     runs.mkdir(parents=True, exist_ok=True)
+    package_hash = _package_hash()
+    summary = []
     for script in sorted((source / "tutorials").glob("[0-9]*.py")):
-        write_tutorial_page(script, run_tutorial(script, runs), runs, generated / "tutorials")
+        run = run_tutorial(script, runs, package_hash)
+        write_tutorial_page(script, run, runs, generated / "tutorials")
+        summary.append({"tutorial": script.name, "reused": run["reused"], "seconds": run["seconds"],
+                        "figures": sum(len(c["figures"]) for c in run["cells"])})
+    _write(runs / "summary.json", json.dumps(summary, indent=1))  # read by `boltzmatch docs` for its table
 
 
 def setup(app):

@@ -32,6 +32,10 @@ def test_site_builds_and_every_tutorial_page_shows_its_own_output_and_figures(si
         assert figures, f"{script.name}: made no figure"
         assert all(f"{script.stem}/{f.name}" in page for f in figures)
         assert (html / "_generated" / "tutorials" / f"{script.stem}.html").exists()
+    from boltzmatch.cli.docs import format_docs_summary
+
+    table = format_docs_summary(html / "index.html")
+    assert all(script.name in table for script in (site / "tutorials").glob("[0-9]*.py")) and "ran" in table
 
 
 def test_cli_reference_lists_every_command(site):

@@ -44,9 +44,23 @@ def build_site(source: Path) -> Path:
     return out / "index.html"
 
 
+def format_docs_summary(index: Path) -> str:
+    """The table printed after a build: every tutorial, whether it ran or was reused, its figures."""
+    import json
+
+    from ..utils.table import format_table
+
+    summary_path = index.parents[1] / "tutorial-runs" / "summary.json"
+    tutorials = json.loads(summary_path.read_text()) if summary_path.exists() else []
+    rows = [[t["tutorial"], "reused (unchanged)" if t["reused"] else "ran", f"{t['seconds']:.0f}", t["figures"]]
+            for t in tutorials]
+    table = format_table(rows, header=["tutorial", "this build", "seconds", "figures"], title="Documentation")
+    return f"{table}\nsite: {index}"
+
+
 def run(args: argparse.Namespace) -> int:
     index = build_site(docs_source(args.source))
-    print(f"documentation: {index}")
+    print(format_docs_summary(index))
     if not args.no_open:
         import webbrowser
 
