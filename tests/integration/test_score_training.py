@@ -125,3 +125,15 @@ def test_score_finetune_restores_the_energy_zero(tmp_path, ethanol_xtb, model, c
     train = np.load(tmp_path / "tuned" / "split.npz")["train"]
     energies, _ = boltzmatch.energy_and_forces(tuned, packed.batch(train))
     assert abs(float((energies - packed.batch(train).energy).double().mean())) < 1e-3
+
+
+def test_finetune_with_a_supervised_loss_weighs_energy_and_forces_as_train_does(tmp_path, ethanol_xtb):
+    """Regression: finetune's weights defaulted to 0 for every objective, so ``--objective
+    energy-forces`` trained on a zero loss and left the model as it was."""
+    boltzmatch.train(ethanol_xtb, out=tmp_path / "base", model="schnet", config=SMALL, epochs=1, progress=False)
+    boltzmatch.finetune(tmp_path / "base", data=ethanol_xtb, out=tmp_path / "tuned", objective="energy-forces",
+                        epochs=2, lr=1e-3, progress=False)
+    config = yaml.safe_load(open(tmp_path / "tuned" / "config.yaml"))
+    assert (config["training"]["energy_weight"], config["training"]["force_weight"]) == (1.0, 100.0)
+    base, tuned = boltzmatch.load(tmp_path / "base"), boltzmatch.load(tmp_path / "tuned")
+    assert not all((a == b).all() for a, b in zip(base.parameters(), tuned.parameters()))

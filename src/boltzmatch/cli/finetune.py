@@ -14,8 +14,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("run_dir", help="the trained run to start from")
     p.add_argument("--data", required=True, help="samples (Boltzmann-distributed frames)")
     add_objective_options(p, default="fisher")
-    p.add_argument("--energy-weight", type=float, default=0.0, help="mix in per-atom energy MSE (eV²)")
-    p.add_argument("--force-weight", type=float, default=0.0, help="mix in force MSE (eV²/Å²)")
+    p.add_argument("--energy-weight", type=float,
+                   help="weight of the per-atom energy MSE (eV²); default 1 for supervised objectives, else 0")
+    p.add_argument("--force-weight", type=float,
+                   help="weight of the force MSE (eV²/Å²); default 100 for supervised objectives, else 0")
     p.add_argument("--freeze", help="glob of parameter names kept fixed, e.g. 'embedding.*'")
     p.add_argument("--epochs", type=int, default=50)
     p.add_argument("--lr", type=float, default=1e-4)

@@ -17,8 +17,8 @@ def finetune(
     out: str | Path,
     objective: str = "fisher",
     temperature: float | None = None,
-    energy_weight: float = 0.0,
-    force_weight: float = 0.0,
+    energy_weight: float | None = None,
+    force_weight: float | None = None,
     sigma: Sequence[float] | None = None,
     n_probes: int = 1,
     probe: str = "rademacher",
@@ -50,6 +50,13 @@ def finetune(
     parent = rd.read_config(run_dir)
     if Path(out).resolve() == Path(run_dir).resolve():
         raise BoltzmatchError(f"{out}: fine-tuning writes a new run directory; choose another --out")
+    # as in train: supervised losses weigh energy 1 and forces 100; score objectives add supervised
+    # terms only when asked
+    supervised = objective in ("energy", "forces", "energy-forces")
+    if energy_weight is None:
+        energy_weight = 1.0 if supervised else 0.0
+    if force_weight is None:
+        force_weight = 100.0 if supervised else 0.0
     settings = TrainSettings(
         data=str(data), objective=objective, temperature=temperature, energy_weight=energy_weight,
         force_weight=force_weight, sigma=None if sigma is None else list(sigma), n_probes=n_probes, probe=probe,
