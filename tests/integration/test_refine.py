@@ -6,6 +6,7 @@ import importlib
 import json
 
 import pytest
+import yaml
 from ase.io import read
 
 import boltzmatch
@@ -85,6 +86,35 @@ def test_other_settings_in_the_folder_are_an_error(rough_schnet, ethanol_xtb, tm
         boltzmatch.refine(rough_schnet, data=ethanol_xtb, out=tmp_path / "r", **SETTINGS)
     with pytest.raises(BoltzmatchError, match="unknown reference 'dft'"):
         boltzmatch.refine(rough_schnet, data=ethanol_xtb, out=tmp_path / "x", reference="dft")
+    with pytest.raises(BoltzmatchError, match="unknown selection 'random'; expected one of failures, uniform"):
+        boltzmatch.refine(rough_schnet, data=ethanol_xtb, out=tmp_path / "x", selection="random")
+    assert not (tmp_path / "x").exists()
+
+
+def test_a_folder_written_before_selection_and_objective_existed_still_resumes(rough_schnet, ethanol_xtb, tmp_path):
+    boltzmatch.refine(rough_schnet, data=ethanol_xtb, out=tmp_path / "r", **{**SETTINGS, "rounds": 0})
+    stored = json.loads((tmp_path / "r" / "settings.json").read_text())
+    del stored["selection"], stored["objective"]
+    (tmp_path / "r" / "settings.json").write_text(json.dumps(stored))
+    boltzmatch.refine(rough_schnet, data=ethanol_xtb, out=tmp_path / "r", **{**SETTINGS, "rounds": 0})
+
+
+def test_plain_active_learning_labels_uniform_frames_and_retrains_on_energies_and_forces(rough_schnet, ethanol_xtb,
+                                                                                          tmp_path):
+    """Baseline b of the issue: the same loop with frames drawn uniformly from the trajectories."""
+    settings = {**SETTINGS, "selection": "uniform", "objective": "energy-forces"}
+    boltzmatch.refine(rough_schnet, data=ethanol_xtb, out=tmp_path / "a", **settings)
+    boltzmatch.refine(rough_schnet, data=ethanol_xtb, out=tmp_path / "b", **settings)
+    assert outcome(tmp_path / "a") == outcome(tmp_path / "b")
+    labels = read(tmp_path / "a" / "round_00" / "labels.xyz", index=":")
+    assert len(labels) == 6
+    assert len({(a.info["replica"], a.info["time_ps"]) for a in labels}) == 6  # distinct frames
+    config = yaml.safe_load(open(tmp_path / "a" / "round_00" / "model" / "config.yaml"))
+    assert config["training"]["objective"] == "energy-forces"
+    assert (config["training"]["energy_weight"], config["training"]["force_weight"]) == (1.0, 100.0)
+    failures = boltzmatch.refine(rough_schnet, data=ethanol_xtb, out=tmp_path / "f", **SETTINGS)
+    assert read(tmp_path / "f" / "round_00" / "candidates.xyz", index=":") != labels
+    assert failures["rows"][0] == {**outcome(tmp_path / "a")[0][0], "model": str(rough_schnet)}
 
 
 def test_bad_inputs_are_one_line_errors_and_leave_no_folder(rough_schnet, ethanol_xtb, tmp_path, capsys):

@@ -24,6 +24,11 @@ def add_parser(subparsers) -> None:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--max-minutes", type=float, help="fine-tuning wall-time budget per round")
     p.add_argument("--test", help="held-out labelled frames: force MAE per round")
+    p.add_argument("--selection", choices=["failures", "uniform"], default="failures",
+                   help="frames to label: before collapses and where the model is unsure (default), or drawn "
+                        "uniformly from the trajectories (plain active learning)")
+    p.add_argument("--objective", choices=["fisher", "energy-forces"], default="fisher",
+                   help="fine-tuning objective on the training frames plus every label (default fisher)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="the refine folder (round_NN/, refine.csv, refine.json, refine.png)")
     p.add_argument("--quiet", action="store_true")
@@ -37,6 +42,6 @@ def run(args: argparse.Namespace) -> int:
                      temperature=args.temperature, rounds=args.rounds, replicas=args.replicas, time=args.time,
                      timestep=args.timestep, label_budget=args.label_budget, window=args.window, epochs=args.epochs,
                      lr=args.lr, batch_size=args.batch_size, max_minutes=args.max_minutes, test=args.test,
-                     seed=args.seed, progress=not args.quiet)
+                     seed=args.seed, selection=args.selection, objective=args.objective, progress=not args.quiet)
     print(format_refine_summary(summary))
     return 0

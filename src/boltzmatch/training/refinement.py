@@ -4,17 +4,20 @@ Each round (``OUT/round_NN/``):
 
 1. ``md/``: batched MD with the current model (:func:`~boltzmatch.simulate.simulate`, seed
    ``seed + round``), starting from the training frames.
-2. ``candidates.xyz``: up to ``label_budget`` frames, half from the stretch before each collapse
-   (the last ``window`` frames a collapsed replica wrote) and the rest where a cheap uncertainty
-   signal is highest: the force disagreement (eV/Å, max over atoms) between the current model and the
-   run refine started from (from round 1 on), else the largest bond deviation (Å) from the
-   reference mean bond lengths. Chosen deterministically for the seed.
+2. ``candidates.xyz``: up to ``label_budget`` frames. With ``selection="failures"`` (the default),
+   half from the stretch before each collapse (the last ``window`` frames a collapsed replica wrote)
+   and the rest where a cheap uncertainty signal is highest: the force disagreement (eV/Å, max over
+   atoms) between the current model and the run refine started from (from round 1 on), else the
+   largest bond deviation (Å) from the reference mean bond lengths. With ``selection="uniform"``,
+   drawn uniformly from every written frame (plain active learning, the issue's baseline b).
+   Chosen deterministically for the seed.
 3. ``labels.xyz``: the candidates labelled by the reference method (xtb, emt, openmm); every frame is
    appended and flushed as soon as it is labelled, so a killed round loses nothing labelled and a
    resumed one labels only the rest.
-4. ``model/``: :func:`~boltzmatch.training.finetune` of the current model with the Fisher objective at
-   the MD temperature on the union of the training frames and every label so far (reference and
-   model samples: the symmetric Fisher divergence of the issue).
+4. ``model/``: :func:`~boltzmatch.training.finetune` of the current model with ``objective`` (default
+   the Fisher objective at the MD temperature) on the union of the training frames and every label
+   so far (reference and model samples: the symmetric Fisher divergence of the issue);
+   ``energy-forces`` retrains on energies and forces instead.
 
 After the last round one more MD judges the final model. ``refine.csv``/``refine.json`` hold a row per
 round: labels used (cumulative), median time to collapse (ps), collapsed replicas, held-out force MAE
@@ -55,17 +58,24 @@ class RefineSettings:
     max_minutes: float | None = None
     test: str | None = None
     seed: int = 0
+    selection: str = "failures"
+    objective: str = "fisher"
+
+
+SELECTIONS = ("failures", "uniform")
+REFINE_OBJECTIVES = ("fisher", "energy-forces")
 
 
 def refine(run_dir: str | Path, *, data: str | Path, out: str | Path, reference: str = "xtb",
            temperature: float = 500.0, rounds: int = 3, replicas: int = 32, time: float = 10.0,  # noqa: A002
            timestep: float = 0.5, label_budget: int = 64, window: int = 5, epochs: int = 30, lr: float = 1e-4,
            batch_size: int = 32, max_minutes: float | None = None, test: str | Path | None = None, seed: int = 0,
-           progress: bool = True) -> dict:
+           selection: str = "failures", objective: str = "fisher", progress: bool = True) -> dict:
     """Refine the model of ``run_dir`` (a run or a model file) by ``rounds`` rounds; returns the summary.
 
     ``temperature`` in K, ``time`` ps per replica, ``timestep`` fs, ``label_budget`` reference calls per
-    round, ``window`` frames before each collapse to draw from. ``out`` is resumed when it holds the same
+    round, ``window`` frames before each collapse to draw from; ``selection`` (failures, uniform) and
+    ``objective`` (fisher, energy-forces) as in the module docstring. ``out`` is resumed when it holds the same
     settings; other settings there are an error.
     """
     out = Path(out)
@@ -73,7 +83,8 @@ def refine(run_dir: str | Path, *, data: str | Path, out: str | Path, reference:
                               temperature=float(temperature), rounds=int(rounds), replicas=int(replicas),
                               time=float(time), timestep=float(timestep), label_budget=int(label_budget),
                               window=int(window), epochs=int(epochs), lr=float(lr), batch_size=int(batch_size),
-                              max_minutes=max_minutes, test=None if test is None else str(test), seed=int(seed))
+                              max_minutes=max_minutes, test=None if test is None else str(test), seed=int(seed),
+                              selection=selection, objective=objective)
     _validate(settings)
     from ..data import read_structures
     from .run_dir import read_config
@@ -83,7 +94,8 @@ def refine(run_dir: str | Path, *, data: str | Path, out: str | Path, reference:
     out.mkdir(parents=True, exist_ok=True)
     stored = out / "settings.json"
     if stored.exists():
-        if json.loads(stored.read_text()) != asdict(settings):
+        defaults = {"selection": "failures", "objective": "fisher"}  # runs written before these existed
+        if {**defaults, **json.loads(stored.read_text())} != asdict(settings):
             raise BoltzmatchError(f"{out}: holds a refine run with other settings; choose another --out")
     else:
         atomic_write_text(stored, json.dumps(asdict(settings), indent=2))
@@ -113,6 +125,11 @@ def _validate(settings: RefineSettings) -> None:
 
     if settings.reference not in CALCULATORS:
         raise BoltzmatchError(f"unknown reference {settings.reference!r}; expected one of {', '.join(CALCULATORS)}")
+    if settings.selection not in SELECTIONS:
+        raise BoltzmatchError(f"unknown selection {settings.selection!r}; expected one of {', '.join(SELECTIONS)}")
+    if settings.objective not in REFINE_OBJECTIVES:
+        raise BoltzmatchError(f"unknown objective {settings.objective!r}; "
+                              f"expected one of {', '.join(REFINE_OBJECTIVES)}")
     for key in ("rounds", "replicas", "label_budget", "window", "epochs", "batch_size"):
         value = getattr(settings, key)
         if value < (0 if key == "rounds" else 1):
@@ -142,7 +159,7 @@ def _interval(settings: RefineSettings) -> int:
 
 def _candidates(folder: Path, model, train: list[Atoms], settings: RefineSettings, number: int) -> list[Atoms]:
     """The frames to label this round (written once to ``candidates.xyz``, then read back)."""
-    from ase.io import read, write
+    from ase.io import read
 
     path = folder / "candidates.xyz"
     if path.exists():
@@ -155,6 +172,11 @@ def _candidates(folder: Path, model, train: list[Atoms], settings: RefineSetting
     if not pool:
         raise BoltzmatchError(f"{folder / 'md'}: the simulation wrote no frames to label")
     chosen: list[tuple[int, int]] = []
+    if settings.selection == "uniform":
+        rng = np.random.default_rng(settings.seed + number)
+        picks = rng.choice(len(pool), size=min(settings.label_budget, len(pool)), replace=False)
+        chosen = [pool[k] for k in sorted(picks)]
+        return _write_candidates(path, chosen, trajectories, settings)
     # half the budget from the stretch before each collapse, round robin over the collapsed replicas
     stretches = [[(r, i) for i in range(max(0, len(trajectories[r]) - settings.window), len(trajectories[r]))][::-1]
                  for r, collapsed in enumerate(summary["collapsed"]) if collapsed and r < len(trajectories)]
@@ -170,6 +192,13 @@ def _candidates(folder: Path, model, train: list[Atoms], settings: RefineSetting
     score = (_disagreement(model, settings.run_dir, frames) if number > 0 else _bond_deviation(frames, train))
     order = np.argsort(-score, kind="stable")
     chosen += [rest[k] for k in order[: settings.label_budget - len(chosen)]]
+    return _write_candidates(path, chosen, trajectories, settings)
+
+
+def _write_candidates(path: Path, chosen: list[tuple[int, int]], trajectories: list[list[Atoms]],
+                      settings: RefineSettings) -> list[Atoms]:
+    from ase.io import write
+
     picked = []
     for r, i in chosen:
         atoms = trajectories[r][i].copy()
@@ -258,7 +287,8 @@ def _finetune(model, union: Path, run: Path, settings: RefineSettings, progress:
     if (run / rd.CHECKPOINT).exists():
         train(union, out=run, resume=True, progress=progress)
         return run
-    finetune(model, data=union, out=run, objective="fisher", temperature=settings.temperature,
+    temperature = settings.temperature if settings.objective == "fisher" else None
+    finetune(model, data=union, out=run, objective=settings.objective, temperature=temperature,
              epochs=settings.epochs, lr=settings.lr, batch_size=settings.batch_size, seed=settings.seed,
              max_minutes=settings.max_minutes, progress=progress)
     return run
