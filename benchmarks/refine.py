@@ -1,50 +1,174 @@
-"""`refine` on GFN2-xTB malonaldehyde at 500 K (issue 17; first measurements, baselines still to come).
+"""`refine` against three baselines at equal reference labels (issue 17), on GFN2-xTB molecules at 500 K.
 
-Starts from the SchNet that ``external_models.py --part mace`` trained for 2 minutes on 1,000 frames
-(seed 1), runs ``--rounds`` rounds of ``boltzmatch refine`` (16 replicas, ``--ps`` ps each, 0.5 fs,
-Langevin, ``--budget`` xTB labels per round, Fisher fine-tuning ``--minutes`` per round), with
-held-out force MAE on the separately seeded trajectory (seed 2). The issue's full benchmark (aspirin,
-≥ 32 replicas × ≥ 100 ps, baselines at equal labels: energy+force, plain active learning, Fisher
-without the loop) is not in this script yet.
+For each molecule (default: aspirin, then malonaldehyde), starting from 1,000 xTB frames (seed 1):
 
-Usage: python benchmarks/refine.py [--rounds 2] [--ps 3] [--budget 32] [--minutes 1.5]
-Writes benchmarks/results/refine.{json,md} and the refine folder's plot under benchmarks/results/refine/.
+(a) ``energy-forces``: SchNet (64 features × 3 interactions, 5 Å) trained on energies and forces,
+    ``--base-epochs`` epochs; 1,000 reference labels.
+(loop) ``boltzmatch refine`` from (a): ``--rounds`` rounds of MD (``--replicas`` × ``--round-ps``),
+    ``--budget`` xTB labels per round from before collapses and where the model disagrees with (a),
+    Fisher fine-tuning (``--tune-epochs`` per round) on the training frames plus every label.
+(b) plain active learning: the same loop with the labels drawn uniformly from the MD frames and
+    energy+force retraining (``refine --selection uniform --objective energy-forces``).
+(c) Fisher fine-tuning of (a) without the loop: the same number of extra labels, taken from a
+    further xTB trajectory (seed 3), ``rounds × tune-epochs`` epochs.
+
+Every final model is judged the same way: ``--replicas`` Langevin replicas × ``--ps`` ps at 500 K,
+0.5 fs, seed 1000 (no round used it), 0.5 Å bond criterion: median time to collapse, collapsed
+replicas; force MAE on the held-out trajectory (seed 2); h(r) MAE of the MD frames against it.
+Every stage is cached under ``.cache/refine_bench/MOLECULE`` and resumes after a kill (training,
+refine rounds and the judging simulations all checkpoint).
+
+Usage: python benchmarks/refine.py [--molecules aspirin malonaldehyde] [--replicas 32] [--ps 100]
+       [--rounds 4] [--round-ps 10] [--budget 64] [--base-epochs 60] [--tune-epochs 10]
+Writes benchmarks/results/refine.{json,md} and benchmarks/results/refine/survival.png.
 """
 
 from __future__ import annotations
 
 import argparse
-import shutil
+import json
+from pathlib import Path
 
-from common import CACHE, RESULTS, molecule_data, write_results
+import numpy as np
+from common import CACHE, RESULTS, SCHNET_CONFIG, machine, molecule_data
 
 import boltzmatch
+from boltzmatch.analysis.compare import read_samples, sample_metrics
+from boltzmatch.data import read_structures, write_structures
+from boltzmatch.utils.atomic import atomic_write_text
+from boltzmatch.utils.table import format_table
+
+TEMPERATURE = 500.0
+JUDGE_SEED = 1000
+METHODS = {"a": "(a) energy+force", "b": "(b) plain active learning", "c": "(c) Fisher, no loop",
+           "loop": "refine (Fisher loop)"}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--ps", type=float, default=3.0)
-    parser.add_argument("--budget", type=int, default=32)
-    parser.add_argument("--minutes", type=float, default=1.5)
+    parser.add_argument("--molecules", nargs="+", default=["aspirin", "malonaldehyde"])
+    parser.add_argument("--replicas", type=int, default=32)
+    parser.add_argument("--ps", type=float, default=100.0, help="judging MD length per replica, ps")
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--round-ps", type=float, default=10.0)
+    parser.add_argument("--budget", type=int, default=64, help="xTB labels per round")
+    parser.add_argument("--base-epochs", type=int, default=60)
+    parser.add_argument("--tune-epochs", type=int, default=10)
     args = parser.parse_args()
-    train = molecule_data("malonaldehyde", "malonaldehyde500K_train1000", frames=1000, seed=1)
-    test = molecule_data("malonaldehyde", "malonaldehyde500K_test1000", frames=1000, seed=2)
-    start = CACHE / "external_models" / "runs" / "schnet"
-    if not (start / "model.pt").exists():
-        boltzmatch.train(train, out=start, model="schnet", lr=1e-3, batch_size=16, epochs=100000, max_minutes=2.0)
-    out = CACHE / "refine" / "malonaldehyde"
-    shutil.rmtree(out, ignore_errors=True)
-    summary = boltzmatch.refine(start, data=train, out=out, reference="xtb", temperature=500.0, rounds=args.rounds,
-                                replicas=16, time=args.ps, label_budget=args.budget, epochs=100000, lr=3e-4,
-                                batch_size=16, max_minutes=args.minutes, test=test, seed=0)
+    results = {}
+    for molecule in args.molecules:
+        results[molecule] = run_molecule(molecule, args)
+        write(results, args)  # after every molecule, so a later kill keeps the finished ones
+
+
+def run_molecule(molecule: str, args: argparse.Namespace) -> dict:
+    root = CACHE / "refine_bench" / molecule
+    root.mkdir(parents=True, exist_ok=True)
+    train = molecule_data(molecule, f"{molecule}500K_train1000", frames=1000, seed=1)
+    test = molecule_data(molecule, f"{molecule}500K_test1000", frames=1000, seed=2)
+    n_extra = args.rounds * args.budget
+    extra = molecule_data(molecule, f"{molecule}500K_extra{n_extra}", frames=n_extra, seed=3)
+
+    base = root / "a"
+    finish_training(base, lambda: boltzmatch.train(train, out=base, model="schnet", config=SCHNET_CONFIG, lr=1e-3,
+                                                   batch_size=16, epochs=args.base_epochs, seed=0))
+    loop_settings = dict(data=train, reference="xtb", temperature=TEMPERATURE, rounds=args.rounds,
+                         replicas=args.replicas, time=args.round_ps, label_budget=args.budget,
+                         epochs=args.tune_epochs, lr=3e-4, batch_size=16, test=test, seed=0)
+    loop = boltzmatch.refine(base, out=root / "loop", **loop_settings)
+    plain = boltzmatch.refine(base, out=root / "b", selection="uniform", objective="energy-forces", **loop_settings)
+    union = root / "c_data.xyz"
+    if not union.exists():
+        write_structures(union, read_structures(train) + read_structures(extra))
+    no_loop = root / "c"
+    finish_training(no_loop, lambda: boltzmatch.finetune(
+        base, data=union, out=no_loop, objective="fisher", temperature=TEMPERATURE,
+        epochs=args.rounds * args.tune_epochs, lr=3e-4, batch_size=16, seed=0))
+
+    models = {"a": base, "b": Path(plain["rows"][-1]["model"]), "c": no_loop,
+              "loop": Path(loop["rows"][-1]["model"])}
+    labels = {"a": 1000, "b": 1000 + n_extra, "c": 1000 + n_extra, "loop": 1000 + n_extra}
+    judged = {name: judge(model, train, test, root / "judge" / name, args) | {"reference_labels": labels[name]}
+              for name, model in models.items()}
+    for name in judged:
+        judged[name]["collapse_ratio_to_a"] = (judged[name]["median_time_to_collapse_ps"]
+                                               / judged["a"]["median_time_to_collapse_ps"])
+    return {"methods": judged, "rounds": {"loop": loop["rows"], "b": plain["rows"]}}
+
+
+def finish_training(run: Path, start) -> None:
+    """Train ``run`` with ``start()`` unless it finished; a killed run resumes from its checkpoint."""
+    if (run / "summary.txt").exists():
+        return
+    if (run / "checkpoint.pt").exists():
+        boltzmatch.train(None, out=run, resume=True)
+        return
+    start()
+
+
+def judge(model: Path, train: Path, test: Path, out: Path, args: argparse.Namespace) -> dict:
+    summary_path = out / "summary.json"
+    done = summary_path.exists() and json.loads(summary_path.read_text()).get("complete")
+    if done and json.loads((out / "simulation.json").read_text())["model"] == str(model):
+        summary = json.loads(summary_path.read_text())
+    else:
+        summary = boltzmatch.simulate(model, train, out=out, temperature=TEMPERATURE, replicas=args.replicas,
+                                      time=args.ps, timestep=0.5, interval=200, seed=JUDGE_SEED, reference=test,
+                                      resume=(out / "checkpoint.pt").exists())
+    samples = [frame for replica in read_samples(out) for frame in replica]
+    metrics = sample_metrics(samples, read_structures(test), seed=0)
+    return {"model": str(model), "median_time_to_collapse_ps": summary["median_time_to_collapse_ps"],
+            "collapsed": summary["n_collapsed"], "replicas": summary["replicas"],
+            "time_to_collapse_ps": summary["time_to_collapse_ps"],
+            "force_mae_meV_A": 1000 * float(boltzmatch.evaluate(model, test)["force_mae"]),
+            "hr_mae": metrics["hr_mae"], "md_frames": len(samples)}
+
+
+def write(results: dict, args: argparse.Namespace) -> None:
+    rows = []
+    for molecule, result in results.items():
+        for name, m in result["methods"].items():
+            rows.append([molecule, METHODS[name], m["reference_labels"], f"{m['median_time_to_collapse_ps']:.1f}",
+                         f"{m['collapsed']}/{m['replicas']}", f"{m['collapse_ratio_to_a']:.1f}",
+                         f"{m['force_mae_meV_A']:.1f}", f"{m['hr_mae']:.4f}"])
+    tables = [format_table(rows, header=["molecule", "model", "xTB labels", f"median collapse (ps, of {args.ps:g})",
+                                         "collapsed", "× (a)", "test force MAE (meV/Å)", "h(r) MAE (1/Å)"],
+                           title=f"refine vs baselines: {args.replicas} replicas × {args.ps:g} ps, 500 K, 0.5 fs")]
+    for molecule, result in results.items():
+        for name, rounds in result["rounds"].items():
+            round_rows = [[r["round"], r["labels_used"], f"{r['median_time_to_collapse_ps']:.2f}",
+                           f"{r['collapsed']}/{r['replicas']}", f"{r['force_mae_meV_A']:.1f}"] for r in rounds]
+            tables.append(format_table(round_rows, header=[
+                "round", "extra labels", f"median collapse (ps, of {args.round_ps:g})", "collapsed",
+                "test force MAE (meV/Å)"], title=f"{molecule}: rounds of {METHODS[name]}"))
+    text = "\n\n".join(tables)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(RESULTS / "refine.json", json.dumps({"machine": machine(), "settings": vars(args),
+                                                          "results": results}, indent=2))
+    atomic_write_text(RESULTS / "refine.md", text + "\n")
+    survival(results, args)
+    print(text)
+
+
+def survival(results: dict, args: argparse.Namespace) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from boltzmatch.analysis.plots import draw_survival
+    from boltzmatch.utils.atomic import atomic_path
+
+    fig, axes = plt.subplots(1, len(results), figsize=(5.5 * len(results), 4), squeeze=False)
+    for ax, (molecule, result) in zip(axes[0], results.items(), strict=True):
+        draw_survival(ax, {METHODS[n]: np.asarray(m["time_to_collapse_ps"]) for n, m in result["methods"].items()},
+                      args.ps)
+        ax.set_title(f"{molecule}: {args.replicas} replicas, 500 K")
+    fig.tight_layout()
     (RESULTS / "refine").mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(out / "refine.png", RESULTS / "refine" / "refine.png")
-    rows = [[r["round"], r["labels_used"], f"{r['median_time_to_collapse_ps']:.2f}",
-             f"{r['collapsed']}/{r['replicas']}", f"{r['force_mae_meV_A']:.1f}"] for r in summary["rows"]]
-    print(write_results("refine", {"settings": vars(args), "rounds": summary["rows"]}, rows,
-                        ["round", "xTB labels used", f"median collapse (ps, of {args.ps:g})", "collapsed",
-                         "test force MAE (meV/Å)"]))
+    with atomic_path(RESULTS / "refine" / "survival.png") as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
+    plt.close(fig)
 
 
 if __name__ == "__main__":
