@@ -199,3 +199,29 @@ def test_gui_screenshots_command_saves_one_png_per_step_and_exits(qapp, tmp_path
 
     image = QImage(str(tmp_path / "shots" / "01-data.png"))
     assert image.width() >= 800 and image.height() >= 500
+
+
+def test_fine_tuning_with_a_supervised_objective_uses_the_trainers_weights(make_window, ethanol_xtb):
+    """Regression: the pane filled blank weights with 0 for every objective, so fine-tuning with
+    energy-forces trained on a zero loss and failed in the worker."""
+    window = make_window()
+    window.data.open(str(ethanol_xtb))
+    steps.wait_for(window.data.worker)
+    steps.set_tiny_model(window)
+    pane = window.train
+    pane.new.setChecked(True)
+    pane.epochs.setValue(1)
+    pane.batch_size.setValue(8)
+    pane.start()
+    steps.wait_for(pane.worker)
+    pane.select_run(pane.current)
+    pane.tune.setChecked(True)
+    pane.objective.setCurrentText("energy-forces")
+    pane.start()
+    steps.wait_for(pane.worker)
+    assert pane.progress.text.text().endswith("done")
+    tuned = [run for run in window.session.runs() if rd.read_config(run)["training"]["parent"]]
+    assert len(tuned) == 1
+    training = rd.read_config(tuned[0])["training"]
+    assert training["objective"] == "energy-forces"
+    assert (training["energy_weight"], training["force_weight"]) == (1.0, 100.0)

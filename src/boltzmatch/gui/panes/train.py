@@ -118,8 +118,6 @@ class TrainPane(Pane):
                 if parent is None:
                     raise BoltzmatchError("fine-tune: select the run to start from in the list")
                 out = self.session.new_path(f"{parent.name}-{objective}")
-                for key in ("energy_weight", "force_weight"):
-                    kwargs.setdefault(key, 0.0)
                 self._launch(finetune, str(parent), out, data=data, out=str(out), objective=objective, **kwargs)
             else:
                 config = self.model_config()
