@@ -34,7 +34,8 @@ with tempfile.TemporaryDirectory(prefix="boltzmatch-gui-") as workdir:
 # What each pane does, in the order of the pictures:
 #
 # 1. **Data**: open extxyz, ASE db (including SchNetPack's QM9 layout) or MD17 npz files, or
-#    generate frames by MD with xTB, EMT or OpenMM; a table of the frames and a 3-D viewer.
+#    generate frames by MD with xTB, EMT or OpenMM; a summary table, energy and force histograms,
+#    and a structure viewer with a frame slider.
 # 2. **Model**: SchNet, PaiNN, MLP or the linear potential, with inline validation; the form
 #    round-trips the CLI's model YAML.
 # 3. **Train / fine-tune**: any objective, live learning curves, Stop keeps a valid run and Resume
