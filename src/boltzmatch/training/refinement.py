@@ -28,7 +28,7 @@ round: labels used (cumulative), median time to collapse (ps), collapsed replica
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -94,7 +94,8 @@ def refine(run_dir: str | Path, *, data: str | Path, out: str | Path, reference:
     out.mkdir(parents=True, exist_ok=True)
     stored = out / "settings.json"
     if stored.exists():
-        defaults = {"selection": "failures", "objective": "fisher"}  # runs written before these existed
+        # runs written before selection and objective existed hold neither: read them as the defaults
+        defaults = {f.name: f.default for f in fields(RefineSettings) if f.name in ("selection", "objective")}
         if {**defaults, **json.loads(stored.read_text())} != asdict(settings):
             raise BoltzmatchError(f"{out}: holds a refine run with other settings; choose another --out")
     else:
@@ -117,7 +118,8 @@ def refine(run_dir: str | Path, *, data: str | Path, out: str | Path, reference:
         _label(candidates, folder / "labels.xyz", settings.reference, progress)
         union = _union(out, train, number)
         current = _finetune(current, union, folder / "model", settings, progress)
-    return {"out": str(out), "rows": rows, "plot": str(_plot(out, rows))}
+    return {"out": str(out), "rows": rows, "plot": str(_plot(out, rows)), "selection": settings.selection,
+            "objective": settings.objective}
 
 
 def _validate(settings: RefineSettings) -> None:
@@ -354,4 +356,6 @@ def format_refine_summary(summary: dict) -> str:
              f"{r['collapsed']}/{r['replicas']}",
              "" if r["force_mae_meV_A"] is None else f"{r['force_mae_meV_A']:.1f}"] for r in summary["rows"]]
     return format_table(rows, header=["round", "labels used", "median collapse (ps)", "collapsed",
-                                      "test force MAE (meV/Å)"], title=f"Refine: {summary['out']}")
+                                      "test force MAE (meV/Å)"],
+                        title=f"Refine: {summary['out']} (labels: {summary.get('selection', 'failures')}, "
+                              f"fine-tuning: {summary.get('objective', 'fisher')})")
