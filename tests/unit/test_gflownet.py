@@ -13,15 +13,15 @@ from boltzmatch.gflownet.model import GFlowNetModel
 from boltzmatch.gflownet.sampler import sample_trajectories
 
 
-def train(env, loss: str, iterations: int, batch_size: int, hidden: list[int]) -> GFlowNetModel:
-    """A GFlowNet trained on-policy with Adam (log Z at lr 0.1), seeded."""
+def train(env, loss: str, iterations: int, batch_size: int, hidden: list[int], epsilon: float = 0.0) -> GFlowNetModel:
+    """A GFlowNet trained on-policy (with ε-exploration if given) with Adam (log Z at lr 0.1), seeded."""
     torch.manual_seed(0)
     model = GFlowNetModel(env.n_features, env.n_actions, env.n_backward, hidden=hidden, exit_is_reward=loss == "fm")
     others = [p for name, p in model.named_parameters() if name != "log_z"]
     optimizer = torch.optim.Adam([{"params": others, "lr": 1e-3}, {"params": [model.log_z], "lr": 0.1}])
     generator = torch.Generator().manual_seed(0)
     for _ in range(iterations):
-        value = gflownet_loss(loss, env, model, sample_trajectories(env, model, batch_size, generator))
+        value = gflownet_loss(loss, env, model, sample_trajectories(env, model, batch_size, generator, epsilon))
         optimizer.zero_grad()
         value.backward()
         optimizer.step()
@@ -37,6 +37,14 @@ def test_hypergrid_reward_is_torchgfns():
     brute = math.log(sum(float(env.log_reward(torch.tensor([p])).exp()) for p in itertools.product(range(8), repeat=2)))
     assert env.log_partition() == pytest.approx(brute)
     assert torch.equal(env.index(env.all_states()), torch.arange(64))
+    # features: torchgfn's K-hot encoding; steps move one coordinate by one
+    states = env.all_states()
+    khot = torch.nn.functional.one_hot(states, 8).reshape(len(states), -1).float()
+    assert torch.equal(env.features(states), khot)
+    inner = states[(states > 0).all(1) & (states < 7).all(1)]
+    actions = torch.arange(len(inner)) % 2
+    assert torch.equal(env.step(inner, actions) - inner, torch.nn.functional.one_hot(actions, 2))
+    assert torch.equal(env.backward_step(inner, actions) - inner, -torch.nn.functional.one_hot(actions, 2))
 
 
 @pytest.mark.parametrize("height", [8, 16, 20, 32])
@@ -146,8 +154,10 @@ def test_torsion_grid_rewards_are_boltzmann_factors_of_the_rotated_conformations
     # partial states: exit is not allowed; the backward action undoes the last torsion
     assert not env.forward_mask(torch.tensor([[1, -1]]))[0, -1] and env.forward_mask(torch.tensor([[1, 4]]))[0, -1]
     assert torch.equal(env.backward_step(torch.tensor([[1, 4]]), torch.tensor([4])), torch.tensor([[1, -1]]))
-    # TB learns the enumerable target
-    model = train(env, "tb", 1500, 32, [64, 64])
+    # TB learns the enumerable target. With ε = 0.1: purely on-policy, TB misses a mode of this grid
+    # for most seeds (exact L1 0.177-0.180 for generator seeds 1-3, 0.012 only for seed 0, which this
+    # test used to pass by; with ε = 0.1: 0.002-0.011 for seeds 0-2)
+    model = train(env, "tb", 1500, 32, [64, 64], epsilon=0.1)
     result = evaluate_exact(env, model, "tb")
     assert result["l1_exact"] < 0.1 and result["log_z"] == pytest.approx(result["log_z_true"], abs=0.05)
 

@@ -37,6 +37,7 @@ class Hypergrid(Environment):
         d, span = (2 * torch.arange(self.height) - (self.height - 1)).abs(), self.height - 1
         self._outer = 4 * d > 2 * span
         self._band = (10 * d > 6 * span) & (10 * d < 8 * span)
+        self._feature_offsets = self.height * torch.arange(self.ndim)
 
     def options(self) -> dict:
         return {"ndim": self.ndim, "height": self.height, "r0": self.r0, "r1": self.r1, "r2": self.r2}
@@ -51,14 +52,10 @@ class Hypergrid(Environment):
         return states > 0
 
     def step(self, states, actions):
-        out = states.clone()
-        out[torch.arange(len(states)), actions] += 1
-        return out
+        return states.scatter_add(1, actions[:, None], torch.ones_like(actions)[:, None])
 
     def backward_step(self, states, actions):
-        out = states.clone()
-        out[torch.arange(len(states)), actions] -= 1
-        return out
+        return states.scatter_add(1, actions[:, None], torch.full_like(actions, -1)[:, None])
 
     def log_reward(self, states):
         outer, band = self._outer[states].all(1), self._band[states].all(1)
@@ -66,8 +63,10 @@ class Hypergrid(Environment):
         return torch.log(reward)
 
     def features(self, states):
-        """One-hot of every coordinate (torchgfn's KHot preprocessor)."""
-        return torch.nn.functional.one_hot(states, self.height).reshape(len(states), -1).float()
+        """One-hot of every coordinate (torchgfn's KHot preprocessor), written by one scatter (``one_hot``
+        checks its input's range on every call: a fifth of a sampling step on small grids)."""
+        columns = states + self._feature_offsets
+        return torch.zeros(len(states), self.ndim * self.height).scatter_(1, columns, 1.0)
 
     def level(self, states):
         return states.sum(1)

