@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from .env import Environment
-from .model import GFlowNetModel, forward_log_probs
+from .model import GFlowNetModel, forward_log_probs, policy_logits
 
 
 @dataclass
@@ -54,25 +54,26 @@ def sample_trajectories(env: Environment, model: GFlowNetModel, n: int, generato
     terminal = state.clone()
     active = torch.arange(n)
     current = state
+    exit_action, last = env.exit_action, env.n_actions - 1
     with torch.inference_mode():
         for t in range(slots):
             mask = env.forward_mask(current)
             logits = model.forward_logits(env.features(current))
-            probs = forward_log_probs(env, model, current, logits, temperature, mask=mask).exp()
+            probs = torch.softmax(policy_logits(env, model, current, logits, temperature, mask), dim=1)
             if epsilon > 0:
                 probs = (1 - epsilon) * probs + epsilon * mask.to(probs.dtype) / mask.sum(1, keepdim=True)
             cumulative = probs.cumsum(1)
             u = torch.rand((len(active), 1), generator=generator, dtype=cumulative.dtype) * cumulative[:, -1:]
-            chosen = torch.searchsorted(cumulative, u, right=True).squeeze(1).clamp_max_(probs.shape[1] - 1)
+            chosen = torch.searchsorted(cumulative, u, right=True).squeeze(1).clamp_max_(last)
             actions[t].index_copy_(0, active, chosen)
-            exiting = chosen == env.exit_action
-            leaving = exiting.nonzero().squeeze(1)
-            if len(leaving):
+            moving = chosen != exit_action
+            staying = moving.nonzero().squeeze(1)
+            if len(staying) < len(active):
+                leaving = (~moving).nonzero().squeeze(1)
                 finished = active.index_select(0, leaving)
                 terminal.index_copy_(0, finished, current.index_select(0, leaving))
                 lengths.index_fill_(0, finished, t + 1)
-            staying = (~exiting).nonzero().squeeze(1)
-            states[t + 1] = states[t]
+            states[t + 1].copy_(states[t])
             if len(staying) == 0:
                 states[t + 2:] = states[t + 1]
                 break
@@ -92,23 +93,24 @@ def trajectory_log_probs(env: Environment, model: GFlowNetModel, batch: Trajecto
     slots, n = batch.actions.shape
     flat = batch.states.reshape(-1, *batch.states.shape[2:])
     valid = batch.actions >= 0
-    safe_actions = batch.actions.clamp_min(0)
     rows = (torch.arange(slots + 1)[:, None] < batch.lengths[None, :]).reshape(-1).nonzero().squeeze(1)
-    logits, back, flow = model.heads(env.features(flat[rows]))
-    log_p = forward_log_probs(env, model, flat[rows], logits)
+    states = flat[rows]
+    logits, back, flow = model.heads(env.features(states))
+    log_p = forward_log_probs(env, model, states, logits)
     taken = torch.cat([batch.actions, torch.zeros(1, n, dtype=torch.long)]).reshape(-1)[rows]
     log_pf = log_p.new_zeros((slots + 1) * n).index_put((rows,), log_p.gather(1, taken[:, None]).squeeze(1))
     log_pf = log_pf.reshape(slots + 1, n)[:-1]
-    back_logits = back.new_zeros((slots + 1) * n, back.shape[1]).index_put((rows,), back).reshape(slots + 1, n, -1)
     log_flow = flow.new_zeros((slots + 1) * n).index_put((rows,), flow).reshape(slots + 1, n)
-    log_pf = torch.where(valid, log_pf, torch.zeros_like(log_pf))
-    # backward: from s_{t+1} back to s_t, the backward action undoing forward action a_t
-    b_mask = env.backward_mask(flat).reshape(slots + 1, n, -1)
-    moves = valid & (batch.actions != env.exit_action)
-    log_pb_all = backward_log_probs(model, back_logits[1:], b_mask[1:])
-    backward_action = torch.where(moves, env.backward_of_forward(safe_actions), torch.zeros_like(safe_actions))
-    log_pb = log_pb_all.gather(2, backward_action[..., None]).squeeze(2)
-    log_pb = torch.where(moves, log_pb, torch.zeros_like(log_pb))
+    # backward: every visited s_t with t ≥ 1 was reached by the move a_{t−1}; log P_B of undoing it is
+    # read at s_t and belongs to step t − 1 (flat index of row (t, k) minus n)
+    # (index_select, not boolean indexing: its backward is a scatter, not an accumulating index_put)
+    reached = (rows >= n).nonzero().squeeze(1)
+    before = rows.index_select(0, reached) - n
+    undo = env.backward_of_forward(batch.actions.reshape(-1)[before])
+    log_pb_all = backward_log_probs(model, back.index_select(0, reached),
+                                    env.backward_mask(states.index_select(0, reached)))
+    log_pb = log_pb_all.new_zeros(slots * n).index_put((before,), log_pb_all.gather(1, undo[:, None]).squeeze(1))
+    log_pb = log_pb.reshape(slots, n)
     return log_pf, log_pb, log_flow, valid
 
 
