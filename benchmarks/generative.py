@@ -114,11 +114,13 @@ def molecules(md_ps: float, minutes: float) -> None:
     common = dict(model="schnet", config={"cutoff": 5.0, "n_interactions": 3, "n_features": 64, "n_rbf": 20},
                   temperature=300.0, epochs=1000, batch_size=32, lr=1e-3, max_minutes=minutes, progress=True)
     runs = {}
-    for name in ("dsm", "cd", "diffusion", "dsm+cd"):
+    for name in ("dsm", "cd", "diffusion", "dsm+cd", "dsm+prior"):
         run = WORK / f"ala_{name}"
         if not (run / "summary.txt").exists():
             if name == "dsm":
                 boltzmatch.train(train, out=run, objective="dsm", **common)
+            elif name == "dsm+prior":  # harmonic bonds and angles by Boltzmann inversion of the same frames
+                boltzmatch.train(train, out=run, objective="dsm", prior="bonded", **common)
             elif name == "cd":
                 boltzmatch.train(train, out=run, objective="cd", cd_options={"steps": 5, "buffer": 256}, **common)
             elif name == "dsm+cd":  # the dsm model fine-tuned by cd: its MD samples find the model's own holes

@@ -25,6 +25,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--ridge", type=_ridge, default="auto",
                    help="closed-form ridge relative to the unit diagonal of the scaled system, or 'auto' (default): "
                         "the value with the lowest objective on the validation split")
+    p.add_argument("--prior", choices=["bonded"],
+                   help="add harmonic bonds and angles fitted to the frames by Boltzmann inversion at --temperature "
+                        "(one molecule); the network learns the rest. Keeps positions-only models out of the "
+                        "spurious wells the data never visits")
     p.add_argument("--energy-weight", type=float,
                    help="weight of the per-atom energy MSE (eV²); default 1, or 0 with a score objective")
     p.add_argument("--force-weight", type=float,
@@ -81,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
             antithetic=args.antithetic,
             solver=args.solver, ridge=args.ridge,
             data_options={k: v for k, v in data_kwargs(args).items() if v is not None},
-            cd_options=cd_options(args),
+            cd_options=cd_options(args), prior=args.prior,
         )
     import os
 

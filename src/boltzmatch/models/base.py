@@ -40,6 +40,8 @@ class EnergyModel(nn.Module):
         self.max_z = max_z
         self.register_buffer("element_energy", torch.zeros(max_z + 1))
         self.register_buffer("energy_scale", torch.ones(()))
+        #: optional :class:`~boltzmatch.models.prior.BondedPrior` whose energy (eV) adds to the network's
+        self.prior: nn.Module | None = None
 
     def atomic_energy(self, batch: AtomsBatch) -> torch.Tensor:
         """(n_atoms,) unscaled atomic energies of the network part."""
@@ -65,7 +67,8 @@ class EnergyModel(nn.Module):
         self.check_elements(batch.numbers)
         atomic = self.energy_scale * self.atomic_energy(batch) + self.element_energy[batch.numbers]
         energy = torch.zeros(batch.n_structures, dtype=atomic.dtype, device=atomic.device)
-        return energy.index_add(0, batch.structure_index, atomic)
+        energy = energy.index_add(0, batch.structure_index, atomic)
+        return energy if self.prior is None else energy + self.prior(batch)
 
     def set_normalization(self, element_energy: dict[int, float], energy_scale: float) -> None:
         """Set per-element reference energies (eV) and the energy scale (eV)."""

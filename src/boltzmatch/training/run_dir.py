@@ -14,6 +14,7 @@ import yaml
 
 from ..errors import BoltzmatchError
 from ..models.base import EnergyModel
+from ..models.prior import attach_prior
 from ..models.registry import build_model
 from ..utils.atomic import atomic_path, atomic_write_text
 
@@ -86,7 +87,7 @@ def build_from_config(config: dict, base_dir: str | Path | None = None) -> Energ
     norm = config["normalization"]
     if hasattr(model, "set_normalization"):
         model.set_normalization({int(k): float(v) for k, v in norm["element_energy"].items()}, norm["energy_scale"])
-    return model
+    return attach_prior(model, config.get("prior"), "config.yaml: prior")
 
 
 def load(run_dir: str | Path, *, map_location: str | torch.device = "cpu") -> EnergyModel:

@@ -21,6 +21,7 @@ from ..data.packed import PackedStructures
 from ..errors import BoltzmatchError
 from ..models.base import energy_and_forces
 from ..models.external import copy_external
+from ..models.prior import PRIORS, BondedPrior, attach_prior
 from ..models.registry import MODELS, build_model, load_config, validate_config
 from ..objectives.score import SHIFT_BLIND_OBJECTIVES, dsm_sigma_from_data, make_objective
 from ..utils.atomic import atomic_write_text
@@ -66,6 +67,7 @@ class TrainSettings:
     parent: str | None = None
     freeze: str | None = None
     cd_options: dict = field(default_factory=dict)
+    prior: str | None = None
 
     @property
     def objective_name(self) -> str:
@@ -150,6 +152,7 @@ def train(
     progress: bool = True,
     data_options: dict | None = None,
     cd_options: dict | None = None,
+    prior: str | None = None,
 ) -> dict:
     """Train an energy model on ``data`` and write a run directory ``out``; returns the summary.
 
@@ -169,7 +172,9 @@ def train(
     ``cd`` (contrastive divergence, model samples by Langevin MD from a replay buffer; ``cd_options``
     steps, timestep fs, friction 1/fs, buffer, reinit, alpha); the
     energy/force weights then mix in
-    supervised terms. ``solver='closed-form'`` fits the linear potential exactly in one pass
+    supervised terms. ``prior='bonded'`` adds harmonic bonds and angles fitted to the training frames
+    by Boltzmann inversion at ``temperature`` (:mod:`boltzmatch.models.prior`; one molecule) and trains
+    the network on the rest. ``solver='closed-form'`` fits the linear potential exactly in one pass
     (objectives energy, fisher, ism; ``ridge`` relative to the unit diagonal of the scaled system, or
     ``"auto"``: chosen on the validation split, see :func:`~boltzmatch.training.fit_closed_form`).
     """
@@ -188,6 +193,8 @@ def train(
             raise BoltzmatchError(f"lr must be positive, got {lr}")
         if solver not in SOLVERS:
             raise BoltzmatchError(f"unknown solver {solver!r}; expected one of {', '.join(SOLVERS)}")
+        if prior is not None and prior not in PRIORS:
+            raise BoltzmatchError(f"unknown prior {prior!r}; expected one of {', '.join(PRIORS)}")
         # supervised losses weigh energy 1 and forces 100 by default; score objectives add
         # supervised terms only when asked, so that they train on positions alone
         score = objective is not None and objective not in ("energy", "forces", "energy-forces")
@@ -203,7 +210,7 @@ def train(
             data_options=data_options or {}, objective=objective, temperature=temperature,
             sigma=None if sigma is None else list(sigma),
             n_probes=n_probes, probe=probe, antithetic=antithetic, solver=solver, ridge=ridge,
-            cd_options=dict(cd_options or {}),
+            cd_options=dict(cd_options or {}), prior=prior,
         )
         if isinstance(config, (str, Path)):
             model_config = load_config(config)
@@ -280,6 +287,8 @@ def _run(settings: TrainSettings, model_config: dict | None, out: Path, *, resum
         net.set_normalization(normalization["element_energy"], normalization["energy_scale"])
     if model_config["name"] == "linear":
         normalization = {"element_energy": dict.fromkeys(elements, 0.0), "energy_scale": 1.0}
+    prior_config = _prior_config(settings, out, resume, [structures[i] for i in split.train])
+    attach_prior(net, prior_config, f"--prior {settings.prior}" if settings.prior else "parent run's prior")
     if settings.parent and not resume:
         net.load_state_dict(rd.load(settings.parent).state_dict())
     elif hasattr(net, "fit_pair_basis") and not resume:
@@ -327,7 +336,7 @@ def _run(settings: TrainSettings, model_config: dict | None, out: Path, *, resum
         if checkpoint.get("objective") is not None:
             objective.load_state_dict(checkpoint["objective"])
     elif dist.main:
-        _start_run_dir(out, settings, model_config, normalization, split, packed.full.energy is not None)
+        _start_run_dir(out, settings, model_config, normalization, split, packed.full.energy is not None, prior_config)
     dist.barrier()
 
     writer = _tensorboard(out) if dist.main else None
@@ -409,6 +418,9 @@ def _run(settings: TrainSettings, model_config: dict | None, out: Path, *, resum
                "wall_seconds": time.perf_counter() - start_time}
     if settings.objective_name == "dsm":
         summary.update(dsm_sigma=settings.sigma, antithetic=bool(settings.antithetic))
+    if prior_config is not None:
+        summary["prior"] = {"bonds": len(prior_config["bonds"]), "angles": len(prior_config["angles"]),
+                            "temperature": prior_config["temperature"]}
     if settings.objective_name in SHIFT_BLIND_OBJECTIVES and packed.full.energy is not None:
         # score objectives cannot see a constant energy shift: restore it from the energies
         summary["energy_offset_shift_meV"] = 1000 * refit_energy_offsets(best, packed, split.train,
@@ -424,13 +436,27 @@ def _run(settings: TrainSettings, model_config: dict | None, out: Path, *, resum
 
 
 def _start_run_dir(out: Path, settings: TrainSettings, model_config: dict, normalization: dict, split: Split,
-                   energy_zero: bool) -> None:
+                   energy_zero: bool, prior_config: dict | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     split.save(out / rd.SPLIT)
-    rd.write_config(out, {
-        "model": model_config, "normalization": normalization, "training": asdict(settings),
-        "parent": settings.parent, "energy_zero": energy_zero,
-    })
+    config = {"model": model_config, "normalization": normalization, "training": asdict(settings),
+              "parent": settings.parent, "energy_zero": energy_zero}
+    if prior_config is not None:
+        config["prior"] = prior_config
+    rd.write_config(out, config)
+
+
+def _prior_config(settings: TrainSettings, out: Path, resume: bool, train_frames: list) -> dict | None:
+    """The run's prior: as stored (resume), the parent's (fine-tuning), or fitted on the training split."""
+    if resume:
+        return rd.read_config(out).get("prior")
+    if settings.parent:
+        return rd.read_config(settings.parent).get("prior")
+    if settings.prior is None:
+        return None
+    if settings.temperature is None:
+        raise BoltzmatchError("--prior bonded fits its constants at the data's temperature: pass --temperature (K)")
+    return BondedPrior.fit(train_frames, settings.temperature).to_config()
 
 
 def _freeze(net: nn.Module, pattern: str | None) -> None:
@@ -528,6 +554,10 @@ def format_train_summary(summary: dict) -> str:
     if "dsm_sigma" in summary:
         rows.append(["dsm σ (Å), antithetic", ", ".join(f"{v:.3g}" for v in summary["dsm_sigma"])
                      + (", yes" if summary["antithetic"] else ", no"), ""])
+    if "prior" in summary:
+        prior = summary["prior"]
+        rows.append(["bonded prior (bonds / angles, fitted at K)",
+                     f"{prior['bonds']} / {prior['angles']}, {prior['temperature']:g}", ""])
     if "ridge" in summary:
         rows.append(["closed form: ridge (rank / parameters)",
                      f"{summary['ridge']:.0e} ({summary['rank']} / {summary['n_parameters']})", ""])
