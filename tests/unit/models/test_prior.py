@@ -77,7 +77,46 @@ def reference_energy(prior, atoms) -> float:
                                    prior.improper_k.tolist()):
         n = np.cross(p[b] - p[a], p[d] - p[a])
         total += 0.5 * k * ((p[c] - p[a]) @ n / np.linalg.norm(n) - h0) ** 2
+    for (i, j, k, m), mu, strength in zip(prior.torsion_index.tolist(), prior.torsion_mu.tolist(),
+                                          prior.torsion_k.tolist()):
+        omega = np.radians(atoms.get_dihedral(i, j, k, m))
+        total += strength * (1 - np.cos(omega - mu))
     return total
+
+
+def peroxide_frames(n: int, mu: float, kappa: float, seed: int = 0):
+    """H–O–O–H with its dihedral (rad) drawn from a von Mises distribution, bonds and angles jittered."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for omega in rng.vonmises(mu, kappa, n):
+        h1 = [0.95 * np.cos(np.radians(80)), 0.95 * np.sin(np.radians(80)), 0.0]
+        h2 = [1.47 - 0.95 * np.cos(np.radians(80)), 0.95 * np.sin(np.radians(80)) * np.cos(omega),
+              0.95 * np.sin(np.radians(80)) * np.sin(omega)]
+        positions = np.array([h1, [0, 0, 0], [1.47, 0, 0], h2]) + rng.normal(0, 0.01, (4, 3))  # thermal jitter
+        frames.append(Atoms("HOOH", positions=positions))
+    return frames
+
+
+def test_torsion_is_a_von_mises_fit_and_its_energy_matches_ase_dihedrals():
+    frames = peroxide_frames(20_000, mu=np.radians(110), kappa=4.0)
+    prior = BondedPrior.fit(frames, 300.0)
+    assert prior.torsion_index.tolist() == [[0, 1, 2, 3]]
+    assert abs(np.degrees(prior.torsion_mu.item()) - 110) < 1.0
+    assert prior.torsion_k.item() * boltzmann_beta(300.0) == pytest.approx(4.0, rel=0.05)  # K = κ k_BT
+    probe = peroxide_frames(5, mu=0.0, kappa=0.1, seed=3)
+    energy = prior.double()(AtomsBatch.from_atoms(probe, dtype=torch.float64))
+    for s, atoms in enumerate(probe):
+        assert energy[s].item() == pytest.approx(reference_energy(prior, atoms), rel=1e-9, abs=1e-12)
+    batch = AtomsBatch.from_atoms(probe[:1], dtype=torch.float64)
+    positions = batch.positions.detach().clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(prior(batch.with_positions(positions)).sum(), positions)
+    for atom in range(4):
+        for axis in range(3):
+            step = torch.zeros_like(positions)
+            step[atom, axis] = 1e-6
+            numeric = (prior(batch.with_positions(positions.detach() + step))
+                       - prior(batch.with_positions(positions.detach() - step))).item() / 2e-6
+            assert grad[atom, axis].item() == pytest.approx(numeric, rel=1e-5, abs=1e-7)
 
 
 def test_prior_energy_is_the_sum_of_its_terms_and_forces_are_its_negative_gradient():
