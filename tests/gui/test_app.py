@@ -219,8 +219,11 @@ def test_fine_tuning_with_a_supervised_objective_uses_the_trainers_weights(make_
     pane.new.setChecked(True)
     pane.epochs.setValue(1)
     pane.batch_size.setValue(8)
+    pane.prior.setChecked(True)
+    pane.temperature.setValue(500.0)
     pane.start()
     steps.wait_for(pane.worker)
+    assert len(rd.read_config(pane.current)["prior"]["bonds"]) == 8  # ethanol's bonds, fitted at 500 K
     pane.select_run(pane.current)
     pane.tune.setChecked(True)
     pane.objective.setCurrentText("energy-forces")
@@ -230,5 +233,6 @@ def test_fine_tuning_with_a_supervised_objective_uses_the_trainers_weights(make_
     tuned = [run for run in window.session.runs() if rd.read_config(run)["training"]["parent"]]
     assert len(tuned) == 1
     training = rd.read_config(tuned[0])["training"]
+    assert rd.read_config(tuned[0])["prior"] == rd.read_config(training["parent"])["prior"]
     assert training["objective"] == "energy-forces"
     assert (training["energy_weight"], training["force_weight"]) == (1.0, 100.0)

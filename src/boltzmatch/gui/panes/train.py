@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
@@ -58,6 +59,9 @@ class TrainPane(Pane):
         self.force_weight.setPlaceholderText("default")
         self.sigma = QLineEdit()
         self.sigma.setPlaceholderText("dsm σ in Å, e.g. 0.05 or 0.02, 0.05 (default from the data)")
+        self.prior = QCheckBox("bonded prior (one molecule; a fine-tune keeps its parent's)")
+        self.prior.setToolTip("harmonic bonds, angles, impropers and von Mises torsions fitted to the frames at "
+                              "the temperature; the network learns the rest (train --prior bonded)")
         self.epochs = QSpinBox(minimum=1, maximum=100_000, value=50)
         self.batch_size = QSpinBox(minimum=1, maximum=4096, value=16)
         self.lr = QLineEdit("1e-3")
@@ -69,7 +73,8 @@ class TrainPane(Pane):
         form.addRow("mode", mode)
         for label, widget in (("objective", self.objective), ("temperature", self.temperature),
                               ("energy weight", self.energy_weight), ("force weight", self.force_weight),
-                              ("σ (dsm)", self.sigma), ("epochs", self.epochs), ("batch size", self.batch_size),
+                              ("σ (dsm)", self.sigma), ("prior", self.prior), ("epochs", self.epochs),
+                              ("batch size", self.batch_size),
                               ("learning rate", self.lr), ("seed", self.seed)):
             form.addRow(label, widget)
         self.start_button = QPushButton("Start")
@@ -126,6 +131,8 @@ class TrainPane(Pane):
                     kwargs["loss"] = objective
                 else:
                     kwargs["objective"] = objective
+                if self.prior.isChecked():
+                    kwargs["prior"] = "bonded"
                 self._launch(train, data, out, out=str(out), model=config["name"], config=config, **kwargs)
         except BoltzmatchError as exc:
             self.show_error(str(exc), "")
