@@ -21,7 +21,13 @@ For one molecule's frames at temperature T (β = 1/k_BT in 1/eV):
   free torsions (methyl rotors) have R ≈ 0 and K ≈ 0; stiff ones (the amide ω, R ≈ 0.99) get high
   barriers; K is shared among the torsions about one bond (the four about an amide C–N each get a
   quarter, so the bond is inverted once). Without them the same model's MD turned both amides cis
-  in 35 % of the frames (Amber: none) and folded the chain.
+  in 35 % of the frames (Amber: none) and folded the chain;
+* a wall on every atom pair's distance d outside the range [d_min, d_max] the training frames
+  filled: U = ½ k_w (max(0, d_min − d)² + max(0, d − d_max)²), k_w = 20 eV/Å² (the linear
+  potential's wall). Zero on the data, so no objective sees it: a distance never seen in the
+  Boltzmann samples is taken to be improbable. With the four terms above the dsm SchNet's
+  network still ran downhill 7.5 eV in 5 ps of MD (pyramidal amide N, cis amides, φ > 0, none of
+  them in the data); the terms are harmonic and the network outgrew them.
 
 Each term alone reproduces the mean and variance of its coordinate at T. Bonds are those of the
 first frame (ASE's natural cutoffs × 1.2, as in the stability criterion). The prior belongs to one
@@ -42,6 +48,7 @@ from ..data.atoms_batch import AtomsBatch
 from ..errors import BoltzmatchError
 
 PRIORS = ("bonded",)
+WALL_K = 20.0  # eV/Å², the linear potential's data wall (5 and 10 let its MD run away, 20 held)
 
 
 class BondedPrior(nn.Module):
@@ -50,7 +57,8 @@ class BondedPrior(nn.Module):
 
     def __init__(self, numbers: Sequence[int], bonds: Sequence[Sequence[float]], angles: Sequence[Sequence[float]],
                  temperature: float, impropers: Sequence[Sequence[float]] = (),
-                 torsions: Sequence[Sequence[float]] = ()):
+                 torsions: Sequence[Sequence[float]] = (), walls: Sequence[Sequence[float]] = (),
+                 wall_k: float = 0.0):
         super().__init__()
         self.temperature = float(temperature)
         bonds = np.asarray(bonds, dtype=float).reshape(-1, 4)
@@ -70,6 +78,11 @@ class BondedPrior(nn.Module):
         self.register_buffer("torsion_index", torch.as_tensor(torsions[:, :4], dtype=torch.long))
         self.register_buffer("torsion_mu", torch.as_tensor(torsions[:, 4]))
         self.register_buffer("torsion_k", torch.as_tensor(torsions[:, 5]))
+        walls = np.asarray(walls, dtype=float).reshape(-1, 4)
+        self.wall_k = float(wall_k)
+        self.register_buffer("wall_index", torch.as_tensor(walls[:, :2], dtype=torch.long))
+        self.register_buffer("wall_low", torch.as_tensor(walls[:, 2]))
+        self.register_buffer("wall_high", torch.as_tensor(walls[:, 3]))
 
     @classmethod
     def fit(cls, structures: Sequence[Atoms], temperature: float) -> BondedPrior:
@@ -120,13 +133,18 @@ class BondedPrior(nn.Module):
                 mean = np.exp(1j * _dihedrals(pos, i, j, k, m)).mean()
                 torsions.append([i, j, k, m, float(np.angle(mean)),
                                  _von_mises_kappa(abs(mean)) / beta / len(around)])
-        return cls(numbers.tolist(), bonds, angles, temperature, impropers, torsions)
+        i_all, j_all = np.triu_indices(len(numbers), 1)
+        distances = np.linalg.norm(pos[:, j_all] - pos[:, i_all], axis=-1)
+        walls = [[int(i), int(j), float(lo), float(hi)] for i, j, lo, hi in
+                 zip(i_all, j_all, distances.min(0), distances.max(0), strict=True)]
+        return cls(numbers.tolist(), bonds, angles, temperature, impropers, torsions, walls, WALL_K)
 
     def to_config(self) -> dict:
         """The prior as plain lists (for ``config.yaml``).
 
         bonds: [i, j, r₀ (Å), k (eV/Å²)]; angles: [a, centre, b, c₀ = mean cos θ, k_c (eV)];
-        impropers: [centre, a, b, c, h₀ (Å), k_h (eV/Å²)]; torsions: [i, j, k, l, μ (rad), K (eV)].
+        impropers: [centre, a, b, c, h₀ (Å), k_h (eV/Å²)]; torsions: [i, j, k, l, μ (rad), K (eV)];
+        walls: [i, j, d_min (Å), d_max (Å)] with ``wall_k`` (eV/Å²).
         """
         bonds = [[int(i), int(j), float(r0), float(k)] for (i, j), r0, k in
                  zip(self.bond_index.tolist(), self.bond_r0.tolist(), self.bond_k.tolist(), strict=True)]
@@ -138,7 +156,10 @@ class BondedPrior(nn.Module):
         torsions = [[*map(int, idx), float(mu), float(k)] for idx, mu, k in
                     zip(self.torsion_index.tolist(), self.torsion_mu.tolist(), self.torsion_k.tolist(), strict=True)]
         return {"kind": "bonded", "temperature": self.temperature, "numbers": self.numbers.tolist(),
-                "bonds": bonds, "angles": angles, "impropers": impropers, "torsions": torsions}
+                "bonds": bonds, "angles": angles, "impropers": impropers, "torsions": torsions,
+                "wall_k": self.wall_k,
+                "walls": [[int(i), int(j), float(lo), float(hi)] for (i, j), lo, hi in
+                          zip(self.wall_index.tolist(), self.wall_low.tolist(), self.wall_high.tolist(), strict=True)]}
 
     @classmethod
     def from_config(cls, config: dict, source: str = "prior") -> BondedPrior:
@@ -149,7 +170,8 @@ class BondedPrior(nn.Module):
         if config.get("kind", "bonded") not in PRIORS:
             raise BoltzmatchError(f"{source}: key 'kind' must be one of {', '.join(PRIORS)}, got {config['kind']!r}")
         return cls(config["numbers"], config["bonds"], config["angles"], config["temperature"],
-                   config.get("impropers", ()), config.get("torsions", ()))
+                   config.get("impropers", ()), config.get("torsions", ()), config.get("walls", ()),
+                   config.get("wall_k", 0.0))
 
     def forward(self, batch: AtomsBatch) -> torch.Tensor:
         n = len(self.numbers)
@@ -183,6 +205,10 @@ class BondedPrior(nn.Module):
             mu = self.torsion_mu.to(dtype)
             cos_shift = (x * torch.cos(mu) + y * torch.sin(mu)) / norm  # cos(ω − μ)
             energy = energy + (self.torsion_k.to(dtype) * (1.0 - cos_shift)).sum(-1)
+        if len(self.wall_index) and self.wall_k:
+            d = torch.linalg.vector_norm(pos[:, self.wall_index[:, 1]] - pos[:, self.wall_index[:, 0]], dim=-1)
+            outside = torch.relu(self.wall_low.to(dtype) - d) + torch.relu(d - self.wall_high.to(dtype))
+            energy = energy + 0.5 * self.wall_k * (outside**2).sum(-1)
         return energy
 
 

@@ -81,7 +81,26 @@ def reference_energy(prior, atoms) -> float:
                                           prior.torsion_k.tolist()):
         omega = np.radians(atoms.get_dihedral(i, j, k, m))
         total += strength * (1 - np.cos(omega - mu))
+    for (i, j), low, high in zip(prior.wall_index.tolist(), prior.wall_low.tolist(), prior.wall_high.tolist()):
+        d = np.linalg.norm(p[j] - p[i])
+        total += 0.5 * prior.wall_k * (max(0.0, low - d) ** 2 + max(0.0, d - high) ** 2)
     return total
+
+
+def test_walls_are_zero_on_the_training_frames_and_rise_outside_their_distances():
+    frames = peroxide_frames(500, mu=np.radians(110), kappa=4.0)
+    prior = BondedPrior.fit(frames, 300.0).double()
+    assert len(prior.wall_index) == 6 and prior.wall_k == 20.0
+    walls_only = BondedPrior.from_config({**prior.to_config(), "bonds": [], "angles": [], "torsions": []}).double()
+    assert walls_only(AtomsBatch.from_atoms(frames, dtype=torch.float64)).abs().max().item() < 1e-20  # rounding
+    stretched = frames[0].copy()
+    stretched.positions[3] += [0.0, 0.0, 5.0]  # the second H far beyond every H–x distance seen
+    lo_hi = {tuple(ij): (lo, hi) for ij, lo, hi in zip(prior.wall_index.tolist(), prior.wall_low.tolist(),
+                                                       prior.wall_high.tolist())}
+    d = stretched.get_all_distances()
+    expected = sum(0.5 * 20.0 * max(0.0, d[i, j] - hi) ** 2 for (i, j), (lo, hi) in lo_hi.items())
+    energy = walls_only(AtomsBatch.from_atoms([stretched], dtype=torch.float64)).item()
+    assert energy == pytest.approx(expected, rel=1e-10) and energy > 50.0
 
 
 def peroxide_frames(n: int, mu: float, kappa: float, seed: int = 0):
