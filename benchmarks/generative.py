@@ -119,14 +119,14 @@ def molecules(md_ps: float, minutes: float) -> None:
         if not (run / "summary.txt").exists():
             if name == "dsm":
                 boltzmatch.train(train, out=run, objective="dsm", **common)
-            elif name == "dsm+prior":  # harmonic bonds and angles by Boltzmann inversion of the same frames
+            elif name == "dsm+prior":  # bonds, angles, impropers, torsions and walls fitted to the same frames
                 boltzmatch.train(train, out=run, objective="dsm", prior="bonded", **common)
             elif name == "cd":
                 boltzmatch.train(train, out=run, objective="cd", cd_options={"steps": 5, "buffer": 256}, **common)
-            elif name == "dsm+cd":  # the dsm model fine-tuned by cd: its MD samples find the model's own holes
-                # long chains (20 steps of 1 fs per visit, 128 of them) so that the model samples reach
-                # the holes its MD falls into after ~0.5 ps
-                boltzmatch.finetune(runs["dsm"], data=train, out=run, objective="cd", temperature=300.0,
+            elif name in ("dsm+cd", "dsm+prior+cd"):  # a dsm model fine-tuned by cd: its MD samples find
+                # the model's own holes; long chains (20 steps of 1 fs per visit, 128 of them) so that the
+                # model samples reach the holes its MD falls into after ~0.5 ps
+                boltzmatch.finetune(runs[name[:-3]], data=train, out=run, objective="cd", temperature=300.0,
                                     cd_options={"steps": 20, "timestep": 1.0, "buffer": 128}, epochs=1000,
                                     max_minutes=minutes * 0.75, progress=True)
             else:
