@@ -26,9 +26,9 @@ def add_parser(subparsers) -> None:
                    help="closed-form ridge relative to the unit diagonal of the scaled system, or 'auto' (default): "
                         "the value with the lowest objective on the validation split")
     p.add_argument("--prior", choices=["bonded"],
-                   help="add harmonic bonds and angles fitted to the frames by Boltzmann inversion at --temperature "
-                        "(one molecule); the network learns the rest. Keeps positions-only models out of the "
-                        "spurious wells the data never visits")
+                   help="add bonds, angles, impropers and torsions fitted to the frames by Boltzmann inversion at "
+                        "--temperature, and walls beyond the pair distances they filled (one molecule); the network "
+                        "learns the rest. Keeps positions-only models out of wells the data never visits")
     p.add_argument("--energy-weight", type=float,
                    help="weight of the per-atom energy MSE (eV²); default 1, or 0 with a score objective")
     p.add_argument("--force-weight", type=float,

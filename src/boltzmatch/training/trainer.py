@@ -172,9 +172,10 @@ def train(
     ``cd`` (contrastive divergence, model samples by Langevin MD from a replay buffer; ``cd_options``
     steps, timestep fs, friction 1/fs, buffer, reinit, alpha); the
     energy/force weights then mix in
-    supervised terms. ``prior='bonded'`` adds harmonic bonds and angles fitted to the training frames
-    by Boltzmann inversion at ``temperature`` (:mod:`boltzmatch.models.prior`; one molecule) and trains
-    the network on the rest. ``solver='closed-form'`` fits the linear potential exactly in one pass
+    supervised terms. ``prior='bonded'`` adds bonds, angles, impropers and torsions fitted to the
+    training frames by Boltzmann inversion at ``temperature``, and walls beyond the pair distances they
+    filled (:mod:`boltzmatch.models.prior`; one molecule), and trains the network on the rest.
+    ``solver='closed-form'`` fits the linear potential exactly in one pass
     (objectives energy, fisher, ism; ``ridge`` relative to the unit diagonal of the scaled system, or
     ``"auto"``: chosen on the validation split, see :func:`~boltzmatch.training.fit_closed_form`).
     """
@@ -419,7 +420,8 @@ def _run(settings: TrainSettings, model_config: dict | None, out: Path, *, resum
     if settings.objective_name == "dsm":
         summary.update(dsm_sigma=settings.sigma, antithetic=bool(settings.antithetic))
     if prior_config is not None:
-        summary["prior"] = {"bonds": len(prior_config["bonds"]), "angles": len(prior_config["angles"]),
+        summary["prior"] = {**{key: len(prior_config.get(key, ())) for key in ("bonds", "angles", "impropers",
+                                                                               "torsions", "walls")},
                             "temperature": prior_config["temperature"]}
     if settings.objective_name in SHIFT_BLIND_OBJECTIVES and packed.full.energy is not None:
         # score objectives cannot see a constant energy shift: restore it from the energies
@@ -556,8 +558,9 @@ def format_train_summary(summary: dict) -> str:
                      + (", yes" if summary["antithetic"] else ", no"), ""])
     if "prior" in summary:
         prior = summary["prior"]
-        rows.append(["bonded prior (bonds / angles, fitted at K)",
-                     f"{prior['bonds']} / {prior['angles']}, {prior['temperature']:g}", ""])
+        terms = ("bonds", "angles", "impropers", "torsions", "walls")
+        rows.append([f"bonded prior (fitted at {prior['temperature']:g} K)",
+                     ", ".join(f"{prior.get(key, 0)} {key}" for key in terms), ""])
     if "ridge" in summary:
         rows.append(["closed form: ridge (rank / parameters)",
                      f"{summary['ridge']:.0e} ({summary['rank']} / {summary['n_parameters']})", ""])

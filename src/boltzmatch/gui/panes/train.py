@@ -61,7 +61,8 @@ class TrainPane(Pane):
         self.sigma.setPlaceholderText("dsm σ in Å, e.g. 0.05 or 0.02, 0.05 (default from the data)")
         self.prior = QCheckBox("bonded prior (one molecule; a fine-tune keeps its parent's)")
         self.prior.setToolTip("harmonic bonds, angles, impropers and von Mises torsions fitted to the frames at "
-                              "the temperature; the network learns the rest (train --prior bonded)")
+                              "the temperature, and walls beyond the pair distances they filled; the network "
+                              "learns the rest (train --prior bonded)")
         self.epochs = QSpinBox(minimum=1, maximum=100_000, value=50)
         self.batch_size = QSpinBox(minimum=1, maximum=4096, value=16)
         self.lr = QLineEdit("1e-3")
