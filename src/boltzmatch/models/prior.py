@@ -92,7 +92,7 @@ class BondedPrior(nn.Module):
     @classmethod
     def fit(cls, structures: Sequence[Atoms], temperature: float) -> BondedPrior:
         """Boltzmann inversion on frames of one molecule at ``temperature`` (K)."""
-        from ..analysis.geometry import bond_lengths, find_bonds
+        from ..analysis.geometry import bond_lengths, dihedral_angles, find_bonds, pair_distances
         from ..units import boltzmann_beta
 
         if not structures:
@@ -135,11 +135,11 @@ class BondedPrior(nn.Module):
             around = [(i, m) for i in sorted(neighbours[j]) for m in sorted(neighbours[k])
                       if i != k and m != j and i != m]
             for i, m in around:  # each bond's torsions share its stiffness: one inversion per bond
-                mean = np.exp(1j * _dihedrals(pos, i, j, k, m)).mean()
+                mean = np.exp(1j * dihedral_angles(structures, [(i, j, k, m)])[:, 0]).mean()
                 torsions.append([i, j, k, m, float(np.angle(mean)),
                                  _von_mises_kappa(abs(mean)) / beta / len(around)])
         i_all, j_all = np.triu_indices(len(numbers), 1)
-        distances = np.linalg.norm(pos[:, j_all] - pos[:, i_all], axis=-1)
+        distances = pair_distances(structures)  # (n_frames, pairs) in the same triu order
         margin = WALL_MARGIN * distances.std(0)
         walls = [[int(i), int(j), float(lo), float(hi)] for i, j, lo, hi in
                  zip(i_all, j_all, distances.min(0) - margin, distances.max(0) + margin, strict=True)]
@@ -227,15 +227,6 @@ def _heights(pos: np.ndarray, centre: int, a: int, b: int, c: int) -> np.ndarray
     """Signed distance (Å) of ``centre`` from the plane of a, b, c, normal (x_b − x_a) × (x_c − x_a)."""
     normal = np.cross(pos[:, b] - pos[:, a], pos[:, c] - pos[:, a])
     return ((pos[:, centre] - pos[:, a]) * normal).sum(-1) / np.linalg.norm(normal, axis=-1)
-
-
-def _dihedrals(pos: np.ndarray, i: int, j: int, k: int, m: int) -> np.ndarray:
-    """Dihedral angles i–j–k–m (rad, in (−π, π]) of every frame (IUPAC sign, as ASE's get_dihedral up to 2π)."""
-    b1, b2, b3 = pos[:, j] - pos[:, i], pos[:, k] - pos[:, j], pos[:, m] - pos[:, k]
-    n1, n2 = np.cross(b1, b2), np.cross(b2, b3)
-    x = (n1 * n2).sum(-1)
-    y = (np.cross(n1, n2) * b2).sum(-1) / np.linalg.norm(b2, axis=-1)
-    return np.arctan2(y, x)
 
 
 def _von_mises_kappa(r: float) -> float:
