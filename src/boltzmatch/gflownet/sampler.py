@@ -95,20 +95,19 @@ def trajectory_log_probs(env: Environment, model: GFlowNetModel, batch: Trajecto
     valid = batch.actions >= 0
     rows = (torch.arange(slots + 1)[:, None] < batch.lengths[None, :]).reshape(-1).nonzero().squeeze(1)
     states = flat[rows]
-    logits, back, flow = model.heads(env.features(states))
+    # backward: every visited s_t with t ≥ 1 was reached by the move a_{t−1}; log P_B of undoing it is
+    # read at s_t and belongs to step t − 1 (flat index of row (t, k) minus n)
+    # (index_select, not boolean indexing: its backward is a scatter, not an accumulating index_put)
+    reached = (rows >= n).nonzero().squeeze(1)
+    logits, back, flow = model.heads(env.features(states), backward_rows=reached)
     log_p = forward_log_probs(env, model, states, logits)
     taken = torch.cat([batch.actions, torch.zeros(1, n, dtype=torch.long)]).reshape(-1)[rows]
     log_pf = log_p.new_zeros((slots + 1) * n).index_put((rows,), log_p.gather(1, taken[:, None]).squeeze(1))
     log_pf = log_pf.reshape(slots + 1, n)[:-1]
     log_flow = flow.new_zeros((slots + 1) * n).index_put((rows,), flow).reshape(slots + 1, n)
-    # backward: every visited s_t with t ≥ 1 was reached by the move a_{t−1}; log P_B of undoing it is
-    # read at s_t and belongs to step t − 1 (flat index of row (t, k) minus n)
-    # (index_select, not boolean indexing: its backward is a scatter, not an accumulating index_put)
-    reached = (rows >= n).nonzero().squeeze(1)
     before = rows.index_select(0, reached) - n
     undo = env.backward_of_forward(batch.actions.reshape(-1)[before])
-    log_pb_all = backward_log_probs(model, back.index_select(0, reached),
-                                    env.backward_mask(states.index_select(0, reached)))
+    log_pb_all = backward_log_probs(model, back, env.backward_mask(states.index_select(0, reached)))
     log_pb = log_pb_all.new_zeros(slots * n).index_put((before,), log_pb_all.gather(1, undo[:, None]).squeeze(1))
     log_pb = log_pb.reshape(slots, n)
     return log_pf, log_pb, log_flow, valid
