@@ -14,10 +14,15 @@ Part ``torchgfn`` → benchmarks/results/gflownet_torchgfn.{json,md}: torchgfn 2
 (benchmarks/.peers/torchgfn, numpy < 2; installed on first use) against boltzmatch at torchgfn's test
 settings: batch 128, 32,000 trajectories, seed 1, 2 × 256 MLP, Adam lr 1e-3, log Z lr 0.1, on-policy,
 learned backward policy; TB on 8², 16², 8⁴, 16⁴, FM on 8², 8⁴. Both report the empirical L1 from
-200,000 samples; boltzmatch also the exact L1/TV. Wall time is the training loop only, both sides
+200,000 samples; boltzmatch also the exact L1/TV, and next to them the L1 that 200,000 exact draws
+from R/Z score (mean ± sd over ten seeds): what a perfect sampler reports, which dominates the
+empirical L1 of the 4-dimensional grids. Wall time is the training loop only, both sides
 alternating in one run (``--rounds``, median).
 
-Usage: python benchmarks/gflownet.py [--part enumerable|torchgfn|all] [--rounds 3]
+Part ``seeds`` → benchmarks/results/gflownet_torchgfn_seeds.{json,md}: the same TB runs on 8⁴ and 16⁴
+at seeds 1 … ``--seeds`` (5), both sides: the empirical L1's mean and spread over seeds.
+
+Usage: python benchmarks/gflownet.py [--part enumerable|torchgfn|seeds|all] [--rounds 3] [--seeds 5]
 """
 
 from __future__ import annotations
@@ -31,9 +36,11 @@ import tempfile
 from pathlib import Path
 
 import torch
-from common import CACHE, write_results
+from common import CACHE, RESULTS, write_results
 
 from boltzmatch.gflownet import train_gflownet
+from boltzmatch.utils.atomic import atomic_write_text
+from boltzmatch.utils.table import format_table
 
 CASES = [("hypergrid", {"ndim": 2, "height": 8}, 160_000),
          ("torsions", {"bins": 36, "temperature": 300.0, "energy": "openmm"}, 160_000)]
@@ -136,25 +143,48 @@ def enumerable() -> None:
                                                       "also"]))
 
 
-def ours(ndim: int, height: int, loss: str) -> dict:
-    from boltzmatch.gflownet.evaluate import evaluate_exact
+def ours(ndim: int, height: int, loss: str, seed: int = 1) -> dict:
+    from boltzmatch.gflownet.evaluate import evaluate_exact, exact_distributions, sampling_floor_l1
     from boltzmatch.gflownet.train import load_gflownet
 
     with tempfile.TemporaryDirectory() as tmp:
         summary = train_gflownet("hypergrid", out=tmp, env_options={"ndim": ndim, "height": height}, loss=loss,
                                  batch_size=128, n_trajectories=32_000, lr=1e-3, lr_log_z=0.1, hidden=[256, 256],
-                                 backward="learned", seed=1, eval_every=10**9, progress=False)
+                                 backward="learned", seed=seed, eval_every=10**9, progress=False)
         env, model, _ = load_gflownet(tmp)
-        exact = evaluate_exact(env, model, loss, n_samples=200_000, seed=1)
+        distributions = exact_distributions(env, model)
+        exact = evaluate_exact(env, model, loss, n_samples=200_000, seed=1, distributions=distributions)
+    floors = [sampling_floor_l1(distributions[1], 200_000, seed) for seed in range(1, 11)]
     return {"wall_seconds": summary["wall_seconds"], "l1_empirical": exact["l1_empirical"],
             "l1_exact": exact["l1_exact"], "tv_exact": exact["tv_exact"], "log_z": exact["log_z"],
-            "log_z_true": exact["log_z_true"]}
+            "log_z_true": exact["log_z_true"], "l1_floor_mean": statistics.mean(floors),
+            "l1_floor_sd": statistics.stdev(floors)}
 
 
-def theirs(ndim: int, height: int, loss: str) -> dict:
-    done = subprocess.run([str(PEER), str(PEER_SCRIPT), "--ndim", str(ndim), "--height", str(height), "--loss", loss],
-                          check=True, capture_output=True, text=True)
+def theirs(ndim: int, height: int, loss: str, seed: int = 1) -> dict:
+    done = subprocess.run([str(PEER), str(PEER_SCRIPT), "--ndim", str(ndim), "--height", str(height), "--loss", loss,
+                           "--seed", str(seed)], check=True, capture_output=True, text=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+TORCHGFN_HEADER = ["hypergrid", "torchgfn target L1", "L1 torchgfn (200k)", "L1 boltzmatch (200k)",
+                   "L1 of 200k exact samples", "TV exact boltzmatch", "wall torchgfn (s)", "wall boltzmatch (s)",
+                   "ratio of medians", "ratio per round: median (min–max)"]
+
+
+def torchgfn_row(key: str, entry: dict) -> list:
+    """One table row from a case's stored results (``--part torchgfn`` writes them; the table can be
+    rebuilt from the JSON with ``--table-only``)."""
+    runs = entry["runs"]
+    wall = {name: statistics.median(r["wall_seconds"] for r in runs[name]) for name in runs}
+    l1 = {name: statistics.median(r["l1_empirical"] for r in runs[name]) for name in runs}
+    ratios = [a["wall_seconds"] / b["wall_seconds"] for a, b in zip(runs["boltzmatch"], runs["torchgfn"])]
+    floor = runs["boltzmatch"][0]
+    return [key, entry["torchgfn_target"], l1["torchgfn"], l1["boltzmatch"],
+            f"{floor['l1_floor_mean']:.4f} ± {floor['l1_floor_sd']:.4f}",
+            statistics.median(r["tv_exact"] for r in runs["boltzmatch"]), wall["torchgfn"], wall["boltzmatch"],
+            wall["boltzmatch"] / wall["torchgfn"],
+            f"{statistics.median(ratios):.3f} ({min(ratios):.3f}–{max(ratios):.3f})"]
 
 
 def side_by_side(rounds: int) -> None:
@@ -167,26 +197,60 @@ def side_by_side(rounds: int) -> None:
             runs["boltzmatch"].append(ours(ndim, height, loss))
         wall = {name: statistics.median(r["wall_seconds"] for r in runs[name]) for name in runs}
         l1 = {name: statistics.median(r["l1_empirical"] for r in runs[name]) for name in runs}
-        ratio = wall["boltzmatch"] / wall["torchgfn"]
         key = f"{height}^{ndim} {loss}"
-        results[key] = {"runs": runs, "median_wall_seconds": wall, "median_l1_empirical": l1, "wall_ratio": ratio,
+        results[key] = {"runs": runs, "median_wall_seconds": wall, "median_l1_empirical": l1,
+                        "wall_ratio": wall["boltzmatch"] / wall["torchgfn"],
                         "torchgfn_target": TORCHGFN_TARGETS[(ndim, height, loss)]}
-        rows.append([key, TORCHGFN_TARGETS[(ndim, height, loss)], l1["torchgfn"], l1["boltzmatch"],
-                     statistics.median(r["tv_exact"] for r in runs["boltzmatch"]), wall["torchgfn"],
-                     wall["boltzmatch"], ratio])
+        rows.append(torchgfn_row(key, results[key]))
         print(rows[-1], flush=True)
-    print(write_results("gflownet_torchgfn", results, rows,
-                        ["hypergrid", "torchgfn target L1", "L1 torchgfn (200k)", "L1 boltzmatch (200k)",
-                         "TV exact boltzmatch", "wall torchgfn (s)", "wall boltzmatch (s)", "ratio"]))
+    print(write_results("gflownet_torchgfn", results, rows, TORCHGFN_HEADER))
+
+
+def torchgfn_table_from_json() -> None:
+    """Rewrite gflownet_torchgfn.md from the stored JSON (after a change of the table only)."""
+    stored = json.loads((RESULTS / "gflownet_torchgfn.json").read_text())
+    results = {key: entry for key, entry in stored.items() if key != "machine"}
+    rows = [torchgfn_row(key, entry) for key, entry in results.items()]
+    table = format_table(rows, header=TORCHGFN_HEADER, title="gflownet_torchgfn")
+    atomic_write_text(RESULTS / "gflownet_torchgfn.md", table + "\n")
+    print(table)
+
+
+def across_seeds(seeds: int) -> None:
+    """The empirical L1 of both at seeds 1 … ``seeds`` on the 4-dimensional grids (TB), where one seed's
+    numbers of the two sides lie within each other's seed-to-seed spread."""
+    install_torchgfn_peer()
+    rows, results = [], {}
+    for ndim, height, loss in [(4, 8, "tb"), (4, 16, "tb")]:
+        l1 = {"boltzmatch": [], "torchgfn": []}
+        for seed in range(1, seeds + 1):
+            l1["torchgfn"].append(theirs(ndim, height, loss, seed)["l1_empirical"])
+            l1["boltzmatch"].append(ours(ndim, height, loss, seed)["l1_empirical"])
+        key = f"{height}^{ndim} {loss}"
+        results[key] = {"seeds": list(range(1, seeds + 1)), "l1_empirical": l1}
+        rows.append([key, seeds, *(f"{statistics.mean(v):.4f} ± {statistics.stdev(v):.4f}" for v in l1.values()),
+                     sum(a < b for a, b in zip(l1["boltzmatch"], l1["torchgfn"]))])
+        print(rows[-1], flush=True)
+    print(write_results("gflownet_torchgfn_seeds", results, rows,
+                        ["hypergrid", "seeds", "L1 boltzmatch (200k), mean ± sd", "L1 torchgfn (200k), mean ± sd",
+                         "seeds where boltzmatch is lower"]))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=("enumerable", "torchgfn", "all"), default="all")
+    parser.add_argument("--part", choices=("enumerable", "torchgfn", "seeds", "all"), default="all")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seeds", type=int, default=5, help="seeds of the 'seeds' part")
+    parser.add_argument("--table-only", action="store_true",
+                        help="rewrite the torchgfn table from benchmarks/results/gflownet_torchgfn.json and stop")
     args = parser.parse_args()
+    if args.table_only:
+        torchgfn_table_from_json()
+        return
     if args.part in ("torchgfn", "all"):
         side_by_side(args.rounds)
+    if args.part in ("seeds", "all"):
+        across_seeds(args.seeds)
     if args.part in ("enumerable", "all"):
         enumerable()
 

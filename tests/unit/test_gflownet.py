@@ -82,6 +82,22 @@ def test_every_loss_learns_the_reward_distribution(loss):
     assert result["log_z"] == pytest.approx(result["log_z_true"], abs=0.05)
     assert result["tv_exact"] == pytest.approx(result["l1_exact"] / 2)
     assert result["l1_empirical"] < result["l1_exact"] + 4 * np.sqrt(2 * 25 / (np.pi * 4000))
+    assert result["l1_empirical_floor"] < 4 * np.sqrt(2 * 25 / (np.pi * 4000))
+
+
+def test_sampling_floor_of_the_empirical_l1_matches_the_binomial_expectation():
+    # N exact draws from a distribution over K states: E Σ|p̂ − p| = Σ_k E|X_k − N p_k| / N, X_k ~ Bin(N, p_k)
+    from scipy.stats import binom
+
+    from boltzmatch.gflownet.evaluate import sampling_floor_l1
+
+    target = torch.tensor([0.5, 0.2, 0.1, 0.1, 0.05, 0.05], dtype=torch.float64)
+    n = 400
+    x = np.arange(n + 1)
+    expected = sum(float((binom.pmf(x, n, p) * np.abs(x - n * p)).sum()) / n for p in target.tolist())
+    floors = [sampling_floor_l1(target, n, seed) for seed in range(300)]
+    assert np.mean(floors) == pytest.approx(expected, rel=0.03)
+    assert sampling_floor_l1(target, n, 7) == sampling_floor_l1(target, n, 7)
 
 
 @pytest.mark.parametrize("backward", ["uniform", "learned"])
