@@ -35,6 +35,7 @@ boltzmatch("gflownet evaluate hypergrid-tb --json")
 # %% [markdown]
 # `l1_exact` and `tv_exact` compare the policy's exact terminating distribution with R/Z;
 # `l1_empirical` is what the same comparison gives from a finite sample (it never reaches 0: with
-# 10,000 samples over 64 states its floor is a few hundredths). `log_z` is the learnt log Z against
+# 10,000 samples over 64 states its floor is a few hundredths), and `l1_empirical_floor` what as many
+# exact draws from R/Z score, the number to read it against. `log_z` is the learnt log Z against
 # the enumerated `log_z_true`. Other environments: `--env tetris` (board filling) and
 # `--env torsions` (alanine dipeptide φ/ψ on a grid with reward exp(−βU) from a force field).
