@@ -137,3 +137,26 @@ def test_finetune_with_a_supervised_loss_weighs_energy_and_forces_as_train_does(
     assert (config["training"]["energy_weight"], config["training"]["force_weight"]) == (1.0, 100.0)
     base, tuned = boltzmatch.load(tmp_path / "base"), boltzmatch.load(tmp_path / "tuned")
     assert not all((a == b).all() for a, b in zip(base.parameters(), tuned.parameters()))
+
+
+def test_cd_keeps_its_last_epoch_not_the_best_dsm_validation_epoch(tmp_path, ethanol_xtb):
+    # CD moves probability between basins, which the dsm validation loss cannot see: a model selected
+    # by it threw the CD fine-tune away (alanine dipeptide: best epoch 1 of 21). A deliberately large
+    # learning rate makes the dsm validation loss worse after the first epoch, so selection by it
+    # would keep epoch 1 here.
+    import torch
+
+    parent = tmp_path / "dsm"
+    boltzmatch.train(ethanol_xtb, out=parent, model="schnet", config={"n_features": 16, "n_interactions": 1},
+                     objective="dsm", temperature=500.0, epochs=10, progress=False)
+    run = tmp_path / "cd"
+    summary = boltzmatch.finetune(parent, data=ethanol_xtb, out=run, objective="cd", temperature=500.0, epochs=4,
+                                  lr=0.3, cd_options={"steps": 3, "buffer": 16}, progress=False)
+    metrics = np.genfromtxt(run / "metrics.csv", delimiter=",", names=True)
+    assert metrics["val_loss"].argmin() != len(metrics) - 1, "the dsm validation loss was best at the end"
+    assert summary["best_epoch"] == summary["epochs"] == 4
+    # the weights kept are the last epoch's moving average (after training a score objective refits the
+    # per-element energy zero, model.pt's element_energy)
+    last = torch.load(run / "checkpoint.pt", weights_only=False)["ema"]
+    kept = torch.load(run / "model.pt", weights_only=False)
+    assert all(torch.equal(last[f"module.{k}"], kept[k]) for k in kept if k != "element_energy")
