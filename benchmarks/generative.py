@@ -9,10 +9,12 @@
 - molecules: alanine dipeptide in vacuum (Amber via OpenMM, 300 K, 1 fs Langevin): 2,000 training
   frames over 500 ps (seed 1) and 2,000 held-out frames from a separately seeded run (seed 2).
   SchNet learns from positions alone by cd, dsm and the diffusion model (noise-conditional SchNet,
-  its σ_min energy as force field), and the dsm model fine-tuned by cd (¾ of the budget);
+  its σ_min energy as force field), dsm with the bonded prior, and both dsm models fine-tuned by cd
+  (¾ of the budget; CD keeps its last epoch);
   force Pearson r against the Amber forces on the held-out frames;
   64 Langevin replicas started from held-out frames; φ/ψ JSD (36×36) of their frames against the
-  held-out trajectory next to the floor (two halves of it, the same number of frames).
+  held-out trajectory next to the floor (two halves of it, the same number of frames), and the same
+  against a third trajectory (seed 3) that took part in no choice.
   Goal: r ≥ 0.9 and JSD ≤ 2 × floor for the best positions-only model.
 
 Usage: python benchmarks/generative.py [digits] [toys] [molecules] [--md-ps PS] [--minutes MIN]
@@ -104,17 +106,18 @@ def molecules(md_ps: float, minutes: float) -> None:
 
     train = CACHE / "ala300_seed1.xyz"
     test = CACHE / "ala300_seed2.xyz"
-    if not train.exists() or not test.exists():
+    confirm = CACHE / "ala300_seed3.xyz"  # used in no choice: the goal is confirmed against it
+    if not all(path.exists() for path in (train, test, confirm)):
         from boltzmatch.data import generate
 
-        for path, seed in ((train, 1), (test, 2)):
+        for path, seed in ((train, 1), (test, 2), (confirm, 3)):
             if not path.exists():
                 generate("alanine-dipeptide", out=path, calculator="openmm", temperature=300, steps=500_000,
                          interval=250, timestep=1.0, equilibration=5000, seed=seed, progress=True)
     common = dict(model="schnet", config={"cutoff": 5.0, "n_interactions": 3, "n_features": 64, "n_rbf": 20},
                   temperature=300.0, epochs=1000, batch_size=32, lr=1e-3, max_minutes=minutes, progress=True)
     runs = {}
-    for name in ("dsm", "cd", "diffusion", "dsm+cd", "dsm+prior"):
+    for name in ("dsm", "cd", "diffusion", "dsm+cd", "dsm+prior", "dsm+prior+cd"):
         run = WORK / f"ala_{name}"
         if not (run / "summary.txt").exists():
             if name == "dsm":
@@ -124,17 +127,19 @@ def molecules(md_ps: float, minutes: float) -> None:
             elif name == "cd":
                 boltzmatch.train(train, out=run, objective="cd", cd_options={"steps": 5, "buffer": 256}, **common)
             elif name in ("dsm+cd", "dsm+prior+cd"):  # a dsm model fine-tuned by cd: its MD samples find
-                # the model's own holes; long chains (20 steps of 1 fs per visit, 128 of them) so that the
-                # model samples reach the holes its MD falls into after ~0.5 ps
+                # the model's own holes and basins; long-lived chains (20 steps of 1 fs per visit, 128 of them,
+                # 0.5 % restarted per visit: a chain lives ~4 ps, where 5 % gave ~0.4 ps) so that the model
+                # samples reach what its MD falls into after picoseconds
                 boltzmatch.finetune(runs[name[:-3]], data=train, out=run, objective="cd", temperature=300.0,
-                                    cd_options={"steps": 20, "timestep": 1.0, "buffer": 128}, epochs=1000,
-                                    max_minutes=minutes * 0.75, progress=True)
+                                    cd_options={"steps": 20, "timestep": 1.0, "buffer": 128, "reinit": 0.005},
+                                    epochs=1000, max_minutes=minutes * 0.75, progress=True)
             else:
                 train_molecular_diffusion(train, out=run, temperature=300.0, epochs=1000, max_minutes=minutes,
                                           progress=True)
         runs[name] = run
     reference = read(test, index=":")
     ref_angles = ramachandran(reference)
+    confirm_angles = ramachandran(read(confirm, index=":"))
     results, rows = {}, []
     panels = {"reference (held out)": np.degrees(ref_angles)}
     for name, run in runs.items():
@@ -147,17 +152,22 @@ def molecules(md_ps: float, minutes: float) -> None:
                                 interval=20, seed=0, progress=True)
         md = json.loads((md_dir / "summary.json").read_text())
         frames = [a for p in sorted((md_dir / "trajectories").glob("replica_*.xyz")) for a in read(p, index=":")]
-        jsd, floor, n = with_floor(histogram2d_jsd, ramachandran(frames), ref_angles, seed=0)
+        angles = ramachandran(frames)
+        jsd, floor, n = with_floor(histogram2d_jsd, angles, ref_angles, seed=0)
+        jsd3, floor3, _ = with_floor(histogram2d_jsd, angles, confirm_angles, seed=0)
+        r3 = evaluate(run, confirm)["force_pearson"]
         shape = sample_metrics(frames, reference, seed=0)
         results[name] = {"force_pearson": metrics["force_pearson"], "force_mae_meV_A": 1000 * metrics["force_mae"],
                          "force_scale": metrics.get("force_scale"), "jsd": jsd, "jsd_floor": floor, "n": n,
                          "md_frames": len(frames), "collapsed": md.get("n_collapsed"),
                          "hr_mae": shape["hr_mae"], "bond_ks": shape["bond_ks"], "angle_ks": shape["angle_ks"],
                          "median_time_to_collapse_ps": md["median_time_to_collapse_ps"],
-                         "mean_temperature": md["mean_temperature"]}
+                         "mean_temperature": md["mean_temperature"],
+                         "seed3": {"force_pearson": r3, "jsd": jsd3, "jsd_floor": floor3}}
         rows.append([name, metrics["force_pearson"], 1000 * metrics["force_mae"], jsd, floor, jsd / floor,
-                     shape["hr_mae"], shape["bond_ks"], md["median_time_to_collapse_ps"], md["mean_temperature"]])
-        panels[name] = np.degrees(ramachandran(frames))
+                     shape["hr_mae"], shape["bond_ks"], md["median_time_to_collapse_ps"], md["mean_temperature"],
+                     r3, jsd3 / floor3])
+        panels[name] = np.degrees(angles)
     from boltzmatch.analysis import plots
 
     FIGURES.mkdir(parents=True, exist_ok=True)
@@ -165,13 +175,26 @@ def molecules(md_ps: float, minutes: float) -> None:
                          labels=("φ (°)", "ψ (°)"),
                          title=f"alanine dipeptide φ/ψ (degrees): held-out reference and each model's MD, {md_ps:g} ps")
     best = max(results, key=lambda k: results[k]["force_pearson"])
-    goals = {"best": best, "r_at_least_0.9": results[best]["force_pearson"] >= 0.9,
-             "jsd_within_2x_floor": results[best]["jsd"] <= 2 * results[best]["jsd_floor"]}
+
+    def meets(k: str, key: str | None = None) -> bool:
+        m = results[k] if key is None else results[k][key]
+        return m["force_pearson"] >= 0.9 and m["jsd"] <= 2 * m["jsd_floor"]
+
+    # the diffusion model's MD collapses (its frames are few and hot): it is judged, not eligible
+    eligible = [k for k in results if results[k]["collapsed"] == 0]
+    goals = {"best_by_force_r": best, "r_at_least_0.9": results[best]["force_pearson"] >= 0.9,
+             "jsd_within_2x_floor": results[best]["jsd"] <= 2 * results[best]["jsd_floor"],
+             "models_meeting_both": [k for k in eligible if meets(k)],
+             "models_meeting_both_on_seed3": [k for k in eligible if meets(k, "seed3")]}
     print(write_results("generative_molecules", {"settings": {"md_ps": md_ps, "replicas": 64, "timestep_fs": 1.0,
                                                                "train_minutes": minutes},
                                                   "models": results, "goals": goals}, rows,
                         ["model (positions only)", "force r", "force MAE (meV/Å)", "φ/ψ JSD", "JSD floor",
-                         "ratio", "h(r) MAE", "bond KS", "median collapse (ps)", "mean T (K)"]))
+                         "ratio", "h(r) MAE", "bond KS", "median collapse (ps)", "mean T (K)",
+                         "force r (seed 3)", "JSD ratio (seed 3)"]))
+    print("models with r ≥ 0.9 and JSD ≤ 2 × floor, every replica intact:",
+          ", ".join(goals["models_meeting_both"]) or "none", "| on the seed-3 trajectory:",
+          ", ".join(goals["models_meeting_both_on_seed3"]) or "none")
 
 
 def main() -> None:
