@@ -1,7 +1,8 @@
 """The run directory: the unit passed between commands.
 
 ``config.yaml`` (model config incl. elements and dtype, normalisation, training settings,
-parent run), ``model.pt`` (state dict of the best model), ``checkpoint.pt`` (everything
+parent run), ``model.pt`` (state dict of the best model by validation loss; for ``cd`` the last
+epoch's), ``checkpoint.pt`` (everything
 needed to resume), ``metrics.csv``, ``split.npz``, ``train.log``.
 """
 
@@ -91,7 +92,7 @@ def build_from_config(config: dict, base_dir: str | Path | None = None) -> Energ
 
 
 def load(run_dir: str | Path, *, map_location: str | torch.device = "cpu") -> EnergyModel:
-    """The trained model of ``run_dir`` (best validation weights), in eval mode.
+    """The trained model of ``run_dir`` (best validation weights; the last epoch's for cd), in eval mode.
 
     ``run_dir`` may also be a MACE, SchNetPack or NequIP model file: its adapter, as imported.
     """
