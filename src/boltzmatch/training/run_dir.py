@@ -2,8 +2,8 @@
 
 ``config.yaml`` (model config incl. elements and dtype, normalisation, training settings,
 parent run), ``model.pt`` (state dict of the best model by validation loss; for ``cd`` the last
-epoch's), ``checkpoint.pt`` (everything
-needed to resume), ``metrics.csv``, ``split.npz``, ``train.log``.
+epoch's), ``checkpoint.pt`` (everything needed to resume), ``metrics.csv``, ``split.npz``,
+``train.log``.
 """
 
 from __future__ import annotations
