@@ -154,7 +154,7 @@ def ours(ndim: int, height: int, loss: str, seed: int = 1) -> dict:
         env, model, _ = load_gflownet(tmp)
         distributions = exact_distributions(env, model)
         exact = evaluate_exact(env, model, loss, n_samples=200_000, seed=1, distributions=distributions)
-    floors = [sampling_floor_l1(distributions[1], 200_000, seed) for seed in range(1, 11)]
+    floors = [sampling_floor_l1(distributions[1], 200_000, draw_seed) for draw_seed in range(1, 11)]
     return {"wall_seconds": summary["wall_seconds"], "l1_empirical": exact["l1_empirical"],
             "l1_exact": exact["l1_exact"], "tv_exact": exact["tv_exact"], "log_z": exact["log_z"],
             "log_z_true": exact["log_z_true"], "l1_floor_mean": statistics.mean(floors),
