@@ -8,8 +8,9 @@ Each round (``OUT/round_NN/``):
    half from the stretch before each collapse (the last ``window`` frames a collapsed replica wrote)
    and the rest where a cheap uncertainty signal is highest: the force disagreement (eV/Å, max over
    atoms) between the current model and the run refine started from (from round 1 on), else the
-   largest bond deviation (Å) from the reference mean bond lengths. With ``selection="uniform"``,
-   drawn uniformly from every written frame (plain active learning, the issue's baseline b).
+   largest bond deviation (Å) from the reference mean bond lengths, at most an eighth of the budget
+   from one replica. With ``selection="uniform"``, drawn uniformly from every written frame (plain
+   active learning, the issue's baseline b).
    Chosen deterministically for the seed.
 3. ``labels.xyz``: the candidates labelled by the reference method (xtb, emt, openmm); every frame is
    appended and flushed as soon as it is labelled, so a killed round loses nothing labelled and a
@@ -192,9 +193,36 @@ def _candidates(folder: Path, model, train: list[Atoms], settings: RefineSetting
     rest = [key for key in pool if key not in taken]
     frames = [trajectories[r][i] for r, i in rest]
     score = (_disagreement(model, settings.run_dir, frames) if number > 0 else _bond_deviation(frames, train))
-    order = np.argsort(-score, kind="stable")
-    chosen += [rest[k] for k in order[: settings.label_budget - len(chosen)]]
+    cap = max(1, -(-settings.label_budget // REPLICA_SHARE))
+    chosen += top_per_replica(rest, score, settings.label_budget - len(chosen), cap)
     return _write_candidates(path, chosen, trajectories, settings)
+
+
+REPLICA_SHARE = 8
+"""At most 1/REPLICA_SHARE of a round's labels come from the uncertainty ranking of one replica."""
+
+
+def top_per_replica(keys: list[tuple[int, int]], score: np.ndarray, n: int, cap: int) -> list[tuple[int, int]]:
+    """The ``n`` highest-scoring ``(replica, frame)`` keys, at most ``cap`` from one replica.
+
+    One replica that wandered somewhere odd otherwise fills the whole budget with near-copies of one
+    failure (seen on aspirin: all 64 of a round's labels from two replicas). Where the cap leaves
+    fewer than ``n``, the best of the rest fill up.
+    """
+    order = np.argsort(-np.asarray(score), kind="stable")
+    taken: list[int] = []
+    per_replica: dict[int, int] = {}
+    for k in order:
+        if len(taken) == n:
+            break
+        replica = keys[k][0]
+        if per_replica.get(replica, 0) < cap:
+            taken.append(int(k))
+            per_replica[replica] = per_replica.get(replica, 0) + 1
+    picked = set(taken)
+    left = [int(k) for k in order if int(k) not in picked]
+    taken += left[: n - len(taken)]
+    return [keys[k] for k in taken]
 
 
 def _write_candidates(path: Path, chosen: list[tuple[int, int]], trajectories: list[list[Atoms]],
