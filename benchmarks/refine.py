@@ -58,10 +58,24 @@ def main() -> None:
     parser.add_argument("--base-epochs", type=int, default=60)
     parser.add_argument("--tune-epochs", type=int, default=10)
     args = parser.parse_args()
-    results = {}
+    results = earlier_results(args)
     for molecule in args.molecules:
         results[molecule] = run_molecule(molecule, args)
         write(results, args)  # after every molecule, so a later kill keeps the finished ones
+
+
+def earlier_results(args: argparse.Namespace) -> dict:
+    """Other molecules' results from an earlier run with the same settings, so running one molecule
+    keeps the rest of the table instead of overwriting it."""
+    path = RESULTS / "refine.json"
+    if not path.exists():
+        return {}
+    earlier = json.loads(path.read_text())
+    same = {k: v for k, v in earlier.get("settings", {}).items() if k != "molecules"} == {
+        k: v for k, v in vars(args).items() if k != "molecules"}
+    if not same:
+        return {}
+    return {m: r for m, r in earlier.get("results", {}).items() if m not in args.molecules and "goals" in r}
 
 
 def run_molecule(molecule: str, args: argparse.Namespace) -> dict:
