@@ -7,8 +7,14 @@ runs, in this order: ``boltzmatch.simulate`` with 64 replicas in float32 as a us
 ``BoltzmatchCalculator`` with the same model (float32, one replica); ``simulate`` in float64; SchNetPack's
 MD (System + VelocityVerlet + LangevinThermostat, replicas batched by SchNetPack, ``Simulator.to(dtype)``)
 with the *same weights* ported into ``schnetpack.representation.SchNet``, at 64 replicas in float32 and
-float64 and at 256 in float32; ``simulate`` at 256 replicas. Ratios are taken within a round; the table
-gives their median and range over ``--rounds`` (≥ 5).
+float64 and at 256 in float32; ``simulate`` at 256 replicas; ``simulate`` at 64 replicas with
+``exact_filters=True`` in float32 and float64. Ratios are taken within a round; the table gives their
+median and range over ``--rounds`` (≥ 5).
+
+``simulate`` evaluates SchNet's filter networks from cubic Hermite tables by default
+(``boltzmatch.models.filter_table``); the table also reports the ratios with exact filters, the
+tables' own speed-up, and how far the tabulated forces are from the exact ones. ASE drives
+``BoltzmatchCalculator``, which evaluates the model exactly.
 
 Issue 19's goals (median over rounds): ≥ 25× ASE at 64 replicas; ≥ 3× SchNetPack in float32 and ≥ 2×
 in float64; the share of a step spent outside the model's forward and backward ≤ 10 % (measured inside
@@ -54,10 +60,12 @@ PEER_SCRIPT = Path(__file__).resolve().parent / "peers" / "schnetpack_md.py"
 TEMPERATURE, TIMESTEP, FRICTION = 500.0, 0.5, 0.01  # K, fs, 1/fs
 
 
-def batched_rate(model, frames, replicas: int, steps: int, *, output: bool = False, skin: float | None = None) -> dict:
+def batched_rate(model, frames, replicas: int, steps: int, *, output: bool = False, skin: float | None = None,
+                 exact_filters: bool = False) -> dict:
     """``simulate``'s replica-steps per second and its own timing of the loop; ``output`` writes
-    trajectories and thermo every 20 steps (the command's default)."""
-    options = {} if skin is None else {"skin": skin}
+    trajectories and thermo every 20 steps (the command's default); ``exact_filters`` turns off the
+    filter tables that ``simulate`` uses by default."""
+    options = {"exact_filters": exact_filters} if skin is None else {"skin": skin, "exact_filters": exact_filters}
     with tempfile.TemporaryDirectory() as tmp:
         s = simulate(model, frames, out=tmp, replicas=replicas, time=steps * TIMESTEP / 1000, timestep=TIMESTEP,
                      friction=FRICTION, temperature=TEMPERATURE, interval=20 if output else 10**9,
@@ -67,6 +75,17 @@ def batched_rate(model, frames, replicas: int, steps: int, *, output: bool = Fal
             "outside_model_fraction": timing["outside_model_fraction"],
             "model_replica_steps_per_second": s["steps"] * replicas / max(timing["model_seconds"], 1e-9),
             "neighbor_searches": timing["neighbor_searches"], "steps": s["steps"]}
+
+
+def table_force_error(model, frames) -> float:
+    """Largest |F_table − F_exact| (eV/Å) over the atoms of ``frames``, in the model's dtype."""
+    from boltzmatch.data import AtomsBatch
+    from boltzmatch.models.base import energy_and_forces, model_dtype
+
+    batch = AtomsBatch.from_atoms(frames, dtype=model_dtype(model))
+    _, exact = energy_and_forces(model, batch)
+    _, tabulated = energy_and_forces(model.for_md(), batch)
+    return float((tabulated - exact).abs().max())
 
 
 def ase_rate(run: Path, frame, steps: int) -> float:
@@ -160,13 +179,17 @@ def main() -> None:
     if use_peer:
         weights, frame_path = prepare_peer(run, frames)
     runs: dict[str, list] = {k: [] for k in ("ours32_64", "ours32_64_output", "ours64_64", "ours32_256", "ase",
-                                             "spk32_64", "spk64_64", "spk32_256")}
+                                             "spk32_64", "spk64_64", "spk32_256", "ours32_64_exact",
+                                             "ours64_64_exact")}
     peer_info: dict = {}
+    table_error = {"float32": table_force_error(model, frames[:64]), "float64": table_force_error(model64, frames[:64])}
     for k in range(args.rounds):
         runs["ours32_64_output"].append(batched_rate(model, frames, 64, args.steps, output=True))
         runs["ours32_64"].append(batched_rate(model, frames, 64, args.steps))
         runs["ase"].append(ase_rate(run, frames[0], args.steps))
         runs["ours64_64"].append(batched_rate(model64, frames, 64, args.steps))
+        runs["ours32_64_exact"].append(batched_rate(model, frames, 64, args.steps, exact_filters=True))
+        runs["ours64_64_exact"].append(batched_rate(model64, frames, 64, args.steps, exact_filters=True))
         if use_peer:
             peer = peer_rates(weights, frame_path, [64], args.peer_steps, ["float32", "float64"])
             peer256 = peer_rates(weights, frame_path, [256], args.peer_steps, ["float32"])
@@ -198,7 +221,15 @@ def main() -> None:
             "vs_schnetpack_float32_at_64": spread([rate("ours32_64", r) / runs["spk32_64"][r] for r in range(n)]),
             "vs_schnetpack_float64_at_64": spread([rate("ours64_64", r) / runs["spk64_64"][r] for r in range(n)]),
             "vs_schnetpack_float32_at_256": spread([rate("ours32_256", r) / runs["spk32_256"][r] for r in range(n)]),
+            "exact_vs_schnetpack_float32_at_64": spread([rate("ours32_64_exact", r) / runs["spk32_64"][r]
+                                                          for r in range(n)]),
+            "exact_vs_schnetpack_float64_at_64": spread([rate("ours64_64_exact", r) / runs["spk64_64"][r]
+                                                          for r in range(n)]),
         })
+    ratios["exact_vs_ase_at_64"] = spread([rate("ours32_64_exact", r) / runs["ase"][r] for r in range(n)])
+    for bits in ("32", "64"):
+        ratios[f"table_speedup_float{bits}_at_64"] = spread([rate(f"ours{bits}_64", r) / rate(f"ours{bits}_64_exact", r)
+                                                             for r in range(n)])
     outside = {key: spread([x["outside_model_fraction"] for x in runs[key]])
                for key in ("ours32_64", "ours32_64_output", "ours64_64", "ours32_256")}
 
@@ -214,7 +245,7 @@ def main() -> None:
     results = {"config": CONFIG, "steps": args.steps, "peer_steps": args.peer_steps, "rounds": n,
                "temperature": TEMPERATURE, "timestep_fs": TIMESTEP, "runs": runs, "ratios": ratios,
                "outside_model_fraction": outside, "neighbor_reuse_ablation": ablation, "scaling": scaling,
-               "schnetpack": peer_info}
+               "schnetpack": peer_info, "table_force_error_eV_per_A": table_error}
     results["goals"] = {
         "vs_ase_at_64 >= 25": ratios["vs_ase_at_64"]["median"] >= 25,
         "vs_schnetpack_float32_at_64 >= 3": ratios.get("vs_schnetpack_float32_at_64", {}).get("median", 0) >= 3,
@@ -225,16 +256,24 @@ def main() -> None:
         ["× ASE, 64 replicas, float32, no output", cell(ratios["vs_ase_at_64"]), "≥ 25"],
         ["× ASE, 64 replicas, float32, trajectories every 20 steps", cell(ratios["output_vs_ase_at_64"]), ""],
         ["× ASE, 64 replicas, float64 (ASE float32)", cell(ratios["float64_vs_ase_at_64"]), ""],
+        ["× ASE, 64 replicas, float32, exact filters", cell(ratios["exact_vs_ase_at_64"]), ""],
+        ["filter tables' speed-up, 64 replicas, float32 / float64",
+         f"{cell(ratios['table_speedup_float32_at_64'], 2)} / {cell(ratios['table_speedup_float64_at_64'], 2)}", ""],
     ]
     if use_peer:
         rows += [["× SchNetPack, 64 replicas, float32", cell(ratios["vs_schnetpack_float32_at_64"], 2), "≥ 3"],
                  ["× SchNetPack, 64 replicas, float64", cell(ratios["vs_schnetpack_float64_at_64"], 2), "≥ 2"],
-                 ["× SchNetPack, 256 replicas, float32", cell(ratios["vs_schnetpack_float32_at_256"], 2), ""]]
+                 ["× SchNetPack, 256 replicas, float32", cell(ratios["vs_schnetpack_float32_at_256"], 2), ""],
+                 ["× SchNetPack, 64 replicas, float32 / float64, exact filters",
+                  f"{cell(ratios['exact_vs_schnetpack_float32_at_64'], 2)} / "
+                  f"{cell(ratios['exact_vs_schnetpack_float64_at_64'], 2)}", ""]]
     rows += [[f"share of a step outside the model, {label}", cell({k: 100 * v for k, v in outside[key].items()
                                                                     if k != "rounds"}) + " %",
               "≤ 10 %" if key == "ours32_64" else ""]
              for key, label in (("ours32_64", "64 replicas"), ("ours32_64_output", "64 replicas with output"),
                                 ("ours64_64", "64 replicas float64"), ("ours32_256", "256 replicas"))]
+    rows += [["max |F_table − F_exact| on 64 frames, float32 / float64 (eV/Å)",
+              f"{table_error['float32']:.1e} / {table_error['float64']:.1e}", ""]]
     rows += [["boltzmatch replica-steps/s, 64 / 256 replicas",
               f"{cell(spread([x['replica_steps_per_second'] for x in runs['ours32_64']]), 0)} / "
               f"{cell(spread([x['replica_steps_per_second'] for x in runs['ours32_256']]), 0)}", ""],

@@ -33,6 +33,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--no-trajectories", action="store_true", help="write thermo.csv and summary.json only")
     p.add_argument("--seed", type=int, default=0, help="starting frames, velocities and noise (default 0)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    p.add_argument("--exact-filters", action="store_true",
+                   help="evaluate SchNet's filter networks exactly, not from their tables (slower; "
+                        "forces differ by < 1e-5 eV/Å)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_data_options(p)
@@ -49,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
             interval=args.interval, check_interval=args.check_interval, seed=args.seed, format=args.format,
             reference=args.reference, max_deviation=args.max_deviation, max_temperature=args.max_temperature,
             write_trajectories=not args.no_trajectories, resume=args.resume, device=args.device,
-            progress=not args.quiet,
+            progress=not args.quiet, exact_filters=args.exact_filters,
             data_options={k: v for k, v in data_kwargs(args).items() if v is not None},
         )
     except KeyboardInterrupt:

@@ -6,11 +6,14 @@ softplus activations, atomwise energies summed per structure.
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import nn
 
 from ..data.atoms_batch import AtomsBatch
 from .base import EnergyModel, xavier_init
+from .filter_table import DEFAULT_SPACING, FilterTable
 from .neighbors import neighbor_list
 from .noise import NoiseEmbedding
 from .radial import GaussianRBF, ShiftedSoftplus, cosine_cutoff
@@ -26,10 +29,14 @@ class SchNetInteraction(nn.Module):
             nn.Linear(n_features, n_features), ShiftedSoftplus(), nn.Linear(n_features, n_features)
         )
 
-    def forward(self, x, rbf, fcut, i, j):
-        """``i``, ``j``: each unordered pair once; the filter depends on the distance only, so one
-        filter serves both directions (half the filter-network cost of a directed edge list)."""
-        w = self.filter(rbf) * fcut[:, None]
+    def filter_weights(self, rbf: torch.Tensor, fcut: torch.Tensor) -> torch.Tensor:
+        """(n_pairs, n_features) continuous filter W(r) from the radial basis and the cutoff function."""
+        return self.filter(rbf) * fcut[:, None]
+
+    def forward(self, x, w, i, j):
+        """``w``: :meth:`filter_weights` of the pairs ``i``, ``j``, each unordered pair once; the filter
+        depends on the distance only, so one filter serves both directions (half the filter-network
+        cost of a directed edge list)."""
         h = self.in2f(x)
         # index_select, not h[j]: its backward is a scatter-add, not an accumulating index-put
         aggregated = torch.zeros_like(x).index_add(0, i, h.index_select(0, j) * w).index_add(
@@ -51,6 +58,8 @@ class SchNet(EnergyModel):
     """
 
     name = "schnet"
+    #: set on the copies :meth:`for_md` makes
+    _filter_table: FilterTable | None = None
 
     def __init__(
         self, cutoff: float = 5.0, n_interactions: int = 3, n_features: int = 64, n_rbf: int = 20, max_z: int = 100,
@@ -75,8 +84,33 @@ class SchNet(EnergyModel):
         x = self.embedding(batch.numbers).to(batch.positions.dtype)
         if self.noise_embedding is not None:
             x = x + self.noise_embedding(batch, x.dtype)
+        if self._filter_table is not None:
+            filters = self._filter_table(distances).split(x.shape[1], dim=1)
+        else:
+            filters = self.filters(distances)
+        for interaction, w in zip(self.interactions, filters, strict=True):
+            x = x + interaction(x, w, i, j)
+        return self.output(x).squeeze(1)
+
+    def filters(self, distances: torch.Tensor) -> list[torch.Tensor]:
+        """Each interaction's filter W(r), (n_pairs, n_features), at ``distances`` (Å)."""
         rbf = self.rbf(distances)
         fcut = cosine_cutoff(distances, self.cutoff)
-        for interaction in self.interactions:
-            x = x + interaction(x, rbf, fcut, i, j)
-        return self.output(x).squeeze(1)
+        return [interaction.filter_weights(rbf, fcut) for interaction in self.interactions]
+
+    def for_md(self, spacing: float = DEFAULT_SPACING) -> SchNet:
+        """This model with its filters tabulated (:mod:`.filter_table`), for forces with frozen weights.
+
+        A shallow copy: it shares every module and weight with this model, which is left as it was.
+        Build it per MD run; it is stale once the weights change, and it gives first derivatives only.
+        """
+        dtype = self.embedding.weight.dtype
+        reference = copy.deepcopy(self).double()  # tabulate the exact float64 function
+
+        def all_filters(distances: torch.Tensor) -> torch.Tensor:
+            return torch.cat(reference.filters(distances), dim=1)
+
+        table = FilterTable(all_filters, self.cutoff, spacing=spacing, dtype=dtype, device=self.embedding.weight.device)
+        view = copy.copy(self)
+        object.__setattr__(view, "_filter_table", table)  # not registered: the original's modules are untouched
+        return view
