@@ -104,3 +104,35 @@ def test_model_forces_tabulate_by_default_and_evaluate_exactly_on_request():
     assert not torch.equal(forces_t, forces_e)  # the table is in use
     assert torch.allclose(forces_t, forces_e, atol=2e-6 * max(1.0, float(forces_e.abs().max())))
     assert math.isclose(float(energy_t.sum()), float(energy_e.sum()), abs_tol=1e-5)
+
+
+def _nve_energy_spread(forces: ModelForces, positions: torch.Tensor, masses: torch.Tensor, steps: int) -> float:
+    """Max − min of the total energy (eV) over velocity Verlet steps of 0.25 fs, from rest."""
+    from ase import units
+
+    dt = 0.25 * units.fs
+    velocities = torch.zeros_like(positions)
+    energy, f = forces(positions)
+    totals = []
+    for _ in range(steps):
+        velocities = velocities + 0.5 * dt * f / masses[:, None]
+        positions = positions + dt * velocities
+        energy, f = forces(positions)
+        velocities = velocities + 0.5 * dt * f / masses[:, None]
+        totals.append(float(energy.sum() + 0.5 * (masses[:, None] * velocities**2).sum()))
+    return max(totals) - min(totals)
+
+
+def test_nve_with_tabulated_filters_conserves_energy_as_well_as_the_exact_model():
+    from ase.data import atomic_masses
+
+    torch.manual_seed(0)
+    model = build_model({"name": "schnet", "cutoff": CUTOFF, "n_features": 16, "n_interactions": 2}).double()
+    ethanol = molecule("CH3CH2OH")
+    ethanol.rattle(0.15, seed=3)  # off equilibrium: atoms move through many table intervals
+    batch = AtomsBatch.from_atoms([ethanol], dtype=torch.float64)
+    args = (batch.numbers, batch.structure_index, batch.cell, batch.pbc)
+    masses = torch.as_tensor(atomic_masses[batch.numbers.numpy()], dtype=torch.float64)
+    exact = _nve_energy_spread(ModelForces(model, *args, exact_filters=True), batch.positions, masses, 250)
+    tabulated = _nve_energy_spread(ModelForces(model, *args), batch.positions, masses, 250)
+    assert exact > 0 and tabulated < 1.2 * exact + 1e-7
