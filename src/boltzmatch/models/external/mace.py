@@ -21,6 +21,7 @@ from torch import nn
 from ...data.atoms_batch import AtomsBatch
 from ...errors import BoltzmatchError
 from ..neighbors import neighbor_list
+from . import mace_contraction
 from .base import ExternalModel, load_pickled_module, quiet_foreign, require
 
 
@@ -107,6 +108,7 @@ class MACEModel(ExternalModel):
                 avg_num_neighbors=avg_num_neighbors,
             )
             cutoff = float(r_max)
+        mace_contraction.accelerate(module)  # same function, cheaper order of sums (see that module)
         super().__init__(module, cutoff=cutoff, elements=known)
         self.built_here = not file
         heads = list(getattr(module, "heads", None) or ["Default"])
@@ -147,6 +149,7 @@ class MACEModel(ExternalModel):
 
     def export_module(self) -> nn.Module:
         module = self.copy_module()
+        mace_contraction.restore(module)  # the file holds MACE's own classes only
         with torch.no_grad():
             energies = module.atomic_energies_fn.atomic_energies
             for z, value in self.offsets().items():
