@@ -75,6 +75,19 @@ def write_results(name: str, results: dict, rows: list[list], header: list[str])
     return table
 
 
+def spread(values: list[float]) -> dict:
+    """Median, range and every value of a round-robin measurement."""
+    import numpy as np
+
+    return {"median": float(np.median(values)), "min": float(np.min(values)), "max": float(np.max(values)),
+            "rounds": [float(v) for v in values]}
+
+
+def cell(stats: dict, digits: int = 1) -> str:
+    """A table cell for :func:`spread`: median (min–max)."""
+    return f"{stats['median']:.{digits}f} ({stats['min']:.{digits}f}–{stats['max']:.{digits}f})"
+
+
 def ase_langevin_rate(frames, calculator, *, replicas: int = 4, steps: int = 50, temperature: float = 500.0) -> float:
     """Replica-steps per second of ASE's Langevin (0.5 fs, friction 0.01/fs) driving ``calculator``,
     one Atoms at a time as ASE does, over ``replicas`` × ``steps``."""

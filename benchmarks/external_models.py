@@ -41,7 +41,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import CACHE, PEER_PYTHON, RESULTS, ase_langevin_rate, install_schnetpack_peer, molecule_data, write_results
+from common import (
+    CACHE,
+    PEER_PYTHON,
+    RESULTS,
+    ase_langevin_rate,
+    cell,
+    install_schnetpack_peer,
+    molecule_data,
+    spread,
+    write_results,
+)
 
 import boltzmatch
 from boltzmatch.analysis.compare import compare
@@ -140,19 +150,25 @@ def part_md(args, results: dict) -> None:
             worst = max(worst, float(np.abs(forces.numpy() - atoms.get_forces()).max()))
         differences[dtype_name] = worst
 
-    # boltzmatch's batched MD, 64 replicas
-    steps = args.md_steps
-    summary = boltzmatch.simulate(mace_file, test, out=WORK / "md64", replicas=64, time=steps * 0.5 / 1000,
-                                  timestep=0.5, temperature=500.0, write_trajectories=False, progress=False,
-                                  max_deviation=1e9, max_temperature=1e9, interval=steps)
-    ours = summary["replica_steps_per_second"]
-    # MACE's calculator under ASE's Langevin: one replica at a time
+    # boltzmatch's batched MD, 64 replicas, and MACE's calculator under ASE's Langevin (one replica at a
+    # time), alternated round by round in this process: the ratio per round, its median and range
     calculator = MACECalculator(model_paths=str(mace_file), device="cpu", default_dtype="float32")
+    steps = args.md_steps
     ase_replicas, ase_steps = 4, max(20, steps // 4)
-    theirs = ase_langevin_rate(frames, calculator, replicas=ase_replicas, steps=ase_steps)
-    results["md"] = {"boltzmatch_replica_steps_per_s": ours, "ase_mace_calculator_replica_steps_per_s": theirs,
-                     "ratio": ours / theirs, "replicas": 64, "steps": steps,
-                     "ase_measured_over": f"{ase_replicas} replicas x {ase_steps} steps (ASE runs one Atoms at a time)",
+    ours, theirs = [], []
+    for round_ in range(args.md_rounds):
+        summary = boltzmatch.simulate(mace_file, test, out=WORK / "md64", replicas=64, time=steps * 0.5 / 1000,
+                                      timestep=0.5, temperature=500.0, write_trajectories=False, progress=False,
+                                      max_deviation=1e9, max_temperature=1e9, interval=steps, seed=round_)
+        ours.append(summary["replica_steps_per_second"])
+        theirs.append(ase_langevin_rate(frames[round_ * ase_replicas:], calculator, replicas=ase_replicas,
+                                        steps=ase_steps))
+        print(f"round {round_ + 1}: boltzmatch {ours[-1]:.0f}, ASE + MACECalculator {theirs[-1]:.1f} replica-steps/s")
+    results["md"] = {"boltzmatch_replica_steps_per_s": spread(ours), "ase_mace_calculator_replica_steps_per_s":
+                     spread(theirs), "ratio": spread([a / b for a, b in zip(ours, theirs, strict=True)]),
+                     "replicas": 64, "steps": steps, "rounds": args.md_rounds,
+                     "ase_measured_over": f"{ase_replicas} replicas x {ase_steps} steps per round "
+                                          "(ASE runs one Atoms at a time)",
                      "max_force_difference_eV_A": differences}
 
 
@@ -202,9 +218,9 @@ def table_rows(results: dict) -> list[list]:
     if "md" in results:
         md = results["md"]
         rows.append(["MACE MD, 64 replicas", "boltzmatch batched MD vs ASE Langevin + MACECalculator",
-                     f"{md['boltzmatch_replica_steps_per_s']:.0f} vs "
-                     f"{md['ase_mace_calculator_replica_steps_per_s']:.0f} replica-steps/s",
-                     f"{md['ratio']:.1f}x (goal >= 10x)"])
+                     f"{cell(md['boltzmatch_replica_steps_per_s'], 0)} vs "
+                     f"{cell(md['ase_mace_calculator_replica_steps_per_s'], 0)} replica-steps/s",
+                     f"{cell(md['ratio'])}x, median of {md['rounds']} rounds (goal >= 10x)"])
         d = md["max_force_difference_eV_A"]
         rows.append(["MACE forces vs MACECalculator", "max |dF| on 64 test frames",
                      f"float32 {d['float32']:.1e} eV/Å", f"float64 {d['float64']:.1e} eV/Å (goal <= 1e-5)"])
@@ -246,6 +262,7 @@ def main() -> None:
     parser.add_argument("--md-ps", type=float, default=3.0, help="ps per replica in the compare report's MD")
     parser.add_argument("--retrain", action="store_true", help="train the mace part's runs again, not reuse them")
     parser.add_argument("--md-steps", type=int, default=200, help="steps timed for MD throughput")
+    parser.add_argument("--md-rounds", type=int, default=5, help="round-robin rounds of the MD throughput")
     args = parser.parse_args()
     path = RESULTS / "external_models.json"
     results = json.loads(path.read_text()) if path.exists() else {}

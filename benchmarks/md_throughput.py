@@ -45,8 +45,10 @@ from common import (
     CACHE,
     PEER_PYTHON,
     SCHNET_CONFIG,
+    cell,
     ethanol_data,
     install_schnetpack_peer,
+    spread,
     trained_schnet,
     write_results,
 )
@@ -148,15 +150,6 @@ def prepare_peer(run: Path, frames) -> tuple[Path, Path]:
     _, forces = boltzmatch.energy_and_forces(model, batch)
     np.save(CACHE / "md_throughput_forces.npy", forces.detach().double().numpy())
     return weights, frame_path
-
-
-def spread(values: list[float]) -> dict:
-    return {"median": float(np.median(values)), "min": float(np.min(values)), "max": float(np.max(values)),
-            "rounds": [float(v) for v in values]}
-
-
-def cell(stats: dict, digits: int = 1) -> str:
-    return f"{stats['median']:.{digits}f} ({stats['min']:.{digits}f}–{stats['max']:.{digits}f})"
 
 
 def main() -> None:
