@@ -35,7 +35,7 @@ def nequip_files(work: Path) -> tuple[Path, Path]:
     work.mkdir(parents=True)
     (work / "emt.yaml").write_text(config)
     subprocess.run([str(bin_dir / "nequip-train"), "-cp", str(work), "-cn", "emt", f"hydra.run.dir={work / 'out'}"],
-                   check=True, capture_output=True)
+                   check=True, capture_output=True, cwd=work)  # Lightning writes lightning_logs/ in the cwd
     package = work / "cu.nequip.zip"
     subprocess.run([str(bin_dir / "nequip-package"), "build", str(work / "out" / "best.ckpt"), str(package)],
                    check=True, capture_output=True)
