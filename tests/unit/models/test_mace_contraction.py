@@ -98,3 +98,18 @@ def test_nodes_grouped_by_element_in_any_order_and_with_an_element_absent():
     expected = type(module).forward(module, x, y)
     mace_contraction.accelerate(module)
     torch.testing.assert_close(module(x, y), expected, rtol=0, atol=1e-12 * float(expected.abs().max()))
+
+
+def test_frozen_weights_cache_follows_in_place_changes():
+    """MD freezes the weights and the coefficients are cached; a later in-place change (loading a
+    state dict, a fine-tuning step) must not be served from the old cache."""
+    module = _contraction("3x0e + 3x1o + 3x2e", "3x0e + 3x1o", 3, 2)
+    module.requires_grad_(False)
+    mace_contraction.accelerate(module)
+    x, y = _inputs(module, 2)
+    module(x, y)  # fills the cache
+    with torch.no_grad():
+        for p in module.parameters():
+            p.mul_(-0.5)
+    expected = type(module).forward(module, x, y)
+    torch.testing.assert_close(module(x, y), expected, rtol=0, atol=1e-12 * float(expected.abs().max()))
