@@ -88,6 +88,16 @@ def cell(stats: dict, digits: int = 1) -> str:
     return f"{stats['median']:.{digits}f} ({stats['min']:.{digits}f}–{stats['max']:.{digits}f})"
 
 
+def thermalize(atoms, *, temperature_K: float, rng) -> None:
+    """Maxwell–Boltzmann momenta at ``temperature_K`` (K): ASE ≥ 3.29's ``thermalize_momenta``, else
+    the ``MaxwellBoltzmannDistribution`` it deprecates."""
+    try:
+        from ase.md.velocitydistribution import thermalize_momenta
+    except ImportError:  # ASE < 3.29
+        from ase.md.velocitydistribution import MaxwellBoltzmannDistribution as thermalize_momenta
+    thermalize_momenta(atoms, temperature_K=temperature_K, rng=rng)
+
+
 def ase_langevin_rate(frames, calculator, *, replicas: int = 4, steps: int = 50, temperature: float = 500.0) -> float:
     """Replica-steps per second of ASE's Langevin (0.5 fs, friction 0.01/fs) driving ``calculator``,
     one Atoms at a time as ASE does, over ``replicas`` × ``steps``."""
@@ -96,13 +106,12 @@ def ase_langevin_rate(frames, calculator, *, replicas: int = 4, steps: int = 50,
     import numpy as np
     from ase import units
     from ase.md.langevin import Langevin
-    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
 
     start = time.perf_counter()
     for replica in range(replicas):
         atoms = frames[replica].copy()
         atoms.calc = calculator
-        MaxwellBoltzmannDistribution(atoms, temperature_K=temperature, rng=np.random.default_rng(replica))
+        thermalize(atoms, temperature_K=temperature, rng=np.random.default_rng(replica))
         Langevin(atoms, 0.5 * units.fs, temperature_K=temperature, friction=0.01 / units.fs,
                  rng=np.random.default_rng(replica)).run(steps)
     return replicas * steps / (time.perf_counter() - start)

@@ -49,6 +49,7 @@ from common import (
     ethanol_data,
     install_schnetpack_peer,
     spread,
+    thermalize,
     trained_schnet,
     write_results,
 )
@@ -94,7 +95,6 @@ def ase_rate(run: Path, frame, steps: int) -> float:
     """Steps per second of ASE's Langevin with ``BoltzmatchCalculator`` (one replica)."""
     from ase import units
     from ase.md.langevin import Langevin
-    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution as thermalize
 
     atoms = frame.copy()
     atoms.calc = BoltzmatchCalculator(run)
