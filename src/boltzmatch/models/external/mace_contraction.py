@@ -93,33 +93,37 @@ class FastSymmetricContraction:
         return self._plans[key]
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        plans = [self._plan(k, c, x.device) for k, c in enumerate(self.module.contractions)]
+        coefficients = [plan.coefficients(c) for plan, c in zip(plans, self.module.contractions, strict=True)]
         groups = _element_groups(y)
         if groups is None:  # attributes that are not one-hot: every element's bracket, weighted by y
-            return self._evaluate(x, y=y)
+            return self._evaluate(x, plans, coefficients, y=y)
         order, inverse, blocks = groups
         ordered = x.index_select(0, order)
         outs, start = [], 0
         for element, count in blocks:  # nodes of one element: that element's coefficients only
-            outs.append(self._evaluate(ordered[start:start + count], element=element))
+            outs.append(self._evaluate(ordered[start:start + count], plans, coefficients, element=element))
             start += count
         return torch.cat(outs, dim=0).index_select(0, inverse)
 
-    def _evaluate(self, x: torch.Tensor, *, y: torch.Tensor | None = None, element: int = 0) -> torch.Tensor:
+    @staticmethod
+    def _evaluate(x: torch.Tensor, plans: list[_Plan], coefficients: list[torch.Tensor], *,
+                  y: torch.Tensor | None = None, element: int = 0) -> torch.Tensor:
+        """Output (n, Σ C·(2ℓ+1)) of nodes ``x`` (n, C, L): with ``y``, every element's bracket
+        weighted by it; without, ``element``'s coefficients for all of them."""
         n, channels, ell = x.shape
         xt = x.permute(2, 1, 0)  # (L, C, n): gathers below copy whole rows
         tilde = torch.cat([x.new_ones(1, channels, n), xt], dim=0)
         products: dict[int, torch.Tensor] = {}
         outs = []
-        for index, contraction in enumerate(self.module.contractions):
-            plan = self._plan(index, contraction, x.device)
+        for plan, coefficient in zip(plans, coefficients, strict=True):  # (E, C, rows, monomials) each
             if plan.order not in products:  # the monomials of x̃, shared by the output irreps
                 products[plan.order] = _monomials(tilde, plan).transpose(0, 1)  # (C, monomials, n)
-            coefficients = plan.coefficients(contraction)  # (E, C, rows, monomials)
             if y is None:
-                bracket = torch.bmm(coefficients[element], products[plan.order])  # (C, rows, n)
+                bracket = torch.bmm(coefficient[element], products[plan.order])  # (C, rows, n)
             else:
-                elements = coefficients.shape[0]
-                stacked = coefficients.transpose(0, 1).reshape(channels, elements * plan.rows, -1)
+                elements = coefficient.shape[0]
+                stacked = coefficient.transpose(0, 1).reshape(channels, elements * plan.rows, -1)
                 bracket = torch.bmm(stacked, products[plan.order]).view(channels, elements, plan.rows, n)
                 bracket = (bracket * y.t().reshape(1, elements, 1, n)).sum(1)  # (C, rows, n)
             out = (bracket.view(channels, -1, ell, n) * xt.transpose(0, 1).unsqueeze(1)).sum(2)  # (C, 2ℓ+1, n)
