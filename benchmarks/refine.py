@@ -22,7 +22,7 @@ Every stage is cached under ``.cache/refine_bench/MOLECULE`` and resumes after a
 refine rounds and the judging simulations all checkpoint).
 
 Usage: python benchmarks/refine.py [--molecules aspirin malonaldehyde] [--replicas 32] [--ps 100]
-       [--rounds 4] [--round-ps 10] [--budget 64] [--base-epochs 60] [--tune-epochs 10]
+       [--rounds 4] [--round-ps 10] [--budget 64] [--base-epochs 60] [--tune-epochs 10] [--huber-delta D]
 Writes benchmarks/results/refine.{json,md} and benchmarks/results/refine/survival.png.
 """
 
@@ -57,6 +57,8 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=64, help="xTB labels per round")
     parser.add_argument("--base-epochs", type=int, default=60)
     parser.add_argument("--tune-epochs", type=int, default=10)
+    parser.add_argument("--huber-delta", type=float,
+                        help="eV/Å: refine's Fisher objective weighs force residuals beyond it linearly")
     args = parser.parse_args()
     results = earlier_results(args)
     for molecule in args.molecules:
@@ -71,7 +73,8 @@ def earlier_results(args: argparse.Namespace) -> dict:
     if not path.exists():
         return {}
     earlier = json.loads(path.read_text())
-    same = {k: v for k, v in earlier.get("settings", {}).items() if k != "molecules"} == {
+    # options added later are absent from older results: read them as unset
+    same = {k: earlier.get("settings", {}).get(k) for k in vars(args) if k != "molecules"} == {
         k: v for k, v in vars(args).items() if k != "molecules"}
     if not same:
         return {}
@@ -92,7 +95,9 @@ def run_molecule(molecule: str, args: argparse.Namespace) -> dict:
     loop_settings = dict(data=train, reference="xtb", temperature=TEMPERATURE, rounds=args.rounds,
                          replicas=args.replicas, time=args.round_ps, label_budget=args.budget,
                          epochs=args.tune_epochs, lr=3e-4, batch_size=16, test=test, seed=0)
-    loop = boltzmatch.refine(base, out=root / "loop", **loop_settings)
+    huber = {} if args.huber_delta is None else {"huber_delta": args.huber_delta}
+    loop_dir = root / ("loop" if args.huber_delta is None else f"loop_huber{args.huber_delta:g}")
+    loop = boltzmatch.refine(base, out=loop_dir, **loop_settings, **huber)
     plain = boltzmatch.refine(base, out=root / "b", selection="uniform", objective="energy-forces", **loop_settings)
     union = root / "c_data.xyz"
     if not union.exists():
@@ -106,7 +111,8 @@ def run_molecule(molecule: str, args: argparse.Namespace) -> dict:
               "loop": Path(loop["rows"][-1]["model"])}
     labels = {"a": 1000, "b": 1000 + n_extra, "c": 1000 + n_extra, "loop": 1000 + n_extra}
     judges = root / f"judge_{args.ps:g}ps_{args.replicas}replicas"  # other lengths never reuse these runs
-    judged = {name: judge(model, train, test, judges / name, args) | {"reference_labels": labels[name]}
+    folders = {"a": "a", "b": "b", "c": "c", "loop": loop_dir.name}
+    judged = {name: judge(model, train, test, judges / folders[name], args) | {"reference_labels": labels[name]}
               for name, model in models.items()}
     for name in judged:
         judged[name] |= collapse_ratio(judged[name], judged["a"], args.ps)

@@ -94,7 +94,7 @@ def test_other_settings_in_the_folder_are_an_error(rough_schnet, ethanol_xtb, tm
 def test_a_folder_written_before_selection_and_objective_existed_still_resumes(rough_schnet, ethanol_xtb, tmp_path):
     boltzmatch.refine(rough_schnet, data=ethanol_xtb, out=tmp_path / "r", **{**SETTINGS, "rounds": 0})
     stored = json.loads((tmp_path / "r" / "settings.json").read_text())
-    del stored["selection"], stored["objective"]
+    del stored["selection"], stored["objective"], stored["energy_weight"], stored["huber_delta"]
     (tmp_path / "r" / "settings.json").write_text(json.dumps(stored))
     boltzmatch.refine(rough_schnet, data=ethanol_xtb, out=tmp_path / "r", **{**SETTINGS, "rounds": 0})
 
@@ -117,11 +117,24 @@ def test_plain_active_learning_labels_uniform_frames_and_retrains_on_energies_an
     assert failures["rows"][0] == {**outcome(tmp_path / "a")[0][0], "model": str(rough_schnet)}
 
 
+def test_the_fisher_options_reach_every_rounds_fine_tuning(rough_schnet, ethanol_xtb, tmp_path):
+    boltzmatch.refine(rough_schnet, data=ethanol_xtb, out=tmp_path / "r", energy_weight=5.0, huber_delta=0.5,
+                      **SETTINGS)
+    config = yaml.safe_load(open(tmp_path / "r" / "round_00" / "model" / "config.yaml"))["training"]
+    assert (config["objective"], config["energy_weight"], config["huber_delta"]) == ("fisher", 5.0, 0.5)
+    assert config["temperature"] == 500.0
+
+
 def test_bad_inputs_are_one_line_errors_and_leave_no_folder(rough_schnet, ethanol_xtb, tmp_path, capsys):
     for args, message in ((["missing-run", "--data", str(ethanol_xtb)], "missing-run: not a run directory"),
                           ([str(rough_schnet), "--data", "missing.xyz"], "missing.xyz: no such file"),
                           ([str(rough_schnet), "--data", str(ethanol_xtb), "--rounds", "-1"],
-                           "rounds must be a non-negative integer")):
+                           "rounds must be a non-negative integer"),
+                          ([str(rough_schnet), "--data", str(ethanol_xtb), "--objective", "energy-forces",
+                            "--huber-delta", "0.5"], "huber-delta must be positive and only goes with objective "
+                                                     "fisher, got 0.5 with energy-forces"),
+                          ([str(rough_schnet), "--data", str(ethanol_xtb), "--energy-weight", "-1"],
+                           "energy-weight must be non-negative")):
         assert main(["refine", *args, "--out", str(tmp_path / "r"), "--quiet"]) == 2
         err = capsys.readouterr().err
         assert message in err and len(err.strip().splitlines()) == 1

@@ -36,6 +36,9 @@ def add_objective_options(parser: argparse.ArgumentParser, default: str | None) 
     group.add_argument("--antithetic", action=argparse.BooleanOptionalAction, default=None,
                        help="dsm: evaluate x + σε and x − σε (twice the cost, much less variance at small σ; "
                             "default on)")
+    group.add_argument("--huber-delta", type=float,
+                       help="fisher: eV/Å beyond which force residuals weigh linearly (robust to a few frames "
+                            "far from equilibrium; default: off, the plain Fisher divergence)")
     group.add_argument("--n-probes", type=int, default=1, help="ssm Hutchinson probes per structure")
     group.add_argument("--probe", choices=["rademacher", "gaussian"], default="rademacher", help="ssm probe")
     group.add_argument("--cd-option", action="append", default=[], metavar="KEY=VALUE",

@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     summary = finetune(
         args.run_dir, data=args.data, out=args.out, objective=args.objective, temperature=args.temperature,
         energy_weight=args.energy_weight, force_weight=args.force_weight, sigma=args.sigma, n_probes=args.n_probes,
-        antithetic=args.antithetic,
+        antithetic=args.antithetic, huber_delta=args.huber_delta,
         probe=args.probe, freeze=args.freeze, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
         val_fraction=args.val_fraction, test_fraction=args.test_fraction, seed=args.seed,
         max_minutes=args.max_minutes, progress=not args.quiet,

@@ -29,6 +29,10 @@ def add_parser(subparsers) -> None:
                         "uniformly from the trajectories (plain active learning)")
     p.add_argument("--objective", choices=["fisher", "energy-forces"], default="fisher",
                    help="fine-tuning objective on the training frames plus every label (default fisher)")
+    p.add_argument("--energy-weight", type=float, default=0.0,
+                   help="weight of a per-atom energy MSE (eV^2) added to the Fisher objective (default 0)")
+    p.add_argument("--huber-delta", type=float,
+                   help="eV/Å beyond which force residuals weigh linearly in the Fisher objective (default: off)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="the refine folder (round_NN/, refine.csv, refine.json, refine.png)")
     p.add_argument("--quiet", action="store_true")
@@ -42,6 +46,8 @@ def run(args: argparse.Namespace) -> int:
                      temperature=args.temperature, rounds=args.rounds, replicas=args.replicas, time=args.time,
                      timestep=args.timestep, label_budget=args.label_budget, window=args.window, epochs=args.epochs,
                      lr=args.lr, batch_size=args.batch_size, max_minutes=args.max_minutes, test=args.test,
-                     seed=args.seed, selection=args.selection, objective=args.objective, progress=not args.quiet)
+                     seed=args.seed, selection=args.selection, objective=args.objective,
+                     energy_weight=args.energy_weight,
+                     huber_delta=args.huber_delta, progress=not args.quiet)
     print(format_refine_summary(summary))
     return 0

@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
             test_fraction=args.test_fraction, split_method=args.split_method, split_file=args.split_file,
             seed=args.seed, max_minutes=args.max_minutes, progress=not args.quiet, objective=args.objective,
             temperature=args.temperature, sigma=args.sigma, n_probes=args.n_probes, probe=args.probe,
-            antithetic=args.antithetic,
+            antithetic=args.antithetic, huber_delta=args.huber_delta,
             solver=args.solver, ridge=args.ridge,
             data_options={k: v for k, v in data_kwargs(args).items() if v is not None},
             cd_options=cd_options(args), prior=args.prior,

@@ -99,18 +99,27 @@ class ScoreMatching:
     probe : ``gaussian`` or ``rademacher``
     antithetic : for ``dsm``, evaluate every structure at x + σε and x − σε (twice the cost); the
         term linear in ε then cancels, which removes most of dsm's variance at small σ
+    huber_delta : for ``fisher``, eV/Å: force residuals beyond it weigh linearly, not quadratically
+        (β² times the Huber loss instead of β²/2 times the square), so that a few labelled frames far
+        from equilibrium, with forces of 10 eV/Å and more, do not outweigh the rest; ``None``: the plain
+        Fisher divergence
     """
 
     def __init__(self, kind: str, temperature: float | None = None, *, energy_weight: float = 0.0,
                  force_weight: float = 0.0, sigma: Sequence[float] = (0.05,), n_probes: int = 1,
-                 probe: str = "rademacher", score_weight: float = 1.0, antithetic: bool = False):
+                 probe: str = "rademacher", score_weight: float = 1.0, antithetic: bool = False,
+                 huber_delta: float | None = None):
         if kind not in SCORE_OBJECTIVES:
             raise BoltzmatchError(f"unknown objective {kind!r}; expected one of {', '.join(SCORE_OBJECTIVES)}")
         if probe not in ("gaussian", "rademacher"):
             raise BoltzmatchError(f"probe must be gaussian or rademacher, got {probe!r}")
         if kind == "dsm" and (not sigma or min(sigma) <= 0):
             raise BoltzmatchError(f"dsm needs positive noise levels sigma (Å), got {list(sigma)}")
+        if huber_delta is not None and (kind != "fisher" or not huber_delta > 0):
+            raise BoltzmatchError(f"huber-delta (eV/Å) must be positive and goes with objective fisher only, "
+                                  f"got {huber_delta} with {kind}")
         self.kind = kind
+        self.huber_delta = huber_delta
         self.temperature = temperature
         self.sigma = [float(s) for s in sigma]
         self.n_probes = int(n_probes)
@@ -132,6 +141,10 @@ class ScoreMatching:
         beta_atoms = beta[batch.structure_index][:, None]
         if self.kind == "fisher":
             _, forces = energy_and_forces(model, batch, create_graph=True)
+            if self.huber_delta is not None:
+                residual = torch.nn.functional.huber_loss(forces, batch.forces, reduction="none",
+                                                          delta=self.huber_delta)
+                return _per_structure(beta_atoms**2 * residual, batch)
             return 0.5 * _per_structure((beta_atoms * (batch.forces - forces)) ** 2, batch)
         if self.kind == "dsm":
             generator_device = batch.positions.device
@@ -178,15 +191,18 @@ class ScoreMatching:
 def make_objective(objective: str, *, temperature: float | None = None, energy_weight: float = 1.0,
                    force_weight: float = 100.0, sigma: Sequence[float] = (0.05,), n_probes: int = 1,
                    probe: str = "rademacher", antithetic: bool = False, cd_options: dict | None = None,
-                   seed: int = 0):
+                   seed: int = 0, huber_delta: float | None = None):
     """The objective named ``objective`` (one of :data:`OBJECTIVES`).
 
     ``cd`` is contrastive divergence (:mod:`.contrastive`) with ``cd_options`` (steps, timestep,
     friction, buffer, reinit, alpha; unknown keys are a one-line error) and sampler ``seed``.
 
     For supervised losses the weights weigh energy and forces; for score objectives they weigh
-    the optional supervised terms mixed in (pass 0 to leave them out).
+    the optional supervised terms mixed in (pass 0 to leave them out). ``huber_delta`` (eV/Å) makes
+    ``fisher`` robust to outlying force residuals (see :class:`ScoreMatching`).
     """
+    if huber_delta is not None and objective != "fisher":
+        raise BoltzmatchError(f"huber-delta goes with objective fisher only, got objective {objective}")
     if objective in ("energy", "forces", "energy-forces"):
         return SupervisedLoss(objective, energy_weight, force_weight)
     if objective == "cd":
@@ -200,4 +216,5 @@ def make_objective(objective: str, *, temperature: float | None = None, energy_w
     if objective not in SCORE_OBJECTIVES:
         raise BoltzmatchError(f"unknown objective {objective!r}; expected one of {', '.join(OBJECTIVES)}")
     return ScoreMatching(objective, temperature, energy_weight=energy_weight, force_weight=force_weight,
-                         sigma=sigma, n_probes=n_probes, probe=probe, antithetic=antithetic)
+                         sigma=sigma, n_probes=n_probes, probe=probe, antithetic=antithetic,
+                         huber_delta=huber_delta)

@@ -23,6 +23,7 @@ def finetune(
     n_probes: int = 1,
     probe: str = "rademacher",
     antithetic: bool | None = None,
+    huber_delta: float | None = None,
     freeze: str | None = None,
     epochs: int = 50,
     lr: float = 1e-4,
@@ -45,7 +46,8 @@ def finetune(
     :func:`~boltzmatch.training.train`). The new run's
     ``config.yaml`` records ``parent: run_dir``; parameters whose names match the glob
     ``freeze`` stay fixed. ``temperature`` in K, ``sigma`` in Å (dsm; default derived from
-    the data, antithetic pairs on by default), ``lr`` for Adam.
+    the data, antithetic pairs on by default), ``huber_delta`` in eV/Å (fisher: force residuals beyond it
+    weigh linearly), ``lr`` for Adam.
     """
     parent = rd.read_config(run_dir)
     if Path(out).resolve() == Path(run_dir).resolve():
@@ -60,7 +62,7 @@ def finetune(
     settings = TrainSettings(
         data=str(data), objective=objective, temperature=temperature, energy_weight=energy_weight,
         force_weight=force_weight, sigma=None if sigma is None else list(sigma), n_probes=n_probes, probe=probe,
-        antithetic=antithetic,
+        antithetic=antithetic, huber_delta=huber_delta,
         epochs=epochs,
         batch_size=batch_size, lr=lr, schedule=schedule, patience=patience, ema_decay=ema_decay, clip=clip,
         val_fraction=val_fraction, test_fraction=test_fraction, seed=seed, max_minutes=max_minutes,

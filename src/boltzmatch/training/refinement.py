@@ -61,6 +61,8 @@ class RefineSettings:
     seed: int = 0
     selection: str = "failures"
     objective: str = "fisher"
+    energy_weight: float = 0.0
+    huber_delta: float | None = None
 
 
 SELECTIONS = ("failures", "uniform")
@@ -71,13 +73,16 @@ def refine(run_dir: str | Path, *, data: str | Path, out: str | Path, reference:
            temperature: float = 500.0, rounds: int = 3, replicas: int = 32, time: float = 10.0,  # noqa: A002
            timestep: float = 0.5, label_budget: int = 64, window: int = 5, epochs: int = 30, lr: float = 1e-4,
            batch_size: int = 32, max_minutes: float | None = None, test: str | Path | None = None, seed: int = 0,
-           selection: str = "failures", objective: str = "fisher", progress: bool = True) -> dict:
+           selection: str = "failures", objective: str = "fisher", energy_weight: float = 0.0,
+           huber_delta: float | None = None, progress: bool = True) -> dict:
     """Refine the model of ``run_dir`` (a run or a model file) by ``rounds`` rounds; returns the summary.
 
     ``temperature`` in K, ``time`` ps per replica, ``timestep`` fs, ``label_budget`` reference calls per
     round, ``window`` frames before each collapse to draw from; ``selection`` (failures, uniform) and
-    ``objective`` (fisher, energy-forces) as in the module docstring. ``out`` is resumed when it holds the same
-    settings; other settings there are an error.
+    ``objective`` (fisher, energy-forces) as in the module docstring; ``energy_weight`` adds the
+    supervised per-atom energy MSE (eV²) with that weight to the Fisher objective and ``huber_delta`` (eV/Å)
+    makes it robust to outlying force residuals (:class:`~boltzmatch.objectives.score.ScoreMatching`).
+    ``out`` is resumed when it holds the same settings; other settings there are an error.
     """
     out = Path(out)
     settings = RefineSettings(run_dir=str(run_dir), data=str(data), reference=reference,
@@ -85,7 +90,8 @@ def refine(run_dir: str | Path, *, data: str | Path, out: str | Path, reference:
                               time=float(time), timestep=float(timestep), label_budget=int(label_budget),
                               window=int(window), epochs=int(epochs), lr=float(lr), batch_size=int(batch_size),
                               max_minutes=max_minutes, test=None if test is None else str(test), seed=int(seed),
-                              selection=selection, objective=objective)
+                              selection=selection, objective=objective, energy_weight=float(energy_weight),
+                              huber_delta=None if huber_delta is None else float(huber_delta))
     _validate(settings)
     from ..data import read_structures
     from .run_dir import read_config
@@ -95,8 +101,9 @@ def refine(run_dir: str | Path, *, data: str | Path, out: str | Path, reference:
     out.mkdir(parents=True, exist_ok=True)
     stored = out / "settings.json"
     if stored.exists():
-        # runs written before selection and objective existed hold neither: read them as the defaults
-        defaults = {f.name: f.default for f in fields(RefineSettings) if f.name in ("selection", "objective")}
+        # runs written before these options existed hold none: read them as the defaults
+        defaults = {f.name: f.default for f in fields(RefineSettings)
+                    if f.name in ("selection", "objective", "energy_weight", "huber_delta")}
         if {**defaults, **json.loads(stored.read_text())} != asdict(settings):
             raise BoltzmatchError(f"{out}: holds a refine run with other settings; choose another --out")
     else:
@@ -138,6 +145,12 @@ def _validate(settings: RefineSettings) -> None:
         if value < (0 if key == "rounds" else 1):
             kind = "a non-negative" if key == "rounds" else "a positive"
             raise BoltzmatchError(f"{key.replace('_', '-')} must be {kind} integer, got {value}")
+    if settings.energy_weight < 0 or (settings.energy_weight and settings.objective != "fisher"):
+        raise BoltzmatchError(f"energy-weight must be non-negative and only goes with objective fisher, "
+                              f"got {settings.energy_weight} with {settings.objective}")
+    if settings.huber_delta is not None and (not settings.huber_delta > 0 or settings.objective != "fisher"):
+        raise BoltzmatchError(f"huber-delta must be positive and only goes with objective fisher, "
+                              f"got {settings.huber_delta} with {settings.objective}")
     for key in ("temperature", "time", "timestep", "lr"):
         if not getattr(settings, key) > 0:
             raise BoltzmatchError(f"{key} must be positive, got {getattr(settings, key)}")
@@ -317,8 +330,11 @@ def _finetune(model, union: Path, run: Path, settings: RefineSettings, progress:
     if (run / rd.CHECKPOINT).exists():
         train(union, out=run, resume=True, progress=progress)
         return run
-    temperature = settings.temperature if settings.objective == "fisher" else None
-    finetune(model, data=union, out=run, objective=settings.objective, temperature=temperature,
+    fisher = settings.objective == "fisher"
+    finetune(model, data=union, out=run, objective=settings.objective,
+             temperature=settings.temperature if fisher else None,
+             energy_weight=settings.energy_weight if fisher else None,
+             huber_delta=settings.huber_delta if fisher else None,
              epochs=settings.epochs, lr=settings.lr, batch_size=settings.batch_size, seed=settings.seed,
              max_minutes=settings.max_minutes, progress=progress)
     return run

@@ -68,6 +68,7 @@ class TrainSettings:
     freeze: str | None = None
     cd_options: dict = field(default_factory=dict)
     prior: str | None = None
+    huber_delta: float | None = None
 
     @property
     def objective_name(self) -> str:
@@ -153,6 +154,7 @@ def train(
     data_options: dict | None = None,
     cd_options: dict | None = None,
     prior: str | None = None,
+    huber_delta: float | None = None,
 ) -> dict:
     """Train an energy model on ``data`` and write a run directory ``out``; returns the summary.
 
@@ -168,7 +170,8 @@ def train(
     objective ``fisher``, ``ism``, ``ssm``, ``dsm`` at ``temperature`` (K), with noise levels
     ``sigma`` (Å) for dsm (default: derived from the data by
     :func:`~boltzmatch.objectives.score.dsm_sigma_from_data`; ``antithetic`` pairs x ± σε, on by
-    default for dsm: twice the cost, far less variance at small σ) and ``n_probes`` for ssm, or
+    default for dsm: twice the cost, far less variance at small σ), ``n_probes`` for ssm,
+    ``huber_delta`` (eV/Å) for a Fisher divergence robust to outlying force residuals, or
     ``cd`` (contrastive divergence, model samples by Langevin MD from a replay buffer; ``cd_options``
     steps, timestep fs, friction 1/fs, buffer, reinit, alpha); the
     energy/force weights then mix in
@@ -211,7 +214,7 @@ def train(
             data_options=data_options or {}, objective=objective, temperature=temperature,
             sigma=None if sigma is None else list(sigma),
             n_probes=n_probes, probe=probe, antithetic=antithetic, solver=solver, ridge=ridge,
-            cd_options=dict(cd_options or {}), prior=prior,
+            cd_options=dict(cd_options or {}), prior=prior, huber_delta=huber_delta,
         )
         if isinstance(config, (str, Path)):
             model_config = load_config(config)
@@ -236,7 +239,7 @@ def _run(settings: TrainSettings, model_config: dict | None, out: Path, *, resum
             settings.objective_name, temperature=settings.temperature, energy_weight=settings.energy_weight,
             force_weight=settings.force_weight, sigma=settings.sigma or [1.0], n_probes=settings.n_probes,
             probe=settings.probe, antithetic=bool(settings.antithetic), cd_options=settings.cd_options,
-            seed=settings.seed,
+            seed=settings.seed, huber_delta=settings.huber_delta,
         )
 
     if settings.objective_name == "dsm" and settings.antithetic is None:

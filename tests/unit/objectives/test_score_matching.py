@@ -193,3 +193,55 @@ def test_antithetic_dsm_in_one_call_equals_the_two_noisy_evaluations():
     (expected_grad,) = torch.autograd.grad(expected.sum(), model.interactions[0].filter[0].weight)
     torch.testing.assert_close(value, expected, rtol=1e-12, atol=0)
     torch.testing.assert_close(grad, expected_grad, rtol=1e-10, atol=1e-12)
+
+
+def test_huber_fisher_equals_fisher_while_residuals_are_below_delta():
+    k = [2.0, 8.0, 30.0]
+    batch = gaussian_batch(k, 500, seed=2)
+    batch.forces = -torch.as_tensor(k, dtype=torch.float64) * batch.positions
+    model = HarmonicWell()
+    with torch.no_grad():
+        model.log_k.copy_(torch.log(torch.tensor(k)) + 0.01)  # residuals ≈ 1% of the forces
+    largest = float((batch.forces + torch.exp(model.log_k.detach()) * batch.positions).abs().max())
+    plain = ScoreMatching("fisher", TEMPERATURE).score_term(model, batch)
+    huber = ScoreMatching("fisher", TEMPERATURE, huber_delta=1.01 * largest).score_term(model, batch)
+    torch.testing.assert_close(huber, plain, rtol=1e-14, atol=0)
+
+
+def test_huber_fisher_weighs_residuals_beyond_delta_linearly():
+    batch = gaussian_batch([5.0] * 3, 3, seed=3)
+    batch.forces = torch.tensor([[0.1, -0.2, 0.0], [3.0, 0.0, -0.5], [0.0, 0.0, 10.0]], dtype=torch.float64)
+    zero = HarmonicWell()
+    with torch.no_grad():
+        zero.log_k.fill_(-1e3)  # k = 0: the model's forces vanish, the residuals are the forces
+    delta = 0.5
+    term = ScoreMatching("fisher", TEMPERATURE, huber_delta=delta).score_term(zero, batch)
+    r = batch.forces.abs()
+    expected = BETA**2 * torch.where(r <= delta, 0.5 * r**2, delta * (r - 0.5 * delta)).sum(1)
+    torch.testing.assert_close(term, expected, rtol=1e-14, atol=0)
+
+
+def test_huber_fisher_fits_the_force_constant_despite_outlying_frames():
+    """2% of the frames carry forces 30× too large (like labels where a model had a spurious well):
+    the plain Fisher divergence is a least-squares fit and the force constant comes out ~60% too large;
+    with a Huber δ of 0.5 eV/Å (the typical force here is 0.5 eV/Å) it stays within 3%."""
+    k = 8.0
+    batch = gaussian_batch([k] * 3, 5000, seed=4)
+    forces = -k * batch.positions
+    forces[:100] *= 30.0
+    batch.forces = forces
+    fitted = {}
+    for name, delta in (("plain", None), ("huber", 0.5)):
+        model = HarmonicWell(n_axes=1)
+        fit(model, ScoreMatching("fisher", TEMPERATURE, huber_delta=delta), batch)
+        fitted[name] = float(torch.exp(model.log_k.detach()))
+    assert fitted["plain"] > 1.4 * k
+    assert fitted["huber"] == pytest.approx(k, rel=0.03)
+
+
+@pytest.mark.parametrize("kind, delta", [("ism", 0.5), ("fisher", 0.0), ("fisher", -1.0)])
+def test_huber_delta_is_positive_and_for_fisher_only(kind, delta):
+    from boltzmatch.errors import BoltzmatchError
+
+    with pytest.raises(BoltzmatchError, match="huber-delta"):
+        make_objective(kind, temperature=TEMPERATURE, energy_weight=0, force_weight=0, huber_delta=delta)
