@@ -43,6 +43,13 @@ def gaussian_batch(k, n, seed=0):
     )
 
 
+def labelled_gaussian_batch(k, n, seed=0):
+    """``gaussian_batch`` with the well's exact forces −k·x (eV/Å) as labels."""
+    batch = gaussian_batch(k, n, seed=seed)
+    batch.forces = -torch.as_tensor(k, dtype=torch.float64) * batch.positions
+    return batch
+
+
 def fit(model, objective, batch, seed=0):
     """Full-batch L-BFGS; the probes and noise are drawn with a fixed seed in every evaluation, so
     stochastic objectives become a deterministic sample average that L-BFGS can minimise."""
@@ -86,8 +93,7 @@ def test_harmonic_force_constants_within_2_percent(k, objective):
 
 def test_fisher_is_beta_squared_half_force_mse():
     k = [2.0, 8.0, 30.0]
-    batch = gaussian_batch(k, 500, seed=2)
-    batch.forces = -torch.as_tensor(k, dtype=torch.float64) * batch.positions
+    batch = labelled_gaussian_batch(k, 500, seed=2)
     model = HarmonicWell()
     with torch.no_grad():
         model.log_k.normal_()
@@ -197,8 +203,7 @@ def test_antithetic_dsm_in_one_call_equals_the_two_noisy_evaluations():
 
 def test_huber_fisher_equals_fisher_while_residuals_are_below_delta():
     k = [2.0, 8.0, 30.0]
-    batch = gaussian_batch(k, 500, seed=2)
-    batch.forces = -torch.as_tensor(k, dtype=torch.float64) * batch.positions
+    batch = labelled_gaussian_batch(k, 500, seed=2)
     model = HarmonicWell()
     with torch.no_grad():
         model.log_k.copy_(torch.log(torch.tensor(k)) + 0.01)  # residuals ≈ 1% of the forces
