@@ -148,15 +148,14 @@ def _element_groups(y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[t
 
 def _monomials(tilde: torch.Tensor, plan: _Plan) -> torch.Tensor:
     """(monomials, C, n): the products of ``plan.order - 1`` components of x̃ (L+1, C, n), in the
-    order of ``plan.monomials``. Degrees 0–2 (MACE's correlations 1–3) by slices, whose backward
-    is cheaper than a gather's scatter-add; higher degrees by gathers."""
+    order of ``plan.monomials``, by one gather of whole rows per factor (their backward is one
+    row-wise scatter-add each: cheaper than slicing x̃ per row, whose backward writes a full-size
+    zero tensor per slice)."""
     degree = plan.order - 1
     if degree == 0:
         return tilde.new_ones(1, *tilde.shape[1:])
     if degree == 1:
         return tilde
-    if degree == 2:  # rows (a, b ≥ a), a-major: combinations_with_replacement's order
-        return torch.cat([tilde[a:a + 1] * tilde[a:] for a in range(tilde.shape[0])], dim=0)
     q = tilde.index_select(0, plan.monomials[:, 0])
     for a in range(1, degree):
         q = q * tilde.index_select(0, plan.monomials[:, a])
