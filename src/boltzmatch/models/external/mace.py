@@ -21,7 +21,7 @@ from torch import nn
 from ...data.atoms_batch import AtomsBatch
 from ...errors import BoltzmatchError
 from ..neighbors import neighbor_list
-from . import mace_contraction
+from . import mace_contraction, mace_edge_product
 from .base import ExternalModel, load_pickled_module, quiet_foreign, require
 
 
@@ -108,7 +108,9 @@ class MACEModel(ExternalModel):
                 avg_num_neighbors=avg_num_neighbors,
             )
             cutoff = float(r_max)
-        mace_contraction.accelerate(module)  # same function, cheaper order of sums (see that module)
+        # same function, cheaper order of sums (see those modules)
+        mace_contraction.accelerate(module)
+        mace_edge_product.accelerate(module)
         super().__init__(module, cutoff=cutoff, elements=known)
         self.built_here = not file
         heads = list(getattr(module, "heads", None) or ["Default"])
@@ -150,6 +152,7 @@ class MACEModel(ExternalModel):
     def export_module(self) -> nn.Module:
         module = self.copy_module()
         mace_contraction.restore(module)  # the file holds MACE's own classes only
+        mace_edge_product.restore(module)
         with torch.no_grad():
             energies = module.atomic_energies_fn.atomic_energies
             for z, value in self.offsets().items():
