@@ -12,6 +12,7 @@ from ase.io import read
 import boltzmatch
 from boltzmatch.cli.main import main
 from boltzmatch.errors import BoltzmatchError
+from boltzmatch.training.refinement import DEFAULT_HUBER_DELTA, format_refine_summary, resolve_huber_delta
 
 SETTINGS = dict(rounds=1, replicas=4, time=0.2, label_budget=6, window=3, epochs=2, temperature=500.0, seed=3,
                 progress=False)
@@ -92,11 +93,16 @@ def test_other_settings_in_the_folder_are_an_error(rough_schnet, ethanol_xtb, tm
 
 
 def test_a_folder_written_before_selection_and_objective_existed_still_resumes(rough_schnet, ethanol_xtb, tmp_path):
-    boltzmatch.refine(rough_schnet, data=ethanol_xtb, out=tmp_path / "r", **{**SETTINGS, "rounds": 0})
+    """Such runs used plain Fisher fine-tuning: they resume with --huber-delta 0, and the Huber
+    default (0.5 eV/Å) is a different run."""
+    plain = {**SETTINGS, "rounds": 0, "huber_delta": 0}
+    boltzmatch.refine(rough_schnet, data=ethanol_xtb, out=tmp_path / "r", **plain)
     stored = json.loads((tmp_path / "r" / "settings.json").read_text())
     del stored["selection"], stored["objective"], stored["energy_weight"], stored["huber_delta"]
     (tmp_path / "r" / "settings.json").write_text(json.dumps(stored))
-    boltzmatch.refine(rough_schnet, data=ethanol_xtb, out=tmp_path / "r", **{**SETTINGS, "rounds": 0})
+    boltzmatch.refine(rough_schnet, data=ethanol_xtb, out=tmp_path / "r", **plain)
+    with pytest.raises(BoltzmatchError, match="other settings"):
+        boltzmatch.refine(rough_schnet, data=ethanol_xtb, out=tmp_path / "r", **{**SETTINGS, "rounds": 0})
 
 
 def test_plain_active_learning_labels_uniform_frames_and_retrains_on_energies_and_forces(rough_schnet, ethanol_xtb,
@@ -118,11 +124,22 @@ def test_plain_active_learning_labels_uniform_frames_and_retrains_on_energies_an
 
 
 def test_the_fisher_options_reach_every_rounds_fine_tuning(rough_schnet, ethanol_xtb, tmp_path):
-    boltzmatch.refine(rough_schnet, data=ethanol_xtb, out=tmp_path / "r", energy_weight=5.0, huber_delta=0.5,
-                      **SETTINGS)
+    summary = boltzmatch.refine(rough_schnet, data=ethanol_xtb, out=tmp_path / "r", energy_weight=5.0,
+                                huber_delta=0.8, **SETTINGS)
+    assert "fine-tuning: fisher, Huber δ 0.8 eV/Å" in format_refine_summary(summary)
     config = yaml.safe_load(open(tmp_path / "r" / "round_00" / "model" / "config.yaml"))["training"]
-    assert (config["objective"], config["energy_weight"], config["huber_delta"]) == ("fisher", 5.0, 0.5)
+    assert (config["objective"], config["energy_weight"], config["huber_delta"]) == ("fisher", 5.0, 0.8)
     assert config["temperature"] == 500.0
+
+
+def test_huber_delta_defaults_to_half_an_ev_per_angstrom_with_fisher_only():
+    assert resolve_huber_delta("fisher", None) == DEFAULT_HUBER_DELTA == 0.5
+    assert resolve_huber_delta("fisher", 0) is None  # off: squared residuals
+    assert resolve_huber_delta("fisher", 1.5) == 1.5
+    assert resolve_huber_delta("energy-forces", None) is None
+    for objective, delta in (("fisher", -0.5), ("energy-forces", 0.5)):
+        with pytest.raises(BoltzmatchError, match="huber-delta must be positive"):
+            resolve_huber_delta(objective, delta)
 
 
 def test_bad_inputs_are_one_line_errors_and_leave_no_folder(rough_schnet, ethanol_xtb, tmp_path, capsys):
@@ -131,8 +148,8 @@ def test_bad_inputs_are_one_line_errors_and_leave_no_folder(rough_schnet, ethano
                           ([str(rough_schnet), "--data", str(ethanol_xtb), "--rounds", "-1"],
                            "rounds must be a non-negative integer"),
                           ([str(rough_schnet), "--data", str(ethanol_xtb), "--objective", "energy-forces",
-                            "--huber-delta", "0.5"], "huber-delta must be positive and only goes with objective "
-                                                     "fisher, got 0.5 with energy-forces"),
+                            "--huber-delta", "0.5"], "huber-delta must be positive (0: off) and only goes with "
+                                                     "objective fisher, got 0.5 with energy-forces"),
                           ([str(rough_schnet), "--data", str(ethanol_xtb), "--energy-weight", "-1"],
                            "energy-weight must be non-negative")):
         assert main(["refine", *args, "--out", str(tmp_path / "r"), "--quiet"]) == 2

@@ -32,7 +32,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--energy-weight", type=float, default=0.0,
                    help="weight of a per-atom energy MSE (eV^2) added to the Fisher objective (default 0)")
     p.add_argument("--huber-delta", type=float,
-                   help="eV/Å beyond which force residuals weigh linearly in the Fisher objective (default: off)")
+                   help="eV/Å beyond which force residuals weigh linearly in the Fisher objective "
+                        "(default 0.5 with --objective fisher; 0 turns it off)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="the refine folder (round_NN/, refine.csv, refine.json, refine.png)")
     p.add_argument("--quiet", action="store_true")

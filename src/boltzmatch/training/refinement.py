@@ -18,7 +18,10 @@ Each round (``OUT/round_NN/``):
 4. ``model/``: :func:`~boltzmatch.training.finetune` of the current model with ``objective`` (default
    the Fisher objective at the MD temperature) on the union of the training frames and every label
    so far (reference and model samples: the symmetric Fisher divergence of the issue);
-   ``energy-forces`` retrains on energies and forces instead.
+   ``energy-forces`` retrains on energies and forces instead. The Fisher objective weighs force
+   residuals beyond ``huber_delta`` (default 0.5 eV/Å) linearly: labels taken where the model
+   fails sit up to ~10 eV above the training frames with 10–18 eV/Å forces, and squared residuals
+   there outweighed the rest (the held-out force error rose over rounds; docs/architecture.md).
 
 After the last round one more MD judges the final model. ``refine.csv``/``refine.json`` hold a row per
 round: labels used (cumulative), median time to collapse (ps), collapsed replicas, held-out force MAE
@@ -29,7 +32,7 @@ round: labels used (cumulative), median time to collapse (ps), collapsed replica
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -62,11 +65,27 @@ class RefineSettings:
     selection: str = "failures"
     objective: str = "fisher"
     energy_weight: float = 0.0
-    huber_delta: float | None = None
+    huber_delta: float | None = None  # eV/Å as used (resolve_huber_delta); None: squared residuals
 
 
 SELECTIONS = ("failures", "uniform")
 REFINE_OBJECTIVES = ("fisher", "energy-forces")
+#: eV/Å: the Fisher objective's Huber δ when none is given; on aspirin and malonaldehyde (xTB, 500 K)
+#: it ended with a lower held-out force error than squared residuals (benchmarks/refine.py)
+DEFAULT_HUBER_DELTA = 0.5
+#: what runs written before an option existed used (their settings.json lacks it)
+_LEGACY = {"selection": "failures", "objective": "fisher", "energy_weight": 0.0, "huber_delta": None}
+
+
+def resolve_huber_delta(objective: str, huber_delta: float | None) -> float | None:
+    """The Huber δ (eV/Å) a refine run uses: ``None`` is the default (:data:`DEFAULT_HUBER_DELTA` with
+    the Fisher objective, none with energy-forces), 0 turns it off (squared residuals)."""
+    if huber_delta is None:
+        return DEFAULT_HUBER_DELTA if objective == "fisher" else None
+    if huber_delta < 0 or (huber_delta > 0 and objective != "fisher"):
+        raise BoltzmatchError(f"huber-delta must be positive (0: off) and only goes with objective fisher, "
+                              f"got {huber_delta} with {objective}")
+    return float(huber_delta) if huber_delta > 0 else None
 
 
 def refine(run_dir: str | Path, *, data: str | Path, out: str | Path, reference: str = "xtb",
@@ -81,7 +100,8 @@ def refine(run_dir: str | Path, *, data: str | Path, out: str | Path, reference:
     round, ``window`` frames before each collapse to draw from; ``selection`` (failures, uniform) and
     ``objective`` (fisher, energy-forces) as in the module docstring; ``energy_weight`` adds the
     supervised per-atom energy MSE (eV²) with that weight to the Fisher objective and ``huber_delta`` (eV/Å)
-    makes it robust to outlying force residuals (:class:`~boltzmatch.objectives.score.ScoreMatching`).
+    makes it robust to outlying force residuals (:class:`~boltzmatch.objectives.score.ScoreMatching`;
+    :func:`resolve_huber_delta`: default 0.5 eV/Å with the Fisher objective, 0 turns it off).
     ``out`` is resumed when it holds the same settings; other settings there are an error.
     """
     out = Path(out)
@@ -91,7 +111,7 @@ def refine(run_dir: str | Path, *, data: str | Path, out: str | Path, reference:
                               window=int(window), epochs=int(epochs), lr=float(lr), batch_size=int(batch_size),
                               max_minutes=max_minutes, test=None if test is None else str(test), seed=int(seed),
                               selection=selection, objective=objective, energy_weight=float(energy_weight),
-                              huber_delta=None if huber_delta is None else float(huber_delta))
+                              huber_delta=resolve_huber_delta(objective, huber_delta))
     _validate(settings)
     from ..data import read_structures
     from .run_dir import read_config
@@ -101,10 +121,8 @@ def refine(run_dir: str | Path, *, data: str | Path, out: str | Path, reference:
     out.mkdir(parents=True, exist_ok=True)
     stored = out / "settings.json"
     if stored.exists():
-        # runs written before these options existed hold none: read them as the defaults
-        defaults = {f.name: f.default for f in fields(RefineSettings)
-                    if f.name in ("selection", "objective", "energy_weight", "huber_delta")}
-        if {**defaults, **json.loads(stored.read_text())} != asdict(settings):
+        # runs written before these options existed hold none: read them as what those runs did
+        if {**_LEGACY, **json.loads(stored.read_text())} != asdict(settings):
             raise BoltzmatchError(f"{out}: holds a refine run with other settings; choose another --out")
     else:
         atomic_write_text(stored, json.dumps(asdict(settings), indent=2))
@@ -127,7 +145,7 @@ def refine(run_dir: str | Path, *, data: str | Path, out: str | Path, reference:
         union = _union(out, train, number)
         current = _finetune(current, union, folder / "model", settings, progress)
     return {"out": str(out), "rows": rows, "plot": str(_plot(out, rows)), "selection": settings.selection,
-            "objective": settings.objective}
+            "objective": settings.objective, "huber_delta": settings.huber_delta}
 
 
 def _validate(settings: RefineSettings) -> None:
@@ -148,9 +166,6 @@ def _validate(settings: RefineSettings) -> None:
     if settings.energy_weight < 0 or (settings.energy_weight and settings.objective != "fisher"):
         raise BoltzmatchError(f"energy-weight must be non-negative and only goes with objective fisher, "
                               f"got {settings.energy_weight} with {settings.objective}")
-    if settings.huber_delta is not None and (not settings.huber_delta > 0 or settings.objective != "fisher"):
-        raise BoltzmatchError(f"huber-delta must be positive and only goes with objective fisher, "
-                              f"got {settings.huber_delta} with {settings.objective}")
     for key in ("temperature", "time", "timestep", "lr"):
         if not getattr(settings, key) > 0:
             raise BoltzmatchError(f"{key} must be positive, got {getattr(settings, key)}")
@@ -399,7 +414,10 @@ def format_refine_summary(summary: dict) -> str:
     rows = [[r["round"], r["labels_used"], f"{r['median_time_to_collapse_ps']:.2f}",
              f"{r['collapsed']}/{r['replicas']}",
              "" if r["force_mae_meV_A"] is None else f"{r['force_mae_meV_A']:.1f}"] for r in summary["rows"]]
+    objective = summary.get("objective", "fisher")
+    if summary.get("huber_delta"):
+        objective += f", Huber δ {summary['huber_delta']:g} eV/Å"
     return format_table(rows, header=["round", "labels used", "median collapse (ps)", "collapsed",
                                       "test force MAE (meV/Å)"],
                         title=f"Refine: {summary['out']} (labels: {summary.get('selection', 'failures')}, "
-                              f"fine-tuning: {summary.get('objective', 'fisher')})")
+                              f"fine-tuning: {objective})")
