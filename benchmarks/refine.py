@@ -23,6 +23,10 @@ refine rounds and the judging simulations all checkpoint).
 
 Usage: python benchmarks/refine.py [--molecules aspirin malonaldehyde] [--replicas 32] [--ps 100]
        [--rounds 4] [--round-ps 10] [--budget 64] [--base-epochs 60] [--tune-epochs 10] [--huber-delta D]
+       [--long-ps L]
+(refine's own default δ = 0.5 eV/Å; ``--huber-delta 0`` runs the squared-residual loop, folder ``loop``.)
+``--long-ps`` judges the loop's final model L ps as well: (a)'s median, when uncensored in ``--ps``, against
+the loop's over L ps — the issue's 10× needs a judge ≥ 10 × (a)'s median.
 Writes benchmarks/results/refine.{json,md} and benchmarks/results/refine/survival.png.
 """
 
@@ -38,6 +42,7 @@ from common import CACHE, RESULTS, SCHNET_CONFIG, machine, molecule_data
 import boltzmatch
 from boltzmatch.analysis.compare import read_samples, sample_metrics
 from boltzmatch.data import read_structures, write_structures
+from boltzmatch.training.refinement import resolve_huber_delta
 from boltzmatch.utils.atomic import atomic_write_text
 from boltzmatch.utils.table import format_table
 
@@ -57,9 +62,14 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=64, help="xTB labels per round")
     parser.add_argument("--base-epochs", type=int, default=60)
     parser.add_argument("--tune-epochs", type=int, default=10)
+    parser.add_argument("--long-ps", type=float,
+                        help="also judge the loop's final model this long (ps, same replicas and seed): its median "
+                             "against (a)'s where the --ps judge leaves (a)'s median uncensored")
     parser.add_argument("--huber-delta", type=float,
-                        help="eV/Å: refine's Fisher objective weighs force residuals beyond it linearly")
+                        help="eV/Å: refine's Fisher objective weighs force residuals beyond it linearly "
+                             "(default: refine's, 0.5; 0: squared residuals, the loop of earlier results)")
     args = parser.parse_args()
+    args.huber_delta = resolve_huber_delta("fisher", args.huber_delta)  # recorded as used
     results = earlier_results(args)
     for molecule in args.molecules:
         results[molecule] = run_molecule(molecule, args)
@@ -95,9 +105,8 @@ def run_molecule(molecule: str, args: argparse.Namespace) -> dict:
     loop_settings = dict(data=train, reference="xtb", temperature=TEMPERATURE, rounds=args.rounds,
                          replicas=args.replicas, time=args.round_ps, label_budget=args.budget,
                          epochs=args.tune_epochs, lr=3e-4, batch_size=16, test=test, seed=0)
-    huber = {} if args.huber_delta is None else {"huber_delta": args.huber_delta}
     loop_dir = root / ("loop" if args.huber_delta is None else f"loop_huber{args.huber_delta:g}")
-    loop = boltzmatch.refine(base, out=loop_dir, **loop_settings, **huber)
+    loop = boltzmatch.refine(base, out=loop_dir, **loop_settings, huber_delta=args.huber_delta or 0)
     plain = boltzmatch.refine(base, out=root / "b", selection="uniform", objective="energy-forces", **loop_settings)
     union = root / "c_data.xyz"
     if not union.exists():
@@ -116,8 +125,12 @@ def run_molecule(molecule: str, args: argparse.Namespace) -> dict:
               for name, model in models.items()}
     for name in judged:
         judged[name] |= collapse_ratio(judged[name], judged["a"], args.ps)
-    return {"methods": judged, "rounds": {"loop": loop["rows"], "b": plain["rows"]},
-            "goals": goals(judged)}
+    result = {"methods": judged, "rounds": {"loop": loop["rows"], "b": plain["rows"]}}
+    if args.long_ps:
+        long = judge(models["loop"], train, test, root / f"judge_{args.long_ps:g}ps_{args.replicas}replicas" /
+                     folders["loop"], args, ps=args.long_ps) | {"ps": args.long_ps, "reference_labels": labels["loop"]}
+        result["long"] = long | long_ratio(long, judged["a"], args)
+    return result | {"goals": goals(judged, result.get("long"))}
 
 
 def collapse_ratio(method: dict, base: dict, total_ps: float) -> dict:
@@ -132,12 +145,24 @@ def collapse_ratio(method: dict, base: dict, total_ps: float) -> dict:
             "ratio_is_lower_bound": bool(censored and method is not base)}
 
 
-def goals(judged: dict) -> dict:
-    """Issue 17's must-show for the loop against (a): ≥ 10× median time to collapse, ≤ 2× reference
-    labels, held-out force MAE and h(r) MAE no worse."""
+def long_ratio(long: dict, base: dict, args: argparse.Namespace) -> dict:
+    """The long judge's median over (a)'s from the ``--ps`` judge: when more than half of (a)'s replicas
+    collapsed within ``--ps``, a longer judge of (a) has the same median in distribution, so only the
+    loop needs the long run. A long median equal to ``--long-ps`` makes the ratio a lower bound."""
+    if base["median_time_to_collapse_ps"] >= args.ps - 1e-9:
+        return {"collapse_ratio_to_a": None, "ratio_is_lower_bound": False}
+    return {"collapse_ratio_to_a": long["median_time_to_collapse_ps"] / base["median_time_to_collapse_ps"],
+            "ratio_is_lower_bound": bool(long["median_time_to_collapse_ps"] >= args.long_ps - 1e-9)}
+
+
+def goals(judged: dict, long: dict | None = None) -> dict:
+    """Issue 17's must-show for the loop against (a): ≥ 10× median time to collapse (from the long
+    judge when there is one), ≤ 2× reference labels, held-out force MAE and h(r) MAE no worse."""
     loop, base = judged["loop"], judged["a"]
-    ratio = loop["collapse_ratio_to_a"]
-    return {"collapse_ratio": ratio, "ratio_is_lower_bound": loop["ratio_is_lower_bound"],
+    timed = long if long is not None and long["collapse_ratio_to_a"] is not None else loop
+    ratio = timed["collapse_ratio_to_a"]
+    return {"collapse_ratio": ratio, "ratio_is_lower_bound": timed["ratio_is_lower_bound"],
+            "ratio_judge_ps": timed.get("ps", None),
             "collapse_ratio_at_least_10": ratio is not None and ratio >= 10,
             "labels_at_most_2x": loop["reference_labels"] <= 2 * base["reference_labels"],
             "force_mae_no_worse": loop["force_mae_meV_A"] <= base["force_mae_meV_A"],
@@ -154,14 +179,16 @@ def finish_training(run: Path, start) -> None:
     start()
 
 
-def judge(model: Path, train: Path, test: Path, out: Path, args: argparse.Namespace) -> dict:
+def judge(model: Path, train: Path, test: Path, out: Path, args: argparse.Namespace, ps: float | None = None) -> dict:
+    """Simulate ``model`` ``ps`` (default ``--ps``) ps per replica and measure it; a finished run of the
+    same model in ``out`` is reused, a killed one resumes."""
     summary_path = out / "summary.json"
     done = summary_path.exists() and json.loads(summary_path.read_text()).get("complete")
     if done and json.loads((out / "simulation.json").read_text())["model"] == str(model):
         summary = json.loads(summary_path.read_text())
     else:
         summary = boltzmatch.simulate(model, train, out=out, temperature=TEMPERATURE, replicas=args.replicas,
-                                      time=args.ps, timestep=0.5, interval=200, seed=JUDGE_SEED, reference=test,
+                                      time=ps or args.ps, timestep=0.5, interval=200, seed=JUDGE_SEED, reference=test,
                                       resume=(out / "checkpoint.pt").exists())
     samples = [frame for replica in read_samples(out) for frame in replica]
     metrics = sample_metrics(samples, read_structures(test), seed=0)
@@ -174,6 +201,7 @@ def judge(model: Path, train: Path, test: Path, out: Path, args: argparse.Namesp
 
 
 def write(results: dict, args: argparse.Namespace) -> None:
+    huber = "off (squared residuals)" if args.huber_delta is None else f"{args.huber_delta:g} eV/Å"
     rows = []
     for molecule, result in results.items():
         for name, m in result["methods"].items():
@@ -182,10 +210,19 @@ def write(results: dict, args: argparse.Namespace) -> None:
             rows.append([molecule, METHODS[name], m["reference_labels"], f"{m['median_time_to_collapse_ps']:.1f}",
                          f"{m['mean_stable_ps']:.1f}", f"{m['collapsed']}/{m['replicas']}", shown,
                          f"{m['force_mae_meV_A']:.1f}", f"{m['hr_mae']:.4f}"])
+        if "long" in result:  # the loop judged longer: its median is out of that length
+            m = result["long"]
+            ratio = m["collapse_ratio_to_a"]
+            shown = "n/a" if ratio is None else ("≥ " if m["ratio_is_lower_bound"] else "") + f"{ratio:.1f}"
+            rows.append([molecule, f"{METHODS['loop']}, judged {m['ps']:g} ps", m["reference_labels"],
+                         f"{m['median_time_to_collapse_ps']:.1f} (of {m['ps']:g})", f"{m['mean_stable_ps']:.1f}",
+                         f"{m['collapsed']}/{m['replicas']}", shown, f"{m['force_mae_meV_A']:.1f}",
+                         f"{m['hr_mae']:.4f}"])
     tables = [format_table(rows, header=["molecule", "model", "xTB labels", f"median collapse (ps, of {args.ps:g})",
                                          "mean stable (ps)", "collapsed", "× (a)", "test force MAE (meV/Å)",
                                          "h(r) MAE (1/Å)"],
-                           title=f"refine vs baselines: {args.replicas} replicas × {args.ps:g} ps, 500 K, 0.5 fs")]
+                           title=f"refine vs baselines: {args.replicas} replicas × {args.ps:g} ps, 500 K, 0.5 fs; "
+                                 f"refine's Huber δ: {huber}")]
     for molecule, result in results.items():
         for name, rounds in result["rounds"].items():
             round_rows = [[r["round"], r["labels_used"], f"{r['median_time_to_collapse_ps']:.2f}",
@@ -197,6 +234,8 @@ def write(results: dict, args: argparse.Namespace) -> None:
         g = result["goals"]
         ratio = "n/a ((a) survives past the median)" if g["collapse_ratio"] is None else (
             ("≥ " if g["ratio_is_lower_bound"] else "") + f"{g['collapse_ratio']:.1f}×")
+        if g.get("ratio_judge_ps"):
+            ratio += f" (loop judged {g['ratio_judge_ps']:g} ps)"
         tables.append(f"{molecule} goals (refine vs (a)): median collapse {ratio} (goal ≥ 10×), labels ≤ 2×: "
                       f"{g['labels_at_most_2x']}, force MAE no worse: {g['force_mae_no_worse']}, "
                       f"h(r) MAE no worse: {g['hr_mae_no_worse']}")
