@@ -84,8 +84,10 @@ def earlier_results(args: argparse.Namespace) -> dict:
         return {}
     earlier = json.loads(path.read_text())
     # options added later are absent from older results: read them as unset
-    same = {k: earlier.get("settings", {}).get(k) for k in vars(args) if k != "molecules"} == {
-        k: v for k, v in vars(args).items() if k != "molecules"}
+    # --long-ps is per molecule (its "long" entry): a longer judge of one molecule keeps the others
+    own = ("molecules", "long_ps")
+    same = {k: earlier.get("settings", {}).get(k) for k in vars(args) if k not in own} == {
+        k: v for k, v in vars(args).items() if k not in own}
     if not same:
         return {}
     return {m: r for m, r in earlier.get("results", {}).items() if m not in args.molecules and "goals" in r}
