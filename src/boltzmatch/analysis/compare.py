@@ -81,14 +81,17 @@ def sample_metrics(samples: list[Atoms], reference: list[Atoms], *, r_max: float
     """h(r) MAE, mean KS statistic over bonds and over angles, MMD² of distance vectors, and the
     per-bond-type data for plots. ``samples`` and ``reference`` are frames of one molecule. For
     alanine dipeptide also the φ/ψ Jensen–Shannon divergence and its floor (two disjoint halves of
-    the reference, the same number of frames as the samples' value uses)."""
+    the reference, the same number of frames as the samples' value uses).
+
+    h(r) counts every frame (cheap, and the subsample's noise was as large as the differences between
+    models it judged); the other metrics use at most ``max_frames`` frames drawn with ``seed``."""
     rng = np.random.default_rng(seed)
+    _, h = distance_histogram(samples, r_max=r_max)
     if len(samples) > max_frames:
         samples = [samples[i] for i in sorted(rng.choice(len(samples), max_frames, replace=False))]
     bonds = find_bonds(reference[0])
     ref_d, smp_d = pair_distances(reference), pair_distances(samples)
     r, h_ref = distance_histogram(reference, r_max=r_max, distances=ref_d)
-    _, h = distance_histogram(samples, r_max=r_max, distances=smp_d)
     ref_b, smp_b = bond_lengths(reference, bonds), bond_lengths(samples, bonds)
     ref_a, smp_a = bond_angles(reference, bonds), bond_angles(samples, bonds)
     bond_ks = [ks_test(smp_b[:, k], ref_b[:, k])[0] for k in range(ref_b.shape[1])]

@@ -84,7 +84,16 @@ def bond_angles(structures: Sequence[Atoms], bonds: Bonds) -> np.ndarray:
 
 
 def pair_distances(structures: Sequence[Atoms]) -> np.ndarray:
-    """(n_frames, n(n−1)/2) all interatomic distances in Å (minimum image for periodic cells)."""
+    """(n_frames, n(n−1)/2) all interatomic distances in Å, pairs i < j in row-major order (minimum
+    image for periodic cells). Frames of one size without periodicity go as one array: the 240,000
+    frames of a 32-replica 750-ps judge take seconds instead of minutes."""
+    if not structures:
+        return np.zeros((0, 0))
+    n = len(structures[0])
+    i, j = np.triu_indices(n, k=1)
+    if all(len(a) == n and not a.pbc.any() for a in structures):
+        pos = np.stack([a.positions for a in structures])
+        return np.linalg.norm(pos[:, j] - pos[:, i], axis=-1)
     out = []
     for atoms in structures:
         d = atoms.get_all_distances(mic=bool(atoms.pbc.any()))

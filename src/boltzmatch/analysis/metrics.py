@@ -9,12 +9,17 @@
 - :func:`jensen_shannon` and :func:`histogram2d_jsd`: the Jensen–Shannon divergence of histograms
   (used on Ramachandran φ/ψ maps);
 - :func:`with_floor`: any two-sample metric next to its floor, the same metric between two disjoint
-  halves of the reference of the sample size used.
+  halves of the reference of the sample size used;
+- :func:`replica_histograms` and :func:`bootstrap_hr_mae`: h(r) of every frame of independent MD replicas
+  and the spread of its MAE over replicas (the replica is what varies between runs, not the frame);
+- :func:`constant_hazard_median`: the median time to collapse (ps) of a constant-hazard fit to censored
+  collapse times, with an exact interval: an estimate where the observed median is censored.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from ase import Atoms
@@ -26,9 +31,12 @@ from .geometry import pair_distances
 def distance_histogram(structures: Sequence[Atoms], r_max: float = 6.0, bins: int = 300,
                        distances: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """h(r) over all frames and atom pairs: (bin centres in Å, density in 1/Å integrating to 1 on [0, r_max])."""
-    d = pair_distances(structures) if distances is None else distances
     edges = np.linspace(0.0, r_max, bins + 1)
-    counts, _ = np.histogram(d.ravel(), bins=edges)
+    if distances is not None:
+        counts, _ = np.histogram(distances.ravel(), bins=edges)
+    else:  # in chunks: a long judge has hundreds of thousands of frames
+        counts = sum((np.histogram(pair_distances(structures[k:k + 10_000]).ravel(), bins=edges)[0]
+                      for k in range(0, len(structures), 10_000)), np.zeros(bins, dtype=np.int64))
     width = edges[1] - edges[0]
     total = counts.sum()
     density = counts / (total * width) if total else np.zeros(bins)
@@ -169,3 +177,66 @@ def with_floor(metric, samples: np.ndarray, reference: np.ndarray, seed: int = 0
     a, b = reference[order[:n]], reference[order[half:half + n]]
     chosen = samples[rng.choice(len(samples), n, replace=False)] if len(samples) > n else samples
     return metric(chosen, a), metric(b, a), n
+
+
+@dataclass(frozen=True)
+class ReplicaHistograms:
+    """Interatomic-distance counts of each MD replica on one grid: ``r`` bin centres (Å),
+    ``counts`` (n_replicas, bins) over all frames and atom pairs of that replica."""
+
+    r: np.ndarray
+    counts: np.ndarray
+
+    def density(self, replicas: np.ndarray | None = None) -> np.ndarray:
+        """h(r) (1/Å) of the pooled frames of ``replicas`` (indices, repeats allowed; default all):
+        the same as :func:`distance_histogram` of those frames together."""
+        counts = self.counts.sum(0) if replicas is None else self.counts[np.asarray(replicas)].sum(0)
+        total = counts.sum()
+        width = float(self.r[1] - self.r[0]) if len(self.r) > 1 else 1.0
+        return counts / (total * width) if total else np.zeros(len(self.r))
+
+
+def replica_histograms(replicas: Sequence[Sequence[Atoms]], r_max: float = 6.0, bins: int = 300) -> ReplicaHistograms:
+    """:class:`ReplicaHistograms` of the frames of each replica (lists of frames of one molecule;
+    an empty replica counts nothing), on :func:`distance_histogram`'s grid."""
+    edges = np.linspace(0.0, r_max, bins + 1)
+    counts = np.zeros((len(replicas), bins), dtype=np.int64)
+    for k, frames in enumerate(replicas):
+        if len(frames):
+            counts[k], _ = np.histogram(pair_distances(frames).ravel(), bins=edges)
+    return ReplicaHistograms(0.5 * (edges[1:] + edges[:-1]), counts)
+
+
+def bootstrap_hr_mae(hist: ReplicaHistograms, h_ref: np.ndarray, n_boot: int = 2000, seed: int = 0) -> np.ndarray:
+    """(n_boot,) h(r) MAEs against ``h_ref`` of the pooled frames of whole replicas drawn with
+    replacement. Frames of one replica are correlated and replicas independent, so resampling
+    replicas gives the spread a rerun with other seeds would show; its 2.5 and 97.5 percentiles are
+    a 95 % interval, and differences of two methods' draws one for their difference."""
+    rng = np.random.default_rng(seed)
+    n = len(hist.counts)
+    return np.array([histogram_mae(hist.r, hist.density(rng.integers(0, n, n)), h_ref) for _ in range(n_boot)])
+
+
+def constant_hazard_median(times: np.ndarray, collapsed: np.ndarray, confidence: float = 0.95
+                           ) -> tuple[float, float, float]:
+    """Median time to collapse (same unit as ``times``, e.g. ps) of a constant-hazard survival model
+    fitted to right-censored times, and its ``confidence`` interval: (median, low, high).
+
+    ``times`` are each replica's time to collapse or, where ``collapsed`` is False, the time it was
+    watched. The hazard's maximum-likelihood estimate is λ = k / T (k collapses, T the total time at
+    risk), the median ln 2 / λ; the interval is Garwood's exact Poisson interval for k given T
+    (high = ∞ without collapses). The model assumes collapses are memoryless; it extrapolates where
+    more than half the replicas survived the run, and is then an estimate, not a measurement.
+    """
+    from scipy.stats import chi2
+
+    times = np.asarray(times, dtype=float)
+    k = int(np.count_nonzero(collapsed))
+    exposure = float(times.sum())
+    if exposure <= 0:
+        raise ValueError("constant_hazard_median: no time at risk")
+    alpha = 1.0 - confidence
+    rate_low = chi2.ppf(alpha / 2, 2 * k) / (2 * exposure) if k else 0.0
+    rate_high = chi2.ppf(1 - alpha / 2, 2 * k + 2) / (2 * exposure)
+    median = np.log(2) * exposure / k if k else float("inf")
+    return float(median), float(np.log(2) / rate_high), float(np.log(2) / rate_low) if rate_low else float("inf")
