@@ -41,6 +41,7 @@ from common import CACHE, RESULTS, SCHNET_CONFIG, machine, molecule_data
 
 import boltzmatch
 from boltzmatch.analysis.compare import read_samples, sample_metrics
+from boltzmatch.analysis.metrics import bootstrap_hr_mae, constant_hazard_median, distance_histogram, replica_histograms
 from boltzmatch.data import read_structures, write_structures
 from boltzmatch.training.refinement import resolve_huber_delta
 from boltzmatch.utils.atomic import atomic_write_text
@@ -48,6 +49,7 @@ from boltzmatch.utils.table import format_table
 
 TEMPERATURE = 500.0
 JUDGE_SEED = 1000
+RESULTS_FORMAT = 2  # 2: h(r) of every MD frame with replica-bootstrap intervals, constant-hazard medians
 METHODS = {"a": "(a) energy+force", "b": "(b) plain active learning", "c": "(c) Fisher, no loop",
            "loop": "refine (Fisher loop)"}
 
@@ -83,6 +85,8 @@ def earlier_results(args: argparse.Namespace) -> dict:
     if not path.exists():
         return {}
     earlier = json.loads(path.read_text())
+    if earlier.get("format") != RESULTS_FORMAT:  # measured differently: rerun (the MD is cached)
+        return {}
     # options added later are absent from older results: read them as unset
     # --long-ps is per molecule (its "long" entry): a longer judge of one molecule keeps the others
     own = ("molecules", "long_ps")
@@ -127,10 +131,17 @@ def run_molecule(molecule: str, args: argparse.Namespace) -> dict:
               for name, model in models.items()}
     for name in judged:
         judged[name] |= collapse_ratio(judged[name], judged["a"], args.ps)
+        # replica k of every method starts from the same frame with the same seed: paired resamples (one
+        # bootstrap seed) give a 95 % interval of h(r) MAE − (a)'s
+        diff = judged[name]["_hr_boot"] - judged["a"]["_hr_boot"]
+        judged[name]["hr_mae_minus_a_interval"] = [float(np.percentile(diff, 2.5)), float(np.percentile(diff, 97.5))]
+    for m in judged.values():
+        del m["_hr_boot"]
     result = {"methods": judged, "rounds": {"loop": loop["rows"], "b": plain["rows"]}}
     if args.long_ps:
         long = judge(models["loop"], train, test, root / f"judge_{args.long_ps:g}ps_{args.replicas}replicas" /
                      folders["loop"], args, ps=args.long_ps) | {"ps": args.long_ps, "reference_labels": labels["loop"]}
+        del long["_hr_boot"]
         result["long"] = long | long_ratio(long, judged["a"], args)
     return result | {"goals": goals(judged, result.get("long"))}
 
@@ -145,6 +156,13 @@ def collapse_ratio(method: dict, base: dict, total_ps: float) -> dict:
         return {"collapse_ratio_to_a": None, "ratio_is_lower_bound": False}
     return {"collapse_ratio_to_a": method["median_time_to_collapse_ps"] / base["median_time_to_collapse_ps"],
             "ratio_is_lower_bound": bool(censored and method is not base)}
+
+
+def hazard_median(method: dict) -> tuple[float, float, float]:
+    """(median, low, high) in ps of a constant-hazard fit to a judge's collapse times (95 %), ∞ where
+    JSON holds null. An extrapolation that says how long a judge must be where observed medians are
+    censored; never a goal's evidence."""
+    return tuple(float("inf") if v is None else v for v in method["hazard_median_ps"])
 
 
 def long_ratio(long: dict, base: dict, args: argparse.Namespace) -> dict:
@@ -192,14 +210,21 @@ def judge(model: Path, train: Path, test: Path, out: Path, args: argparse.Namesp
         summary = boltzmatch.simulate(model, train, out=out, temperature=TEMPERATURE, replicas=args.replicas,
                                       time=ps or args.ps, timestep=0.5, interval=200, seed=JUDGE_SEED, reference=test,
                                       resume=(out / "checkpoint.pt").exists())
-    samples = [frame for replica in read_samples(out) for frame in replica]
-    metrics = sample_metrics(samples, read_structures(test), seed=0)
+    replicas = read_samples(out)
+    samples = [frame for replica in replicas for frame in replica]
+    reference = read_structures(test)
+    metrics = sample_metrics(samples, reference, seed=0)  # h(r) of every frame
+    boot = bootstrap_hr_mae(replica_histograms(replicas), distance_histogram(reference)[1], n_boot=2000, seed=0)
     return {"model": str(model), "median_time_to_collapse_ps": summary["median_time_to_collapse_ps"],
             "collapsed": summary["n_collapsed"], "replicas": summary["replicas"],
             "time_to_collapse_ps": summary["time_to_collapse_ps"],
             "mean_stable_ps": float(np.mean(summary["time_to_collapse_ps"])),
+            "hazard_median_ps": [v if np.isfinite(v) else None for v in constant_hazard_median(  # JSON has no ∞
+                np.asarray(summary["time_to_collapse_ps"]), np.asarray(summary["collapsed"]))],
             "force_mae_meV_A": 1000 * float(boltzmatch.evaluate(model, test)["force_mae"]),
-            "hr_mae": metrics["hr_mae"], "md_frames": len(samples)}
+            "hr_mae": metrics["hr_mae"], "hr_mae_interval": [float(np.percentile(boot, 2.5)),
+                                                            float(np.percentile(boot, 97.5))],
+            "_hr_boot": boot, "md_frames": len(samples)}
 
 
 def write(results: dict, args: argparse.Namespace) -> None:
@@ -207,22 +232,14 @@ def write(results: dict, args: argparse.Namespace) -> None:
     rows = []
     for molecule, result in results.items():
         for name, m in result["methods"].items():
-            ratio = m["collapse_ratio_to_a"]
-            shown = "n/a" if ratio is None else ("≥ " if m["ratio_is_lower_bound"] else "") + f"{ratio:.1f}"
-            rows.append([molecule, METHODS[name], m["reference_labels"], f"{m['median_time_to_collapse_ps']:.1f}",
-                         f"{m['mean_stable_ps']:.1f}", f"{m['collapsed']}/{m['replicas']}", shown,
-                         f"{m['force_mae_meV_A']:.1f}", f"{m['hr_mae']:.4f}"])
+            rows.append(method_row(molecule, METHODS[name], m, f"{m['median_time_to_collapse_ps']:.1f}"))
         if "long" in result:  # the loop judged longer: its median is out of that length
             m = result["long"]
-            ratio = m["collapse_ratio_to_a"]
-            shown = "n/a" if ratio is None else ("≥ " if m["ratio_is_lower_bound"] else "") + f"{ratio:.1f}"
-            rows.append([molecule, f"{METHODS['loop']}, judged {m['ps']:g} ps", m["reference_labels"],
-                         f"{m['median_time_to_collapse_ps']:.1f} (of {m['ps']:g})", f"{m['mean_stable_ps']:.1f}",
-                         f"{m['collapsed']}/{m['replicas']}", shown, f"{m['force_mae_meV_A']:.1f}",
-                         f"{m['hr_mae']:.4f}"])
+            rows.append(method_row(molecule, f"{METHODS['loop']}, judged {m['ps']:g} ps", m,
+                                   f"{m['median_time_to_collapse_ps']:.1f} (of {m['ps']:g})"))
     tables = [format_table(rows, header=["molecule", "model", "xTB labels", f"median collapse (ps, of {args.ps:g})",
-                                         "mean stable (ps)", "collapsed", "× (a)", "test force MAE (meV/Å)",
-                                         "h(r) MAE (1/Å)"],
+                                         "mean stable (ps)", "collapsed", "× (a)", "const.-hazard median (ps, 95 %)",
+                                         "test force MAE (meV/Å)", "h(r) MAE (1/Å, 95 %)"],
                            title=f"refine vs baselines: {args.replicas} replicas × {args.ps:g} ps, 500 K, 0.5 fs; "
                                  f"refine's Huber δ: {huber}")]
     for molecule, result in results.items():
@@ -238,16 +255,34 @@ def write(results: dict, args: argparse.Namespace) -> None:
             ("≥ " if g["ratio_is_lower_bound"] else "") + f"{g['collapse_ratio']:.1f}×")
         if g.get("ratio_judge_ps"):
             ratio += f" (loop judged {g['ratio_judge_ps']:g} ps)"
+        loop = result["methods"]["loop"]
+        low, high = loop["hr_mae_minus_a_interval"]
+        timed = result.get("long", loop)  # the longest judge of the loop's model
+        hazard = hazard_median(timed)[0] / hazard_median(result["methods"]["a"])[0]
+        hazard_text = (f"{hazard:.1f}×" if np.isfinite(hazard) else
+                       f"∞ (no collapse; the loop's median ≥ {hazard_median(timed)[1]:.0f} ps at 95 %)")
         tables.append(f"{molecule} goals (refine vs (a)): median collapse {ratio} (goal ≥ 10×), labels ≤ 2×: "
                       f"{g['labels_at_most_2x']}, force MAE no worse: {g['force_mae_no_worse']}, "
-                      f"h(r) MAE no worse: {g['hr_mae_no_worse']}")
+                      f"h(r) MAE no worse: {g['hr_mae_no_worse']} (refine − (a): {low:+.4f} … {high:+.4f}, 95 %, "
+                      f"paired replica bootstrap); constant-hazard medians' ratio (an extrapolation, not the goal's "
+                      f"evidence): {hazard_text}")
     text = "\n\n".join(tables)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(RESULTS / "refine.json", json.dumps({"machine": machine(), "settings": vars(args),
-                                                          "results": results}, indent=2))
+    atomic_write_text(RESULTS / "refine.json", json.dumps({"format": RESULTS_FORMAT, "machine": machine(),
+                                                          "settings": vars(args), "results": results}, indent=2))
     atomic_write_text(RESULTS / "refine.md", text + "\n")
     survival(results, args)
     print(text)
+
+
+def method_row(molecule: str, label: str, m: dict, median: str) -> list:
+    ratio = m["collapse_ratio_to_a"]
+    shown = "n/a" if ratio is None else ("≥ " if m["ratio_is_lower_bound"] else "") + f"{ratio:.1f}"
+    hazard, low, high = hazard_median(m)
+    hazard_text = f"{hazard:.0f} ({low:.0f}–{high:.0f})".replace("inf", "∞")
+    return [molecule, label, m["reference_labels"], median, f"{m['mean_stable_ps']:.1f}",
+            f"{m['collapsed']}/{m['replicas']}", shown, hazard_text, f"{m['force_mae_meV_A']:.1f}",
+            f"{m['hr_mae']:.4f} ({m['hr_mae_interval'][0]:.4f}–{m['hr_mae_interval'][1]:.4f})"]
 
 
 def survival(results: dict, args: argparse.Namespace) -> None:
