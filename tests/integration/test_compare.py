@@ -4,7 +4,7 @@ import json
 import subprocess
 import sys
 
-from boltzmatch.analysis.compare import compare
+from boltzmatch.analysis.compare import compare, read_samples
 
 
 def test_compare_with_simulation_writes_report_and_plots(tmp_path, ethanol_xtb, linear_runs):
@@ -19,6 +19,11 @@ def test_compare_with_simulation_writes_report_and_plots(tmp_path, ethanol_xtb, 
     assert models["fisher"]["force_mae_meV_A"] < models["energy"]["force_mae_meV_A"]
     report = (tmp_path / "report" / "report.md").read_text()
     assert "| metric | energy | fisher |" in report and "force MAE (meV/Å)" in report
+    # the distribution metrics say how many frames they rest on (an early collapse leaves few)
+    assert "| MD frames judged (before collapses) |" in report
+    for name, entry in models.items():
+        frames = read_samples(tmp_path / "report" / "simulations" / name)
+        assert entry["n_sample_frames"] == sum(len(replica) for replica in frames) > 3
     for plot in ("parity.png", "energy_trajectory.png", "survival.png"):
         assert (tmp_path / "report" / plot).stat().st_size > 1000
     # both models started from the same frames with the same seed

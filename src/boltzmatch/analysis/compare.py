@@ -37,6 +37,7 @@ ROWS = [  # (key, label) in report order
     ("median_time_to_collapse_ps", "median time to collapse (ps)"),
     ("collapsed_fraction", "collapsed replicas"),
     ("mean_temperature", "mean MD temperature (K)"),
+    ("n_sample_frames", "MD frames judged (before collapses)"),
     ("hr_mae", "h(r) MAE (∫ abs Δh dr)"),
     ("bond_ks", "bond-length KS (mean over bonds)"),
     ("angle_ks", "angle KS (mean over angles)"),
@@ -295,7 +296,10 @@ def write_report(results: dict[str, dict], settings: dict, out: Path) -> Path:
     if settings["simulate"]:
         lines.append(f"MD: {settings['replicas']} replicas × {settings['time_ps']} ps, {settings['integrator']}, "
                      f"timestep {settings['timestep_fs']} fs, seed {settings['seed']} (the same for every model); "
-                     "collapse = a bond deviating > 0.5 Å from its reference mean.")
+                     "collapse = a bond deviating > 0.5 Å from its reference mean. The distribution metrics "
+                     "(h(r) down) are over each replica's frames before its collapse: a model whose replicas "
+                     "collapse at once is judged on the few frames near its starting frames, which are "
+                     "reference frames, so read them beside 'MD frames judged'.")
     no_zero = [n for n in names if results[n].get("energy_zero") is False]
     if no_zero:
         lines.append(f"{', '.join(no_zero)}: trained without energies, so the energy zero is arbitrary; "
