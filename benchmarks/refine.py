@@ -23,10 +23,12 @@ refine rounds and the judging simulations all checkpoint).
 
 Usage: python benchmarks/refine.py [--molecules aspirin malonaldehyde] [--replicas 32] [--ps 100]
        [--rounds 4] [--round-ps 10] [--budget 64] [--base-epochs 60] [--tune-epochs 10] [--huber-delta D]
-       [--long-ps L]
+       [--long-ps L] [--base-ps B]
 (refine's own default δ = 0.5 eV/Å; ``--huber-delta 0`` runs the squared-residual loop, folder ``loop``.)
 ``--long-ps`` judges the loop's final model L ps as well: (a)'s median, when uncensored in ``--ps``, against
-the loop's over L ps — the issue's 10× needs a judge ≥ 10 × (a)'s median.
+the loop's over L ps — the issue's 10× needs a judge ≥ 10 × (a)'s median. ``--base-ps B`` judges (a) B ps where
+more than half its replicas survive ``--ps`` (aspirin: 6/32 collapsed in 100 ps), so that its median is observed
+and every ratio's denominator comes from (a)'s longest judge.
 Writes benchmarks/results/refine.{json,md} and benchmarks/results/refine/survival.png.
 """
 
@@ -41,7 +43,13 @@ from common import CACHE, RESULTS, SCHNET_CONFIG, machine, molecule_data
 
 import boltzmatch
 from boltzmatch.analysis.compare import read_samples, sample_metrics
-from boltzmatch.analysis.metrics import bootstrap_hr_mae, constant_hazard_median, distance_histogram, replica_histograms
+from boltzmatch.analysis.metrics import (
+    bootstrap_hr_mae,
+    censored_median_ratio,
+    constant_hazard_median,
+    distance_histogram,
+    replica_histograms,
+)
 from boltzmatch.data import read_structures, write_structures
 from boltzmatch.training.refinement import resolve_huber_delta
 from boltzmatch.utils.atomic import atomic_write_text
@@ -67,6 +75,9 @@ def main() -> None:
     parser.add_argument("--long-ps", type=float,
                         help="also judge the loop's final model this long (ps, same replicas and seed): its median "
                              "against (a)'s where the --ps judge leaves (a)'s median uncensored")
+    parser.add_argument("--base-ps", type=float,
+                        help="also judge (a) this long (ps, same replicas and seed) where more than half its replicas "
+                             "survive --ps: its median is then observed, the denominator of every ratio")
     parser.add_argument("--huber-delta", type=float,
                         help="eV/Å: refine's Fisher objective weighs force residuals beyond it linearly "
                              "(default: refine's, 0.5; 0: squared residuals, the loop of earlier results)")
@@ -89,12 +100,16 @@ def earlier_results(args: argparse.Namespace) -> dict:
         return {}
     # options added later are absent from older results: read them as unset
     # --long-ps is per molecule (its "long" entry): a longer judge of one molecule keeps the others
-    own = ("molecules", "long_ps")
+    own = ("molecules", "long_ps", "base_ps")
     same = {k: earlier.get("settings", {}).get(k) for k in vars(args) if k not in own} == {
         k: v for k, v in vars(args).items() if k not in own}
     if not same:
         return {}
-    return {m: r for m, r in earlier.get("results", {}).items() if m not in args.molecules and "goals" in r}
+    kept = {m: r for m, r in earlier.get("results", {}).items() if m not in args.molecules and "goals" in r}
+    for result in kept.values():  # judges recorded before they carried their length were all --ps long
+        for m in result["methods"].values():
+            m.setdefault("ps", args.ps)
+    return kept
 
 
 def run_molecule(molecule: str, args: argparse.Namespace) -> dict:
@@ -129,33 +144,42 @@ def run_molecule(molecule: str, args: argparse.Namespace) -> dict:
     folders = {"a": "a", "b": "b", "c": "c", "loop": loop_dir.name}
     judged = {name: judge(model, train, test, judges / folders[name], args) | {"reference_labels": labels[name]}
               for name, model in models.items()}
+    result = {"methods": judged, "rounds": {"loop": loop["rows"], "b": plain["rows"]}}
+    if args.base_ps and censored(judged["a"]):  # (a)'s median unseen in --ps: judge (a) until it is
+        result["base_long"] = judge(base, train, test, root / f"judge_{args.base_ps:g}ps_{args.replicas}replicas" /
+                                    "a", args, ps=args.base_ps) | {"reference_labels": labels["a"]}
+    base_timed = result.get("base_long", judged["a"])  # (a)'s longest judge: the ratios' denominator
     for name in judged:
-        judged[name] |= collapse_ratio(judged[name], judged["a"], args.ps)
+        judged[name] |= collapse_ratio(judged[name], base_timed)
         # replica k of every method starts from the same frame with the same seed: paired resamples (one
         # bootstrap seed) give a 95 % interval of h(r) MAE − (a)'s
         diff = judged[name]["_hr_boot"] - judged["a"]["_hr_boot"]
         judged[name]["hr_mae_minus_a_interval"] = [float(np.percentile(diff, 2.5)), float(np.percentile(diff, 97.5))]
-    for m in judged.values():
-        del m["_hr_boot"]
-    result = {"methods": judged, "rounds": {"loop": loop["rows"], "b": plain["rows"]}}
+    if "base_long" in result:
+        result["base_long"] |= collapse_ratio(result["base_long"], base_timed)
     if args.long_ps:
         long = judge(models["loop"], train, test, root / f"judge_{args.long_ps:g}ps_{args.replicas}replicas" /
-                     folders["loop"], args, ps=args.long_ps) | {"ps": args.long_ps, "reference_labels": labels["loop"]}
-        del long["_hr_boot"]
-        result["long"] = long | long_ratio(long, judged["a"], args)
-    return result | {"goals": goals(judged, result.get("long"))}
+                     folders["loop"], args, ps=args.long_ps) | {"reference_labels": labels["loop"]}
+        result["long"] = long | collapse_ratio(long, base_timed)
+    for m in [*judged.values(), result.get("base_long", {}), result.get("long", {})]:
+        m.pop("_hr_boot", None)
+    return result | {"goals": goals(judged, result.get("long"), base_timed)}
 
 
-def collapse_ratio(method: dict, base: dict, total_ps: float) -> dict:
-    """Median time to collapse over (a)'s, with censoring: a median equal to the judging length means
-    more than half the replicas never collapsed, so the ratio is a lower bound (``ratio_is_lower_bound``)
-    or, where (a)'s own median is censored, unknown (None)."""
-    censored = method["median_time_to_collapse_ps"] >= total_ps - 1e-9
-    base_censored = base["median_time_to_collapse_ps"] >= total_ps - 1e-9
-    if base_censored and method is not base:
-        return {"collapse_ratio_to_a": None, "ratio_is_lower_bound": False}
-    return {"collapse_ratio_to_a": method["median_time_to_collapse_ps"] / base["median_time_to_collapse_ps"],
-            "ratio_is_lower_bound": bool(censored and method is not base)}
+def censored(judged: dict) -> bool:
+    """More than half of a judge's replicas survived it: its median is only a lower bound."""
+    return judged["median_time_to_collapse_ps"] >= judged["ps"] - 1e-9
+
+
+def collapse_ratio(method: dict, base: dict) -> dict:
+    """Median time to collapse over (a)'s (``base``: (a)'s longest judge), with censoring: the ratio is
+    a lower bound (``ratio_is_lower_bound``) where more than half of ``method``'s replicas survived its
+    judge, unknown (None) where (a)'s own median is censored. (a) against itself is 1."""
+    if method["model"] == base["model"]:  # (a) itself, judged for any length
+        return {"collapse_ratio_to_a": 1.0, "ratio_is_lower_bound": False}
+    ratio, lower = censored_median_ratio(method["median_time_to_collapse_ps"], method["ps"],
+                                         base["median_time_to_collapse_ps"], base["ps"])
+    return {"collapse_ratio_to_a": ratio, "ratio_is_lower_bound": lower}
 
 
 def hazard_median(method: dict) -> tuple[float, float, float]:
@@ -165,24 +189,16 @@ def hazard_median(method: dict) -> tuple[float, float, float]:
     return tuple(float("inf") if v is None else v for v in method["hazard_median_ps"])
 
 
-def long_ratio(long: dict, base: dict, args: argparse.Namespace) -> dict:
-    """The long judge's median over (a)'s from the ``--ps`` judge: when more than half of (a)'s replicas
-    collapsed within ``--ps``, a longer judge of (a) has the same median in distribution, so only the
-    loop needs the long run. A long median equal to ``--long-ps`` makes the ratio a lower bound."""
-    if base["median_time_to_collapse_ps"] >= args.ps - 1e-9:
-        return {"collapse_ratio_to_a": None, "ratio_is_lower_bound": False}
-    return {"collapse_ratio_to_a": long["median_time_to_collapse_ps"] / base["median_time_to_collapse_ps"],
-            "ratio_is_lower_bound": bool(long["median_time_to_collapse_ps"] >= args.long_ps - 1e-9)}
-
-
-def goals(judged: dict, long: dict | None = None) -> dict:
-    """Issue 17's must-show for the loop against (a): ≥ 10× median time to collapse (from the long
-    judge when there is one), ≤ 2× reference labels, held-out force MAE and h(r) MAE no worse."""
+def goals(judged: dict, long: dict | None, base_timed: dict) -> dict:
+    """Issue 17's must-show for the loop against (a): ≥ 10× median time to collapse (the loop's longest
+    judge over (a)'s longest), ≤ 2× reference labels, held-out force MAE and h(r) MAE no worse (the
+    ``--ps`` judges, same length for both)."""
     loop, base = judged["loop"], judged["a"]
-    timed = long if long is not None and long["collapse_ratio_to_a"] is not None else loop
+    timed = long if long is not None else loop
     ratio = timed["collapse_ratio_to_a"]
     return {"collapse_ratio": ratio, "ratio_is_lower_bound": timed["ratio_is_lower_bound"],
-            "ratio_judge_ps": timed.get("ps", None),
+            "ratio_judge_ps": timed["ps"] if long is not None else None,
+            "base_judge_ps": base_timed["ps"],
             "collapse_ratio_at_least_10": ratio is not None and ratio >= 10,
             "labels_at_most_2x": loop["reference_labels"] <= 2 * base["reference_labels"],
             "force_mae_no_worse": loop["force_mae_meV_A"] <= base["force_mae_meV_A"],
@@ -210,6 +226,7 @@ def judge(model: Path, train: Path, test: Path, out: Path, args: argparse.Namesp
         summary = boltzmatch.simulate(model, train, out=out, temperature=TEMPERATURE, replicas=args.replicas,
                                       time=ps or args.ps, timestep=0.5, interval=200, seed=JUDGE_SEED, reference=test,
                                       resume=(out / "checkpoint.pt").exists())
+    ps = ps or args.ps
     replicas = read_samples(out)
     samples = [frame for replica in replicas for frame in replica]
     reference = read_structures(test)
@@ -224,7 +241,7 @@ def judge(model: Path, train: Path, test: Path, out: Path, args: argparse.Namesp
             "force_mae_meV_A": 1000 * float(boltzmatch.evaluate(model, test)["force_mae"]),
             "hr_mae": metrics["hr_mae"], "hr_mae_interval": [float(np.percentile(boot, 2.5)),
                                                             float(np.percentile(boot, 97.5))],
-            "_hr_boot": boot, "md_frames": len(samples)}
+            "_hr_boot": boot, "md_frames": len(samples), "ps": ps}
 
 
 def write(results: dict, args: argparse.Namespace) -> None:
@@ -233,10 +250,11 @@ def write(results: dict, args: argparse.Namespace) -> None:
     for molecule, result in results.items():
         for name, m in result["methods"].items():
             rows.append(method_row(molecule, METHODS[name], m, f"{m['median_time_to_collapse_ps']:.1f}"))
-        if "long" in result:  # the loop judged longer: its median is out of that length
-            m = result["long"]
-            rows.append(method_row(molecule, f"{METHODS['loop']}, judged {m['ps']:g} ps", m,
-                                   f"{m['median_time_to_collapse_ps']:.1f} (of {m['ps']:g})"))
+        for key, name in (("base_long", "a"), ("long", "loop")):  # judged longer: medians out of that length
+            if key in result:
+                m = result[key]
+                rows.append(method_row(molecule, f"{METHODS[name]}, judged {m['ps']:g} ps", m,
+                                       f"{m['median_time_to_collapse_ps']:.1f} (of {m['ps']:g})"))
     tables = [format_table(rows, header=["molecule", "model", "xTB labels", f"median collapse (ps, of {args.ps:g})",
                                          "mean stable (ps)", "collapsed", "× (a)", "const.-hazard median (ps, 95 %)",
                                          "test force MAE (meV/Å)", "h(r) MAE (1/Å, 95 %)"],
@@ -255,10 +273,12 @@ def write(results: dict, args: argparse.Namespace) -> None:
             ("≥ " if g["ratio_is_lower_bound"] else "") + f"{g['collapse_ratio']:.1f}×")
         if g.get("ratio_judge_ps"):
             ratio += f" (loop judged {g['ratio_judge_ps']:g} ps)"
+        if g.get("base_judge_ps", args.ps) != args.ps:
+            ratio += f" ((a) judged {g['base_judge_ps']:g} ps)"
         loop = result["methods"]["loop"]
         low, high = loop["hr_mae_minus_a_interval"]
         timed = result.get("long", loop)  # the longest judge of the loop's model
-        hazard = hazard_median(timed)[0] / hazard_median(result["methods"]["a"])[0]
+        hazard = hazard_median(timed)[0] / hazard_median(result.get("base_long", result["methods"]["a"]))[0]
         hazard_text = (f"{hazard:.1f}×" if np.isfinite(hazard) else
                        f"∞ (no collapse; the loop's median ≥ {hazard_median(timed)[1]:.0f} ps at 95 %)")
         tables.append(f"{molecule} goals (refine vs (a)): median collapse {ratio} (goal ≥ 10×), labels ≤ 2×: "

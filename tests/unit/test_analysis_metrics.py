@@ -213,3 +213,13 @@ def test_sample_metrics_h_r_counts_every_frame_beyond_the_subsample():
     _, h_all = distance_histogram(samples)
     got = sample_metrics(samples, reference, max_frames=20, seed=0)["hr_mae"]
     assert got == pytest.approx(histogram_mae(r, h_all, h_ref), rel=1e-12)
+
+
+def test_censored_median_ratio_bounds_what_a_judge_cannot_see():
+    from boltzmatch.analysis.metrics import censored_median_ratio
+
+    assert censored_median_ratio(50.0, 100.0, 10.0, 100.0) == (5.0, False)  # both observed
+    assert censored_median_ratio(750.0, 750.0, 65.8, 100.0) == (pytest.approx(750 / 65.8), True)  # ≥: survived
+    assert censored_median_ratio(100.0, 100.0, 100.0, 100.0) == (None, False)  # the base's median unseen
+    # the base judged longer than the method: its observed median decides, the method's censored one bounds
+    assert censored_median_ratio(100.0, 100.0, 300.0, 400.0) == (pytest.approx(1 / 3), True)

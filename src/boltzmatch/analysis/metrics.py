@@ -13,7 +13,8 @@
 - :func:`replica_histograms` and :func:`bootstrap_hr_mae`: h(r) of every frame of independent MD replicas
   and the spread of its MAE over replicas (the replica is what varies between runs, not the frame);
 - :func:`constant_hazard_median`: the median time to collapse (ps) of a constant-hazard fit to censored
-  collapse times, with an exact interval: an estimate where the observed median is censored.
+  collapse times, with an exact interval: an estimate where the observed median is censored;
+- :func:`censored_median_ratio`: one median time to collapse over another when either may be censored.
 """
 
 from __future__ import annotations
@@ -240,3 +241,14 @@ def constant_hazard_median(times: np.ndarray, collapsed: np.ndarray, confidence:
     rate_high = chi2.ppf(1 - alpha / 2, 2 * k + 2) / (2 * exposure)
     median = np.log(2) * exposure / k if k else float("inf")
     return float(median), float(np.log(2) / rate_high), float(np.log(2) / rate_low) if rate_low else float("inf")
+
+
+def censored_median_ratio(median: float, length: float, base_median: float, base_length: float
+                          ) -> tuple[float | None, bool]:
+    """Ratio of two median times to collapse (any one unit, e.g. ps) from judges of ``length`` and
+    ``base_length``, with right censoring: a median equal to its judge's length means more than half
+    the replicas never collapsed, so it is a lower bound. Returns (ratio, is_lower_bound); the ratio
+    is None when the base's median is censored (then nothing bounds it from above)."""
+    if base_median >= base_length - 1e-9:
+        return None, False
+    return median / base_median, bool(median >= length - 1e-9)
