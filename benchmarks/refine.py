@@ -47,7 +47,7 @@ from boltzmatch.analysis.metrics import (
     bootstrap_hr_mae,
     censored_median_ratio,
     constant_hazard_median,
-    distance_histogram,
+    median_is_censored,
     replica_histograms,
 )
 from boltzmatch.data import read_structures, write_structures
@@ -145,7 +145,8 @@ def run_molecule(molecule: str, args: argparse.Namespace) -> dict:
     judged = {name: judge(model, train, test, judges / folders[name], args) | {"reference_labels": labels[name]}
               for name, model in models.items()}
     result = {"methods": judged, "rounds": {"loop": loop["rows"], "b": plain["rows"]}}
-    if args.base_ps and censored(judged["a"]):  # (a)'s median unseen in --ps: judge (a) until it is
+    a = judged["a"]
+    if args.base_ps and median_is_censored(a["median_time_to_collapse_ps"], a["ps"]):  # judge (a) until it is seen
         result["base_long"] = judge(base, train, test, root / f"judge_{args.base_ps:g}ps_{args.replicas}replicas" /
                                     "a", args, ps=args.base_ps) | {"reference_labels": labels["a"]}
     base_timed = result.get("base_long", judged["a"])  # (a)'s longest judge: the ratios' denominator
@@ -164,11 +165,6 @@ def run_molecule(molecule: str, args: argparse.Namespace) -> dict:
     for m in [*judged.values(), result.get("base_long", {}), result.get("long", {})]:
         m.pop("_hr_boot", None)
     return result | {"goals": goals(judged, result.get("long"), base_timed)}
-
-
-def censored(judged: dict) -> bool:
-    """More than half of a judge's replicas survived it: its median is only a lower bound."""
-    return judged["median_time_to_collapse_ps"] >= judged["ps"] - 1e-9
 
 
 def collapse_ratio(method: dict, base: dict) -> dict:
@@ -218,20 +214,20 @@ def finish_training(run: Path, start) -> None:
 def judge(model: Path, train: Path, test: Path, out: Path, args: argparse.Namespace, ps: float | None = None) -> dict:
     """Simulate ``model`` ``ps`` (default ``--ps``) ps per replica and measure it; a finished run of the
     same model in ``out`` is reused, a killed one resumes."""
+    ps = ps or args.ps
     summary_path = out / "summary.json"
     done = summary_path.exists() and json.loads(summary_path.read_text()).get("complete")
     if done and json.loads((out / "simulation.json").read_text())["model"] == str(model):
         summary = json.loads(summary_path.read_text())
     else:
         summary = boltzmatch.simulate(model, train, out=out, temperature=TEMPERATURE, replicas=args.replicas,
-                                      time=ps or args.ps, timestep=0.5, interval=200, seed=JUDGE_SEED, reference=test,
+                                      time=ps, timestep=0.5, interval=200, seed=JUDGE_SEED, reference=test,
                                       resume=(out / "checkpoint.pt").exists())
-    ps = ps or args.ps
     replicas = read_samples(out)
     samples = [frame for replica in replicas for frame in replica]
     reference = read_structures(test)
     metrics = sample_metrics(samples, reference, seed=0)  # h(r) of every frame
-    boot = bootstrap_hr_mae(replica_histograms(replicas), distance_histogram(reference)[1], n_boot=2000, seed=0)
+    boot = bootstrap_hr_mae(replica_histograms(replicas), metrics["_h_ref"], n_boot=2000, seed=0)
     return {"model": str(model), "median_time_to_collapse_ps": summary["median_time_to_collapse_ps"],
             "collapsed": summary["n_collapsed"], "replicas": summary["replicas"],
             "time_to_collapse_ps": summary["time_to_collapse_ps"],

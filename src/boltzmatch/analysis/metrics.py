@@ -243,12 +243,18 @@ def constant_hazard_median(times: np.ndarray, collapsed: np.ndarray, confidence:
     return float(median), float(np.log(2) / rate_high), float(np.log(2) / rate_low) if rate_low else float("inf")
 
 
+def median_is_censored(median: float, length: float) -> bool:
+    """A median time to collapse equal to its judge's ``length`` (same unit): more than half the replicas
+    never collapsed, so the median is only a lower bound."""
+    return median >= length - 1e-9
+
+
 def censored_median_ratio(median: float, length: float, base_median: float, base_length: float
                           ) -> tuple[float | None, bool]:
     """Ratio of two median times to collapse (any one unit, e.g. ps) from judges of ``length`` and
     ``base_length``, with right censoring: a median equal to its judge's length means more than half
     the replicas never collapsed, so it is a lower bound. Returns (ratio, is_lower_bound); the ratio
     is None when the base's median is censored (then nothing bounds it from above)."""
-    if base_median >= base_length - 1e-9:
+    if median_is_censored(base_median, base_length):
         return None, False
-    return median / base_median, bool(median >= length - 1e-9)
+    return median / base_median, median_is_censored(median, length)
