@@ -21,9 +21,9 @@ import numpy as np
 from common import RESULTS, ethanol_data, write_results
 
 import boltzmatch
+from boltzmatch.analysis.evaluate import predict
 from boltzmatch.data import make_structure, read_structures, write_structures
 from boltzmatch.data.packed import PackedStructures
-from boltzmatch.training.evaluate import predict
 
 SCHNET = {"cutoff": 5.0, "n_interactions": 3, "n_features": 64, "n_rbf": 20}
 LINEAR = {"n_rbf": 8, "cutoff": 4.0}

@@ -99,10 +99,10 @@ def molecules(md_ps: float, minutes: float) -> None:
     from ase.io import read
 
     from boltzmatch.analysis.compare import sample_metrics
-    from boltzmatch.analysis.geometry import ramachandran
+    from boltzmatch.analysis.evaluate import evaluate
     from boltzmatch.analysis.metrics import histogram2d_jsd, with_floor
+    from boltzmatch.data.geometry import ramachandran
     from boltzmatch.generative.molecular import train_molecular_diffusion
-    from boltzmatch.training import evaluate
 
     train = CACHE / "ala300_seed1.xyz"
     test = CACHE / "ala300_seed2.xyz"

@@ -71,7 +71,7 @@ def reference_md_phi_psi():
     import numpy as np
     from ase.io import read
 
-    from boltzmatch.analysis.geometry import ramachandran
+    from boltzmatch.data.geometry import ramachandran
 
     return np.degrees(ramachandran(read(path, ":")))
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from common import molecule_data, write_results
 
 import boltzmatch
-from boltzmatch.training import evaluate
+from boltzmatch.analysis.evaluate import evaluate
 
 OBJECTIVES = ("energy", "fisher", "ism")
 

@@ -42,7 +42,7 @@ import numpy as np
 from common import CACHE, RESULTS, SCHNET_CONFIG, machine, molecule_data
 
 import boltzmatch
-from boltzmatch.analysis.compare import read_samples, sample_metrics
+from boltzmatch.analysis.compare import sample_metrics
 from boltzmatch.analysis.metrics import (
     bootstrap_hr_mae,
     censored_median_ratio,
@@ -51,9 +51,10 @@ from boltzmatch.analysis.metrics import (
     replica_histograms,
 )
 from boltzmatch.data import read_structures, write_structures
-from boltzmatch.training.refinement import resolve_huber_delta
+from boltzmatch.simulate.output import read_samples
 from boltzmatch.utils.atomic import atomic_write_text
 from boltzmatch.utils.table import format_table
+from boltzmatch.workflows.refine import resolve_huber_delta
 
 TEMPERATURE = 500.0
 JUDGE_SEED = 1000

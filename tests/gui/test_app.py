@@ -10,7 +10,7 @@ import yaml
 import boltzmatch
 from boltzmatch.errors import BoltzmatchError
 from boltzmatch.gui import screenshots as steps
-from boltzmatch.training import run_dir as rd
+from boltzmatch.runs import run_dir as rd
 
 
 def test_the_window_has_every_pane_and_remembers_recent_files(make_window, tmp_path, ethanol_xtb):

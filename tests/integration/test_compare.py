@@ -4,7 +4,8 @@ import json
 import subprocess
 import sys
 
-from boltzmatch.analysis.compare import compare, read_samples
+from boltzmatch.analysis.compare import compare
+from boltzmatch.simulate.output import read_samples
 
 
 def test_compare_with_simulation_writes_report_and_plots(tmp_path, ethanol_xtb, linear_runs):

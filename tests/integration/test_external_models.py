@@ -10,7 +10,7 @@ import boltzmatch
 from boltzmatch.cli.main import main
 from boltzmatch.data import AtomsBatch, read_structures
 from boltzmatch.models.external import EXTERNAL
-from boltzmatch.training import run_dir as rd
+from boltzmatch.runs import run_dir as rd
 
 pytest.importorskip("mace")
 

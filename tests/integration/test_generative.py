@@ -130,12 +130,12 @@ def test_molecules_train_by_cd_and_by_diffusion_and_the_diffusion_model_runs_md(
     cd_run, diffusion_run = tmp_path / "cd", tmp_path / "diffusion"
     assert main(["generative", "train", "ebm", "--data", str(ethanol_xtb), "--out", str(cd_run), "--epochs", "2",
                  "--temperature", "500", "--quiet", "--option", "steps=3", "--option", "model=mlp"]) == 0
-    config = boltzmatch.training.run_dir.read_config(cd_run)
+    config = boltzmatch.runs.read_config(cd_run)
     assert config["training"]["objective"] == "cd" and config["training"]["cd_options"] == {"steps": 3}
     assert config["energy_zero"] and "cd_loss" in (cd_run / "metrics.csv").read_text()
     assert main(["generative", "train", "diffusion", "--data", str(ethanol_xtb), "--out", str(diffusion_run),
                  "--epochs", "1", "--quiet", "--option", "levels=4", "--option", "n_features=16"]) == 0
-    config = boltzmatch.training.run_dir.read_config(diffusion_run)
+    config = boltzmatch.runs.read_config(diffusion_run)
     ladder = config["training"]["sigma"]
     assert len(ladder) == 4 and config["model"]["noise_levels"] == [ladder[-1], ladder[0]]
     assert main(["generative", "sample", str(diffusion_run), "-n", "3", "--steps", "2",

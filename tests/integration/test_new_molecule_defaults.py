@@ -12,9 +12,10 @@ import yaml
 
 import boltzmatch
 from boltzmatch.analysis.compare import compare
+from boltzmatch.analysis.evaluate import evaluate
 from boltzmatch.data import generate, make_structure, read_structures, write_structures
 from boltzmatch.objectives.score import DSM_SIGMA_FRACTION, dsm_sigma_from_data
-from boltzmatch.training import evaluate, format_train_summary
+from boltzmatch.training import format_train_summary
 
 SMALL = {"cutoff": 4.0, "n_interactions": 1, "n_features": 16, "n_rbf": 8}
 

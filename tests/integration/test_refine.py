@@ -12,7 +12,7 @@ from ase.io import read
 import boltzmatch
 from boltzmatch.cli.main import main
 from boltzmatch.errors import BoltzmatchError
-from boltzmatch.training.refinement import DEFAULT_HUBER_DELTA, format_refine_summary, resolve_huber_delta
+from boltzmatch.workflows.refine import DEFAULT_HUBER_DELTA, format_refine_summary, resolve_huber_delta
 
 SETTINGS = dict(rounds=1, replicas=4, time=0.2, label_budget=6, window=3, epochs=2, temperature=500.0, seed=3,
                 progress=False)

@@ -148,7 +148,7 @@ def test_an_epoch_row_on_disk_always_has_its_checkpoint(tmp_path, ethanol_xtb, m
     """A kill between writing metrics.csv and checkpoint.pt left an epoch row with nothing to resume
     from (seen in CI: `generative train --resume` said "no checkpoint.pt"). The checkpoint now comes first:
     a crash while saving it leaves no row behind."""
-    from boltzmatch.training import run_dir as rd
+    from boltzmatch.runs import run_dir as rd
 
     save = rd.save_torch
 

@@ -7,8 +7,8 @@ import pytest
 from ase.build import bulk, molecule
 from scipy.stats import norm
 
-from boltzmatch.analysis.geometry import bond_angles, bond_lengths, find_bonds, pair_distances
 from boltzmatch.analysis.metrics import distance_histogram, histogram_mae, ks_test, mmd
+from boltzmatch.data.geometry import bond_angles, bond_lengths, find_bonds, pair_distances
 
 
 def test_ks_statistic_of_shifted_gaussians():
@@ -105,7 +105,7 @@ def test_jensen_shannon_limits_and_floor():
 
 
 def test_dihedral_angles_match_ase_and_alanine_is_recognised():
-    from boltzmatch.analysis.geometry import dihedral_angles, ramachandran
+    from boltzmatch.data.geometry import dihedral_angles, ramachandran
 
     atoms = molecule("CH3CH2OH")
     atoms.rattle(0.1, seed=1)

@@ -152,7 +152,7 @@ def test_trajectory_balance_of_a_uniform_policy_has_the_known_value():
 @pytest.mark.openmm
 def test_torsion_grid_rewards_are_boltzmann_factors_of_the_rotated_conformations():
     pytest.importorskip("openmm")
-    from boltzmatch.analysis.geometry import ramachandran
+    from boltzmatch.data.geometry import ramachandran
     from boltzmatch.data.openmm_reference import alanine_dipeptide_calculator
     from boltzmatch.gflownet.torsions import Torsions
 

@@ -21,12 +21,14 @@ import torch
 from ase import Atoms
 
 from ..data import read_structures
+from ..data.geometry import bond_angles, bond_lengths, find_bonds, pair_distances, ramachandran
 from ..data.packed import PackedStructures
 from ..errors import BoltzmatchError
-from ..training.run_dir import energy_zero_known
+from ..runs.run_dir import energy_zero_known
+from ..simulate.output import read_samples
 from ..utils.atomic import atomic_write_text
 from ..utils.table import format_table, markdown_table
-from .geometry import bond_angles, bond_lengths, find_bonds, pair_distances, ramachandran
+from .evaluate import predict_frames
 from .metrics import distance_histogram, histogram2d_jsd, histogram_mae, ks_test, mmd, with_floor
 
 ROWS = [  # (key, label) in report order
@@ -50,31 +52,9 @@ ROWS = [  # (key, label) in report order
 ]
 
 
-def read_samples(sim_dir: str | Path) -> list[list[Atoms]]:
-    """Frames of every replica of a ``simulate`` output folder (up to its collapse), in replica order."""
-    folder = Path(sim_dir) / "trajectories"
-    paths = sorted(folder.glob("replica_*.xyz")) or sorted(folder.glob("replica_*.traj"))
-    from ase.io import read
-
-    return [read(p, index=":") for p in paths if p.stat().st_size > 0]
-
-
-def _predict(run_dir: str | Path, frames: Sequence[Atoms]) -> tuple[np.ndarray, np.ndarray]:
-    """The model's energies (n_frames,) in eV and forces (n_atoms, 3) in eV/Å, in the model's dtype."""
-    from ..training.evaluate import predict
-    from ..training.run_dir import load
-
-    model = load(run_dir)
-    for p in model.parameters():
-        p.requires_grad_(False)
-    from ..models.base import model_dtype
-
-    return predict(model, PackedStructures(frames, dtype=model_dtype(model)), batch_size=64)
-
-
 def _model_energy(run_dir: str | Path, frames: Sequence[Atoms]) -> np.ndarray:
     """The model's energies (eV) on unlabelled frames."""
-    return _predict(run_dir, frames)[0] if frames else np.zeros(0)
+    return predict_frames(run_dir, frames)[0]
 
 
 def sample_metrics(samples: list[Atoms], reference: list[Atoms], *, r_max: float = 6.0, max_frames: int = 2000,
@@ -165,7 +145,7 @@ def compare(
     results: dict[str, dict] = {}
     predictions: dict[str, dict[str, np.ndarray]] = {}
     for name, run_dir in zip(names, run_dirs, strict=True):
-        energy, forces = _predict(run_dir, frames)
+        energy, forces = predict_frames(run_dir, frames)
         entry: dict = {"run_dir": str(run_dir), "energy_zero": energy_zero_known(run_dir)}
         if full.energy is not None:
             diff = energy - full.energy.numpy()
@@ -231,13 +211,13 @@ def _default_names(run_dirs: Sequence[str | Path]) -> list[str]:
 
 def _simulate_and_judge(run_dirs, names, frames, results, out, *, start, temperature, replicas, time, timestep,
                         integrator, interval, seed, progress, data_options) -> None:
+    from ..data.geometry import composition_key, group_by_composition
     from ..simulate import simulate as run_md
-    from ..simulate.stability import composition_key
     from . import plots
 
     start_frames = read_structures(start, **(data_options or {})) if start is not None else frames
     key = composition_key(frames[0])
-    reference_mol = [a for a in frames if composition_key(a) == key]
+    reference_mol = group_by_composition(frames)[key]
     survival, hr_curves, bond_panels, bond_notes = {}, {}, {}, {}
     for name, run_dir in zip(names, run_dirs, strict=True):
         summary = run_md(run_dir, start_frames, out=out / "simulations" / name, temperature=temperature,

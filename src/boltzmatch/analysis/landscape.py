@@ -30,11 +30,14 @@ import numpy as np
 import torch
 
 from ..errors import BoltzmatchError
+from ..objectives.registry import OBJECTIVES, make_objective
+from ..objectives.supervised import ENERGY_LOSSES, per_atom_energy_loss
 from ..utils.atomic import atomic_path, atomic_write_text
 
-LOSSES = ("energy", "energy-mae", "energy-huber", "forces", "energy-forces", "fisher", "ism", "ssm", "dsm")
+#: the objectives a loss surface can be drawn for: the per-atom energy errors and every objective but cd
+LANDSCAPE_OBJECTIVES = ENERGY_LOSSES + tuple(o for o in OBJECTIVES if o not in ENERGY_LOSSES + ("cd",))
 CLASSIFIER_LOSSES = ("hinge", "cross-entropy")
-VECTORIZABLE = ("energy", "energy-mae", "energy-huber")  # forces need autograd inside the model call
+VECTORIZABLE = ENERGY_LOSSES  # forces need autograd inside the model call
 
 
 def trainable_parameters(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -183,23 +186,13 @@ def energy_model_loss(objective: str, batch, *, temperature: float | None, seed:
                       sigma: Sequence[float] = (0.05,)) -> Callable[[torch.nn.Module], torch.Tensor]:
     """A scalar loss of an energy model on one fixed batch (noise re-seeded for every call, so a
     stochastic objective gives a smooth surface)."""
-    if objective in ("energy", "energy-mae", "energy-huber"):
+    if objective in ENERGY_LOSSES:
         if batch.energy is None:
             raise BoltzmatchError(f"the {objective} loss needs reference energies in the data")
-        n_atoms = batch.atoms_per_structure.to(batch.positions.dtype)
-
-        def energy_loss(model):
-            per_atom = (model(batch) - batch.energy) / n_atoms
-            if objective == "energy":  # the trainer's per-atom energy MSE, written without .item() for vmap
-                return (per_atom**2).mean()
-            if objective == "energy-mae":
-                return per_atom.abs().mean()
-            return torch.nn.functional.huber_loss(per_atom, torch.zeros_like(per_atom), delta=0.01)
-
-        return energy_loss
-    if objective not in LOSSES:
-        raise BoltzmatchError(f"unknown landscape objective {objective!r}; expected one of {', '.join(LOSSES)}")
-    from ..objectives.score import make_objective
+        return lambda model: per_atom_energy_loss(model(batch), batch, objective)
+    if objective not in LANDSCAPE_OBJECTIVES:
+        raise BoltzmatchError(f"unknown landscape objective {objective!r}; expected one of "
+                              f"{', '.join(LANDSCAPE_OBJECTIVES)}")
 
     fn = make_objective(objective, temperature=temperature, sigma=sigma,
                         **({} if objective in ("energy", "forces", "energy-forces") else
@@ -262,7 +255,7 @@ def landscape(
     """
     from ..data import read_structures
     from ..data.packed import PackedStructures
-    from ..training.run_dir import load, read_config
+    from ..runs.run_dir import load, read_config
 
     if grid < 2:
         raise BoltzmatchError(f"--grid must be at least 2, got {grid}")

@@ -26,7 +26,7 @@ import numpy as np
 from ase import Atoms
 from scipy import stats
 
-from .geometry import pair_distances
+from ..data.geometry import pair_distances
 
 
 def distance_histogram(structures: Sequence[Atoms], r_max: float = 6.0, bins: int = 300,

@@ -45,15 +45,10 @@ def draw_parity(ax, reference: np.ndarray, predicted: np.ndarray, *, label: str,
 
 
 def _save(fig, path: str | Path) -> Path:
-    from ..utils.atomic import atomic_path
+    from ..utils.atomic import save_figure
 
-    plt = _pyplot()
     fig.tight_layout()
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def parity_grid(reference: dict[str, np.ndarray], predicted: dict[str, dict[str, np.ndarray]], path: str | Path

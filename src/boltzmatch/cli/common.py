@@ -24,7 +24,7 @@ def data_kwargs(args: argparse.Namespace) -> dict:
 
 def add_objective_options(parser: argparse.ArgumentParser, default: str | None) -> None:
     """``--objective``, ``--temperature``, ``--sigma``, ``--n-probes``, ``--probe``."""
-    from ..objectives.score import OBJECTIVES
+    from ..objectives.registry import OBJECTIVES
 
     group = parser.add_argument_group("objective")
     group.add_argument("--objective", choices=OBJECTIVES, default=default,

@@ -19,7 +19,7 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..analysis.compare import format_comparison
-    from ..demo import demo, format_stages
+    from ..workflows.demo import demo, format_stages
 
     result = demo(args.out, quick=args.quick, temperature=args.temperature, seed=args.seed, progress=not args.quiet)
     print(format_stages(result["stages"]))

@@ -22,7 +22,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..training import evaluate, format_evaluation
+    from ..analysis.evaluate import evaluate, format_evaluation
 
     result = evaluate(args.run_dir, args.data, out=args.out, batch_size=args.batch_size,
                       data_options={k: v for k, v in data_kwargs(args).items() if v is not None})

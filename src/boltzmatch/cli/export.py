@@ -16,7 +16,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..models.external import export_run
+    from ..runs.external import export_run
     from ..utils.table import format_table
 
     summary = export_run(args.run_dir, args.out)

@@ -73,7 +73,7 @@ def run_train(args: argparse.Namespace) -> int:
     from ..generative.train import format_generative_summary
 
     if args.resume:
-        from ..training import run_dir as rd
+        from ..runs import run_dir as rd
 
         if rd.read_config(args.resume).get("kind") != "generative":
             return _train_molecular(args, resume=True)
@@ -126,7 +126,7 @@ def run_sample(args: argparse.Namespace) -> int:
 
     from ..errors import BoltzmatchError
     from ..generative import load_generative
-    from ..training import run_dir as rd
+    from ..runs import run_dir as rd
     from ..utils.atomic import atomic_path
 
     out = Path(args.out)

@@ -16,7 +16,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..models.external import format_import_summary, import_model
+    from ..runs.external import format_import_summary, import_model
 
     print(format_import_summary(import_model(args.model_file, args.out)))
     return 0

@@ -10,13 +10,13 @@ HELP = "loss landscape around a trained model (random, two parameters, or a line
 
 
 def add_parser(subparsers) -> None:
-    from ..analysis.landscape import LOSSES
+    from ..analysis.landscape import LANDSCAPE_OBJECTIVES
 
     p = subparsers.add_parser("landscape", help=HELP, description=HELP)
     p.add_argument("run_dir", help="a run directory")
     p.add_argument("--data", required=True, help="structures the loss is evaluated on")
     p.add_argument("--out", required=True, help="folder for landscape.npz, landscape.json and plots")
-    p.add_argument("--objective", choices=LOSSES, default="fisher", help="loss (default fisher)")
+    p.add_argument("--objective", choices=LANDSCAPE_OBJECTIVES, default="fisher", help="loss (default fisher)")
     p.add_argument("--temperature", type=float, help="K, for score objectives (default: the data's recorded one)")
     p.add_argument("--directions", default="random",
                    help="random | params:NAME[i],NAME[j] | line:OTHER_RUN_DIR (default random)")

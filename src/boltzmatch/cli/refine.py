@@ -41,7 +41,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..training import format_refine_summary, refine
+    from ..workflows.refine import format_refine_summary, refine
 
     summary = refine(args.run_dir, data=args.data, out=args.out, reference=args.reference,
                      temperature=args.temperature, rounds=args.rounds, replicas=args.replicas, time=args.time,

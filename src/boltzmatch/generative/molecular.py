@@ -24,8 +24,8 @@ from ..data import read_structures
 from ..data.atoms_batch import AtomsBatch
 from ..errors import BoltzmatchError
 from ..models.base import energy_and_forces, model_dtype
-from ..objectives.score import dsm_sigma_from_data, structure_beta
-from ..training import run_dir as rd
+from ..objectives import dsm_sigma_from_data, structure_beta
+from ..runs import run_dir as rd
 
 MOLECULAR_DEFAULTS = {"model": "schnet", "levels": 8, "sigma_max": 0.3, "sigma_min": None}
 SCHNET = {"cutoff": 5.0, "n_interactions": 3, "n_features": 64, "n_rbf": 20}

@@ -11,7 +11,6 @@ buffer, RNG states, epoch rows: ``resume=True`` continues exactly), ``metrics.cs
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -19,9 +18,9 @@ import numpy as np
 import torch
 
 from ..errors import BoltzmatchError
-from ..training import run_dir as rd
-from ..training.trainer import _write_metrics
-from ..utils.atomic import atomic_write_text
+from ..runs import run_dir as rd
+from ..training.loop import Step, run_loop, write_summary
+from ..utils.atomic import save_torch
 from ..utils.table import format_table
 from .base import Family
 from .datasets import VectorData, load_vectors
@@ -140,73 +139,69 @@ def train_generative(
                                                    "n_classes": vectors.n_classes, "options": model.options},
                   "normalization": {"shift": shift.tolist(), "scale": scale}, "training": asdict(settings)}
     model.build_optimizers(settings.lr)
-    generator = torch.Generator().manual_seed(settings.seed)
-    state = {"epoch": 0, "rows": []}
-    if resume:
-        checkpoint_path = out / rd.CHECKPOINT
-        if not checkpoint_path.exists():
-            raise BoltzmatchError(f"{out}: no {rd.CHECKPOINT} to resume from")
-        checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
-        model.nets.load_state_dict(checkpoint["nets"])
-        for name, optimizer in model.optimizers.items():
-            optimizer.load_state_dict(checkpoint["optimizers"][name])
-        model.load_extra_state(checkpoint["extra"])
-        generator.set_state(checkpoint["generator"])
-        torch.set_rng_state(checkpoint["rng"])
-        state = checkpoint["state"]
-    else:
+    if not resume:
         out.mkdir(parents=True, exist_ok=True)
         rd.write_config(out, config)
-    return _loop(model, settings, x_train, y_train, generator, state, out, progress, vectors.dequantize / scale)
+    step = FamilyStep(model, settings, x_train, y_train, vectors.dequantize / scale)
+    state = run_loop(step, out, epochs=settings.epochs, resume=resume, progress=progress,
+                     max_minutes=settings.max_minutes)
+    save_torch(model.extra_state(), out / "extra.pt")
+    last = state["rows"][-1] if state["rows"] else {}
+    summary = {"run_dir": str(out), "family": settings.family, "data": settings.data, "epochs": state["epoch"],
+               "n_train": len(x_train), "final_loss": last.get("train_loss", float("nan")),
+               "wall_seconds": last.get("time_s", 0.0)}
+    write_summary(out, format_generative_summary(summary))
+    return summary
 
 
-def _loop(model: Family, settings: GenerativeSettings, x: torch.Tensor, y: torch.Tensor | None,
-          generator: torch.Generator, state: dict, out: Path, progress: bool, dequantize: float) -> dict:
-    """Epochs over ``x`` (normalised); ``dequantize`` (normalised units) adds uniform noise to each batch."""
-    from ..utils.progress import progress_bar
+class FamilyStep(Step):
+    """An epoch of a generative family: shuffled minibatches of ``x`` (normalised) through the family's
+    ``train_step``; ``dequantize`` (normalised units) adds uniform noise to each batch."""
 
-    start = time.perf_counter() - (state["rows"][-1]["time_s"] if state["rows"] else 0.0)
-    bar = progress_bar(range(state["epoch"], settings.epochs), initial=state["epoch"], total=settings.epochs,
-                       desc=f"train {settings.family}", unit="epoch", disable=None if progress else True,
-                       mininterval=1.0)
-    for epoch in bar:
-        model.train_mode(True)
-        order = torch.randperm(len(x), generator=generator)
+    unit = "epoch"
+
+    def __init__(self, model: Family, settings: GenerativeSettings, x: torch.Tensor, y: torch.Tensor | None,
+                 dequantize: float):
+        self.model, self.settings, self.x, self.y, self.dequantize = model, settings, x, y, dequantize
+        self.generator = torch.Generator().manual_seed(settings.seed)
+        self.desc = f"train {settings.family}"
+
+    def run(self, index: int, state: dict) -> dict[str, float]:
+        self.model.train_mode(True)
+        order = torch.randperm(len(self.x), generator=self.generator)
         totals: dict[str, float] = {}
         n_batches = 0
-        for begin in range(0, len(order), settings.batch_size):
-            index = order[begin:begin + settings.batch_size]
-            batch = x[index]
-            if dequantize:
-                batch = batch + dequantize * (torch.rand(batch.shape, generator=generator) - 0.5)
-            metrics = model.train_step(batch, None if y is None else y[index], generator)
+        for begin in range(0, len(order), self.settings.batch_size):
+            batch_index = order[begin:begin + self.settings.batch_size]
+            batch = self.x[batch_index]
+            if self.dequantize:
+                batch = batch + self.dequantize * (torch.rand(batch.shape, generator=self.generator) - 0.5)
+            metrics = self.model.train_step(batch, None if self.y is None else self.y[batch_index], self.generator)
             for key, value in metrics.items():
                 totals[key] = totals.get(key, 0.0) + value
             n_batches += 1
-        row = {"epoch": epoch + 1, **{f"train_{k}": v / n_batches for k, v in totals.items()},
-               "time_s": time.perf_counter() - start}
+        row = {f"train_{k}": v / n_batches for k, v in totals.items()}
         if not np.isfinite(row.get("train_loss", 0.0)):
-            raise BoltzmatchError(f"{settings.family} diverged at epoch {epoch + 1} (loss {row['train_loss']}); "
+            raise BoltzmatchError(f"{self.settings.family} diverged at epoch {index + 1} (loss {row['train_loss']}); "
                                   "lower --lr or change the options")
-        state["rows"].append(row)
-        state["epoch"] = epoch + 1
-        rd.save_torch(model.nets.state_dict(), out / rd.MODEL)
-        rd.save_torch({"nets": model.nets.state_dict(),
-                       "optimizers": {k: v.state_dict() for k, v in model.optimizers.items()},
-                       "extra": model.extra_state(), "generator": generator.get_state(),
-                       "rng": torch.get_rng_state(), "state": state}, out / rd.CHECKPOINT)
-        _write_metrics(out, state["rows"], None)  # after the checkpoint: a row on disk is resumable
-        bar.set_postfix(loss=f"{row['train_loss']:.4g}", refresh=False)
-        if settings.max_minutes and row["time_s"] > 60 * settings.max_minutes:
-            break
-    bar.close()
-    rd.save_torch(model.extra_state(), out / "extra.pt")
-    last = state["rows"][-1] if state["rows"] else {}
-    summary = {"run_dir": str(out), "family": settings.family, "data": settings.data, "epochs": state["epoch"],
-               "n_train": len(x), "final_loss": last.get("train_loss", float("nan")),
-               "wall_seconds": last.get("time_s", 0.0)}
-    atomic_write_text(out / "summary.txt", format_generative_summary(summary) + "\n")
-    return summary
+        return row
+
+    def model_state(self) -> dict:
+        return self.model.nets.state_dict()
+
+    def checkpoint(self) -> dict:
+        return {"nets": self.model.nets.state_dict(),
+                "optimizers": {k: v.state_dict() for k, v in self.model.optimizers.items()},
+                "extra": self.model.extra_state(), "generator": self.generator.get_state(),
+                "rng": torch.get_rng_state()}
+
+    def restore(self, checkpoint: dict) -> None:
+        self.model.nets.load_state_dict(checkpoint["nets"])
+        for name, optimizer in self.model.optimizers.items():
+            optimizer.load_state_dict(checkpoint["optimizers"][name])
+        self.model.load_extra_state(checkpoint["extra"])
+        self.generator.set_state(checkpoint["generator"])
+        torch.set_rng_state(checkpoint["rng"])
 
 
 def format_generative_summary(summary: dict) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from ..training import run_dir as rd
+from ..runs import run_dir as rd
 from .evaluate import evaluate_exact, exact_distributions
 from .train import load_gflownet
 

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from ase import Atoms, units
 
-from ..analysis.geometry import ALANINE_DIPEPTIDE_PHI_PSI, find_bonds
+from ..data.geometry import ALANINE_DIPEPTIDE_PHI_PSI, find_bonds
 from ..errors import BoltzmatchError
 from .env import Environment
 

@@ -5,16 +5,14 @@ report the exact L1 and log Z every ``eval_every`` iterations (progress bar and 
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 
 from ..errors import BoltzmatchError
-from ..training import run_dir as rd
-from ..training.trainer import _write_metrics
-from ..utils.atomic import atomic_write_text
+from ..runs import run_dir as rd
+from ..training.loop import Step, run_loop, write_summary
 from ..utils.table import format_table
 from .env import Environment
 from .evaluate import evaluate_exact
@@ -101,77 +99,93 @@ def train_gflownet(env: str | None = None, *, out: str | Path, env_options: dict
     # fused: one kernel over all parameters (a 2 x 256 policy's unfused Adam step was 7 % of an iteration)
     optimizer = torch.optim.Adam([{"params": others, "lr": settings.lr},
                                   {"params": [model.log_z], "lr": settings.lr_log_z}], fused=True)
-    generator = torch.Generator().manual_seed(settings.seed)
-    state = {"iteration": 0, "rows": []}
-    buffer = TrajectoryBuffer(settings.replay) if settings.replay else None
-    if resume:
-        if not (out / rd.CHECKPOINT).exists():
-            raise BoltzmatchError(f"{out}: no {rd.CHECKPOINT} to resume from")
-        checkpoint = torch.load(out / rd.CHECKPOINT, map_location="cpu", weights_only=False)
-        model.load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        generator.set_state(checkpoint["generator"])
-        state = checkpoint["state"]
-        if buffer is not None:
-            buffer.load_state_dict(checkpoint["replay"])
-    else:
+    if not resume:
         out.mkdir(parents=True, exist_ok=True)
         rd.write_config(out, {"kind": "gflownet", "model": {"name": "gflownet", **environment.options()},
                               "normalization": {}, "training": asdict(settings)})
-    return _loop(environment, model, optimizer, generator, settings, state, out, progress, buffer)
+    step = GFlowNetStep(environment, model, optimizer, settings)
+    state = run_loop(step, out, epochs=step.blocks, resume=resume, progress=progress)
+    summary = {"run_dir": str(out), "env": settings.env, **settings.env_options, "loss": settings.loss,
+               "trajectories": min(state["epoch"] * settings.eval_every, step.iterations) * settings.batch_size,
+               "wall_seconds": state["rows"][-1]["time_s"] if state["rows"] else 0.0}
+    if environment.enumerable:
+        model.eval()
+        summary.update(evaluate_exact(environment, model, settings.loss, n_samples=10_000, seed=settings.seed))
+    write_summary(out, format_gflownet_summary(summary))
+    return summary
 
 
-def _loop(env, model, optimizer, generator, settings: GFlowNetSettings, state: dict, out: Path, progress: bool,
-          buffer: TrajectoryBuffer | None = None):
-    from ..utils.progress import progress_bar
+class GFlowNetStep(Step):
+    """A block of ``eval_every`` iterations (the last block: the rest): on-policy trajectories (a
+    ``replay_fraction`` of them from the replay buffer once it holds enough), the loss, Adam; each block
+    ends with a row of the mean loss and, for enumerable environments, the exact L1 and log Z."""
 
-    iterations = settings.n_trajectories // settings.batch_size
-    start = time.perf_counter() - (state["rows"][-1]["time_s"] if state["rows"] else 0.0)
-    bar = progress_bar(range(state["iteration"], iterations), initial=state["iteration"], total=iterations,
-                       desc=f"gflownet {settings.loss}", unit="batch", disable=None if progress else True,
-                       mininterval=1.0)
-    losses = []
-    for iteration in bar:
-        model.train()
+    unit = "batch"
+
+    def __init__(self, env: Environment, model: GFlowNetModel, optimizer: torch.optim.Optimizer,
+                 settings: GFlowNetSettings):
+        self.env, self.model, self.optimizer, self.settings = env, model, optimizer, settings
+        self.generator = torch.Generator().manual_seed(settings.seed)
+        self.buffer = TrajectoryBuffer(settings.replay) if settings.replay else None
+        self.iterations = settings.n_trajectories // settings.batch_size
+        self.blocks = -(-self.iterations // settings.eval_every)
+        self.desc = f"gflownet {settings.loss}"
+
+    def units(self, index: int) -> int:
+        return min((index + 1) * self.settings.eval_every, self.iterations) - index * self.settings.eval_every
+
+    def row_index(self, index: int) -> dict:
+        done = min((index + 1) * self.settings.eval_every, self.iterations)
+        return {"iteration": done, "trajectories": done * self.settings.batch_size}
+
+    def _iteration(self) -> float:
+        settings, buffer = self.settings, self.buffer
+        self.model.train()
         replayed = round(settings.batch_size * settings.replay_fraction) if buffer is not None else 0
         replayed = replayed if buffer is not None and buffer.size >= replayed else 0
-        batch = sample_trajectories(env, model, settings.batch_size - replayed, generator, settings.epsilon,
-                                    settings.temperature)
+        batch = sample_trajectories(self.env, self.model, settings.batch_size - replayed, self.generator,
+                                    settings.epsilon, settings.temperature)
         if buffer is not None:
             fresh = batch
             if replayed:
-                batch = concat(batch, buffer.sample(replayed, generator))
+                batch = concat(batch, buffer.sample(replayed, self.generator))
             buffer.add(fresh)
-        loss = gflownet_loss(settings.loss, env, model, batch, settings.subtb_lambda)
-        optimizer.zero_grad(set_to_none=True)
+        loss = gflownet_loss(settings.loss, self.env, self.model, batch, settings.subtb_lambda)
+        self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        optimizer.step()
-        losses.append(float(loss.detach()))
-        done = iteration + 1
-        if done % settings.eval_every == 0 or done == iterations:
-            row = {"iteration": done, "trajectories": done * settings.batch_size,
-                   "loss": sum(losses) / len(losses), "time_s": time.perf_counter() - start}
-            losses = []
-            if env.enumerable:
-                exact = evaluate_exact(env, model, settings.loss)
-                row.update(l1_exact=exact["l1_exact"], log_z=exact["log_z"], log_z_true=exact["log_z_true"])
-                bar.set_postfix(L1=f"{exact['l1_exact']:.3f}", logZ=f"{exact['log_z']:.3f}", refresh=False)
-            state["rows"].append(row)
-            state["iteration"] = done
-            rd.save_torch(model.state_dict(), out / rd.MODEL)
-            rd.save_torch({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                           "generator": generator.get_state(), "state": state,
-                           "replay": None if buffer is None else buffer.state_dict()}, out / rd.CHECKPOINT)
-            _write_metrics(out, state["rows"], None)  # after the checkpoint: a row on disk is resumable
-    bar.close()
-    summary = {"run_dir": str(out), "env": settings.env, **settings.env_options, "loss": settings.loss,
-               "trajectories": state["iteration"] * settings.batch_size,
-               "wall_seconds": state["rows"][-1]["time_s"] if state["rows"] else 0.0}
-    if env.enumerable:
-        model.eval()
-        summary.update(evaluate_exact(env, model, settings.loss, n_samples=10_000, seed=settings.seed))
-    atomic_write_text(out / "summary.txt", format_gflownet_summary(summary) + "\n")
-    return summary
+        self.optimizer.step()
+        return float(loss.detach())
+
+    def run(self, index: int, state: dict) -> dict[str, float]:
+        losses = [self._iteration() for _ in range(self.units(index))]
+        row = {"loss": sum(losses) / len(losses)}
+        if self.env.enumerable:
+            exact = evaluate_exact(self.env, self.model, self.settings.loss)
+            row.update(l1_exact=exact["l1_exact"], log_z=exact["log_z"], log_z_true=exact["log_z_true"])
+        return row
+
+    def postfix(self, row: dict) -> dict[str, str]:
+        if "l1_exact" not in row:
+            return {"loss": f"{row['loss']:.4g}"}
+        return {"L1": f"{row['l1_exact']:.3f}", "logZ": f"{row['log_z']:.3f}"}
+
+    def model_state(self) -> dict:
+        return self.model.state_dict()
+
+    def checkpoint(self) -> dict:
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "generator": self.generator.get_state(),
+                "replay": None if self.buffer is None else self.buffer.state_dict()}
+
+    def restore(self, checkpoint: dict) -> None:
+        self.model.load_state_dict(checkpoint["model"])
+        self.optimizer.load_state_dict(checkpoint["optimizer"])
+        self.generator.set_state(checkpoint["generator"])
+        if self.buffer is not None:
+            self.buffer.load_state_dict(checkpoint["replay"])
+        state = checkpoint["state"]
+        if "iteration" in state:  # written before the run loop: a count of iterations, not of blocks
+            state["epoch"] = -(-state.pop("iteration") // self.settings.eval_every)
 
 
 def format_gflownet_summary(summary: dict) -> str:

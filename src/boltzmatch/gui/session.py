@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QSettings, Signal
 
-from ..training import run_dir as rd
+from ..runs import run_dir as rd
 
 RECENT = 8
 

@@ -92,7 +92,7 @@ class BondedPrior(nn.Module):
     @classmethod
     def fit(cls, structures: Sequence[Atoms], temperature: float) -> BondedPrior:
         """Boltzmann inversion on frames of one molecule at ``temperature`` (K)."""
-        from ..analysis.geometry import bond_lengths, dihedral_angles, find_bonds, pair_distances
+        from ..data.geometry import bond_lengths, dihedral_angles, find_bonds, pair_distances
         from ..units import boltzmann_beta
 
         if not structures:

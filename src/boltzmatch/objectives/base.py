@@ -1,4 +1,4 @@
-"""The objective contract."""
+"""The objective contract, and β per structure (1/eV) that every Boltzmann objective weighs by."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from typing import Protocol
 import torch
 
 from ..data.atoms_batch import AtomsBatch
+from ..errors import BoltzmatchError
+from ..units import boltzmann_beta
 
 
 class Objective(Protocol):
@@ -19,3 +21,15 @@ class Objective(Protocol):
     needs: tuple[str, ...]
 
     def __call__(self, model: torch.nn.Module, batch: AtomsBatch) -> tuple[torch.Tensor, dict[str, float]]: ...
+
+
+def structure_beta(batch: AtomsBatch, temperature: float | None) -> torch.Tensor:
+    """(n_structures,) β in 1/eV: the batch's own temperatures if it has them, else ``temperature``."""
+    if batch.temperature is not None:
+        from ase import units
+
+        return 1.0 / (units.kB * batch.temperature)
+    if temperature is None:
+        raise BoltzmatchError("score objectives need a temperature (K): pass --temperature")
+    return torch.full((batch.n_structures,), boltzmann_beta(temperature), dtype=batch.positions.dtype,
+                      device=batch.positions.device)

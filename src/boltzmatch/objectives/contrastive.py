@@ -21,7 +21,7 @@ from ..data.atoms_batch import AtomsBatch
 from ..models.base import energy_and_forces
 from ..simulate.integrators import Langevin, MDState, maxwell_boltzmann
 from ..simulate.langevin import ReplayBuffer
-from .score import structure_beta
+from .base import structure_beta
 
 CD_DEFAULTS = {"steps": 20, "timestep": 0.5, "friction": 0.01, "buffer": 2048, "reinit": 0.05, "alpha": 0.0}
 

@@ -25,15 +25,11 @@ from ..data.atoms_batch import AtomsBatch
 from ..errors import BoltzmatchError
 from ..models.base import energy_and_forces
 from ..models.derivatives import energy_laplacian
-from ..units import boltzmann_beta
+from .base import structure_beta
 from .supervised import SupervisedLoss
 
 SCORE_OBJECTIVES = ("fisher", "ism", "ssm", "dsm")
 DSM_SIGMA_FRACTION = 0.125  # σ = this × the narrowest bond-length standard deviation in the data
-OBJECTIVES = ("energy", "forces", "energy-forces") + SCORE_OBJECTIVES + ("cd",)
-# objectives blind to a constant energy shift (every one but the supervised losses)
-SHIFT_BLIND_OBJECTIVES = SCORE_OBJECTIVES + ("cd",)
-POSITIONS_ONLY_OBJECTIVES = ("ism", "ssm", "dsm", "cd")
 
 
 def dsm_sigma_from_data(structures, fraction: float = DSM_SIGMA_FRACTION) -> float:
@@ -46,12 +42,9 @@ def dsm_sigma_from_data(structures, fraction: float = DSM_SIGMA_FRACTION) -> flo
     widths are ≈ 0.04 Å: σ = 0.05 Å gave SchNet forces 3× too small (Pearson 0.848), σ = 0.005 Å
     (⅛ of the width) gave 0.992.
     """
-    from ..analysis.geometry import bond_lengths, find_bonds
-    from ..simulate.stability import composition_key
+    from ..data.geometry import bond_lengths, find_bonds, group_by_composition
 
-    groups: dict[tuple, list] = {}
-    for atoms in structures:
-        groups.setdefault(composition_key(atoms), []).append(atoms)
+    groups = group_by_composition(structures)
     widths = []
     for frames in groups.values():
         if len(frames) < 2:
@@ -64,18 +57,6 @@ def dsm_sigma_from_data(structures, fraction: float = DSM_SIGMA_FRACTION) -> flo
         raise BoltzmatchError("cannot derive the dsm noise level from the data (no molecule with bonds in two or "
                               "more frames); pass --sigma in Å")
     return fraction * min(widths)
-
-
-def structure_beta(batch: AtomsBatch, temperature: float | None) -> torch.Tensor:
-    """(n_structures,) β in 1/eV: the batch's own temperatures if it has them, else ``temperature``."""
-    if batch.temperature is not None:
-        from ase import units
-
-        return 1.0 / (units.kB * batch.temperature)
-    if temperature is None:
-        raise BoltzmatchError("score objectives need a temperature (K): pass --temperature")
-    return torch.full((batch.n_structures,), boltzmann_beta(temperature), dtype=batch.positions.dtype,
-                      device=batch.positions.device)
 
 
 def _per_structure(values: torch.Tensor, batch: AtomsBatch) -> torch.Tensor:
@@ -186,35 +167,3 @@ class ScoreMatching:
             loss = loss + extra
             metrics.update(extra_metrics)
         return loss, metrics
-
-
-def make_objective(objective: str, *, temperature: float | None = None, energy_weight: float = 1.0,
-                   force_weight: float = 100.0, sigma: Sequence[float] = (0.05,), n_probes: int = 1,
-                   probe: str = "rademacher", antithetic: bool = False, cd_options: dict | None = None,
-                   seed: int = 0, huber_delta: float | None = None):
-    """The objective named ``objective`` (one of :data:`OBJECTIVES`).
-
-    ``cd`` is contrastive divergence (:mod:`.contrastive`) with ``cd_options`` (steps, timestep,
-    friction, buffer, reinit, alpha; unknown keys are a one-line error) and sampler ``seed``.
-
-    For supervised losses the weights weigh energy and forces; for score objectives they weigh
-    the optional supervised terms mixed in (pass 0 to leave them out). ``huber_delta`` (eV/Å) makes
-    ``fisher`` robust to outlying force residuals (see :class:`ScoreMatching`).
-    """
-    if huber_delta is not None and objective != "fisher":
-        raise BoltzmatchError(f"huber-delta goes with objective fisher only, got objective {objective}")
-    if objective in ("energy", "forces", "energy-forces"):
-        return SupervisedLoss(objective, energy_weight, force_weight)
-    if objective == "cd":
-        from .contrastive import CD_DEFAULTS, ContrastiveDivergence
-
-        options = dict(cd_options or {})
-        unknown = sorted(set(options) - set(CD_DEFAULTS))
-        if unknown:
-            raise BoltzmatchError(f"cd: unknown option(s) {', '.join(unknown)}; allowed: {', '.join(CD_DEFAULTS)}")
-        return ContrastiveDivergence(temperature, seed=seed, **options)
-    if objective not in SCORE_OBJECTIVES:
-        raise BoltzmatchError(f"unknown objective {objective!r}; expected one of {', '.join(OBJECTIVES)}")
-    return ScoreMatching(objective, temperature, energy_weight=energy_weight, force_weight=force_weight,
-                         sigma=sigma, n_probes=n_probes, probe=probe, antithetic=antithetic,
-                         huber_delta=huber_delta)

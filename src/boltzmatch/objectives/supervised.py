@@ -14,6 +14,22 @@ from ..errors import BoltzmatchError
 from ..models.base import energy_and_forces
 
 LOSSES = ("energy", "forces", "energy-forces")
+#: per-atom energy errors a loss surface can be drawn for: MSE (the training loss), MAE, Huber (δ 0.01 eV/atom)
+ENERGY_LOSSES = ("energy", "energy-mae", "energy-huber")
+
+
+def per_atom_energy_loss(energy: torch.Tensor, batch: AtomsBatch, kind: str = "energy") -> torch.Tensor:
+    """Mean over structures of the per-atom energy error (eV/atom) of ``energy`` (n_structures,) eV:
+    squared (``energy``, eV²/atom²), absolute (``energy-mae``) or Huber (``energy-huber``). A tensor
+    throughout (no ``.item()``), so it runs under ``torch.func.vmap``."""
+    per_atom = (energy - batch.energy) / batch.atoms_per_structure.to(energy.dtype)
+    if kind == "energy":
+        return (per_atom**2).mean()
+    if kind == "energy-mae":
+        return per_atom.abs().mean()
+    if kind == "energy-huber":
+        return torch.nn.functional.huber_loss(per_atom, torch.zeros_like(per_atom), delta=0.01)
+    raise BoltzmatchError(f"unknown energy loss {kind!r}; expected one of {', '.join(ENERGY_LOSSES)}")
 
 
 class SupervisedLoss:
@@ -33,8 +49,7 @@ class SupervisedLoss:
         loss = energy.new_zeros(())
         metrics: dict[str, float] = {}
         if self.energy_weight:
-            per_atom = (energy - batch.energy) / batch.atoms_per_structure.to(energy.dtype)
-            energy_loss = (per_atom**2).mean()
+            energy_loss = per_atom_energy_loss(energy, batch)
             loss = loss + self.energy_weight * energy_loss
             metrics["energy_loss"] = float(energy_loss.detach())
         if use_forces:

@@ -24,7 +24,7 @@ class BoltzmatchCalculator(Calculator):
         if (run_dir is None) == (model is None):
             raise ValueError("give either run_dir or model")
         if model is None:
-            from ..training.run_dir import load
+            from ..runs.run_dir import load
 
             model = load(run_dir, map_location=device)
         self.model = model.to(device).eval()

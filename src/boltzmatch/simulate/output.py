@@ -155,3 +155,12 @@ def _truncate_traj(path: Path, frames: int) -> None:
         for atoms in kept:
             out.write(atoms)
     os.replace(tmp, path)
+
+
+def read_samples(sim_dir: str | Path) -> list[list[Atoms]]:
+    """Frames of every replica of a ``simulate`` output folder (up to its collapse), in replica order."""
+    from ase.io import read
+
+    folder = Path(sim_dir) / "trajectories"
+    paths = sorted(folder.glob("replica_*.xyz")) or sorted(folder.glob("replica_*.traj"))
+    return [read(p, index=":") for p in paths if p.stat().st_size > 0]

@@ -182,7 +182,7 @@ def simulate(
     collapse), the collapse reasons, and ``replica_steps_per_second``.
     """
     from ..data import read_structures
-    from ..training.run_dir import load
+    from ..runs.run_dir import load
 
     out = Path(out)
     settings = dict(temperature=float(temperature), replicas=int(replicas), time=float(time),
@@ -440,7 +440,7 @@ def _record(step: int, time_ps: float, state: MDState, active: list[int], integ,
 
 
 def _checkpoint(path: Path, step, state, integ, generator, active, book, settings, writers, thermo, wall) -> None:
-    from ..training.run_dir import save_torch
+    from ..utils.atomic import save_torch
 
     save_torch({
         "step": step, "settings": settings, "active": list(active), "wall_seconds": wall,

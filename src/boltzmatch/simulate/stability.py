@@ -14,25 +14,18 @@ import numpy as np
 import torch
 from ase import Atoms
 
-from ..analysis.geometry import Bonds, bond_lengths, find_bonds
+from ..data.geometry import Bonds, bond_lengths, composition_key, find_bonds, group_by_composition
 from ..errors import BoltzmatchError
 from .integrators import MDState
 
 REASONS = ("bond", "non-finite", "temperature")
 
 
-def composition_key(atoms: Atoms) -> tuple[int, ...]:
-    """Atomic numbers in order: replicas of the same molecule share bonds and reference lengths."""
-    return tuple(int(z) for z in atoms.numbers)
-
-
 class BondReference:
     """Bonds and their mean reference lengths (Å) for every molecule (composition) in a data set."""
 
     def __init__(self, reference: Sequence[Atoms], source: str = "reference"):
-        groups: dict[tuple[int, ...], list[Atoms]] = {}
-        for atoms in reference:
-            groups.setdefault(composition_key(atoms), []).append(atoms)
+        groups = group_by_composition(reference)
         self.source = source
         self.bonds: dict[tuple[int, ...], Bonds] = {}
         self.mean_length: dict[tuple[int, ...], np.ndarray] = {}

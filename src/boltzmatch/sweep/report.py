@@ -28,13 +28,9 @@ def _numeric(values: list) -> bool:
 
 
 def _save(fig, path: Path) -> None:
-    import matplotlib.pyplot as plt
+    from ..utils.atomic import save_figure
 
-    from ..utils.atomic import atomic_path
-
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
-    plt.close(fig)
+    save_figure(fig, path, dpi=110, bbox_inches="tight")
 
 
 def correlations(trials, metric_values: np.ndarray) -> dict[str, dict[str, float]]:

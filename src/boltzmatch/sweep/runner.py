@@ -329,6 +329,6 @@ def load_study(out: str | Path, storage: str | None = None):
 
 def metric_rows(trial_dir: Path) -> list[dict]:
     """A trial's metrics.csv rows (the run-directory reader, imported late: it brings torch)."""
-    from ..training.run_dir import read_metrics  # torch: only once a trial is read, not on import
+    from ..runs.run_dir import read_metrics  # torch: only once a trial is read, not on import
 
     return read_metrics(trial_dir)

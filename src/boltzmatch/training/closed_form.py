@@ -37,7 +37,7 @@ import torch
 from ..data.packed import PackedStructures
 from ..errors import BoltzmatchError
 from ..models.linear import LinearPotential
-from ..objectives.score import structure_beta
+from ..objectives.base import structure_beta
 
 CLOSED_FORM_OBJECTIVES = ("energy", "fisher", "ism")
 RCOND = 1e-13  # eigenvalues of the unit-diagonal system below RCOND · max count as zero

@@ -1,122 +1,35 @@
-"""The training loop: Adam, plateau or cosine schedule, early stopping, EMA, clipping,
-atomic checkpoints every epoch, exact resume, and DistributedDataParallel under torchrun.
+"""Training energy models: Adam, plateau or cosine schedule, early stopping, EMA, clipping, the closed
+form of the linear potential, and DistributedDataParallel under torchrun; epochs, checkpoints and
+resume are the run loop's (:mod:`.loop`).
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import math
-import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
 from ..data import Split, read_structures, split_indices
 from ..data.packed import PackedStructures
 from ..errors import BoltzmatchError
-from ..models.base import energy_and_forces
-from ..models.external import copy_external
-from ..models.prior import PRIORS, BondedPrior, attach_prior
+from ..models.prior import BondedPrior, attach_prior
 from ..models.registry import MODELS, build_model, load_config, validate_config
-from ..objectives.score import SHIFT_BLIND_OBJECTIVES, dsm_sigma_from_data, make_objective
-from ..utils.atomic import atomic_write_text
-from ..utils.table import format_table
-from . import run_dir as rd
-from .errors_accumulator import ErrorAccumulator
+from ..objectives.registry import SHIFT_BLIND_OBJECTIVES, make_objective
+from ..objectives.score import dsm_sigma_from_data
+from ..runs import run_dir as rd
+from ..runs.external import copy_external
+from .distributed import Distributed
+from .loop import Step, run_loop, write_metrics, write_summary
 from .normalization import fit_normalization, refit_energy_offsets
+from .settings import SCHEDULES, SOLVERS, TrainSettings
+from .summary import format_train_summary
+from .validation import objective_loss, split_errors
 
-SCHEDULES = ("plateau", "cosine", "none")
-SOLVERS = ("iterative", "closed-form")
-
-
-@dataclass
-class TrainSettings:
-    """Everything a run needs besides the model config; stored in ``config.yaml`` under ``training``."""
-
-    data: str
-    loss: str = "energy-forces"
-    energy_weight: float = 1.0
-    force_weight: float = 100.0
-    epochs: int = 100
-    batch_size: int = 32
-    lr: float = 1e-3
-    schedule: str = "plateau"
-    patience: int = 20
-    ema_decay: float | None = 0.99
-    clip: float | None = None
-    val_fraction: float = 0.1
-    test_fraction: float = 0.1
-    split_method: str = "random"
-    split_file: str | None = None
-    seed: int = 0
-    max_minutes: float | None = None
-    data_options: dict = field(default_factory=dict)
-    objective: str | None = None
-    temperature: float | None = None
-    sigma: list | None = None
-    n_probes: int = 1
-    probe: str = "rademacher"
-    antithetic: bool | None = None
-    solver: str = "iterative"
-    ridge: float | str = "auto"
-    parent: str | None = None
-    freeze: str | None = None
-    cd_options: dict = field(default_factory=dict)
-    prior: str | None = None
-    huber_delta: float | None = None
-
-    @property
-    def objective_name(self) -> str:
-        return self.objective or self.loss
-
-
-class _Distributed:
-    """torchrun's environment: rank, world size, and gloo on CPU."""
-
-    def __init__(self):
-        self.world_size = int(os.environ.get("WORLD_SIZE", "1"))
-        self.rank = int(os.environ.get("RANK", "0"))
-        self.active = self.world_size > 1
-        if self.active and not torch.distributed.is_initialized():
-            torch.distributed.init_process_group("gloo")
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-    def all_sum(self, values: torch.Tensor) -> torch.Tensor:
-        if self.active:
-            torch.distributed.all_reduce(values)
-        return values
-
-    def barrier(self) -> None:
-        if self.active:
-            torch.distributed.barrier()
-
-
-def _default_config(name: str, elements: list[int]) -> dict:
-    return {"name": name, "elements": elements}
-
-
-def _evaluate(model: nn.Module, data: PackedStructures, indices: np.ndarray, batch_size: int,
-              dist: _Distributed | None = None) -> dict[str, float]:
-    acc = ErrorAccumulator()
-    mine = indices if dist is None else indices[dist.rank::dist.world_size]
-    has_forces = data.full.forces is not None
-    if data.full.energy is None and not has_forces:
-        return {}
-    for start in range(0, len(mine), batch_size):
-        batch = data.batch(mine[start:start + batch_size])
-        energy, forces = energy_and_forces(model, batch, compute_forces=has_forces)
-        acc.add(batch, energy, forces)
-    if dist is not None and dist.active:
-        acc.load_tensor(dist.all_sum(acc.as_tensor()))
-    return acc.result()
+__all__ = ["SCHEDULES", "SOLVERS", "EnergyStep", "TrainSettings", "format_train_summary", "run_training", "train"]
 
 
 def train(
@@ -155,6 +68,8 @@ def train(
     cd_options: dict | None = None,
     prior: str | None = None,
     huber_delta: float | None = None,
+    parent: str | Path | None = None,
+    freeze: str | None = None,
 ) -> dict:
     """Train an energy model on ``data`` and write a run directory ``out``; returns the summary.
 
@@ -181,91 +96,107 @@ def train(
     ``solver='closed-form'`` fits the linear potential exactly in one pass
     (objectives energy, fisher, ism; ``ridge`` relative to the unit diagonal of the scaled system, or
     ``"auto"``: chosen on the validation split, see :func:`~boltzmatch.training.fit_closed_form`).
+    ``parent`` (a run directory or model file) starts from that model, its normalisation and prior
+    (what :func:`~boltzmatch.training.finetune` does); parameters matching the glob ``freeze`` stay fixed.
     """
+    arguments = dict(locals())
     out = Path(out)
     if resume:
         stored = rd.read_config(out)
-        settings = TrainSettings(**stored["training"])
-        model_config = stored["model"]
+        return run_training(TrainSettings(**stored["training"]), stored["model"], out, resume=True,
+                            progress=progress)
+    names = {f.name for f in fields(TrainSettings)}
+    settings = TrainSettings(**{k: v for k, v in arguments.items() if k in names})
+    settings.data = str(data)
+    settings.split_file = None if split_file is None else str(split_file)
+    settings.parent = None if parent is None else str(parent)
+    settings.check()
+    if parent is not None:
+        model_config = dict(rd.read_config(parent)["model"])
+    elif isinstance(config, (str, Path)):
+        model_config = load_config(config)
+    elif isinstance(config, dict):
+        model_config = validate_config({"name": model, **config})
     else:
-        if schedule not in SCHEDULES:
-            raise BoltzmatchError(f"unknown schedule {schedule!r}; expected one of {', '.join(SCHEDULES)}")
-        for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-            if value < 1:
-                raise BoltzmatchError(f"{name} must be a positive integer, got {value}")
-        if not lr > 0:
-            raise BoltzmatchError(f"lr must be positive, got {lr}")
-        if solver not in SOLVERS:
-            raise BoltzmatchError(f"unknown solver {solver!r}; expected one of {', '.join(SOLVERS)}")
-        if prior is not None and prior not in PRIORS:
-            raise BoltzmatchError(f"unknown prior {prior!r}; expected one of {', '.join(PRIORS)}")
-        # supervised losses weigh energy 1 and forces 100 by default; score objectives add
-        # supervised terms only when asked, so that they train on positions alone
-        score = objective is not None and objective not in ("energy", "forces", "energy-forces")
-        if energy_weight is None:
-            energy_weight = 0.0 if score else 1.0
-        if force_weight is None:
-            force_weight = 0.0 if score else 100.0
-        settings = TrainSettings(
-            data=str(data), loss=loss, energy_weight=energy_weight, force_weight=force_weight, epochs=epochs,
-            batch_size=batch_size, lr=lr, schedule=schedule, patience=patience, ema_decay=ema_decay, clip=clip,
-            val_fraction=val_fraction, test_fraction=test_fraction, split_method=split_method,
-            split_file=None if split_file is None else str(split_file), seed=seed, max_minutes=max_minutes,
-            data_options=data_options or {}, objective=objective, temperature=temperature,
-            sigma=None if sigma is None else list(sigma),
-            n_probes=n_probes, probe=probe, antithetic=antithetic, solver=solver, ridge=ridge,
-            cd_options=dict(cd_options or {}), prior=prior, huber_delta=huber_delta,
-        )
-        if isinstance(config, (str, Path)):
-            model_config = load_config(config)
-        elif isinstance(config, dict):
-            model_config = validate_config({"name": model, **config})
-        else:
-            if model not in MODELS:
-                raise BoltzmatchError(f"unknown model {model!r}; expected one of {', '.join(MODELS)}")
-            model_config = None
-    return _run(settings, model_config, out, resume=resume, progress=progress, model_name=model)
+        if model not in MODELS:
+            raise BoltzmatchError(f"unknown model {model!r}; expected one of {', '.join(MODELS)}")
+        model_config = None
+    return run_training(settings, model_config, out, resume=False, progress=progress, model_name=model)
 
 
-def _run(settings: TrainSettings, model_config: dict | None, out: Path, *, resume: bool, progress: bool,
-         model_name: str | None = None) -> dict:
-    from ..utils.progress import progress_bar
+@dataclass
+class PreparedRun:
+    """A run ready for its first epoch: data, split, objectives, the model and its normalisation."""
 
-    dist = _Distributed()
+    settings: TrainSettings
+    dist: Distributed
+    objective: object
+    validation_objective: object
+    packed: PackedStructures
+    split: Split
+    net: nn.Module
+    model_config: dict
+    normalization: dict
+    prior_config: dict | None
+    one_molecule: bool
 
-    def objective_from(settings: TrainSettings):
-        # before σ is derived from the data a placeholder stands in: only ``needs`` is read then
-        return make_objective(
-            settings.objective_name, temperature=settings.temperature, energy_weight=settings.energy_weight,
-            force_weight=settings.force_weight, sigma=settings.sigma or [1.0], n_probes=settings.n_probes,
-            probe=settings.probe, antithetic=bool(settings.antithetic), cd_options=settings.cd_options,
-            seed=settings.seed, huber_delta=settings.huber_delta,
-        )
 
+def run_training(settings: TrainSettings, model_config: dict | None, out: Path, *, resume: bool, progress: bool,
+                 model_name: str | None = None) -> dict:
+    """Train with checked ``settings`` (fresh, or ``resume`` the run in ``out``); returns the summary."""
+    run = _prepare(settings, model_config, out, resume, model_name)
+    if settings.solver == "closed-form":
+        return _closed_form(run, out)
+    step = EnergyStep(run)
+    if not resume and run.dist.main:
+        _start_run_dir(out, run)
+    run.dist.barrier()
+    state = run_loop(step, out, epochs=settings.epochs, resume=resume, progress=progress,
+                     max_minutes=settings.max_minutes, main=run.dist.main, barrier=run.dist.barrier, tensorboard=True)
+    return _finish(run, state, out)
+
+
+def _make_objective(settings: TrainSettings):
+    # before σ is derived from the data a placeholder stands in: only ``needs`` is read then
+    return make_objective(
+        settings.objective_name, temperature=settings.temperature, energy_weight=settings.energy_weight,
+        force_weight=settings.force_weight, sigma=settings.sigma or [1.0], n_probes=settings.n_probes,
+        probe=settings.probe, antithetic=bool(settings.antithetic), cd_options=settings.cd_options,
+        seed=settings.seed, huber_delta=settings.huber_delta,
+    )
+
+
+def _objectives(settings: TrainSettings) -> tuple[object, list, object]:
+    """The training objective, the structures it reads, and the objective validation reports."""
     if settings.objective_name == "dsm" and settings.antithetic is None:
         settings.antithetic = True  # measured: the variance at small σ otherwise needs ~10⁶ samples
-    objective = objective_from(settings)
+    objective = _make_objective(settings)
     structures = read_structures(settings.data, require=objective.needs, **settings.data_options)
     if settings.objective_name == "dsm" and not settings.sigma:
         settings.sigma = [round(dsm_sigma_from_data(structures), 6)]
-        objective = objective_from(settings)
-    validation_objective = objective
-    if settings.objective_name == "cd":
-        # the CD loss is a difference of energies that hovers about 0 at any optimum; validation reports
-        # antithetic dsm at the data's σ, a Fisher divergence from positions (it drives the learning-rate
-        # schedule; the model kept is the last epoch's, see below)
-        validation_objective = make_objective("dsm", temperature=settings.temperature, energy_weight=0.0,
-                                              force_weight=0.0, sigma=[dsm_sigma_from_data(structures)],
-                                              antithetic=True)
+        objective = _make_objective(settings)
+    if settings.objective_name != "cd":
+        return objective, structures, objective
+    # the CD loss is a difference of energies that hovers about 0 at any optimum; validation reports
+    # antithetic dsm at the data's σ, a Fisher divergence from positions (it drives the learning-rate
+    # schedule; the model kept is the last epoch's, see EnergyStep.improved)
+    validation = make_objective("dsm", temperature=settings.temperature, energy_weight=0.0, force_weight=0.0,
+                                sigma=[dsm_sigma_from_data(structures)], antithetic=True)
+    return objective, structures, validation
+
+
+def _prepare(settings: TrainSettings, model_config: dict | None, out: Path, resume: bool,
+             model_name: str | None) -> PreparedRun:
+    dist = Distributed()
+    objective, structures, validation_objective = _objectives(settings)
     elements = sorted({int(z) for a in structures for z in a.numbers})
     one_molecule = len({tuple(a.numbers) for a in structures}) == 1  # frames of one trajectory, typically
     if model_config is None:
-        model_config = validate_config(_default_config(model_name or "schnet", elements))
+        model_config = validate_config({"name": model_name or "schnet", "elements": elements})
     model_config.setdefault("dtype", "float32")
     model_config.setdefault("elements", elements)
     dtype = torch.float64 if model_config["dtype"] == "float64" else torch.float32
     packed = PackedStructures(structures, dtype=dtype)
-
     if settings.split_file:
         split = Split.load(settings.split_file, n_structures=len(packed))
     else:
@@ -275,10 +206,25 @@ def _run(settings: TrainSettings, model_config: dict | None, out: Path, *, resum
         split = Split(train=split.train, val=split.train, test=split.test)
 
     torch.manual_seed(settings.seed)
-    model_dir = out if resume else (settings.parent if settings.parent and Path(settings.parent).is_dir() else None)
-    net = build_model(model_config, base_dir=model_dir)
+    parent_dir = settings.parent if settings.parent and Path(settings.parent).is_dir() else None
+    net = build_model(model_config, base_dir=out if resume else parent_dir)
     if model_config.get("file") and not resume:
-        model_config = copy_external(model_config, model_dir, out)  # the run directory holds its model file
+        model_config = copy_external(model_config, parent_dir, out)  # the run directory holds its model file
+    normalization = _normalization(settings, model_config, out, resume, packed, split, elements, net)
+    prior_config = _prior_config(settings, out, resume, [structures[i] for i in split.train])
+    attach_prior(net, prior_config, f"--prior {settings.prior}" if settings.prior else "parent run's prior")
+    if settings.parent and not resume:
+        net.load_state_dict(rd.load(settings.parent).state_dict())
+    elif hasattr(net, "fit_pair_basis") and not resume:
+        net.fit_pair_basis(packed.batch(split.train))  # the linear potential's basis spans the data
+    _freeze(net, settings.freeze)
+    return PreparedRun(settings, dist, objective, validation_objective, packed, split, net, model_config,
+                       normalization, prior_config, one_molecule)
+
+
+def _normalization(settings: TrainSettings, model_config: dict, out: Path, resume: bool, packed: PackedStructures,
+                   split: Split, elements: list[int], net: nn.Module) -> dict:
+    """Per-element energies (eV) and the energy scale: stored, the parent's, or fitted; set on ``net``."""
     if resume:
         normalization = rd.read_config(out)["normalization"]
     elif settings.parent:
@@ -288,170 +234,162 @@ def _run(settings: TrainSettings, model_config: dict | None, out: Path, *, resum
     else:
         element_energy, scale = fit_normalization(packed.batch(split.train), elements)
         normalization = {"element_energy": element_energy, "energy_scale": scale}
-    if hasattr(net, "set_normalization") and model_config["name"] != "linear":
-        net.set_normalization(normalization["element_energy"], normalization["energy_scale"])
     if model_config["name"] == "linear":
-        normalization = {"element_energy": dict.fromkeys(elements, 0.0), "energy_scale": 1.0}
-    prior_config = _prior_config(settings, out, resume, [structures[i] for i in split.train])
-    attach_prior(net, prior_config, f"--prior {settings.prior}" if settings.prior else "parent run's prior")
-    if settings.parent and not resume:
-        net.load_state_dict(rd.load(settings.parent).state_dict())
-    elif hasattr(net, "fit_pair_basis") and not resume:
-        net.fit_pair_basis(packed.batch(split.train))  # the linear potential's basis spans the data
-    _freeze(net, settings.freeze)
+        return {"element_energy": dict.fromkeys(elements, 0.0), "energy_scale": 1.0}
+    if hasattr(net, "set_normalization"):
+        net.set_normalization(normalization["element_energy"], normalization["energy_scale"])
+    return normalization
 
-    if settings.solver == "closed-form":
-        return _closed_form(settings, net, model_config, normalization, packed, split, out, dist, one_molecule)
 
-    train_model: nn.Module = net
-    if dist.active:
-        train_model = nn.parallel.DistributedDataParallel(net)
-    trainable = [p for p in net.parameters() if p.requires_grad]
-    if not trainable:
-        raise BoltzmatchError(f"--freeze {settings.freeze!r} froze every parameter; nothing to train")
-    optimizer = torch.optim.Adam(trainable, lr=settings.lr)
-    if settings.schedule == "plateau":
-        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            optimizer, factor=0.5, patience=max(1, settings.patience // 4)
-        )
-    elif settings.schedule == "cosine":
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=settings.epochs)
-    else:
-        scheduler = None
-    ema = None
-    if settings.ema_decay:
-        ema = torch.optim.swa_utils.AveragedModel(
-            net, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(settings.ema_decay)
-        )
+class EnergyStep(Step):
+    """An epoch of an energy model: shuffled minibatches of the objective, Adam, clipping, EMA; then the
+    validation errors and objective, which drive the schedule, ``model.pt`` and early stopping."""
 
-    state = {"epoch": 0, "best_val": math.inf, "best_epoch": 0, "bad_epochs": 0, "rows": []}
-    if resume:
-        checkpoint_path = out / rd.CHECKPOINT
-        if not checkpoint_path.exists():
-            raise BoltzmatchError(f"{out}: no {rd.CHECKPOINT} to resume from")
-        checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
-        net.load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        if scheduler is not None:
-            scheduler.load_state_dict(checkpoint["scheduler"])
-        if ema is not None:
-            ema.load_state_dict(checkpoint["ema"])
-        state = checkpoint["state"]
-        torch.set_rng_state(checkpoint["rng"])
-        if checkpoint.get("objective") is not None:
-            objective.load_state_dict(checkpoint["objective"])
-    elif dist.main:
-        _start_run_dir(out, settings, model_config, normalization, split, packed.full.energy is not None, prior_config)
-    dist.barrier()
+    desc, unit = "train", "epoch"
 
-    writer = _tensorboard(out) if dist.main else None
-    eval_model = ema.module if ema is not None else net
-    start_time = time.perf_counter()
-    epochs_bar = progress_bar(range(state["epoch"], settings.epochs), initial=state["epoch"], total=settings.epochs,
-                      desc="train", unit="epoch", disable=(None if progress else True) if dist.main else True,
-                      mininterval=1.0)
-    for epoch in epochs_bar:
-        net.train()
-        generator = torch.Generator().manual_seed(settings.seed * 1_000_003 + epoch)
-        order = split.train[torch.randperm(len(split.train), generator=generator).numpy()]
+    def __init__(self, run: PreparedRun):
+        self.run_ = run
+        settings, net = run.settings, run.net
+        self.train_model = nn.parallel.DistributedDataParallel(net) if run.dist.active else net
+        self.trainable = [p for p in net.parameters() if p.requires_grad]
+        if not self.trainable:
+            raise BoltzmatchError(f"--freeze {settings.freeze!r} froze every parameter; nothing to train")
+        self.optimizer = torch.optim.Adam(self.trainable, lr=settings.lr)
+        self.scheduler = None
+        if settings.schedule == "plateau":
+            self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+                self.optimizer, factor=0.5, patience=max(1, settings.patience // 4))
+        elif settings.schedule == "cosine":
+            self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=settings.epochs)
+        self.ema = None
+        if settings.ema_decay:
+            self.ema = torch.optim.swa_utils.AveragedModel(
+                net, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(settings.ema_decay))
+        self.eval_model = self.ema.module if self.ema is not None else net
+
+    def _train_epoch(self, index: int) -> dict[str, float]:
+        run, settings = self.run_, self.run_.settings
+        run.net.train()
+        generator = torch.Generator().manual_seed(settings.seed * 1_000_003 + index)
+        order = run.split.train[torch.randperm(len(run.split.train), generator=generator).numpy()]
         totals, n_batches = {}, 0
         for start in range(0, len(order), settings.batch_size):
-            chunk = order[start:start + settings.batch_size]
-            mine = chunk[dist.rank::dist.world_size] if dist.active else chunk
-            batch = packed.batch(mine)
-            loss, metrics = objective(train_model, batch)
-            optimizer.zero_grad(set_to_none=True)
+            batch = run.packed.batch(run.dist.mine(order[start:start + settings.batch_size]))
+            loss, metrics = run.objective(self.train_model, batch)
+            self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if settings.clip:
-                nn.utils.clip_grad_norm_(trainable, settings.clip)
-            optimizer.step()
-            if ema is not None:
-                ema.update_parameters(net)
+                nn.utils.clip_grad_norm_(self.trainable, settings.clip)
+            self.optimizer.step()
+            if self.ema is not None:
+                self.ema.update_parameters(run.net)
             totals["loss"] = totals.get("loss", 0.0) + float(loss.detach())
             for k, v in metrics.items():
                 totals[k] = totals.get(k, 0.0) + v
             n_batches += 1
-        train_row = {f"train_{k}": v / max(n_batches, 1) for k, v in totals.items()}
-        if dist.active:
-            values = dist.all_sum(torch.tensor(list(train_row.values()), dtype=torch.float64)) / dist.world_size
-            train_row = dict(zip(train_row, values.tolist()))
-        eval_model.eval()
-        val = _evaluate(eval_model, packed, split.val, settings.batch_size * 2, dist)
-        val_loss = _objective_loss(validation_objective, eval_model, packed, split.val, settings.batch_size,
-                                   settings.seed, dist)
-        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            scheduler.step(val_loss)
-        elif scheduler is not None:
-            scheduler.step()
-        row = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"], **train_row, "val_loss": val_loss,
-               **{f"val_{k}": v for k, v in val.items()}, "time_s": time.perf_counter() - start_time}
-        state["rows"].append(row)
-        state["epoch"] = epoch + 1
+        row = {f"train_{k}": v / max(n_batches, 1) for k, v in totals.items()}
+        if run.dist.active:
+            values = run.dist.all_sum(torch.tensor(list(row.values()), dtype=torch.float64)) / run.dist.world_size
+            row = dict(zip(row, values.tolist()))
+        return row
+
+    def run(self, index: int, state: dict) -> dict[str, float]:
+        run, settings = self.run_, self.run_.settings
+        train_row = self._train_epoch(index)
+        self.eval_model.eval()
+        val = split_errors(self.eval_model, run.packed, run.split.val, settings.batch_size * 2, run.dist)
+        val_loss = objective_loss(run.validation_objective, self.eval_model, run.packed, run.split.val,
+                                  settings.batch_size, settings.seed, run.dist)
+        if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            self.scheduler.step(val_loss)
+        elif self.scheduler is not None:
+            self.scheduler.step()
+        return {"lr": self.optimizer.param_groups[0]["lr"], **train_row, "val_loss": val_loss,
+                **{f"val_{k}": v for k, v in val.items()}}
+
+    def improved(self, row: dict, state: dict) -> bool:
         # CD keeps its last epoch: the dsm validation loss is blind to how the model shares probability
         # between basins (score matching's blind spot, which is what CD corrects), so selecting by it undid
         # the CD fine-tune (alanine dipeptide: best epoch 1 of 21, φ/ψ JSD 9.8× the floor; last epoch 2.8×)
-        improved = settings.objective_name == "cd" or val_loss < state["best_val"]
-        if improved:
-            state.update(best_val=val_loss, best_epoch=epoch + 1, bad_epochs=0)
+        better = self.run_.settings.objective_name == "cd" or row["val_loss"] < state.get("best_val", math.inf)
+        if better:
+            state.update(best_val=row["val_loss"], best_epoch=state["epoch"], bad_epochs=0)
         else:
-            state["bad_epochs"] += 1
-        if dist.main:
-            if improved:
-                rd.save_torch(eval_model.state_dict(), out / rd.MODEL)
-            # checkpoint before metrics.csv: an epoch row on disk always has a checkpoint to resume from
-            rd.save_torch({
-                "model": net.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": None if scheduler is None else scheduler.state_dict(),
-                "ema": None if ema is None else ema.state_dict(), "state": state, "rng": torch.get_rng_state(),
-                "objective": objective.state_dict() if hasattr(objective, "state_dict") else None,
-            }, out / rd.CHECKPOINT)
-            _write_metrics(out, state["rows"], writer)
-        shown = {"val_F_MAE": val.get("force_mae_meV_A"), "val_E_MAE": val.get("energy_mae_meV")}
-        epochs_bar.set_postfix(loss=f"{row.get('train_loss', 0):.4g}",
-                               **{k: f"{v:.1f}" for k, v in shown.items() if v is not None}, refresh=False)
-        dist.barrier()
-        if state["bad_epochs"] >= settings.patience:
-            break
-        if settings.max_minutes and (time.perf_counter() - start_time) > 60 * settings.max_minutes:
-            break
-    epochs_bar.close()
-    if writer is not None:
-        writer.close()
+            state["bad_epochs"] = state.get("bad_epochs", 0) + 1
+        return better
 
+    def stop(self, row: dict, state: dict) -> bool:
+        return state.get("bad_epochs", 0) >= self.run_.settings.patience
+
+    def postfix(self, row: dict) -> dict[str, str]:
+        shown = {"val_F_MAE": row.get("val_force_mae_meV_A"), "val_E_MAE": row.get("val_energy_mae_meV")}
+        return {"loss": f"{row.get('train_loss', 0):.4g}", **{k: f"{v:.1f}" for k, v in shown.items() if v is not None}}
+
+    def model_state(self) -> dict:
+        return self.eval_model.state_dict()
+
+    def checkpoint(self) -> dict:
+        objective = self.run_.objective
+        return {"model": self.run_.net.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
+                "ema": None if self.ema is None else self.ema.state_dict(), "rng": torch.get_rng_state(),
+                "objective": objective.state_dict() if hasattr(objective, "state_dict") else None}
+
+    def restore(self, checkpoint: dict) -> None:
+        self.run_.net.load_state_dict(checkpoint["model"])
+        self.optimizer.load_state_dict(checkpoint["optimizer"])
+        if self.scheduler is not None:
+            self.scheduler.load_state_dict(checkpoint["scheduler"])
+        if self.ema is not None:
+            self.ema.load_state_dict(checkpoint["ema"])
+        torch.set_rng_state(checkpoint["rng"])
+        if checkpoint.get("objective") is not None:
+            self.run_.objective.load_state_dict(checkpoint["objective"])
+
+
+def _base_summary(run: PreparedRun, out: Path) -> dict:
+    return {"run_dir": str(out), "n_train": len(run.split.train),
+            "split": run.settings.split_file or run.settings.split_method, "one_molecule": run.one_molecule,
+            "n_val": len(run.split.val), "n_test": len(run.split.test)}
+
+
+def _add_errors(summary: dict, model: nn.Module, run: PreparedRun, batch_size: int) -> None:
+    for name, idx in (("val", run.split.val), ("test", run.split.test)):
+        if len(idx):
+            summary.update({f"{name}_{k}": v for k, v in split_errors(model, run.packed, idx, batch_size).items()})
+
+
+def _finish(run: PreparedRun, state: dict, out: Path) -> dict:
+    """The summary of a finished loop: the best model's errors, σ, prior, refitted energy zero."""
+    settings = run.settings
     best = rd.load(out)
-    summary = {"run_dir": str(out), "epochs": state["epoch"], "best_epoch": state["best_epoch"],
-               "n_train": len(split.train), "split": settings.split_file or settings.split_method,
-               "one_molecule": one_molecule,
-               "n_val": len(split.val), "n_test": len(split.test),
-               "wall_seconds": time.perf_counter() - start_time}
+    summary = {**_base_summary(run, out), "epochs": state["epoch"], "best_epoch": state.get("best_epoch", 0),
+               "wall_seconds": state["session_seconds"]}
     if settings.objective_name == "dsm":
         summary.update(dsm_sigma=settings.sigma, antithetic=bool(settings.antithetic))
-    if prior_config is not None:
-        summary["prior"] = {**{key: len(prior_config.get(key, ())) for key in ("bonds", "angles", "impropers",
-                                                                               "torsions", "walls")},
-                            "temperature": prior_config["temperature"]}
-    if settings.objective_name in SHIFT_BLIND_OBJECTIVES and packed.full.energy is not None:
+    if run.prior_config is not None:
+        terms = ("bonds", "angles", "impropers", "torsions", "walls")
+        summary["prior"] = {**{key: len(run.prior_config.get(key, ())) for key in terms},
+                            "temperature": run.prior_config["temperature"]}
+    if settings.objective_name in SHIFT_BLIND_OBJECTIVES and run.packed.full.energy is not None:
         # score objectives cannot see a constant energy shift: restore it from the energies
-        summary["energy_offset_shift_meV"] = 1000 * refit_energy_offsets(best, packed, split.train,
+        summary["energy_offset_shift_meV"] = 1000 * refit_energy_offsets(best, run.packed, run.split.train,
                                                                          settings.batch_size * 2)
-        if dist.main:
+        if run.dist.main:
             rd.save_torch(best.state_dict(), out / rd.MODEL)
-    for name, idx in (("val", split.val), ("test", split.test)):
-        if len(idx):
-            summary.update({f"{name}_{k}": v for k, v in _evaluate(best, packed, idx, settings.batch_size * 2).items()})
-    if dist.main:
-        atomic_write_text(out / "summary.txt", format_train_summary(summary) + "\n")
+    _add_errors(summary, best, run, settings.batch_size * 2)
+    if run.dist.main:
+        write_summary(out, format_train_summary(summary))
     return summary
 
 
-def _start_run_dir(out: Path, settings: TrainSettings, model_config: dict, normalization: dict, split: Split,
-                   energy_zero: bool, prior_config: dict | None = None) -> None:
+def _start_run_dir(out: Path, run: PreparedRun) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    split.save(out / rd.SPLIT)
-    config = {"model": model_config, "normalization": normalization, "training": asdict(settings),
-              "parent": settings.parent, "energy_zero": energy_zero}
-    if prior_config is not None:
-        config["prior"] = prior_config
+    run.split.save(out / rd.SPLIT)
+    config = {"model": run.model_config, "normalization": run.normalization, "training": asdict(run.settings),
+              "parent": run.settings.parent, "energy_zero": run.packed.full.energy is not None}
+    if run.prior_config is not None:
+        config["prior"] = run.prior_config
     rd.write_config(out, config)
 
 
@@ -483,103 +421,26 @@ def _freeze(net: nn.Module, pattern: str | None) -> None:
             parameter.requires_grad_(False)
 
 
-def _objective_loss(objective, model: nn.Module, packed: PackedStructures, indices: np.ndarray, batch_size: int,
-                    seed: int, dist: _Distributed) -> float:
-    """Mean objective over ``indices`` with a fixed noise seed (stochastic objectives compare fairly)."""
-    mine = indices[dist.rank::dist.world_size] if dist.active else indices
-    total = torch.zeros(2, dtype=torch.float64)
-    with torch.random.fork_rng():
-        torch.manual_seed(seed + 12345)
-        for start in range(0, len(mine), batch_size):
-            chunk = mine[start:start + batch_size]
-            loss, _ = objective(model, packed.batch(chunk))
-            total += torch.tensor([float(loss.detach()) * len(chunk), len(chunk)], dtype=torch.float64)
-    total = dist.all_sum(total)
-    return float(total[0] / total[1])
-
-
-def _closed_form(settings: TrainSettings, net: nn.Module, model_config: dict, normalization: dict,
-                 packed: PackedStructures, split: Split, out: Path, dist: _Distributed, one_molecule: bool) -> dict:
+def _closed_form(run: PreparedRun, out: Path) -> dict:
+    """The linear potential's exact fit (:func:`~boltzmatch.training.fit_closed_form`), written as a
+    one-epoch run."""
     from .closed_form import fit_closed_form
 
+    settings = run.settings
     start_time = time.perf_counter()
-    info = fit_closed_form(net, packed, split.train, objective=settings.objective_name,
-                           temperature=settings.temperature, ridge=settings.ridge, val_indices=split.val)
-    summary = {"run_dir": str(out), "epochs": 1, "best_epoch": 1, "n_train": len(split.train),
-               "split": settings.split_file or settings.split_method,
-               "one_molecule": one_molecule,
-               "n_val": len(split.val), "n_test": len(split.test), "wall_seconds": time.perf_counter() - start_time,
-               "condition_number": info["condition_number"], "ridge": info["ridge"], "rank": info["rank"],
-               "n_parameters": info["n_parameters"]}
-    if dist.main:
-        _start_run_dir(out, settings, model_config, normalization, split, packed.full.energy is not None)
-        rd.save_torch(net.state_dict(), out / rd.MODEL)
-    for name, idx in (("val", split.val), ("test", split.test)):
-        if len(idx):
-            summary.update({f"{name}_{k}": v for k, v in _evaluate(net, packed, idx, 256).items()})
-    if dist.main:
+    info = fit_closed_form(run.net, run.packed, run.split.train, objective=settings.objective_name,
+                           temperature=settings.temperature, ridge=settings.ridge, val_indices=run.split.val)
+    summary = {**_base_summary(run, out), "epochs": 1, "best_epoch": 1,
+               "wall_seconds": time.perf_counter() - start_time, "condition_number": info["condition_number"],
+               "ridge": info["ridge"], "rank": info["rank"], "n_parameters": info["n_parameters"]}
+    if run.dist.main:
+        _start_run_dir(out, run)
+        rd.save_torch(run.net.state_dict(), out / rd.MODEL)
+    _add_errors(summary, run.net, run, 256)
+    if run.dist.main:
         row = {"epoch": 1, **{k: v for k, v in summary.items() if k.startswith(("val_", "test_"))},
                "time_s": summary["wall_seconds"]}
-        _write_metrics(out, [row], None)
-        atomic_write_text(out / "summary.txt", format_train_summary(summary) + "\n")
+        write_metrics(out, [row])
+        write_summary(out, format_train_summary(summary))
     return summary
 
-
-def _tensorboard(out: Path):
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:  # the tensorboard extra is optional
-        return None
-    return SummaryWriter(str(out / "tensorboard"))
-
-
-def _write_metrics(out: Path, rows: list[dict], writer) -> None:
-    keys: list[str] = []
-    for row in rows:
-        keys += [k for k in row if k not in keys]
-    buffer = io.StringIO()
-    csv_writer = csv.DictWriter(buffer, fieldnames=keys)
-    csv_writer.writeheader()
-    csv_writer.writerows(rows)
-    atomic_write_text(out / rd.METRICS, buffer.getvalue())
-    if writer is not None:
-        last = rows[-1]
-        for k, v in last.items():
-            if k != "epoch":
-                writer.add_scalar(k, v, last["epoch"])
-        writer.flush()
-
-
-def format_train_summary(summary: dict) -> str:
-    rows = [["run directory", summary["run_dir"]], ["epochs (best)", f"{summary['epochs']} ({summary['best_epoch']})"],
-            ["structures train / val / test", f"{summary['n_train']} / {summary['n_val']} / {summary['n_test']}"]]
-    labels = [("energy_mae_meV", "energy MAE (meV)"), ("energy_rmse_meV", "energy RMSE (meV)"),
-              ("energy_mae_meV_atom", "energy MAE (meV/atom)"), ("force_mae_meV_A", "force MAE (meV/Å)"),
-              ("force_rmse_meV_A", "force RMSE (meV/Å)")]
-    for key, label in labels:
-        values = [summary.get(f"{split}_{key}") for split in ("val", "test")]
-        if any(v is not None for v in values):
-            rows.append([label] + ["–" if v is None else f"{v:.2f}" for v in values])
-    if "dsm_sigma" in summary:
-        rows.append(["dsm σ (Å), antithetic", ", ".join(f"{v:.3g}" for v in summary["dsm_sigma"])
-                     + (", yes" if summary["antithetic"] else ", no"), ""])
-    if "prior" in summary:
-        prior = summary["prior"]
-        terms = ("bonds", "angles", "impropers", "torsions", "walls")
-        rows.append([f"bonded prior (fitted at {prior['temperature']:g} K)",
-                     ", ".join(f"{prior.get(key, 0)} {key}" for key in terms), ""])
-    if "ridge" in summary:
-        rows.append(["closed form: ridge (rank / parameters)",
-                     f"{summary['ridge']:.0e} ({summary['rank']} / {summary['n_parameters']})", ""])
-    if "energy_offset_shift_meV" in summary:
-        rows.append(["energy zero refitted (RMS shift, meV)", f"{summary['energy_offset_shift_meV']:.1f}", ""])
-    rows.append(["wall time (s)", f"{summary['wall_seconds']:.1f}"])
-    split = summary.get("split", "random")
-    rows.insert(3, ["split", split, ""])
-    table = format_table(rows, header=["", "validation", "test"], title="Training summary")
-    if split == "random" and summary.get("one_molecule", True):
-        table += ("\nNote: a random split of one MD trajectory puts validation and test frames femtoseconds from "
-                  "training frames, so these errors flatter (SchNet on xTB malonaldehyde: 86 meV/Å here, 311 on a "
-                  "separately seeded trajectory). Measure generalisation with `boltzmatch evaluate RUN_DIR "
-                  "OTHER_TRAJECTORY`, or train with --split-method contiguous.")
-    return table

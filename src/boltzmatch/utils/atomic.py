@@ -30,3 +30,21 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically."""
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+def save_torch(obj: object, path: str | Path) -> None:
+    """``torch.save`` atomically: a kill mid-write leaves the previous file, never half of one."""
+    import torch
+
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def save_figure(fig, path: str | Path, **savefig_options) -> Path:
+    """Write the matplotlib figure ``fig`` to the PNG ``path`` atomically and close it; returns the path."""
+    import matplotlib.pyplot as plt
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", **savefig_options)
+    plt.close(fig)
+    return Path(path)

@@ -7,8 +7,9 @@ import torch
 from boltzmatch.data import AtomsBatch
 from boltzmatch.errors import BoltzmatchError
 from boltzmatch.models import build_model
-from boltzmatch.models.external import detect_format, file_config
-from boltzmatch.training import run_dir as rd
+from boltzmatch.models.external import detect_format
+from boltzmatch.runs import run_dir as rd
+from boltzmatch.runs.run_dir import file_config
 from helpers import assert_matches_calculator
 from helpers import external_test_structures as structures
 
@@ -81,7 +82,7 @@ def test_unknown_head_and_missing_elements_are_config_errors():
 
 def test_run_directories_keep_the_suffix_that_names_the_format(tmp_path):
     """A NequIP package copied as external.zip lost its '.nequip.zip' and nequip refused to read it."""
-    from boltzmatch.models.external import copy_external
+    from boltzmatch.runs.external import copy_external
 
     for name, copied in (("cu.nequip.zip", "external.nequip.zip"), ("m.model", "external.model"),
                          ("best_model", "external")):

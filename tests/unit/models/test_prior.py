@@ -14,7 +14,7 @@ from boltzmatch.errors import BoltzmatchError
 from boltzmatch.models import build_model
 from boltzmatch.models.base import energy_and_forces
 from boltzmatch.models.prior import BondedPrior, attach_prior
-from boltzmatch.training import run_dir as rd
+from boltzmatch.runs import run_dir as rd
 from boltzmatch.units import boltzmann_beta
 
 

@@ -7,7 +7,7 @@ from ase import Atoms, units
 
 from boltzmatch.data.atoms_batch import AtomsBatch
 from boltzmatch.errors import BoltzmatchError
-from boltzmatch.objectives.score import make_objective
+from boltzmatch.objectives import make_objective
 
 R0, K_TRUE, T = 1.2, 20.0, 300.0  # Å, eV/Å², K
 

@@ -70,7 +70,7 @@ class FrameViewer(QWidget):
         from ase.data import covalent_radii
         from ase.data.colors import jmol_colors
 
-        from ...analysis.geometry import find_bonds
+        from ...data.geometry import find_bonds
 
         figure = self.plot.clear()
         if not self.frames:

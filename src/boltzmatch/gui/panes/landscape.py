@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from ... import load
-from ...analysis.landscape import LOSSES, landscape, trainable_parameters
+from ...analysis.landscape import LANDSCAPE_OBJECTIVES, landscape, trainable_parameters
 from ...analysis.plots import draw_landscape_contour, draw_landscape_surface
 from ...errors import BoltzmatchError
 from ..widgets import PlotPanel, ProgressRow, fill_table
@@ -50,9 +50,9 @@ class LandscapePane(Pane):
         self.run_box.currentIndexChanged.connect(self._fill_parameters)
         self.other_box = QComboBox()
         self.objective = QComboBox()
-        for name in LOSSES:
+        for name in LANDSCAPE_OBJECTIVES:
             self.objective.addItem(LOSS_LABELS.get(name, name), name)
-        self.objective.setCurrentIndex(LOSSES.index("fisher"))
+        self.objective.setCurrentIndex(LANDSCAPE_OBJECTIVES.index("fisher"))
         self.kind = QButtonGroup(self)
         kinds = QHBoxLayout()
         for k, label in enumerate(("random directions", "two parameters", "line to another run")):

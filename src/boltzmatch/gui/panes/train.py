@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 from ... import finetune, train
 from ...errors import BoltzmatchError
 from ...objectives import LOSSES, OBJECTIVES
-from ...training import run_dir as rd
+from ...runs import run_dir as rd
 from ..widgets import LivePlot, ProgressRow
 from .base import Pane
 

@@ -114,7 +114,7 @@ def refine(run_dir: str | Path, *, data: str | Path, out: str | Path, reference:
                               huber_delta=resolve_huber_delta(objective, huber_delta))
     _validate(settings)
     from ..data import read_structures
-    from .run_dir import read_config
+    from ..runs.run_dir import read_config
 
     read_config(settings.run_dir)  # bad inputs fail here, before OUT exists
     train = read_structures(settings.data)
@@ -195,7 +195,7 @@ def _candidates(folder: Path, model, train: list[Atoms], settings: RefineSetting
     path = folder / "candidates.xyz"
     if path.exists():
         return read(path, index=":")
-    from ..analysis.compare import read_samples
+    from ..simulate.output import read_samples
 
     summary = json.loads((folder / "md" / "summary.json").read_text())
     trajectories = read_samples(folder / "md")
@@ -273,7 +273,7 @@ def _write_candidates(path: Path, chosen: list[tuple[int, int]], trajectories: l
 
 def _bond_deviation(frames: list[Atoms], train: list[Atoms]) -> np.ndarray:
     """Largest bond-length deviation (Å) of each frame from the training frames' mean bond lengths."""
-    from ..analysis.geometry import bond_lengths
+    from ..data.geometry import bond_lengths
     from ..simulate.stability import BondReference
 
     reference = BondReference(train, "training data")
@@ -286,12 +286,12 @@ def _bond_deviation(frames: list[Atoms], train: list[Atoms]) -> np.ndarray:
 
 def _disagreement(model, parent, frames: list[Atoms]) -> np.ndarray:
     """Max over atoms of |F_model − F_parent| (eV/Å) per frame."""
-    from ..analysis.compare import _predict
+    from ..analysis.evaluate import predict_frames
 
     if not frames:
         return np.zeros(0)
-    _, forces = _predict(model, frames)
-    _, parent_forces = _predict(parent, frames)
+    _, forces = predict_frames(model, frames)
+    _, parent_forces = predict_frames(parent, frames)
     per_atom = np.linalg.norm(forces - parent_forces, axis=1)
     counts = [len(a) for a in frames]
     return np.array([chunk.max() for chunk in np.split(per_atom, np.cumsum(counts)[:-1])])
@@ -336,9 +336,8 @@ def _union(out: Path, train: list[Atoms], number: int) -> Path:
 
 
 def _finetune(model, union: Path, run: Path, settings: RefineSettings, progress: bool) -> Path:
-    from . import run_dir as rd
-    from .finetune import finetune
-    from .trainer import train
+    from ..runs import run_dir as rd
+    from ..training import finetune, train
 
     if (run / "summary.txt").exists():
         return run
@@ -358,7 +357,7 @@ def _finetune(model, union: Path, run: Path, settings: RefineSettings, progress:
 def _test_force_mae(model, test: str | None) -> float | None:
     if test is None:
         return None
-    from .evaluate import evaluate
+    from ..analysis.evaluate import evaluate
 
     return 1000 * float(evaluate(model, test)["force_mae"])
 
@@ -382,7 +381,7 @@ def _plot(out: Path, rows: list[dict]) -> Path:
     import matplotlib.pyplot as plt
 
     from ..analysis.plots import draw_survival
-    from ..utils.atomic import atomic_path
+    from ..utils.atomic import save_figure
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     times, total = {}, 0.0
@@ -401,11 +400,7 @@ def _plot(out: Path, rows: list[dict]) -> Path:
         twin.plot(labels, [r["force_mae_meV_A"] for r in rows], "s--", color="tab:orange")
         twin.set_ylabel("held-out force MAE (meV/Å)", color="tab:orange")
     fig.tight_layout()
-    path = out / "refine.png"
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=120, format="png")
-    plt.close(fig)
-    return path
+    return save_figure(fig, out / "refine.png", dpi=120)
 
 
 def format_refine_summary(summary: dict) -> str:

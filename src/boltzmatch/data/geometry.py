@@ -11,11 +11,24 @@ measured correctly.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from ase import Atoms
+
+
+def composition_key(atoms: Atoms) -> tuple[int, ...]:
+    """Atomic numbers in order: frames of the same molecule share bonds and reference lengths."""
+    return tuple(int(z) for z in atoms.numbers)
+
+
+def group_by_composition(structures: Iterable[Atoms]) -> dict[tuple[int, ...], list[Atoms]]:
+    """Structures grouped by :func:`composition_key`, in order of first appearance."""
+    groups: dict[tuple[int, ...], list[Atoms]] = {}
+    for atoms in structures:
+        groups.setdefault(composition_key(atoms), []).append(atoms)
+    return groups
 
 
 @dataclass(frozen=True)

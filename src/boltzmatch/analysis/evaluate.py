@@ -6,13 +6,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from ase import Atoms
 from ase.data import chemical_symbols
 
 from ..data import read_structures
 from ..data.packed import PackedStructures
-from ..models.base import energy_and_forces
+from ..models.base import energy_and_forces, model_dtype
+from ..runs.run_dir import energy_zero_known, load, read_config
+from ..utils.atomic import atomic_write_text
 from ..utils.table import format_table
-from .run_dir import energy_zero_known, load, read_config
+from .plots import parity_plot
 
 
 def predict(model: torch.nn.Module, packed: PackedStructures, batch_size: int = 64):
@@ -24,6 +27,17 @@ def predict(model: torch.nn.Module, packed: PackedStructures, batch_size: int = 
         energies.append(e.detach().double().numpy())
         forces.append(f.detach().double().numpy())
     return np.concatenate(energies), np.concatenate(forces)
+
+
+def predict_frames(run_dir: str | Path, frames: list[Atoms]) -> tuple[np.ndarray, np.ndarray]:
+    """The energies (n_frames,) in eV and forces (n_atoms, 3) in eV/Å of the model of ``run_dir`` on
+    ``frames``, computed in the model's dtype."""
+    if not frames:
+        return np.zeros(0), np.zeros((0, 3))
+    model = load(run_dir)
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    return predict(model, PackedStructures(frames, dtype=model_dtype(model)), batch_size=64)
 
 
 def evaluate(run_dir: str | Path, data: str | Path, *, out: str | Path | None = None, batch_size: int = 64,
@@ -75,13 +89,9 @@ def evaluate(run_dir: str | Path, data: str | Path, *, out: str | Path | None = 
     if out is not None:
         import json
 
-        from ..utils.atomic import atomic_write_text
-
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out / "metrics.json", json.dumps(result, indent=2))
-        from ..analysis.plots import parity_plot
-
         if full.energy is not None:
             parity_plot(full.energy.double().numpy(), energy, out / "parity_energy.png",
                         label="energy (eV)" if known_zero else "energy, mean offset removed (eV)",

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .utils.table import format_table
+from ..utils.table import format_table
 
 SCHNET = {"cutoff": 5.0, "n_interactions": 2, "n_features": 32, "n_rbf": 16}
 
@@ -52,10 +52,10 @@ def demo(out: str | Path = "boltzmatch-demo", *, quick: bool = False, temperatur
     Finished stages are reused when ``out`` already holds them, so a killed demo continues where
     it stopped.
     """
-    from .analysis.compare import compare
-    from .data import generate, read_structures, write_structures
-    from .data.labels import make_structure
-    from .training import finetune, train
+    from ..analysis.compare import compare
+    from ..data import generate, read_structures, write_structures
+    from ..data.labels import make_structure
+    from ..training import finetune, train
 
     size = QUICK if quick else FULL
     out = Path(out)

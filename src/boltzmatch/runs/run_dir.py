@@ -1,4 +1,4 @@
-"""The run directory: the unit passed between commands.
+"""The run directory: the unit passed between commands, and the only module that knows its file names.
 
 ``config.yaml`` (model config incl. elements and dtype, normalisation, training settings,
 parent run), ``model.pt`` (state dict of the best model by validation loss; for ``cd`` the last
@@ -15,15 +15,20 @@ import yaml
 
 from ..errors import BoltzmatchError
 from ..models.base import EnergyModel
+from ..models.external import adapter_class, read_model_file
 from ..models.prior import attach_prior
 from ..models.registry import build_model
-from ..utils.atomic import atomic_path, atomic_write_text
+from ..utils.atomic import atomic_write_text, save_torch
 
 CONFIG = "config.yaml"
 MODEL = "model.pt"
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.csv"
 SPLIT = "split.npz"
+SUMMARY = "summary.txt"
+
+__all__ = ["CHECKPOINT", "CONFIG", "METRICS", "MODEL", "SPLIT", "SUMMARY", "build_from_config", "energy_zero_known",
+           "file_config", "load", "read_config", "read_metrics", "save_torch", "write_config"]
 
 
 def write_config(run_dir: Path, config: dict) -> None:
@@ -43,13 +48,29 @@ def read_metrics(run_dir: str | Path) -> list[dict[str, str]]:
         return []
 
 
+def file_config(path: str | Path) -> dict:
+    """The run configuration of a model file, as ``config.yaml`` of an imported run would hold it."""
+    import torch
+
+    path = Path(path).resolve()
+    name, module = read_model_file(path)
+    if module is not None:  # read once: its dtype is the one fact the config needs
+        dtype = next(module.parameters()).dtype
+        described = {"dtype": "float64" if dtype == torch.float64 else "float32"}
+    else:
+        described = adapter_class(name).describe(path)
+    model = {"name": name, "file": str(path), **described}
+    return {
+        "kind": "model", "model": model, "normalization": {"element_energy": {}, "energy_scale": 1.0},
+        "training": None, "parent": None, "energy_zero": True, "source": str(path),
+    }
+
+
 def read_config(run_dir: str | Path) -> dict:
     """``config.yaml`` of a run directory; for a MACE/SchNetPack/NequIP model file, the config an
     import of it would write (so every command takes model files where it takes runs)."""
     run_dir = Path(run_dir)
     if run_dir.is_file():
-        from ..models.external import file_config
-
         return file_config(run_dir)
     path = run_dir / CONFIG
     if not path.exists():
@@ -74,12 +95,6 @@ def energy_zero_known(run_dir: str | Path) -> bool:
     if "energy_zero" in config:
         return bool(config["energy_zero"])
     return (config.get("training") or {}).get("objective") not in ("ism", "ssm", "dsm", "cd")
-
-
-def save_torch(obj, path: Path) -> None:
-    """torch.save, atomically."""
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
 
 
 def build_from_config(config: dict, base_dir: str | Path | None = None) -> EnergyModel:

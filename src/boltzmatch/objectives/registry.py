@@ -1,0 +1,48 @@
+"""Every objective by name: the one list the CLI, the GUI, the trainer and the landscapes draw from."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..errors import BoltzmatchError
+from .score import SCORE_OBJECTIVES, ScoreMatching
+from .supervised import LOSSES, SupervisedLoss
+
+#: every objective a model can be trained or fine-tuned with
+OBJECTIVES = LOSSES + SCORE_OBJECTIVES + ("cd",)
+#: objectives blind to a constant energy shift (every one but the supervised losses)
+SHIFT_BLIND_OBJECTIVES = SCORE_OBJECTIVES + ("cd",)
+#: objectives that need positions only (no reference energies or forces)
+POSITIONS_ONLY_OBJECTIVES = ("ism", "ssm", "dsm", "cd")
+
+
+def make_objective(objective: str, *, temperature: float | None = None, energy_weight: float = 1.0,
+                   force_weight: float = 100.0, sigma: Sequence[float] = (0.05,), n_probes: int = 1,
+                   probe: str = "rademacher", antithetic: bool = False, cd_options: dict | None = None,
+                   seed: int = 0, huber_delta: float | None = None):
+    """The objective named ``objective`` (one of :data:`OBJECTIVES`).
+
+    ``cd`` is contrastive divergence (:mod:`.contrastive`) with ``cd_options`` (steps, timestep,
+    friction, buffer, reinit, alpha; unknown keys are a one-line error) and sampler ``seed``.
+
+    For supervised losses the weights weigh energy and forces; for score objectives they weigh
+    the optional supervised terms mixed in (pass 0 to leave them out). ``huber_delta`` (eV/Å) makes
+    ``fisher`` robust to outlying force residuals (see :class:`ScoreMatching`).
+    """
+    if huber_delta is not None and objective != "fisher":
+        raise BoltzmatchError(f"huber-delta goes with objective fisher only, got objective {objective}")
+    if objective in ("energy", "forces", "energy-forces"):
+        return SupervisedLoss(objective, energy_weight, force_weight)
+    if objective == "cd":
+        from .contrastive import CD_DEFAULTS, ContrastiveDivergence  # the MD sampler, only when asked
+
+        options = dict(cd_options or {})
+        unknown = sorted(set(options) - set(CD_DEFAULTS))
+        if unknown:
+            raise BoltzmatchError(f"cd: unknown option(s) {', '.join(unknown)}; allowed: {', '.join(CD_DEFAULTS)}")
+        return ContrastiveDivergence(temperature, seed=seed, **options)
+    if objective not in SCORE_OBJECTIVES:
+        raise BoltzmatchError(f"unknown objective {objective!r}; expected one of {', '.join(OBJECTIVES)}")
+    return ScoreMatching(objective, temperature, energy_weight=energy_weight, force_weight=force_weight,
+                         sigma=sigma, n_probes=n_probes, probe=probe, antithetic=antithetic,
+                         huber_delta=huber_delta)

@@ -1,0 +1,79 @@
+"""The settings of a training run (``config.yaml`` under ``training``) and their checks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..errors import BoltzmatchError
+from ..models.prior import PRIORS
+from ..objectives.supervised import LOSSES
+
+SCHEDULES = ("plateau", "cosine", "none")
+SOLVERS = ("iterative", "closed-form")
+
+
+@dataclass
+class TrainSettings:
+    """Everything a run needs besides the model config; stored in ``config.yaml`` under ``training``."""
+
+    data: str
+    loss: str = "energy-forces"
+    energy_weight: float = 1.0
+    force_weight: float = 100.0
+    epochs: int = 100
+    batch_size: int = 32
+    lr: float = 1e-3
+    schedule: str = "plateau"
+    patience: int = 20
+    ema_decay: float | None = 0.99
+    clip: float | None = None
+    val_fraction: float = 0.1
+    test_fraction: float = 0.1
+    split_method: str = "random"
+    split_file: str | None = None
+    seed: int = 0
+    max_minutes: float | None = None
+    data_options: dict = field(default_factory=dict)
+    objective: str | None = None
+    temperature: float | None = None
+    sigma: list | None = None
+    n_probes: int = 1
+    probe: str = "rademacher"
+    antithetic: bool | None = None
+    solver: str = "iterative"
+    ridge: float | str = "auto"
+    parent: str | None = None
+    freeze: str | None = None
+    cd_options: dict = field(default_factory=dict)
+    prior: str | None = None
+    huber_delta: float | None = None
+
+    @property
+    def objective_name(self) -> str:
+        return self.objective or self.loss
+
+    def check(self) -> TrainSettings:
+        """One-line errors for values no run can use; fills the supervised weights' defaults."""
+        if self.schedule not in SCHEDULES:
+            raise BoltzmatchError(f"unknown schedule {self.schedule!r}; expected one of {', '.join(SCHEDULES)}")
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise BoltzmatchError(f"{name} must be a positive integer, got {getattr(self, name)}")
+        if not self.lr > 0:
+            raise BoltzmatchError(f"lr must be positive, got {self.lr}")
+        if self.solver not in SOLVERS:
+            raise BoltzmatchError(f"unknown solver {self.solver!r}; expected one of {', '.join(SOLVERS)}")
+        if self.prior is not None and self.prior not in PRIORS:
+            raise BoltzmatchError(f"unknown prior {self.prior!r}; expected one of {', '.join(PRIORS)}")
+        # supervised losses weigh energy 1 and forces 100 by default; score objectives add supervised
+        # terms only when asked, so that they train on positions alone
+        score = self.objective is not None and self.objective not in LOSSES
+        if self.energy_weight is None:
+            self.energy_weight = 0.0 if score else 1.0
+        if self.force_weight is None:
+            self.force_weight = 0.0 if score else 100.0
+        if self.sigma is not None:
+            self.sigma = list(self.sigma)
+        self.data_options = dict(self.data_options or {})
+        self.cd_options = dict(self.cd_options or {})
+        return self
