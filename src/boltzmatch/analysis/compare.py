@@ -142,41 +142,8 @@ def compare(
         recorded = [a.info.get("temperature") for a in frames if a.info.get("temperature") is not None]
         temperature = float(np.mean(recorded)) if recorded else 500.0
 
-    results: dict[str, dict] = {}
-    predictions: dict[str, dict[str, np.ndarray]] = {}
-    for name, run_dir in zip(names, run_dirs, strict=True):
-        energy, forces = predict_frames(run_dir, frames)
-        entry: dict = {"run_dir": str(run_dir), "energy_zero": energy_zero_known(run_dir)}
-        if full.energy is not None:
-            diff = energy - full.energy.numpy()
-            if entry["energy_zero"]:
-                entry["energy_mae_meV"] = 1000 * float(np.abs(diff).mean())
-            else:  # trained without energies: the zero is arbitrary, show energies with the mean offset removed
-                energy = energy - diff.mean()
-            entry["energy_mae_centered_meV"] = 1000 * float(np.abs(diff - diff.mean()).mean())
-        predictions[name] = {"energy": energy, "forces": forces}
-        if full.forces is not None:
-            diff = forces - full.forces.numpy()
-            entry["force_mae_meV_A"] = 1000 * float(np.abs(diff).mean())
-            entry["force_rmse_meV_A"] = 1000 * float(np.sqrt((diff**2).mean()))
-        results[name] = entry
-
-    from . import plots
-
-    reference_arrays = {}
-    if full.energy is not None:
-        reference_arrays["energy"] = full.energy.numpy()
-    if full.forces is not None:
-        reference_arrays["forces"] = full.forces.numpy()
-    plots.parity_grid(reference_arrays, predictions, out / "parity.png")
-    if full.energy is not None:
-        times = [a.info.get("time_ps") for a in frames]
-        if all(t is not None for t in times):
-            x, xlabel = np.asarray(times, dtype=float), "time (ps)"
-        else:
-            x, xlabel = np.arange(len(frames)), "frame"
-        plots.energy_along_trajectory(x, full.energy.numpy(), {n: p["energy"] for n, p in predictions.items()},
-                                      out / "energy_trajectory.png", xlabel=xlabel)
+    results, predictions = _errors(run_dirs, names, frames, packed)
+    _error_plots(frames, packed, predictions, out)
 
     if simulate:
         _simulate_and_judge(run_dirs, names, frames, results, out, start=start, temperature=temperature,
@@ -200,6 +167,52 @@ def compare(
     report = write_report(results, settings, out)
     atomic_write_text(out / "compare.json", json.dumps({"settings": settings, "models": results}, indent=2))
     return {"models": results, "settings": settings, "report": str(report)}
+
+
+def _errors(run_dirs, names, frames, packed: PackedStructures) -> tuple[dict[str, dict], dict[str, dict]]:
+    """Each model's energy MAE (meV; centred for a model without an energy zero) and force MAE/RMSE
+    (meV/Å) on the reference frames, and its predictions (eV, eV/Å) for the plots."""
+    full = packed.full
+    results: dict[str, dict] = {}
+    predictions: dict[str, dict[str, np.ndarray]] = {}
+    for name, run_dir in zip(names, run_dirs, strict=True):
+        energy, forces = predict_frames(run_dir, frames)
+        entry: dict = {"run_dir": str(run_dir), "energy_zero": energy_zero_known(run_dir)}
+        if full.energy is not None:
+            diff = energy - full.energy.numpy()
+            if entry["energy_zero"]:
+                entry["energy_mae_meV"] = 1000 * float(np.abs(diff).mean())
+            else:  # trained without energies: the zero is arbitrary, show energies with the mean offset removed
+                energy = energy - diff.mean()
+            entry["energy_mae_centered_meV"] = 1000 * float(np.abs(diff - diff.mean()).mean())
+        predictions[name] = {"energy": energy, "forces": forces}
+        if full.forces is not None:
+            diff = forces - full.forces.numpy()
+            entry["force_mae_meV_A"] = 1000 * float(np.abs(diff).mean())
+            entry["force_rmse_meV_A"] = 1000 * float(np.sqrt((diff**2).mean()))
+        results[name] = entry
+    return results, predictions
+
+
+def _error_plots(frames, packed: PackedStructures, predictions: dict[str, dict], out: Path) -> None:
+    """parity.png, and energy_trajectory.png along the reference's time (ps) or frame index."""
+    from . import plots
+
+    full = packed.full
+    reference_arrays = {}
+    if full.energy is not None:
+        reference_arrays["energy"] = full.energy.numpy()
+    if full.forces is not None:
+        reference_arrays["forces"] = full.forces.numpy()
+    plots.parity_grid(reference_arrays, predictions, out / "parity.png")
+    if full.energy is not None:
+        times = [a.info.get("time_ps") for a in frames]
+        if all(t is not None for t in times):
+            x, xlabel = np.asarray(times, dtype=float), "time (ps)"
+        else:
+            x, xlabel = np.arange(len(frames)), "frame"
+        plots.energy_along_trajectory(x, full.energy.numpy(), {n: p["energy"] for n, p in predictions.items()},
+                                      out / "energy_trajectory.png", xlabel=xlabel)
 
 
 def _default_names(run_dirs: Sequence[str | Path]) -> list[str]:

@@ -255,7 +255,7 @@ def landscape(
     """
     from ..data import read_structures
     from ..data.packed import PackedStructures
-    from ..runs.run_dir import load, read_config
+    from ..runs.run_dir import load
 
     if grid < 2:
         raise BoltzmatchError(f"--grid must be at least 2, got {grid}")
@@ -290,31 +290,7 @@ def landscape(
     generator = torch.Generator().manual_seed(seed)
 
     kind = directions.split(":", 1)[0]
-    if directions == "random":
-        skip = norm_parameter_names(model)
-        d1, d2 = filter_normalized_direction(base, generator, skip), filter_normalized_direction(base, generator, skip)
-        xs = ys = np.linspace(-span, span, grid)
-        labels = ("direction 1 (filter-normalised)", "direction 2 (filter-normalised)")
-    elif kind == "params":
-        specs = directions.split(":", 1)[1].split(",")
-        if len(specs) != 2:
-            raise BoltzmatchError(f"--directions params: expected two parameters NAME[i],NAME[j], got {directions!r}")
-        d1, d2 = parameter_direction(base, specs[0]), parameter_direction(base, specs[1])
-        xs = ys = np.linspace(-span, span, grid)
-        labels = (f"Δ {specs[0].strip()}", f"Δ {specs[1].strip()}")
-    elif kind == "line":
-        other_dir = directions.split(":", 1)[1]
-        if read_config(other_dir)["model"] != read_config(run_dir)["model"]:
-            raise BoltzmatchError(f"--directions line: {other_dir} has another model config than {run_dir}")
-        other = trainable_parameters(load(other_dir))
-        d1, d2 = {n: other[n] - base[n] for n in base}, None
-        xs = np.unique(np.concatenate([np.linspace(-span, 1 + span, grid), [0.0, 1.0]]))
-        ys = None
-        labels = (f"α: {Path(run_dir).name} (0) → {Path(other_dir).name} (1)", None)
-    else:
-        raise BoltzmatchError("--directions: expected random, params:NAME[i],NAME[j] or line:RUN_DIR, "
-                              f"got {directions!r}")
-
+    d1, d2, xs, ys, labels = _directions(directions, model, run_dir, base, span, grid, generator)
     losses = grid_losses(model, loss_fn, base, d1, d2, xs, ys, progress=progress, vectorize=vectorize)
     sharp = sharpness(model, loss_fn, epsilon=sharpness_epsilon, samples=sharpness_samples, seed=seed)
     result = {"run_dir": str(run_dir), "data": str(data), "n_frames": len(frames), "objective": objective,
@@ -324,13 +300,47 @@ def landscape(
     if kind == "line":
         result["loss_at_0"] = float(losses[np.argmin(np.abs(xs))])
         result["loss_at_1"] = float(losses[np.argmin(np.abs(xs - 1.0))])
+    _write_landscape(out, result, xs, ys, losses, labels, objective, kind)
+    return result
+
+
+def _directions(directions: str, model, run_dir, base: dict, span: float, grid: int, generator: torch.Generator):
+    """The two directions (the second None for a line), the grid along each, and the axis labels."""
+    from ..runs.run_dir import load, read_config
+
+    kind = directions.split(":", 1)[0]
+    if directions == "random":
+        skip = norm_parameter_names(model)
+        d1, d2 = filter_normalized_direction(base, generator, skip), filter_normalized_direction(base, generator, skip)
+        xs = np.linspace(-span, span, grid)
+        return d1, d2, xs, xs, ("direction 1 (filter-normalised)", "direction 2 (filter-normalised)")
+    if kind == "params":
+        specs = directions.split(":", 1)[1].split(",")
+        if len(specs) != 2:
+            raise BoltzmatchError(f"--directions params: expected two parameters NAME[i],NAME[j], got {directions!r}")
+        xs = np.linspace(-span, span, grid)
+        return (parameter_direction(base, specs[0]), parameter_direction(base, specs[1]), xs, xs,
+                (f"Δ {specs[0].strip()}", f"Δ {specs[1].strip()}"))
+    if kind == "line":
+        other_dir = directions.split(":", 1)[1]
+        if read_config(other_dir)["model"] != read_config(run_dir)["model"]:
+            raise BoltzmatchError(f"--directions line: {other_dir} has another model config than {run_dir}")
+        other = trainable_parameters(load(other_dir))
+        xs = np.unique(np.concatenate([np.linspace(-span, 1 + span, grid), [0.0, 1.0]]))
+        return ({n: other[n] - base[n] for n in base}, None, xs, None,
+                (f"α: {Path(run_dir).name} (0) → {Path(other_dir).name} (1)", None))
+    raise BoltzmatchError(f"--directions: expected random, params:NAME[i],NAME[j] or line:RUN_DIR, got {directions!r}")
+
+
+def _write_landscape(out: Path, result: dict, xs, ys, losses, labels, objective: str, kind: str) -> None:
+    """landscape.npz, landscape.json and the plots: a line's slice, or contour, surface and slices."""
+    from . import plots
+
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / "landscape.npz") as tmp:
         with open(tmp, "wb") as handle:
             np.savez(handle, x=xs, y=np.zeros(0) if ys is None else ys, loss=losses)
     atomic_write_text(out / "landscape.json", json.dumps(result, indent=2))
-    from . import plots
-
     if ys is None:
         plots.landscape_line(xs, losses, out / "slices.png", xlabel=labels[0], ylabel=f"{objective} loss",
                              marks=(0.0, 1.0) if kind == "line" else (0.0,))
@@ -338,4 +348,3 @@ def landscape(
         plots.landscape_contour(xs, ys, losses, out / "contour.png", labels=labels, title=f"{objective} loss")
         plots.landscape_surface(xs, ys, losses, out / "surface.png", labels=labels, title=f"{objective} loss")
         plots.landscape_slices(xs, ys, losses, out / "slices.png", labels=labels, ylabel=f"{objective} loss")
-    return result

@@ -114,38 +114,15 @@ def generate(
     seed
         Seeds initial velocities and the thermostat noise.
     """
-    from ase.constraints import FixCom
-    from ase.md.langevin import Langevin
-    from ase.md.velocitydistribution import Stationary, ZeroRotation, thermalize_momenta
     from threadpoolctl import threadpool_limits
 
     from ..utils.progress import progress_bar
 
-    for name, value in (("steps", steps), ("interval", interval)):
-        if value < 1:
-            raise BoltzmatchError(f"{name} must be a positive integer, got {value}")
-    if equilibration < 0:
-        raise BoltzmatchError(f"equilibration must be ≥ 0 steps, got {equilibration}")
-    if not timestep > 0:
-        raise BoltzmatchError(f"timestep must be positive (fs), got {timestep}")
-    if not temperature > 0:
-        raise BoltzmatchError(f"temperature must be positive (K), got {temperature}")
-
+    _check_md_options(steps=steps, interval=interval, equilibration=equilibration, timestep=timestep,
+                      temperature=temperature)
     atoms = build_system(system)
     atoms.calc = make_calculator(calculator, system)
-    molecule = not atoms.pbc.any()
-    rng = np.random.default_rng(seed)
-    thermalize_momenta(atoms, temperature_K=temperature, rng=rng)
-    Stationary(atoms)
-    if molecule:
-        # FixCom rather than Langevin(fixcm=True), which biases the temperature of small
-        # molecules (617 K instead of 500 K for ethanol); get_temperature() then counts 3N-3 dof.
-        ZeroRotation(atoms)
-        atoms.set_constraint(FixCom())
-    dyn = Langevin(
-        atoms, timestep * units.fs, temperature_K=temperature, friction=friction / units.fs,
-        fixcm=False, rng=rng,
-    )
+    dyn = _thermostat(atoms, temperature=temperature, timestep=timestep, friction=friction, seed=seed)
 
     temperatures: list[float] = []
     energies: list[float] = []
@@ -191,3 +168,34 @@ def generate(
         energy_min=float(np.min(energies)), energy_max=float(np.max(energies)),
         wall_seconds=time.perf_counter() - start, completed=completed,
     )
+
+
+def _check_md_options(*, steps: int, interval: int, equilibration: int, timestep: float, temperature: float) -> None:
+    for name, value in (("steps", steps), ("interval", interval)):
+        if value < 1:
+            raise BoltzmatchError(f"{name} must be a positive integer, got {value}")
+    if equilibration < 0:
+        raise BoltzmatchError(f"equilibration must be ≥ 0 steps, got {equilibration}")
+    if not timestep > 0:
+        raise BoltzmatchError(f"timestep must be positive (fs), got {timestep}")
+    if not temperature > 0:
+        raise BoltzmatchError(f"temperature must be positive (K), got {temperature}")
+
+
+def _thermostat(atoms: Atoms, *, temperature: float, timestep: float, friction: float, seed: int):
+    """ASE's Langevin at ``temperature`` (K), ``timestep`` (fs), ``friction`` (1/fs), velocities drawn with
+    ``seed``; a molecule keeps its centre of mass fixed and starts without rotation."""
+    from ase.constraints import FixCom
+    from ase.md.langevin import Langevin
+    from ase.md.velocitydistribution import Stationary, ZeroRotation, thermalize_momenta
+
+    rng = np.random.default_rng(seed)
+    thermalize_momenta(atoms, temperature_K=temperature, rng=rng)
+    Stationary(atoms)
+    if not atoms.pbc.any():
+        # FixCom rather than Langevin(fixcm=True), which biases the temperature of small
+        # molecules (617 K instead of 500 K for ethanol); get_temperature() then counts 3N-3 dof.
+        ZeroRotation(atoms)
+        atoms.set_constraint(FixCom())
+    return Langevin(atoms, timestep * units.fs, temperature_K=temperature, friction=friction / units.fs,
+                    fixcm=False, rng=rng)

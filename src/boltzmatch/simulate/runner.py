@@ -16,7 +16,6 @@ import json
 import signal
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,93 +23,21 @@ import torch
 from ase import Atoms, units
 from ase.data import atomic_masses
 
+from ..data import read_structures
 from ..errors import BoltzmatchError
-from ..models.filter_table import DEFAULT_SPACING
-from ..utils.atomic import atomic_write_text
-from ..utils.table import format_table
+from ..runs.run_dir import load
+from ..utils.atomic import atomic_write_text, save_torch
+from ..utils.progress import current_observer, progress_bar
+from .forces import NEIGHBOR_SKIN, ModelForces
 from .integrators import MDState, make_integrator, maxwell_boltzmann, remove_drift
 from .output import ThermoLog, TrajectoryWriters
 from .stability import BondReference, StabilityMonitor
+from .summary import ReplicaBook, format_simulation, summarize_simulation
 
-#: Å beyond the model's cutoff within which MD keeps candidate pairs (see :class:`ModelForces`)
-NEIGHBOR_SKIN = 1.0
+__all__ = ["NEIGHBOR_SKIN", "SETTINGS_KEYS", "ModelForces", "choose_starts", "format_simulation", "simulate"]
 
 SETTINGS_KEYS = ("temperature", "replicas", "time", "timestep", "integrator", "friction", "tau", "interval",
                  "check_interval", "seed", "format", "max_deviation", "max_temperature")
-
-
-class ModelForces:
-    """Energy (eV) and forces (eV/Å) of the active replicas from an ``EnergyModel``, one call per step.
-
-    Positions stay float64 in the integrator; the model sees its own dtype. Parameters are frozen,
-    so the backward pass computes position gradients only. For a model with a ``cutoff`` (Å), the
-    candidate pairs are found with ``cutoff + skin`` and handed to the model on the batch; they are
-    searched again only once an atom has moved more than ``skin / 2`` (Å) since the last search
-    (the edges the model sees are exactly those of a fresh search). ``model_seconds`` and
-    ``search_seconds`` accumulate the wall time spent in the model's forward and backward and in
-    neighbour searches, so a run can state the share of a step spent outside the model.
-    """
-
-    def __init__(self, model: torch.nn.Module, numbers: torch.Tensor, structure_index: torch.Tensor,
-                 cell: torch.Tensor, pbc: torch.Tensor, *, skin: float = NEIGHBOR_SKIN, exact_filters: bool = False):
-        from ..data.atoms_batch import AtomsBatch
-
-        self._batch_type = AtomsBatch
-        self.model = model.eval()
-        for p in self.model.parameters():
-            p.requires_grad_(False)
-        # a model that can tabulate its distance-only networks (SchNet's filters) evaluates them from the
-        # table: forces within 1e-5 eV/Å of the exact model's, 1.2x the steps per second (models/filter_table.py)
-        tabulate = getattr(model, "for_md", None)
-        self.evaluate = model if exact_filters or tabulate is None else tabulate()
-        self.filters = "exact" if self.evaluate is model else f"tabulated ({DEFAULT_SPACING} Å spacing)"
-        from ..models.base import model_dtype
-
-        self.dtype = model_dtype(model)
-        tensors = list(model.parameters()) + list(model.buffers())
-        self.device = tensors[0].device if tensors else torch.device("cpu")
-        cutoff = getattr(model, "cutoff", None)
-        self.cutoff = float(cutoff) if isinstance(cutoff, int | float) and cutoff > 0 else None
-        self.skin = float(skin)
-        self.model_seconds = self.search_seconds = 0.0
-        self.searches = 0
-        self.set_system(numbers, structure_index, cell, pbc)
-
-    def set_system(self, numbers, structure_index, cell, pbc) -> None:
-        self.numbers = numbers.to(self.device)
-        self.structure_index = structure_index.to(self.device)
-        self.cell = cell.to(self.device, self.dtype)
-        self.pbc = pbc.to(self.device)
-        self.pairs = None  # replicas changed: search again
-
-    def __call__(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        from ..models.neighbors import find_pairs
-
-        pos = positions.detach().to(self.device, self.dtype)
-        batch = self._batch_type(positions=pos, numbers=self.numbers, structure_index=self.structure_index,
-                                 cell=self.cell, pbc=self.pbc, pairs=self.pairs)
-        if self.cutoff is not None and (self.pairs is None or not self.pairs.covers(batch, self.cutoff)):
-            start = time.perf_counter()
-            self.pairs = batch.pairs = find_pairs(batch, self.cutoff + self.skin)
-            self.search_seconds += time.perf_counter() - start
-            self.searches += 1
-        start = time.perf_counter()
-        with torch.enable_grad():
-            batch.positions = pos.requires_grad_(True)
-            energy = self.evaluate(batch)
-            (grad,) = torch.autograd.grad(energy.sum(), batch.positions)
-        self.model_seconds += time.perf_counter() - start
-        return energy.detach().to(positions), (-grad).to(positions)
-
-
-@dataclass
-class _Progress:
-    """Per-replica bookkeeping (numpy arrays over all replicas)."""
-
-    collapse_time: np.ndarray  # ps, nan while running
-    reason: list
-    temperature_sum: np.ndarray
-    temperature_count: np.ndarray
 
 
 def choose_starts(structures: list[Atoms], replicas: int, seed: int) -> np.ndarray:
@@ -181,9 +108,6 @@ def simulate(
     collapsed), ``median_time_to_collapse_ps``, ``mean_temperature`` (K, over all checks before
     collapse), the collapse reasons, and ``replica_steps_per_second``.
     """
-    from ..data import read_structures
-    from ..runs.run_dir import load
-
     out = Path(out)
     settings = dict(temperature=float(temperature), replicas=int(replicas), time=float(time),
                     timestep=float(timestep), integrator=integrator, friction=float(friction), tau=float(tau),
@@ -194,157 +118,193 @@ def simulate(
     dev = torch.device(device)
     model = (load(model_or_run_dir, map_location=dev) if isinstance(model_or_run_dir, str | Path)
              else model_or_run_dir.to(dev))
-    model_name = str(model_or_run_dir) if isinstance(model_or_run_dir, str | Path) else type(model).__name__
-
-    start_name = str(start) if isinstance(start, str | Path) else "start structures"
-    start_frames = read_structures(start, **(data_options or {})) if isinstance(start, str | Path) else list(start)
+    names = {"model": str(model_or_run_dir) if isinstance(model_or_run_dir, str | Path) else type(model).__name__}
+    start_frames, names["start"] = _frames(start, "start structures", data_options)
     if not start_frames:
-        raise BoltzmatchError(f"{start_name}: no structures to start from")
-    if reference is None:
-        reference_frames, reference_name = start_frames, start_name
-    else:
-        reference_name = str(reference) if isinstance(reference, str | Path) else "reference structures"
-        reference_frames = (read_structures(reference, **(data_options or {})) if isinstance(reference, str | Path)
-                            else list(reference))
+        raise BoltzmatchError(f"{names['start']}: no structures to start from")
+    reference_frames, names["reference"] = ((start_frames, names["start"]) if reference is None else
+                                            _frames(reference, "reference structures", data_options))
     picks = choose_starts(start_frames, settings["replicas"], settings["seed"])
     structures = [start_frames[i].copy() for i in picks]
-    monitor = StabilityMonitor(structures, BondReference(reference_frames, reference_name),
-                               max_deviation=settings["max_deviation"],
-                               max_temperature=settings["max_temperature"])
+    monitor = StabilityMonitor(structures, BondReference(reference_frames, names["reference"]),
+                               max_deviation=settings["max_deviation"], max_temperature=settings["max_temperature"])
     if hasattr(model, "check_elements"):
         model.check_elements(torch.as_tensor(np.concatenate([a.numbers for a in structures])))
-
-    n_steps = int(round(settings["time"] * 1000.0 / settings["timestep"]))
-    generator = torch.Generator(device=dev).manual_seed(settings["seed"])
-    integ = make_integrator(integrator, settings["timestep"], friction=settings["friction"], tau=settings["tau"],
-                            generator=generator)
-    numbers = torch.as_tensor(np.concatenate([a.numbers for a in structures]), dtype=torch.long, device=dev)
-    counts = torch.as_tensor([len(a) for a in structures], device=dev)
-    structure_index = torch.repeat_interleave(torch.arange(len(structures), device=dev), counts)
-    cell = torch.as_tensor(np.stack([np.asarray(a.cell) for a in structures]), dtype=torch.float64, device=dev)
-    pbc = torch.as_tensor(np.stack([a.pbc for a in structures]), device=dev)
-    forces = ModelForces(model, numbers, structure_index, cell, pbc, skin=skin, exact_filters=exact_filters)
-
+    run = _Simulation(model, structures, monitor, settings, out, dev, skin=skin, exact_filters=exact_filters,
+                      write_trajectories=write_trajectories)
     out.mkdir(parents=True, exist_ok=True)
-    checkpoint_path = out / "checkpoint.pt"
-    if resume and checkpoint_path.exists():
-        ckpt = torch.load(checkpoint_path, weights_only=False, map_location=dev)
-        if ckpt["settings"] != settings:
-            changed = sorted(k for k in settings if ckpt["settings"].get(k) != settings[k])
-            raise BoltzmatchError(f"{checkpoint_path}: was written with other settings ({', '.join(changed)}); "
-                                  "resume with the same ones or choose a new --out")
-        state = MDState(**ckpt["state"])
-        integ.load_state_dict(ckpt["integrator"])
-        generator.set_state(ckpt["generator"])
-        active = list(ckpt["active"])
-        book = _Progress(**ckpt["progress"])
-        first_step, wall_before = ckpt["step"] + 1, ckpt["wall_seconds"]
-        writers = TrajectoryWriters(out / "trajectories", structures, format, offsets=ckpt["trajectory_offsets"],
-                                    frames=ckpt["trajectory_frames"]) if write_trajectories else None
-        thermo = ThermoLog(out / "thermo.csv", offset=ckpt["thermo_offset"])
-        keep = torch.zeros(len(structures), dtype=torch.bool, device=dev)
-        keep[active] = True
-        atom_keep = keep[structure_index]
-        forces.set_system(numbers[atom_keep], state.structure_index, cell[keep], pbc[keep])
-        monitor.set_active(active)
+    if resume and run.checkpoint_path.exists():
+        run.restore(torch.load(run.checkpoint_path, weights_only=False, map_location=dev))
     else:
         if resume:
             print(f"boltzmatch: no checkpoint in {out}; starting a new simulation")
-        positions = torch.as_tensor(np.concatenate([a.positions for a in structures]), dtype=torch.float64,
-                                    device=dev)
-        masses = torch.as_tensor(atomic_masses[numbers.cpu().numpy()], dtype=torch.float64, device=dev)[:, None]
-        kT = torch.full((len(structures),), units.kB * settings["temperature"], dtype=torch.float64, device=dev)
-        dof = (3 * counts - (3 if integ.removes_drift else 0)).to(torch.float64).clamp(min=1)
-        state = MDState(positions=positions, velocities=torch.zeros_like(positions),
-                        forces=torch.zeros_like(positions),
-                        energy=torch.zeros(len(structures), dtype=torch.float64, device=dev),
-                        masses=masses, structure_index=structure_index, kT=kT, dof=dof)
-        state.velocities = maxwell_boltzmann(masses[:, 0], kT[structure_index], generator)
-        if integ.removes_drift:
-            remove_drift(state)
-        state.energy, state.forces = forces(state.positions)
-        active = list(range(len(structures)))
-        book = _Progress(collapse_time=np.full(len(structures), np.nan), reason=[None] * len(structures),
-                         temperature_sum=np.zeros(len(structures)), temperature_count=np.zeros(len(structures)))
-        first_step, wall_before = 1, 0.0
-        writers = TrajectoryWriters(out / "trajectories", structures, format) if write_trajectories else None
-        thermo = ThermoLog(out / "thermo.csv")
+        run.begin()
         atomic_write_text(out / "simulation.json", json.dumps(
-            {"model": model_name, "start": start_name, "reference": reference_name,
+            {"model": names["model"], "start": names["start"], "reference": names["reference"],
              "start_indices": picks.tolist(), **settings}, indent=2))
-        _record(0, 0.0, state, active, integ, writers, thermo)
+    return run.run(names["model"], progress=progress, checkpoint_seconds=checkpoint_seconds)
 
-    dt_ps = settings["timestep"] / 1000.0
-    forces.model_seconds = forces.search_seconds = 0.0  # time the loop only
-    forces.searches = 0
-    t0 = _clock()
-    last_checkpoint, last_summary = t0, -float("inf")  # first summary at the first recorded frame
-    steps_done = 0
-    replica_steps = 0
-    complete = False
 
-    def summary(done: bool) -> dict:
-        wall = wall_before + _clock() - t0
-        loop = max(_clock() - t0, 1e-9)
+def _frames(source, default_name: str, data_options: dict | None) -> tuple[list[Atoms], str]:
+    """Structures from a file (read with ``data_options``) or a list, and the name errors give them."""
+    if isinstance(source, str | Path):
+        return read_structures(source, **(data_options or {})), str(source)
+    return list(source), default_name
+
+
+class _Simulation:
+    """The mutable state of one MD run: integrator, replicas still active, their bookkeeping and output."""
+
+    def __init__(self, model, structures: list[Atoms], monitor: StabilityMonitor, settings: dict, out: Path,
+                 dev: torch.device, *, skin: float, exact_filters: bool, write_trajectories: bool):
+        self.structures, self.monitor, self.settings, self.out, self.dev = structures, monitor, settings, out, dev
+        self.write_trajectories = write_trajectories
+        self.checkpoint_path = out / "checkpoint.pt"
+        self.n_steps = int(round(settings["time"] * 1000.0 / settings["timestep"]))
+        self.dt_ps = settings["timestep"] / 1000.0
+        self.generator = torch.Generator(device=dev).manual_seed(settings["seed"])
+        self.integ = make_integrator(settings["integrator"], settings["timestep"], friction=settings["friction"],
+                                     tau=settings["tau"], generator=self.generator)
+        self.numbers = torch.as_tensor(np.concatenate([a.numbers for a in structures]), dtype=torch.long, device=dev)
+        self.counts = torch.as_tensor([len(a) for a in structures], device=dev)
+        self.structure_index = torch.repeat_interleave(torch.arange(len(structures), device=dev), self.counts)
+        self.cell = torch.as_tensor(np.stack([np.asarray(a.cell) for a in structures]), dtype=torch.float64,
+                                    device=dev)
+        self.pbc = torch.as_tensor(np.stack([a.pbc for a in structures]), device=dev)
+        self.forces = ModelForces(model, self.numbers, self.structure_index, self.cell, self.pbc, skin=skin,
+                                  exact_filters=exact_filters)
+
+    def begin(self) -> None:
+        """Fresh replicas: start positions, Maxwell–Boltzmann velocities at the temperature, frame 0."""
+        dev, n = self.dev, len(self.structures)
+        positions = torch.as_tensor(np.concatenate([a.positions for a in self.structures]), dtype=torch.float64,
+                                    device=dev)
+        masses = torch.as_tensor(atomic_masses[self.numbers.cpu().numpy()], dtype=torch.float64, device=dev)[:, None]
+        kT = torch.full((n,), units.kB * self.settings["temperature"], dtype=torch.float64, device=dev)
+        dof = (3 * self.counts - (3 if self.integ.removes_drift else 0)).to(torch.float64).clamp(min=1)
+        self.state = MDState(positions=positions, velocities=torch.zeros_like(positions),
+                             forces=torch.zeros_like(positions), energy=torch.zeros(n, dtype=torch.float64, device=dev),
+                             masses=masses, structure_index=self.structure_index, kT=kT, dof=dof)
+        self.state.velocities = maxwell_boltzmann(masses[:, 0], kT[self.structure_index], self.generator)
+        if self.integ.removes_drift:
+            remove_drift(self.state)
+        self.state.energy, self.state.forces = self.forces(self.state.positions)
+        self.active = list(range(n))
+        self.book = ReplicaBook.empty(n)
+        self.first_step, self.wall_before = 1, 0.0
+        self.writers = (TrajectoryWriters(self.out / "trajectories", self.structures, self.settings["format"])
+                        if self.write_trajectories else None)
+        self.thermo = ThermoLog(self.out / "thermo.csv")
+        _record(0, 0.0, self.state, self.active, self.integ, self.writers, self.thermo)
+
+    def restore(self, ckpt: dict) -> None:
+        """Continue from ``checkpoint.pt``; one-line error when it was written with other settings."""
+        if ckpt["settings"] != self.settings:
+            changed = sorted(k for k in self.settings if ckpt["settings"].get(k) != self.settings[k])
+            raise BoltzmatchError(f"{self.checkpoint_path}: was written with other settings ({', '.join(changed)}); "
+                                  "resume with the same ones or choose a new --out")
+        self.state = MDState(**ckpt["state"])
+        self.integ.load_state_dict(ckpt["integrator"])
+        self.generator.set_state(ckpt["generator"])
+        self.active = list(ckpt["active"])
+        self.book = ReplicaBook(**ckpt["progress"])
+        self.first_step, self.wall_before = ckpt["step"] + 1, ckpt["wall_seconds"]
+        self.writers = (TrajectoryWriters(self.out / "trajectories", self.structures, self.settings["format"],
+                                          offsets=ckpt["trajectory_offsets"], frames=ckpt["trajectory_frames"])
+                        if self.write_trajectories else None)
+        self.thermo = ThermoLog(self.out / "thermo.csv", offset=ckpt["thermo_offset"])
+        keep = torch.zeros(len(self.structures), dtype=torch.bool, device=self.dev)
+        keep[self.active] = True
+        self.forces.set_system(self.numbers[keep[self.structure_index]], self.state.structure_index, self.cell[keep],
+                               self.pbc[keep])
+        self.monitor.set_active(self.active)
+
+    def save_checkpoint(self, step: int, wall: float) -> None:
+        writers = self.writers
+        save_torch({
+            "step": step, "settings": self.settings, "active": list(self.active), "wall_seconds": wall,
+            "state": {k: getattr(self.state, k) for k in ("positions", "velocities", "forces", "energy", "masses",
+                                                        "structure_index", "kT", "dof")},
+            "integrator": self.integ.state_dict(), "generator": self.generator.get_state(),
+            "progress": self.book.state_dict(),
+            "trajectory_offsets": writers.offsets() if writers is not None else {},
+            "trajectory_frames": writers.frames if writers is not None else [],
+            "thermo_offset": self.thermo.offset(),
+        }, self.checkpoint_path)
+
+    def _step(self, step: int) -> None:
+        """One MD step of every active replica; checks, frames and thermo lines on their intervals."""
+        self.integ.step(self.state, self.forces)
+        self.replica_steps += len(self.active)
+        self.steps_done += 1
+        self.step_reached = step
+        if step % self.settings["check_interval"] == 0 or step == self.n_steps:
+            self.active, self.state = _check(step * self.dt_ps, self.state, self.active, self.monitor, self.integ,
+                                             self.forces, self.writers, self.book)
+            self.bar.set_postfix_str(f"stable {len(self.active)}/{len(self.structures)}")
+        if step % self.settings["interval"] == 0:
+            _record(step, step * self.dt_ps, self.state, self.active, self.integ, self.writers, self.thermo)
+            now = _clock()
+            if now - self.last_summary > 5.0:
+                atomic_write_text(self.out / "summary.json", json.dumps(self.summary(False), indent=2))
+                self.last_summary = now
+            if now - self.last_checkpoint > self.checkpoint_seconds:
+                self.save_checkpoint(step, self.wall_before + now - self.t0)
+                self.last_checkpoint = now
+
+    def summary(self, done: bool) -> dict:
+        forces = self.forces
+        loop = max(_clock() - self.t0, 1e-9)
         timing = {"loop_seconds": loop, "model_seconds": forces.model_seconds,
                   "neighbor_search_seconds": forces.search_seconds, "neighbor_searches": forces.searches,
                   "filters": forces.filters,
-                  "outside_model_fraction": max(0.0, 1.0 - forces.model_seconds / loop) if steps_done else 0.0}
-        return _summary(book, settings, model_name, n_steps, min(step_reached, n_steps), dt_ps, done, wall,
-                        replica_steps / loop, timing)
+                  "outside_model_fraction": max(0.0, 1.0 - forces.model_seconds / loop) if self.steps_done else 0.0}
+        return summarize_simulation(self.book, self.settings, self.model_name, self.n_steps,
+                                    min(self.step_reached, self.n_steps), self.dt_ps, done,
+                                    self.wall_before + _clock() - self.t0, self.replica_steps / loop, timing)
 
-    step_reached = first_step - 1
-    from ..utils.progress import progress_bar
-
-    bar = progress_bar(total=n_steps, initial=first_step - 1, disable=not progress, unit="step", desc="simulate",
-               dynamic_ncols=True)
-    bar.set_postfix_str(f"stable {len(active)}/{len(structures)}")
-    stop = _DeferredStop()
-    at_step_boundary = False
-    try:
-        with stop:
-            for step in range(first_step, n_steps + 1):
-                if not active:
-                    break
-                integ.step(state, forces)
-                replica_steps += len(active)
-                steps_done += 1
-                step_reached = step
-                if step % settings["check_interval"] == 0 or step == n_steps:
-                    active, state = _check(step * dt_ps, state, active, monitor, integ, forces, writers, book)
-                    bar.set_postfix_str(f"stable {len(active)}/{len(structures)}")
-                if step % settings["interval"] == 0:
-                    _record(step, step * dt_ps, state, active, integ, writers, thermo)
-                    now = _clock()
-                    if now - last_summary > 5.0:
-                        atomic_write_text(out / "summary.json", json.dumps(summary(False), indent=2))
-                        last_summary = now
-                    if now - last_checkpoint > checkpoint_seconds:
-                        _checkpoint(checkpoint_path, step, state, integ, generator, active, book, settings, writers,
-                                    thermo, wall_before + now - t0)
-                        last_checkpoint = now
-                bar.update(1)
-                if stop.requested:
-                    at_step_boundary = True
-                    raise KeyboardInterrupt
-        complete = True
-    except KeyboardInterrupt:
-        # Ctrl-C and SIGTERM are deferred to the end of a step, so the state is consistent there;
-        # an interrupt raised inside a step leaves the last periodic checkpoint as it was
-        if at_step_boundary and steps_done:
-            _checkpoint(checkpoint_path, step_reached, state, integ, generator, active, book, settings, writers,
-                        thermo, wall_before + _clock() - t0)
-        raise
-    finally:
-        bar.close()
-        if writers is not None:
-            writers.close()
-        thermo.close()
-        result = summary(complete)
-        atomic_write_text(out / "summary.json", json.dumps(result, indent=2))
-    if complete and checkpoint_path.exists():
-        checkpoint_path.unlink()
-    return result
+    def run(self, model_name: str, *, progress: bool, checkpoint_seconds: float) -> dict:
+        """Step to the end (or until every replica stopped); Ctrl-C, SIGTERM and the app's Stop end the
+        step first and checkpoint. Returns the summary, also written to ``summary.json``."""
+        self.model_name, self.checkpoint_seconds = model_name, checkpoint_seconds
+        self.forces.model_seconds = self.forces.search_seconds = 0.0  # time the loop only
+        self.forces.searches = 0
+        self.t0 = _clock()
+        self.last_checkpoint, self.last_summary = self.t0, -float("inf")  # first summary at the first frame
+        self.steps_done = self.replica_steps = 0
+        self.step_reached = self.first_step - 1
+        complete = at_step_boundary = False
+        self.bar = progress_bar(total=self.n_steps, initial=self.first_step - 1, disable=not progress, unit="step",
+                                desc="simulate", dynamic_ncols=True)
+        self.bar.set_postfix_str(f"stable {len(self.active)}/{len(self.structures)}")
+        stop = _DeferredStop()
+        try:
+            with stop:
+                for step in range(self.first_step, self.n_steps + 1):
+                    if not self.active:
+                        break
+                    self._step(step)
+                    self.bar.update(1)
+                    if stop.requested:
+                        at_step_boundary = True
+                        raise KeyboardInterrupt
+            complete = True
+        except KeyboardInterrupt:
+            # Ctrl-C and SIGTERM are deferred to the end of a step, so the state is consistent there;
+            # an interrupt raised inside a step leaves the last periodic checkpoint as it was
+            if at_step_boundary and self.steps_done:
+                self.save_checkpoint(self.step_reached, self.wall_before + _clock() - self.t0)
+            raise
+        finally:
+            self.bar.close()
+            if self.writers is not None:
+                self.writers.close()
+            self.thermo.close()
+            result = self.summary(complete)
+            atomic_write_text(self.out / "summary.json", json.dumps(result, indent=2))
+        if complete and self.checkpoint_path.exists():
+            self.checkpoint_path.unlink()
+        return result
 
 
 class _DeferredStop:
@@ -364,8 +324,6 @@ class _DeferredStop:
         self._signalled = True
 
     def __enter__(self):
-        from ..utils.progress import current_observer
-
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
                 self._previous[sig] = signal.signal(sig, self._handler)
@@ -437,78 +395,3 @@ def _record(step: int, time_ps: float, state: MDState, active: list[int], integ,
             writers.write(r, blocks[slot].numpy(), {"time_ps": time_ps, "replica": r,
                                                     "model_energy": columns[1][slot],
                                                     "temperature": columns[0][slot]})
-
-
-def _checkpoint(path: Path, step, state, integ, generator, active, book, settings, writers, thermo, wall) -> None:
-    from ..utils.atomic import save_torch
-
-    save_torch({
-        "step": step, "settings": settings, "active": list(active), "wall_seconds": wall,
-        "state": {k: getattr(state, k) for k in ("positions", "velocities", "forces", "energy", "masses",
-                                                   "structure_index", "kT", "dof")},
-        "integrator": integ.state_dict(), "generator": generator.get_state(),
-        "progress": {"collapse_time": book.collapse_time, "reason": book.reason,
-                     "temperature_sum": book.temperature_sum, "temperature_count": book.temperature_count},
-        "trajectory_offsets": writers.offsets() if writers is not None else {},
-        "trajectory_frames": writers.frames if writers is not None else [],
-        "thermo_offset": thermo.offset(),
-    }, path)
-
-
-def _summary(book: _Progress, settings: dict, model_name: str, n_steps: int, steps: int, dt_ps: float,
-             complete: bool, wall: float, rate: float, timing: dict) -> dict:
-    """``timing`` (this process's loop only): seconds in the loop, in the model's forward and backward,
-    in neighbour searches, their count, and the share of the loop spent outside the model."""
-    simulated = steps * dt_ps
-    collapsed = ~np.isnan(book.collapse_time)
-    # a replica that never collapsed counts with the full length (or the time reached so far)
-    ttc = np.where(collapsed, book.collapse_time, simulated)
-    count = book.temperature_count.sum()
-    return {
-        "model": model_name,
-        "complete": bool(complete),
-        "replicas": int(len(ttc)),
-        "temperature": settings["temperature"],
-        "integrator": settings["integrator"],
-        "timestep_fs": settings["timestep"],
-        "time_ps": settings["time"],
-        "steps": int(steps),
-        "simulated_ps": float(simulated),
-        "time_to_collapse_ps": [float(x) for x in ttc],
-        "collapsed": [bool(x) for x in collapsed],
-        "collapse_reason": list(book.reason),
-        "n_collapsed": int(collapsed.sum()),
-        "median_time_to_collapse_ps": float(np.median(ttc)),
-        "mean_temperature": float(book.temperature_sum.sum() / count) if count else float("nan"),
-        "mean_temperature_per_replica": [float(s / c) if c else float("nan")
-                                         for s, c in zip(book.temperature_sum, book.temperature_count, strict=True)],
-        "replica_steps_per_second": float(rate),
-        "wall_seconds": float(wall),
-        "timing": {k: float(v) if isinstance(v, float) else v for k, v in timing.items()},
-    }
-
-
-def format_simulation(summary: dict, title: str = "Simulation") -> str:
-    """The summary table printed at the end of ``boltzmatch simulate``."""
-    reasons: dict[str, int] = {}
-    for reason in summary["collapse_reason"]:
-        if reason:
-            reasons[reason] = reasons.get(reason, 0) + 1
-    ttc = np.asarray(summary["time_to_collapse_ps"])
-    rows = [
-        ["model", summary["model"]],
-        ["integrator / timestep (fs)", f"{summary['integrator']} / {summary['timestep_fs']}"],
-        ["replicas", summary["replicas"]],
-        ["simulated per replica (ps)", summary["simulated_ps"]],
-        ["collapsed", f"{summary['n_collapsed']} ({', '.join(f'{k} {v}' for k, v in reasons.items()) or 'none'})"],
-        ["median time to collapse (ps)", summary["median_time_to_collapse_ps"]],
-        ["min / max time to collapse (ps)", f"{ttc.min():.3f} / {ttc.max():.3f}"],
-        ["mean temperature (K)", summary["mean_temperature"]],
-        ["replica-steps per second", summary["replica_steps_per_second"]],
-        ["share of a step outside the model", f"{100 * summary['timing']['outside_model_fraction']:.1f}%"
-         if "timing" in summary else "–"],
-        ["filters", summary.get("timing", {}).get("filters", "exact")],
-        ["wall time (s)", summary["wall_seconds"]],
-        ["complete", summary["complete"]],
-    ]
-    return format_table(rows, title=title)

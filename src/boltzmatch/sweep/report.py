@@ -51,11 +51,6 @@ def correlations(trials, metric_values: np.ndarray) -> dict[str, dict[str, float
 
 def write_report(out: str | Path, storage: str | None = None) -> dict:
     """Write ``report.md`` and plots into the sweep folder ``out``; returns the report's numbers."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     out = Path(out)
     study, sweep = load_study(out, storage)
     summary = summarize_study(study, sweep, out)
@@ -84,35 +79,14 @@ def write_report(out: str | Path, storage: str | None = None) -> dict:
         except (RuntimeError, ValueError, ImportError):
             result["importance"] = {}
         if corr:
-            fig, ax = plt.subplots(figsize=(6, 0.5 + 0.45 * len(corr)))
-            keys = list(corr)
-            r = [corr[k]["pearson"] for k in keys]
-            ax.barh(keys, r, color=["tab:green" if v > 0 else "tab:red" for v in r])
-            ax.axvline(0, color="k", lw=0.8)
-            ax.set_xlim(-1, 1)
-            ax.set_xlabel(f"Pearson correlation with {metric}")
-            _save(fig, out / "correlation.png")
+            _correlation_plot(corr, metric, out)
         lines += ["## Parameters against the metric", "",
                   "| parameter | importance | Pearson r | Spearman ρ | slope (metric per unit) |",
                   "| --- | --- | --- | --- | --- |"]
         numeric = [n for n in names if _numeric([t.user_attrs["values"].get(n) for t in trials])
                    and len({t.user_attrs["values"].get(n) for t in trials}) > 1]
         if numeric:
-            fig, axes = plt.subplots(1, len(numeric), figsize=(3.6 * len(numeric), 3.2), squeeze=False)
-            for ax, name in zip(axes[0], numeric, strict=True):
-                x = np.array([t.user_attrs["values"][name] for t in trials], dtype=float)
-                log = name in log_scaled and x.min() > 0
-                fit_x = np.log10(x) if log else x
-                slope, intercept = np.polyfit(fit_x, values, 1)
-                result["slopes"][name] = {"slope": float(slope), "per": "log10 unit" if log else "unit"}
-                ax.scatter(x, values, s=14)
-                grid = np.linspace(fit_x.min(), fit_x.max(), 50)
-                ax.plot(10**grid if log else grid, slope * grid + intercept, "r-", lw=1)
-                ax.set_xscale("log" if log else "linear")
-                ax.set_xlabel(name)
-                ax.set_ylabel(metric)
-                ax.set_title(f"slope {slope:.3g} per {'decade' if log else 'unit'}", fontsize=9)
-            _save(fig, out / "metric_vs_parameters.png")
+            result["slopes"] = _slopes_plot(trials, values, numeric, log_scaled, metric, out)
         for name in names:
             c = result["correlations"].get(name, {})
             s = result["slopes"].get(name)
@@ -121,46 +95,12 @@ def write_report(out: str | Path, storage: str | None = None) -> dict:
                          + (f"{s['slope']:.4g} per {s['per']}" if s else "–") + " |")
         lines.append("")
         if len(numeric) >= 2:
-            fig, ax = plt.subplots(figsize=(1.8 * (len(numeric) + 1), 3.5))
-            columns = numeric + [metric]
-            data = np.array([[t.user_attrs["values"][n] for n in numeric] + [t.value] for t in trials], dtype=float)
-            span = np.ptp(data, axis=0)
-            scaled = (data - data.min(0)) / np.where(span > 0, span, 1)
-            colors = plt.cm.viridis((values - values.min()) / (np.ptp(values) or 1))
-            for row, color in zip(scaled, colors, strict=True):
-                ax.plot(range(len(columns)), row, color=color, alpha=0.8)
-            for k in range(len(columns)):  # each axis's own range
-                ax.axvline(k, color="0.7", lw=0.8, zorder=0)
-                ax.text(k, -0.04, f"{data[:, k].min():.3g}", ha="center", va="top", fontsize=7)
-                ax.text(k, 1.04, f"{data[:, k].max():.3g}", ha="center", va="bottom", fontsize=7)
-            ax.set_xticks(range(len(columns)), columns, rotation=20)
-            ax.set_ylim(-0.12, 1.12)
-            ax.set_yticks([])
-            ax.set_title(f"parallel coordinates, coloured by {metric}")
-            _save(fig, out / "parallel_coordinates.png")
+            _parallel_coordinates(trials, values, numeric, metric, out)
     discrete = {p.name for p in sweep.parameters if p.distribution in ("categorical", "int_uniform")}
     groupable = [n for n in names if n in discrete
                  and 1 < len({str(t.user_attrs.get("values", {}).get(n)) for t in trials}) <= MAX_GROUPS]
     if groupable:
-        fig, axes = plt.subplots(2, len(groupable), figsize=(4 * len(groupable), 6.4), squeeze=False)
-        for k, name in enumerate(groupable):
-            groups = sorted({str(t.user_attrs["values"].get(name)) for t in trials},
-                            key=lambda v: (float(v) if v.replace(".", "", 1).replace("-", "", 1).isdigit() else v))
-            cmap = plt.cm.plasma(np.linspace(0, 0.9, len(groups)))
-            for t in trials:
-                rows = metric_rows(Path(t.user_attrs["run_dir"]))
-                epochs = [float(r["epoch"]) for r in rows if r.get(metric) not in (None, "")]
-                curve = [float(r[metric]) for r in rows if r.get(metric) not in (None, "")]
-                color = cmap[groups.index(str(t.user_attrs["values"].get(name)))]
-                for row_axes in (axes[0, k], axes[1, k]):
-                    row_axes.plot(epochs, curve, color=color, alpha=0.7, lw=1)
-            for g, color in zip(groups, cmap, strict=True):
-                axes[0, k].plot([], [], color=color, label=f"{name} = {g}")
-            axes[0, k].legend(fontsize=7)
-            axes[0, k].set_title(f"{metric} by {name}")
-            axes[1, k].set_yscale("log")
-            axes[1, k].set_xlabel("epoch")
-        _save(fig, out / "curves_by_parameter.png")
+        _curves_by_parameter(trials, groupable, metric, out)
     for file, caption in (("correlation.png", "Correlation of each parameter with the metric"),
                           ("parallel_coordinates.png", "Parallel coordinates"),
                           ("metric_vs_parameters.png", "The metric against each parameter, with the fitted slope"),
@@ -175,6 +115,97 @@ def write_report(out: str | Path, storage: str | None = None) -> dict:
     atomic_write_text(out / "report.md", "\n".join(lines))
     result["report"] = str(out / "report.md")
     return result
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _correlation_plot(corr: dict, metric: str, out: Path) -> None:
+    """correlation.png: each parameter's Pearson r with the metric."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 0.5 + 0.45 * len(corr)))
+    keys = list(corr)
+    r = [corr[k]["pearson"] for k in keys]
+    ax.barh(keys, r, color=["tab:green" if v > 0 else "tab:red" for v in r])
+    ax.axvline(0, color="k", lw=0.8)
+    ax.set_xlim(-1, 1)
+    ax.set_xlabel(f"Pearson correlation with {metric}")
+    _save(fig, out / "correlation.png")
+
+
+def _slopes_plot(trials, values: np.ndarray, numeric: list[str], log_scaled: set, metric: str, out: Path) -> dict:
+    """metric_vs_parameters.png: the metric against each numeric parameter with a fitted line (per decade for
+    log-distributed parameters); returns the slopes."""
+    plt = _pyplot()
+    slopes = {}
+    fig, axes = plt.subplots(1, len(numeric), figsize=(3.6 * len(numeric), 3.2), squeeze=False)
+    for ax, name in zip(axes[0], numeric, strict=True):
+        x = np.array([t.user_attrs["values"][name] for t in trials], dtype=float)
+        log = name in log_scaled and x.min() > 0
+        fit_x = np.log10(x) if log else x
+        slope, intercept = np.polyfit(fit_x, values, 1)
+        slopes[name] = {"slope": float(slope), "per": "log10 unit" if log else "unit"}
+        ax.scatter(x, values, s=14)
+        grid = np.linspace(fit_x.min(), fit_x.max(), 50)
+        ax.plot(10**grid if log else grid, slope * grid + intercept, "r-", lw=1)
+        ax.set_xscale("log" if log else "linear")
+        ax.set_xlabel(name)
+        ax.set_ylabel(metric)
+        ax.set_title(f"slope {slope:.3g} per {'decade' if log else 'unit'}", fontsize=9)
+    _save(fig, out / "metric_vs_parameters.png")
+    return slopes
+
+
+def _parallel_coordinates(trials, values: np.ndarray, numeric: list[str], metric: str, out: Path) -> None:
+    """parallel_coordinates.png: each trial a line through its parameters' and metric's scaled values."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(1.8 * (len(numeric) + 1), 3.5))
+    columns = numeric + [metric]
+    data = np.array([[t.user_attrs["values"][n] for n in numeric] + [t.value] for t in trials], dtype=float)
+    span = np.ptp(data, axis=0)
+    scaled = (data - data.min(0)) / np.where(span > 0, span, 1)
+    colors = plt.cm.viridis((values - values.min()) / (np.ptp(values) or 1))
+    for row, color in zip(scaled, colors, strict=True):
+        ax.plot(range(len(columns)), row, color=color, alpha=0.8)
+    for k in range(len(columns)):  # each axis's own range
+        ax.axvline(k, color="0.7", lw=0.8, zorder=0)
+        ax.text(k, -0.04, f"{data[:, k].min():.3g}", ha="center", va="top", fontsize=7)
+        ax.text(k, 1.04, f"{data[:, k].max():.3g}", ha="center", va="bottom", fontsize=7)
+    ax.set_xticks(range(len(columns)), columns, rotation=20)
+    ax.set_ylim(-0.12, 1.12)
+    ax.set_yticks([])
+    ax.set_title(f"parallel coordinates, coloured by {metric}")
+    _save(fig, out / "parallel_coordinates.png")
+
+
+def _curves_by_parameter(trials, groupable: list[str], metric: str, out: Path) -> None:
+    """curves_by_parameter.png: validation curves coloured by each discrete parameter's value."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(2, len(groupable), figsize=(4 * len(groupable), 6.4), squeeze=False)
+    for k, name in enumerate(groupable):
+        groups = sorted({str(t.user_attrs["values"].get(name)) for t in trials},
+                        key=lambda v: (float(v) if v.replace(".", "", 1).replace("-", "", 1).isdigit() else v))
+        cmap = plt.cm.plasma(np.linspace(0, 0.9, len(groups)))
+        for t in trials:
+            rows = metric_rows(Path(t.user_attrs["run_dir"]))
+            epochs = [float(r["epoch"]) for r in rows if r.get(metric) not in (None, "")]
+            curve = [float(r[metric]) for r in rows if r.get(metric) not in (None, "")]
+            color = cmap[groups.index(str(t.user_attrs["values"].get(name)))]
+            for row_axes in (axes[0, k], axes[1, k]):
+                row_axes.plot(epochs, curve, color=color, alpha=0.7, lw=1)
+        for g, color in zip(groups, cmap, strict=True):
+            axes[0, k].plot([], [], color=color, label=f"{name} = {g}")
+        axes[0, k].legend(fontsize=7)
+        axes[0, k].set_title(f"{metric} by {name}")
+        axes[1, k].set_yscale("log")
+        axes[1, k].set_xlabel("epoch")
+    _save(fig, out / "curves_by_parameter.png")
 
 
 def best_config(out: str | Path, storage: str | None = None) -> dict:

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 from ... import simulate
 from ...analysis.plots import draw_survival
 from ...simulate.integrators import INTEGRATORS
-from ...simulate.runner import format_simulation
+from ...simulate.summary import format_simulation
 from ..widgets import LivePlot, ProgressRow, fill_table
 from .base import Pane
 
