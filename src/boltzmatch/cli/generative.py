@@ -68,111 +68,26 @@ def _options(pairs: list[str]) -> dict:
 
 def run_train(args: argparse.Namespace) -> int:
     from ..errors import BoltzmatchError
-    from ..generative import train_generative
-    from ..generative.datasets import is_structure_file
-    from ..generative.train import format_generative_summary
+    from ..generative.commands import resume_family, train_family
 
     if args.resume:
-        from ..runs import run_dir as rd
-
-        if rd.read_config(args.resume).get("kind") != "generative":
-            return _train_molecular(args, resume=True)
-        summary = train_generative(None, None, out=args.resume, resume=True, progress=not args.quiet)
-        print(format_generative_summary(summary))
-        return 0
-    if not args.family or not args.data or not args.out:
+        _, table = resume_family(args.resume, progress=not args.quiet)
+    elif not args.family or not args.data or not args.out:
         raise BoltzmatchError("generative train needs FAMILY, --data and --out (or --resume RUN_DIR)")
-    if is_structure_file(args.data):
-        return _train_molecular(args, resume=False)
-    summary = train_generative(args.family, args.data, out=args.out, epochs=args.epochs, batch_size=args.batch_size,
-                               lr=args.lr, seed=args.seed, options=_options(args.option),
-                               max_minutes=args.max_minutes, progress=not args.quiet)
-    print(format_generative_summary(summary))
-    return 0
-
-
-def _train_molecular(args: argparse.Namespace, resume: bool) -> int:
-    """Molecules: an EBM is an EnergyModel trained by contrastive divergence (``train --objective cd``);
-    diffusion is a noise-conditional energy model (:mod:`boltzmatch.generative.molecular`)."""
-    from ..errors import BoltzmatchError
-    from ..generative.molecular import train_molecular_diffusion
-    from ..training import format_train_summary, train
-
-    if resume:  # both are ordinary energy-model runs
-        summary = train(None, out=args.resume, resume=True, progress=not args.quiet)
-        print(format_train_summary(summary))
-        return 0
-    options = _options(args.option)
-    if args.family == "ebm":
-        summary = train(args.data, out=args.out, objective="cd", temperature=args.temperature,
-                        model=options.pop("model", "schnet"), epochs=args.epochs or 100,
-                        batch_size=args.batch_size or 32, lr=args.lr or 1e-3, seed=args.seed,
-                        max_minutes=args.max_minutes, progress=not args.quiet, cd_options=options)
-    elif args.family == "diffusion":
-        summary = train_molecular_diffusion(args.data, out=args.out, temperature=args.temperature,
-                                            epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                                            seed=args.seed, options=options, max_minutes=args.max_minutes,
-                                            progress=not args.quiet)
     else:
-        raise BoltzmatchError(f"{args.family} works on vectors (toys, digits); for molecules use ebm or diffusion")
-    print(format_train_summary(summary))
+        _, table = train_family(args.family, args.data, out=args.out, epochs=args.epochs, batch_size=args.batch_size,
+                                lr=args.lr, seed=args.seed, options=_options(args.option),
+                                temperature=args.temperature, max_minutes=args.max_minutes, progress=not args.quiet)
+    print(table)
     return 0
 
 
 def run_sample(args: argparse.Namespace) -> int:
-    from pathlib import Path
+    from ..generative.commands import sample_to_file
 
-    import numpy as np
-
-    from ..errors import BoltzmatchError
-    from ..generative import load_generative
-    from ..runs import run_dir as rd
-    from ..utils.atomic import atomic_path
-
-    out = Path(args.out)
-    config = rd.read_config(args.run_dir)
-    kind = config.get("kind")
-    if config["model"].get("noise_levels"):
-        from ..generative.molecular import sample_molecules
-
-        frames = sample_molecules(args.run_dir, args.n, seed=args.seed, steps=args.steps)
-        from ..data.writers import write_structures
-
-        write_structures(out, frames)
-        print(f"wrote {len(frames)} structures to {out}")
-        return 0
-    if kind != "generative":
-        raise BoltzmatchError(f"{args.run_dir}: not a generative run; sample an energy model with "
-                              "`boltzmatch simulate`")
-    if out.suffix != ".npy":
-        raise BoltzmatchError(f"{out}: vectors are written as .npy")
-    run = load_generative(args.run_dir)
-    labels = None if args.label is None else np.full(args.n, args.label)
-    if labels is not None and not run.family.needs_labels:
-        raise BoltzmatchError(f"--label: {run.family.name} has no classes (only jem samples per class)")
-    options = {k: v for k, v in (("sampler", args.sampler), ("steps", args.steps)) if v is not None}
-    samples = run.sample(args.n, seed=args.seed, labels=labels, **options)
-    with atomic_path(out) as tmp:
-        with open(tmp, "wb") as handle:
-            np.save(handle, samples.astype(np.float32))
-    picture = _picture(run, samples, out.with_suffix(".png"))
-    also = f" and {picture}" if picture else ""
-    print(f"wrote {len(samples)} samples of dimension {samples.shape[1]} to {out}{also}")
+    print(sample_to_file(args.run_dir, args.n, out=args.out, seed=args.seed, steps=args.steps, sampler=args.sampler,
+                         label=args.label))
     return 0
-
-
-def _picture(run, samples, path):
-    """A sample grid for images, a density map beside held-out data for 2-D toys; None otherwise."""
-    from ..analysis import plots
-    from ..generative.train import vectors_of
-
-    vectors = vectors_of(run)
-    if vectors.image_shape is not None:
-        return plots.image_grid(samples[:100], path, shape=vectors.image_shape, title=f"{run.family.name} samples")
-    if vectors.dim == 2:
-        return plots.density_panels({"held-out data": vectors.held_out, "samples": samples}, path,
-                                    title=f"{vectors.name}: {run.family.name}")
-    return None
 
 
 def run_compare(args: argparse.Namespace) -> int:

@@ -10,7 +10,15 @@ import torch
 
 from ..runs import run_dir as rd
 from .evaluate import evaluate_exact, exact_distributions
-from .train import load_gflownet
+from .train import load_gflownet, train_gflownet
+
+
+def train_and_evaluate(out: str | Path, **options) -> str:
+    """Train a GFlowNet into ``out`` (``options``: those of :func:`~.train.train_gflownet`), then
+    :func:`evaluate_run` it with its plots; returns ``out``."""
+    train_gflownet(out=out, **options)
+    evaluate_run(out)
+    return str(out)
 
 
 def evaluate_run(run_dir: str | Path, *, samples: int = 10_000, seed: int = 0, plots: bool = True) -> dict:

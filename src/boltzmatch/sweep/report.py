@@ -49,6 +49,16 @@ def correlations(trials, metric_values: np.ndarray) -> dict[str, dict[str, float
     return out
 
 
+def run_and_report(config: str | Path, out: str | Path, **options) -> str:
+    """Run the sweep ``config`` into ``out`` (``options``: those of :func:`~.runner.run_sweep`) and write its
+    report; returns ``out``."""
+    from .runner import run_sweep
+
+    run_sweep(config, out=out, **options)
+    write_report(out)
+    return str(out)
+
+
 def write_report(out: str | Path, storage: str | None = None) -> dict:
     """Write ``report.md`` and plots into the sweep folder ``out``; returns the report's numbers."""
     out = Path(out)

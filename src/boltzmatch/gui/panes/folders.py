@@ -82,32 +82,6 @@ class FolderPane(Pane):
         return button
 
 
-def train_and_evaluate_gflownet(out: str, **kwargs) -> str:
-    from ...gflownet import train_gflownet
-    from ...gflownet.report import evaluate_run
-
-    train_gflownet(out=out, **kwargs)
-    evaluate_run(out)
-    return out
-
-
-def train_and_judge_generative(family: str, data: str, out: str, **kwargs) -> str:
-    from ...generative.compare import compare_generative
-    from ...generative.train import train_generative
-
-    train_generative(family, data, out=out, **kwargs)
-    compare_generative([out], out=Path(out) / "report")
-    return out
-
-
-def sweep_and_report(config: str, out: str) -> str:
-    from ...sweep import run_sweep, write_report
-
-    run_sweep(config, out=out)
-    write_report(out)
-    return out
-
-
 class GFlowNetPane(FolderPane):
     title = "GFlowNets"
 
@@ -129,11 +103,13 @@ class GFlowNetPane(FolderPane):
         self.go = self._add_start_button("Train and evaluate", self.start)
 
     def start(self) -> None:
+        from ...gflownet.report import train_and_evaluate  # torch and the environments: when first used
+
         env = self.env.currentText()
         options = ({"ndim": self.ndim.value(), "height": self.height.value()} if env == "hypergrid" else
                    {"width": self.width.value(), "height": self.height.value()} if env == "tetris" else {})
         out = self.session.new_path(f"gflownet-{env}-{self.loss.currentText()}")
-        worker = self.run(train_and_evaluate_gflownet, str(out), env=env, env_options=options,
+        worker = self.run(train_and_evaluate, str(out), env=env, env_options=options,
                           loss=self.loss.currentText(), n_trajectories=self.trajectories.value(),
                           batch_size=self.batch.value(), progress=self.progress, name="gflownet",
                           on_result=self.open)
@@ -156,15 +132,17 @@ class GenerativePane(FolderPane):
         self.data.addItems(list(DATASETS))
         self.epochs = QSpinBox(minimum=0, maximum=100_000, value=0)
         self.epochs.setSpecialValueText("default")
-        for label, widget in (("model", self.family), ("data", self.data), ("epochs", self.epochs)):
+        for label, widget in (("family", self.family), ("data", self.data), ("epochs", self.epochs)):
             self.form.addRow(label, widget)
         self.go = self._add_start_button("Train and judge", self.start)
 
     def start(self) -> None:
+        from ...generative.commands import train_and_judge
+
         family, data = self.family.currentText(), self.data.currentText()
         out = self.session.new_path(f"generative-{family}-{Path(data).stem}")
         kwargs = {"epochs": self.epochs.value()} if self.epochs.value() else {}
-        worker = self.run(train_and_judge_generative, family, data, str(out), progress=self.progress,
+        worker = self.run(train_and_judge, family, data, out=str(out), progress=self.progress,
                           name="generative", on_result=lambda run: self.open(Path(run) / "report"), **kwargs)
         self.go.setEnabled(False)
         worker.signals.finished.connect(lambda: self.go.setEnabled(True))
@@ -180,12 +158,14 @@ class SweepPane(FolderPane):
         self.go = self._add_start_button("Run sweep and report", self.start)
 
     def start(self) -> None:
+        from ...sweep.report import run_and_report
+
         config = self.config.text()
         if not config:
             self.show_error("sweep: choose a sweep YAML file", "")
             return
         out = self.session.new_path(f"sweep-{Path(config).stem}")
-        worker = self.run(sweep_and_report, config, str(out), progress=self.progress, name="sweep",
+        worker = self.run(run_and_report, config, str(out), progress=self.progress, name="sweep",
                           on_result=self.open)
         self.go.setEnabled(False)
         worker.signals.finished.connect(lambda: self.go.setEnabled(True))
