@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from ..errors import BoltzmatchError
+from ..simulate.langevin import annealed_langevin
 from .base import Family, mlp
 
 SDES = ("vp", "ve")
@@ -147,16 +148,16 @@ class Diffusion(ScheduleMixin, Family):
     def _annealed_langevin(self, x, levels, generator):
         """Langevin at ``levels`` noise levels from t = 1 down to t_min, ``langevin_steps`` each,
         step size set by the signal-to-noise ratio ``langevin_snr`` (Song et al.'s corrector)."""
-        snr, inner = self.options["langevin_snr"], self.options["langevin_steps"]
-        for t_value in torch.linspace(1.0, self.options["t_min"], levels):
-            t = t_value.expand(len(x))
-            for _ in range(inner):
-                grad = self.score(x, t)
-                noise = torch.randn(x.shape, generator=generator)
-                # batch-mean norms as in Song et al.'s corrector: per-point ratios explode at the modes
-                step = 2 * (snr * noise.norm(dim=-1).mean() / grad.norm(dim=-1).mean().clamp_min(1e-12)) ** 2
-                x = x + step * grad + torch.sqrt(2 * step) * noise
-        return x
+        snr = self.options["langevin_snr"]
+
+        def step_size(t_value, grad, noise):
+            # batch-mean norms as in Song et al.'s corrector: per-point ratios explode at the modes
+            return 2 * (snr * noise.norm(dim=-1).mean() / grad.norm(dim=-1).mean().clamp_min(1e-12)) ** 2
+
+        return annealed_langevin(lambda x, t_value: self.score(x, t_value.expand(len(x))), x,
+                                 torch.linspace(1.0, self.options["t_min"], levels),
+                                 steps_per_level=self.options["langevin_steps"], step_size=step_size,
+                                 generator=generator)
 
     def _ode_drift(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         f, g2 = self.drift_diffusion(x, t)

@@ -13,7 +13,6 @@ force field. :func:`sample_molecules` draws structures by annealed Langevin down
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +25,7 @@ from ..errors import BoltzmatchError
 from ..models.base import energy_and_forces, model_dtype
 from ..objectives import dsm_sigma_from_data, structure_beta
 from ..runs import run_dir as rd
+from ..simulate.langevin import annealed_langevin
 
 MOLECULAR_DEFAULTS = {"model": "schnet", "levels": 8, "sigma_max": 0.3, "sigma_min": None}
 SCHNET = {"cutoff": 5.0, "n_interactions": 3, "n_features": 64, "n_rbf": 20}
@@ -86,14 +86,13 @@ def sample_molecules(run_dir: str | Path, n: int, *, seed: int = 0, steps: int |
     beta_atoms = beta[batch.structure_index][:, None]
     generator = torch.Generator().manual_seed(seed)
     x = batch.positions + ladder[0] * torch.randn(batch.positions.shape, generator=generator, dtype=dtype)
-    for sigma in sorted(ladder, reverse=True):
-        alpha = step_fraction * sigma**2
+
+    def score(x: torch.Tensor, sigma: float) -> torch.Tensor:
         level = torch.full((batch.n_structures,), sigma, dtype=dtype)
-        for _ in range(steps or 20):
-            noisy = AtomsBatch(**{**batch.__dict__, "positions": x, "noise_level": level,
-                                  "energy": None, "forces": None})
-            _, forces = energy_and_forces(model, noisy)
-            noise = torch.randn(x.shape, generator=generator, dtype=dtype)
-            x = (x + alpha * beta_atoms * forces.detach() + math.sqrt(2 * alpha) * noise).detach()
+        noisy = AtomsBatch(**{**batch.__dict__, "positions": x, "noise_level": level, "energy": None, "forces": None})
+        return beta_atoms * energy_and_forces(model, noisy)[1].detach()
+
+    x = annealed_langevin(score, x, sorted(ladder, reverse=True), steps_per_level=steps or 20,
+                          step_size=lambda sigma, _score, _noise: step_fraction * sigma**2, generator=generator)
     out = AtomsBatch(**{**batch.__dict__, "positions": x, "energy": None, "forces": None}).to_atoms()
     return out

@@ -1,4 +1,5 @@
-"""Overdamped Langevin / SGLD for densities p ∝ exp(−E(x)) over vectors, and a replay buffer.
+"""Overdamped Langevin / SGLD for densities p ∝ exp(−E(x)) over vectors, annealed Langevin down a
+ladder of noise levels (diffusion models of vectors and of molecules), and a replay buffer.
 
 The molecular sampler is the inertial (BAOAB) Langevin of :mod:`.integrators`; vectors (2-D toys,
 images) without masses use the overdamped form
@@ -15,7 +16,7 @@ through the CD objective, for molecular configurations.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import torch
 
@@ -51,6 +52,26 @@ def langevin_sample(energy_fn: EnergyFn, x: torch.Tensor, *, steps: int, step_si
         if bounds is not None:
             x = x.clamp(*bounds)
     return x.detach()
+
+
+def annealed_langevin(score_fn: Callable[[torch.Tensor, object], torch.Tensor], x: torch.Tensor,
+                      levels: Iterable, *, steps_per_level: int,
+                      step_size: Callable[[object, torch.Tensor, torch.Tensor], float | torch.Tensor],
+                      generator: torch.Generator | None = None) -> torch.Tensor:
+    """Annealed Langevin dynamics (Song and Ermon 2019): at each noise level in turn, ``steps_per_level``
+    unadjusted Langevin steps x ← x + ε s(x; level) + √(2ε) ξ, ξ ~ N(0, I), along the score
+    ``score_fn(x, level)`` = ∇ log p_level(x). ``step_size(level, score, ξ)`` gives ε (a float, or a
+    tensor that broadcasts against x): a fixed fraction of the level's variance, or a signal-to-noise rule.
+    Returns the final samples (detached)."""
+    x = x.detach()
+    for level in levels:
+        for _ in range(steps_per_level):
+            score = score_fn(x, level)
+            noise = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+            epsilon = step_size(level, score, noise)
+            scale = torch.sqrt(2 * epsilon) if torch.is_tensor(epsilon) else math.sqrt(2 * epsilon)
+            x = (x + epsilon * score + scale * noise).detach()
+    return x
 
 
 class ReplayBuffer:
