@@ -21,8 +21,8 @@ def molecule_data(molecule: str, name: str, *, frames: int, seed: int, temperatu
     path = CACHE / f"{name}.xyz"
     if not path.exists():
         CACHE.mkdir(parents=True, exist_ok=True)
-        generate(molecule, out=path, calculator="xtb", temperature=temperature, steps=10 * frames, interval=10,
-                 timestep=0.5, equilibration=1000, seed=seed, progress=True)
+        generate(molecule, out=path, calculator="xtb", temperature=temperature, time=frames * 10 * 0.5 / 1000,
+                 interval=10, timestep=0.5, equilibration=1000, seed=seed, progress=True)
     return path
 
 

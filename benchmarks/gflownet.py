@@ -43,8 +43,8 @@ from boltzmatch.utils.atomic import atomic_write_text
 from boltzmatch.utils.table import format_table
 
 CASES = [("hypergrid", {"ndim": 2, "height": 8}, 160_000),
-         ("torsions", {"bins": 36, "temperature": 300.0, "energy": "openmm"}, 160_000)]
-TETRIS = {"width": 4, "height": 4, "beta": 5.0, "pieces": "IOJLT"}
+         ("torsions", {"bins": 36, "temperature": 300.0, "calculator": "openmm"}, 160_000)]
+TETRIS = {"width": 4, "height": 4, "sharpness": 5.0, "pieces": "IOJLT"}
 TORCHGFN_CASES = [(2, 8, "tb"), (2, 16, "tb"), (4, 8, "tb"), (4, 16, "tb"), (2, 8, "fm"), (4, 8, "fm")]
 # torchgfn's asserted targets for these settings, as quoted in issue 14
 TORCHGFN_TARGETS = {(2, 8, "tb"): 0.012, (2, 16, "tb"): 0.052, (4, 8, "tb"): 0.25, (4, 16, "tb"): 0.66,

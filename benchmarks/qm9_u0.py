@@ -59,7 +59,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for model in args.models:
             start = time.perf_counter()
-            summary = boltzmatch.train(db, out=Path(tmp) / model, model=model, config=CONFIG, loss="energy",
+            summary = boltzmatch.train(db, out=Path(tmp) / model, model=model, config=CONFIG, objective="energy",
                                        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, patience=1000,
                                        split_file=str(split), data_options={"energy_key": "energy_U0"})
             wall = time.perf_counter() - start

@@ -124,7 +124,7 @@ def run_molecule(molecule: str, args: argparse.Namespace) -> dict:
     base = root / "a"
     finish_training(base, lambda: boltzmatch.train(train, out=base, model="schnet", config=SCHNET_CONFIG, lr=1e-3,
                                                    batch_size=16, epochs=args.base_epochs, seed=0))
-    loop_settings = dict(data=train, reference="xtb", temperature=TEMPERATURE, rounds=args.rounds,
+    loop_settings = dict(data=train, calculator="xtb", temperature=TEMPERATURE, rounds=args.rounds,
                          replicas=args.replicas, time=args.round_ps, label_budget=args.budget,
                          epochs=args.tune_epochs, lr=3e-4, batch_size=16, test=test, seed=0)
     loop_dir = root / ("loop" if args.huber_delta is None else f"loop_huber{args.huber_delta:g}")

@@ -48,7 +48,7 @@ def main() -> None:
     ethanol = read_structures(ethanol_data("ethanol500K_test500", frames=500, seed=2))
     aspirin_path = CACHE / "aspirin500K_64.xyz"
     if not aspirin_path.exists():
-        generate("aspirin", out=aspirin_path, calculator="xtb", temperature=500, steps=640, interval=10,
+        generate("aspirin", out=aspirin_path, calculator="xtb", temperature=500, time=0.32, interval=10,
                  equilibration=200, seed=3, progress=False)
     aspirin = read_structures(aspirin_path)
     results, rows = {"batch_size": args.batch_size, "seconds": {}, "ratios": {}}, []

@@ -68,7 +68,7 @@ def main():
     for name, seed in (("train", 1), ("test", 2)):
         data[name] = work / f"cu_emt_{name}.xyz"
         if not data[name].exists():
-            generate("Cu-fcc-2x2x2", out=data[name], calculator="emt", temperature=300, steps=2000, interval=10,
+            generate("Cu-fcc-2x2x2", out=data[name], calculator="emt", temperature=300, time=4.0, interval=10,
                      timestep=2.0, equilibration=200, seed=seed, progress=False)
     before = boltzmatch.evaluate(package, data["test"])
     boltzmatch.finetune(package, data=data["train"], out=work / "nequip-fisher", objective="fisher",

@@ -27,13 +27,13 @@ def boltzmatch(command: str) -> None:
 # ## Reference data
 #
 # 150 frames of ethanol at 500 K for training and 100 from a separately seeded trajectory for
-# judging (real work: 1,000 or more, `--steps 10000`). Each frame carries GFN2-xTB energy (eV) and
+# judging (real work: 1,000 or more, `--time 5`). Each frame carries GFN2-xTB energy (eV) and
 # forces (eV/Å) and the temperature it was sampled at.
 
 # %%
-boltzmatch("generate ethanol --calculator xtb --temperature 500 --steps 1500 --interval 10 "
+boltzmatch("generate ethanol --calculator xtb --temperature 500 --time 0.75 --interval 10 "
            "--equilibration 200 --seed 1 --out ethanol-train.xyz --quiet")
-boltzmatch("generate ethanol --calculator xtb --temperature 500 --steps 1000 --interval 10 "
+boltzmatch("generate ethanol --calculator xtb --temperature 500 --time 0.5 --interval 10 "
            "--equilibration 200 --seed 2 --out ethanol-test.xyz --quiet")
 boltzmatch("info ethanol-train.xyz")
 
@@ -67,7 +67,7 @@ boltzmatch("finetune runs/schnet-mse --data ethanol-train.xyz --objective fisher
 # uses 16 × 20 ps.
 
 # %%
-boltzmatch("compare runs/schnet-mse runs/schnet-fisher --reference ethanol-test.xyz --names mse fisher "
+boltzmatch("compare runs/schnet-mse runs/schnet-fisher --test ethanol-test.xyz --names mse fisher "
            "--simulate --replicas 8 --time 0.5 --out report --quiet")
 
 # %% [markdown]

@@ -24,7 +24,7 @@ def boltzmatch(command: str) -> None:
     assert main(shlex.split(command)) == 0
 
 
-boltzmatch("generate ethanol --calculator xtb --temperature 500 --steps 3000 --interval 10 --equilibration 200 "
+boltzmatch("generate ethanol --calculator xtb --temperature 500 --time 1.5 --interval 10 --equilibration 200 "
            "--seed 1 --out ethanol-train.xyz --quiet")
 for objective in ("energy", "fisher"):
     boltzmatch(f"train ethanol-train.xyz --model linear --solver closed-form --objective {objective} "
@@ -69,7 +69,7 @@ fig.tight_layout()
 fig.savefig("survival.png", dpi=120)
 
 # %% [markdown]
-# `boltzmatch compare RUN ... --reference HELD_OUT --simulate` runs the same MD for several models
+# `boltzmatch compare RUN ... --test HELD_OUT --simulate` runs the same MD for several models
 # and adds h(r), bond-length and angle distributions, KS statistics and MMD against the reference
 # (tutorial 1). `simulate --resume` continues a killed run from its last checkpoint; trajectories
 # and `thermo.csv` are cut back to that point so nothing is duplicated.

@@ -29,7 +29,7 @@ def boltzmatch(command: str) -> None:
     assert main(shlex.split(command)) == 0
 
 
-boltzmatch("generate ethanol --calculator xtb --temperature 500 --steps 1500 --interval 10 --equilibration 200 "
+boltzmatch("generate ethanol --calculator xtb --temperature 500 --time 0.75 --interval 10 --equilibration 200 "
            "--seed 1 --out ethanol-train.xyz --quiet")
 boltzmatch("train ethanol-train.xyz --model schnet --objective energy-forces --epochs 200 --batch-size 16 "
            "--max-minutes 0.2 --seed 0 --out runs/schnet-mse --quiet")
@@ -90,5 +90,5 @@ for objective in ("fisher", "energy-forces"):
           f"α = 0: {loss[np.argmin(np.abs(alpha))]:.4g}, α = 1: {loss[np.argmin(np.abs(alpha - 1))]:.4g}")
 
 # %% [markdown]
-# `boltzmatch compare RUN ... --reference FRAMES --landscape` adds each model's landscape and
+# `boltzmatch compare RUN ... --test FRAMES --landscape` adds each model's landscape and
 # sharpness to a comparison report; the desktop app's Landscape pane draws the same grids.

@@ -35,7 +35,7 @@ boltzmatch("info qm9-300.db")
 # what boltzmatch reaches on this machine).
 
 # %%
-boltzmatch("train qm9-300.db --energy-key energy_U0 --loss energy --model schnet --epochs 100 --batch-size 32 "
+boltzmatch("train qm9-300.db --energy-key energy_U0 --objective energy --model schnet --epochs 100 --batch-size 32 "
            "--max-minutes 0.2 --seed 0 --out runs/qm9-schnet --quiet")
 
 # %% [markdown]
@@ -55,7 +55,7 @@ run_cap: 6
 command: ["${env}", boltzmatch, train, qm9-300.db, "${args}"]
 parameters:
   energy_key: {value: energy_U0}
-  loss: {value: energy}
+  objective: {value: energy}
   epochs: {value: 3}
   n_features: {value: 32}
   n_rbf: {value: 16}

@@ -29,9 +29,9 @@ def boltzmatch(command: str) -> None:
     assert main(shlex.split(command)) == 0
 
 
-boltzmatch("generate ethanol --calculator xtb --temperature 500 --steps 1500 --interval 10 --equilibration 200 "
+boltzmatch("generate ethanol --calculator xtb --temperature 500 --time 0.75 --interval 10 --equilibration 200 "
            "--seed 1 --out ethanol-train.xyz --quiet")
-boltzmatch("generate ethanol --calculator xtb --temperature 500 --steps 1000 --interval 10 --equilibration 200 "
+boltzmatch("generate ethanol --calculator xtb --temperature 500 --time 0.5 --interval 10 --equilibration 200 "
            "--seed 2 --out ethanol-test.xyz --quiet")
 boltzmatch("train ethanol-train.xyz --model schnet --objective energy-forces --epochs 200 --batch-size 16 "
            "--max-minutes 0.1 --seed 0 --out runs/schnet-brief --quiet")
@@ -44,7 +44,7 @@ boltzmatch("train ethanol-train.xyz --model schnet --objective energy-forces --e
 # per round, 64 labels; `benchmarks/refine.py` runs the full comparison with baselines).
 
 # %%
-boltzmatch("refine runs/schnet-brief --data ethanol-train.xyz --reference xtb --temperature 500 --rounds 2 "
+boltzmatch("refine runs/schnet-brief --data ethanol-train.xyz --calculator xtb --temperature 500 --rounds 2 "
            "--replicas 8 --time 1 --label-budget 16 --epochs 5 --test ethanol-test.xyz --seed 0 --out refine --quiet")
 
 # %% [markdown]
@@ -72,5 +72,5 @@ for number in range(2):
 # ```
 #
 # Fisher fine-tuning without the loop is `boltzmatch finetune RUN --data MORE_REFERENCE_FRAMES
-# --objective fisher`. Judge all of them with `boltzmatch compare RUN ... --reference HELD_OUT
+# --objective fisher`. Judge all of them with `boltzmatch compare RUN ... --test HELD_OUT
 # --simulate` (tutorial 4).

@@ -197,7 +197,7 @@ def test_gui_screenshots_command_saves_one_png_per_step_and_exits(qapp, tmp_path
     from boltzmatch.cli.main import main
 
     # two quick steps of the workflow (the whole walk is the test above); the command is the real one
-    monkeypatch.setattr(steps, "STEPS", [("data", lambda w: steps.generate_data(w, steps=100)),
+    monkeypatch.setattr(steps, "STEPS", [("data", lambda w: steps.generate_data(w, time=0.05)),
                                          ("model", steps.set_tiny_model)])
     assert main(["gui", "--screenshots", str(tmp_path / "shots")]) == 0
     pngs = sorted(p.name for p in (tmp_path / "shots").glob("*.png"))

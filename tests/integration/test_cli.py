@@ -35,7 +35,7 @@ def test_info_summarises(tmp_path, capsys):
         (["info", "bad.xyz"], "bad.xyz, line 1: expected the atom count of frame 0"),
         (["info", "m.xyz", "--energy-unit", "furlong"], "unknown energy unit 'furlong'"),
         (["generate", "unobtainium", "--out", "x.xyz"], "unknown system 'unobtainium'"),
-        (["generate", "ethanol", "--steps", "0", "--out", "x.xyz"], "steps must be a positive integer"),
+        (["generate", "ethanol", "--time", "0", "--out", "x.xyz"], "time must be positive (ps)"),
     ],
 )
 def test_user_errors_are_one_line(tmp_path, args, message):
@@ -52,7 +52,7 @@ def test_user_errors_are_one_line(tmp_path, args, message):
 
 def test_generate_and_info_end_to_end(tmp_path):
     out = tmp_path / "eth.xyz"
-    result = run_cli("generate", "ethanol", "--steps", "20", "--interval", "10", "--equilibration", "0",
+    result = run_cli("generate", "ethanol", "--time", "0.01", "--interval", "10", "--equilibration", "0",
                      "--seed", "1", "--out", str(out), "--quiet")
     assert result.returncode == 0, result.stderr
     assert "frames written" in result.stdout and "temperature mean" in result.stdout

@@ -36,7 +36,7 @@ def test_compare_with_simulation_writes_report_and_plots(tmp_path, ethanol_xtb, 
 
 
 def test_compare_cli_prints_the_table_and_names_bad_input(tmp_path, ethanol_xtb, linear_runs):
-    ok = subprocess.run([sys.executable, "-m", "boltzmatch", "compare", *map(str, linear_runs), "--reference",
+    ok = subprocess.run([sys.executable, "-m", "boltzmatch", "compare", *map(str, linear_runs), "--test",
                          str(ethanol_xtb), "--out", str(tmp_path / "r"), "--names", "mse", "fisher", "--landscape",
                          "--landscape-grid", "3", "--quiet"],
                         capture_output=True, text=True, timeout=300)
@@ -44,7 +44,7 @@ def test_compare_cli_prints_the_table_and_names_bad_input(tmp_path, ethanol_xtb,
     assert "mse" in ok.stdout and "force MAE (meV/Å)" in ok.stdout and "report:" in ok.stdout
     assert "sharpness" in ok.stdout and (tmp_path / "r" / "landscapes" / "fisher" / "contour.png").exists()
     assert "landscapes/mse/contour.png" in (tmp_path / "r" / "report.md").read_text()
-    bad = subprocess.run([sys.executable, "-m", "boltzmatch", "compare", *map(str, linear_runs), "--reference",
+    bad = subprocess.run([sys.executable, "-m", "boltzmatch", "compare", *map(str, linear_runs), "--test",
                           str(ethanol_xtb), "--out", str(tmp_path / "r2"), "--names", "only-one"],
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and "--names: expected 2" in bad.stderr

@@ -95,7 +95,7 @@ def test_openmm_alanine_dipeptide(tmp_path):
 def test_sigterm_leaves_valid_file(tmp_path):
     out = tmp_path / "killed.xyz"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "boltzmatch", "generate", "ethanol", "--steps", "100000", "--interval", "5",
+        [sys.executable, "-m", "boltzmatch", "generate", "ethanol", "--time", "50", "--interval", "5",
          "--equilibration", "0", "--out", str(out), "--quiet"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )

@@ -24,8 +24,8 @@ SMALL = {"cutoff": 4.0, "n_interactions": 1, "n_features": 16, "n_rbf": 8}
 def malonaldehyde(tmp_path_factory):
     folder = tmp_path_factory.mktemp("mal")
     common = dict(calculator="xtb", temperature=500, interval=10, timestep=0.5, equilibration=200, progress=False)
-    generate("malonaldehyde", out=folder / "train.xyz", steps=10000, seed=1, **common)
-    generate("malonaldehyde", out=folder / "test.xyz", steps=2000, seed=2, **common)
+    generate("malonaldehyde", out=folder / "train.xyz", time=5.0, seed=1, **common)
+    generate("malonaldehyde", out=folder / "test.xyz", time=1.0, seed=2, **common)
     return folder / "train.xyz", folder / "test.xyz"
 
 

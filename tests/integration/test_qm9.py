@@ -75,7 +75,7 @@ def test_cli_info_and_training_on_u0(qm9_db, tmp_path):
     bad = subprocess.run([sys.executable, "-m", "boltzmatch", "data", "qm9", "--out", str(tmp_path / "q.xyz")],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "must end in .db" in bad.stderr
-    summary = boltzmatch.train(qm9_db, out=tmp_path / "run", model="schnet", loss="energy", epochs=1,
+    summary = boltzmatch.train(qm9_db, out=tmp_path / "run", model="schnet", objective="energy", epochs=1,
                                config={"n_interactions": 1, "n_features": 16, "n_rbf": 8},
                                data_options={"energy_key": "energy_U0"}, progress=False)
     assert np.isfinite(summary["val_energy_mae_meV"]) and not summary["one_molecule"]

@@ -85,8 +85,8 @@ def test_other_settings_in_the_folder_are_an_error(rough_schnet, ethanol_xtb, tm
     boltzmatch.refine(rough_schnet, data=ethanol_xtb, out=tmp_path / "r", **{**SETTINGS, "rounds": 0})
     with pytest.raises(BoltzmatchError, match="other settings"):
         boltzmatch.refine(rough_schnet, data=ethanol_xtb, out=tmp_path / "r", **SETTINGS)
-    with pytest.raises(BoltzmatchError, match="unknown reference 'dft'"):
-        boltzmatch.refine(rough_schnet, data=ethanol_xtb, out=tmp_path / "x", reference="dft")
+    with pytest.raises(BoltzmatchError, match="unknown calculator 'dft'"):
+        boltzmatch.refine(rough_schnet, data=ethanol_xtb, out=tmp_path / "x", calculator="dft")
     with pytest.raises(BoltzmatchError, match="unknown selection 'random'; expected one of failures, uniform"):
         boltzmatch.refine(rough_schnet, data=ethanol_xtb, out=tmp_path / "x", selection="random")
     assert not (tmp_path / "x").exists()

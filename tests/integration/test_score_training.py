@@ -36,7 +36,7 @@ def test_cli_closed_form(tmp_path, ethanol_xtb):
 
 @pytest.mark.parametrize("objective", ["fisher", "ism", "ssm", "dsm"])
 def test_finetune_records_parent_and_runs(tmp_path, ethanol_xtb, objective):
-    boltzmatch.train(ethanol_xtb, out=tmp_path / "base", model="schnet", config=SMALL, loss="energy", epochs=2,
+    boltzmatch.train(ethanol_xtb, out=tmp_path / "base", model="schnet", config=SMALL, objective="energy", epochs=2,
                      progress=False)
     frames = read_structures(ethanol_xtb)[:16]  # the exact Laplacian of ism is costly: keep it small
     data = tmp_path / "samples.xyz"

@@ -127,7 +127,7 @@ def test_one_line_errors(tmp_path, ethanol_xtb):
     unlabelled = tmp_path / "positions.xyz"
     write_structures(unlabelled, [make_structure(a.numbers, a.positions) for a in read_structures(ethanol_xtb)])
     with pytest.raises(BoltzmatchError, match=r"positions.xyz, structure 0: has no energy; this task needs energy"):
-        boltzmatch.train(unlabelled, out=tmp_path / "r", loss="energy-forces", epochs=1, progress=False)
+        boltzmatch.train(unlabelled, out=tmp_path / "r", objective="energy-forces", epochs=1, progress=False)
     boltzmatch.train(ethanol_xtb, out=tmp_path / "ok", config=SMALL["schnet"], epochs=1, progress=False)
     water = make_structure(molecule("NH3").numbers, molecule("NH3").positions, energy=-1.0, forces=[[0, 0, 0]] * 4)
     write_structures(tmp_path / "nh3.xyz", [water])

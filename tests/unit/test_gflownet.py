@@ -205,7 +205,7 @@ def test_tetris_pieces_drop_rest_and_lift_back():
 def test_tb_learns_a_small_tetris_board():
     from boltzmatch.gflownet.tetris import Tetris
 
-    env = Tetris(width=2, height=4, beta=3.0)
+    env = Tetris(width=2, height=4, sharpness=3.0)
     model = train(env, "tb", 800, 16, [32, 32])
     result = evaluate_exact(env, model, "tb")
     assert result["l1_exact"] < 0.1 and result["log_z"] == pytest.approx(result["log_z_true"], abs=0.05)
@@ -239,7 +239,7 @@ def test_rotatable_torsions_of_ethanol_and_a_grid_of_its_conformations():
     assert len(torsions) == 2
     bonds = sorted(tuple(sorted(symbols[i] for i in t[1:3])) for t in torsions)
     assert bonds == [("C", "C"), ("C", "O")]
-    env = Torsions(molecule="ethanol", bins=6, temperature=500.0, energy="emt")
+    env = Torsions(molecule="ethanol", bins=6, temperature=500.0, calculator="emt")
     assert env.k == 2 and env.torsions == torsions
     frames = env.conformations(np.array([[1, 4]]))
     got = [frames[0].get_dihedral(*t) for t in torsions]
@@ -249,7 +249,7 @@ def test_rotatable_torsions_of_ethanol_and_a_grid_of_its_conformations():
     from boltzmatch.errors import BoltzmatchError
 
     with pytest.raises(BoltzmatchError, match="quadruples"):
-        Torsions(molecule="ethanol", bins=6, energy="emt", torsions=[[0, 1, 2]])
+        Torsions(molecule="ethanol", bins=6, calculator="emt", torsions=[[0, 1, 2]])
 
 
 def test_trajectory_buffer_keeps_the_newest_and_replays_them():

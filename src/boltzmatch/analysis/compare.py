@@ -13,6 +13,7 @@ Writes ``report.md`` (one table, a column per model), ``compare.json`` and PNG p
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -100,7 +101,7 @@ def sample_metrics(samples: list[Atoms], reference: list[Atoms], *, r_max: float
 
 def compare(
     run_dirs: Sequence[str | Path],
-    reference: str | Path,
+    test: str | Path | None = None,
     *,
     out: str | Path,
     names: Sequence[str] | None = None,
@@ -117,15 +118,26 @@ def compare(
     landscape_grid: int = 11,
     progress: bool = True,
     data_options: dict | None = None,
+    parity: bool = False,
+    reference: str | Path | None = None,
 ) -> dict:
-    """Judge the models in ``run_dirs`` against the labelled ``reference`` frames; writes ``out``.
+    """Judge the models in ``run_dirs`` against the labelled ``test`` frames (a held-out reference
+    trajectory the models never saw); writes ``out``. ``reference`` is the old name of ``test`` (deprecated).
 
     ``temperature`` (K) defaults to the reference frames' recorded temperature, else 500.
     ``time`` is ps per replica and ``timestep`` fs. ``landscape=True`` adds each model's Fisher-loss
     landscape (random filter-normalised directions, ``landscape_grid`` points per axis, at most
     100 reference frames) and its sharpness. Returns {model name: metrics} (energies in meV,
-    forces in meV/Å, times in ps) plus ``report`` (the path of report.md).
+    forces in meV/Å, times in ps) plus ``report`` (the path of report.md); with ``parity``, also each
+    model's per-frame ``energy_predicted`` and ``energy_reference`` (eV) under ``parity`` (the app's
+    parity plot, whose points open their frame).
     """
+    if reference is not None:
+        warnings.warn("compare(reference=...) is deprecated and goes in the next release; use test=...",
+                      DeprecationWarning, stacklevel=2)
+        test = reference
+    if test is None:
+        raise BoltzmatchError("compare needs labelled test frames (--test)")
     if not run_dirs:
         raise BoltzmatchError("compare needs at least one run directory")
     names = list(names) if names else _default_names(run_dirs)
@@ -133,11 +145,11 @@ def compare(
         raise BoltzmatchError(f"--names: expected {len(run_dirs)} distinct names, got {names}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    frames = read_structures(reference, **(data_options or {}))
+    frames = read_structures(test, **(data_options or {}))
     packed = PackedStructures(frames, dtype=torch.float64)
     full = packed.full
     if full.energy is None and full.forces is None:
-        raise BoltzmatchError(f"{reference}: compare needs reference energies or forces")
+        raise BoltzmatchError(f"{test}: compare needs reference energies or forces")
     if temperature is None:
         recorded = [a.info.get("temperature") for a in frames if a.info.get("temperature") is not None]
         temperature = float(np.mean(recorded)) if recorded else 500.0
@@ -155,18 +167,23 @@ def compare(
 
         objective = "fisher" if full.forces is not None else "energy"
         for name, run_dir in zip(names, run_dirs, strict=True):
-            r = make_landscape(run_dir, reference, out=out / "landscapes" / name, objective=objective,
+            r = make_landscape(run_dir, test, out=out / "landscapes" / name, objective=objective,
                                temperature=temperature, grid=landscape_grid, max_frames=100, seed=seed,
                                progress=progress, data_options=data_options)
             results[name]["sharpness"] = r["sharpness"]
 
-    settings = {"reference": str(reference), "n_reference_frames": len(frames), "temperature": temperature,
+    settings = {"test": str(test), "n_test_frames": len(frames), "temperature": temperature,
                 "simulate": simulate, "replicas": replicas if simulate else None, "time_ps": time if simulate else None,
                 "timestep_fs": timestep if simulate else None, "integrator": integrator if simulate else None,
                 "seed": seed}
     report = write_report(results, settings, out)
     atomic_write_text(out / "compare.json", json.dumps({"settings": settings, "models": results}, indent=2))
-    return {"models": results, "settings": settings, "report": str(report)}
+    result = {"models": results, "settings": settings, "report": str(report)}
+    if parity and full.energy is not None:
+        result["parity"] = {name: {"energy_predicted": [float(e) for e in predictions[name]["energy"]],
+                                   "energy_reference": [float(e) for e in full.energy.double().numpy()]}
+                            for name in names}
+    return result
 
 
 def _errors(run_dirs, names, frames, packed: PackedStructures) -> tuple[dict[str, dict], dict[str, dict]]:
@@ -284,7 +301,7 @@ def write_report(results: dict[str, dict], settings: dict, out: Path) -> Path:
             if any(key in results[n] for n in names)]
     header = ["metric"] + names
     lines = ["# boltzmatch comparison", ""]
-    lines.append(f"Reference: `{settings['reference']}` ({settings['n_reference_frames']} frames), "
+    lines.append(f"Test frames: `{settings['test']}` ({settings['n_test_frames']} frames), "
                  f"temperature {settings['temperature']:.0f} K.")
     if settings["simulate"]:
         lines.append(f"MD: {settings['replicas']} replicas × {settings['time_ps']} ps, {settings['integrator']}, "

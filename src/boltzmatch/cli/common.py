@@ -3,6 +3,27 @@
 from __future__ import annotations
 
 import argparse
+import sys
+
+
+class DeprecatedAlias(argparse.Action):
+    """An old flag that still works for one release: stores into the new flag's destination and prints a
+    one-line notice naming the new flag."""
+
+    def __init__(self, option_strings, dest, *, new: str, **kwargs):
+        self.new = new
+        super().__init__(option_strings, dest, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"boltzmatch: {option_string} is deprecated and goes in the next release; use {self.new}",
+              file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
+def add_alias(parser, old: str, new: str, **kwargs) -> None:
+    """Accept ``old`` as a deprecated spelling of the flag ``new`` (same type and choices, hidden from --help)."""
+    parser.add_argument(old, dest=new.lstrip("-").replace("-", "_"), action=DeprecatedAlias, new=new,
+                        help=argparse.SUPPRESS, **kwargs)
 
 
 def add_data_options(parser: argparse.ArgumentParser) -> None:

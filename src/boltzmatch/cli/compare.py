@@ -1,10 +1,10 @@
-"""``boltzmatch compare RUN_DIR ... --reference DATA --out REPORT_DIR``: models side by side."""
+"""``boltzmatch compare RUN_DIR ... --test DATA --out REPORT_DIR``: models side by side."""
 
 from __future__ import annotations
 
 import argparse
 
-from .common import add_data_options, data_kwargs
+from .common import add_alias, add_data_options, data_kwargs
 
 HELP = "judge models side by side: errors, MD stability, h(r), KS, MMD; report.md with plots"
 
@@ -14,11 +14,13 @@ def add_parser(subparsers) -> None:
 
     p = subparsers.add_parser("compare", help=HELP, description=HELP)
     p.add_argument("run_dirs", nargs="+", help="run directories to compare")
-    p.add_argument("--reference", required=True, help="labelled held-out structures (a reference trajectory)")
+    p.add_argument("--test", help="labelled structures the models never saw (a separately seeded reference "
+                                  "trajectory); required")
+    add_alias(p, "--reference", "--test")
     p.add_argument("--out", required=True, help="report folder")
     p.add_argument("--names", nargs="+", help="column names (default: the run directories' names)")
     p.add_argument("--simulate", action="store_true", help="also run MD with every model (same seeds)")
-    p.add_argument("--start", help="starting structures for MD (default: --reference)")
+    p.add_argument("--start", help="starting structures for MD (default: --test)")
     p.add_argument("--temperature", type=float, help="K (default: the reference's recorded temperature, else 500)")
     p.add_argument("--replicas", type=int, default=16, help="MD replicas per model (default 16)")
     p.add_argument("--time", type=float, default=20.0, help="ps per replica (default 20)")
@@ -35,9 +37,12 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..analysis.compare import compare, format_comparison
+    from ..errors import BoltzmatchError
 
+    if not args.test:
+        raise BoltzmatchError("compare needs --test FRAMES: labelled structures the models never saw")
     result = compare(
-        args.run_dirs, args.reference, out=args.out, names=args.names, simulate=args.simulate, start=args.start,
+        args.run_dirs, args.test, out=args.out, names=args.names, simulate=args.simulate, start=args.start,
         temperature=args.temperature, replicas=args.replicas, time=args.time, timestep=args.timestep,
         integrator=args.integrator, interval=args.interval, seed=args.seed, landscape=args.landscape,
         landscape_grid=args.landscape_grid,

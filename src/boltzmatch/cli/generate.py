@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from .common import DeprecatedAlias
+
 HELP = "make reference data: NVT Langevin MD with xtb, emt or openmm, frames with energy and forces"
 
 
@@ -16,7 +18,9 @@ def add_parser(subparsers) -> None:
     )
     parser.add_argument("--calculator", choices=CALCULATORS, default="xtb", help="reference method (default xtb)")
     parser.add_argument("--temperature", type=float, default=500.0, help="K (default 500)")
-    parser.add_argument("--steps", type=int, default=5000, help="production MD steps (default 5000)")
+    parser.add_argument("--time", type=float, default=2.5,
+                        help="production MD, ps (default 2.5: 5,000 steps of 0.5 fs), as in simulate and refine")
+    parser.add_argument("--steps", type=int, action=DeprecatedAlias, new="--time (ps)", help=argparse.SUPPRESS)
     parser.add_argument("--interval", type=int, default=10, help="write every M-th step (default 10)")
     parser.add_argument("--timestep", type=float, default=0.5, help="fs (default 0.5)")
     parser.add_argument("--equilibration", type=int, default=1000, help="steps before writing (default 1000)")
@@ -33,7 +37,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         summary = generate(
             args.system, out=args.out, calculator=args.calculator, temperature=args.temperature,
-            steps=args.steps, interval=args.interval, timestep=args.timestep,
+            time=args.time if args.steps is None else args.steps * args.timestep / 1000.0, interval=args.interval,
+            timestep=args.timestep,
             equilibration=args.equilibration, friction=args.friction, seed=args.seed,
             progress=not args.quiet,
         )

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from .common import add_alias
+
 HELP = "GFlowNets (hypergrid, tetris, molecular torsions): train with tb, db, subtb or fm; sample; exact evaluation"
 
 
@@ -18,7 +20,8 @@ def add_parser(subparsers) -> None:
     t.add_argument("--ndim", type=int, default=2, help="hypergrid dimensions")
     t.add_argument("--height", type=int, default=8, help="hypergrid side H (coordinates 0 … H−1); tetris board rows")
     t.add_argument("--width", type=int, default=4, help="tetris board columns")
-    t.add_argument("--beta", type=float, default=5.0, help="tetris reward exp(β · filled fraction)")
+    t.add_argument("--sharpness", type=float, default=5.0, help="tetris reward exp(sharpness · filled fraction)")
+    add_alias(t, "--beta", "--sharpness", type=float)
     t.add_argument("--pieces", default="IJLOSTZ", help="tetris pieces to place, a subset of IJLOSTZ (e.g. IOJLT)")
     t.add_argument("--r0", type=float, default=0.1)
     t.add_argument("--r1", type=float, default=0.5)
@@ -29,7 +32,9 @@ def add_parser(subparsers) -> None:
                    "dipeptide, else the rotatable bonds RDKit finds)")
     t.add_argument("--bins", type=int, default=36, help="torsions: grid values per torsion")
     t.add_argument("--temperature", type=float, default=300.0, help="torsions: K in the reward exp(−βU)")
-    t.add_argument("--energy", default="openmm", help="torsions: U from openmm, xtb, emt or a boltzmatch RUN_DIR")
+    t.add_argument("--calculator", default="openmm",
+                   help="torsions: U from openmm, xtb, emt (as in generate) or a boltzmatch RUN_DIR")
+    add_alias(t, "--energy", "--calculator")
     t.add_argument("--loss", choices=LOSSES, default="tb")
     t.add_argument("--batch-size", type=int, default=16, help="trajectories per update")
     t.add_argument("--n-trajectories", type=int, default=16_000, help="trajectories in all")
@@ -77,7 +82,7 @@ def run_train(args: argparse.Namespace) -> int:
             args.env, out=args.out, env_options=_env_options(args),
             loss=args.loss, batch_size=args.batch_size, n_trajectories=args.n_trajectories, lr=args.lr,
             lr_log_z=args.lr_log_z, hidden=args.hidden, backward=args.backward, epsilon=args.epsilon,
-            temperature=args.policy_temperature, subtb_lambda=args.subtb_lambda, replay=args.replay,
+            policy_temperature=args.policy_temperature, subtb_lambda=args.subtb_lambda, replay=args.replay,
             replay_fraction=args.replay_fraction, eval_every=args.eval_every,
             seed=args.seed, progress=not args.quiet)
     print(format_gflownet_summary(summary))
@@ -88,9 +93,10 @@ def _env_options(args: argparse.Namespace) -> dict:
     from ..errors import BoltzmatchError
 
     if args.env == "tetris":
-        return {"width": args.width, "height": args.height, "beta": args.beta, "pieces": args.pieces}
+        return {"width": args.width, "height": args.height, "sharpness": args.sharpness, "pieces": args.pieces}
     if args.env == "torsions":
-        options = {"molecule": args.molecule, "bins": args.bins, "temperature": args.temperature, "energy": args.energy}
+        options = {"molecule": args.molecule, "bins": args.bins, "temperature": args.temperature,
+                   "calculator": args.calculator}
         if args.torsions:
             try:
                 options["torsions"] = [[int(i) for i in quad.split(",")] for quad in args.torsions.split(";")]

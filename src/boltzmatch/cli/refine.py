@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from .common import add_alias
+
 HELP = "close the loop: MD with the model, label frames before collapse and where it is unsure, fine-tune, repeat"
 
 
@@ -11,7 +13,9 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser("refine", help=HELP, description=HELP + ". Resumes where a killed run stopped.")
     p.add_argument("run_dir", help="the run (or MACE/SchNetPack/NequIP model file) to refine")
     p.add_argument("--data", required=True, help="the training frames (MD starts from them; labels join them)")
-    p.add_argument("--reference", choices=["xtb", "emt", "openmm"], default="xtb", help="labelling method")
+    p.add_argument("--calculator", choices=["xtb", "emt", "openmm"], default="xtb",
+                   help="the reference method that labels frames (default xtb), as in generate")
+    add_alias(p, "--reference", "--calculator", choices=["xtb", "emt", "openmm"])
     p.add_argument("--temperature", type=float, default=500.0, help="MD and Fisher temperature, K (default 500)")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--replicas", type=int, default=32)
@@ -43,7 +47,7 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..workflows.refine import format_refine_summary, refine
 
-    summary = refine(args.run_dir, data=args.data, out=args.out, reference=args.reference,
+    summary = refine(args.run_dir, data=args.data, out=args.out, calculator=args.calculator,
                      temperature=args.temperature, rounds=args.rounds, replicas=args.replicas, time=args.time,
                      timestep=args.timestep, label_budget=args.label_budget, window=args.window, epochs=args.epochs,
                      lr=args.lr, batch_size=args.batch_size, max_minutes=args.max_minutes, test=args.test,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_data_options, add_objective_options, cd_options, data_kwargs
+from .common import add_alias, add_data_options, add_objective_options, cd_options, data_kwargs
 
 HELP = "train an energy model (schnet, painn, mlp, linear, or a MACE architecture) on energies and/or forces"
 
@@ -18,8 +18,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("data", nargs="?", help="training structures with labels (omit with --resume)")
     p.add_argument("--model", choices=list(MODELS), default="schnet")
     p.add_argument("--config", help="model YAML (name, cutoff, n_interactions, n_features, n_rbf, dtype, ...)")
-    p.add_argument("--loss", choices=LOSSES, default="energy-forces", help="supervised loss (see --objective)")
-    add_objective_options(p, default=None)
+    add_objective_options(p, default="energy-forces")
+    add_alias(p, "--loss", "--objective", choices=LOSSES)
     p.add_argument("--solver", choices=["iterative", "closed-form"], default="iterative",
                    help="closed-form: exact one-pass fit of the linear potential (objective energy, fisher, ism)")
     p.add_argument("--ridge", type=_ridge, default="auto",
@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         if not args.data or not args.out:
             raise BoltzmatchError("train needs DATA and --out RUN_DIR (or --resume RUN_DIR)")
         summary = train(
-            args.data, out=args.out, model=args.model, config=args.config, loss=args.loss,
+            args.data, out=args.out, model=args.model, config=args.config,
             energy_weight=args.energy_weight, force_weight=args.force_weight, epochs=args.epochs,
             batch_size=args.batch_size, lr=args.lr, schedule=args.schedule, patience=args.patience,
             ema_decay=args.ema_decay or None, clip=args.clip or None, val_fraction=args.val_fraction,

@@ -9,9 +9,10 @@ leaves a valid extxyz holding the frames written so far.
 
 from __future__ import annotations
 
-import time
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from time import perf_counter
 
 import numpy as np
 from ase import Atoms, units
@@ -85,13 +86,14 @@ def generate(
     out: str | Path,
     calculator: str = "xtb",
     temperature: float = 500.0,
-    steps: int = 5000,
+    time: float = 2.5,  # noqa: A002  (the CLI flag is --time, as in simulate, compare and refine)
     interval: int = 10,
     timestep: float = 0.5,
     equilibration: int = 1000,
     friction: float = 0.01,
     seed: int = 0,
     progress: bool = True,
+    steps: int | None = None,
 ) -> GenerateSummary:
     """Run NVT Langevin MD with a reference calculator and write frames with energy and forces.
 
@@ -105,10 +107,14 @@ def generate(
         ``xtb``, ``emt`` or ``openmm``.
     temperature
         Thermostat temperature in K.
-    steps, interval, equilibration
-        Production steps, write every ``interval``-th step, unwritten steps before production.
+    time
+        Production MD in ps (``time`` × 1000 / ``timestep`` steps; default 2.5 ps = 5,000 steps of 0.5 fs).
+    interval, equilibration
+        Write every ``interval``-th step; unwritten steps before production.
     timestep
         In fs.
+    steps
+        Production steps: the old way to give the length (deprecated, goes in the next release; use ``time``).
     friction
         Langevin friction in 1/fs.
     seed
@@ -118,6 +124,13 @@ def generate(
 
     from ..utils.progress import progress_bar
 
+    if steps is None:
+        if not time > 0:
+            raise BoltzmatchError(f"time must be positive (ps), got {time}")
+        steps = max(1, round(time * 1000.0 / timestep)) if timestep > 0 else 0
+    else:
+        warnings.warn("generate(steps=...) is deprecated and goes in the next release; use time=... (ps)",
+                      DeprecationWarning, stacklevel=2)
     _check_md_options(steps=steps, interval=interval, equilibration=equilibration, timestep=timestep,
                       temperature=temperature)
     atoms = build_system(system)
@@ -126,7 +139,7 @@ def generate(
 
     temperatures: list[float] = []
     energies: list[float] = []
-    start = time.perf_counter()
+    start = perf_counter()
     completed = False
     bar = progress_bar(total=equilibration + steps, desc=f"{system} {calculator} MD", unit="step",
                disable=None if progress else True, mininterval=1.0)
@@ -166,7 +179,7 @@ def generate(
         simulated_ps=steps * timestep / 1000.0,
         temperature_mean=float(np.mean(temperatures)), temperature_std=float(np.std(temperatures)),
         energy_min=float(np.min(energies)), energy_max=float(np.max(energies)),
-        wall_seconds=time.perf_counter() - start, completed=completed,
+        wall_seconds=perf_counter() - start, completed=completed,
     )
 
 

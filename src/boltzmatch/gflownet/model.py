@@ -67,18 +67,18 @@ def backward_log_probs(model: GFlowNetModel, logits: torch.Tensor, mask: torch.T
 
 
 def policy_logits(env, model: GFlowNetModel, states: torch.Tensor, logits: torch.Tensor,
-                  temperature: float = 1.0, mask: torch.Tensor | None = None) -> torch.Tensor:
+                  policy_temperature: float = 1.0, mask: torch.Tensor | None = None) -> torch.Tensor:
     """The logits whose softmax is P_F at ``states``: raw ``logits`` with the exit logit log R(s) for
-    flow matching, divided by ``temperature``, −∞ (``NEG_INF``) where ``mask`` (``env.forward_mask``
+    flow matching, divided by ``policy_temperature``, −∞ (``NEG_INF``) where ``mask`` (``env.forward_mask``
     where the caller has it already) forbids the action."""
     if model.exit_is_reward:
         logits = torch.cat([logits[:, :-1], env.log_reward(states)[:, None].to(logits.dtype)], 1)
-    if temperature != 1.0:
-        logits = logits / temperature
+    if policy_temperature != 1.0:
+        logits = logits / policy_temperature
     return torch.where(env.forward_mask(states) if mask is None else mask, logits, NEG_INF)
 
 
 def forward_log_probs(env, model: GFlowNetModel, states: torch.Tensor, logits: torch.Tensor,
-                      temperature: float = 1.0, mask: torch.Tensor | None = None) -> torch.Tensor:
+                      policy_temperature: float = 1.0, mask: torch.Tensor | None = None) -> torch.Tensor:
     """log P_F over forward actions at ``states`` from raw ``logits`` (see :func:`policy_logits`)."""
-    return torch.log_softmax(policy_logits(env, model, states, logits, temperature, mask), dim=-1)
+    return torch.log_softmax(policy_logits(env, model, states, logits, policy_temperature, mask), dim=-1)

@@ -36,7 +36,7 @@ class Trajectories:
 
 
 def sample_trajectories(env: Environment, model: GFlowNetModel, n: int, generator: torch.Generator,
-                        epsilon: float = 0.0, temperature: float = 1.0) -> Trajectories:
+                        epsilon: float = 0.0, policy_temperature: float = 1.0) -> Trajectories:
     """``n`` trajectories from s_0 to exit; at each step only the unfinished ones call the policy.
 
     Actions are drawn by inverting the cumulative distribution at one uniform number per
@@ -59,7 +59,7 @@ def sample_trajectories(env: Environment, model: GFlowNetModel, n: int, generato
         for t in range(slots):
             mask = env.forward_mask(current)
             logits = model.forward_logits(env.features(current))
-            probs = torch.softmax(policy_logits(env, model, current, logits, temperature, mask), dim=1)
+            probs = torch.softmax(policy_logits(env, model, current, logits, policy_temperature, mask), dim=1)
             if epsilon > 0:
                 probs = (1 - epsilon) * probs + epsilon * mask.to(probs.dtype) / mask.sum(1, keepdim=True)
             cumulative = probs.cumsum(1)

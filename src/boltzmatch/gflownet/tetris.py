@@ -5,7 +5,7 @@ that coincide are kept once) with its left edge at a column; the piece falls fro
 the next row would overlap a filled cell or the floor; it must fit entirely. Exit is allowed only
 when no piece fits anywhere. A backward action lifts a piece straight up: allowed when those four
 cells are filled and dropping that piece at that column onto the rest of the board would land it
-exactly there (nothing above it, and it rests). R = exp(β · filled fraction) or (filled fraction)^power.
+exactly there (nothing above it, and it rests). R = exp(sharpness · filled fraction) or (filled fraction)^power.
 Boards up to 62 cells are coded as integers, so small boards can be enumerated (breadth first); a lift
 is allowed only when the board it leaves is one of them (reachable by drops).
 """
@@ -38,8 +38,8 @@ def rotations(rows: list[str]) -> list[np.ndarray]:
 class Tetris(Environment):
     name = "tetris"
 
-    def __init__(self, width: int = 4, height: int = 4, beta: float = 5.0, reward: str = "exp", power: float = 2.0,
-                 pieces: str = "IJLOSTZ"):
+    def __init__(self, width: int = 4, height: int = 4, sharpness: float = 5.0, reward: str = "exp",
+                 power: float = 2.0, pieces: str = "IJLOSTZ"):
         pieces = "".join(dict.fromkeys(str(pieces).upper()))
         if not pieces or set(pieces) - set(SHAPES):
             raise BoltzmatchError(f"tetris pieces must be letters from {''.join(SHAPES)}, got {pieces!r}")
@@ -47,7 +47,7 @@ class Tetris(Environment):
             raise BoltzmatchError(f"tetris boards need 2 ≤ width, height and at most 62 cells, got {width}×{height}")
         if reward not in ("exp", "power"):
             raise BoltzmatchError(f"tetris reward must be exp or power, got {reward!r}")
-        self.width, self.height, self.beta = int(width), int(height), float(beta)
+        self.width, self.height, self.sharpness = int(width), int(height), float(sharpness)
         self.reward, self.power, self.pieces = reward, float(power), pieces
         placements, names = [], []
         for name in pieces:
@@ -73,7 +73,7 @@ class Tetris(Environment):
         self._codes: torch.Tensor | None = None
 
     def options(self) -> dict:
-        return {"width": self.width, "height": self.height, "beta": self.beta, "reward": self.reward,
+        return {"width": self.width, "height": self.height, "sharpness": self.sharpness, "reward": self.reward,
                 "power": self.power, "pieces": self.pieces}
 
     def initial(self, n):
@@ -123,7 +123,7 @@ class Tetris(Environment):
     def log_reward(self, states):
         fraction = states.flatten(1).double().mean(1)
         if self.reward == "exp":
-            return self.beta * fraction
+            return self.sharpness * fraction
         return self.power * torch.log(fraction.clamp_min(1e-300))
 
     def features(self, states):

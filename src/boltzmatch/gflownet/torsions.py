@@ -86,10 +86,11 @@ class Torsions(Environment):
     enumerable = True
 
     def __init__(self, molecule: str = "alanine-dipeptide", bins: int = 36, temperature: float = 300.0,
-                 energy: str = "openmm", torsions: list[list[int]] | None = None):
+                 calculator: str = "openmm", torsions: list[list[int]] | None = None):
         if bins < 2 or not temperature > 0:
             raise BoltzmatchError(f"torsions need bins ≥ 2 and a positive temperature, got {bins}, {temperature}")
-        self.molecule, self.bins, self.temperature, self.energy = molecule, int(bins), float(temperature), energy
+        self.molecule, self.bins, self.temperature = molecule, int(bins), float(temperature)
+        self.calculator = calculator
         self._reference = self._molecule()
         if torsions is None:
             torsions = (ALANINE_DIPEPTIDE_PHI_PSI if molecule == "alanine-dipeptide" else
@@ -117,7 +118,7 @@ class Torsions(Environment):
 
     def options(self) -> dict:
         return {"molecule": self.molecule, "bins": self.bins, "temperature": self.temperature,
-                "energy": self.energy, "torsions": self.torsions}
+                "calculator": self.calculator, "torsions": self.torsions}
 
     def _molecule(self) -> Atoms:
         from ..data.systems import build_system
@@ -139,14 +140,14 @@ class Torsions(Environment):
     def _energy_table(self) -> np.ndarray:
         grid = np.stack(np.meshgrid(*[np.arange(self.bins)] * self.k, indexing="ij"), -1).reshape(-1, self.k)
         frames = self.conformations(grid)
-        if Path(self.energy).exists():
+        if Path(self.calculator).exists():
             from ..simulate.calculator import BoltzmatchCalculator
 
-            calculator = BoltzmatchCalculator(self.energy)
+            calculator = BoltzmatchCalculator(self.calculator)
         else:
             from ..data.generate import make_calculator
 
-            calculator = make_calculator(self.energy, self.molecule)
+            calculator = make_calculator(self.calculator, self.molecule)
         energies = []
         for atoms in frames:
             atoms.calc = calculator

@@ -5,6 +5,7 @@ report the exact L1 and log Z every ``eval_every`` iterations (progress bar and 
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -39,19 +40,38 @@ class GFlowNetSettings:
     backward: str = "uniform"
     tied: bool = False
     epsilon: float = 0.0
-    temperature: float = 1.0
+    policy_temperature: float = 1.0
     subtb_lambda: float = 0.9
     replay: int = 0
     replay_fraction: float = 0.5
     eval_every: int = 100
     seed: int = 0
 
+    @classmethod
+    def from_config(cls, training: dict) -> GFlowNetSettings:
+        """The settings of a run's config.yaml, also as runs written before the renames stored them
+        (``temperature`` for the policy temperature; environment options ``beta``, ``energy``)."""
+        training = dict(training)
+        if "temperature" in training:
+            training["policy_temperature"] = training.pop("temperature")
+        training["env_options"] = _renamed_options(training.get("env_options") or {})
+        return cls(**training)
+
+
+#: environment options renamed for one word per concept: tetris's dimensionless ``beta`` is a sharpness
+#: (β is 1/k_B T everywhere else), torsions' ``energy`` the reference calculator as in ``generate``
+_OLD_OPTION_NAMES = {"beta": "sharpness", "energy": "calculator"}
+
+
+def _renamed_options(options: dict) -> dict:
+    return {_OLD_OPTION_NAMES.get(key, key): value for key, value in options.items()}
+
 
 def make_env(name: str, options: dict) -> Environment:
     if name not in ENVIRONMENTS:
         raise BoltzmatchError(f"unknown environment {name!r}; expected one of {', '.join(ENVIRONMENTS)}")
     try:
-        return ENVIRONMENTS[name](**options)
+        return ENVIRONMENTS[name](**_renamed_options(options))
     except TypeError as exc:
         raise BoltzmatchError(f"{name}: {exc}") from None
 
@@ -66,16 +86,23 @@ def build(settings: GFlowNetSettings) -> tuple[Environment, GFlowNetModel]:
 def train_gflownet(env: str | None = None, *, out: str | Path, env_options: dict | None = None, loss: str = "tb",
                    batch_size: int = 16, n_trajectories: int = 16_000, lr: float = 1e-3, lr_log_z: float = 0.1,
                    hidden: list[int] | None = None, backward: str = "uniform", epsilon: float = 0.0,
-                   temperature: float = 1.0, subtb_lambda: float = 0.9, replay: int = 0, replay_fraction: float = 0.5,
-                   eval_every: int = 100, seed: int = 0, resume: bool = False, progress: bool = True) -> dict:
-    """Train a GFlowNet on ``env`` (``hypergrid``: ``env_options`` ndim, height, r0, r1, r2; ``torsions``:
-    molecule, bins, temperature K, energy openmm|xtb|emt|RUN_DIR) with
-    ``loss`` (tb, db, subtb, fm) on ``n_trajectories`` trajectories in batches of ``batch_size``.
-    ``replay``: capacity of a trajectory replay buffer (0: none); each batch then draws
+                   policy_temperature: float = 1.0, subtb_lambda: float = 0.9, replay: int = 0,
+                   replay_fraction: float = 0.5, eval_every: int = 100, seed: int = 0, resume: bool = False,
+                   progress: bool = True, temperature: float | None = None) -> dict:
+    """Train a GFlowNet on ``env`` (``hypergrid``: ``env_options`` ndim, height, r0, r1, r2; ``tetris``:
+    width, height, sharpness, pieces; ``torsions``: molecule, bins, temperature K, calculator
+    openmm|xtb|emt|RUN_DIR) with ``loss`` (tb, db, subtb, fm) on ``n_trajectories`` trajectories in batches
+    of ``batch_size``. ``epsilon``: share of uniform random actions; ``policy_temperature`` divides the
+    sampling policy's logits (``temperature`` is its old name, deprecated: kelvin is ``temperature``
+    everywhere else). ``replay``: capacity of a trajectory replay buffer (0: none); each batch then draws
     ``replay_fraction`` of its trajectories from it (once it holds that many), the rest on-policy."""
+    if temperature is not None:
+        warnings.warn("train_gflownet(temperature=...) is deprecated and goes in the next release; use "
+                      "policy_temperature=...", DeprecationWarning, stacklevel=2)
+        policy_temperature = temperature
     out = Path(out)
     if resume:
-        settings = GFlowNetSettings(**rd.read_config(out)["training"])
+        settings = GFlowNetSettings.from_config(rd.read_config(out)["training"])
     else:
         if loss not in LOSSES:
             raise BoltzmatchError(f"unknown loss {loss!r}; expected one of {', '.join(LOSSES)}")
@@ -84,13 +111,14 @@ def train_gflownet(env: str | None = None, *, out: str | Path, env_options: dict
                                   f"{n_trajectories}")
         if replay < 0 or not 0 <= replay_fraction < 1:
             raise BoltzmatchError(f"replay must be ≥ 0 and replay_fraction in [0, 1), got {replay}, {replay_fraction}")
-        if not 0 <= epsilon <= 1 or not temperature > 0:
-            raise BoltzmatchError(f"epsilon must lie in [0, 1] and temperature be positive, got {epsilon}, "
-                                  f"{temperature}")
-        settings = GFlowNetSettings(env=env or "hypergrid", env_options=dict(env_options or {}), loss=loss,
+        if not 0 <= epsilon <= 1 or not policy_temperature > 0:
+            raise BoltzmatchError(f"epsilon must lie in [0, 1] and policy_temperature be positive, got {epsilon}, "
+                                  f"{policy_temperature}")
+        settings = GFlowNetSettings(env=env or "hypergrid", env_options=_renamed_options(env_options or {}),
+                                    loss=loss,
                                     batch_size=batch_size, n_trajectories=n_trajectories, lr=lr, lr_log_z=lr_log_z,
                                     hidden=list(hidden or [256, 256]), backward=backward, epsilon=epsilon,
-                                    temperature=temperature, subtb_lambda=subtb_lambda, replay=replay,
+                                    policy_temperature=policy_temperature, subtb_lambda=subtb_lambda, replay=replay,
                                     replay_fraction=replay_fraction, eval_every=eval_every,
                                     seed=seed)
     torch.manual_seed(settings.seed)
@@ -144,7 +172,7 @@ class GFlowNetStep(Step):
         replayed = round(settings.batch_size * settings.replay_fraction) if buffer is not None else 0
         replayed = replayed if buffer is not None and buffer.size >= replayed else 0
         batch = sample_trajectories(self.env, self.model, settings.batch_size - replayed, self.generator,
-                                    settings.epsilon, settings.temperature)
+                                    settings.epsilon, settings.policy_temperature)
         if buffer is not None:
             fresh = batch
             if replayed:
@@ -203,7 +231,7 @@ def load_gflownet(run_dir: str | Path) -> tuple[Environment, GFlowNetModel, GFlo
     config = rd.read_config(run_dir)
     if config.get("kind") != "gflownet":
         raise BoltzmatchError(f"{run_dir}: not a GFlowNet run (config.yaml has no 'kind: gflownet')")
-    settings = GFlowNetSettings(**config["training"])
+    settings = GFlowNetSettings.from_config(config["training"])
     env, model = build(settings)
     path = run_dir / rd.MODEL
     if not path.exists():

@@ -1,7 +1,7 @@
 """``boltzmatch gui --screenshots DIR``: walk every pane through a small real workflow and save one
 PNG per pane. The same steps drive the pytest-qt tests, so what the pictures show is tested.
 
-The workflow: 300 steps of GFN2-xTB ethanol MD at 500 K (30 frames) → a small SchNet trained 3 epochs
+The workflow: 0.15 ps (300 steps) of GFN2-xTB ethanol MD at 500 K (30 frames) → a small SchNet trained 3 epochs
 → fine-tuned 2 epochs by the Fisher objective → both compared (4 replicas, 0.05 ps) → the loss
 landscape of the first → 4 replicas of MD → a four-trial sweep → a VAE on two moons → a GFlowNet on
 an 8 × 8 hypergrid. Minutes on a laptop; the pictures show how the panes look, not good models.
@@ -39,11 +39,11 @@ def wait_for(worker: Worker | None, timeout: float = 600.0) -> None:
         raise BoltzmatchError(f"{worker.name}: {errors[0]}")
 
 
-def generate_data(window, steps: int = 300) -> None:
+def generate_data(window, time: float = 0.15) -> None:  # noqa: A002  (ps: 300 steps of 0.5 fs)
     pane = window.data
     pane.system.setCurrentText("ethanol")
     pane.calculator.setCurrentText("xtb")
-    pane.steps.setValue(steps)
+    pane.time.setValue(time)
     pane.interval.setValue(10)
     pane.start_generate()
     wait_for(pane.worker)

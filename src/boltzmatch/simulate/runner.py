@@ -47,7 +47,7 @@ def choose_starts(structures: list[Atoms], replicas: int, seed: int) -> np.ndarr
 
 
 def simulate(
-    model_or_run_dir,
+    run_dir: str | Path | torch.nn.Module,
     start,
     *,
     out: str | Path,
@@ -78,8 +78,8 @@ def simulate(
 
     Parameters
     ----------
-    model_or_run_dir
-        A run directory or an ``EnergyModel``.
+    run_dir
+        A run directory, a MACE/SchNetPack/NequIP model file, or an ``EnergyModel`` itself.
     start
         Structures (path or ``list[Atoms]``) to draw starting frames from, with ``seed``.
     temperature
@@ -116,9 +116,9 @@ def simulate(
                     max_temperature=float(max_temperature if max_temperature is not None else 5 * temperature))
     _validate(settings)
     dev = torch.device(device)
-    model = (load(model_or_run_dir, map_location=dev) if isinstance(model_or_run_dir, str | Path)
-             else model_or_run_dir.to(dev))
-    names = {"model": str(model_or_run_dir) if isinstance(model_or_run_dir, str | Path) else type(model).__name__}
+    model = (load(run_dir, map_location=dev) if isinstance(run_dir, str | Path)
+             else run_dir.to(dev))
+    names = {"model": str(run_dir) if isinstance(run_dir, str | Path) else type(model).__name__}
     start_frames, names["start"] = _frames(start, "start structures", data_options)
     if not start_frames:
         raise BoltzmatchError(f"{names['start']}: no structures to start from")

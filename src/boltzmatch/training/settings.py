@@ -17,7 +17,7 @@ class TrainSettings:
     """Everything a run needs besides the model config; stored in ``config.yaml`` under ``training``."""
 
     data: str
-    loss: str = "energy-forces"
+    objective: str = "energy-forces"
     energy_weight: float = 1.0
     force_weight: float = 100.0
     epochs: int = 100
@@ -34,7 +34,6 @@ class TrainSettings:
     seed: int = 0
     max_minutes: float | None = None
     data_options: dict = field(default_factory=dict)
-    objective: str | None = None
     temperature: float | None = None
     sigma: list | None = None
     n_probes: int = 1
@@ -48,9 +47,19 @@ class TrainSettings:
     prior: str | None = None
     huber_delta: float | None = None
 
+    @classmethod
+    def from_config(cls, training: dict) -> TrainSettings:
+        """The settings a run's config.yaml holds; runs written before ``loss`` and ``objective`` became one
+        word (``objective``) stored the supervised loss under ``loss`` and ``objective: null``."""
+        training = dict(training)
+        loss = training.pop("loss", None)
+        if training.get("objective") is None:
+            training["objective"] = loss or "energy-forces"
+        return cls(**training)
+
     @property
     def objective_name(self) -> str:
-        return self.objective or self.loss
+        return self.objective
 
     def check(self) -> TrainSettings:
         """One-line errors for values no run can use; fills the supervised weights' defaults."""
@@ -67,7 +76,7 @@ class TrainSettings:
             raise BoltzmatchError(f"unknown prior {self.prior!r}; expected one of {', '.join(PRIORS)}")
         # supervised losses weigh energy 1 and forces 100 by default; score objectives add supervised
         # terms only when asked, so that they train on positions alone
-        score = self.objective is not None and self.objective not in LOSSES
+        score = self.objective not in LOSSES
         if self.energy_weight is None:
             self.energy_weight = 0.0 if score else 1.0
         if self.force_weight is None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -38,7 +39,7 @@ def train(
     out: str | Path,
     model: str = "schnet",
     config: dict | str | Path | None = None,
-    loss: str = "energy-forces",
+    objective: str = "energy-forces",
     energy_weight: float | None = None,
     force_weight: float | None = None,
     epochs: int = 100,
@@ -54,7 +55,6 @@ def train(
     split_file: str | None = None,
     seed: int = 0,
     max_minutes: float | None = None,
-    objective: str | None = None,
     temperature: float | None = None,
     sigma: list[float] | tuple[float, ...] | None = None,
     n_probes: int = 1,
@@ -70,19 +70,19 @@ def train(
     huber_delta: float | None = None,
     parent: str | Path | None = None,
     freeze: str | None = None,
+    loss: str | None = None,
 ) -> dict:
     """Train an energy model on ``data`` and write a run directory ``out``; returns the summary.
 
-    Losses: ``energy`` (per-atom energy MSE), ``forces`` (force-component MSE, eV²/Å²),
-    ``energy-forces`` (weighted sum). ``lr`` is Adam's learning rate; ``clip`` the gradient-norm
-    limit, off by default (a limit of 10 slowed SchNet on ethanol: force MAE 421 vs 289 meV/Å after
-    30 epochs); ``ema_decay`` the decay of the exponential moving average of weights used for
-    validation and the saved model (``None`` turns it off). ``resume=True`` continues the run in
-    ``out`` from its last checkpoint and reaches the same result as an uninterrupted run.
+    ``objective``: the supervised losses ``energy`` (per-atom energy MSE), ``forces`` (force-component
+    MSE, eV²/Å²), ``energy-forces`` (weighted sum; the default), a score objective or ``cd`` (below).
+    ``lr`` is Adam's learning rate; ``clip`` the gradient-norm limit, off by default (a limit of 10 slowed
+    SchNet on ethanol: force MAE 421 vs 289 meV/Å after 30 epochs); ``ema_decay`` the decay of the exponential
+    moving average of weights used for validation and the saved model (``None`` turns it off). ``resume=True``
+    continues the run in ``out`` from its last checkpoint and reaches the same result as an uninterrupted run.
     ``max_minutes`` stops after the epoch that crosses this wall-time budget.
 
-    ``objective`` (overrides ``loss``): ``energy``, ``forces``, ``energy-forces``, or a score
-    objective ``fisher``, ``ism``, ``ssm``, ``dsm`` at ``temperature`` (K), with noise levels
+    Score objectives: ``fisher``, ``ism``, ``ssm``, ``dsm`` at ``temperature`` (K), with noise levels
     ``sigma`` (Å) for dsm (default: derived from the data by
     :func:`~boltzmatch.objectives.score.dsm_sigma_from_data`; ``antithetic`` pairs x ± σε, on by
     default for dsm: twice the cost, far less variance at small σ), ``n_probes`` for ssm,
@@ -98,12 +98,17 @@ def train(
     ``"auto"``: chosen on the validation split, see :func:`~boltzmatch.training.fit_closed_form`).
     ``parent`` (a run directory or model file) starts from that model, its normalisation and prior
     (what :func:`~boltzmatch.training.finetune` does); parameters matching the glob ``freeze`` stay fixed.
+    ``loss`` is the old name of ``objective`` (deprecated; it goes in the next release).
     """
+    if loss is not None:
+        warnings.warn("train(loss=...) is deprecated and goes in the next release; use objective=...",
+                      DeprecationWarning, stacklevel=2)
+        objective = loss
     arguments = dict(locals())
     out = Path(out)
     if resume:
         stored = rd.read_config(out)
-        return run_training(TrainSettings(**stored["training"]), stored["model"], out, resume=True,
+        return run_training(TrainSettings.from_config(stored["training"]), stored["model"], out, resume=True,
                             progress=progress)
     names = {f.name for f in fields(TrainSettings)}
     settings = TrainSettings(**{k: v for k, v in arguments.items() if k in names})

@@ -76,11 +76,12 @@ def demo(out: str | Path = "boltzmatch-demo", *, quick: bool = False, temperatur
     interval = 10
     train_data = stage("reference data: xTB ethanol, training trajectory", out / "ethanol-train.xyz",
                        lambda: generate("ethanol", out=out / "ethanol-train.xyz", calculator="xtb",
-                                        temperature=temperature, steps=size.train_frames * interval,
+                                        temperature=temperature, time=size.train_frames * interval * 0.5 / 1000,
                                         interval=interval, equilibration=1000, seed=seed + 1, progress=progress))
     test_data = stage("reference data: xTB ethanol, held-out trajectory", out / "ethanol-test.xyz",
                       lambda: generate("ethanol", out=out / "ethanol-test.xyz", calculator="xtb",
-                                       temperature=temperature, steps=size.test_frames * interval, interval=interval,
+                                       temperature=temperature, time=size.test_frames * interval * 0.5 / 1000,
+                                       interval=interval,
                                        equilibration=1000, seed=seed + 2, progress=progress))
 
     def strip_labels():

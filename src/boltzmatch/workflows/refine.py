@@ -32,6 +32,7 @@ round: labels used (cumulative), median time to collapse (ps), collapsed replica
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -48,7 +49,7 @@ class RefineSettings:
 
     run_dir: str
     data: str
-    reference: str = "xtb"
+    calculator: str = "xtb"
     temperature: float = 500.0
     rounds: int = 3
     replicas: int = 32
@@ -77,6 +78,15 @@ DEFAULT_HUBER_DELTA = 0.5
 _LEGACY = {"selection": "failures", "objective": "fisher", "energy_weight": 0.0, "huber_delta": None}
 
 
+def _stored_settings(stored: dict) -> dict:
+    """settings.json as the current names say it: options added later get what older runs did, and the
+    labelling method, once ``reference``, is ``calculator``."""
+    stored = {**_LEGACY, **stored}
+    if "reference" in stored:
+        stored["calculator"] = stored.pop("reference")
+    return stored
+
+
 def resolve_huber_delta(objective: str, huber_delta: float | None) -> float | None:
     """The Huber δ (eV/Å) a refine run uses: ``None`` is the default (:data:`DEFAULT_HUBER_DELTA` with
     the Fisher objective, none with energy-forces), 0 turns it off (squared residuals)."""
@@ -88,13 +98,15 @@ def resolve_huber_delta(objective: str, huber_delta: float | None) -> float | No
     return float(huber_delta) if huber_delta > 0 else None
 
 
-def refine(run_dir: str | Path, *, data: str | Path, out: str | Path, reference: str = "xtb",
+def refine(run_dir: str | Path, *, data: str | Path, out: str | Path, calculator: str = "xtb",
            temperature: float = 500.0, rounds: int = 3, replicas: int = 32, time: float = 10.0,  # noqa: A002
            timestep: float = 0.5, label_budget: int = 64, window: int = 5, epochs: int = 30, lr: float = 1e-4,
            batch_size: int = 32, max_minutes: float | None = None, test: str | Path | None = None, seed: int = 0,
            selection: str = "failures", objective: str = "fisher", energy_weight: float = 0.0,
-           huber_delta: float | None = None, progress: bool = True) -> dict:
+           huber_delta: float | None = None, progress: bool = True, reference: str | None = None) -> dict:
     """Refine the model of ``run_dir`` (a run or a model file) by ``rounds`` rounds; returns the summary.
+
+    ``calculator`` labels the chosen frames (xtb, emt, openmm; ``reference`` is its old name, deprecated).
 
     ``temperature`` in K, ``time`` ps per replica, ``timestep`` fs, ``label_budget`` reference calls per
     round, ``window`` frames before each collapse to draw from; ``selection`` (failures, uniform) and
@@ -104,8 +116,12 @@ def refine(run_dir: str | Path, *, data: str | Path, out: str | Path, reference:
     :func:`resolve_huber_delta`: default 0.5 eV/Å with the Fisher objective, 0 turns it off).
     ``out`` is resumed when it holds the same settings; other settings there are an error.
     """
+    if reference is not None:
+        warnings.warn("refine(reference=...) is deprecated and goes in the next release; use calculator=...",
+                      DeprecationWarning, stacklevel=2)
+        calculator = reference
     out = Path(out)
-    settings = RefineSettings(run_dir=str(run_dir), data=str(data), reference=reference,
+    settings = RefineSettings(run_dir=str(run_dir), data=str(data), calculator=calculator,
                               temperature=float(temperature), rounds=int(rounds), replicas=int(replicas),
                               time=float(time), timestep=float(timestep), label_budget=int(label_budget),
                               window=int(window), epochs=int(epochs), lr=float(lr), batch_size=int(batch_size),
@@ -122,7 +138,7 @@ def refine(run_dir: str | Path, *, data: str | Path, out: str | Path, reference:
     stored = out / "settings.json"
     if stored.exists():
         # runs written before these options existed hold none: read them as what those runs did
-        if {**_LEGACY, **json.loads(stored.read_text())} != asdict(settings):
+        if _stored_settings(json.loads(stored.read_text())) != asdict(settings):
             raise BoltzmatchError(f"{out}: holds a refine run with other settings; choose another --out")
     else:
         atomic_write_text(stored, json.dumps(asdict(settings), indent=2))
@@ -141,7 +157,7 @@ def refine(run_dir: str | Path, *, data: str | Path, out: str | Path, reference:
         if number == settings.rounds:
             break
         candidates = _candidates(folder, current, train, settings, number)
-        _label(candidates, folder / "labels.xyz", settings.reference, progress)
+        _label(candidates, folder / "labels.xyz", settings.calculator, progress)
         union = _union(out, train, number)
         current = _finetune(current, union, folder / "model", settings, progress)
     return {"out": str(out), "rows": rows, "plot": str(_plot(out, rows)), "selection": settings.selection,
@@ -151,8 +167,8 @@ def refine(run_dir: str | Path, *, data: str | Path, out: str | Path, reference:
 def _validate(settings: RefineSettings) -> None:
     from ..data.generate import CALCULATORS
 
-    if settings.reference not in CALCULATORS:
-        raise BoltzmatchError(f"unknown reference {settings.reference!r}; expected one of {', '.join(CALCULATORS)}")
+    if settings.calculator not in CALCULATORS:
+        raise BoltzmatchError(f"unknown calculator {settings.calculator!r}; expected one of {', '.join(CALCULATORS)}")
     if settings.selection not in SELECTIONS:
         raise BoltzmatchError(f"unknown selection {settings.selection!r}; expected one of {', '.join(SELECTIONS)}")
     if settings.objective not in REFINE_OBJECTIVES:
@@ -297,7 +313,7 @@ def _disagreement(model, parent, frames: list[Atoms]) -> np.ndarray:
     return np.array([chunk.max() for chunk in np.split(per_atom, np.cumsum(counts)[:-1])])
 
 
-def _label(candidates: list[Atoms], path: Path, reference: str, progress: bool) -> None:
+def _label(candidates: list[Atoms], path: Path, calculator: str, progress: bool) -> None:
     """Label ``candidates`` with the reference method into ``path``, one flushed frame at a time;
     frames already in ``path`` (from a killed run) are kept and not labelled again."""
     from ase.io import read, write
@@ -310,11 +326,11 @@ def _label(candidates: list[Atoms], path: Path, reference: str, progress: bool) 
     if done >= len(candidates):
         return
     # openmm's force field is alanine dipeptide's; xtb and emt take any structure
-    calculator = make_calculator(reference, "alanine-dipeptide" if reference == "openmm" else "")
+    ase_calculator = make_calculator(calculator, "alanine-dipeptide" if calculator == "openmm" else "")
     with open(path, "a") as handle:
         for atoms in progress_bar(candidates[done:], desc="label", unit="frame", disable=not progress):
             work = atoms.copy()
-            work.calc = calculator
+            work.calc = ase_calculator
             labelled = make_structure(work.numbers, work.positions, energy=work.get_potential_energy(),
                                       forces=work.get_forces(), cell=work.cell, pbc=work.pbc)
             labelled.info.update({k: v for k, v in atoms.info.items() if v is not None})

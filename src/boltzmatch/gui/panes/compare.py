@@ -33,16 +33,6 @@ PLOTS = [("parity.png", "parity"), ("survival.png", "survival"), ("hr.png", "h(r
          ("ramachandran.png", "Ramachandran")]
 
 
-def compare_with_parity(runs: list[str], reference: str, out: str, **kwargs) -> dict:
-    """``compare`` plus, for the parity panel, each run's per-frame energies on ``reference``."""
-    from ... import evaluate
-    from ...analysis.compare import compare  # scipy.stats: imported when first used, not at start-up
-
-    result = compare(runs, reference, out=out, **kwargs)
-    result["parity"] = {Path(r).name: evaluate(r, reference, predictions=True) for r in runs}
-    return result
-
-
 class ComparePane(Pane):
     title = "Compare"
     frame_picked = Signal(int)
@@ -52,7 +42,7 @@ class ComparePane(Pane):
         self.result: dict | None = None
         self.out: Path | None = None
         self.runs = QListWidget()
-        self.reference = PathField(caption="Reference structures")
+        self.test = PathField(caption="Test structures (labelled, held out)")
         self.simulate = QCheckBox("run MD with each model")
         self.simulate.setChecked(True)
         self.replicas = QSpinBox(minimum=1, maximum=4096, value=16)
@@ -61,7 +51,7 @@ class ComparePane(Pane):
         self.temperature.setSpecialValueText("from the data")
         form = QFormLayout()
         form.addRow("runs (checked)", self.runs)
-        form.addRow("reference", self.reference)
+        form.addRow("test frames", self.test)
         form.addRow(self.simulate)
         form.addRow("replicas", self.replicas)
         form.addRow("time", self.time)
@@ -89,7 +79,7 @@ class ComparePane(Pane):
         self.arrange([self.progress], [form, QWidget()], self.tabs, stretch=3)
         self.layout().addWidget(self.report_label)
         session.runs_changed.connect(self.refresh_runs)
-        session.data_changed.connect(lambda path: self.reference.edit.setText(path))
+        session.data_changed.connect(lambda path: self.test.edit.setText(path))
         self.refresh_runs()
 
     def refresh_runs(self) -> None:
@@ -113,16 +103,18 @@ class ComparePane(Pane):
             item.setCheckState(Qt.CheckState.Checked if item.data(256) in wanted else Qt.CheckState.Unchecked)
 
     def start(self) -> None:
-        runs, reference = self.checked_runs(), self.reference.text() or self.session.data
-        if not runs or not reference:
-            self.show_error("compare: check at least one run and give reference structures", "")
+        runs, test = self.checked_runs(), self.test.text() or self.session.data
+        if not runs or not test:
+            self.show_error("compare: check at least one run and give labelled test structures", "")
             return
         self.out = self.session.new_path("compare")
         kwargs = {"simulate": self.simulate.isChecked(), "replicas": self.replicas.value(), "time": self.time.value()}
         if self.temperature.value() > 0:
             kwargs["temperature"] = self.temperature.value()
         self.go.setEnabled(False)
-        worker = self.run(compare_with_parity, runs, reference, str(self.out), progress=self.progress,
+        from ...analysis.compare import compare  # scipy.stats: imported when first used, not at start-up
+
+        worker = self.run(compare, runs, test, out=str(self.out), parity=True, progress=self.progress,
                           name="compare", on_result=self.show_result, **kwargs)
         worker.signals.finished.connect(lambda: self.go.setEnabled(True))
 

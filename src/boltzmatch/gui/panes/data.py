@@ -120,12 +120,12 @@ class DataPane(Pane):
         self.calculator = QComboBox()
         self.calculator.addItems(["xtb", "emt", "openmm"])
         self.temperature = QDoubleSpinBox(decimals=1, minimum=1.0, maximum=5000.0, value=500.0, suffix=" K")
-        self.steps = QSpinBox(minimum=10, maximum=10_000_000, value=2000, singleStep=100)
+        self.time = QDoubleSpinBox(decimals=3, minimum=0.005, maximum=10_000.0, value=1.0, singleStep=0.1, suffix=" ps")
         self.interval = QSpinBox(minimum=1, maximum=10_000, value=10)
         self.timestep = QDoubleSpinBox(decimals=2, minimum=0.05, maximum=10.0, value=0.5, suffix=" fs")
         self.seed = QSpinBox(minimum=0, maximum=2**31 - 1, value=0)
         for label, widget in (("system", self.system), ("calculator", self.calculator),
-                              ("temperature", self.temperature), ("steps", self.steps),
+                              ("temperature", self.temperature), ("time", self.time),
                               ("keep every", self.interval), ("timestep", self.timestep), ("seed", self.seed)):
             form.addRow(label, widget)
         self.generate_button = QPushButton("Generate")
@@ -157,8 +157,9 @@ class DataPane(Pane):
         out = self.session.new_path(f"{system}-{self.calculator.currentText()}-{self.temperature.value():.0f}K",
                                     ".xyz")
         self.run(generate_and_load, system, str(out), calculator=self.calculator.currentText(),
-                 temperature=self.temperature.value(), steps=self.steps.value(), interval=self.interval.value(),
-                 timestep=self.timestep.value(), seed=self.seed.value(), equilibration=min(1000, self.steps.value()),
+                 temperature=self.temperature.value(), time=self.time.value(), interval=self.interval.value(),
+                 timestep=self.timestep.value(), seed=self.seed.value(),
+                 equilibration=min(1000, round(self.time.value() * 1000 / self.timestep.value())),
                  progress=self.progress, name="generate", on_result=self._loaded_from(str(out)))
 
     def _loaded_from(self, path: str):

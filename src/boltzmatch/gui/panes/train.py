@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 
 from ... import finetune, train
 from ...errors import BoltzmatchError
-from ...objectives import LOSSES, OBJECTIVES
+from ...objectives import OBJECTIVES
 from ...runs import run_dir as rd
 from ..widgets import LivePlot, ProgressRow
 from .base import Pane
@@ -128,10 +128,7 @@ class TrainPane(Pane):
             else:
                 config = self.model_config()
                 out = self.session.new_path(f"{config['name']}-{objective}")
-                if objective in LOSSES:
-                    kwargs["loss"] = objective
-                else:
-                    kwargs["objective"] = objective
+                kwargs["objective"] = objective
                 if self.prior.isChecked():
                     kwargs["prior"] = "bonded"
                 self._launch(train, data, out, out=str(out), model=config["name"], config=config, **kwargs)
