@@ -20,9 +20,9 @@ import boltzmatch
 from boltzmatch.data import read_structures
 from boltzmatch.data.labels import make_structure
 
-boltzmatch.generate("ethanol", out="ethanol-train.xyz", calculator="xtb", temperature=500, steps=2000, interval=10,
+boltzmatch.generate("ethanol", out="ethanol-train.xyz", calculator="xtb", temperature=500, time=1.0, interval=10,
                     equilibration=200, seed=1, progress=False)
-boltzmatch.generate("ethanol", out="ethanol-test.xyz", calculator="xtb", temperature=500, steps=1000, interval=10,
+boltzmatch.generate("ethanol", out="ethanol-test.xyz", calculator="xtb", temperature=500, time=0.5, interval=10,
                     equilibration=200, seed=2, progress=False)
 
 # strip energies and forces: what remains is what an experiment or an MD trajectory gives you

@@ -124,13 +124,7 @@ def generate(
 
     from ..utils.progress import progress_bar
 
-    if steps is None:
-        if not time > 0:
-            raise BoltzmatchError(f"time must be positive (ps), got {time}")
-        steps = max(1, round(time * 1000.0 / timestep)) if timestep > 0 else 0
-    else:
-        warnings.warn("generate(steps=...) is deprecated and goes in the next release; use time=... (ps)",
-                      DeprecationWarning, stacklevel=2)
+    steps = _production_steps(time, steps, timestep)
     _check_md_options(steps=steps, interval=interval, equilibration=equilibration, timestep=timestep,
                       temperature=temperature)
     atoms = build_system(system)
@@ -181,6 +175,17 @@ def generate(
         energy_min=float(np.min(energies)), energy_max=float(np.max(energies)),
         wall_seconds=perf_counter() - start, completed=completed,
     )
+
+
+def _production_steps(time: float, steps: int | None, timestep: float) -> int:  # noqa: A002
+    """MD steps for ``time`` ps at ``timestep`` fs, or the deprecated ``steps`` as given."""
+    if steps is not None:
+        warnings.warn("generate(steps=...) is deprecated and goes in the next release; use time=... (ps)",
+                      DeprecationWarning, stacklevel=3)
+        return steps
+    if not time > 0:
+        raise BoltzmatchError(f"time must be positive (ps), got {time}")
+    return max(1, round(time * 1000.0 / timestep)) if timestep > 0 else 0
 
 
 def _check_md_options(*, steps: int, interval: int, equilibration: int, timestep: float, temperature: float) -> None:

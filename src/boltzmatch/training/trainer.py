@@ -8,24 +8,19 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, fields
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from ..data import Split, read_structures, split_indices
-from ..data.packed import PackedStructures
 from ..errors import BoltzmatchError
-from ..models.prior import BondedPrior, attach_prior
-from ..models.registry import MODELS, build_model, load_config, validate_config
-from ..objectives.registry import SHIFT_BLIND_OBJECTIVES, make_objective
-from ..objectives.score import dsm_sigma_from_data
+from ..models.registry import MODELS, load_config, validate_config
+from ..objectives.registry import SHIFT_BLIND_OBJECTIVES
 from ..runs import run_dir as rd
-from ..runs.external import copy_external
-from .distributed import Distributed
 from .loop import Step, run_loop, write_metrics, write_summary
-from .normalization import fit_normalization, refit_energy_offsets
+from .normalization import refit_energy_offsets
+from .prepare import PreparedRun, prepare
 from .settings import SCHEDULES, SOLVERS, TrainSettings
 from .summary import format_train_summary
 from .validation import objective_loss, split_errors
@@ -129,27 +124,10 @@ def train(
     return run_training(settings, model_config, out, resume=False, progress=progress, model_name=model)
 
 
-@dataclass
-class PreparedRun:
-    """A run ready for its first epoch: data, split, objectives, the model and its normalisation."""
-
-    settings: TrainSettings
-    dist: Distributed
-    objective: object
-    validation_objective: object
-    packed: PackedStructures
-    split: Split
-    net: nn.Module
-    model_config: dict
-    normalization: dict
-    prior_config: dict | None
-    one_molecule: bool
-
-
 def run_training(settings: TrainSettings, model_config: dict | None, out: Path, *, resume: bool, progress: bool,
                  model_name: str | None = None) -> dict:
     """Train with checked ``settings`` (fresh, or ``resume`` the run in ``out``); returns the summary."""
-    run = _prepare(settings, model_config, out, resume, model_name)
+    run = prepare(settings, model_config, out, resume, model_name)
     if settings.solver == "closed-form":
         return _closed_form(run, out)
     step = EnergyStep(run)
@@ -159,91 +137,6 @@ def run_training(settings: TrainSettings, model_config: dict | None, out: Path, 
     state = run_loop(step, out, epochs=settings.epochs, resume=resume, progress=progress,
                      max_minutes=settings.max_minutes, main=run.dist.main, barrier=run.dist.barrier, tensorboard=True)
     return _finish(run, state, out)
-
-
-def _make_objective(settings: TrainSettings):
-    # before σ is derived from the data a placeholder stands in: only ``needs`` is read then
-    return make_objective(
-        settings.objective_name, temperature=settings.temperature, energy_weight=settings.energy_weight,
-        force_weight=settings.force_weight, sigma=settings.sigma or [1.0], n_probes=settings.n_probes,
-        probe=settings.probe, antithetic=bool(settings.antithetic), cd_options=settings.cd_options,
-        seed=settings.seed, huber_delta=settings.huber_delta,
-    )
-
-
-def _objectives(settings: TrainSettings) -> tuple[object, list, object]:
-    """The training objective, the structures it reads, and the objective validation reports."""
-    if settings.objective_name == "dsm" and settings.antithetic is None:
-        settings.antithetic = True  # measured: the variance at small σ otherwise needs ~10⁶ samples
-    objective = _make_objective(settings)
-    structures = read_structures(settings.data, require=objective.needs, **settings.data_options)
-    if settings.objective_name == "dsm" and not settings.sigma:
-        settings.sigma = [round(dsm_sigma_from_data(structures), 6)]
-        objective = _make_objective(settings)
-    if settings.objective_name != "cd":
-        return objective, structures, objective
-    # the CD loss is a difference of energies that hovers about 0 at any optimum; validation reports
-    # antithetic dsm at the data's σ, a Fisher divergence from positions (it drives the learning-rate
-    # schedule; the model kept is the last epoch's, see EnergyStep.improved)
-    validation = make_objective("dsm", temperature=settings.temperature, energy_weight=0.0, force_weight=0.0,
-                                sigma=[dsm_sigma_from_data(structures)], antithetic=True)
-    return objective, structures, validation
-
-
-def _prepare(settings: TrainSettings, model_config: dict | None, out: Path, resume: bool,
-             model_name: str | None) -> PreparedRun:
-    dist = Distributed()
-    objective, structures, validation_objective = _objectives(settings)
-    elements = sorted({int(z) for a in structures for z in a.numbers})
-    one_molecule = len({tuple(a.numbers) for a in structures}) == 1  # frames of one trajectory, typically
-    if model_config is None:
-        model_config = validate_config({"name": model_name or "schnet", "elements": elements})
-    model_config.setdefault("dtype", "float32")
-    model_config.setdefault("elements", elements)
-    dtype = torch.float64 if model_config["dtype"] == "float64" else torch.float32
-    packed = PackedStructures(structures, dtype=dtype)
-    if settings.split_file:
-        split = Split.load(settings.split_file, n_structures=len(packed))
-    else:
-        split = split_indices(len(packed), val_fraction=settings.val_fraction, test_fraction=settings.test_fraction,
-                              seed=settings.seed, method=settings.split_method)
-    if len(split.val) == 0:
-        split = Split(train=split.train, val=split.train, test=split.test)
-
-    torch.manual_seed(settings.seed)
-    parent_dir = settings.parent if settings.parent and Path(settings.parent).is_dir() else None
-    net = build_model(model_config, base_dir=out if resume else parent_dir)
-    if model_config.get("file") and not resume:
-        model_config = copy_external(model_config, parent_dir, out)  # the run directory holds its model file
-    normalization = _normalization(settings, model_config, out, resume, packed, split, elements, net)
-    prior_config = _prior_config(settings, out, resume, [structures[i] for i in split.train])
-    attach_prior(net, prior_config, f"--prior {settings.prior}" if settings.prior else "parent run's prior")
-    if settings.parent and not resume:
-        net.load_state_dict(rd.load(settings.parent).state_dict())
-    elif hasattr(net, "fit_pair_basis") and not resume:
-        net.fit_pair_basis(packed.batch(split.train))  # the linear potential's basis spans the data
-    _freeze(net, settings.freeze)
-    return PreparedRun(settings, dist, objective, validation_objective, packed, split, net, model_config,
-                       normalization, prior_config, one_molecule)
-
-
-def _normalization(settings: TrainSettings, model_config: dict, out: Path, resume: bool, packed: PackedStructures,
-                   split: Split, elements: list[int], net: nn.Module) -> dict:
-    """Per-element energies (eV) and the energy scale: stored, the parent's, or fitted; set on ``net``."""
-    if resume:
-        normalization = rd.read_config(out)["normalization"]
-    elif settings.parent:
-        normalization = rd.read_config(settings.parent)["normalization"]
-    elif model_config.get("file"):
-        normalization = {"element_energy": {}, "energy_scale": 1.0}  # a model file keeps its own reference
-    else:
-        element_energy, scale = fit_normalization(packed.batch(split.train), elements)
-        normalization = {"element_energy": element_energy, "energy_scale": scale}
-    if model_config["name"] == "linear":
-        return {"element_energy": dict.fromkeys(elements, 0.0), "energy_scale": 1.0}
-    if hasattr(net, "set_normalization"):
-        net.set_normalization(normalization["element_energy"], normalization["energy_scale"])
-    return normalization
 
 
 class EnergyStep(Step):
@@ -396,34 +289,6 @@ def _start_run_dir(out: Path, run: PreparedRun) -> None:
     if run.prior_config is not None:
         config["prior"] = run.prior_config
     rd.write_config(out, config)
-
-
-def _prior_config(settings: TrainSettings, out: Path, resume: bool, train_frames: list) -> dict | None:
-    """The run's prior: as stored (resume), the parent's (fine-tuning), or fitted on the training split."""
-    if resume:
-        return rd.read_config(out).get("prior")
-    if settings.parent:
-        return rd.read_config(settings.parent).get("prior")
-    if settings.prior is None:
-        return None
-    if settings.temperature is None:
-        raise BoltzmatchError("--prior bonded fits its constants at the data's temperature: pass --temperature (K)")
-    return BondedPrior.fit(train_frames, settings.temperature).to_config()
-
-
-def _freeze(net: nn.Module, pattern: str | None) -> None:
-    """Stop gradients of parameters whose name matches the glob ``pattern`` (e.g. ``embedding.*``)."""
-    if not pattern:
-        return
-    from fnmatch import fnmatch
-
-    names = [name for name, _ in net.named_parameters()]
-    matched = [name for name in names if fnmatch(name, pattern)]
-    if not matched:
-        raise BoltzmatchError(f"--freeze {pattern!r} matches no parameter; names look like {', '.join(names[:4])}")
-    for name, parameter in net.named_parameters():
-        if name in matched:
-            parameter.requires_grad_(False)
 
 
 def _closed_form(run: PreparedRun, out: Path) -> dict:
