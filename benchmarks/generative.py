@@ -112,7 +112,7 @@ def molecules(md_ps: float, minutes: float) -> None:
 
         for path, seed in ((train, 1), (test, 2), (confirm, 3)):
             if not path.exists():
-                generate("alanine-dipeptide", out=path, calculator="openmm", temperature=300, steps=500_000,
+                generate("alanine-dipeptide", out=path, calculator="openmm", temperature=300, time=500.0,
                          interval=250, timestep=1.0, equilibration=5000, seed=seed, progress=True)
     common = dict(model="schnet", config={"cutoff": 5.0, "n_interactions": 3, "n_features": 64, "n_rbf": 20},
                   temperature=300.0, epochs=1000, batch_size=32, lr=1e-3, max_minutes=minutes, progress=True)

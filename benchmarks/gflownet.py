@@ -117,7 +117,7 @@ def enumerable() -> None:
     md = reference_md_phi_psi()
     cases = [*CASES, ("tetris", TETRIS, 160_000)]
     for env, options, trajectories in cases:
-        label = f"{env} " + ",".join(f"{k}={v}" for k, v in options.items() if k != "energy")
+        label = f"{env} " + ",".join(f"{k}={v}" for k, v in options.items() if k not in ("energy", "calculator"))
         losses = ("tb", "db", "subtb", "fm") if env != "tetris" else ("tb", "subtb")
         for loss in losses:
             for epsilon in (0.0, 0.1):

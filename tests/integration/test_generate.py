@@ -14,7 +14,7 @@ from boltzmatch.errors import BoltzmatchError
 
 
 def test_emt_bulk_frames_have_consistent_labels(tmp_path):
-    summary = generate("Cu-fcc-2x2x2", calculator="emt", temperature=300, steps=40, interval=10,
+    summary = generate("Cu-fcc-2x2x2", calculator="emt", temperature=300, time=0.08, interval=10,
                        timestep=2.0, equilibration=10, seed=0, out=tmp_path / "cu.xyz", progress=False)
     frames = read_structures(tmp_path / "cu.xyz", require=["energy", "forces"])
     assert summary.frames == len(frames) == 4
@@ -32,7 +32,7 @@ def test_xtb_labels_are_the_reference_forces_of_the_written_positions(tmp_path):
     """Regression: molecules run with FixCom, whose adjusted forces once ended up in the files."""
     from tblite.ase import TBLite
 
-    generate("ethanol", out=tmp_path / "e.xyz", calculator="xtb", temperature=500, steps=40, interval=20,
+    generate("ethanol", out=tmp_path / "e.xyz", calculator="xtb", temperature=500, time=0.02, interval=20,
              equilibration=20, seed=0, progress=False)
     for frame in read_structures(tmp_path / "e.xyz"):
         check = frame.copy()
@@ -43,7 +43,7 @@ def test_xtb_labels_are_the_reference_forces_of_the_written_positions(tmp_path):
 
 
 def test_xtb_same_seed_same_file(tmp_path):
-    kwargs = dict(calculator="xtb", temperature=500, steps=30, interval=10, timestep=0.5,
+    kwargs = dict(calculator="xtb", temperature=500, time=0.015, interval=10, timestep=0.5,
                   equilibration=5, progress=False)
     generate("ethanol", out=tmp_path / "a.xyz", seed=7, **kwargs)
     generate("ethanol", out=tmp_path / "b.xyz", seed=7, **kwargs)
@@ -57,7 +57,7 @@ def test_xtb_same_seed_same_file(tmp_path):
 
 def test_langevin_thermostat_reaches_target_temperature(tmp_path):
     """Mean kinetic temperature within 10% of the target (3N-3 dof, FixCom), EMT so it is quick."""
-    summary = generate("Cu-fcc-2x2x2", calculator="emt", temperature=400, steps=2000, interval=10,
+    summary = generate("Cu-fcc-2x2x2", calculator="emt", temperature=400, time=8.0, interval=10,
                        timestep=4.0, equilibration=500, friction=0.02, seed=1, out=tmp_path / "t.xyz",
                        progress=False)
     assert summary.temperature_mean == pytest.approx(400, rel=0.1)
@@ -65,16 +65,16 @@ def test_langevin_thermostat_reaches_target_temperature(tmp_path):
 
 def test_unknown_system_and_calculator(tmp_path):
     with pytest.raises(BoltzmatchError, match="unknown system 'unobtainium'"):
-        generate("unobtainium", out=tmp_path / "x.xyz", steps=1, interval=1)
+        generate("unobtainium", out=tmp_path / "x.xyz", time=0.0005, interval=1)
     with pytest.raises(BoltzmatchError, match="openmm calculator has a force field for alanine-dipeptide only"):
-        generate("ethanol", calculator="openmm", out=tmp_path / "x.xyz", steps=1, interval=1)
+        generate("ethanol", calculator="openmm", out=tmp_path / "x.xyz", time=0.0005, interval=1)
     assert not (tmp_path / "x.xyz").exists()
 
 
 def test_openmm_alanine_dipeptide(tmp_path):
     pytest.importorskip("openmm")
     pytest.importorskip("openmmtools")
-    generate("alanine-dipeptide", calculator="openmm", temperature=300, steps=20, interval=10,
+    generate("alanine-dipeptide", calculator="openmm", temperature=300, time=0.01, interval=10,
              timestep=0.5, equilibration=0, seed=0, out=tmp_path / "ala.xyz", progress=False)
     frames = read_structures(tmp_path / "ala.xyz", require=["energy", "forces"])
     assert len(frames) == 2 and len(frames[0]) == 22

@@ -86,3 +86,16 @@ def test_a_gflownet_killed_mid_block_resumes_to_the_same_weights(tmp_path):
     assert len(rd.read_metrics(tmp_path / "killed")) == 1, "the kill did not land in the second block"
     assert main(["gflownet", "train", "--resume", str(tmp_path / "killed"), "--quiet"]) == 0
     _same_weights(tmp_path / "whole", tmp_path / "killed")
+
+
+def test_resuming_a_run_of_another_kind_is_a_one_line_error(tmp_path, capsys):
+    """Before the shared kind check, ``train --resume`` of a GFlowNet run died in TrainSettings(**...)."""
+    gflownet = tmp_path / "gfn"
+    assert main(["gflownet", "train", "--ndim", "2", "--height", "3", "--n-trajectories", "32", "--batch-size", "16",
+                 "--hidden", "8", "--eval-every", "1", "--quiet", "--out", str(gflownet)]) == 0
+    capsys.readouterr()
+    assert main(["train", "--resume", str(gflownet), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "holds a GFlowNet run; this reads energy-model runs" in err
+    assert main(["generative", "train", "--resume", str(gflownet), "--quiet"]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1

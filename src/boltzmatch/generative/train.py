@@ -104,7 +104,7 @@ def train_generative(
     """
     out = Path(out)
     if resume:
-        config = rd.read_config(out)
+        config = rd.read_run_config(out, "generative")
         settings = GenerativeSettings(**config["training"])
     else:
         if family not in FAMILIES:

@@ -102,7 +102,7 @@ def train_gflownet(env: str | None = None, *, out: str | Path, env_options: dict
         policy_temperature = temperature
     out = Path(out)
     if resume:
-        settings = GFlowNetSettings.from_config(rd.read_config(out)["training"])
+        settings = GFlowNetSettings.from_config(rd.read_run_config(out, "gflownet")["training"])
     else:
         if loss not in LOSSES:
             raise BoltzmatchError(f"unknown loss {loss!r}; expected one of {', '.join(LOSSES)}")
@@ -228,9 +228,7 @@ def format_gflownet_summary(summary: dict) -> str:
 
 def load_gflownet(run_dir: str | Path) -> tuple[Environment, GFlowNetModel, GFlowNetSettings]:
     run_dir = Path(run_dir)
-    config = rd.read_config(run_dir)
-    if config.get("kind") != "gflownet":
-        raise BoltzmatchError(f"{run_dir}: not a GFlowNet run (config.yaml has no 'kind: gflownet')")
+    config = rd.read_run_config(run_dir, "gflownet")
     settings = GFlowNetSettings.from_config(config["training"])
     env, model = build(settings)
     path = run_dir / rd.MODEL

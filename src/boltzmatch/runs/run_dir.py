@@ -28,7 +28,7 @@ SPLIT = "split.npz"
 SUMMARY = "summary.txt"
 
 __all__ = ["CHECKPOINT", "CONFIG", "METRICS", "MODEL", "SPLIT", "SUMMARY", "build_from_config", "energy_zero_known",
-           "file_config", "load", "read_config", "read_metrics", "save_torch", "write_config"]
+           "file_config", "load", "read_config", "read_run_config", "read_metrics", "save_torch", "write_config"]
 
 
 def write_config(run_dir: Path, config: dict) -> None:
@@ -82,6 +82,22 @@ def read_config(run_dir: str | Path) -> dict:
     for key in ("model", "normalization"):
         if not isinstance(config, dict) or key not in config:
             raise BoltzmatchError(f"{path}: key {key!r} missing")
+    return config
+
+
+#: what each kind of run is called in errors, and the command that reads it
+KINDS = {None: "energy-model", "generative": "generative", "gflownet": "GFlowNet"}
+
+
+def read_run_config(run_dir: str | Path, kind: str | None) -> dict:
+    """``config.yaml`` of a run of ``kind`` (None: an energy model, trained or imported); a one-line
+    error naming what the folder holds otherwise."""
+    config = read_config(run_dir)
+    found = config.get("kind")
+    found = None if found in (None, "model") else found
+    if found != kind:
+        raise BoltzmatchError(f"{run_dir}: holds a {KINDS.get(found, found)} run; this reads {KINDS[kind]} runs "
+                              f"(config.yaml kind: {found or 'none'})")
     return config
 
 

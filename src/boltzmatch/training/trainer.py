@@ -102,7 +102,7 @@ def train(
     arguments = dict(locals())
     out = Path(out)
     if resume:
-        stored = rd.read_config(out)
+        stored = rd.read_run_config(out, None)
         return run_training(TrainSettings.from_config(stored["training"]), stored["model"], out, resume=True,
                             progress=progress)
     names = {f.name for f in fields(TrainSettings)}
