@@ -306,7 +306,8 @@ def write_report(results: dict[str, dict], settings: dict, out: Path) -> Path:
     if settings["simulate"]:
         lines.append(f"MD: {settings['replicas']} replicas × {settings['time_ps']} ps, {settings['integrator']}, "
                      f"timestep {settings['timestep_fs']} fs, seed {settings['seed']} (the same for every model); "
-                     "collapse = a bond deviating > 0.5 Å from its reference mean. The distribution metrics "
+                     "collapse = a bond graph the test frames never visit (a reference bond 0.5 Å beyond its mean, "
+                     "or a new one) lasting 50 fs. The distribution metrics "
                      "(h(r) down) are over each replica's frames before its collapse: a model whose replicas "
                      "collapse at once is judged on the few frames near its starting frames, which are "
                      "reference frames, so read them beside 'MD frames judged'.")

@@ -31,12 +31,13 @@ from . import (
     landscape,
     refine,
     simulate,
+    stability,
     sweep,
     train,
 )
 
-COMMANDS = (demo, generate, data, info, train, finetune, import_model, export, evaluate, simulate, compare, landscape,
-            refine, sweep, generative, gflownet, gui, docs)
+COMMANDS = (demo, generate, data, info, train, finetune, import_model, export, evaluate, simulate, stability, compare,
+            landscape, refine, sweep, generative, gflownet, gui, docs)
 
 
 def build_parser() -> argparse.ArgumentParser:

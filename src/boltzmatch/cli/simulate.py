@@ -16,7 +16,8 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser("simulate", help=HELP, description=HELP)
     p.add_argument("run_dir", help="a run directory from 'boltzmatch train' or 'finetune'")
     p.add_argument("--start", required=True, help="structures to draw starting frames from")
-    p.add_argument("--reference", help="structures whose mean bond lengths define collapse (default: --start)")
+    p.add_argument("--reference", help="structures that define what the molecule does: its bond graphs and "
+                                       "mean bond lengths (default: --start)")
     p.add_argument("--out", required=True, help="simulation folder")
     p.add_argument("--temperature", type=float, default=500.0, help="K (default 500)")
     p.add_argument("--replicas", type=int, default=32, help="replicas simulated together (default 32)")
@@ -28,7 +29,14 @@ def add_parser(subparsers) -> None:
     p.add_argument("--interval", type=int, default=20, help="steps between frames and thermo lines (default 20)")
     p.add_argument("--check-interval", type=int, default=10, help="steps between stability checks (default 10)")
     p.add_argument("--format", choices=TRAJECTORY_FORMATS, default="extxyz", help="trajectory files (default extxyz)")
-    p.add_argument("--max-deviation", type=float, default=0.5, help="bond deviation that is a collapse, Å")
+    p.add_argument("--criterion", choices=["graph", "bond"], default="graph",
+                   help="collapse: a bond graph the reference never visits, lasting --persist fs (default), or "
+                        "Fu et al.'s bond rule (any bond --max-deviation Å from its reference mean)")
+    p.add_argument("--max-deviation", type=float, default=0.5,
+                   help="Å beyond its reference mean where a reference bond breaks (default 0.5)")
+    p.add_argument("--persist", type=float, default=50.0,
+                   help="fs a graph the reference never visits must last to count (default 50; transition "
+                        "states of proton transfer live 10-30 fs)")
     p.add_argument("--max-temperature", type=float, help="K; hotter replicas stop (default 5 × --temperature)")
     p.add_argument("--no-trajectories", action="store_true", help="write thermo.csv and summary.json only")
     p.add_argument("--seed", type=int, default=0, help="starting frames, velocities and noise (default 0)")
@@ -51,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
             time=args.time, timestep=args.timestep, integrator=args.integrator, friction=args.friction, tau=args.tau,
             interval=args.interval, check_interval=args.check_interval, seed=args.seed, format=args.format,
             reference=args.reference, max_deviation=args.max_deviation, max_temperature=args.max_temperature,
+            criterion=args.criterion, persist=args.persist,
             write_trajectories=not args.no_trajectories, resume=args.resume, device=args.device,
             progress=not args.quiet, exact_filters=args.exact_filters,
             data_options={k: v for k, v in data_kwargs(args).items() if v is not None},

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -29,15 +30,16 @@ from ..runs.run_dir import load
 from ..utils.atomic import atomic_write_text, save_torch
 from ..utils.progress import current_observer, progress_bar
 from .forces import NEIGHBOR_SKIN, ModelForces
+from .graphs import DEFAULT_PERSIST_FS
 from .integrators import MDState, make_integrator, maxwell_boltzmann, remove_drift
 from .output import ThermoLog, TrajectoryWriters
-from .stability import BondReference, StabilityMonitor
+from .stability import CRITERIA, BondReference, StabilityMonitor
 from .summary import ReplicaBook, format_simulation, summarize_simulation
 
 __all__ = ["NEIGHBOR_SKIN", "SETTINGS_KEYS", "ModelForces", "choose_starts", "format_simulation", "simulate"]
 
 SETTINGS_KEYS = ("temperature", "replicas", "time", "timestep", "integrator", "friction", "tau", "interval",
-                 "check_interval", "seed", "format", "max_deviation", "max_temperature")
+                 "check_interval", "seed", "format", "max_deviation", "max_temperature", "criterion", "persist")
 
 
 def choose_starts(structures: list[Atoms], replicas: int, seed: int) -> np.ndarray:
@@ -73,6 +75,8 @@ def simulate(
     data_options: dict | None = None,
     skin: float = NEIGHBOR_SKIN,
     exact_filters: bool = False,
+    criterion: str = "graph",
+    persist: float = DEFAULT_PERSIST_FS,
 ) -> dict:
     """Run ``replicas`` copies of MD with the model and return the summary (also ``out/summary.json``).
 
@@ -92,8 +96,10 @@ def simulate(
         Steps between written frames / thermo lines, and between stability checks.
     reference
         Structures whose mean bond lengths define collapse (default: ``start``).
-    max_deviation
-        Bond-length deviation (Å) that counts as collapse.
+    criterion, max_deviation, persist
+        What counts as a collapse (:mod:`.stability`): ``graph`` (default), a bond graph the reference
+        never visits lasting ``persist`` fs (bonds of the reference break ``max_deviation`` Å beyond their
+        mean), or ``bond``, Fu et al.'s rule: a bond ``max_deviation`` Å from its reference mean.
     max_temperature
         Instantaneous temperature (K) that counts as a runaway; default 5 × ``temperature``.
     skin
@@ -113,7 +119,8 @@ def simulate(
                     timestep=float(timestep), integrator=integrator, friction=float(friction), tau=float(tau),
                     interval=int(interval), check_interval=int(check_interval), seed=int(seed), format=format,
                     max_deviation=float(max_deviation),
-                    max_temperature=float(max_temperature if max_temperature is not None else 5 * temperature))
+                    max_temperature=float(max_temperature if max_temperature is not None else 5 * temperature),
+                    criterion=criterion, persist=float(persist))
     _validate(settings)
     dev = torch.device(device)
     model = (load(run_dir, map_location=dev) if isinstance(run_dir, str | Path)
@@ -126,8 +133,10 @@ def simulate(
                                             _frames(reference, "reference structures", data_options))
     picks = choose_starts(start_frames, settings["replicas"], settings["seed"])
     structures = [start_frames[i].copy() for i in picks]
-    monitor = StabilityMonitor(structures, BondReference(reference_frames, names["reference"]),
-                               max_deviation=settings["max_deviation"], max_temperature=settings["max_temperature"])
+    bond_reference = BondReference(reference_frames, names["reference"])
+    monitor = StabilityMonitor(structures, bond_reference, max_deviation=settings["max_deviation"],
+                               max_temperature=settings["max_temperature"], criterion=criterion, persist=persist)
+    names["reference_check"] = bond_reference.check_reference(criterion, settings["max_deviation"])
     if hasattr(model, "check_elements"):
         model.check_elements(torch.as_tensor(np.concatenate([a.numbers for a in structures])))
     run = _Simulation(model, structures, monitor, settings, out, dev, skin=skin, exact_filters=exact_filters,
@@ -141,7 +150,10 @@ def simulate(
         run.begin()
         atomic_write_text(out / "simulation.json", json.dumps(
             {"model": names["model"], "start": names["start"], "reference": names["reference"],
-             "start_indices": picks.tolist(), **settings}, indent=2))
+             "reference_check": names["reference_check"], "start_indices": picks.tolist(), **settings}, indent=2))
+        if progress and criterion == "bond":
+            for line in names["reference_check"]:
+                print(f"boltzmatch: warning: {line}", file=sys.stderr)
     return run.run(names["model"], progress=progress, checkpoint_seconds=checkpoint_seconds)
 
 
@@ -346,13 +358,13 @@ def _check(time_ps, state, active, monitor, integ, forces, writers, book):
         if np.isfinite(temps[slot]):
             book.temperature_sum[r] += temps[slot]
             book.temperature_count[r] += 1
-    reasons = monitor.check(state)
+    reasons = monitor.check(state, time_ps)
     if not any(reasons):
         return active, state
     for slot, reason in enumerate(reasons):
         if reason is not None:
             r = active[slot]
-            book.collapse_time[r] = time_ps
+            book.collapse_time[r] = monitor.collapse_times[slot]
             book.reason[r] = reason
             if writers is not None:
                 writers.close_replica(r)
@@ -374,6 +386,10 @@ def _validate(settings: dict) -> None:
     for key in ("temperature", "time", "timestep"):
         if not settings[key] > 0:
             raise BoltzmatchError(f"--{key} must be positive, got {settings[key]}")
+    if settings["criterion"] not in CRITERIA:
+        raise BoltzmatchError(f"--criterion must be one of {', '.join(CRITERIA)}, got {settings['criterion']!r}")
+    if not settings["persist"] >= 0:
+        raise BoltzmatchError(f"--persist must be ≥ 0 fs, got {settings['persist']}")
     for key in ("replicas", "interval", "check_interval"):
         if settings[key] < 1:
             raise BoltzmatchError(f"--{key.replace('_', '-')} must be at least 1, got {settings[key]}")

@@ -1,9 +1,17 @@
-"""Live stability checks of MD replicas: the bond criterion, non-finite values, runaway temperature.
+"""Live stability checks of MD replicas: the collapse criterion, non-finite values, runaway temperature.
 
-Bond criterion (Fu et al., arXiv 2210.07237): bonds come from ASE's natural cutoffs on the
-first reference frame of each molecule; a replica collapses at the first check where any bond
-length deviates by more than ``max_deviation`` (Å, default 0.5) from that bond's mean over the
-reference frames.
+Criteria (``CRITERIA``):
+
+* ``graph`` (the default, :mod:`.graphs`): a molecule collapses when its bond graph becomes one the
+  reference frames never visit (up to relabelling atoms of the same element) for ``persist`` fs; a
+  proton moving to the other oxygen of malonaldehyde is chemistry, a broken C–C bond is a collapse.
+  Periodic structures use the bond rule.
+* ``bond`` (Fu et al., arXiv 2210.07237): bonds come from ASE's natural cutoffs on the first reference
+  frame of each molecule; a replica collapses at the first check where any bond length deviates by more
+  than ``max_deviation`` (Å, default 0.5) from that bond's mean over the reference frames.
+
+:meth:`BondReference.check_reference` judges the reference frames by a criterion before anything is
+judged against them (the bond rule fires on reference trajectories with proton transfer).
 """
 
 from __future__ import annotations
@@ -16,9 +24,11 @@ from ase import Atoms
 
 from ..data.geometry import Bonds, bond_lengths, composition_key, find_bonds, group_by_composition
 from ..errors import BoltzmatchError
+from .graphs import DEFAULT_PERSIST_FS, MoleculeGraphs
 from .integrators import MDState
 
-REASONS = ("bond", "non-finite", "temperature")
+REASONS = ("graph", "bond", "non-finite", "temperature")
+CRITERIA = ("graph", "bond")
 
 
 class BondReference:
@@ -26,6 +36,8 @@ class BondReference:
 
     def __init__(self, reference: Sequence[Atoms], source: str = "reference"):
         groups = group_by_composition(reference)
+        self.groups = groups
+        self._graphs: dict[tuple, MoleculeGraphs] = {}
         self.source = source
         self.bonds: dict[tuple[int, ...], Bonds] = {}
         self.mean_length: dict[tuple[int, ...], np.ndarray] = {}
@@ -43,6 +55,45 @@ class BondReference:
             )
         return self.bonds[key], self.mean_length[key]
 
+    def graphs_for(self, atoms: Atoms, max_deviation: float) -> MoleculeGraphs | None:
+        """The graph classes the reference visits for this molecule; None for periodic structures."""
+        self.for_structure(atoms)
+        if atoms.pbc.any():
+            return None
+        key = (composition_key(atoms), float(max_deviation))
+        if key not in self._graphs:
+            self._graphs[key] = MoleculeGraphs(self.groups[key[0]], max_deviation)
+        return self._graphs[key]
+
+    def check_reference(self, criterion: str = "graph", max_deviation: float = 0.5) -> list[str]:
+        """What the reference frames do that the criterion would call a collapse (bond rule: which bonds, in
+        how many frames, from which frame), or, for the graph criterion, the graph changes they make
+        (none of them a collapse: the reference defines what is visited). One line per finding."""
+        from ase.data import chemical_symbols
+
+        lines = []
+        for key, frames in self.groups.items():
+            formula = frames[0].get_chemical_formula()
+            if criterion == "bond" or frames[0].pbc.any():
+                deviation = np.abs(bond_lengths(frames, self.bonds[key]) - self.mean_length[key])
+                bad = deviation > max_deviation
+                if bad.any():
+                    numbers, bonds = frames[0].numbers, self.bonds[key]
+                    names = [f"{chemical_symbols[numbers[a]]}{a}–{chemical_symbols[numbers[b]]}{b}"
+                             for a, b in zip(bonds.i[bad.any(0)], bonds.j[bad.any(0)], strict=True)]
+                    first = int(np.argmax(bad.any(1)))
+                    lines.append(f"{self.source}: {formula}: the reference itself breaks the bond rule in "
+                                 f"{int(bad.any(1).sum())} of {len(frames)} frames from frame {first} "
+                                 f"({', '.join(names)} beyond {max_deviation:g} Å of their mean)")
+                continue
+            graphs = self.graphs_for(frames[0], max_deviation)
+            moved = [i for i, c in enumerate(graphs.frame_class) if c != 0]
+            if moved:
+                lines.append(f"{self.source}: {formula}: the reference visits {len(graphs.classes)} bond graphs; "
+                             f"{len(moved)} of {len(frames)} frames, from frame {moved[0]}, are not the first "
+                             f"frame's (not collapses: the reference visits them)")
+        return lines
+
 
 class StabilityMonitor:
     """Checks all active replicas at once; :meth:`check` returns a reason per replica or None.
@@ -51,10 +102,16 @@ class StabilityMonitor:
     """
 
     def __init__(self, structures: Sequence[Atoms], reference: BondReference, *, max_deviation: float = 0.5,
-                 max_temperature: float = float("inf")):
+                 max_temperature: float = float("inf"), criterion: str = "graph", persist: float = DEFAULT_PERSIST_FS):
+        if criterion not in CRITERIA:
+            raise BoltzmatchError(f"unknown criterion {criterion!r}; expected one of {', '.join(CRITERIA)}")
         self.max_deviation = float(max_deviation)
         self.max_temperature = float(max_temperature)
+        self.criterion, self.persist_ps = criterion, float(persist) / 1000.0
         self.per_replica = [reference.for_structure(a) for a in structures]
+        self.graphs = [reference.graphs_for(a, max_deviation) if criterion == "graph" else None for a in structures]
+        self.onset: dict[int, float] = {}  # replica → time (ps) its present non-visited graph began
+        self.collapse_times: list[float] = []
         self.cells = [np.asarray(a.cell) for a in structures]
         self.counts = [len(a) for a in structures]
         self.set_active(list(range(len(structures))))
@@ -72,6 +129,7 @@ class StabilityMonitor:
             owner.append(np.full(len(bonds), slot))
             offset += self.counts[r]
         self.n_active = len(replica_ids)
+        self.active_ids = list(replica_ids)
 
         def cat(parts, dtype):
             return torch.as_tensor(np.concatenate(parts) if parts else np.zeros(0), dtype=dtype)
@@ -90,22 +148,68 @@ class StabilityMonitor:
         out = torch.zeros(self.n_active, dtype=positions.dtype, device=positions.device)
         return out.scatter_reduce(0, self.owner.to(positions.device), dev, reduce="amax", include_self=True)
 
-    def check(self, state: MDState) -> list[str | None]:
-        """The reason each active replica must stop ('non-finite', 'bond', 'temperature'), or None."""
+    def graph_keys(self, positions: torch.Tensor) -> list[bytes | None]:
+        """The bond graph of each active replica (None where the bond rule applies)."""
+        keys: list[bytes | None] = [None] * self.n_active
+        starts = np.cumsum([0] + [self.counts[r] for r in self.active_ids])
+        by_molecule: dict[int, list[int]] = {}
+        for slot, r in enumerate(self.active_ids):
+            if self.graphs[r] is not None:
+                by_molecule.setdefault(id(self.graphs[r]), []).append(slot)
+        for slots in by_molecule.values():
+            graphs = self.graphs[self.active_ids[slots[0]]]
+            stacked = torch.stack([positions[starts[s]:starts[s + 1]] for s in slots]).double()
+            for slot, key in zip(slots, graphs.keys(stacked), strict=True):
+                keys[slot] = key
+        return keys
+
+    def structure_reasons(self, positions: torch.Tensor, time_ps: float | None = None
+                          ) -> list[tuple[str | None, bytes | None]]:
+        """Per active replica: 'graph' or 'bond' where the criterion says it collapsed (else None), and
+        its bond graph (None under the bond rule). ``time_ps`` measures how long a non-visited graph has
+        lasted; without it a graph change counts at once. :attr:`collapse_times` then holds the time (ps) of
+        this check for every active replica (a collapse is dated when the criterion fires, so a trajectory
+        holds nothing after it), :attr:`onset` when each replica's present non-visited graph began."""
+        deviation = self.max_bond_deviation(positions).tolist()
+        keys = self.graph_keys(positions) if self.criterion == "graph" else [None] * self.n_active
+        now = 0.0 if time_ps is None else float(time_ps)
+        self.collapse_times = [now] * self.n_active
+        out: list[tuple[str | None, bytes | None]] = []
+        for slot, r in enumerate(self.active_ids):
+            key = keys[slot]
+            if key is None:
+                out.append(("bond" if deviation[slot] > self.max_deviation else None, None))
+            elif self._graph_collapsed(r, key, now, time_ps is None):
+                out.append(("graph", key))
+            else:
+                out.append((None, key))
+        return out
+
+    def check(self, state: MDState, time_ps: float | None = None) -> list[str | None]:
+        """The reason each active replica must stop ('non-finite', 'graph' or 'bond', 'temperature'), or
+        None (see :meth:`structure_reasons` for ``time_ps``)."""
         finite_atoms = (torch.isfinite(state.positions).all(-1) & torch.isfinite(state.velocities).all(-1)
                         & torch.isfinite(state.forces).all(-1))
         bad_atoms = state.per_structure((~finite_atoms).double())
         nonfinite = (bad_atoms > 0) | ~torch.isfinite(state.energy)
-        deviation = self.max_bond_deviation(torch.nan_to_num(state.positions))
-        temperature = state.temperature()
+        structural = self.structure_reasons(torch.nan_to_num(state.positions), time_ps)
+        temperature = state.temperature().tolist()
         reasons: list[str | None] = []
-        for bad, dev, temp in zip(nonfinite.tolist(), deviation.tolist(), temperature.tolist(), strict=True):
+        for bad, (reason, _), temp in zip(nonfinite.tolist(), structural, temperature, strict=True):
             if bad:
                 reasons.append("non-finite")
-            elif dev > self.max_deviation:
-                reasons.append("bond")
+            elif reason is not None:
+                reasons.append(reason)
             elif temp > self.max_temperature:
                 reasons.append("temperature")
             else:
                 reasons.append(None)
         return reasons
+
+    def _graph_collapsed(self, replica: int, key: bytes, now: float, at_once: bool) -> bool:
+        graphs = self.graphs[replica]
+        if key == graphs.start or graphs.visited(key):
+            self.onset.pop(replica, None)
+            return False
+        began = self.onset.setdefault(replica, now)
+        return at_once or now - began >= self.persist_ps - 1e-12

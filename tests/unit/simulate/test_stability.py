@@ -1,23 +1,10 @@
-"""The live stability checks: bond criterion, non-finite values, runaway temperature."""
+"""The live stability checks: the graph and bond criteria, non-finite values, runaway temperature."""
 
 import numpy as np
-import torch
-from ase import units
 from ase.build import molecule
 
-from boltzmatch.simulate.integrators import MDState
 from boltzmatch.simulate.stability import BondReference, StabilityMonitor
-
-
-def state_of(structures, temperature=300.0):
-    positions = torch.as_tensor(np.concatenate([a.positions for a in structures]), dtype=torch.float64)
-    index = torch.repeat_interleave(torch.arange(len(structures)), torch.as_tensor([len(a) for a in structures]))
-    n = len(structures)
-    return MDState(positions=positions, velocities=torch.zeros_like(positions), forces=torch.zeros_like(positions),
-                   energy=torch.zeros(n, dtype=torch.float64),
-                   masses=torch.ones(len(positions), 1, dtype=torch.float64),
-                   structure_index=index, kT=torch.full((n,), units.kB * temperature, dtype=torch.float64),
-                   dof=torch.as_tensor([3.0 * len(a) for a in structures], dtype=torch.float64))
+from state_helpers import state_of
 
 
 def hydroxyl(ethanol):
@@ -33,7 +20,7 @@ def test_each_failure_is_reported_for_its_own_replica_only():
     water = molecule("H2O")
     reference = BondReference([ethanol, water])
     replicas = [ethanol.copy() for _ in range(4)] + [water.copy()]
-    monitor = StabilityMonitor(replicas, reference, max_deviation=0.5, max_temperature=1000.0)
+    monitor = StabilityMonitor(replicas, reference, max_deviation=0.5, max_temperature=1000.0, criterion="bond")
     state = state_of(replicas)
     assert monitor.check(state) == [None] * 5
     # replica 1: stretch the O-H bond by 0.6 Å; replica 2: NaN force; replica 3: hot; water fine
@@ -48,7 +35,7 @@ def test_each_failure_is_reported_for_its_own_replica_only():
 
 def test_a_stretch_below_the_threshold_is_not_a_collapse():
     ethanol = molecule("CH3CH2OH")
-    monitor = StabilityMonitor([ethanol], BondReference([ethanol]), max_deviation=0.5)
+    monitor = StabilityMonitor([ethanol], BondReference([ethanol]), max_deviation=0.5, criterion="bond")
     state = state_of([ethanol])
     o, h = hydroxyl(ethanol)
     direction = state.positions[h] - state.positions[o]
@@ -61,7 +48,7 @@ def test_set_active_follows_removed_replicas():
     ethanol = molecule("CH3CH2OH")
     replicas = [ethanol.copy() for _ in range(3)]
     replicas[2].positions[hydroxyl(ethanol)[1]] += [0.0, 0.0, 3.0]  # replica 2 starts broken
-    monitor = StabilityMonitor(replicas, BondReference([ethanol]))
+    monitor = StabilityMonitor(replicas, BondReference([ethanol]), criterion="bond")
     monitor.set_active([0, 2])
     state = state_of([replicas[0], replicas[2]])
     assert monitor.check(state) == [None, "bond"]

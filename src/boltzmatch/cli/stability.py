@@ -1,0 +1,34 @@
+"""``boltzmatch stability TRAJECTORY --reference FRAMES``: judge any trajectory by the collapse criterion."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+HELP = "judge a trajectory (boltzmatch, ASE, a LAMMPS dump) by the collapse criterion MD uses"
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser("stability", help=HELP, description=HELP + ", against reference frames that are "
+                              "judged by it first")
+    p.add_argument("trajectory", help="extxyz, traj, db, npz, or a LAMMPS text dump (.lammpstrj, .dump)")
+    p.add_argument("--reference", required=True, help="frames that define what the molecule does")
+    p.add_argument("--criterion", choices=["graph", "bond"], default="graph",
+                   help="a bond graph the reference never visits lasting --persist fs (default), or Fu et "
+                        "al.'s bond rule")
+    p.add_argument("--max-deviation", type=float, default=0.5,
+                   help="Å beyond its reference mean where a reference bond breaks (default 0.5)")
+    p.add_argument("--persist", type=float, default=50.0, help="fs a non-visited graph must last (default 50)")
+    p.add_argument("--frame-fs", type=float,
+                   help="fs between frames, for files without time_ps (generate's frames: 5 at its defaults)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..simulate.judge import format_stability, judge_trajectory
+
+    result = judge_trajectory(args.trajectory, args.reference, criterion=args.criterion,
+                              max_deviation=args.max_deviation, persist=args.persist, frame_fs=args.frame_fs)
+    print(json.dumps(result, indent=2) if args.json else format_stability(result))
+    return 0

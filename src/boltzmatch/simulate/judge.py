@@ -1,0 +1,114 @@
+"""``boltzmatch stability``: judge any trajectory (boltzmatch's, ASE's, a LAMMPS dump) by the collapse
+criterion MD uses, against reference frames that were first judged by it themselves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from ase import Atoms
+
+from ..data import read_structures
+from ..data.readers import FORMATS
+from ..errors import BoltzmatchError
+from ..utils.table import format_table
+from .graphs import DEFAULT_PERSIST_FS
+from .stability import CRITERIA, BondReference, StabilityMonitor
+
+#: LAMMPS dumps hold atom types, not elements: the reference's first frame names them, atom by atom
+LAMMPS_SUFFIXES = (".lammpstrj", ".dump")
+
+
+def read_trajectory(path: str | Path, reference: list[Atoms]) -> list[Atoms]:
+    """Frames of a trajectory file: any structure file boltzmatch reads, or a LAMMPS text dump (sorted by
+    atom id; elements, and for a molecule the open boundaries, from the reference's first frame: write
+    unwrapped coordinates, ``xu yu zu``, for a molecule that crosses the box)."""
+    path = Path(path)
+    if path.suffix.lower() not in LAMMPS_SUFFIXES:
+        return read_structures(path)
+    from ase.io import read
+
+    if not path.is_file():
+        raise BoltzmatchError(f"{path}: no such file")
+    try:
+        frames = read(path, index=":", format="lammps-dump-text")
+    except Exception as exc:  # noqa: BLE001  (ASE's parser raises many kinds)
+        raise BoltzmatchError(f"{path}: not a LAMMPS text dump ({type(exc).__name__}: {exc})") from None
+    numbers = reference[0].numbers
+    for frame in frames:
+        if len(frame) != len(numbers):
+            raise BoltzmatchError(f"{path}: frames of {len(frame)} atoms, the reference has {len(numbers)}")
+        frame.numbers = numbers
+        if not reference[0].pbc.any():  # a molecule in LAMMPS's box: judged as the molecule it is
+            frame.pbc, frame.cell = reference[0].pbc, reference[0].cell
+    return frames
+
+
+def _times(frames: list[Atoms], frame_fs: float | None) -> np.ndarray:
+    """Frame times in ps: recorded ``time_ps`` (boltzmatch's trajectories), else ``frame_fs`` apart."""
+    recorded = [a.info.get("time_ps") for a in frames]
+    if all(t is not None for t in recorded):
+        return np.asarray(recorded, dtype=float)
+    if frame_fs is None:
+        raise BoltzmatchError("the frames record no time_ps: pass --frame-fs, the fs between frames")
+    return np.arange(len(frames)) * frame_fs / 1000.0
+
+
+def judge_trajectory(trajectory: str | Path, reference: str | Path, *, criterion: str = "graph",
+                     max_deviation: float = 0.5, persist: float = DEFAULT_PERSIST_FS,
+                     frame_fs: float | None = None) -> dict:
+    """The first collapse of ``trajectory`` by ``criterion`` against the ``reference`` frames (see
+    :mod:`.stability`; ``max_deviation`` Å, ``persist`` fs), or none: the frame where the criterion fires
+    (as MD dates it) and the frame where the non-visited graph began (``onset_frame``). Times in ps from the
+    frames' ``time_ps`` or ``frame_fs`` apart. Also the reference's own judgement (``reference_check``)."""
+    if criterion not in CRITERIA:
+        raise BoltzmatchError(f"--criterion must be one of {', '.join(CRITERIA)}, got {criterion!r}")
+    reference_frames = read_structures(reference)
+    frames = read_trajectory(trajectory, reference_frames)
+    bond_reference = BondReference(reference_frames, str(reference))
+    times = _times(frames, frame_fs)
+    monitor = StabilityMonitor([frames[0]], bond_reference, max_deviation=max_deviation, criterion=criterion,
+                               persist=persist)
+    result = {"trajectory": str(trajectory), "reference": str(reference), "criterion": criterion,
+              "max_deviation": float(max_deviation), "persist_fs": float(persist), "frames": len(frames),
+              "simulated_ps": float(times[-1] - times[0]) if len(times) else 0.0, "collapsed": False,
+              "collapse_frame": None, "collapse_time_ps": None, "onset_frame": None, "onset_time_ps": None,
+              "detail": None,
+              "reference_check": bond_reference.check_reference(criterion, max_deviation)}
+    onset_frame: int | None = None
+    for index, (frame, time_ps) in enumerate(zip(frames, times, strict=True)):
+        positions = torch.as_tensor(frame.positions, dtype=torch.float64)
+        reason, key = monitor.structure_reasons(positions, float(time_ps))[0]
+        if reason is None and monitor.onset.get(0) is None:
+            onset_frame = None
+        elif onset_frame is None:
+            onset_frame = index
+        if reason is not None:
+            graphs = monitor.graphs[0]
+            detail = (graphs.describe(key) if reason == "graph" else
+                      f"a bond {monitor.max_bond_deviation(positions).item():.2f} Å from its reference mean")
+            onset = onset_frame if reason == "graph" else index
+            result.update(collapsed=True, collapse_frame=index, collapse_time_ps=float(time_ps), onset_frame=onset,
+                          onset_time_ps=float(times[onset]), detail=detail)
+            break
+    return result
+
+
+def format_stability(result: dict) -> str:
+    """The table ``boltzmatch stability`` prints."""
+    rows = [["trajectory", result["trajectory"]], ["reference", result["reference"]],
+            ["criterion", f"{result['criterion']} (bonds break {result['max_deviation']:g} Å beyond their mean"
+                          + (f", graph changes last {result['persist_fs']:g} fs)" if result["criterion"] == "graph"
+                             else ")")],
+            ["frames (ps)", f"{result['frames']} ({result['simulated_ps']:.3f})"],
+            ["collapsed", "yes" if result["collapsed"] else "no"]]
+    if result["collapsed"]:
+        rows += [["first collapse: frame (ps)", f"{result['collapse_frame']} ({result['collapse_time_ps']:.4f})"],
+                 ["it began at frame (ps)", f"{result['onset_frame']} ({result['onset_time_ps']:.4f})"],
+                 ["what changed", result["detail"]]]
+    rows.append(["reference judged by the criterion", "; ".join(result["reference_check"]) or "no finding"])
+    return format_table(rows, title="Stability")
+
+
+__all__ = ["FORMATS", "format_stability", "judge_trajectory", "read_trajectory"]

@@ -1,0 +1,111 @@
+"""The molecular-graph criterion (issue 36): chemistry the molecule can do is not a collapse, a broken
+molecule is, a transition state is forgiven while it lasts less than ``persist``; the reference is
+judged by the criterion before anything is judged against it."""
+
+import networkx as nx
+import numpy as np
+import pytest
+from ase import Atoms
+
+from boltzmatch.data.geometry import find_bonds
+from boltzmatch.data.systems import build_system
+from boltzmatch.simulate.stability import BondReference, StabilityMonitor
+from state_helpers import state_of
+
+
+def malonaldehyde() -> Atoms:
+    return build_system("malonaldehyde")
+
+
+def _hydroxyl(atoms: Atoms) -> tuple[int, int, int]:
+    """(O bonded to the hydroxyl H, that H, the other O)."""
+    bonds = find_bonds(atoms)
+    oxygens = np.flatnonzero(atoms.numbers == 8)
+    for a, b in zip(bonds.i, bonds.j, strict=True):
+        pair = {int(a), int(b)}
+        o = pair & set(oxygens.tolist())
+        h = {x for x in pair if atoms.numbers[x] == 1}
+        if o and h:
+            (o,), (h,) = o, h
+            other = int(next(x for x in oxygens if x != o))
+            return o, h, other
+    raise AssertionError("no O-H bond")
+
+
+def proton_transferred(atoms: Atoms) -> Atoms:
+    """The hydroxyl proton moved to the other oxygen: mirrored through the plane that bisects O···O."""
+    out = atoms.copy()
+    o, h, other = _hydroxyl(atoms)
+    u = out.positions[other] - out.positions[o]
+    u /= np.linalg.norm(u)
+    middle = 0.5 * (out.positions[o] + out.positions[other])
+    out.positions[h] -= 2 * np.dot(out.positions[h] - middle, u) * u
+    return out
+
+
+def carbon_bond_broken(atoms: Atoms) -> Atoms:
+    """One C–C bond pulled 1.5 Å apart by moving the fragment on one side of it rigidly."""
+    out = atoms.copy()
+    bonds = find_bonds(atoms)
+    graph = nx.Graph(list(zip(bonds.i.tolist(), bonds.j.tolist(), strict=True)))
+    a, b = next((int(x), int(y)) for x, y in zip(bonds.i, bonds.j, strict=True)
+                if atoms.numbers[x] == 6 and atoms.numbers[y] == 6)
+    graph.remove_edge(a, b)
+    side = sorted(nx.node_connected_component(graph, b))
+    direction = out.positions[b] - out.positions[a]
+    out.positions[side] += 1.5 * direction / np.linalg.norm(direction)
+    return out
+
+
+def test_a_proton_transfer_is_not_a_collapse_and_a_broken_carbon_bond_is():
+    start = malonaldehyde()
+    replicas = [start.copy(), proton_transferred(start), carbon_bond_broken(start)]
+    monitor = StabilityMonitor(replicas, BondReference([start]))  # the default criterion
+    assert monitor.check(state_of(replicas)) == [None, None, "graph"]
+    # Fu et al.'s bond rule calls the proton transfer a collapse
+    bond_rule = StabilityMonitor(replicas, BondReference([start]), criterion="bond")
+    assert bond_rule.check(state_of(replicas)) == [None, "bond", "bond"]
+
+
+def test_a_non_visited_graph_counts_once_it_lasts_persist_fs_and_from_when_it_began():
+    start = malonaldehyde()
+    broken = carbon_bond_broken(start)
+    monitor = StabilityMonitor([broken], BondReference([start]), persist=50.0)
+    state = state_of([broken])
+    assert monitor.check(state, 0.100) == [None]  # the graph changed at 100 fs
+    assert monitor.check(state, 0.140) == [None]
+    assert monitor.check(state, 0.150) == ["graph"]
+    assert monitor.collapse_times == [pytest.approx(0.150)] and monitor.onset[0] == pytest.approx(0.100)
+    # a transient excursion that returns resets the clock
+    monitor = StabilityMonitor([start], BondReference([start]), persist=50.0)
+    assert monitor.check(state_of([broken]), 0.0) == [None]
+    assert monitor.check(state_of([start]), 0.030) == [None]
+    assert monitor.check(state_of([broken]), 0.060) == [None]
+    assert monitor.check(state_of([broken]), 0.100) == [None]
+
+
+def test_a_graph_the_reference_visits_is_not_a_collapse():
+    start = malonaldehyde()
+    bridged = proton_transferred(start)
+    o, h, other = _hydroxyl(start)
+    bridged.positions[h] = 0.5 * (start.positions[o] + start.positions[other])  # H between the oxygens
+    without = StabilityMonitor([bridged], BondReference([start]))
+    assert without.check(state_of([bridged])) == ["graph"]
+    visited = StabilityMonitor([bridged], BondReference([start, bridged]))
+    assert visited.check(state_of([bridged])) == [None]
+
+
+def test_the_reference_is_judged_by_the_criterion_first():
+    start = malonaldehyde()
+    frames = [start.copy() for _ in range(18)] + [proton_transferred(start) for _ in range(2)]
+    reference = BondReference(frames, "test.xyz")
+    (line,) = reference.check_reference("bond", 0.5)
+    assert "breaks the bond rule in 2 of 20 frames from frame 18" in line and "O0–H5" in line and "test.xyz" in line
+    # a proton transfer leaves the bond graph's class as it was: nothing to report
+    assert reference.check_reference("graph", 0.5) == []
+    bridged = start.copy()
+    o, h, other = _hydroxyl(start)
+    bridged.positions[h] = 0.5 * (start.positions[o] + start.positions[other])
+    (line,) = BondReference([*frames, bridged], "test.xyz").check_reference("graph", 0.5)
+    assert "visits 2 bond graphs" in line and "1 of 21 frames, from frame 20" in line and "not collapses" in line
+    assert BondReference([start] * 3).check_reference("graph") == []
