@@ -112,3 +112,18 @@ def assert_matches_calculator(model, calculator, atol: float = 1e-9) -> None:
         atoms.calc = calculator
         assert abs(float(energy.detach()) - atoms.get_potential_energy()) <= atol
         np.testing.assert_allclose(forces.numpy(), atoms.get_forces(), atol=atol)
+
+
+def xtb_in_subprocess(system: str, out, **options) -> None:
+    """``boltzmatch generate SYSTEM --calculator xtb`` in its own process. In pytest's process PySide6 is
+    loaded (pytest-qt), and then every tblite call loses ~29 references to None (tblite's per-call
+    functools.update_wrapper meets shiboken's signature hook; measured here: 0.018 without PySide6);
+    on Python 3.11 None is not immortal, and a few thousand in-process xTB steps deallocate it."""
+    import subprocess
+    import sys
+
+    args = [sys.executable, "-m", "boltzmatch", "generate", system, "--calculator", "xtb", "--quiet", "--out", str(out)]
+    for key, value in options.items():
+        args += [f"--{key.replace('_', '-')}", str(value)]
+    done = subprocess.run(args, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

@@ -13,9 +13,10 @@ import yaml
 import boltzmatch
 from boltzmatch.analysis.compare import compare
 from boltzmatch.analysis.evaluate import evaluate
-from boltzmatch.data import generate, make_structure, read_structures, write_structures
+from boltzmatch.data import make_structure, read_structures, write_structures
 from boltzmatch.objectives.score import DSM_SIGMA_FRACTION, dsm_sigma_from_data
 from boltzmatch.training import format_train_summary
+from helpers import xtb_in_subprocess
 
 SMALL = {"cutoff": 4.0, "n_interactions": 1, "n_features": 16, "n_rbf": 8}
 
@@ -23,9 +24,9 @@ SMALL = {"cutoff": 4.0, "n_interactions": 1, "n_features": 16, "n_rbf": 8}
 @pytest.fixture(scope="module")
 def malonaldehyde(tmp_path_factory):
     folder = tmp_path_factory.mktemp("mal")
-    common = dict(calculator="xtb", temperature=500, interval=10, timestep=0.5, equilibration=200, progress=False)
-    generate("malonaldehyde", out=folder / "train.xyz", time=5.0, seed=1, **common)
-    generate("malonaldehyde", out=folder / "test.xyz", time=1.0, seed=2, **common)
+    for name, time, seed in (("train", 5.0, 1), ("test", 1.0, 2)):
+        xtb_in_subprocess("malonaldehyde", folder / f"{name}.xyz", temperature=500, time=time, interval=10,
+                          timestep=0.5, equilibration=200, seed=seed)
     return folder / "train.xyz", folder / "test.xyz"
 
 

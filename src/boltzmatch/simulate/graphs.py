@@ -15,13 +15,16 @@ a broken C–C bond or two atoms fused give a graph the reference never visits. 
 (the proton between two oxygens, bonded to both or to neither for a few fs) are not collapses either:
 a non-visited graph counts only once it persists ``persist`` fs (default 50). Periodic structures keep
 the bond rule: a crystal's bond graph is not a molecule's.
+
+Isomorphism is decided here (colour refinement on the two graphs together, then individualisation and
+backtracking), not with networkx: importing networkx beside tblite made tblite's None-refcount leak
+crash in-process xTB MD (Python 3.11, where None is not immortal).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-import networkx as nx
 import numpy as np
 import torch
 from ase import Atoms
@@ -31,6 +34,51 @@ from ..data.geometry import bond_lengths, find_bonds
 #: fs a non-visited graph must last before it counts as a collapse (a proton transfer's transition
 #: state lives ~10–30 fs at 500 K)
 DEFAULT_PERSIST_FS = 50.0
+
+
+Graph = tuple[frozenset, ...]  # per atom, the atoms bonded to it
+
+
+def _refine(colours: list[int], adjacency: list[frozenset]) -> list[int]:
+    """Colour refinement (1-WL) to a stable partition; colour ids are ranks of (colour, neighbour colours)."""
+    while True:
+        signatures = [(colours[v], tuple(sorted(colours[u] for u in adjacency[v]))) for v in range(len(colours))]
+        ranks = {signature: rank for rank, signature in enumerate(sorted(set(signatures)))}
+        refined = [ranks[signature] for signature in signatures]
+        if len(ranks) == len(set(colours)):
+            return refined
+        colours = refined
+
+
+def isomorphic(first: Graph, second: Graph, labels: Sequence[int]) -> bool:
+    """Whether two graphs on atoms with ``labels`` (atomic numbers, the same for both) are isomorphic by
+    a relabelling that keeps every atom's element."""
+    n = len(labels)
+    union = list(first) + [frozenset(u + n for u in row) for row in second]
+    return _match([int(z) for z in labels] * 2, union, n)
+
+
+def _match(colours: list[int], union: list[frozenset], n: int) -> bool:
+    colours = _refine(colours, union)
+    if sorted(colours[:n]) != sorted(colours[n:]):
+        return False
+    classes: dict[int, list[int]] = {}
+    for v in range(n):
+        classes.setdefault(colours[v], []).append(v)
+    ambiguous = next((members for members in classes.values() if len(members) > 1), None)
+    if ambiguous is None:  # discrete: the colours give the only candidate map
+        image = {colours[n + w]: w for w in range(n)}
+        mapping = [image[colours[v]] for v in range(n)]
+        return all(frozenset(mapping[u] for u in union[v]) == frozenset(u - n for u in union[n + mapping[v]])
+                   for v in range(n))
+    v = ambiguous[0]
+    fresh = max(colours) + 1
+    for w in (x for x in range(n, 2 * n) if colours[x] == colours[v]):
+        trial = list(colours)
+        trial[v] = trial[w] = fresh
+        if _match(trial, union, n):
+            return True
+    return False
 
 
 class MoleculeGraphs:
@@ -52,7 +100,7 @@ class MoleculeGraphs:
         self.cut = torch.as_tensor(cut[self.upper], dtype=torch.float64)
         keys = self.keys(torch.as_tensor(np.stack([a.positions for a in frames]), dtype=torch.float64))
         self.start = keys[0]
-        self.classes: list[nx.Graph] = []
+        self.classes: list[Graph] = []
         self.frame_class = [self._class_of(k, add=True) for k in keys]
         self._visited: dict[bytes, bool] = {k: True for k in set(keys)}
 
@@ -63,17 +111,19 @@ class MoleculeGraphs:
         adjacency = (distances < self.cut.to(positions)).cpu().numpy()
         return [np.packbits(row).tobytes() for row in adjacency]
 
-    def graph(self, key: bytes) -> nx.Graph:
+    def graph(self, key: bytes) -> Graph:
+        """Per atom, the atoms bonded to it in the graph ``key``."""
         edges = np.unpackbits(np.frombuffer(key, dtype=np.uint8))[:len(self.upper[0])].astype(bool)
-        g = nx.Graph()
-        g.add_nodes_from((a, {"z": int(z)}) for a, z in enumerate(self.numbers))
-        g.add_edges_from(zip(self.upper[0][edges].tolist(), self.upper[1][edges].tolist(), strict=True))
-        return g
+        neighbours: list[set[int]] = [set() for _ in self.numbers]
+        for a, b in zip(self.upper[0][edges].tolist(), self.upper[1][edges].tolist(), strict=True):
+            neighbours[a].add(b)
+            neighbours[b].add(a)
+        return tuple(frozenset(row) for row in neighbours)
 
     def _class_of(self, key: bytes, add: bool) -> int | None:
         g = self.graph(key)
         for index, known in enumerate(self.classes):
-            if nx.is_isomorphic(g, known, node_match=lambda a, b: a["z"] == b["z"]):
+            if isomorphic(g, known, self.numbers):
                 return index
         if not add:
             return None
@@ -89,9 +139,8 @@ class MoleculeGraphs:
     def changes(self, key: bytes) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
         """Bonds (atom index pairs) the graph ``key`` lacks and adds against the start graph."""
         now, start = self.graph(key), self.graph(self.start)
-        broken = sorted(tuple(sorted(e)) for e in start.edges if not now.has_edge(*e))
-        formed = sorted(tuple(sorted(e)) for e in now.edges if not start.has_edge(*e))
-        return broken, formed
+        edges = [{(a, b) for a, row in enumerate(g) for b in row if a < b} for g in (now, start)]
+        return sorted(edges[1] - edges[0]), sorted(edges[0] - edges[1])
 
     def describe(self, key: bytes) -> str:
         """'broken C1–C2; formed O3–H8' for the graph ``key`` against the start graph."""

@@ -2,13 +2,15 @@
 molecule is, a transition state is forgiven while it lasts less than ``persist``; the reference is
 judged by the criterion before anything is judged against it."""
 
-import networkx as nx
+import itertools
+
 import numpy as np
 import pytest
 from ase import Atoms
 
 from boltzmatch.data.geometry import find_bonds
 from boltzmatch.data.systems import build_system
+from boltzmatch.simulate.graphs import isomorphic
 from boltzmatch.simulate.stability import BondReference, StabilityMonitor
 from state_helpers import state_of
 
@@ -47,11 +49,18 @@ def carbon_bond_broken(atoms: Atoms) -> Atoms:
     """One C–C bond pulled 1.5 Å apart by moving the fragment on one side of it rigidly."""
     out = atoms.copy()
     bonds = find_bonds(atoms)
-    graph = nx.Graph(list(zip(bonds.i.tolist(), bonds.j.tolist(), strict=True)))
     a, b = next((int(x), int(y)) for x, y in zip(bonds.i, bonds.j, strict=True)
                 if atoms.numbers[x] == 6 and atoms.numbers[y] == 6)
-    graph.remove_edge(a, b)
-    side = sorted(nx.node_connected_component(graph, b))
+    edges = {(int(x), int(y)) for x, y in zip(bonds.i, bonds.j, strict=True)} - {(a, b), (b, a)}
+    side, todo = {b}, [b]
+    while todo:  # the atoms still connected to b
+        v = todo.pop()
+        for x, y in edges:
+            for u, w in ((x, y), (y, x)):
+                if u == v and w not in side:
+                    side.add(w)
+                    todo.append(w)
+    side = sorted(side)
     direction = out.positions[b] - out.positions[a]
     out.positions[side] += 1.5 * direction / np.linalg.norm(direction)
     return out
@@ -109,3 +118,46 @@ def test_the_reference_is_judged_by_the_criterion_first():
     (line,) = BondReference([*frames, bridged], "test.xyz").check_reference("graph", 0.5)
     assert "visits 2 bond graphs" in line and "1 of 21 frames, from frame 20" in line and "not collapses" in line
     assert BondReference([start] * 3).check_reference("graph") == []
+
+
+def _graph(n, edges):
+    rows = [set() for _ in range(n)]
+    for a, b in edges:
+        rows[a].add(b)
+        rows[b].add(a)
+    return tuple(frozenset(r) for r in rows)
+
+
+def _brute_force(first, second, labels):
+    n = len(labels)
+    for perm in itertools.permutations(range(n)):
+        if all(labels[perm[v]] == labels[v] for v in range(n)) and all(
+                frozenset(perm[u] for u in first[v]) == second[perm[v]] for v in range(n)):
+            return True
+    return False
+
+
+def test_isomorphism_agrees_with_enumerating_every_relabelling():
+    # a hexagon against two triangles: every vertex has degree 2, colour refinement alone cannot tell
+    hexagon = _graph(6, [(0, 1), (1, 2), (2, 3), (3, 4), (4, 5), (5, 0)])
+    triangles = _graph(6, [(0, 1), (1, 2), (2, 0), (3, 4), (4, 5), (5, 3)])
+    assert not isomorphic(hexagon, triangles, [6] * 6) and isomorphic(hexagon, hexagon, [6] * 6)
+    rng = np.random.default_rng(0)
+    pairs = [(a, b) for a in range(7) for b in range(a + 1, 7)]
+    outcomes = []
+    for _ in range(300):
+        labels = rng.choice([1, 6, 8], size=7, p=[0.5, 0.3, 0.2]).tolist()
+        first = _graph(7, [p for p in pairs if rng.random() < 0.35])
+        if rng.random() < 0.5:  # the same graph with atoms of each element shuffled among themselves
+            perm = list(range(7))
+            for z in set(labels):
+                members = [v for v in range(7) if labels[v] == z]
+                for v, w in zip(members, rng.permutation(members), strict=True):
+                    perm[v] = int(w)
+            second = _graph(7, [(perm[a], perm[b]) for a in range(7) for b in first[a] if a < b])
+        else:
+            second = _graph(7, [p for p in pairs if rng.random() < 0.35])
+        expected = _brute_force(first, second, labels)
+        assert isomorphic(first, second, labels) == expected
+        outcomes.append(expected)
+    assert 100 < sum(outcomes) < 250  # both answers well represented
