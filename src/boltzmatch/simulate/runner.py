@@ -115,13 +115,7 @@ def simulate(
     collapse), the collapse reasons, and ``replica_steps_per_second``.
     """
     out = Path(out)
-    settings = dict(temperature=float(temperature), replicas=int(replicas), time=float(time),
-                    timestep=float(timestep), integrator=integrator, friction=float(friction), tau=float(tau),
-                    interval=int(interval), check_interval=int(check_interval), seed=int(seed), format=format,
-                    max_deviation=float(max_deviation),
-                    max_temperature=float(max_temperature if max_temperature is not None else 5 * temperature),
-                    criterion=criterion, persist=float(persist))
-    _validate(settings)
+    settings = _settings({key: value for key, value in locals().items() if key in SETTINGS_KEYS})
     dev = torch.device(device)
     model = (load(run_dir, map_location=dev) if isinstance(run_dir, str | Path)
              else run_dir.to(dev))
@@ -133,10 +127,7 @@ def simulate(
                                             _frames(reference, "reference structures", data_options))
     picks = choose_starts(start_frames, settings["replicas"], settings["seed"])
     structures = [start_frames[i].copy() for i in picks]
-    bond_reference = BondReference(reference_frames, names["reference"])
-    monitor = StabilityMonitor(structures, bond_reference, max_deviation=settings["max_deviation"],
-                               max_temperature=settings["max_temperature"], criterion=criterion, persist=persist)
-    names["reference_check"] = bond_reference.check_reference(criterion, settings["max_deviation"])
+    monitor, names["reference_check"] = _monitor(structures, reference_frames, names["reference"], settings)
     if hasattr(model, "check_elements"):
         model.check_elements(torch.as_tensor(np.concatenate([a.numbers for a in structures])))
     run = _Simulation(model, structures, monitor, settings, out, dev, skin=skin, exact_filters=exact_filters,
@@ -155,6 +146,16 @@ def simulate(
             for line in names["reference_check"]:
                 print(f"boltzmatch: warning: {line}", file=sys.stderr)
     return run.run(names["model"], progress=progress, checkpoint_seconds=checkpoint_seconds)
+
+
+def _monitor(structures: list[Atoms], reference: list[Atoms], name: str, settings: dict
+             ) -> tuple[StabilityMonitor, list[str]]:
+    """The stability checks of the replicas, and what the criterion finds in the reference frames themselves."""
+    bond_reference = BondReference(reference, name)
+    monitor = StabilityMonitor(structures, bond_reference, max_deviation=settings["max_deviation"],
+                               max_temperature=settings["max_temperature"], criterion=settings["criterion"],
+                               persist=settings["persist"])
+    return monitor, bond_reference.check_reference(settings["criterion"], settings["max_deviation"])
 
 
 def _frames(source, default_name: str, data_options: dict | None) -> tuple[list[Atoms], str]:
@@ -380,6 +381,18 @@ def _check(time_ps, state, active, monitor, integ, forces, writers, book):
 
 def _clock() -> float:
     return time.perf_counter()
+
+
+def _settings(given: dict) -> dict:
+    """The run's settings (``SETTINGS_KEYS``, compared on resume) as numbers of the right type, checked."""
+    floats = ("temperature", "time", "timestep", "friction", "tau", "max_deviation", "persist")
+    settings = {key: float(given[key]) if key in floats else int(given[key]) if key in ("replicas", "interval",
+                "check_interval", "seed") else given[key] for key in SETTINGS_KEYS}
+    if settings["max_temperature"] is None:
+        settings["max_temperature"] = 5 * settings["temperature"]
+    settings["max_temperature"] = float(settings["max_temperature"])
+    _validate(settings)
+    return settings
 
 
 def _validate(settings: dict) -> None:
