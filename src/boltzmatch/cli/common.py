@@ -81,3 +81,16 @@ def cd_options(args: argparse.Namespace) -> dict:
         if not sep:
             raise BoltzmatchError(f"--cd-option {pair!r}: expected KEY=NUMBER")
     return options
+
+
+def add_criterion_options(parser: argparse.ArgumentParser) -> None:
+    """``--criterion``, ``--max-deviation``, ``--persist``: what counts as a collapse (simulate, stability)."""
+    group = parser.add_argument_group("collapse criterion")
+    group.add_argument("--criterion", choices=["graph", "bond"], default="graph",
+                       help="a bond graph the reference never visits, lasting --persist fs (default), or Fu et "
+                            "al.'s bond rule: any bond --max-deviation Å from its reference mean")
+    group.add_argument("--max-deviation", type=float, default=0.5,
+                       help="Å beyond its reference mean where a reference bond breaks (default 0.5)")
+    group.add_argument("--persist", type=float, default=50.0,
+                       help="fs a graph the reference never visits must last to count (default 50; transition "
+                            "states of proton transfer live 10-30 fs)")

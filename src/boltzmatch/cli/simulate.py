@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_data_options, data_kwargs
+from .common import add_criterion_options, add_data_options, data_kwargs
 
 HELP = "run batched MD with a trained model; replicas stop when they collapse; summary.json and trajectories"
 
@@ -29,14 +29,6 @@ def add_parser(subparsers) -> None:
     p.add_argument("--interval", type=int, default=20, help="steps between frames and thermo lines (default 20)")
     p.add_argument("--check-interval", type=int, default=10, help="steps between stability checks (default 10)")
     p.add_argument("--format", choices=TRAJECTORY_FORMATS, default="extxyz", help="trajectory files (default extxyz)")
-    p.add_argument("--criterion", choices=["graph", "bond"], default="graph",
-                   help="collapse: a bond graph the reference never visits, lasting --persist fs (default), or "
-                        "Fu et al.'s bond rule (any bond --max-deviation Å from its reference mean)")
-    p.add_argument("--max-deviation", type=float, default=0.5,
-                   help="Å beyond its reference mean where a reference bond breaks (default 0.5)")
-    p.add_argument("--persist", type=float, default=50.0,
-                   help="fs a graph the reference never visits must last to count (default 50; transition "
-                        "states of proton transfer live 10-30 fs)")
     p.add_argument("--max-temperature", type=float, help="K; hotter replicas stop (default 5 × --temperature)")
     p.add_argument("--no-trajectories", action="store_true", help="write thermo.csv and summary.json only")
     p.add_argument("--seed", type=int, default=0, help="starting frames, velocities and noise (default 0)")
@@ -46,6 +38,7 @@ def add_parser(subparsers) -> None:
                         "forces differ by < 1e-5 eV/Å)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_criterion_options(p)
     add_data_options(p)
     p.set_defaults(run=run)
 

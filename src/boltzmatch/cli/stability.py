@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from .common import add_criterion_options
+
 HELP = "judge a trajectory (boltzmatch, ASE, a LAMMPS dump) by the collapse criterion MD uses"
 
 
@@ -13,12 +15,7 @@ def add_parser(subparsers) -> None:
                               "judged by it first")
     p.add_argument("trajectory", help="extxyz, traj, db, npz, or a LAMMPS text dump (.lammpstrj, .dump)")
     p.add_argument("--reference", required=True, help="frames that define what the molecule does")
-    p.add_argument("--criterion", choices=["graph", "bond"], default="graph",
-                   help="a bond graph the reference never visits lasting --persist fs (default), or Fu et "
-                        "al.'s bond rule")
-    p.add_argument("--max-deviation", type=float, default=0.5,
-                   help="Å beyond its reference mean where a reference bond breaks (default 0.5)")
-    p.add_argument("--persist", type=float, default=50.0, help="fs a non-visited graph must last (default 50)")
+    add_criterion_options(p)
     p.add_argument("--frame-fs", type=float,
                    help="fs between frames, for files without time_ps (generate's frames: 5 at its defaults)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
