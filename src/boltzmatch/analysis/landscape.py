@@ -35,7 +35,7 @@ from ..objectives.supervised import ENERGY_LOSSES, per_atom_energy_loss
 from ..utils.atomic import atomic_path, atomic_write_text
 
 #: the objectives a loss surface can be drawn for: the per-atom energy errors and every objective but cd
-LANDSCAPE_OBJECTIVES = ENERGY_LOSSES + tuple(o for o in OBJECTIVES if o not in ENERGY_LOSSES + ("cd",))
+LANDSCAPE_OBJECTIVES = ENERGY_LOSSES + tuple(o for o in OBJECTIVES if o not in ENERGY_LOSSES + ("cd", "fisher-cd"))
 CLASSIFIER_LOSSES = ("hinge", "cross-entropy")
 VECTORIZABLE = ENERGY_LOSSES  # forces need autograd inside the model call
 

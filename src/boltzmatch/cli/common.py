@@ -49,8 +49,9 @@ def add_objective_options(parser: argparse.ArgumentParser, default: str | None) 
 
     group = parser.add_argument_group("objective")
     group.add_argument("--objective", choices=OBJECTIVES, default=default,
-                       help="energy, forces, energy-forces, score matching (fisher, ism, ssm, dsm) or "
-                            "contrastive divergence (cd)")
+                       help="energy, forces, energy-forces, score matching (fisher, ism, ssm, dsm), "
+                            "contrastive divergence (cd), or fisher plus cd against the model's own MD frames "
+                            "(fisher-cd, with --cd-option negatives=FILE)")
     group.add_argument("--temperature", type=float, help="K, for score objectives (β = 1/k_B T)")
     group.add_argument("--sigma", type=float, nargs="+",
                        help="dsm noise levels, Å (default: ⅛ of the narrowest bond-length spread in the data)")
@@ -64,16 +65,20 @@ def add_objective_options(parser: argparse.ArgumentParser, default: str | None) 
     group.add_argument("--probe", choices=["rademacher", "gaussian"], default="rademacher", help="ssm probe")
     group.add_argument("--cd-option", action="append", default=[], metavar="KEY=VALUE",
                        help="cd sampler: steps (MD steps per training step, 20), timestep (fs, 0.5), friction "
-                            "(1/fs, 0.01), buffer (chains, 2048), reinit (0.05), alpha (regulariser, 0)")
+                            "(1/fs, 0.01), buffer (chains, 2048), reinit (0.05), alpha (regulariser, 0); "
+                            "fisher-cd also: negatives (a file of the model's MD frames), weight (of cd, 1)")
 
 
 def cd_options(args: argparse.Namespace) -> dict:
-    """``--cd-option KEY=VALUE`` pairs as a dict of numbers."""
+    """``--cd-option KEY=VALUE`` pairs as a dict of numbers (``negatives``: a file name)."""
     from ..errors import BoltzmatchError
 
     options = {}
     for pair in args.cd_option:
         key, sep, value = pair.partition("=")
+        if key == "negatives" and sep and value:
+            options[key] = value
+            continue
         try:
             options[key] = float(value) if "." in value or "e" in value else int(value)
         except ValueError:
@@ -86,11 +91,17 @@ def cd_options(args: argparse.Namespace) -> dict:
 def add_criterion_options(parser: argparse.ArgumentParser) -> None:
     """``--criterion``, ``--max-deviation``, ``--persist``: what counts as a collapse (simulate, stability)."""
     group = parser.add_argument_group("collapse criterion")
-    group.add_argument("--criterion", choices=["graph", "bond"], default="graph",
-                       help="a bond graph the reference never visits, lasting --persist fs (default), or Fu et "
-                            "al.'s bond rule: any bond --max-deviation Å from its reference mean")
+    group.add_argument("--criterion", choices=["graph", "bond", "rdf"], default="graph",
+                       help="a bond graph the reference never visits, lasting --persist fs (default); Fu et "
+                            "al.'s bond rule: any bond --max-deviation Å from its reference mean; or their h(r) "
+                            "rule for liquids and solids: h(r) of the last --rdf-window fs beyond "
+                            "--max-rdf-deviation of the reference's")
     group.add_argument("--max-deviation", type=float, default=0.5,
                        help="Å beyond its reference mean where a reference bond breaks (default 0.5)")
     group.add_argument("--persist", type=float, default=50.0,
                        help="fs a graph the reference never visits must last to count (default 50; transition "
                             "states of proton transfer live 10-30 fs)")
+    group.add_argument("--rdf-window", type=float, default=1000.0,
+                       help="fs of checks whose h(r) the rdf criterion compares with the reference's (default 1000)")
+    group.add_argument("--max-rdf-deviation", type=float, default=0.25,
+                       help="∫|h − h_ref| dr (0 … 2) beyond which the rdf criterion calls a collapse (default 0.25)")

@@ -26,6 +26,7 @@ def run(args: argparse.Namespace) -> int:
     from ..simulate.judge import format_stability, judge_trajectory
 
     result = judge_trajectory(args.trajectory, args.reference, criterion=args.criterion,
-                              max_deviation=args.max_deviation, persist=args.persist, frame_fs=args.frame_fs)
+                              max_deviation=args.max_deviation, persist=args.persist, frame_fs=args.frame_fs,
+                              rdf_window=args.rdf_window, max_rdf_deviation=args.max_rdf_deviation)
     print(json.dumps(result, indent=2) if args.json else format_stability(result))
     return 0

@@ -10,6 +10,9 @@ The model samples come from the batched MD of :mod:`boltzmatch.simulate.integrat
 BAOAB, at each frame's temperature): persistent chains (a :class:`~boltzmatch.simulate.langevin.ReplayBuffer`
 per composition) that start from data frames, advance ``steps`` MD steps per training step, and
 restart from a data frame with probability ``reinit``. Like ism/ssm/dsm it reads positions only.
+Given ``negatives`` (positions per composition, e.g. the frames of the model's own MD), the chains start and
+restart from those instead: samples of p_θ from the start, where the model's MD goes (``fisher-cd``,
+:mod:`.fisher_cd`).
 """
 
 from __future__ import annotations
@@ -35,13 +38,16 @@ class ContrastiveDivergence:
     steps : MD steps per training step (Langevin, ``timestep`` fs, ``friction`` 1/fs)
     buffer : chains kept per composition; reinit : fraction restarted from data frames each step
     alpha : weight of the energy-spread regulariser (dimensionless, on βU)
+    negatives : {composition (atomic numbers): (k, n_atoms, 3) positions in Å} the chains start from
+        instead of data frames (a composition without negatives starts from data frames)
     """
 
     kind = "cd"
     needs: tuple[str, ...] = ()
 
     def __init__(self, temperature: float | None = None, *, steps: int = 20, timestep: float = 0.5,
-                 friction: float = 0.01, buffer: int = 2048, reinit: float = 0.05, alpha: float = 0.0, seed: int = 0):
+                 friction: float = 0.01, buffer: int = 2048, reinit: float = 0.05, alpha: float = 0.0, seed: int = 0,
+                 negatives: dict[tuple, torch.Tensor] | None = None):
         self.temperature = temperature
         self.steps, self.alpha = int(steps), float(alpha)
         self.buffer_size, self.reinit = int(buffer), float(reinit)
@@ -49,12 +55,17 @@ class ContrastiveDivergence:
         self.integrator = Langevin(timestep, friction=friction, generator=self.generator)
         self.buffers: dict[tuple, ReplayBuffer] = {}
         self.pools: dict[tuple, torch.Tensor] = {}
+        self.fixed = set()  # compositions whose pool is the given negatives, never the batches' frames
+        for key, positions in (negatives or {}).items():
+            self.pools[tuple(key)] = torch.as_tensor(positions).detach()
+            self.fixed.add(tuple(key))
 
     def _buffer(self, key: tuple, frames: torch.Tensor) -> ReplayBuffer:
         """The chains of composition ``key``; ``frames`` (k, n_atoms, 3) of the current batch join its data pool."""
-        pool = self.pools.get(key)
-        pool = frames if pool is None else torch.cat([pool, frames])[-self.buffer_size:]
-        self.pools[key] = pool.detach()
+        if key not in self.fixed:
+            pool = self.pools.get(key)
+            pool = frames if pool is None else torch.cat([pool, frames])[-self.buffer_size:]
+            self.pools[key] = pool.detach()
 
         def fresh(n: int) -> torch.Tensor:
             pick = torch.randint(len(self.pools[key]), (n,), generator=self.generator)

@@ -9,9 +9,9 @@ from .score import SCORE_OBJECTIVES, ScoreMatching
 from .supervised import LOSSES, SupervisedLoss
 
 #: every objective a model can be trained or fine-tuned with
-OBJECTIVES = LOSSES + SCORE_OBJECTIVES + ("cd",)
+OBJECTIVES = LOSSES + SCORE_OBJECTIVES + ("cd", "fisher-cd")
 #: objectives blind to a constant energy shift (every one but the supervised losses)
-SHIFT_BLIND_OBJECTIVES = SCORE_OBJECTIVES + ("cd",)
+SHIFT_BLIND_OBJECTIVES = SCORE_OBJECTIVES + ("cd", "fisher-cd")
 #: objectives that need positions only (no reference energies or forces)
 POSITIONS_ONLY_OBJECTIVES = ("ism", "ssm", "dsm", "cd")
 
@@ -23,16 +23,28 @@ def make_objective(objective: str, *, temperature: float | None = None, energy_w
     """The objective named ``objective`` (one of :data:`OBJECTIVES`).
 
     ``cd`` is contrastive divergence (:mod:`.contrastive`) with ``cd_options`` (steps, timestep,
-    friction, buffer, reinit, alpha; unknown keys are a one-line error) and sampler ``seed``.
+    friction, buffer, reinit, alpha; unknown keys are a one-line error) and sampler ``seed``;
+    ``fisher-cd`` (:mod:`.fisher_cd`) adds it, chains started from ``cd_options["negatives"]`` (a file of
+    the model's MD frames) and weighted by ``cd_options["weight"]``, to the Fisher divergence (with
+    ``huber_delta``).
 
     For supervised losses the weights weigh energy and forces; for score objectives they weigh
     the optional supervised terms mixed in (pass 0 to leave them out). ``huber_delta`` (eV/Å) makes
     ``fisher`` robust to outlying force residuals (see :class:`ScoreMatching`).
     """
-    if huber_delta is not None and objective != "fisher":
+    if huber_delta is not None and objective not in ("fisher", "fisher-cd"):
         raise BoltzmatchError(f"huber-delta goes with objective fisher only, got objective {objective}")
     if objective in ("energy", "forces", "energy-forces"):
         return SupervisedLoss(objective, energy_weight, force_weight)
+    if objective == "fisher-cd":
+        from .fisher_cd import FISHER_CD_DEFAULTS, FisherContrastive
+
+        options = dict(cd_options or {})
+        unknown = sorted(set(options) - set(FISHER_CD_DEFAULTS))
+        if unknown:
+            raise BoltzmatchError(f"fisher-cd: unknown option(s) {', '.join(unknown)}; "
+                                  f"allowed: {', '.join(FISHER_CD_DEFAULTS)}")
+        return FisherContrastive(temperature, options, huber_delta=huber_delta, seed=seed)
     if objective == "cd":
         from .contrastive import CD_DEFAULTS, ContrastiveDivergence  # the MD sampler, only when asked
 

@@ -14,6 +14,7 @@ from ..data.readers import FORMATS
 from ..errors import BoltzmatchError
 from ..utils.table import format_table
 from .graphs import DEFAULT_PERSIST_FS
+from .rdf_rule import DEFAULT_MAX_RDF_DEVIATION, DEFAULT_RDF_WINDOW_FS
 from .stability import CRITERIA, BondReference, StabilityMonitor
 
 #: LAMMPS dumps hold atom types, not elements: the reference's first frame names them, atom by atom
@@ -57,11 +58,13 @@ def _times(frames: list[Atoms], frame_fs: float | None) -> np.ndarray:
 
 def judge_trajectory(trajectory: str | Path, reference: str | Path, *, criterion: str = "graph",
                      max_deviation: float = 0.5, persist: float = DEFAULT_PERSIST_FS,
-                     frame_fs: float | None = None) -> dict:
+                     frame_fs: float | None = None, rdf_window: float = DEFAULT_RDF_WINDOW_FS,
+                     max_rdf_deviation: float = DEFAULT_MAX_RDF_DEVIATION) -> dict:
     """The first collapse of ``trajectory`` by ``criterion`` against the ``reference`` frames (see
-    :mod:`.stability`; ``max_deviation`` Å, ``persist`` fs), or none: the frame where the criterion fires
-    (as MD dates it) and the frame where the non-visited graph began (``onset_frame``). Times in ps from the
-    frames' ``time_ps`` or ``frame_fs`` apart. Also the reference's own judgement (``reference_check``)."""
+    :mod:`.stability`; ``max_deviation`` Å, ``persist`` fs; ``rdf_window`` fs and ``max_rdf_deviation`` for
+    ``rdf``), or none: the frame where the criterion fires (as MD dates it) and the frame where the
+    non-visited graph began (``onset_frame``). Times in ps from the frames' ``time_ps`` or ``frame_fs``
+    apart. Also the reference's own judgement (``reference_check``)."""
     if criterion not in CRITERIA:
         raise BoltzmatchError(f"--criterion must be one of {', '.join(CRITERIA)}, got {criterion!r}")
     reference_frames = read_structures(reference)
@@ -69,13 +72,15 @@ def judge_trajectory(trajectory: str | Path, reference: str | Path, *, criterion
     bond_reference = BondReference(reference_frames, str(reference))
     times = _times(frames, frame_fs)
     monitor = StabilityMonitor([frames[0]], bond_reference, max_deviation=max_deviation, criterion=criterion,
-                               persist=persist)
+                               persist=persist, rdf_window=rdf_window, max_rdf_deviation=max_rdf_deviation)
     result = {"trajectory": str(trajectory), "reference": str(reference), "criterion": criterion,
               "max_deviation": float(max_deviation), "persist_fs": float(persist), "frames": len(frames),
               "simulated_ps": float(times[-1] - times[0]) if len(times) else 0.0, "collapsed": False,
               "collapse_frame": None, "collapse_time_ps": None, "onset_frame": None, "onset_time_ps": None,
               "detail": None,
-              "reference_check": bond_reference.check_reference(criterion, max_deviation)}
+              "reference_check": bond_reference.check_reference(criterion, max_deviation, monitor.rdf)}
+    if criterion == "rdf":
+        result.update(rdf_window_fs=float(rdf_window), max_rdf_deviation=float(max_rdf_deviation))
     onset_frame: int | None = None
     for index, (frame, time_ps) in enumerate(zip(frames, times, strict=True)):
         positions = torch.as_tensor(frame.positions, dtype=torch.float64)
@@ -86,7 +91,7 @@ def judge_trajectory(trajectory: str | Path, reference: str | Path, *, criterion
             onset_frame = index
         if reason is not None:
             graphs = monitor.graphs[0]
-            detail = (graphs.describe(key) if reason == "graph" else
+            detail = (graphs.describe(key) if reason == "graph" else monitor.rdf.describe(0) if reason == "rdf" else
                       f"a bond {monitor.max_bond_deviation(positions).item():.2f} Å from its reference mean")
             onset = onset_frame if reason == "graph" else index
             result.update(collapsed=True, collapse_frame=index, collapse_time_ps=float(time_ps), onset_frame=onset,
@@ -95,12 +100,18 @@ def judge_trajectory(trajectory: str | Path, reference: str | Path, *, criterion
     return result
 
 
+def _criterion_text(result: dict) -> str:
+    if result["criterion"] == "rdf":
+        return (f"rdf (h(r) of {result['rdf_window_fs']:g} fs beyond {result['max_rdf_deviation']:g} of the "
+                "reference's, ∫|h − h_ref| dr)")
+    return (f"{result['criterion']} (bonds break {result['max_deviation']:g} Å beyond their mean"
+            + (f", graph changes last {result['persist_fs']:g} fs)" if result["criterion"] == "graph" else ")"))
+
+
 def format_stability(result: dict) -> str:
     """The table ``boltzmatch stability`` prints."""
     rows = [["trajectory", result["trajectory"]], ["reference", result["reference"]],
-            ["criterion", f"{result['criterion']} (bonds break {result['max_deviation']:g} Å beyond their mean"
-                          + (f", graph changes last {result['persist_fs']:g} fs)" if result["criterion"] == "graph"
-                             else ")")],
+            ["criterion", _criterion_text(result)],
             ["frames (ps)", f"{result['frames']} ({result['simulated_ps']:.3f})"],
             ["collapsed", "yes" if result["collapsed"] else "no"]]
     if result["collapsed"]:

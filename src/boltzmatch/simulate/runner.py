@@ -33,13 +33,17 @@ from .forces import NEIGHBOR_SKIN, ModelForces
 from .graphs import DEFAULT_PERSIST_FS
 from .integrators import MDState, make_integrator, maxwell_boltzmann, remove_drift
 from .output import ThermoLog, TrajectoryWriters
+from .rdf_rule import DEFAULT_MAX_RDF_DEVIATION, DEFAULT_RDF_WINDOW_FS
 from .stability import CRITERIA, BondReference, StabilityMonitor
 from .summary import ReplicaBook, format_simulation, summarize_simulation
 
 __all__ = ["NEIGHBOR_SKIN", "SETTINGS_KEYS", "ModelForces", "choose_starts", "format_simulation", "simulate"]
 
 SETTINGS_KEYS = ("temperature", "replicas", "time", "timestep", "integrator", "friction", "tau", "interval",
-                 "check_interval", "seed", "format", "max_deviation", "max_temperature", "criterion", "persist")
+                 "check_interval", "seed", "format", "max_deviation", "max_temperature", "criterion", "persist",
+                 "rdf_window", "max_rdf_deviation")
+#: what checkpoints written before a setting existed used
+_LEGACY_SETTINGS = {"rdf_window": DEFAULT_RDF_WINDOW_FS, "max_rdf_deviation": DEFAULT_MAX_RDF_DEVIATION}
 
 
 def choose_starts(structures: list[Atoms], replicas: int, seed: int) -> np.ndarray:
@@ -77,6 +81,8 @@ def simulate(
     exact_filters: bool = False,
     criterion: str = "graph",
     persist: float = DEFAULT_PERSIST_FS,
+    rdf_window: float = DEFAULT_RDF_WINDOW_FS,
+    max_rdf_deviation: float = DEFAULT_MAX_RDF_DEVIATION,
 ) -> dict:
     """Run ``replicas`` copies of MD with the model and return the summary (also ``out/summary.json``).
 
@@ -86,22 +92,21 @@ def simulate(
         A run directory, a MACE/SchNetPack/NequIP model file, or an ``EnergyModel`` itself.
     start
         Structures (path or ``list[Atoms]``) to draw starting frames from, with ``seed``.
-    temperature
-        Thermostat and initial-velocity temperature, K.
-    time, timestep
-        Simulated time per replica in ps; timestep in fs.
+    temperature, time, timestep
+        Thermostat and initial-velocity temperature, K; simulated time per replica, ps; timestep, fs.
     integrator
         ``langevin`` (BAOAB, ``friction`` in 1/fs), ``verlet`` (NVE) or ``nose-hoover`` (``tau`` in fs).
     interval, check_interval
         Steps between written frames / thermo lines, and between stability checks.
     reference
         Structures whose mean bond lengths define collapse (default: ``start``).
-    criterion, max_deviation, persist
-        What counts as a collapse (:mod:`.stability`): ``graph`` (default), a bond graph the reference
-        never visits lasting ``persist`` fs (bonds of the reference break ``max_deviation`` Å beyond their
-        mean), or ``bond``, Fu et al.'s rule: a bond ``max_deviation`` Å from its reference mean.
+    criterion, max_deviation, persist, rdf_window, max_rdf_deviation
+        What counts as a collapse (:mod:`.stability`): ``graph`` (default), a bond graph the reference never
+        visits lasting ``persist`` fs (reference bonds break ``max_deviation`` Å beyond their mean); ``bond``,
+        Fu et al.'s rule: a bond ``max_deviation`` Å from its reference mean; ``rdf``, their rule for liquids:
+        h(r) of the last ``rdf_window`` fs ``max_rdf_deviation`` (∫|h − h_ref| dr) from the reference's.
     max_temperature
-        Instantaneous temperature (K) that counts as a runaway; default 5 × ``temperature``.
+        Instantaneous temperature (K) that counts as a runaway (default 5 × ``temperature``).
     skin
         Å added to the model's cutoff for the candidate pairs reused between steps (see
         :class:`ModelForces`); it changes speed only, never the forces. 0 searches every step.
@@ -154,8 +159,9 @@ def _monitor(structures: list[Atoms], reference: list[Atoms], name: str, setting
     bond_reference = BondReference(reference, name)
     monitor = StabilityMonitor(structures, bond_reference, max_deviation=settings["max_deviation"],
                                max_temperature=settings["max_temperature"], criterion=settings["criterion"],
-                               persist=settings["persist"])
-    return monitor, bond_reference.check_reference(settings["criterion"], settings["max_deviation"])
+                               persist=settings["persist"], rdf_window=settings["rdf_window"],
+                               max_rdf_deviation=settings["max_rdf_deviation"])
+    return monitor, bond_reference.check_reference(settings["criterion"], settings["max_deviation"], monitor.rdf)
 
 
 def _frames(source, default_name: str, data_options: dict | None) -> tuple[list[Atoms], str]:
@@ -212,8 +218,9 @@ class _Simulation:
 
     def restore(self, ckpt: dict) -> None:
         """Continue from ``checkpoint.pt``; one-line error when it was written with other settings."""
-        if ckpt["settings"] != self.settings:
-            changed = sorted(k for k in self.settings if ckpt["settings"].get(k) != self.settings[k])
+        stored = {**_LEGACY_SETTINGS, **ckpt["settings"]}
+        if stored != self.settings:
+            changed = sorted(k for k in self.settings if stored.get(k) != self.settings[k])
             raise BoltzmatchError(f"{self.checkpoint_path}: was written with other settings ({', '.join(changed)}); "
                                   "resume with the same ones or choose a new --out")
         self.state = MDState(**ckpt["state"])
@@ -221,6 +228,8 @@ class _Simulation:
         self.generator.set_state(ckpt["generator"])
         self.active = list(ckpt["active"])
         self.book = ReplicaBook(**ckpt["progress"])
+        if "monitor" in ckpt:
+            self.monitor.load_state_dict(ckpt["monitor"])
         self.first_step, self.wall_before = ckpt["step"] + 1, ckpt["wall_seconds"]
         self.writers = (TrajectoryWriters(self.out / "trajectories", self.structures, self.settings["format"],
                                           offsets=ckpt["trajectory_offsets"], frames=ckpt["trajectory_frames"])
@@ -242,7 +251,7 @@ class _Simulation:
             "progress": self.book.state_dict(),
             "trajectory_offsets": writers.offsets() if writers is not None else {},
             "trajectory_frames": writers.frames if writers is not None else [],
-            "thermo_offset": self.thermo.offset(),
+            "thermo_offset": self.thermo.offset(), "monitor": self.monitor.state_dict(),
         }, self.checkpoint_path)
 
     def _step(self, step: int) -> None:
@@ -385,7 +394,8 @@ def _clock() -> float:
 
 def _settings(given: dict) -> dict:
     """The run's settings (``SETTINGS_KEYS``, compared on resume) as numbers of the right type, checked."""
-    floats = ("temperature", "time", "timestep", "friction", "tau", "max_deviation", "persist")
+    floats = ("temperature", "time", "timestep", "friction", "tau", "max_deviation", "persist", "rdf_window",
+              "max_rdf_deviation")
     settings = {key: float(given[key]) if key in floats else int(given[key]) if key in ("replicas", "interval",
                 "check_interval", "seed") else given[key] for key in SETTINGS_KEYS}
     if settings["max_temperature"] is None:
@@ -403,6 +413,9 @@ def _validate(settings: dict) -> None:
         raise BoltzmatchError(f"--criterion must be one of {', '.join(CRITERIA)}, got {settings['criterion']!r}")
     if not settings["persist"] >= 0:
         raise BoltzmatchError(f"--persist must be ≥ 0 fs, got {settings['persist']}")
+    for key in ("rdf_window", "max_rdf_deviation"):
+        if not settings[key] > 0:
+            raise BoltzmatchError(f"--{key.replace('_', '-')} must be positive, got {settings[key]}")
     for key in ("replicas", "interval", "check_interval"):
         if settings[key] < 1:
             raise BoltzmatchError(f"--{key.replace('_', '-')} must be at least 1, got {settings[key]}")

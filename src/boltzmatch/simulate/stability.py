@@ -6,6 +6,8 @@ Criteria (``CRITERIA``):
   reference frames never visit (up to relabelling atoms of the same element) for ``persist`` fs; a
   proton moving to the other oxygen of malonaldehyde is chemistry, a broken C–C bond is a collapse.
   Periodic structures use the bond rule.
+* ``rdf`` (Fu et al.'s rule for systems without fixed bonds, :mod:`.rdf_rule`): the h(r) of a replica's
+  last ``rdf_window`` fs differs from the reference's by more than ``max_rdf_deviation`` (∫|h − h_ref| dr).
 * ``bond`` (Fu et al., arXiv 2210.07237): bonds come from ASE's natural cutoffs on the first reference
   frame of each molecule; a replica collapses at the first check where any bond length deviates by more
   than ``max_deviation`` (Å, default 0.5) from that bond's mean over the reference frames.
@@ -26,9 +28,10 @@ from ..data.geometry import Bonds, bond_lengths, composition_key, find_bonds, gr
 from ..errors import BoltzmatchError
 from .graphs import DEFAULT_PERSIST_FS, MoleculeGraphs
 from .integrators import MDState
+from .rdf_rule import DEFAULT_MAX_RDF_DEVIATION, DEFAULT_RDF_WINDOW_FS, RdfWatch
 
-REASONS = ("graph", "bond", "non-finite", "temperature")
-CRITERIA = ("graph", "bond")
+REASONS = ("graph", "bond", "rdf", "non-finite", "temperature")
+CRITERIA = ("graph", "bond", "rdf")
 
 
 class BondReference:
@@ -65,15 +68,20 @@ class BondReference:
             self._graphs[key] = MoleculeGraphs(self.groups[key[0]], max_deviation)
         return self._graphs[key]
 
-    def check_reference(self, criterion: str = "graph", max_deviation: float = 0.5) -> list[str]:
+    def check_reference(self, criterion: str = "graph", max_deviation: float = 0.5,
+                        rdf: RdfWatch | None = None) -> list[str]:
         """What the reference frames do that the criterion would call a collapse (bond rule: which bonds, in
-        how many frames, from which frame), or, for the graph criterion, the graph changes they make
+        how many frames, from which frame; h(r) rule, with ``rdf``'s settings: which tenths of the reference
+        differ from the whole by more than its limit), or, for the graph criterion, the graph changes they make
         (none of them a collapse: the reference defines what is visited). One line per finding."""
         from ase.data import chemical_symbols
 
         lines = []
         for key, frames in self.groups.items():
             formula = frames[0].get_chemical_formula()
+            if criterion == "rdf":
+                lines += _check_reference_rdf(self.source, formula, frames, rdf)
+                continue
             if criterion == "bond" or frames[0].pbc.any():
                 deviation = np.abs(bond_lengths(frames, self.bonds[key]) - self.mean_length[key])
                 bad = deviation > max_deviation
@@ -95,14 +103,30 @@ class BondReference:
         return lines
 
 
+def _check_reference_rdf(source: str, formula: str, frames: Sequence[Atoms], rdf: RdfWatch) -> list[str]:
+    """The h(r) rule on the reference itself: each tenth of its frames (at least 20 frames) against the whole."""
+    size = max(20, len(frames) // 10)
+    chunks = [frames[k:k + size] for k in range(0, len(frames) - size + 1, size)]
+    whole = rdf.histogram(frames)
+    deviation = [rdf.deviation(rdf.histogram(chunk), whole) for chunk in chunks]
+    bad = [k for k, d in enumerate(deviation) if d > rdf.max_deviation]
+    if not bad:
+        return []
+    return [f"{source}: {formula}: {len(bad)} of {len(chunks)} stretches of {size} reference frames have an h(r) "
+            f"beyond the limit {rdf.max_deviation:g} from the whole reference's (largest {max(deviation):.3f}, "
+            f"from frame {bad[0] * size})"]
+
+
 class StabilityMonitor:
     """Checks all active replicas at once; :meth:`check` returns a reason per replica or None.
 
-    ``max_temperature`` (K) stops a replica whose instantaneous temperature exceeds it.
+    ``max_temperature`` (K) stops a replica whose instantaneous temperature exceeds it; ``rdf_window`` (fs) and
+    ``max_rdf_deviation`` are the ``rdf`` criterion's.
     """
 
     def __init__(self, structures: Sequence[Atoms], reference: BondReference, *, max_deviation: float = 0.5,
-                 max_temperature: float = float("inf"), criterion: str = "graph", persist: float = DEFAULT_PERSIST_FS):
+                 max_temperature: float = float("inf"), criterion: str = "graph", persist: float = DEFAULT_PERSIST_FS,
+                 rdf_window: float = DEFAULT_RDF_WINDOW_FS, max_rdf_deviation: float = DEFAULT_MAX_RDF_DEVIATION):
         if criterion not in CRITERIA:
             raise BoltzmatchError(f"unknown criterion {criterion!r}; expected one of {', '.join(CRITERIA)}")
         self.max_deviation = float(max_deviation)
@@ -110,6 +134,8 @@ class StabilityMonitor:
         self.criterion, self.persist_ps = criterion, float(persist) / 1000.0
         self.per_replica = [reference.for_structure(a) for a in structures]
         self.graphs = [reference.graphs_for(a, max_deviation) if criterion == "graph" else None for a in structures]
+        self.rdf = (RdfWatch(structures, [a for frames in reference.groups.values() for a in frames],
+                             window=rdf_window, max_deviation=max_rdf_deviation) if criterion == "rdf" else None)
         self.onset: dict[int, float] = {}  # replica → time (ps) its present non-visited graph began
         self.collapse_times: list[float] = []
         self.cells = [np.asarray(a.cell) for a in structures]
@@ -170,10 +196,13 @@ class StabilityMonitor:
         lasted; without it a graph change counts at once. :attr:`collapse_times` then holds the time (ps) of
         this check for every active replica (a collapse is dated when the criterion fires, so a trajectory
         holds nothing after it), :attr:`onset` when each replica's present non-visited graph began."""
-        deviation = self.max_bond_deviation(positions).tolist()
-        keys = self.graph_keys(positions) if self.criterion == "graph" else [None] * self.n_active
         now = 0.0 if time_ps is None else float(time_ps)
         self.collapse_times = [now] * self.n_active
+        if self.rdf is not None:
+            flags = self.rdf.observe_all(self.active_ids, positions, [self.counts[r] for r in self.active_ids], now)
+            return [("rdf" if flag else None, None) for flag in flags]
+        deviation = self.max_bond_deviation(positions).tolist()
+        keys = self.graph_keys(positions) if self.criterion == "graph" else [None] * self.n_active
         out: list[tuple[str | None, bytes | None]] = []
         for slot, r in enumerate(self.active_ids):
             key = keys[slot]
@@ -205,6 +234,15 @@ class StabilityMonitor:
             else:
                 reasons.append(None)
         return reasons
+
+    def state_dict(self) -> dict:
+        """What the checks remember between them (graph onsets, h(r) windows), for a checkpoint."""
+        return {"onset": dict(self.onset), "rdf": None if self.rdf is None else self.rdf.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.onset = {int(r): float(t) for r, t in state["onset"].items()}
+        if self.rdf is not None and state.get("rdf") is not None:
+            self.rdf.load_state_dict(state["rdf"])
 
     def _graph_collapsed(self, replica: int, key: bytes, now: float, at_once: bool) -> bool:
         graphs = self.graphs[replica]

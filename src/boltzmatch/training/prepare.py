@@ -59,6 +59,8 @@ def _objectives(settings: TrainSettings) -> tuple[object, list, object]:
     if settings.objective_name == "dsm" and not settings.sigma:
         settings.sigma = [round(dsm_sigma_from_data(structures), 6)]
         objective = _make_objective(settings)
+    if settings.objective_name == "fisher-cd":  # validation: the Fisher term alone (the CD term hovers about 0)
+        return objective, structures, objective.fisher
     if settings.objective_name != "cd":
         return objective, structures, objective
     # the CD loss is a difference of energies that hovers about 0 at any optimum; validation reports

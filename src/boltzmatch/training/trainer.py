@@ -209,7 +209,8 @@ class EnergyStep(Step):
         # CD keeps its last epoch: the dsm validation loss is blind to how the model shares probability
         # between basins (score matching's blind spot, which is what CD corrects), so selecting by it undid
         # the CD fine-tune (alanine dipeptide: best epoch 1 of 21, φ/ψ JSD 9.8× the floor; last epoch 2.8×)
-        better = self.run_.settings.objective_name == "cd" or row["val_loss"] < state.get("best_val", math.inf)
+        better = (self.run_.settings.objective_name in ("cd", "fisher-cd")  # the last epoch: CD hovers about 0
+                  or row["val_loss"] < state.get("best_val", math.inf))
         if better:
             state.update(best_val=row["val_loss"], best_epoch=state["epoch"], bad_epochs=0)
         else:
