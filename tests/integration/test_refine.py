@@ -156,3 +156,37 @@ def test_bad_inputs_are_one_line_errors_and_leave_no_folder(rough_schnet, ethano
         err = capsys.readouterr().err
         assert message in err and len(err.strip().splitlines()) == 1
         assert not (tmp_path / "r").exists()
+
+
+def test_label_free_rounds_make_no_reference_call_and_use_the_model_s_frames(rough_schnet, ethanol_xtb, tmp_path,
+                                                                            monkeypatch):
+    generate_module = importlib.import_module("boltzmatch.data.generate")
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a label-free round called the reference method")
+
+    monkeypatch.setattr(generate_module, "make_calculator", refuse)
+    settings = {**SETTINGS, "rounds": 2}
+    summary = boltzmatch.refine(rough_schnet, data=ethanol_xtb, out=tmp_path / "free", selection="none", **settings)
+    assert summary["objective"] == "fisher-cd"
+    assert [r["labels_used"] for r in summary["rows"]] == [0, 0, 0]
+    assert not (tmp_path / "free" / "round_00" / "labels.xyz").exists()
+    # the negatives of round 1 are every frame the MD of rounds 0 and 1 wrote, positions only
+    md_frames = sum(len(read(p, index=":")) for k in (0, 1)
+                    for p in (tmp_path / "free" / f"round_{k:02d}" / "md" / "trajectories").iterdir())
+    negatives = read(tmp_path / "free" / "round_01" / "negatives.xyz", index=":")
+    assert len(negatives) == md_frames and negatives[0].calc is None
+    config = yaml.safe_load((tmp_path / "free" / "round_01" / "model" / "config.yaml").read_text())
+    assert config["training"]["objective"] == "fisher-cd"
+    assert config["training"]["cd_options"]["negatives"].endswith("round_01/negatives.xyz")
+    assert "no reference call" in format_refine_summary(summary)
+
+
+def test_label_free_settings_are_checked(rough_schnet, ethanol_xtb, tmp_path):
+    with pytest.raises(BoltzmatchError, match="selection none takes no labels"):
+        boltzmatch.refine(rough_schnet, data=ethanol_xtb, out=tmp_path / "x", selection="none", objective="fisher",
+                          **SETTINGS)
+    with pytest.raises(BoltzmatchError, match="cd-weight"):
+        boltzmatch.refine(rough_schnet, data=ethanol_xtb, out=tmp_path / "y", selection="none", cd_weight=-1,
+                          **SETTINGS)
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()

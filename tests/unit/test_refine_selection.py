@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from boltzmatch.workflows.refine import top_per_replica
+from boltzmatch.workflows.refine_select import top_per_replica
 
 
 def test_one_wandering_replica_cannot_take_the_whole_budget():

@@ -28,11 +28,16 @@ def add_parser(subparsers) -> None:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--max-minutes", type=float, help="fine-tuning wall-time budget per round")
     p.add_argument("--test", help="held-out labelled frames: force MAE per round")
-    p.add_argument("--selection", choices=["failures", "uniform"], default="failures",
-                   help="frames to label: before collapses and where the model is unsure (default), or drawn "
-                        "uniformly from the trajectories (plain active learning)")
-    p.add_argument("--objective", choices=["fisher", "energy-forces"], default="fisher",
-                   help="fine-tuning objective on the training frames plus every label (default fisher)")
+    p.add_argument("--selection", choices=["failures", "uniform", "none"], default="failures",
+                   help="frames to label: before collapses and where the model is unsure (default), drawn "
+                        "uniformly from the trajectories (plain active learning), or none (no reference call: "
+                        "the model's MD frames enter fisher-cd as negatives)")
+    p.add_argument("--objective", choices=["fisher", "energy-forces", "fisher-cd"],
+                   help="fine-tuning objective on the training frames plus every label (default fisher; fisher-cd, "
+                        "the Fisher divergence plus contrastive divergence against the model's MD frames, with "
+                        "--selection none)")
+    p.add_argument("--cd-weight", type=float, default=1.0,
+                   help="weight of fisher-cd's contrastive-divergence term (default 1)")
     p.add_argument("--energy-weight", type=float, default=0.0,
                    help="weight of a per-atom energy MSE (eV^2) added to the Fisher objective (default 0)")
     p.add_argument("--huber-delta", type=float,
@@ -52,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
                      timestep=args.timestep, label_budget=args.label_budget, window=args.window, epochs=args.epochs,
                      lr=args.lr, batch_size=args.batch_size, max_minutes=args.max_minutes, test=args.test,
                      seed=args.seed, selection=args.selection, objective=args.objective,
-                     energy_weight=args.energy_weight,
-                     huber_delta=args.huber_delta, progress=not args.quiet)
+                     energy_weight=args.energy_weight, huber_delta=args.huber_delta, cd_weight=args.cd_weight,
+                     progress=not args.quiet)
     print(format_refine_summary(summary))
     return 0

@@ -10,8 +10,8 @@ Each round (``OUT/round_NN/``):
    atoms) between the current model and the run refine started from (from round 1 on), else the
    largest bond deviation (Å) from the reference mean bond lengths, at most an eighth of the budget
    from one replica. With ``selection="uniform"``, drawn uniformly from every written frame (plain
-   active learning, the issue's baseline b).
-   Chosen deterministically for the seed.
+   active learning, the issue's baseline b). Chosen deterministically for the seed
+   (:mod:`.refine_select`). With ``selection="none"`` nothing is labelled: no reference call at all.
 3. ``labels.xyz``: the candidates labelled by the reference method (xtb, emt, openmm); every frame is
    appended and flushed as soon as it is labelled, so a killed round loses nothing labelled and a
    resumed one labels only the rest.
@@ -22,6 +22,10 @@ Each round (``OUT/round_NN/``):
    residuals beyond ``huber_delta`` (default 0.5 eV/Å) linearly: labels taken where the model
    fails sit up to ~10 eV above the training frames with 10–18 eV/Å forces, and squared residuals
    there outweighed the rest (the held-out force error rose over rounds; docs/architecture.md).
+   ``fisher-cd`` (the default with ``selection="none"``) adds contrastive divergence whose model samples
+   start from every MD frame of the rounds so far (``negatives.xyz``, positions only; weight
+   ``cd_weight``): the likelihood of the reference positions under p_θ ∝ exp(−βU_θ) raises the energy
+   where the model's MD goes and the reference never does (:mod:`boltzmatch.objectives.fisher_cd`).
 
 After the last round one more MD judges the final model. ``refine.csv``/``refine.json`` hold a row per
 round: labels used (cumulative), median time to collapse (ps), collapsed replicas, held-out force MAE
@@ -41,6 +45,7 @@ from ase import Atoms
 
 from ..errors import BoltzmatchError
 from ..utils.atomic import atomic_write_text
+from . import refine_select as select
 
 
 @dataclass
@@ -65,17 +70,19 @@ class RefineSettings:
     seed: int = 0
     selection: str = "failures"
     objective: str = "fisher"
+    cd_weight: float = 1.0
     energy_weight: float = 0.0
     huber_delta: float | None = None  # eV/Å as used (resolve_huber_delta); None: squared residuals
 
 
-SELECTIONS = ("failures", "uniform")
-REFINE_OBJECTIVES = ("fisher", "energy-forces")
+SELECTIONS = ("failures", "uniform", "none")
+REFINE_OBJECTIVES = ("fisher", "energy-forces", "fisher-cd")
 #: eV/Å: the Fisher objective's Huber δ when none is given; on aspirin and malonaldehyde (xTB, 500 K)
 #: it ended with a lower held-out force error than squared residuals (benchmarks/refine.py)
 DEFAULT_HUBER_DELTA = 0.5
 #: what runs written before an option existed used (their settings.json lacks it)
-_LEGACY = {"selection": "failures", "objective": "fisher", "energy_weight": 0.0, "huber_delta": None}
+_LEGACY = {"selection": "failures", "objective": "fisher", "energy_weight": 0.0, "huber_delta": None,
+           "cd_weight": 1.0}
 
 
 def _stored_settings(stored: dict) -> dict:
@@ -87,12 +94,22 @@ def _stored_settings(stored: dict) -> dict:
     return stored
 
 
+FISHER_OBJECTIVES = ("fisher", "fisher-cd")
+
+
+def resolve_objective(selection: str, objective: str | None) -> str:
+    """The fine-tuning objective: ``fisher-cd`` where no label is taken (``selection="none"``), else ``fisher``."""
+    if objective is not None:
+        return objective
+    return "fisher-cd" if selection == "none" else "fisher"
+
+
 def resolve_huber_delta(objective: str, huber_delta: float | None) -> float | None:
     """The Huber δ (eV/Å) a refine run uses: ``None`` is the default (:data:`DEFAULT_HUBER_DELTA` with
     the Fisher objective, none with energy-forces), 0 turns it off (squared residuals)."""
     if huber_delta is None:
-        return DEFAULT_HUBER_DELTA if objective == "fisher" else None
-    if huber_delta < 0 or (huber_delta > 0 and objective != "fisher"):
+        return DEFAULT_HUBER_DELTA if objective in FISHER_OBJECTIVES else None
+    if huber_delta < 0 or (huber_delta > 0 and objective not in FISHER_OBJECTIVES):
         raise BoltzmatchError(f"huber-delta must be positive (0: off) and only goes with objective fisher, "
                               f"got {huber_delta} with {objective}")
     return float(huber_delta) if huber_delta > 0 else None
@@ -102,15 +119,17 @@ def refine(run_dir: str | Path, *, data: str | Path, out: str | Path, calculator
            temperature: float = 500.0, rounds: int = 3, replicas: int = 32, time: float = 10.0,  # noqa: A002
            timestep: float = 0.5, label_budget: int = 64, window: int = 5, epochs: int = 30, lr: float = 1e-4,
            batch_size: int = 32, max_minutes: float | None = None, test: str | Path | None = None, seed: int = 0,
-           selection: str = "failures", objective: str = "fisher", energy_weight: float = 0.0,
-           huber_delta: float | None = None, progress: bool = True, reference: str | None = None) -> dict:
+           selection: str = "failures", objective: str | None = None, energy_weight: float = 0.0,
+           huber_delta: float | None = None, cd_weight: float = 1.0, progress: bool = True,
+           reference: str | None = None) -> dict:
     """Refine the model of ``run_dir`` (a run or a model file) by ``rounds`` rounds; returns the summary.
 
     ``calculator`` labels the chosen frames (xtb, emt, openmm; ``reference`` is its old name, deprecated).
 
     ``temperature`` in K, ``time`` ps per replica, ``timestep`` fs, ``label_budget`` reference calls per
-    round, ``window`` frames before each collapse to draw from; ``selection`` (failures, uniform) and
-    ``objective`` (fisher, energy-forces) as in the module docstring; ``energy_weight`` adds the
+    round, ``window`` frames before each collapse to draw from; ``selection`` (failures, uniform, none) and
+    ``objective`` (fisher, energy-forces, fisher-cd; default fisher, fisher-cd with selection none) as in the
+    module docstring; ``cd_weight`` weighs fisher-cd's likelihood term; ``energy_weight`` adds the
     supervised per-atom energy MSE (eV²) with that weight to the Fisher objective and ``huber_delta`` (eV/Å)
     makes it robust to outlying force residuals (:class:`~boltzmatch.objectives.score.ScoreMatching`;
     :func:`resolve_huber_delta`: default 0.5 eV/Å with the Fisher objective, 0 turns it off).
@@ -121,13 +140,14 @@ def refine(run_dir: str | Path, *, data: str | Path, out: str | Path, calculator
                       DeprecationWarning, stacklevel=2)
         calculator = reference
     out = Path(out)
+    objective = resolve_objective(selection, objective)
     settings = RefineSettings(run_dir=str(run_dir), data=str(data), calculator=calculator,
                               temperature=float(temperature), rounds=int(rounds), replicas=int(replicas),
                               time=float(time), timestep=float(timestep), label_budget=int(label_budget),
                               window=int(window), epochs=int(epochs), lr=float(lr), batch_size=int(batch_size),
                               max_minutes=max_minutes, test=None if test is None else str(test), seed=int(seed),
                               selection=selection, objective=objective, energy_weight=float(energy_weight),
-                              huber_delta=resolve_huber_delta(objective, huber_delta))
+                              huber_delta=resolve_huber_delta(objective, huber_delta), cd_weight=float(cd_weight))
     _validate(settings)
     from ..data import read_structures
     from ..runs.run_dir import read_config
@@ -148,7 +168,8 @@ def refine(run_dir: str | Path, *, data: str | Path, out: str | Path, calculator
     for number in range(settings.rounds + 1):
         folder = out / f"round_{number:02d}"
         summary = _simulate(current, train, folder / "md", settings, number, progress)
-        row = {"round": number, "model": str(current), "labels_used": settings.label_budget * number,
+        labels_used = 0 if settings.selection == "none" else settings.label_budget * number
+        row = {"round": number, "model": str(current), "labels_used": labels_used,
                "median_time_to_collapse_ps": summary["median_time_to_collapse_ps"],
                "collapsed": summary["n_collapsed"], "replicas": summary["replicas"],
                "force_mae_meV_A": _test_force_mae(current, settings.test)}
@@ -156,12 +177,16 @@ def refine(run_dir: str | Path, *, data: str | Path, out: str | Path, calculator
         _write_rows(out, rows, settings)
         if number == settings.rounds:
             break
-        candidates = _candidates(folder, current, train, settings, number)
-        _label(candidates, folder / "labels.xyz", settings.calculator, progress)
-        union = _union(out, train, number)
-        current = _finetune(current, union, folder / "model", settings, progress)
+        if settings.selection == "none":
+            union = Path(settings.data)
+        else:
+            candidates = select.candidates(folder, current, train, settings, number)
+            _label(candidates, folder / "labels.xyz", settings.calculator, progress)
+            union = _union(out, train, number)
+        negatives = _negatives(out, number) if settings.objective == "fisher-cd" else None
+        current = _finetune(current, union, folder / "model", settings, progress, negatives)
     return {"out": str(out), "rows": rows, "plot": str(_plot(out, rows)), "selection": settings.selection,
-            "objective": settings.objective, "huber_delta": settings.huber_delta}
+            "objective": settings.objective, "huber_delta": settings.huber_delta, "cd_weight": settings.cd_weight}
 
 
 def _validate(settings: RefineSettings) -> None:
@@ -179,7 +204,12 @@ def _validate(settings: RefineSettings) -> None:
         if value < (0 if key == "rounds" else 1):
             kind = "a non-negative" if key == "rounds" else "a positive"
             raise BoltzmatchError(f"{key.replace('_', '-')} must be {kind} integer, got {value}")
-    if settings.energy_weight < 0 or (settings.energy_weight and settings.objective != "fisher"):
+    if settings.selection == "none" and settings.objective != "fisher-cd":
+        raise BoltzmatchError(f"selection none takes no labels: it goes with objective fisher-cd, got "
+                              f"{settings.objective}")
+    if not settings.cd_weight >= 0:
+        raise BoltzmatchError(f"cd-weight must be ≥ 0, got {settings.cd_weight}")
+    if settings.energy_weight < 0 or (settings.energy_weight and settings.objective not in FISHER_OBJECTIVES):
         raise BoltzmatchError(f"energy-weight must be non-negative and only goes with objective fisher, "
                               f"got {settings.energy_weight} with {settings.objective}")
     for key in ("temperature", "time", "timestep", "lr"):
@@ -202,115 +232,6 @@ def _interval(settings: RefineSettings) -> int:
     """Steps between written frames: about 200 frames per replica, at least every 10 steps."""
     steps = int(round(settings.time * 1000 / settings.timestep))
     return max(10, steps // 200)
-
-
-def _candidates(folder: Path, model, train: list[Atoms], settings: RefineSettings, number: int) -> list[Atoms]:
-    """The frames to label this round (written once to ``candidates.xyz``, then read back)."""
-    from ase.io import read
-
-    path = folder / "candidates.xyz"
-    if path.exists():
-        return read(path, index=":")
-    from ..simulate.output import read_samples
-
-    summary = json.loads((folder / "md" / "summary.json").read_text())
-    trajectories = read_samples(folder / "md")
-    pool = [(r, i) for r, frames in enumerate(trajectories) for i in range(len(frames))]
-    if not pool:
-        raise BoltzmatchError(f"{folder / 'md'}: the simulation wrote no frames to label")
-    chosen: list[tuple[int, int]] = []
-    if settings.selection == "uniform":
-        rng = np.random.default_rng(settings.seed + number)
-        picks = rng.choice(len(pool), size=min(settings.label_budget, len(pool)), replace=False)
-        chosen = [pool[k] for k in sorted(picks)]
-        return _write_candidates(path, chosen, trajectories, settings)
-    # half the budget from the stretch before each collapse, round robin over the collapsed replicas
-    stretches = [[(r, i) for i in range(max(0, len(trajectories[r]) - settings.window), len(trajectories[r]))][::-1]
-                 for r, collapsed in enumerate(summary["collapsed"]) if collapsed and r < len(trajectories)]
-    half = settings.label_budget // 2 if any(stretches) else 0
-    while len(chosen) < half and any(stretches):
-        for stretch in stretches:
-            if stretch and len(chosen) < half:
-                chosen.append(stretch.pop(0))
-    # the rest where the uncertainty signal is highest
-    taken = set(chosen)
-    rest = [key for key in pool if key not in taken]
-    frames = [trajectories[r][i] for r, i in rest]
-    score = (_disagreement(model, settings.run_dir, frames) if number > 0 else _bond_deviation(frames, train))
-    cap = max(1, -(-settings.label_budget // REPLICA_SHARE))
-    chosen += top_per_replica(rest, score, settings.label_budget - len(chosen), cap)
-    return _write_candidates(path, chosen, trajectories, settings)
-
-
-REPLICA_SHARE = 8
-"""At most 1/REPLICA_SHARE of a round's labels come from the uncertainty ranking of one replica."""
-
-
-def top_per_replica(keys: list[tuple[int, int]], score: np.ndarray, n: int, cap: int) -> list[tuple[int, int]]:
-    """The ``n`` highest-scoring ``(replica, frame)`` keys, at most ``cap`` from one replica.
-
-    One replica that wandered somewhere odd otherwise fills the whole budget with near-copies of one
-    failure (seen on aspirin: all 64 of a round's labels from two replicas). Where the cap leaves
-    fewer than ``n``, the best of the rest fill up.
-    """
-    order = np.argsort(-np.asarray(score), kind="stable")
-    taken: list[int] = []
-    per_replica: dict[int, int] = {}
-    for k in order:
-        if len(taken) == n:
-            break
-        replica = keys[k][0]
-        if per_replica.get(replica, 0) < cap:
-            taken.append(int(k))
-            per_replica[replica] = per_replica.get(replica, 0) + 1
-    picked = set(taken)
-    left = [int(k) for k in order if int(k) not in picked]
-    taken += left[: n - len(taken)]
-    return [keys[k] for k in taken]
-
-
-def _write_candidates(path: Path, chosen: list[tuple[int, int]], trajectories: list[list[Atoms]],
-                      settings: RefineSettings) -> list[Atoms]:
-    from ase.io import write
-
-    picked = []
-    for r, i in chosen:
-        atoms = trajectories[r][i].copy()
-        atoms.calc = None
-        atoms.info = {"replica": r, "time_ps": trajectories[r][i].info.get("time_ps"),
-                      "temperature": settings.temperature}
-        picked.append(atoms)
-    from ..utils.atomic import atomic_path
-
-    with atomic_path(path) as tmp:
-        write(tmp, picked, format="extxyz")
-    return picked
-
-
-def _bond_deviation(frames: list[Atoms], train: list[Atoms]) -> np.ndarray:
-    """Largest bond-length deviation (Å) of each frame from the training frames' mean bond lengths."""
-    from ..data.geometry import bond_lengths
-    from ..simulate.stability import BondReference
-
-    reference = BondReference(train, "training data")
-    out = np.zeros(len(frames))
-    for n, atoms in enumerate(frames):
-        bonds, mean = reference.for_structure(atoms)
-        out[n] = np.abs(bond_lengths([atoms], bonds)[0] - mean).max() if len(mean) else 0.0
-    return out
-
-
-def _disagreement(model, parent, frames: list[Atoms]) -> np.ndarray:
-    """Max over atoms of |F_model − F_parent| (eV/Å) per frame."""
-    from ..analysis.evaluate import predict_frames
-
-    if not frames:
-        return np.zeros(0)
-    _, forces = predict_frames(model, frames)
-    _, parent_forces = predict_frames(parent, frames)
-    per_atom = np.linalg.norm(forces - parent_forces, axis=1)
-    counts = [len(a) for a in frames]
-    return np.array([chunk.max() for chunk in np.split(per_atom, np.cumsum(counts)[:-1])])
 
 
 def _label(candidates: list[Atoms], path: Path, calculator: str, progress: bool) -> None:
@@ -351,7 +272,26 @@ def _union(out: Path, train: list[Atoms], number: int) -> Path:
     return path
 
 
-def _finetune(model, union: Path, run: Path, settings: RefineSettings, progress: bool) -> Path:
+def _negatives(out: Path, number: int) -> Path:
+    """Every frame the MD of rounds 0 … ``number`` wrote (``round_NN/negatives.xyz``): the model's own
+    samples, positions only, where fisher-cd's chains start."""
+    from ..data import write_structures
+    from ..simulate.output import read_samples
+
+    path = out / f"round_{number:02d}" / "negatives.xyz"
+    if not path.exists():
+        frames = [frame for k in range(number + 1) for replica in read_samples(out / f"round_{k:02d}" / "md")
+                  for frame in replica]
+        if not frames:
+            raise BoltzmatchError(f"{out}: the simulations wrote no frames to use as negatives")
+        for frame in frames:
+            frame.calc = None
+        write_structures(path, frames)
+    return path
+
+
+def _finetune(model, union: Path, run: Path, settings: RefineSettings, progress: bool,
+              negatives: Path | None = None) -> Path:
     from ..runs import run_dir as rd
     from ..training import finetune, train
 
@@ -360,8 +300,9 @@ def _finetune(model, union: Path, run: Path, settings: RefineSettings, progress:
     if (run / rd.CHECKPOINT).exists():
         train(union, out=run, resume=True, progress=progress)
         return run
-    fisher = settings.objective == "fisher"
-    finetune(model, data=union, out=run, objective=settings.objective,
+    fisher = settings.objective in FISHER_OBJECTIVES
+    cd = {"negatives": str(negatives.resolve()), "weight": settings.cd_weight} if negatives is not None else None
+    finetune(model, data=union, out=run, objective=settings.objective, cd_options=cd,
              temperature=settings.temperature if fisher else None,
              energy_weight=settings.energy_weight if fisher else None,
              huber_delta=settings.huber_delta if fisher else None,
@@ -426,9 +367,12 @@ def format_refine_summary(summary: dict) -> str:
              f"{r['collapsed']}/{r['replicas']}",
              "" if r["force_mae_meV_A"] is None else f"{r['force_mae_meV_A']:.1f}"] for r in summary["rows"]]
     objective = summary.get("objective", "fisher")
+    if objective == "fisher-cd":
+        objective += f", cd weight {summary.get('cd_weight', 1.0):g}"
     if summary.get("huber_delta"):
         objective += f", Huber δ {summary['huber_delta']:g} eV/Å"
     return format_table(rows, header=["round", "labels used", "median collapse (ps)", "collapsed",
                                       "test force MAE (meV/Å)"],
-                        title=f"Refine: {summary['out']} (labels: {summary.get('selection', 'failures')}, "
+                        title=f"Refine: {summary['out']} (labels: "
+                              f"{summary.get('selection', 'failures').replace('none', 'none, no reference call')}, "
                               f"fine-tuning: {objective})")
