@@ -1,35 +1,32 @@
-"""`refine` against three baselines at equal reference labels (issue 17), on GFN2-xTB molecules at 500 K.
+"""`refine` where labels are scarce (issue 36): the labelled loop, plain active learning and the label-free
+loop against energy+force training, on GFN2-xTB molecules at 500 K.
 
-For each molecule (default: aspirin, then malonaldehyde), starting from 1,000 xTB frames (seed 1):
+For each molecule (aspirin, malonaldehyde), from ``--train-frames`` xTB frames (seed 1, 5 fs apart):
 
-(a) ``energy-forces``: SchNet (64 features × 3 interactions, 5 Å) trained on energies and forces,
-    ``--base-epochs`` epochs; 1,000 reference labels.
-(loop) ``boltzmatch refine`` from (a): ``--rounds`` rounds of MD (``--replicas`` × ``--round-ps``),
-    ``--budget`` xTB labels per round from before collapses and where the model disagrees with (a),
-    Fisher fine-tuning (``--tune-epochs`` per round) on the training frames plus every label.
-(b) plain active learning: the same loop with the labels drawn uniformly from the MD frames and
-    energy+force retraining (``refine --selection uniform --objective energy-forces``).
-(c) Fisher fine-tuning of (a) without the loop: the same number of extra labels, taken from a
-    further xTB trajectory (seed 3), ``rounds × tune-epochs`` epochs.
+(a) ``energy-forces``: SchNet (64 features × 3 interactions, 5 Å), ``--base-epochs`` epochs.
+(b) plain active learning: ``refine --selection uniform --objective energy-forces`` from (a).
+(c) Fisher fine-tuning of (a) without the loop, the same number of extra labels from a further xTB
+    trajectory (seed 3), ``rounds × tune-epochs`` epochs.
+(loop) the labelled loop, ``refine`` at its defaults (labels before collapses and where the model is
+    unsure, Fisher fine-tuning); (loop+cd) the same labels with ``--objective fisher-cd``.
+(d) the label-free loop: ``refine --selection none`` (fisher-cd against the model's own MD frames on the
+    training frames; no reference call).
+Every loop runs ``--rounds`` rounds of ``--replicas`` × ``--round-ps`` MD, ``--budget`` labels a round.
 
-Every final model is judged the same way: ``--replicas`` Langevin replicas × ``--ps`` ps at 500 K,
-0.5 fs, seed 1000 (no round used it), 0.5 Å bond criterion: median time to collapse, collapsed
-replicas, mean time stable (a replica that never collapsed counts the whole run: the restricted mean
-survival time); force MAE on the held-out trajectory (seed 2); h(r) MAE of the MD frames against it. A
-median equal to the judging length is censored (more than half never collapsed): its ratio to (a) is a
-lower bound (shown as ≥), and when (a)'s own median is censored no ratio is shown.
-Every stage is cached under ``.cache/refine_bench/MOLECULE`` and resumes after a kill (training,
-refine rounds and the judging simulations all checkpoint).
+Every model is judged the same way: ``--replicas`` Langevin replicas × ``--ps`` ps at 500 K, 0.5 fs, seed 1000
+(no round used it), starts drawn from a separately seeded xTB trajectory (seed 2), which is also the
+reference of the default (graph) collapse criterion: median time to collapse (censored medians are lower
+bounds, shown ≥), survival curves, force MAE on that trajectory with a paired bootstrap interval of the
+difference to (a) (over frames), h(r) MAE of the MD frames with a paired bootstrap interval (over replicas).
+The xTB trajectories are themselves judged by the default criterion and by the bond rule.
 
-Usage: python benchmarks/refine.py [--molecules aspirin malonaldehyde] [--replicas 32] [--ps 100]
-       [--rounds 4] [--round-ps 10] [--budget 64] [--base-epochs 60] [--tune-epochs 10] [--huber-delta D]
-       [--long-ps L] [--base-ps B]
-(refine's own default δ = 0.5 eV/Å; ``--huber-delta 0`` runs the squared-residual loop, folder ``loop``.)
-``--long-ps`` judges the loop's final model L ps as well: (a)'s median, when uncensored in ``--ps``, against
-the loop's over L ps — the issue's 10× needs a judge ≥ 10 × (a)'s median. ``--base-ps B`` judges (a) B ps where
-more than half its replicas survive ``--ps`` (aspirin: 6/32 collapsed in 100 ps), so that its median is observed
-and every ratio's denominator comes from (a)'s longest judge.
-Writes benchmarks/results/refine.{json,md} and benchmarks/results/refine/survival.png.
+Every stage is cached under ``.cache/refine200/MOLECULE`` and resumes after a kill. Each molecule writes
+``results/refine/MOLECULE.json``; run molecules in separate processes (one core each) and ``--report`` merges
+them into ``results/refine.{json,md}`` and ``results/refine/survival.png``.
+
+Usage: python benchmarks/refine.py --molecules malonaldehyde [--replicas 32] [--ps 10] [--rounds 4]
+       [--round-ps 5] [--budget 50] [--train-frames 200] [--base-epochs 100] [--tune-epochs 10] [--cd-weight 1]
+       python benchmarks/refine.py --report
 """
 
 from __future__ import annotations
@@ -43,163 +40,100 @@ from common import CACHE, RESULTS, SCHNET_CONFIG, machine, molecule_data
 
 import boltzmatch
 from boltzmatch.analysis.compare import sample_metrics
-from boltzmatch.analysis.metrics import (
-    bootstrap_hr_mae,
-    censored_median_ratio,
-    constant_hazard_median,
-    median_is_censored,
-    replica_histograms,
-)
+from boltzmatch.analysis.evaluate import predict_frames
+from boltzmatch.analysis.metrics import bootstrap_hr_mae, censored_median_ratio, replica_histograms
 from boltzmatch.data import read_structures, write_structures
+from boltzmatch.simulate.judge import judge_trajectory
 from boltzmatch.simulate.output import read_samples
 from boltzmatch.utils.atomic import atomic_write_text
 from boltzmatch.utils.table import format_table
-from boltzmatch.workflows.refine import resolve_huber_delta
 
 TEMPERATURE = 500.0
 JUDGE_SEED = 1000
-RESULTS_FORMAT = 2  # 2: h(r) of every MD frame with replica-bootstrap intervals, constant-hazard medians
+RESULTS_FORMAT = 3  # 3: issue 36's regime (scarce labels, graph criterion, starts from the test trajectory)
 METHODS = {"a": "(a) energy+force", "b": "(b) plain active learning", "c": "(c) Fisher, no loop",
-           "loop": "refine (Fisher loop)"}
+           "loop": "labelled loop (Fisher)", "loop_cd": "labelled loop (fisher-cd)",
+           "d": "(d) label-free loop (fisher-cd)"}
+OUT = RESULTS / "refine"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--molecules", nargs="+", default=["aspirin", "malonaldehyde"])
+    parser.add_argument("--molecules", nargs="+", default=[])
+    parser.add_argument("--report", action="store_true", help="merge the molecules' results into refine.md")
     parser.add_argument("--replicas", type=int, default=32)
-    parser.add_argument("--ps", type=float, default=100.0, help="judging MD length per replica, ps")
+    parser.add_argument("--ps", type=float, default=10.0, help="judging MD length per replica, ps")
     parser.add_argument("--rounds", type=int, default=4)
-    parser.add_argument("--round-ps", type=float, default=10.0)
-    parser.add_argument("--budget", type=int, default=64, help="xTB labels per round")
-    parser.add_argument("--base-epochs", type=int, default=60)
+    parser.add_argument("--round-ps", type=float, default=5.0)
+    parser.add_argument("--budget", type=int, default=50, help="xTB labels per round")
+    parser.add_argument("--train-frames", type=int, default=200)
+    parser.add_argument("--base-epochs", type=int, default=100)
     parser.add_argument("--tune-epochs", type=int, default=10)
-    parser.add_argument("--long-ps", type=float,
-                        help="also judge the loop's final model this long (ps, same replicas and seed): its median "
-                             "against (a)'s where the --ps judge leaves (a)'s median uncensored")
-    parser.add_argument("--base-ps", type=float,
-                        help="also judge (a) this long (ps, same replicas and seed) where more than half its replicas "
-                             "survive --ps: its median is then observed, the denominator of every ratio")
-    parser.add_argument("--huber-delta", type=float,
-                        help="eV/Å: refine's Fisher objective weighs force residuals beyond it linearly "
-                             "(default: refine's, 0.5; 0: squared residuals, the loop of earlier results)")
+    parser.add_argument("--cd-weight", type=float, default=1.0)
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     args = parser.parse_args()
-    args.huber_delta = resolve_huber_delta("fisher", args.huber_delta)  # recorded as used
-    results = earlier_results(args)
     for molecule in args.molecules:
-        results[molecule] = run_molecule(molecule, args)
-        write(results, args)  # after every molecule, so a later kill keeps the finished ones
-
-
-def earlier_results(args: argparse.Namespace) -> dict:
-    """Other molecules' results from an earlier run with the same settings, so running one molecule
-    keeps the rest of the table instead of overwriting it."""
-    path = RESULTS / "refine.json"
-    if not path.exists():
-        return {}
-    earlier = json.loads(path.read_text())
-    if earlier.get("format") != RESULTS_FORMAT:  # measured differently: rerun (the MD is cached)
-        return {}
-    # options added later are absent from older results: read them as unset
-    # --long-ps is per molecule (its "long" entry): a longer judge of one molecule keeps the others
-    own = ("molecules", "long_ps", "base_ps")
-    same = {k: earlier.get("settings", {}).get(k) for k in vars(args) if k not in own} == {
-        k: v for k, v in vars(args).items() if k not in own}
-    if not same:
-        return {}
-    kept = {m: r for m, r in earlier.get("results", {}).items() if m not in args.molecules and "goals" in r}
-    for result in kept.values():  # judges recorded before they carried their length were all --ps long
-        for m in result["methods"].values():
-            m.setdefault("ps", args.ps)
-    return kept
+        result = run_molecule(molecule, args)
+        OUT.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(OUT / f"{molecule}.json", json.dumps(
+            {"format": RESULTS_FORMAT, "machine": machine(), "settings": vars(args), "result": result}, indent=2))
+    if args.report or args.molecules:
+        report()
 
 
 def run_molecule(molecule: str, args: argparse.Namespace) -> dict:
-    root = CACHE / "refine_bench" / molecule
+    root = CACHE / "refine200" / molecule
     root.mkdir(parents=True, exist_ok=True)
-    train = molecule_data(molecule, f"{molecule}500K_train1000", frames=1000, seed=1)
+    train = molecule_data(molecule, f"{molecule}500K_train{args.train_frames}", frames=args.train_frames, seed=1)
     test = molecule_data(molecule, f"{molecule}500K_test1000", frames=1000, seed=2)
     n_extra = args.rounds * args.budget
     extra = molecule_data(molecule, f"{molecule}500K_extra{n_extra}", frames=n_extra, seed=3)
+    models, labels, rounds = train_models(root, train, extra, test, args)
+    judged = {name: judge(models[name], test, root / f"judge_{args.ps:g}ps_{args.replicas}" / name, args)
+              | {"reference_labels": labels[name]} for name in models}
+    forces = {name: frame_force_errors(models[name], test) for name in models}
+    for name, m in judged.items():
+        ratio, lower = censored_median_ratio(m["median_time_to_collapse_ps"], m["ps"],
+                                             judged["a"]["median_time_to_collapse_ps"], judged["a"]["ps"])
+        m.update(collapse_ratio_to_a=1.0 if name == "a" else ratio, ratio_is_lower_bound=lower and name != "a")
+        m["force_mae_meV_A"] = 1000 * float(forces[name].mean())
+        m["force_mae_minus_a_interval"] = paired_interval(1000 * forces[name], 1000 * forces["a"])
+        diff = m["_hr_boot"] - judged["a"]["_hr_boot"]  # replica k starts from one frame with one seed in every judge
+        m["hr_mae_minus_a_interval"] = [float(np.percentile(diff, 2.5)), float(np.percentile(diff, 97.5))]
+    for m in judged.values():
+        m.pop("_hr_boot")
+    return {"methods": judged, "rounds": rounds, "reference_check": reference_check(train, test, extra),
+            "goals": goals(judged)}
 
+
+def train_models(root: Path, train: Path, extra: Path, test: Path, args) -> tuple[dict, dict, dict]:
+    """Every method's final model, its reference labels, and the loops' per-round rows."""
+    n_train = len(read_structures(train))
+    n_extra = args.rounds * args.budget
     base = root / "a"
     finish_training(base, lambda: boltzmatch.train(train, out=base, model="schnet", config=SCHNET_CONFIG, lr=1e-3,
-                                                   batch_size=16, epochs=args.base_epochs, seed=0))
-    loop_settings = dict(data=train, calculator="xtb", temperature=TEMPERATURE, rounds=args.rounds,
-                         replicas=args.replicas, time=args.round_ps, label_budget=args.budget,
-                         epochs=args.tune_epochs, lr=3e-4, batch_size=16, test=test, seed=0)
-    loop_dir = root / ("loop" if args.huber_delta is None else f"loop_huber{args.huber_delta:g}")
-    loop = boltzmatch.refine(base, out=loop_dir, **loop_settings, huber_delta=args.huber_delta or 0)
-    plain = boltzmatch.refine(base, out=root / "b", selection="uniform", objective="energy-forces", **loop_settings)
-    union = root / "c_data.xyz"
-    if not union.exists():
-        write_structures(union, read_structures(train) + read_structures(extra))
-    no_loop = root / "c"
-    finish_training(no_loop, lambda: boltzmatch.finetune(
-        base, data=union, out=no_loop, objective="fisher", temperature=TEMPERATURE,
-        epochs=args.rounds * args.tune_epochs, lr=3e-4, batch_size=16, seed=0))
-
-    models = {"a": base, "b": Path(plain["rows"][-1]["model"]), "c": no_loop,
-              "loop": Path(loop["rows"][-1]["model"])}
-    labels = {"a": 1000, "b": 1000 + n_extra, "c": 1000 + n_extra, "loop": 1000 + n_extra}
-    judges = root / f"judge_{args.ps:g}ps_{args.replicas}replicas"  # other lengths never reuse these runs
-    folders = {"a": "a", "b": "b", "c": "c", "loop": loop_dir.name}
-    judged = {name: judge(model, train, test, judges / folders[name], args) | {"reference_labels": labels[name]}
-              for name, model in models.items()}
-    result = {"methods": judged, "rounds": {"loop": loop["rows"], "b": plain["rows"]}}
-    a = judged["a"]
-    if args.base_ps and median_is_censored(a["median_time_to_collapse_ps"], a["ps"]):  # judge (a) until it is seen
-        result["base_long"] = judge(base, train, test, root / f"judge_{args.base_ps:g}ps_{args.replicas}replicas" /
-                                    "a", args, ps=args.base_ps) | {"reference_labels": labels["a"]}
-    base_timed = result.get("base_long", judged["a"])  # (a)'s longest judge: the ratios' denominator
-    for name in judged:
-        judged[name] |= collapse_ratio(judged[name], base_timed)
-        # replica k of every method starts from the same frame with the same seed: paired resamples (one
-        # bootstrap seed) give a 95 % interval of h(r) MAE − (a)'s
-        diff = judged[name]["_hr_boot"] - judged["a"]["_hr_boot"]
-        judged[name]["hr_mae_minus_a_interval"] = [float(np.percentile(diff, 2.5)), float(np.percentile(diff, 97.5))]
-    if "base_long" in result:
-        result["base_long"] |= collapse_ratio(result["base_long"], base_timed)
-    if args.long_ps:
-        long = judge(models["loop"], train, test, root / f"judge_{args.long_ps:g}ps_{args.replicas}replicas" /
-                     folders["loop"], args, ps=args.long_ps) | {"reference_labels": labels["loop"]}
-        result["long"] = long | collapse_ratio(long, base_timed)
-    for m in [*judged.values(), result.get("base_long", {}), result.get("long", {})]:
-        m.pop("_hr_boot", None)
-    return result | {"goals": goals(judged, result.get("long"), base_timed)}
-
-
-def collapse_ratio(method: dict, base: dict) -> dict:
-    """Median time to collapse over (a)'s (``base``: (a)'s longest judge), with censoring: the ratio is
-    a lower bound (``ratio_is_lower_bound``) where more than half of ``method``'s replicas survived its
-    judge, unknown (None) where (a)'s own median is censored. (a) against itself is 1."""
-    if method["model"] == base["model"]:  # (a) itself, judged for any length
-        return {"collapse_ratio_to_a": 1.0, "ratio_is_lower_bound": False}
-    ratio, lower = censored_median_ratio(method["median_time_to_collapse_ps"], method["ps"],
-                                         base["median_time_to_collapse_ps"], base["ps"])
-    return {"collapse_ratio_to_a": ratio, "ratio_is_lower_bound": lower}
-
-
-def hazard_median(method: dict) -> tuple[float, float, float]:
-    """(median, low, high) in ps of a constant-hazard fit to a judge's collapse times (95 %), ∞ where
-    JSON holds null. An extrapolation that says how long a judge must be where observed medians are
-    censored; never a goal's evidence."""
-    return tuple(float("inf") if v is None else v for v in method["hazard_median_ps"])
-
-
-def goals(judged: dict, long: dict | None, base_timed: dict) -> dict:
-    """Issue 17's must-show for the loop against (a): ≥ 10× median time to collapse (the loop's longest
-    judge over (a)'s longest), ≤ 2× reference labels, held-out force MAE and h(r) MAE no worse (the
-    ``--ps`` judges, same length for both)."""
-    loop, base = judged["loop"], judged["a"]
-    timed = long if long is not None else loop
-    ratio = timed["collapse_ratio_to_a"]
-    return {"collapse_ratio": ratio, "ratio_is_lower_bound": timed["ratio_is_lower_bound"],
-            "ratio_judge_ps": timed["ps"] if long is not None else None,
-            "base_judge_ps": base_timed["ps"],
-            "collapse_ratio_at_least_10": ratio is not None and ratio >= 10,
-            "labels_at_most_2x": loop["reference_labels"] <= 2 * base["reference_labels"],
-            "force_mae_no_worse": loop["force_mae_meV_A"] <= base["force_mae_meV_A"],
-            "hr_mae_no_worse": loop["hr_mae"] <= base["hr_mae"]}
+                                                   batch_size=16, epochs=args.base_epochs, seed=0, progress=False))
+    models, labels, rounds = {"a": base}, {"a": n_train}, {}
+    loop = dict(data=train, calculator="xtb", temperature=TEMPERATURE, rounds=args.rounds, replicas=args.replicas,
+                time=args.round_ps, label_budget=args.budget, epochs=args.tune_epochs, lr=3e-4, batch_size=16,
+                test=test, seed=0, cd_weight=args.cd_weight, progress=False)
+    variants = {"b": dict(selection="uniform", objective="energy-forces"), "loop": {},
+                "loop_cd": dict(objective="fisher-cd"), "d": dict(selection="none")}
+    for name, options in variants.items():
+        if name in args.methods:
+            summary = boltzmatch.refine(base, out=root / name, **loop, **options)
+            models[name], rounds[name] = Path(summary["rows"][-1]["model"]), summary["rows"]
+            labels[name] = n_train + summary["rows"][-1]["labels_used"]
+    if "c" in args.methods:
+        union = root / "c_data.xyz"
+        if not union.exists():
+            write_structures(union, read_structures(train) + read_structures(extra))
+        no_loop = root / "c"
+        finish_training(no_loop, lambda: boltzmatch.finetune(
+            base, data=union, out=no_loop, objective="fisher", temperature=TEMPERATURE, huber_delta=0.5,
+            epochs=args.rounds * args.tune_epochs, lr=3e-4, batch_size=16, seed=0, progress=False))
+        models["c"], labels["c"] = no_loop, n_train + n_extra
+    return models, labels, rounds
 
 
 def finish_training(run: Path, start) -> None:
@@ -207,120 +141,190 @@ def finish_training(run: Path, start) -> None:
     if (run / "summary.txt").exists():
         return
     if (run / "checkpoint.pt").exists():
-        boltzmatch.train(None, out=run, resume=True)
+        boltzmatch.train(None, out=run, resume=True, progress=False)
         return
     start()
 
 
-def judge(model: Path, train: Path, test: Path, out: Path, args: argparse.Namespace, ps: float | None = None) -> dict:
-    """Simulate ``model`` ``ps`` (default ``--ps``) ps per replica and measure it; a finished run of the
-    same model in ``out`` is reused, a killed one resumes."""
-    ps = ps or args.ps
+def judge(model: Path, test: Path, out: Path, args: argparse.Namespace) -> dict:
+    """Simulate ``model`` ``--ps`` ps per replica from the test trajectory's frames and measure it; a finished
+    run of the same model in ``out`` is reused, a killed one resumes."""
     summary_path = out / "summary.json"
     done = summary_path.exists() and json.loads(summary_path.read_text()).get("complete")
     if done and json.loads((out / "simulation.json").read_text())["model"] == str(model):
         summary = json.loads(summary_path.read_text())
     else:
-        summary = boltzmatch.simulate(model, train, out=out, temperature=TEMPERATURE, replicas=args.replicas,
-                                      time=ps, timestep=0.5, interval=200, seed=JUDGE_SEED, reference=test,
-                                      resume=(out / "checkpoint.pt").exists())
+        summary = boltzmatch.simulate(model, test, out=out, temperature=TEMPERATURE, replicas=args.replicas,
+                                      time=args.ps, timestep=0.5, interval=200, seed=JUDGE_SEED, reference=test,
+                                      resume=(out / "checkpoint.pt").exists(), progress=False)
     replicas = read_samples(out)
     samples = [frame for replica in replicas for frame in replica]
-    reference = read_structures(test)
-    metrics = sample_metrics(samples, reference, seed=0)  # h(r) of every frame
+    metrics = sample_metrics(samples, read_structures(test), seed=0)
     boot = bootstrap_hr_mae(replica_histograms(replicas), metrics["_h_ref"], n_boot=2000, seed=0)
     return {"model": str(model), "median_time_to_collapse_ps": summary["median_time_to_collapse_ps"],
             "collapsed": summary["n_collapsed"], "replicas": summary["replicas"],
             "time_to_collapse_ps": summary["time_to_collapse_ps"],
+            "reasons": {r: summary["collapse_reason"].count(r) for r in set(summary["collapse_reason"]) if r},
             "mean_stable_ps": float(np.mean(summary["time_to_collapse_ps"])),
-            "hazard_median_ps": [v if np.isfinite(v) else None for v in constant_hazard_median(  # JSON has no ∞
-                np.asarray(summary["time_to_collapse_ps"]), np.asarray(summary["collapsed"]))],
-            "force_mae_meV_A": 1000 * float(boltzmatch.evaluate(model, test)["force_mae"]),
             "hr_mae": metrics["hr_mae"], "hr_mae_interval": [float(np.percentile(boot, 2.5)),
                                                             float(np.percentile(boot, 97.5))],
-            "_hr_boot": boot, "md_frames": len(samples), "ps": ps}
+            "_hr_boot": boot, "md_frames": len(samples), "ps": args.ps}
 
 
-def write(results: dict, args: argparse.Namespace) -> None:
-    huber = "off (squared residuals)" if args.huber_delta is None else f"{args.huber_delta:g} eV/Å"
-    rows = []
-    for molecule, result in results.items():
-        for name, m in result["methods"].items():
-            rows.append(method_row(molecule, METHODS[name], m, f"{m['median_time_to_collapse_ps']:.1f}"))
-        for key, name in (("base_long", "a"), ("long", "loop")):  # judged longer: medians out of that length
-            if key in result:
-                m = result[key]
-                rows.append(method_row(molecule, f"{METHODS[name]}, judged {m['ps']:g} ps", m,
-                                       f"{m['median_time_to_collapse_ps']:.1f} (of {m['ps']:g})"))
-    tables = [format_table(rows, header=["molecule", "model", "xTB labels", f"median collapse (ps, of {args.ps:g})",
-                                         "mean stable (ps)", "collapsed", "× (a)", "const.-hazard median (ps, 95 %)",
-                                         "test force MAE (meV/Å)", "h(r) MAE (1/Å, 95 %)"],
-                           title=f"refine vs baselines: {args.replicas} replicas × {args.ps:g} ps, 500 K, 0.5 fs; "
-                                 f"refine's Huber δ: {huber}")]
-    for molecule, result in results.items():
-        for name, rounds in result["rounds"].items():
-            round_rows = [[r["round"], r["labels_used"], f"{r['median_time_to_collapse_ps']:.2f}",
-                           f"{r['collapsed']}/{r['replicas']}", f"{r['force_mae_meV_A']:.1f}"] for r in rounds]
-            tables.append(format_table(round_rows, header=[
-                "round", "extra labels", f"median collapse (ps, of {args.round_ps:g})", "collapsed",
-                "test force MAE (meV/Å)"], title=f"{molecule}: rounds of {METHODS[name]}"))
-    for molecule, result in results.items():
-        g = result["goals"]
-        ratio = "n/a ((a) survives past the median)" if g["collapse_ratio"] is None else (
-            ("≥ " if g["ratio_is_lower_bound"] else "") + f"{g['collapse_ratio']:.1f}×")
-        if g.get("ratio_judge_ps"):
-            ratio += f" (loop judged {g['ratio_judge_ps']:g} ps)"
-        if g.get("base_judge_ps", args.ps) != args.ps:
-            ratio += f" ((a) judged {g['base_judge_ps']:g} ps)"
-        loop = result["methods"]["loop"]
-        low, high = loop["hr_mae_minus_a_interval"]
-        timed = result.get("long", loop)  # the longest judge of the loop's model
-        hazard = hazard_median(timed)[0] / hazard_median(result.get("base_long", result["methods"]["a"]))[0]
-        hazard_text = (f"{hazard:.1f}×" if np.isfinite(hazard) else
-                       f"∞ (no collapse; the loop's median ≥ {hazard_median(timed)[1]:.0f} ps at 95 %)")
-        tables.append(f"{molecule} goals (refine vs (a)): median collapse {ratio} (goal ≥ 10×), labels ≤ 2×: "
-                      f"{g['labels_at_most_2x']}, force MAE no worse: {g['force_mae_no_worse']}, "
-                      f"h(r) MAE no worse: {g['hr_mae_no_worse']} (refine − (a): {low:+.4f} … {high:+.4f}, 95 %, "
-                      f"paired replica bootstrap); constant-hazard medians' ratio (an extrapolation, not the goal's "
-                      f"evidence): {hazard_text}")
-    text = "\n\n".join(tables)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(RESULTS / "refine.json", json.dumps({"format": RESULTS_FORMAT, "machine": machine(),
-                                                          "settings": vars(args), "results": results}, indent=2))
+def frame_force_errors(model: Path, test: Path) -> np.ndarray:
+    """Mean |F_model − F_xTB| over each test frame's force components, eV/Å (n_frames,)."""
+    frames = read_structures(test)
+    _, forces = predict_frames(model, frames)
+    reference = np.concatenate([a.get_forces() for a in frames])
+    per_atom = np.abs(forces - reference).mean(axis=1)
+    return per_atom.reshape(len(frames), -1).mean(axis=1)
+
+
+def paired_interval(values: np.ndarray, base: np.ndarray, n_boot: int = 2000) -> list[float]:
+    """95 % interval of mean(values − base) by resampling the frames (the same resamples for both)."""
+    rng = np.random.default_rng(0)
+    diff = values - base
+    means = [diff[rng.integers(0, len(diff), len(diff))].mean() for _ in range(n_boot)]
+    return [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))]
+
+
+def reference_check(train: Path, test: Path, extra: Path) -> dict:
+    """The xTB trajectories judged against the judges' reference (the test trajectory) by the default
+    criterion and by the bond rule: what the criterion would call a collapse of the reference method itself."""
+    out = {}
+    for name, path in (("train (seed 1)", train), ("test (seed 2)", test), ("extra (seed 3)", extra)):
+        for criterion in ("graph", "bond"):
+            r = judge_trajectory(path, test, criterion=criterion, frame_fs=5.0)
+            out[f"{name}, {criterion}"] = {"collapsed": r["collapsed"], "frame": r["collapse_frame"],
+                                           "frames": r["frames"], "detail": r["detail"]}
+    return out
+
+
+def goals(judged: dict) -> dict:
+    """Issue 36's must-show, each met or not with its numbers."""
+    def ratio(name: str, base: str) -> tuple[float | None, bool]:
+        if name not in judged or base not in judged:
+            return None, False
+        m, b = judged[name], judged[base]
+        return censored_median_ratio(m["median_time_to_collapse_ps"], m["ps"], b["median_time_to_collapse_ps"],
+                                     b["ps"])
+
+    a = judged["a"]
+    out = {}
+    for loop in ("loop", "loop_cd"):
+        if loop not in judged:
+            continue
+        over_a, over_b = ratio(loop, "a"), ratio(loop, "b")
+        out[loop] = {"ratio_to_a": over_a[0], "ratio_to_a_lower_bound": over_a[1],
+                     "ratio_to_b": over_b[0], "ratio_to_b_lower_bound": over_b[1],
+                     "median_10x_a": over_a[0] is not None and over_a[0] >= 10,
+                     "labels_at_most_2x_a": judged[loop]["reference_labels"] <= 2 * a["reference_labels"],
+                     "median_2x_b": over_b[0] is not None and over_b[0] >= 2}
+    if "d" in judged:
+        over_a = ratio("d", "a")
+        out["d"] = {"ratio_to_a": over_a[0], "ratio_to_a_lower_bound": over_a[1],
+                    "median_3x_a": over_a[0] is not None and over_a[0] >= 3,
+                    "extra_labels": judged["d"]["reference_labels"] - a["reference_labels"]}
+    for name in ("loop", "loop_cd", "d"):
+        if name in out:  # worse than (a) only where the whole 95 % interval of the difference lies above 0
+            out[name]["force_mae_not_worse"] = judged[name]["force_mae_minus_a_interval"][0] <= 0
+            out[name]["hr_mae_not_worse"] = judged[name]["hr_mae_minus_a_interval"][0] <= 0
+    return out
+
+
+def report() -> None:
+    results = {}
+    for path in sorted(OUT.glob("*.json")):
+        stored = json.loads(path.read_text())
+        if stored.get("format") == RESULTS_FORMAT:
+            results[path.stem] = stored
+    if not results:
+        return
+    text = "\n\n".join(tables(results))
+    atomic_write_text(RESULTS / "refine.json", json.dumps({"format": RESULTS_FORMAT, "molecules": results}, indent=2))
     atomic_write_text(RESULTS / "refine.md", text + "\n")
-    survival(results, args)
+    survival(results)
     print(text)
 
 
-def method_row(molecule: str, label: str, m: dict, median: str) -> list:
-    ratio = m["collapse_ratio_to_a"]
-    shown = "n/a" if ratio is None else ("≥ " if m["ratio_is_lower_bound"] else "") + f"{ratio:.1f}"
-    hazard, low, high = hazard_median(m)
-    hazard_text = f"{hazard:.0f} ({low:.0f}–{high:.0f})".replace("inf", "∞")
-    return [molecule, label, m["reference_labels"], median, f"{m['mean_stable_ps']:.1f}",
-            f"{m['collapsed']}/{m['replicas']}", shown, hazard_text, f"{m['force_mae_meV_A']:.1f}",
-            f"{m['hr_mae']:.4f} ({m['hr_mae_interval'][0]:.4f}–{m['hr_mae_interval'][1]:.4f})"]
+def tables(results: dict) -> list[str]:
+    rows = []
+    for molecule, stored in results.items():
+        for name, m in stored["result"]["methods"].items():
+            ratio = m["collapse_ratio_to_a"]
+            shown = "n/a" if ratio is None else ("≥ " if m["ratio_is_lower_bound"] else "") + f"{ratio:.1f}"
+            median = ("≥ " if m["median_time_to_collapse_ps"] >= m["ps"] - 1e-9 else "") + \
+                f"{m['median_time_to_collapse_ps']:.2f}"
+            f_low, f_high = m["force_mae_minus_a_interval"]
+            h_low, h_high = m["hr_mae_minus_a_interval"]
+            rows.append([molecule, METHODS[name], m["reference_labels"], median, f"{m['mean_stable_ps']:.2f}",
+                         f"{m['collapsed']}/{m['replicas']}", shown,
+                         f"{m['force_mae_meV_A']:.1f} ({f_low:+.1f} … {f_high:+.1f})",
+                         f"{m['hr_mae']:.4f} ({h_low:+.4f} … {h_high:+.4f})"])
+    settings = next(iter(results.values()))["settings"]
+    out = [format_table(rows, header=[
+        "molecule", "model", "xTB labels", f"median collapse (ps, of {settings['ps']:g})", "mean stable (ps)",
+        "collapsed", "× (a)", "test force MAE, meV/Å (− (a), 95 %)", "h(r) MAE (− (a), 95 %)"],
+        title=f"refine with scarce labels: {settings['train_frames']} training frames, {settings['replicas']} "
+              f"replicas × {settings['ps']:g} ps at 500 K, 0.5 fs, graph criterion, starts from a separately "
+              f"seeded trajectory; loops: {settings['rounds']} rounds × {settings['budget']} labels, "
+              f"{settings['round_ps']:g} ps MD a round")]
+    for molecule, stored in results.items():
+        check = [[k, "yes" if v["collapsed"] else "no", "" if v["frame"] is None else v["frame"], v["frames"],
+                  v["detail"] or ""] for k, v in stored["result"]["reference_check"].items()]
+        out.append(format_table(check, header=["xTB trajectory, criterion", "collapsed", "at frame", "frames",
+                                               "what"], title=f"{molecule}: the reference method judged"))
+        for name, rows_ in stored["result"]["rounds"].items():
+            out.append(format_table(
+                [[r["round"], r["labels_used"], f"{r['median_time_to_collapse_ps']:.2f}",
+                  f"{r['collapsed']}/{r['replicas']}", f"{r['force_mae_meV_A']:.1f}"] for r in rows_],
+                header=["round", "extra labels", f"median collapse (ps, of {settings['round_ps']:g})", "collapsed",
+                        "test force MAE (meV/Å)"], title=f"{molecule}: rounds of {METHODS[name]}"))
+        out.append(goal_lines(molecule, stored["result"]["goals"]))
+    return out
 
 
-def survival(results: dict, args: argparse.Namespace) -> None:
+def goal_lines(molecule: str, goals_: dict) -> str:
+    def shown(value, lower):
+        return "n/a" if value is None else ("≥ " if lower else "") + f"{value:.1f}×"
+
+    def met(flag):
+        return "met" if flag else "NOT met"
+
+    lines = [f"{molecule}: goals"]
+    for name in ("loop", "loop_cd"):
+        if name in goals_:
+            g = goals_[name]
+            lines.append(f"- {METHODS[name]}: median {shown(g['ratio_to_a'], g['ratio_to_a_lower_bound'])} (a)'s, "
+                         f"goal ≥ 10×: {met(g['median_10x_a'])}; labels ≤ 2× (a)'s: {met(g['labels_at_most_2x_a'])}; "
+                         f"{shown(g['ratio_to_b'], g['ratio_to_b_lower_bound'])} (b)'s, goal ≥ 2×: "
+                         f"{met(g['median_2x_b'])}; force MAE not worse: {met(g['force_mae_not_worse'])}; "
+                         f"h(r) MAE not worse: {met(g['hr_mae_not_worse'])}")
+    if "d" in goals_:
+        g = goals_["d"]
+        lines.append(f"- {METHODS['d']}: median {shown(g['ratio_to_a'], g['ratio_to_a_lower_bound'])} (a)'s with "
+                     f"{g['extra_labels']} extra reference calls, goal ≥ 3×: {met(g['median_3x_a'])}; force MAE not "
+                     f"worse: {met(g['force_mae_not_worse'])}; h(r) MAE not worse: {met(g['hr_mae_not_worse'])}")
+    return "\n".join(lines)
+
+
+def survival(results: dict) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from boltzmatch.analysis.plots import draw_survival
-    from boltzmatch.utils.atomic import atomic_path
+    from boltzmatch.utils.atomic import save_figure
 
     fig, axes = plt.subplots(1, len(results), figsize=(5.5 * len(results), 4), squeeze=False)
-    for ax, (molecule, result) in zip(axes[0], results.items(), strict=True):
-        draw_survival(ax, {METHODS[n]: np.asarray(m["time_to_collapse_ps"]) for n, m in result["methods"].items()},
-                      args.ps)
-        ax.set_title(f"{molecule}: {args.replicas} replicas, 500 K")
+    for ax, (molecule, stored) in zip(axes[0], results.items(), strict=True):
+        methods = stored["result"]["methods"]
+        draw_survival(ax, {METHODS[n]: np.asarray(m["time_to_collapse_ps"]) for n, m in methods.items()},
+                      stored["settings"]["ps"])
+        ax.set_title(f"{molecule}: {stored['settings']['replicas']} replicas, 500 K")
     fig.tight_layout()
-    (RESULTS / "refine").mkdir(parents=True, exist_ok=True)
-    with atomic_path(RESULTS / "refine" / "survival.png") as tmp:
-        fig.savefig(tmp, dpi=120, format="png")
-    plt.close(fig)
+    save_figure(fig, OUT / "survival.png", dpi=120)
 
 
 if __name__ == "__main__":

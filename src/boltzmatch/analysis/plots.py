@@ -152,16 +152,22 @@ def survival_plot(times: dict[str, np.ndarray], total: float, path: str | Path) 
     return _save(fig, path)
 
 
-def draw_survival(ax, times: dict[str, np.ndarray], total: float) -> None:
-    """:func:`survival_plot` on a given axes."""
-    grid = np.linspace(0.0, total, 400)
+def draw_survival(ax, times: dict[str, np.ndarray], total: float,
+                  collapsed: dict[str, np.ndarray] | None = None, title: str = "Survival") -> None:
+    """:func:`survival_plot` on a given axes. With ``collapsed`` (per model, a flag per replica) a replica that
+    did not collapse (stopped, or the run ended) is censored at its time: it never drops the curve, and the
+    curve ends where the last such replica's time does (a stopped run knows nothing after it)."""
     for name, ttc in times.items():
-        ttc = np.asarray(ttc)
-        ax.step(grid, [(ttc >= t).mean() for t in grid], where="post", label=name)
+        ttc = np.asarray(ttc, dtype=float)
+        flags = np.ones(len(ttc), dtype=bool) if collapsed is None else np.asarray(collapsed[name], dtype=bool)
+        end = total if flags.all() else min(total, float(ttc[~flags].max()))
+        grid = np.linspace(0.0, end, 400)
+        ax.step(grid, [1.0 - (flags & (ttc < t)).mean() for t in grid], where="post", label=name)
     ax.set_xlabel("time (ps)")
     ax.set_ylabel("fraction of replicas stable")
+    ax.set_xlim(0.0, total)
     ax.set_ylim(-0.02, 1.02)
-    ax.set_title("Survival (bond criterion, 0.5 Å)")
+    ax.set_title(title)
     ax.legend(fontsize=8)
 
 

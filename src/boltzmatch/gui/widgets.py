@@ -243,4 +243,5 @@ def fill_table(table: QTableWidget, header: list[str], rows: list[list]) -> None
             item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
             table.setItem(r, c, item)
     table.resizeColumnsToContents()
+    table.horizontalHeader().setStretchLastSection(True)  # the value column takes the width left, never cut
     table.horizontalHeader().setStretchLastSection(True)

@@ -153,9 +153,13 @@ def run_loop(step: Step, out: str | Path, *, epochs: int, resume: bool = False, 
             if barrier is not None:
                 barrier()
             if step.stop(row, state):
+                state["end_reason"] = "early stopping"
                 break
             if max_minutes and time.perf_counter() - session_start > 60 * max_minutes:
+                state["end_reason"] = f"time budget ({max_minutes:g} min)"
                 break
+        else:
+            state["end_reason"] = "all epochs"
     finally:
         bar.close()
         if writer is not None:

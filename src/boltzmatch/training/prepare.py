@@ -121,10 +121,20 @@ def _normalization(settings: TrainSettings, model_config: dict, out: Path, resum
         element_energy, scale = fit_normalization(packed.batch(split.train), elements)
         normalization = {"element_energy": element_energy, "energy_scale": scale}
     if model_config["name"] == "linear":
+        if not resume and not settings.parent and settings.solver == "iterative":
+            _start_linear_offsets(net, normalization["element_energy"])
         return {"element_energy": dict.fromkeys(elements, 0.0), "energy_scale": 1.0}
     if hasattr(net, "set_normalization"):
         net.set_normalization(normalization["element_energy"], normalization["energy_scale"])
     return normalization
+
+
+def _start_linear_offsets(net: nn.Module, element_energy: dict) -> None:
+    """The linear potential's per-element energies (eV, inside θ) start at their least-squares values: from 0,
+    Adam moved them ~lr per step, and −1,000 eV per carbon was out of reach (energy MAE 273 eV after training)."""
+    with torch.no_grad():
+        offsets = torch.tensor([element_energy[z] for z in net.descriptors.element_index.elements], dtype=net.theta.dtype)
+        net.theta[net.element_offset_slice()] = offsets
 
 
 def _prior_config(settings: TrainSettings, out: Path, resume: bool, train_frames: list) -> dict | None:

@@ -14,8 +14,21 @@ _RANDOM_SPLIT_NOTE = (
     "OTHER_TRAJECTORY`, or train with --split-method contiguous.")
 
 
+def end_text(summary: dict) -> str:
+    """Why training ended, e.g. "early stopping at epoch 27 of 60" (runs before the reason was kept: "")."""
+    reason = summary.get("end_reason")
+    if reason is None:
+        return ""
+    if reason == "all epochs":
+        return f"all {summary['epochs']} epochs"
+    if reason == "closed-form fit":
+        return "the closed-form fit (one pass)"
+    return f"{reason} at epoch {summary['epochs']} of {summary.get('epochs_asked', '?')}"
+
+
 def format_train_summary(summary: dict) -> str:
     rows = [["run directory", summary["run_dir"]], ["epochs (best)", f"{summary['epochs']} ({summary['best_epoch']})"],
+            ["ended by", end_text(summary)],
             ["structures train / val / test", f"{summary['n_train']} / {summary['n_val']} / {summary['n_test']}"]]
     for key, label in _ERRORS:
         values = [summary.get(f"{split}_{key}") for split in ("val", "test")]

@@ -263,6 +263,7 @@ def _finish(run: PreparedRun, state: dict, out: Path) -> dict:
     settings = run.settings
     best = rd.load(out)
     summary = {**_base_summary(run, out), "epochs": state["epoch"], "best_epoch": state.get("best_epoch", 0),
+               "epochs_asked": settings.epochs, "end_reason": state.get("end_reason", "all epochs"),
                "wall_seconds": state["session_seconds"]}
     if settings.objective_name == "dsm":
         summary.update(dsm_sigma=settings.sigma, antithetic=bool(settings.antithetic))
@@ -301,7 +302,7 @@ def _closed_form(run: PreparedRun, out: Path) -> dict:
     start_time = time.perf_counter()
     info = fit_closed_form(run.net, run.packed, run.split.train, objective=settings.objective_name,
                            temperature=settings.temperature, ridge=settings.ridge, val_indices=run.split.val)
-    summary = {**_base_summary(run, out), "epochs": 1, "best_epoch": 1,
+    summary = {**_base_summary(run, out), "epochs": 1, "best_epoch": 1, "end_reason": "closed-form fit",
                "wall_seconds": time.perf_counter() - start_time, "condition_number": info["condition_number"],
                "ridge": info["ridge"], "rank": info["rank"], "n_parameters": info["n_parameters"]}
     if run.dist.main:

@@ -341,12 +341,13 @@ def _plot(out: Path, rows: list[dict]) -> Path:
     from ..utils.atomic import save_figure
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    times, total = {}, 0.0
+    times, collapsed, total = {}, {}, 0.0
     for r in rows:
         md = json.loads((out / f"round_{r['round']:02d}" / "md" / "summary.json").read_text())
-        times[f"round {r['round']} ({r['labels_used']} labels)"] = np.asarray(md["time_to_collapse_ps"])
+        name = f"round {r['round']} ({r['labels_used']} labels)"
+        times[name], collapsed[name] = np.asarray(md["time_to_collapse_ps"]), np.asarray(md["collapsed"])
         total = max(total, float(md["time_ps"]))
-    draw_survival(axes[0], times, total)
+    draw_survival(axes[0], times, total, collapsed)
     labels = [r["labels_used"] for r in rows]
     axes[1].plot(labels, [r["collapsed"] / r["replicas"] for r in rows], "o-", label="collapsed fraction")
     axes[1].set_xlabel("reference labels used")

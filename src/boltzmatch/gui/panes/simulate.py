@@ -114,6 +114,10 @@ class SimulatePane(Pane):
             return
         self.out = self.session.new_path(f"md-{Path(run).name}")
         self.summary, self.live = None, [(0.0, 1.0)]
+        fill_table(self.table, ["quantity", "value"], [])  # nothing of the previous run stays beside the new one
+        self.plot_live_survival()
+        self.thermo.show_final(lambda figure: draw_temperature(figure, np.zeros(0), np.zeros(0),
+                                                               self.temperature.value()))
         worker = self.run(simulate, run, data, out=str(self.out), replicas=self.replicas.value(),
                           temperature=self.temperature.value(), time=self.time.value(),
                           timestep=self.timestep.value(), integrator=self.integrator.currentText(),
@@ -151,8 +155,10 @@ class SimulatePane(Pane):
 
     def show_summary(self, summary: dict) -> None:
         self.summary = summary
-        times = {Path(summary["model"]).name: summary["time_to_collapse_ps"]}
-        self.survival.show_final(lambda figure: draw_survival(figure.add_subplot(), times, summary["time_ps"]))
+        name = Path(summary["model"]).name
+        times, collapsed = {name: summary["time_to_collapse_ps"]}, {name: summary["collapsed"]}
+        self.survival.show_final(lambda figure: draw_survival(figure.add_subplot(), times, summary["time_ps"],
+                                                              collapsed, title=f"Survival ({summary.get('criterion', 'bond')})"))
         rows = [re.split(r"\s{2,}", line.strip(), maxsplit=1) for line in format_simulation(summary).splitlines()[1:]]
         fill_table(self.table, ["quantity", "value"], [row for row in rows if len(row) == 2])
 

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLineEdit,
+    QPlainTextEdit,
     QPushButton,
     QRadioButton,
     QSpinBox,
@@ -23,6 +24,7 @@ from ... import finetune, train
 from ...errors import BoltzmatchError
 from ...objectives import OBJECTIVES
 from ...runs import run_dir as rd
+from ...training.summary import end_text
 from ..widgets import LivePlot, ProgressRow
 from .base import Pane
 
@@ -63,6 +65,10 @@ class TrainPane(Pane):
         self.prior.setToolTip("harmonic bonds, angles, impropers and von Mises torsions fitted to the frames at "
                               "the temperature, and walls beyond the pair distances they filled; the network "
                               "learns the rest (train --prior bonded)")
+        self.solver = QComboBox()
+        self.solver.addItems(["iterative", "closed-form"])
+        self.solver.setToolTip("the linear model's fit: Adam epochs (iterative), or the exact least-squares "
+                               "solution in one pass (closed-form; objectives energy, fisher and ism)")
         self.epochs = QSpinBox(minimum=1, maximum=100_000, value=50)
         self.batch_size = QSpinBox(minimum=1, maximum=4096, value=16)
         self.lr = QLineEdit("1e-3")
@@ -74,7 +80,8 @@ class TrainPane(Pane):
         form.addRow("mode", mode)
         for label, widget in (("objective", self.objective), ("temperature", self.temperature),
                               ("energy weight", self.energy_weight), ("force weight", self.force_weight),
-                              ("σ (dsm)", self.sigma), ("prior", self.prior), ("epochs", self.epochs),
+                              ("σ (dsm)", self.sigma), ("prior", self.prior), ("solver (linear)", self.solver),
+                              ("epochs", self.epochs),
                               ("batch size", self.batch_size),
                               ("learning rate", self.lr), ("seed", self.seed)):
             form.addRow(label, widget)
@@ -89,9 +96,12 @@ class TrainPane(Pane):
         self.progress = ProgressRow()
         self.curves = LivePlot(tasks, size=(5.5, 3.6))
         self.runs = QTreeWidget()
-        self.runs.setHeaderLabels(["run", "model", "objective", "epochs", "best val loss"])
+        self.runs.setHeaderLabels(["run", "model", "objective", "epochs", VAL_FORCE_HEADER])
         self.runs.currentItemChanged.connect(lambda item, _old: self._select(item))
-        self.arrange([self.progress], [form, self.runs], self.curves)
+        self.summary = QPlainTextEdit(readOnly=True)
+        self.summary.setPlaceholderText("the selected run's training summary: why it ended, held-out errors")
+        self.summary.setStyleSheet("font-family: monospace")
+        self.arrange([self.progress], [form, self.runs, self.summary], self.curves)
         self.timer = self.poller(self.refresh_curves)
         session.runs_changed.connect(self.refresh_runs)
         self.refresh_runs()
@@ -131,6 +141,8 @@ class TrainPane(Pane):
                 kwargs["objective"] = objective
                 if self.prior.isChecked():
                     kwargs["prior"] = "bonded"
+                if config["name"] == "linear":
+                    kwargs["solver"] = self.solver.currentText()
                 self._launch(train, data, out, out=str(out), model=config["name"], config=config, **kwargs)
         except BoltzmatchError as exc:
             self.show_error(str(exc), "")
@@ -149,20 +161,29 @@ class TrainPane(Pane):
 
     def _launch(self, fn, first, run_dir: Path, **kwargs) -> None:
         self.current = Path(run_dir)
-        worker = self.run(fn, first, progress=self.progress, name=f"{fn.__name__} {self.current.name}", **kwargs)
+        name = f"{fn.__name__} {self.current.name}"
+        worker = self.run(fn, first, progress=self.progress, name=name, **kwargs,
+                          on_result=lambda summary: self.progress.finished(f"{name}: done, {end_text(summary)}"))
         worker.signals.finished.connect(self._finished)
         self.start_button.setEnabled(False)
         self.resume_button.setEnabled(False)
         self.timer.start()
 
     def _finished(self) -> None:
+        """The run that just ended stays the selected, plotted and summarised one (refreshing the list used
+        to reselect the run selected before, e.g. a fine-tune's parent)."""
         self.timer.stop()
         self.start_button.setEnabled(True)
         self.resume_button.setEnabled(True)
-        if self.current is not None and self.current.exists():
-            self.session.add_run(self.current)
+        finished = self.current
+        if finished is not None and finished.exists():
+            self.session.add_run(finished)
         self.refresh_runs()
+        if finished is not None:
+            self.current = finished
+            self.select_run(finished)
         self.plot_curves()
+        self.show_summary()
 
     # runs and curves -----------------------------------------------------------------------------
     def refresh_runs(self) -> None:
@@ -174,10 +195,10 @@ class TrainPane(Pane):
             config = rd.read_config(run)
             training = config.get("training", {})
             metrics = read_metrics(run)
-            best = min((m["val_loss"] for m in metrics if "val_loss" in m), default=None)
-            item = QTreeWidgetItem([run.name, config["model"]["name"], training.get("objective") or
-                                    training.get("loss", ""), str(len(metrics)),
-                                    "" if best is None else f"{best:.4g}"])
+            objective = training.get("objective") or training.get("loss", "")
+            force = kept_force_mae(metrics, objective)
+            item = QTreeWidgetItem([run.name, config["model"]["name"], objective, str(len(metrics)),
+                                    "–" if force is None else f"{force:.1f}"])
             item.setData(0, 256, str(run))
             items[str(run.resolve())] = item
         for run in runs:
@@ -205,6 +226,12 @@ class TrainPane(Pane):
         if item is not None and (self.worker is None or self.worker.done):
             self.current = Path(item.data(0, 256))
             self.plot_curves()
+            self.show_summary()
+
+    def show_summary(self) -> None:
+        """The current run's summary.txt (why it ended, validation and test errors), if it has one."""
+        path = self.current / rd.SUMMARY if self.current is not None else None
+        self.summary.setPlainText(path.read_text() if path is not None and path.exists() else "")
 
     def refresh_curves(self) -> None:
         """The live view: re-render (off the GUI thread) when the run's metrics.csv has grown."""
@@ -216,6 +243,21 @@ class TrainPane(Pane):
         rows = read_metrics(self.current) if self.current else []
         title = self.current.name if self.current else "no run"
         self.curves.show_final(lambda figure: draw_curves(figure, rows, title))
+
+
+VAL_FORCE_HEADER = "val force MAE (meV/Å)"
+#: objectives whose run keeps the last epoch's model, not the best validation loss's
+_KEEPS_LAST = ("cd", "fisher-cd")
+
+
+def kept_force_mae(rows: list[dict], objective: str) -> float | None:
+    """The validation force MAE (meV/Å) of the epoch whose model the run kept: one unit for every objective
+    (the validation losses of different objectives are not comparable); None without forces."""
+    rows = [r for r in rows if "val_loss" in r]
+    if not rows:
+        return None
+    kept = rows[-1] if objective in _KEEPS_LAST else min(rows, key=lambda r: r["val_loss"])
+    return kept.get("val_force_mae_meV_A")
 
 
 def draw_curves(figure, rows: list[dict], title: str) -> None:
