@@ -185,6 +185,15 @@ def test_stopping_md_ends_after_a_step_with_a_summary_and_checkpoint(make_window
     summary = json.loads((sim.out / "summary.json").read_text())
     assert summary["complete"] is False and 0 < summary["simulated_ps"] < 1000
     assert (sim.out / "checkpoint.pt").exists() and sim.progress.text.text() == "simulate: stopped"
+    # issue 37: the stopped replicas are censored, not collapsed: they were drawn dropping to 0 at the stop
+    qtbot.waitUntil(lambda: sim.table.rowCount() > 0, timeout=10_000)
+    (curve,) = sim.survival.panel.figure.axes[0].lines
+    assert curve.get_ydata().min() == 1.0 and curve.get_xdata().max() < 1000.0
+    sim.time.setValue(0.01)
+    sim.start()
+    assert sim.table.rowCount() == 0  # the previous run's summary goes the moment a new run starts
+    steps.wait_for(sim.worker)
+    assert sim.table.rowCount() > 0
 
 
 def steps_rows(run):

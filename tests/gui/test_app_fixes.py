@@ -14,14 +14,20 @@ def _open(make_window, data):
     return window
 
 
-def test_after_a_fine_tune_the_train_pane_shows_the_fine_tune_not_its_parent(make_window, ethanol_xtb):
-    window = _open(make_window, ethanol_xtb)
+def _trained(make_window, data, epochs: int):
+    """A window whose Train pane has just trained a tiny SchNet for ``epochs`` epochs."""
+    window = _open(make_window, data)
     steps.set_tiny_model(window)
     pane = window.train
-    pane.epochs.setValue(1)
+    pane.epochs.setValue(epochs)
     pane.batch_size.setValue(8)
     pane.start()
     steps.wait_for(pane.worker)
+    return pane
+
+
+def test_after_a_fine_tune_the_train_pane_shows_the_fine_tune_not_its_parent(make_window, ethanol_xtb):
+    pane = _trained(make_window, ethanol_xtb, epochs=1)
     parent = pane.current
     pane.select_run(parent)
     pane.tune.setChecked(True)
@@ -37,13 +43,7 @@ def test_after_a_fine_tune_the_train_pane_shows_the_fine_tune_not_its_parent(mak
 
 
 def test_training_says_why_it_ended_and_compares_runs_in_one_unit(make_window, ethanol_xtb):
-    window = _open(make_window, ethanol_xtb)
-    steps.set_tiny_model(window)
-    pane = window.train
-    pane.epochs.setValue(3)
-    pane.batch_size.setValue(8)
-    pane.start()
-    steps.wait_for(pane.worker)
+    pane = _trained(make_window, ethanol_xtb, epochs=3)
     assert pane.progress.text.text().endswith("done, all 3 epochs")
     assert "ended by" in pane.summary.toPlainText() and "force MAE (meV/Å)" in pane.summary.toPlainText()
     assert pane.runs.headerItem().text(4) == VAL_FORCE_HEADER
@@ -77,29 +77,3 @@ def test_the_linear_model_from_the_app_fits_its_energy_zero_either_way(make_wind
     # the iterative fit left the per-element offsets at 0: 273,188 meV; they now start at least squares
     assert maes["iterative"] < 2_000 and maes["closed-form"] < 2_000
 
-
-def test_a_stopped_md_is_not_drawn_as_collapsing_and_a_new_one_starts_clean(make_window, qtbot, tmp_path,
-                                                                             ethanol_xtb):
-    run = tmp_path / "stable"  # all replicas stay up for 10 ps (see test_app.py's stop test)
-    boltzmatch.train(ethanol_xtb, out=run, objective="energy", model="linear", config={"n_rbf": 6, "cutoff": 4.0},
-                     solver="closed-form", temperature=500, ridge=1e-2, progress=False)
-    window = _open(make_window, ethanol_xtb)
-    window.session.add_run(run)
-    sim = window.simulate
-    sim.refresh_runs()
-    sim.run_box.setCurrentIndex(sim.run_box.findData(str(run)))
-    sim.replicas.setValue(4)
-    sim.time.setValue(1000.0)
-    sim.start()
-    qtbot.waitUntil(lambda: sim.progress.bar.value() > 20, timeout=60_000)
-    sim.progress.stop.click()
-    qtbot.waitUntil(lambda: sim.worker.done and sim.go.isEnabled(), timeout=60_000)
-    qtbot.waitUntil(lambda: sim.table.rowCount() > 0, timeout=10_000)
-    (curve,) = sim.survival.panel.figure.axes[0].lines
-    assert curve.get_ydata().min() == 1.0  # 0 collapsed: it was drawn dropping to 0 at the stop time
-    assert curve.get_xdata().max() < 1000.0  # and it ends where the stopped run did
-    sim.time.setValue(0.01)
-    sim.start()
-    assert sim.table.rowCount() == 0  # the previous run's summary is gone the moment a new run starts
-    steps.wait_for(sim.worker)
-    assert sim.table.rowCount() > 0

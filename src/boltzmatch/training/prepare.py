@@ -131,7 +131,8 @@ def _normalization(settings: TrainSettings, model_config: dict, out: Path, resum
 
 def _start_linear_offsets(net: nn.Module, element_energy: dict) -> None:
     """The linear potential's per-element energies (eV, inside θ) start at their least-squares values: from 0,
-    Adam moved them ~lr per step, and −1,000 eV per carbon was out of reach (energy MAE 273 eV after training)."""
+    Adam moved them ~lr per step, and −1,000 eV per carbon was out of reach (energy MAE 273 eV after
+    training)."""
     with torch.no_grad():
         offsets = torch.tensor([element_energy[z] for z in net.descriptors.element_index.elements], dtype=net.theta.dtype)
         net.theta[net.element_offset_slice()] = offsets

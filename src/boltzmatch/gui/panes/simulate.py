@@ -157,8 +157,9 @@ class SimulatePane(Pane):
         self.summary = summary
         name = Path(summary["model"]).name
         times, collapsed = {name: summary["time_to_collapse_ps"]}, {name: summary["collapsed"]}
+        title = f"Survival ({summary.get('criterion', 'bond')})"
         self.survival.show_final(lambda figure: draw_survival(figure.add_subplot(), times, summary["time_ps"],
-                                                              collapsed, title=f"Survival ({summary.get('criterion', 'bond')})"))
+                                                              collapsed, title=title))
         rows = [re.split(r"\s{2,}", line.strip(), maxsplit=1) for line in format_simulation(summary).splitlines()[1:]]
         fill_table(self.table, ["quantity", "value"], [row for row in rows if len(row) == 2])
 
