@@ -134,7 +134,8 @@ def _start_linear_offsets(net: nn.Module, element_energy: dict) -> None:
     Adam moved them ~lr per step, and −1,000 eV per carbon was out of reach (energy MAE 273 eV after
     training)."""
     with torch.no_grad():
-        offsets = torch.tensor([element_energy[z] for z in net.descriptors.element_index.elements], dtype=net.theta.dtype)
+        elements = net.descriptors.element_index.elements
+        offsets = torch.tensor([element_energy[z] for z in elements], dtype=net.theta.dtype)
         net.theta[net.element_offset_slice()] = offsets
 
 
