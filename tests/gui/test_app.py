@@ -75,11 +75,20 @@ def test_every_pane_through_the_small_workflow(make_window, tmp_path):
     assert set(compare.result["models"]) == {r.name for r in runs}
     assert compare.table.columnCount() == 3 and compare.ks.rowCount() == 2
     assert (compare.out / "report.md").exists() and compare.images["survival.png"].path is not None
-    picked = []
-    compare.frame_picked.connect(picked.append)
-    window._open_frame(7)
-    assert data.viewer.slider.value() == 7 and data.viewer.caption.text().startswith("8/30")
-    assert window.stack.currentWidget() is data
+    # issue 37: a clicked parity point opens its frame of the *test* file (20 frames), not the Data pane's (30)
+    test = compare.result["settings"]["test"]
+    assert test != window.session.data
+    energies = compare.result["parity"][runs[0].name]["energy_reference"]
+    (artist, *_) = compare.parity.figure.axes[0].collections
+    x, y = artist.get_offsets()[7]
+    event = type("Pick", (), {"ind": [7], "artist": artist})()
+    compare._picked(event)
+    assert compare.tabs.currentWidget() is compare.frame
+    assert compare.frame.caption.text().startswith("8/20") and x == energies[7]
+    assert window.session.data != test  # the training data stays the training data
+    legend = [t.get_text() for t in compare.parity.figure.axes[0].get_legend().get_texts()]
+    assert len(legend) == 2 and all("MAE" in t and "RMSE" in t for t in legend)
+    assert not compare.parity.figure.axes[0].texts  # no per-model text boxes printed over each other
 
     steps.landscape_of_first(window)
     land = window.landscape
@@ -238,7 +247,7 @@ def test_fine_tuning_with_a_supervised_objective_uses_the_trainers_weights(make_
     pane.objective.setCurrentText("energy-forces")
     pane.start()
     steps.wait_for(pane.worker)
-    assert pane.progress.text.text().endswith("done")
+    assert pane.progress.text.text().endswith("done, its one epoch")
     tuned = [run for run in window.session.runs() if rd.read_config(run)["training"]["parent"]]
     assert len(tuned) == 1
     training = rd.read_config(tuned[0])["training"]

@@ -24,9 +24,17 @@ def parity_plot(reference: np.ndarray, predicted: np.ndarray, path: str | Path, 
     return _save(fig, path)
 
 
-def draw_parity(ax, reference: np.ndarray, predicted: np.ndarray, *, label: str, title: str):
+def parity_errors(reference: np.ndarray, predicted: np.ndarray) -> str:
+    """"MAE x, RMSE y" of predicted − reference (the values' unit)."""
+    diff = np.asarray(predicted).ravel() - np.asarray(reference).ravel()
+    return f"MAE {np.abs(diff).mean():.4g}, RMSE {np.sqrt((diff**2).mean()):.4g}"
+
+
+def draw_parity(ax, reference: np.ndarray, predicted: np.ndarray, *, label: str, title: str,
+                annotate: bool = True):
     """:func:`parity_plot` on a given matplotlib axes (the desktop app draws on its own canvases);
-    returns the scatter artist (pickable) or None for a hexbin."""
+    returns the scatter artist (pickable) or None for a hexbin. ``annotate=False`` leaves out the
+    MAE/RMSE text (several models on one axes put theirs in the legend: :func:`parity_errors`)."""
     reference, predicted = np.asarray(reference).ravel(), np.asarray(predicted).ravel()
     artist = None
     if reference.size > 20000:
@@ -35,9 +43,9 @@ def draw_parity(ax, reference: np.ndarray, predicted: np.ndarray, *, label: str,
         artist = ax.scatter(reference, predicted, s=4, alpha=0.5)
     low, high = float(min(reference.min(), predicted.min())), float(max(reference.max(), predicted.max()))
     ax.plot([low, high], [low, high], "k--", lw=1)
-    diff = predicted - reference
-    ax.text(0.04, 0.96, f"MAE {np.abs(diff).mean():.4g}\nRMSE {np.sqrt((diff**2).mean()):.4g}",
-            transform=ax.transAxes, va="top", fontsize=9)
+    if annotate:
+        ax.text(0.04, 0.96, parity_errors(reference, predicted).replace(", ", "\n"), transform=ax.transAxes,
+                va="top", fontsize=9)
     ax.set_xlabel(f"reference {label}")
     ax.set_ylabel(f"predicted {label}")
     ax.set_title(title)

@@ -2,7 +2,8 @@
 PNG per pane. The same steps drive the pytest-qt tests, so what the pictures show is tested.
 
 The workflow: 0.15 ps (300 steps) of GFN2-xTB ethanol MD at 500 K (30 frames) → a small SchNet trained 3 epochs
-→ fine-tuned 2 epochs by the Fisher objective → both compared (4 replicas, 0.05 ps) → the loss
+→ fine-tuned 2 epochs by the Fisher objective → both compared on a separately seeded trajectory (20 frames;
+4 replicas, 0.05 ps) → the loss
 landscape of the first → 4 replicas of MD → a four-trial sweep → a VAE on two moons → a GFlowNet on
 an 8 × 8 hypergrid. Minutes on a laptop; the pictures show how the panes look, not good models.
 """
@@ -73,7 +74,14 @@ def train_runs(window) -> None:
 
 
 def compare_runs(window) -> None:
+    """Both runs judged on a separately seeded xTB trajectory (the training frames would flatter them)."""
+    from .. import generate
+
     pane = window.compare
+    test = window.session.new_path("ethanol-xtb-500K-test", ".xyz")
+    generate("ethanol", out=test, calculator="xtb", temperature=500.0, time=0.1, interval=10, timestep=0.5,
+             equilibration=100, seed=7, progress=False)
+    pane.test.edit.setText(str(test))
     pane.set_checked(window.session.runs())
     pane.replicas.setValue(4)
     pane.time.setValue(0.05)

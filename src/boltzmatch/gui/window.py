@@ -40,7 +40,6 @@ class MainWindow(QMainWindow):
         self.gflownets = GFlowNetPane(self.session, self.tasks)
         self.panes = [self.data, self.model, self.train, self.compare, self.landscape, self.simulate, self.sweeps,
                       self.generative, self.gflownets]
-        self.compare.frame_picked.connect(self._open_frame)
         self.nav = QListWidget()
         self.stack = QStackedWidget()
         for pane in self.panes:
@@ -83,10 +82,6 @@ class MainWindow(QMainWindow):
 
     def show_pane(self, pane) -> None:
         self.nav.setCurrentRow(self.panes.index(pane))
-
-    def _open_frame(self, index: int) -> None:
-        self.show_pane(self.data)
-        self.data.select_frame(index)
 
     def _open_data(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open structures", str(self.session.workdir), STRUCTURE_FILTERS)

@@ -20,7 +20,7 @@ def end_text(summary: dict) -> str:
     if reason is None:
         return ""
     if reason == "all epochs":
-        return f"all {summary['epochs']} epochs"
+        return f"all {summary['epochs']} epochs" if summary["epochs"] != 1 else "its one epoch"
     if reason == "closed-form fit":
         return "the closed-form fit (one pass)"
     return f"{reason} at epoch {summary['epochs']} of {summary.get('epochs_asked', '?')}"

@@ -1,12 +1,12 @@
 """Compare: ``boltzmatch compare`` on the checked runs: the report's table, its plots, the KS panel,
-and an energy parity plot whose points open their frame in the Data pane."""
+and an energy parity plot whose points open their frame of the test file in the pane's frame tab."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QDoubleSpinBox,
@@ -21,10 +21,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ...analysis.plots import draw_parity
+from ... import read_structures
+from ...analysis.plots import draw_parity, parity_errors
 from ...errors import BoltzmatchError
 from ..widgets import ImageView, PathField, PlotPanel, ProgressRow, fill_table
 from .base import Pane
+from .data import FrameViewer
 
 KS_KEYS = [("energy_ks", "energy KS"), ("energy_ks_pvalue", "energy KS p"), ("bond_ks", "bond KS"),
            ("angle_ks", "angle KS"), ("hr_mae", "h(r) MAE"), ("mmd", "MMD²")]
@@ -35,7 +37,6 @@ PLOTS = [("parity.png", "parity"), ("survival.png", "survival"), ("hr.png", "h(r
 
 class ComparePane(Pane):
     title = "Compare"
-    frame_picked = Signal(int)
 
     def __init__(self, session, tasks, parent=None):
         super().__init__(session, tasks, parent)
@@ -43,6 +44,7 @@ class ComparePane(Pane):
         self.out: Path | None = None
         self.runs = QListWidget()
         self.test = PathField(caption="Test structures (labelled, held out)")
+        self.test.edit.setPlaceholderText("held-out labelled frames, e.g. a separately seeded trajectory")
         self.simulate = QCheckBox("run MD with each model")
         self.simulate.setChecked(True)
         self.replicas = QSpinBox(minimum=1, maximum=4096, value=16)
@@ -65,10 +67,13 @@ class ComparePane(Pane):
         self.parity = PlotPanel(size=(5.0, 4.0))
         self.parity.canvas.mpl_connect("pick_event", self._picked)
         self.parity_runs: list[str] = []
+        self.frame = FrameViewer()  # frames of the test file the result was computed on
+        self.frames_of: str | None = None
         self.tabs = QTabWidget()
         self.tabs.addTab(self.table, "table")
         self.tabs.addTab(self.ks, "KS panel")
         self.tabs.addTab(self.parity, "parity (click a point)")
+        self.tabs.addTab(self.frame, "test frame")
         self.images: dict[str, ImageView] = {}
         for name, label in PLOTS:
             view = ImageView()
@@ -79,7 +84,6 @@ class ComparePane(Pane):
         self.arrange([self.progress], [form, QWidget()], self.tabs, stretch=3)
         self.layout().addWidget(self.report_label)
         session.runs_changed.connect(self.refresh_runs)
-        session.data_changed.connect(lambda path: self.test.edit.setText(path))
         self.refresh_runs()
 
     def refresh_runs(self) -> None:
@@ -103,9 +107,11 @@ class ComparePane(Pane):
             item.setCheckState(Qt.CheckState.Checked if item.data(256) in wanted else Qt.CheckState.Unchecked)
 
     def start(self) -> None:
-        runs, test = self.checked_runs(), self.test.text() or self.session.data
+        runs, test = self.checked_runs(), self.test.text()
         if not runs or not test:
-            self.show_error("compare: check at least one run and give labelled test structures", "")
+            # no default: the training file (the Data pane's) would flatter every model
+            self.show_error("compare: check at least one run and give held-out labelled test structures "
+                            "(not the training file: its errors flatter)", "")
             return
         self.out = self.session.new_path("compare")
         kwargs = {"simulate": self.simulate.isChecked(), "replicas": self.replicas.value(), "time": self.time.value()}
@@ -142,11 +148,12 @@ class ComparePane(Pane):
         for name, values in parity.items():
             if "energy_predicted" not in values:
                 continue
-            artist = draw_parity(ax, values["energy_reference"], values["energy_predicted"], label="energy (eV)",
-                                 title="energy parity: click a point to open its frame")
+            reference, predicted = values["energy_reference"], values["energy_predicted"]
+            artist = draw_parity(ax, reference, predicted, label="energy (eV)", annotate=False,
+                                 title="energy parity: click a point to open its test frame")
             if artist is not None:
                 artist.set_picker(5)
-                artist.set_label(name)
+                artist.set_label(f"{name}: {parity_errors(reference, predicted)} eV")  # in the legend, not on points
                 artist.set_gid(name)
             self.parity_runs.append(name)
         if self.parity_runs:
@@ -155,7 +162,23 @@ class ComparePane(Pane):
 
     def _picked(self, event) -> None:
         if len(getattr(event, "ind", [])):
-            self.frame_picked.emit(int(event.ind[0]))
+            self.open_test_frame(int(event.ind[0]))
+
+    def open_test_frame(self, index: int) -> None:
+        """Show frame ``index`` of the test file the result was computed on (a parity point was clicked)."""
+        test = ((self.result or {}).get("settings") or {}).get("test") or self.test.text()
+        if not test:
+            return
+        if self.frames_of != test:
+            try:
+                self.frame.set_frames(read_structures(test))
+            except BoltzmatchError as exc:
+                self.show_error(str(exc), "")
+                return
+            self.frames_of = test
+        self.frame.slider.setValue(index)
+        self.frame.show_frame(index)
+        self.tabs.setCurrentWidget(self.frame)
 
     def load_report(self, folder: str | Path) -> None:
         """Show a finished compare folder (compare.json and its PNGs)."""

@@ -196,7 +196,3 @@ class DataPane(Pane):
         axes[1].set_xlabel("|F| (eV/Å)")
         axes[1].set_ylabel("atoms")
         self.histograms.draw()
-
-    def select_frame(self, index: int) -> None:
-        """Show frame ``index`` (a parity plot's point was clicked)."""
-        self.viewer.slider.setValue(int(index))
