@@ -77,3 +77,26 @@ def test_the_linear_model_from_the_app_fits_its_energy_zero_either_way(make_wind
     # the iterative fit left the per-element offsets at 0: 273,188 meV; they now start at least squares
     assert maes["iterative"] < 2_000 and maes["closed-form"] < 2_000
 
+
+
+def test_smaller_things_the_app_got_wrong(make_window, qtbot, tmp_path, ethanol_xtb):
+    from boltzmatch.objectives.registry import OBJECTIVE_DESCRIPTIONS, OBJECTIVES
+
+    window = _open(make_window, ethanol_xtb)
+    rows = {window.data.table.item(r, 0).text(): window.data.table.item(r, 1).text()
+            for r in range(window.data.table.rowCount())}
+    assert len(rows["energy mean (eV)"].split(".")[1]) == 4  # was rounded to 4 digits: "-4397"
+    pane = window.train
+    for index, name in enumerate(OBJECTIVES):  # every objective explained where it is chosen
+        assert pane.objective.itemData(index, 3) == OBJECTIVE_DESCRIPTIONS[name]  # 3: Qt.ToolTipRole
+    pane.objective.setCurrentText("dsm")
+    assert "denoising" in pane.objective_help.text()
+    model = window.model
+    model.name.setCurrentText("schnet")
+    model.fields["n_interactions"].setText("[1, 2")
+    assert not model.validate() and model.preview.toPlainText().startswith("# not valid")
+    broken = tmp_path / "broken.xyz"
+    broken.write_text("3\nnot an extxyz comment\nH 0 0\n")
+    window.data.open(str(broken))
+    qtbot.waitUntil(lambda: window.data.progress.text.text().endswith("failed"), timeout=30_000)
+    assert window.data.progress.text.text().endswith("failed") and window.data.progress.bar.value() == 0

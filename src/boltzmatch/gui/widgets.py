@@ -212,9 +212,10 @@ class ProgressRow(QWidget):
         extra = ", ".join(f"{k}={v}" if k else str(v) for k, v in postfix.items())
         self.text.setText(f"{desc}: {n}" + (f"/{total}" if total else "") + (f"  {extra}" if extra else ""))
 
-    def finished(self, message: str) -> None:
+    def finished(self, message: str, complete: bool = True) -> None:
+        """The work ended: a full bar when it did what it set out to, an empty one when it failed."""
         self.bar.setRange(0, 1)
-        self.bar.setValue(1)
+        self.bar.setValue(1 if complete else 0)
         self.text.setText(message)
         self.stop.setEnabled(False)
 

@@ -12,6 +12,21 @@ from .supervised import LOSSES, SupervisedLoss
 OBJECTIVES = LOSSES + SCORE_OBJECTIVES + ("cd", "fisher-cd")
 #: objectives blind to a constant energy shift (every one but the supervised losses)
 SHIFT_BLIND_OBJECTIVES = SCORE_OBJECTIVES + ("cd", "fisher-cd")
+#: one line per objective, for help texts (the app's tooltips); β = 1/(k_B T) in 1/eV, F = −∇U in eV/Å
+OBJECTIVE_DESCRIPTIONS = {
+    "energy": "per-atom energy MSE (eV²) against reference energies",
+    "forces": "force-component MSE (eV²/Å²) against reference forces",
+    "energy-forces": "energy MSE + force MSE (weights 1 and 100 by default): the usual supervised fit",
+    "fisher": "Fisher divergence to the Boltzmann distribution with reference forces: ½‖βF_ref − βF_θ‖², "
+              "β²/2 × force matching (needs --temperature)",
+    "ism": "implicit (Hyvärinen) score matching from positions alone: ½β²‖F_θ‖² − βΔU_θ; same minimiser as fisher",
+    "ssm": "sliced score matching from positions alone: ism with random projections of the Hessian (cheaper)",
+    "dsm": "denoising score matching from positions alone: the score of the data smoothed by noise σ (Å)",
+    "cd": "contrastive divergence from positions alone: maximum likelihood of p ∝ exp(−βU) with model samples "
+          "from Langevin MD",
+    "fisher-cd": "fisher on labelled frames plus cd against the model's own MD frames (--cd-option "
+                 "negatives=FILE): raises the energy where the model's MD goes and the reference never does",
+}
 #: objectives that need positions only (no reference energies or forces)
 POSITIONS_ONLY_OBJECTIVES = ("ism", "ssm", "dsm", "cd")
 

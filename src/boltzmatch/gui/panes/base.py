@@ -34,7 +34,7 @@ class Pane(QWidget):
             worker.signals.progress.connect(progress.report)
             worker.signals.result.connect(lambda _r: progress.finished(f"{worker.name}: done"))
             worker.signals.cancelled.connect(lambda: progress.finished(f"{worker.name}: stopped"))
-            worker.signals.error.connect(lambda msg, _d: progress.finished(f"{worker.name}: failed"))
+            worker.signals.error.connect(lambda msg, _d: progress.finished(f"{worker.name}: failed", complete=False))
             worker.signals.finished.connect(lambda: _disconnect(progress, worker))
         if on_result is not None:
             worker.signals.result.connect(on_result)

@@ -180,8 +180,8 @@ class DataPane(Pane):
                 ["elements", " ".join(s["elements"])], ["atoms", f"{s['atoms_min']}–{s['atoms_max']}"],
                 ["periodic", s["periodic"]], ["labels", ", ".join(s["labels"]) or "none"]]
         for key, unit in (("energy", "eV"), ("forces", "eV/Å")):
-            for stat, value in s.get(key, {}).items():
-                rows.append([f"{key} {stat} ({unit})", value])
+            for stat, value in s.get(key, {}).items():  # eV to 0.1 meV: −1,000 eV at 4 digits hid every difference
+                rows.append([f"{key} {stat} ({unit})", f"{value:.4f}" if isinstance(value, float) else value])
         fill_table(self.table, ["quantity", "value"], rows)
         figure = self.histograms.clear()
         energies = [energy_of(a) for a in self.frames]

@@ -124,6 +124,9 @@ class LandscapePane(Pane):
             leaf.setCheckState(0, Qt.CheckState.Unchecked)
             leaf.setToolTip(0, "edit the index, e.g. name[3] or name[1][2]")
             group.addChild(leaf)
+        self.parameters.expandAll()
+        self.parameters.resizeColumnToContents(0)  # long parameter names were cut off
+        self.parameters.resizeColumnToContents(1)
 
     def checked_parameters(self) -> list[str]:
         out = []

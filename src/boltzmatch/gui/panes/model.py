@@ -107,6 +107,8 @@ class ModelPane(Pane):
         except BoltzmatchError as exc:
             self.status.setText(f"✗ {exc}")
             self.status.setStyleSheet("color: #b00020")
+            # the last valid YAML would say something the form no longer does
+            self.preview.setPlainText(f"# not valid: {exc}\n# fix the form to see the model YAML")
             return False
         self.status.setText("✓ valid")
         self.status.setStyleSheet("color: #1b5e20")

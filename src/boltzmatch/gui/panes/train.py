@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
     QHBoxLayout,
+    QLabel,
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
@@ -23,6 +25,7 @@ from PySide6.QtWidgets import (
 from ... import finetune, train
 from ...errors import BoltzmatchError
 from ...objectives import OBJECTIVES
+from ...objectives.registry import OBJECTIVE_DESCRIPTIONS
 from ...runs import run_dir as rd
 from ...training.summary import end_text
 from ..widgets import LivePlot, ProgressRow
@@ -51,8 +54,15 @@ class TrainPane(Pane):
         self.new.setChecked(True)
         self.tune = QRadioButton("fine-tune the selected run")
         self.objective = QComboBox()
-        self.objective.addItems(list(OBJECTIVES))
+        for index, name in enumerate(OBJECTIVES):
+            self.objective.addItem(name)
+            self.objective.setItemData(index, OBJECTIVE_DESCRIPTIONS[name], Qt.ItemDataRole.ToolTipRole)
+        self.objective_help = QLabel(wordWrap=True)
+        self.objective_help.setStyleSheet("color: #555")
+        self.objective.currentTextChanged.connect(lambda name: self.objective_help.setText(
+            OBJECTIVE_DESCRIPTIONS.get(name, "")))
         self.objective.setCurrentText("energy-forces")
+        self.objective_help.setText(OBJECTIVE_DESCRIPTIONS["energy-forces"])
         self.temperature = QDoubleSpinBox(decimals=1, minimum=0.0, maximum=5000.0, value=0.0, suffix=" K")
         self.temperature.setSpecialValueText("from the data")
         self.energy_weight = QLineEdit()
@@ -78,7 +88,8 @@ class TrainPane(Pane):
         mode.addWidget(self.new)
         mode.addWidget(self.tune)
         form.addRow("mode", mode)
-        for label, widget in (("objective", self.objective), ("temperature", self.temperature),
+        for label, widget in (("objective", self.objective), ("", self.objective_help),
+                              ("temperature", self.temperature),
                               ("energy weight", self.energy_weight), ("force weight", self.force_weight),
                               ("σ (dsm)", self.sigma), ("prior", self.prior), ("solver (linear)", self.solver),
                               ("epochs", self.epochs),
