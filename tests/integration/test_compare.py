@@ -25,7 +25,7 @@ def test_compare_with_simulation_writes_report_and_plots(tmp_path, ethanol_xtb, 
     for name, entry in models.items():
         frames = read_samples(tmp_path / "report" / "simulations" / name)
         assert entry["n_sample_frames"] == sum(len(replica) for replica in frames) > 3
-    for plot in ("parity.png", "energy_trajectory.png", "survival.png"):
+    for plot in ("parity.png", "energy_trajectory.png", "survival.png", "ks.png"):
         assert (tmp_path / "report" / plot).stat().st_size > 1000
     # both models started from the same frames with the same seed
     starts = [json.loads((tmp_path / "report" / "simulations" / n / "simulation.json").read_text())["start_indices"]

@@ -223,3 +223,16 @@ def test_censored_median_ratio_bounds_what_a_judge_cannot_see():
     assert censored_median_ratio(100.0, 100.0, 100.0, 100.0) == (None, False)  # the base's median unseen
     # the base judged longer than the method: its observed median decides, the method's censored one bounds
     assert censored_median_ratio(100.0, 100.0, 300.0, 400.0) == (pytest.approx(1 / 3), True)
+
+
+def test_the_ks_plot_marks_scipy_s_distance_where_it_is_reached(tmp_path):
+    from boltzmatch.analysis.plots import ks_distance_at, ks_panels
+
+    rng = np.random.default_rng(3)
+    samples, reference = rng.normal(0.3, 1.0, 700), rng.normal(0.0, 1.0, 900)
+    d, at, f_samples, f_reference = ks_distance_at(samples, reference)
+    assert d == pytest.approx(ks_test(samples, reference)[0], abs=1e-12)
+    assert abs(f_samples - f_reference) == pytest.approx(d)
+    assert (samples <= at).mean() == pytest.approx(f_samples) and (reference <= at).mean() == pytest.approx(f_reference)
+    path = ks_panels({"x": {"reference": reference, "model": samples}}, tmp_path / "ks.png", units={"x": "Å"})
+    assert path.stat().st_size > 0

@@ -96,6 +96,7 @@ def sample_metrics(samples: list[Atoms], reference: list[Atoms], *, r_max: float
         "mmd": mmd(smp_d, ref_d, max_samples=600, seed=seed),
         "bond_ks_by_type": {lab: ks_test(*by_type[lab])[0] for lab in by_type},
         "_r": r, "_h": h, "_h_ref": h_ref, "_bonds_by_type": by_type,
+        "_bonds": (smp_b.ravel(), ref_b.ravel()), "_angles": (smp_a.ravel(), ref_a.ravel()),
     }
 
 
@@ -248,7 +249,7 @@ def _simulate_and_judge(run_dirs, names, frames, results, out, *, start, tempera
     start_frames = read_structures(start, **(data_options or {})) if start is not None else frames
     key = composition_key(frames[0])
     reference_mol = group_by_composition(frames)[key]
-    survival, hr_curves, bond_panels, bond_notes = {}, {}, {}, {}
+    survival, hr_curves, bond_panels, bond_notes, ks_cdfs, collapsed = {}, {}, {}, {}, {}, {}
     for name, run_dir in zip(names, run_dirs, strict=True):
         summary = run_md(run_dir, start_frames, out=out / "simulations" / name, temperature=temperature,
                          replicas=replicas, time=time, timestep=timestep, integrator=integrator, interval=interval,
@@ -275,7 +276,15 @@ def _simulate_and_judge(run_dirs, names, frames, results, out, *, start, tempera
         for label, (smp, ref) in metrics["_bonds_by_type"].items():
             bond_panels.setdefault(label, {"reference": ref})[name] = smp
             bond_notes.setdefault(label, {})[name] = f"KS {metrics['bond_ks_by_type'][label]:.3f}"
-    plots.survival_plot(survival, time, out / "survival.png")
+        for quantity, (smp, ref) in (("potential energy", (sample_energy, reference_energy)),
+                                     ("bond lengths", metrics["_bonds"]),
+                                     ("angles", tuple(np.degrees(a) for a in metrics["_angles"]))):
+            ks_cdfs.setdefault(quantity, {"reference": ref})[name] = smp
+        collapsed[name] = np.asarray(summary["collapsed"])
+    plots.survival_plot(survival, time, out / "survival.png", collapsed)
+    if ks_cdfs:  # the KS statistics of the table, as the two empirical CDFs they compare
+        plots.ks_panels(ks_cdfs, out / "ks.png", units={"potential energy": "eV", "bond lengths": "Å",
+                                                        "angles": "°"})
     if hr_curves:
         plots.overlay_plot(hr_curves, out / "hr.png", xlabel="r (Å)", ylabel="h(r) (1/Å)",
                            title="Interatomic distances")
@@ -320,6 +329,8 @@ def write_report(results: dict[str, dict], settings: dict, out: Path) -> Path:
     figures = [("parity.png", "Parity: predicted against reference energy and forces"),
                ("energy_trajectory.png", "Energy along the held-out trajectory, one panel per model"),
                ("survival.png", "Fraction of replicas still stable against time"),
+               ("ks.png", "KS tests as plots: empirical CDFs of MD samples and reference, D marked where it is "
+                          "reached (energy, all bond lengths, all angles, pooled)"),
                ("hr.png", "h(r): distribution of interatomic distances"),
                ("bond_lengths.png", "Bond-length distributions with KS statistics")]
     for file, caption in figures:

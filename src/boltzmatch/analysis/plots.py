@@ -152,11 +152,56 @@ def distribution_panels(panels: dict[str, dict[str, np.ndarray]], path: str | Pa
     return _save(fig, path)
 
 
-def survival_plot(times: dict[str, np.ndarray], total: float, path: str | Path) -> Path:
-    """Fraction of replicas still stable against simulated time (ps), one step curve per model."""
+def survival_plot(times: dict[str, np.ndarray], total: float, path: str | Path,
+                  collapsed: dict[str, np.ndarray] | None = None) -> Path:
+    """Fraction of replicas still stable against simulated time (ps), one step curve per model (replicas
+    that did not collapse are censored at their time with ``collapsed``: see :func:`draw_survival`)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
-    draw_survival(ax, times, total)
+    draw_survival(ax, times, total, collapsed)
+    return _save(fig, path)
+
+
+def empirical_cdf(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted finite values, their empirical CDF F(x) = rank / n)."""
+    x = np.sort(np.asarray(values, dtype=float).ravel())
+    x = x[np.isfinite(x)]
+    return x, np.arange(1, len(x) + 1) / max(len(x), 1)
+
+
+def ks_distance_at(samples: np.ndarray, reference: np.ndarray) -> tuple[float, float, float, float]:
+    """(D, x, F_samples(x), F_reference(x)): the two-sample KS distance and where it is reached."""
+    xs, _ = empirical_cdf(samples)
+    xr, _ = empirical_cdf(reference)
+    grid = np.concatenate([xs, xr])
+    fs = np.searchsorted(xs, grid, side="right") / max(len(xs), 1)
+    fr = np.searchsorted(xr, grid, side="right") / max(len(xr), 1)
+    k = int(np.argmax(np.abs(fs - fr)))
+    return float(abs(fs[k] - fr[k])), float(grid[k]), float(fs[k]), float(fr[k])
+
+
+def ks_panels(panels: dict[str, dict[str, np.ndarray]], path: str | Path, *, units: dict[str, str]) -> Path:
+    """One panel per quantity (e.g. potential energy, bond lengths, angles): the reference's empirical CDF
+    (black) and each model's, the KS distance D marked as a vertical bar where it is reached."""
+    from matplotlib.ticker import MaxNLocator
+
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), dpi=110, squeeze=False)
+    for ax, (quantity, data) in zip(axes[0], panels.items(), strict=True):
+        reference = data["reference"]
+        x, f = empirical_cdf(reference)
+        ax.step(x, f, where="post", color="black", lw=1.6, label="reference")
+        for k, (name, values) in enumerate((n, v) for n, v in data.items() if n != "reference"):
+            colour = f"C{k}"
+            x, f = empirical_cdf(values)
+            d, at, f_s, f_r = ks_distance_at(values, reference)
+            ax.step(x, f, where="post", color=colour, lw=1.0, label=f"{name} (D = {d:.3f})")
+            ax.vlines(at, min(f_s, f_r), max(f_s, f_r), colors=colour, lw=2.5, alpha=0.8)
+        ax.set_title(quantity, fontsize=9)
+        ax.xaxis.set_major_locator(MaxNLocator(5))  # eV near −300 gave tick labels printed over each other
+        ax.set_xlabel(f"{quantity} ({units.get(quantity, '')})", fontsize=8)
+        ax.set_ylabel("cumulative fraction", fontsize=8)
+        ax.legend(fontsize=6, loc="lower right")
     return _save(fig, path)
 
 

@@ -30,7 +30,7 @@ from .data import FrameViewer
 
 KS_KEYS = [("energy_ks", "energy KS"), ("energy_ks_pvalue", "energy KS p"), ("bond_ks", "bond KS"),
            ("angle_ks", "angle KS"), ("hr_mae", "h(r) MAE"), ("mmd", "MMD²")]
-PLOTS = [("parity.png", "parity"), ("survival.png", "survival"), ("hr.png", "h(r)"),
+PLOTS = [("parity.png", "parity"), ("survival.png", "survival"), ("ks.png", "KS plots"), ("hr.png", "h(r)"),
          ("bond_lengths.png", "bond lengths"), ("energy_trajectory.png", "energy along trajectory"),
          ("ramachandran.png", "Ramachandran")]
 
