@@ -100,3 +100,22 @@ def test_smaller_things_the_app_got_wrong(make_window, qtbot, tmp_path, ethanol_
     window.data.open(str(broken))
     qtbot.waitUntil(lambda: window.data.progress.text.text().endswith("failed"), timeout=30_000)
     assert window.data.progress.text.text().endswith("failed") and window.data.progress.bar.value() == 0
+
+
+def test_the_landscape_pane_draws_a_classifier_s_hinge_and_cross_entropy(make_window):
+    from boltzmatch.generative.train import train_generative
+
+    window = make_window()
+    run = window.session.workdir / "digits-classifier"
+    train_generative("classifier", "digits", out=run, epochs=2, lr=1e-3, options={"hidden": [16]}, progress=False)
+    pane = window.landscape
+    assert str(run) not in [pane.run_box.itemData(i) for i in range(pane.run_box.count())]  # not an energy model
+    for loss in ("hinge", "cross-entropy"):
+        pane.objective.setCurrentIndex(pane.objective.findData(loss))
+        assert pane.run_box.currentData() == str(run)
+        assert pane.parameters.topLevelItemCount() > 0  # the classifier's own parameters, to pick two
+        pane.grid.setValue(3)
+        pane.start()
+        steps.wait_for(pane.worker)
+        assert pane.result["objective"] == loss and pane.result["held_out_accuracy"] > 0
+        assert pane.contour.figure.axes

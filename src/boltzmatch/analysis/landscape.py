@@ -226,6 +226,14 @@ def classifier_loss(kind: str, inputs: torch.Tensor, labels: torch.Tensor) -> Ca
     raise BoltzmatchError(f"unknown classifier loss {kind!r}; expected one of {', '.join(CLASSIFIER_LOSSES)}")
 
 
+def check_grid(grid: int, span: float) -> None:
+    """One-line errors for a grid no landscape can use."""
+    if grid < 2:
+        raise BoltzmatchError(f"--grid must be at least 2, got {grid}")
+    if not span > 0:
+        raise BoltzmatchError(f"--span must be positive, got {span}")
+
+
 def landscape(
     run_dir: str | Path,
     data: str | Path,
@@ -257,10 +265,7 @@ def landscape(
     from ..data.packed import PackedStructures
     from ..runs.run_dir import load
 
-    if grid < 2:
-        raise BoltzmatchError(f"--grid must be at least 2, got {grid}")
-    if not span > 0:
-        raise BoltzmatchError(f"--span must be positive, got {span}")
+    check_grid(grid, span)
     out = Path(out)
     model = load(run_dir)
     from ..models.base import model_dtype
@@ -290,7 +295,7 @@ def landscape(
     generator = torch.Generator().manual_seed(seed)
 
     kind = directions.split(":", 1)[0]
-    d1, d2, xs, ys, labels = _directions(directions, model, run_dir, base, span, grid, generator)
+    d1, d2, xs, ys, labels = landscape_directions(directions, model, run_dir, base, span, grid, generator)
     losses = grid_losses(model, loss_fn, base, d1, d2, xs, ys, progress=progress, vectorize=vectorize)
     sharp = sharpness(model, loss_fn, epsilon=sharpness_epsilon, samples=sharpness_samples, seed=seed)
     result = {"run_dir": str(run_dir), "data": str(data), "n_frames": len(frames), "objective": objective,
@@ -300,12 +305,14 @@ def landscape(
     if kind == "line":
         result["loss_at_0"] = float(losses[np.argmin(np.abs(xs))])
         result["loss_at_1"] = float(losses[np.argmin(np.abs(xs - 1.0))])
-    _write_landscape(out, result, xs, ys, losses, labels, objective, kind)
+    write_landscape(out, result, xs, ys, losses, labels, objective, kind)
     return result
 
 
-def _directions(directions: str, model, run_dir, base: dict, span: float, grid: int, generator: torch.Generator):
-    """The two directions (the second None for a line), the grid along each, and the axis labels."""
+def landscape_directions(directions: str, model, run_dir, base: dict, span: float, grid: int,
+                         generator: torch.Generator, load_other: Callable | None = None):
+    """The two directions (the second None for a line), the grid along each, and the axis labels. A line's
+    other run is read by ``load_other`` (default: an energy model's run directory)."""
     from ..runs.run_dir import load, read_config
 
     kind = directions.split(":", 1)[0]
@@ -325,14 +332,14 @@ def _directions(directions: str, model, run_dir, base: dict, span: float, grid: 
         other_dir = directions.split(":", 1)[1]
         if read_config(other_dir)["model"] != read_config(run_dir)["model"]:
             raise BoltzmatchError(f"--directions line: {other_dir} has another model config than {run_dir}")
-        other = trainable_parameters(load(other_dir))
+        other = trainable_parameters((load_other or load)(other_dir))
         xs = np.unique(np.concatenate([np.linspace(-span, 1 + span, grid), [0.0, 1.0]]))
         return ({n: other[n] - base[n] for n in base}, None, xs, None,
                 (f"α: {Path(run_dir).name} (0) → {Path(other_dir).name} (1)", None))
     raise BoltzmatchError(f"--directions: expected random, params:NAME[i],NAME[j] or line:RUN_DIR, got {directions!r}")
 
 
-def _write_landscape(out: Path, result: dict, xs, ys, losses, labels, objective: str, kind: str) -> None:
+def write_landscape(out: Path, result: dict, xs, ys, losses, labels, objective: str, kind: str) -> None:
     """landscape.npz, landscape.json and the plots: a line's slice, or contour, surface and slices."""
     from . import plots
 

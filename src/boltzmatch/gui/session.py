@@ -57,12 +57,29 @@ class Session(QObject):
         found = [p for p in sorted(self.workdir.iterdir()) if _is_model_run(p)] if self.workdir.exists() else []
         return found + [p for p in self.extra_runs if _is_model_run(p) and p not in found]
 
+    def classifier_runs(self) -> list[Path]:
+        """Generative runs with a classifier (jem, classifier) in the working folder: their landscapes are
+        the hinge and cross-entropy ones."""
+        if not self.workdir.exists():
+            return []
+        return [p for p in sorted(self.workdir.iterdir()) if _is_classifier_run(p)]
+
     def parent_of(self, run: Path) -> str | None:
         try:
             parent = rd.read_config(run).get("parent")
         except Exception:  # noqa: BLE001 (a half-written run has no parent to show)
             return None
         return str(parent) if parent else None
+
+
+def _is_classifier_run(path: Path) -> bool:
+    if not (path / rd.CONFIG).is_file() or not (path / rd.MODEL).is_file():
+        return False
+    try:
+        config = rd.read_config(path)
+    except Exception:  # noqa: BLE001
+        return False
+    return config.get("kind") == "generative" and config.get("model", {}).get("name") in ("jem", "classifier")
 
 
 def _is_model_run(path: Path) -> bool:

@@ -1,6 +1,7 @@
 """Loss landscape: the loss of a run around its weights along random filter-normalised directions,
 two parameters picked from the parameter tree, or the line to another run; contour, a rotatable
-surface, sharpness. All numbers from ``boltzmatch landscape``."""
+surface, sharpness. Energy models on the Data pane's frames; with hinge or cross-entropy, the classifier
+runs (jem, classifier) on their data set's held-out part. All numbers from ``boltzmatch landscape``."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from ... import load
-from ...analysis.landscape import LANDSCAPE_OBJECTIVES, landscape, trainable_parameters
+from ...analysis.landscape import CLASSIFIER_LOSSES, LANDSCAPE_OBJECTIVES, landscape, trainable_parameters
 from ...analysis.plots import draw_landscape_contour, draw_landscape_surface
 from ...errors import BoltzmatchError
 from ..widgets import PlotPanel, ProgressRow, fill_table
@@ -33,9 +34,16 @@ from .base import Pane
 LOSS_LABELS = {"energy": "energy (MSE)", "energy-mae": "energy (MAE)", "energy-huber": "energy (Huber)"}
 
 
-def run_landscape(run: str, data: str, out: str, **kwargs) -> tuple[dict, dict]:
-    """``landscape`` and the grid it wrote (x, y, loss)."""
-    result = landscape(run, data, out=out, **kwargs)
+def run_landscape(run: str, data: str | None, out: str, **kwargs) -> tuple[dict, dict]:
+    """``landscape`` (or, for hinge and cross-entropy, the classifier landscape) and the grid it wrote."""
+    if kwargs["objective"] in CLASSIFIER_LOSSES:
+        from ...generative.landscape import classifier_landscape
+
+        kwargs["loss"], kwargs["max_samples"] = kwargs.pop("objective"), kwargs.pop("max_frames")
+        kwargs.pop("temperature", None)
+        result = classifier_landscape(run, out=out, **kwargs)
+    else:
+        result = landscape(run, data, out=out, **kwargs)
     with np.load(Path(out) / "landscape.npz") as grid:
         return result, {k: grid[k] for k in ("x", "y", "loss")}
 
@@ -50,9 +58,10 @@ class LandscapePane(Pane):
         self.run_box.currentIndexChanged.connect(self._fill_parameters)
         self.other_box = QComboBox()
         self.objective = QComboBox()
-        for name in LANDSCAPE_OBJECTIVES:
+        for name in LANDSCAPE_OBJECTIVES + CLASSIFIER_LOSSES:
             self.objective.addItem(LOSS_LABELS.get(name, name), name)
         self.objective.setCurrentIndex(LANDSCAPE_OBJECTIVES.index("fisher"))
+        self.objective.currentIndexChanged.connect(lambda _i: self.refresh_runs())
         self.kind = QButtonGroup(self)
         kinds = QHBoxLayout()
         for k, label in enumerate(("random directions", "two parameters", "line to another run")):
@@ -96,12 +105,19 @@ class LandscapePane(Pane):
         for box, keep in ((self.run_box, current), (self.other_box, other)):
             box.blockSignals(True)
             box.clear()
-            for run in self.session.runs():
+            for run in self._runs():
                 box.addItem(run.name, str(run))
             if keep is not None and box.findData(keep) >= 0:
                 box.setCurrentIndex(box.findData(keep))
             box.blockSignals(False)
         self._fill_parameters()
+
+    def classifier(self) -> bool:
+        return self.objective.currentData() in CLASSIFIER_LOSSES
+
+    def _runs(self) -> list[Path]:
+        """Energy-model runs, or the classifier runs when a classifier loss is chosen."""
+        return self.session.classifier_runs() if self.classifier() else self.session.runs()
 
     def _fill_parameters(self) -> None:
         self.parameters.clear()
@@ -109,7 +125,12 @@ class LandscapePane(Pane):
         if not run:
             return
         try:
-            params = trainable_parameters(load(run))
+            if self.classifier():
+                from ...generative.landscape import classifier_network
+
+                params = trainable_parameters(classifier_network(run))
+            else:
+                params = trainable_parameters(load(run))
         except BoltzmatchError:
             return
         groups: dict[str, QTreeWidgetItem] = {}
@@ -167,7 +188,10 @@ class LandscapePane(Pane):
     def start(self) -> None:
         try:
             run, data = self.run_box.currentData(), self.session.data
-            if not run or not data:
+            if self.classifier() and not run:
+                raise BoltzmatchError("landscape: hinge and cross-entropy need a classifier run (generative jem or "
+                                      "classifier, trained on digits in the Generative pane)")
+            if not run or (not data and not self.classifier()):
                 raise BoltzmatchError("landscape: needs a run and data (Data pane)")
             kwargs = {"objective": self.objective.currentData(), "directions": self.directions(),
                       "span": self.span.value(), "grid": self.grid.value(), "max_frames": self.max_frames.value()}
