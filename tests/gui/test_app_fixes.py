@@ -119,3 +119,22 @@ def test_the_landscape_pane_draws_a_classifier_s_hinge_and_cross_entropy(make_wi
         steps.wait_for(pane.worker)
         assert pane.result["objective"] == loss and pane.result["held_out_accuracy"] > 0
         assert pane.contour.figure.axes
+
+
+def test_the_network_builder_counts_parameters_and_keeps_form_and_yaml_in_step(make_window):
+    from boltzmatch.models import build_model
+
+    window = make_window()
+    model = window.model
+    model.name.setCurrentText("painn")
+    model.fields["n_features"].setText("24")
+    config = dict(model.config(), elements=[1, 6, 8])
+    count = sum(p.numel() for p in build_model(config).parameters())
+    assert f"{count:,} parameters" in model.status.text()
+    assert "n_features: 24" in model.preview.toPlainText()  # form → YAML
+    model.preview.setPlainText("name: schnet\nn_interactions: 2\ncutoff: 4.5\n")  # YAML → form
+    assert model.name.currentText() == "schnet"
+    assert model.fields["n_interactions"].text() == "2" and model.fields["cutoff"].text() == "4.5"
+    assert model.preview.toPlainText() == "name: schnet\nn_interactions: 2\ncutoff: 4.5\n"  # as typed
+    model.preview.setPlainText("name: schnet\nn_interactions: [2\n")
+    assert model.status.text().startswith("✗ YAML") and model.fields["n_interactions"].text() == "2"

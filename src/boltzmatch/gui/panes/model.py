@@ -1,5 +1,7 @@
-"""Model: the architecture and its parameters in a form that reads and writes the CLI's model YAML
-(``boltzmatch train --config FILE``), validated as you type by the same checks the CLI runs."""
+"""Model: build a network from parts (representation, interactions, features, cutoff, radial basis …) in a
+form that reads and writes the CLI's model YAML (``boltzmatch train --config FILE``), validated as you type
+by the same checks the CLI runs, with a live parameter count; the YAML is editable in place and kept in step
+with the form both ways."""
 
 from __future__ import annotations
 
@@ -50,7 +52,9 @@ class ModelPane(Pane):
         self.fields: dict[str, QLineEdit] = {}
         self.status = QLabel()
         self.status.setObjectName("modelStatus")
-        self.preview = QPlainTextEdit(readOnly=True)
+        self.preview = QPlainTextEdit()
+        self.preview.textChanged.connect(self._yaml_edited)
+        self._syncing = False  # True while the form writes the YAML (not an edit by the user)
         load = QPushButton("Load YAML…")
         load.clicked.connect(self._load_dialog)
         save = QPushButton("Save YAML…")
@@ -67,7 +71,8 @@ class ModelPane(Pane):
         layout.addWidget(self.form_host)
         layout.addWidget(self.status)
         layout.addLayout(buttons)
-        layout.addWidget(QLabel("model config (YAML, as `boltzmatch train --config` reads it)"))
+        layout.addWidget(QLabel("model config (YAML, as `boltzmatch train --config` reads it; edit it here or "
+                                "in the form)"))
         layout.addWidget(self.preview, 1)
         self.name.setCurrentText("schnet")
         self._rebuild_form("schnet")
@@ -103,17 +108,48 @@ class ModelPane(Pane):
             config = self.config()
             trial = dict(config)
             trial.setdefault("elements", [1, 6, 8])
-            build_model(trial)
+            parameters = sum(p.numel() for p in build_model(trial).parameters())
         except BoltzmatchError as exc:
             self.status.setText(f"✗ {exc}")
             self.status.setStyleSheet("color: #b00020")
             # the last valid YAML would say something the form no longer does
-            self.preview.setPlainText(f"# not valid: {exc}\n# fix the form to see the model YAML")
+            self._show_yaml(f"# not valid: {exc}\n# fix the form to see the model YAML")
             return False
-        self.status.setText("✓ valid")
+        elements = "" if "elements" in config else " (for H, C, O; the data's elements decide)"
+        self.status.setText(f"✓ valid: {parameters:,} parameters{elements}")
         self.status.setStyleSheet("color: #1b5e20")
-        self.preview.setPlainText(yaml.safe_dump(config, sort_keys=False))
+        self._show_yaml(yaml.safe_dump(config, sort_keys=False))
         return True
+
+    def _show_yaml(self, text: str) -> None:
+        if self._syncing or self.preview.toPlainText() == text:
+            return
+        self._syncing = True
+        try:
+            self.preview.setPlainText(text)
+        finally:
+            self._syncing = False
+
+    def _yaml_edited(self) -> None:
+        """The user edited the YAML: a valid config fills the form; anything else is said in the status line."""
+        if self._syncing:
+            return
+        text = self.preview.toPlainText()
+        try:
+            config = yaml.safe_load(text)
+            if not isinstance(config, dict):
+                raise BoltzmatchError("the YAML must be a mapping of model keys, e.g. name: schnet")
+            config = validate_config(config)
+        except (yaml.YAMLError, BoltzmatchError) as exc:
+            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            self.status.setText(f"✗ YAML: {message}")
+            self.status.setStyleSheet("color: #b00020")
+            return
+        self._syncing = True  # the form follows the YAML; the YAML the user is typing stays as typed
+        try:
+            self.set_config(config)
+        finally:
+            self._syncing = False
 
     def set_config(self, config: dict) -> None:
         config = validate_config(config)
