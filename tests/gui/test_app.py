@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pane_helpers import start_md_of_linear_model
 
-import boltzmatch
 from boltzmatch.errors import BoltzmatchError
 from boltzmatch.gui import screenshots as steps
 from boltzmatch.runs import run_dir as rd
@@ -175,19 +175,7 @@ def test_stopping_md_ends_after_a_step_with_a_summary_and_checkpoint(make_window
     # A model that stays stable: the linear_runs fixture's ridge-1e-8 fits lose every replica within
     # 20-75 fs, so a Stop clicked after step 20 raced the last collapse (which ends MD as complete)
     # and lost on a slow CI machine. With ridge 1e-2 all 4 replicas stay up for 10 ps (measured).
-    run = tmp_path / "stable"
-    boltzmatch.train(ethanol_xtb, out=run, objective="energy", model="linear", config={"n_rbf": 6, "cutoff": 4.0},
-                     solver="closed-form", temperature=500, ridge=1e-2, progress=False)
-    window = make_window()
-    window.session.add_run(run)
-    window.data.open(str(ethanol_xtb))
-    steps.wait_for(window.data.worker)
-    sim = window.simulate
-    sim.refresh_runs()
-    sim.run_box.setCurrentIndex(sim.run_box.findData(str(run)))
-    sim.replicas.setValue(4)
-    sim.time.setValue(1000.0)
-    sim.start()
+    sim = start_md_of_linear_model(make_window, tmp_path, ethanol_xtb, ridge=1e-2, time=1000.0)
     qtbot.waitUntil(lambda: sim.progress.bar.value() > 20, timeout=60_000)
     sim.progress.stop.click()
     qtbot.waitUntil(lambda: sim.worker.done and sim.go.isEnabled(), timeout=60_000)

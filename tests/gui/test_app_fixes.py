@@ -1,6 +1,8 @@
 """Issue 37's bugs, each driven through the app as a user met it: the Train pane shows the run that just
 ended, says why it ended in one unit for every objective, and fits the linear model's energy zero."""
 
+from pane_helpers import start_md_of_linear_model
+
 import boltzmatch
 from boltzmatch.gui import screenshots as steps
 from boltzmatch.gui.panes.train import VAL_FORCE_HEADER, kept_force_mae, read_metrics
@@ -138,3 +140,17 @@ def test_the_network_builder_counts_parameters_and_keeps_form_and_yaml_in_step(m
     assert model.preview.toPlainText() == "name: schnet\nn_interactions: 2\ncutoff: 4.5\n"  # as typed
     model.preview.setPlainText("name: schnet\nn_interactions: [2\n")
     assert model.status.text().startswith("✗ YAML") and model.fields["n_interactions"].text() == "2"
+
+
+def test_a_collapsed_replica_opens_at_its_collapse_with_the_bond_that_changed(make_window, tmp_path, ethanol_xtb):
+    sim = start_md_of_linear_model(make_window, tmp_path, ethanol_xtb, ridge=1e-8, time=0.5)  # all collapse
+    steps.wait_for(sim.worker)
+    assert sim.summary["n_collapsed"] > 0
+    assert "collapsed at" in sim.replica_box.itemText(0)  # collapsed replicas first
+    viewer = sim.viewer
+    assert viewer.slider.value() == len(viewer.frames) - 1 and viewer.caption.text().endswith("(collapse)")
+    broken, formed = viewer.changes
+    assert broken or formed  # the graph changed: what broke (red) or formed (orange) is drawn
+    assert "broken:" in viewer.caption.text() or "new bonds" in viewer.caption.text()
+    viewer.slider.setValue(0)  # the first frame is the start: nothing broken yet
+    assert viewer.changes == ([], []) and "(collapse)" not in viewer.caption.text()

@@ -52,7 +52,15 @@ def test_random_weights_collapse_replicas_but_never_crash_the_run(tmp_path, etha
     for r in range(8):
         times = thermo["time_ps"][thermo["replica"] == r]
         frames = read_structures(tmp_path / "sim" / "trajectories" / f"replica_{r:03d}.xyz")
-        assert len(frames) == len(times)  # one frame per thermo line, nothing after the collapse
+        # one frame per thermo line, then (issue 37) the frame the criterion fired on, and nothing after it
+        ends_with_collapse = s["collapsed"][r] and s["collapse_reason"][r] != "non-finite"
+        assert len(frames) == len(times) + ends_with_collapse
+        if ends_with_collapse:
+            from ase.io import read
+
+            last = read(tmp_path / "sim" / "trajectories" / f"replica_{r:03d}.xyz", index=-1)
+            assert last.info["collapse"] == s["collapse_reason"][r]
+            assert last.info["time_ps"] == pytest.approx(s["time_to_collapse_ps"][r])
         if s["collapsed"][r]:
             assert times.max() <= s["time_to_collapse_ps"][r]
             assert s["collapse_reason"][r] in ("graph", "bond", "non-finite", "temperature")

@@ -371,12 +371,18 @@ def _check(time_ps, state, active, monitor, integ, forces, writers, book):
     reasons = monitor.check(state, time_ps)
     if not any(reasons):
         return active, state
+    blocks = torch.split(state.positions.detach().cpu(), torch.bincount(state.structure_index).tolist())
+    temperature = state.temperature().tolist()
     for slot, reason in enumerate(reasons):
         if reason is not None:
             r = active[slot]
             book.collapse_time[r] = monitor.collapse_times[slot]
             book.reason[r] = reason
             if writers is not None:
+                if reason != "non-finite":  # the frame the criterion fired on ends the trajectory: what broke
+                    writers.write(r, blocks[slot].numpy(), {"time_ps": monitor.collapse_times[slot], "replica": r,
+                                                            "model_energy": float(state.energy[slot]),
+                                                            "temperature": temperature[slot], "collapse": reason})
                 writers.close_replica(r)
     keep = torch.tensor([reason is None for reason in reasons], device=state.positions.device)
     active = [r for r, reason in zip(active, reasons, strict=True) if reason is None]

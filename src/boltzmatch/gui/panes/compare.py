@@ -24,9 +24,9 @@ from PySide6.QtWidgets import (
 from ... import read_structures
 from ...analysis.plots import draw_parity, parity_errors
 from ...errors import BoltzmatchError
+from ..viewer import FrameViewer
 from ..widgets import ImageView, PathField, PlotPanel, ProgressRow, fill_table
 from .base import Pane
-from .data import FrameViewer
 
 KS_KEYS = [("energy_ks", "energy KS"), ("energy_ks_pvalue", "energy KS p"), ("bond_ks", "bond KS"),
            ("angle_ks", "angle KS"), ("hr_mae", "h(r) MAE"), ("mmd", "MMD²")]

@@ -13,17 +13,15 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QSlider,
     QSpinBox,
     QSplitter,
     QTableWidget,
-    QVBoxLayout,
-    QWidget,
 )
 
 from ... import generate, read_structures, summarize
 from ...data.labels import energy_of, forces_of
 from ...data.systems import MD17_MOLECULES, OPENMM_SYSTEMS
+from ..viewer import FrameViewer
 from ..widgets import PathField, PlotPanel, ProgressRow, fill_table
 from .base import Pane
 
@@ -39,62 +37,6 @@ def load_frames(path: str) -> tuple[list, dict]:
 def generate_and_load(system: str, out: str, **kwargs) -> tuple[list, dict]:
     generate(system, out=out, **kwargs)
     return load_frames(out)
-
-
-class FrameViewer(QWidget):
-    """Atoms coloured by element (Jmol colours) with their bonds, one frame at a time."""
-
-    def __init__(self, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.frames: list = []
-        self.plot = PlotPanel(size=(4.0, 4.0))
-        self.slider = QSlider(Qt.Orientation.Horizontal)
-        self.slider.valueChanged.connect(self.show_frame)
-        self.caption = QLabel("no frames")
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.plot, 1)
-        row = QHBoxLayout()
-        row.addWidget(QLabel("frame"))
-        row.addWidget(self.slider, 1)
-        row.addWidget(self.caption)
-        layout.addLayout(row)
-
-    def set_frames(self, frames: list) -> None:
-        self.frames = frames
-        self.slider.setRange(0, max(len(frames) - 1, 0))
-        self.slider.setValue(0)
-        self.show_frame(0)
-
-    def show_frame(self, index: int) -> None:
-        from ase.data import covalent_radii
-        from ase.data.colors import jmol_colors
-
-        from ...data.geometry import find_bonds
-
-        figure = self.plot.clear()
-        if not self.frames:
-            self.plot.draw()
-            return
-        index = int(np.clip(index, 0, len(self.frames) - 1))
-        if self.slider.value() != index:
-            self.slider.setValue(index)  # re-enters with the same index
-            return
-        atoms = self.frames[index]
-        ax = figure.add_subplot(projection="3d")
-        positions, numbers = atoms.get_positions(), atoms.get_atomic_numbers()
-        bonds = find_bonds(atoms)
-        for i, j, offset in zip(bonds.i, bonds.j, bonds.offsets):
-            segment = np.stack([positions[i], positions[j] + offset @ atoms.cell.array])
-            ax.plot(segment[:, 0], segment[:, 1], segment[:, 2], color="0.5", lw=2)
-        ax.scatter(positions[:, 0], positions[:, 1], positions[:, 2], c=jmol_colors[numbers],
-                   s=600 * covalent_radii[numbers] ** 2, edgecolors="k", depthshade=False)
-        ax.set_box_aspect(np.ptp(positions, axis=0) + 1.0)
-        ax.set_axis_off()
-        energy = energy_of(atoms)
-        self.caption.setText(f"{index + 1}/{len(self.frames)} {atoms.get_chemical_formula()}"
-                             + (f"  E = {energy:.4f} eV" if energy is not None else ""))
-        self.plot.draw()
 
 
 class DataPane(Pane):

@@ -1,5 +1,6 @@
 """Simulate: batched MD of a run's model; a live survival curve (from the run's progress reports)
-and temperature trace (from thermo.csv); Stop ends MD after the current step with a checkpoint."""
+and temperature trace (from thermo.csv); Stop ends MD after the current step with a checkpoint; each
+replica's trajectory in 3-D, a collapsed one opened at its collapse with the bond that broke in red."""
 
 from __future__ import annotations
 
@@ -17,12 +18,16 @@ from PySide6.QtWidgets import (
     QSpinBox,
     QSplitter,
     QTableWidget,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
 )
 
 from ... import simulate
 from ...analysis.plots import draw_survival
 from ...simulate.integrators import INTEGRATORS
 from ...simulate.summary import format_simulation
+from ..viewer import FrameViewer, replica_trajectory
 from ..widgets import LivePlot, ProgressRow, fill_table
 from .base import Pane
 
@@ -94,7 +99,17 @@ class SimulatePane(Pane):
         plots = QSplitter(Qt.Orientation.Vertical)
         plots.addWidget(self.survival)
         plots.addWidget(self.thermo)
-        self.arrange([self.progress], [form, self.table], plots)
+        self.replica_box = QComboBox()
+        self.replica_box.currentIndexChanged.connect(self.show_replica)
+        self.viewer = FrameViewer()
+        watch = QWidget()
+        column = QVBoxLayout(watch)
+        column.addWidget(self.replica_box)
+        column.addWidget(self.viewer, 1)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(plots, "survival and temperature")
+        self.tabs.addTab(watch, "trajectory (3-D)")
+        self.arrange([self.progress], [form, self.table], self.tabs)
         self.timer = self.poller(self.refresh_temperature)
         session.runs_changed.connect(self.refresh_runs)
         self.refresh_runs()
@@ -115,6 +130,8 @@ class SimulatePane(Pane):
         self.out = self.session.new_path(f"md-{Path(run).name}")
         self.summary, self.live = None, [(0.0, 1.0)]
         fill_table(self.table, ["quantity", "value"], [])  # nothing of the previous run stays beside the new one
+        self.replica_box.clear()
+        self.viewer.set_frames([])
         self.plot_live_survival()
         self.thermo.show_final(lambda figure: draw_temperature(figure, np.zeros(0), np.zeros(0),
                                                                self.temperature.value()))
@@ -162,6 +179,43 @@ class SimulatePane(Pane):
                                                               collapsed, title=title))
         rows = [re.split(r"\s{2,}", line.strip(), maxsplit=1) for line in format_simulation(summary).splitlines()[1:]]
         fill_table(self.table, ["quantity", "value"], [row for row in rows if len(row) == 2])
+        self.fill_replicas(summary)
+
+    def fill_replicas(self, summary: dict) -> None:
+        """One entry per replica, the collapsed ones first (their trajectories end at the collapse)."""
+        self.replica_box.blockSignals(True)
+        self.replica_box.clear()
+        order = sorted(range(summary["replicas"]), key=lambda r: (not summary["collapsed"][r], r))
+        for r in order:
+            time = summary["time_to_collapse_ps"][r]
+            what = (f"collapsed at {time:.3f} ps ({summary['collapse_reason'][r]})" if summary["collapsed"][r]
+                    else f"stable for {time:.3f} ps")
+            self.replica_box.addItem(f"replica {r}: {what}", r)
+        self.replica_box.blockSignals(False)
+        self.show_replica()
+
+    def show_replica(self) -> None:
+        """The chosen replica's trajectory against the simulation's reference, at its collapse if it had one."""
+        r = self.replica_box.currentData()
+        if r is None or self.out is None or self.summary is None:
+            return
+        frames = replica_trajectory(self.out, r)
+        collapsed = bool(self.summary["collapsed"][r])
+        last = len(frames) - 1
+        self.viewer.set_frames(frames, self._reference(), marked=last if collapsed else None,
+                               start=max(last, 0) if collapsed else 0)
+
+    def _reference(self):
+        """The frames the simulation judged against (simulation.json's reference), as a BondReference."""
+        import json
+
+        from ... import read_structures
+        from ...simulate.stability import BondReference
+
+        path = json.loads((self.out / "simulation.json").read_text())["reference"]
+        if getattr(self, "_reference_cache", (None, None))[0] != path:
+            self._reference_cache = (path, BondReference(read_structures(path), path))
+        return self._reference_cache[1]
 
     def _stopped(self) -> None:
         import json
