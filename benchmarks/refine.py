@@ -69,16 +69,22 @@ def main() -> None:
     parser.add_argument("--train-frames", type=int, default=200)
     parser.add_argument("--base-epochs", type=int, default=100)
     parser.add_argument("--tune-epochs", type=int, default=10)
+    parser.add_argument("--tune-lr", type=float, default=3e-4, help="fine-tuning learning rate of every loop and (c)")
     parser.add_argument("--cd-weight", type=float, default=1.0)
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     args = parser.parse_args()
     for molecule in args.molecules:
         result = run_molecule(molecule, args)
         OUT.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(OUT / f"{molecule}.json", json.dumps(
+        atomic_write_text(OUT / f"{molecule}{variant(args)}.json", json.dumps(
             {"format": RESULTS_FORMAT, "machine": machine(), "settings": vars(args), "result": result}, indent=2))
     if args.report or args.molecules:
         report()
+
+
+def variant(args: argparse.Namespace) -> str:
+    """The folder and file suffix of fine-tuning settings other than the first results' (lr 3e-4, 10 epochs)."""
+    return "" if (args.tune_lr, args.tune_epochs) == (3e-4, 10) else f"_lr{args.tune_lr:g}_e{args.tune_epochs}"
 
 
 def run_molecule(molecule: str, args: argparse.Namespace) -> dict:
@@ -89,7 +95,8 @@ def run_molecule(molecule: str, args: argparse.Namespace) -> dict:
     n_extra = args.rounds * args.budget
     extra = molecule_data(molecule, f"{molecule}500K_extra{n_extra}", frames=n_extra, seed=3)
     models, labels, rounds = train_models(root, train, extra, test, args)
-    judged = {name: judge(models[name], test, root / f"judge_{args.ps:g}ps_{args.replicas}" / name, args)
+    judged = {name: judge(models[name], test, root / f"judge_{args.ps:g}ps_{args.replicas}" /
+                          (name if name == "a" else name + variant(args)), args)
               | {"reference_labels": labels[name]} for name in models}
     forces = {name: frame_force_errors(models[name], test) for name in models}
     for name, m in judged.items():
@@ -115,23 +122,23 @@ def train_models(root: Path, train: Path, extra: Path, test: Path, args) -> tupl
                                                    batch_size=16, epochs=args.base_epochs, seed=0, progress=False))
     models, labels, rounds = {"a": base}, {"a": n_train}, {}
     loop = dict(data=train, calculator="xtb", temperature=TEMPERATURE, rounds=args.rounds, replicas=args.replicas,
-                time=args.round_ps, label_budget=args.budget, epochs=args.tune_epochs, lr=3e-4, batch_size=16,
+                time=args.round_ps, label_budget=args.budget, epochs=args.tune_epochs, lr=args.tune_lr, batch_size=16,
                 test=test, seed=0, cd_weight=args.cd_weight, progress=False)
     variants = {"b": dict(selection="uniform", objective="energy-forces"), "loop": {},
                 "loop_cd": dict(objective="fisher-cd"), "d": dict(selection="none")}
     for name, options in variants.items():
         if name in args.methods:
-            summary = boltzmatch.refine(base, out=root / name, **loop, **options)
+            summary = boltzmatch.refine(base, out=root / (name + variant(args)), **loop, **options)
             models[name], rounds[name] = Path(summary["rows"][-1]["model"]), summary["rows"]
             labels[name] = n_train + summary["rows"][-1]["labels_used"]
     if "c" in args.methods:
         union = root / "c_data.xyz"
         if not union.exists():
             write_structures(union, read_structures(train) + read_structures(extra))
-        no_loop = root / "c"
+        no_loop = root / ("c" + variant(args))
         finish_training(no_loop, lambda: boltzmatch.finetune(
             base, data=union, out=no_loop, objective="fisher", temperature=TEMPERATURE, huber_delta=0.5,
-            epochs=args.rounds * args.tune_epochs, lr=3e-4, batch_size=16, seed=0, progress=False))
+            epochs=args.rounds * args.tune_epochs, lr=args.tune_lr, batch_size=16, seed=0, progress=False))
         models["c"], labels["c"] = no_loop, n_train + n_extra
     return models, labels, rounds
 
@@ -257,18 +264,19 @@ def tables(results: dict) -> list[str]:
                 f"{m['median_time_to_collapse_ps']:.2f}"
             f_low, f_high = m["force_mae_minus_a_interval"]
             h_low, h_high = m["hr_mae_minus_a_interval"]
-            rows.append([molecule, METHODS[name], m["reference_labels"], median, f"{m['mean_stable_ps']:.2f}",
+            rows.append([molecule, METHODS[name], m["reference_labels"], f"{m['ps']:g}", median,
+                         f"{m['mean_stable_ps']:.2f}",
                          f"{m['collapsed']}/{m['replicas']}", shown,
                          f"{m['force_mae_meV_A']:.1f} ({f_low:+.1f} … {f_high:+.1f})",
                          f"{m['hr_mae']:.4f} ({h_low:+.4f} … {h_high:+.4f})"])
     settings = next(iter(results.values()))["settings"]
     out = [format_table(rows, header=[
-        "molecule", "model", "xTB labels", f"median collapse (ps, of {settings['ps']:g})", "mean stable (ps)",
+        "molecule", "model", "xTB labels", "judge (ps)", "median collapse (ps)", "mean stable (ps)",
         "collapsed", "× (a)", "test force MAE, meV/Å (− (a), 95 %)", "h(r) MAE (− (a), 95 %)"],
         title=f"refine with scarce labels: {settings['train_frames']} training frames, {settings['replicas']} "
-              f"replicas × {settings['ps']:g} ps at 500 K, 0.5 fs, graph criterion, starts from a separately "
-              f"seeded trajectory; loops: {settings['rounds']} rounds × {settings['budget']} labels, "
-              f"{settings['round_ps']:g} ps MD a round")]
+              f"replicas at 500 K, 0.5 fs, graph criterion, starts from a separately seeded trajectory; loops: "
+              f"{settings['rounds']} rounds × {settings['budget']} labels, {settings['round_ps']:g} ps MD a round, "
+              f"fine-tuning at lr 3e-4 for 10 epochs a round (rows MOLECULE_lrX_eN: lr X, N epochs)")]
     for molecule, stored in results.items():
         check = [[k, "yes" if v["collapsed"] else "no", "" if v["frame"] is None else v["frame"], v["frames"],
                   v["detail"] or ""] for k, v in stored["result"]["reference_check"].items()]

@@ -132,6 +132,7 @@ def test_a_failing_worker_shows_a_dialog_and_the_window_keeps_working(make_windo
     assert dialogs and dialogs[-1].isVisible() and "/no/such/file.xyz" in dialogs[-1].text()
     assert "\n" not in dialogs[-1].text() and "Traceback" in dialogs[-1].detailedText()
     assert pane.progress.text.text() == "read: failed"
+    assert pane.progress.bar.value() == 0  # issue 37: a failed read showed a full bar
 
     def boom():
         raise RuntimeError("injected")

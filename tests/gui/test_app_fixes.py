@@ -81,7 +81,7 @@ def test_the_linear_model_from_the_app_fits_its_energy_zero_either_way(make_wind
 
 
 
-def test_smaller_things_the_app_got_wrong(make_window, qtbot, tmp_path, ethanol_xtb):
+def test_smaller_things_the_app_got_wrong(make_window, ethanol_xtb):
     from boltzmatch.objectives.registry import OBJECTIVE_DESCRIPTIONS, OBJECTIVES
 
     window = _open(make_window, ethanol_xtb)
@@ -97,11 +97,6 @@ def test_smaller_things_the_app_got_wrong(make_window, qtbot, tmp_path, ethanol_
     model.name.setCurrentText("schnet")
     model.fields["n_interactions"].setText("[1, 2")
     assert not model.validate() and model.preview.toPlainText().startswith("# not valid")
-    broken = tmp_path / "broken.xyz"
-    broken.write_text("3\nnot an extxyz comment\nH 0 0\n")
-    window.data.open(str(broken))
-    qtbot.waitUntil(lambda: window.data.progress.text.text().endswith("failed"), timeout=30_000)
-    assert window.data.progress.text.text().endswith("failed") and window.data.progress.bar.value() == 0
 
 
 def test_the_landscape_pane_draws_a_classifier_s_hinge_and_cross_entropy(make_window):
