@@ -3,9 +3,10 @@
 #
 # Installs Debian's Xvfb and the xcb libraries Qt's xcb platform plugin needs (when missing and run
 # as root), then runs `boltzmatch gui --screenshots DIR` under xvfb-run with QT_QPA_PLATFORM=xcb:
-# the app walks every pane through a small workflow (xTB ethanol data, a tiny SchNet trained and
-# Fisher-fine-tuned, compare, landscape, MD, a four-trial sweep, a VAE, a GFlowNet) and saves one
-# PNG per pane into DIR (default docs/screenshots). About a minute on two cores.
+# the app walks every pane through a small workflow (xTB ethanol data, the network builder, a tiny
+# SchNet trained and Fisher-fine-tuned, compare with KS plots, landscapes of the SchNet and of a digits
+# classifier, MD and a collapse in 3-D, a four-trial sweep, a VAE, a GFlowNet) and saves one PNG per
+# step into DIR (default docs/screenshots). About a minute on two cores.
 #
 # Usage: bash scripts/screenshots.sh [DIR]      (in the project's virtual environment, extra gui)
 set -euo pipefail

@@ -7,9 +7,9 @@
 # reported from the command line and the other way round. The working folder (`--workdir`,
 # default: the last one used, else `~/boltzmatch-runs`) holds the data and runs it makes.
 #
-# `--screenshots DIR` runs a small workflow through every pane (generate xTB ethanol, train and
-# fine-tune SchNet, compare, landscape, simulate, a four-trial sweep, a VAE, a GFlowNet), saves one
-# PNG per pane and exits. This page runs it off screen, so the pictures below are the current app.
+# `--screenshots DIR` runs a small workflow through every pane, saves one PNG per step and exits
+# (`bash scripts/screenshots.sh` does so on a real X display, Xvfb, into `docs/screenshots/`). This page
+# runs it off screen, so the pictures below are the current app.
 
 # %%
 import os
@@ -31,18 +31,32 @@ with tempfile.TemporaryDirectory(prefix="boltzmatch-gui-") as workdir:
     boltzmatch(f"gui --screenshots shots --workdir {workdir}")
 
 # %% [markdown]
-# What each pane does, in the order of the pictures:
+# One piece of work, in the order of the pictures (the walk the screenshots take):
 #
-# 1. **Data**: open extxyz, ASE db (including SchNetPack's QM9 layout) or MD17 npz files, or
-#    generate frames by MD with xTB, EMT or OpenMM; a summary table, energy and force histograms,
-#    and a structure viewer with a frame slider.
-# 2. **Model**: SchNet, PaiNN, MLP or the linear potential, with inline validation; the form
-#    round-trips the CLI's model YAML.
-# 3. **Train / fine-tune**: any objective, live learning curves, Stop keeps a valid run and Resume
-#    continues it; fine-tuned runs are listed under their parents.
-# 4. **Compare**: errors, parity plots, and optionally MD with survival, h(r) and bond-length
-#    distributions; clicking a point opens that frame in the Data pane.
-# 5. **Loss landscape**: random, parameter or line directions; contour and 3-D surface.
-# 6. **Simulate**: batched MD with a live survival curve and temperature.
-# 7. **Sweeps**: run a W&B-style sweep with Optuna and read its report.
-# 8. **Generative**, 9. **GFlowNets**: train and compare generative models and GFlowNets.
+# 1. **Data**: generate 0.15 ps of GFN2-xTB ethanol at 500 K (or open extxyz, ASE db including
+#    SchNetPack's QM9 layout, MD17 npz); a summary table (energies to 0.1 meV), energy and force
+#    histograms, and a 3-D structure viewer with a frame slider.
+# 2. **Model**, the network builder: SchNet, PaiNN, MLP or the linear potential from parts (interactions,
+#    features, cutoff, radial basis), validated as you type with a live parameter count; the YAML below
+#    is the CLI's `--config` file and can be edited in place: form and YAML follow each other.
+# 3. **Train / fine-tune**: train the SchNet by energy and forces, then fine-tune it by the Fisher
+#    objective (each objective is explained under its name); live learning curves, Stop keeps a valid
+#    run and Resume continues it, fine-tunes listed under their parents, runs compared by one number
+#    (the kept epoch's validation force MAE), and the run's summary: why it ended (all epochs, early
+#    stopping at epoch k of n, time budget) and its held-out errors. The linear potential's solver
+#    (iterative or closed form) is chosen here.
+# 4. **Compare** both runs on a *separately seeded* trajectory (there is no default: the training
+#    file flatters): errors, parity plot (each model's MAE/RMSE in the legend; clicking a point opens
+#    that frame of the test file in the "test frame" tab), MD survival, h(r), bond lengths, and
+#    5. the **KS plots**: the empirical CDFs of MD samples and reference for potential energy, bond
+#    lengths and angles, with the KS distance drawn where it is reached.
+# 6. **Loss landscape** of the first run along random filter-normalised directions (or two
+#    parameters from the tree, or the line to the other run); contour and rotatable surface; and
+#    7. the seed's **classifier landscape**: hinge (or cross-entropy) of a digits classifier, the
+#    objective list switching the runs to the classifier runs of the working folder.
+# 8. **Simulate**: batched MD with a live survival curve and temperature; a stopped run's replicas are
+#    drawn as censored, not collapsed; 9. the **trajectory** tab opens each replica in 3-D, a collapsed
+#    one at its collapse with the bond that broke in red (here a linear potential fitted without
+#    regularisation, at 2,000 K).
+# 10. **Sweeps**: a W&B-style sweep run with Optuna and its report; 11. **Generative** and
+#     12. **GFlowNets**: train and compare generative models and GFlowNets.

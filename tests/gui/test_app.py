@@ -89,6 +89,8 @@ def test_every_pane_through_the_small_workflow(make_window, tmp_path):
     legend = [t.get_text() for t in compare.parity.figure.axes[0].get_legend().get_texts()]
     assert len(legend) == 2 and all("MAE" in t and "RMSE" in t for t in legend)
     assert not compare.parity.figure.axes[0].texts  # no per-model text boxes printed over each other
+    steps.compare_ks(window)
+    assert compare.tabs.currentWidget() is compare.images["ks.png"] and compare.images["ks.png"].path is not None
 
     steps.landscape_of_first(window)
     land = window.landscape
@@ -100,11 +102,16 @@ def test_every_pane_through_the_small_workflow(make_window, tmp_path):
     land.start()
     steps.wait_for(land.worker)
     assert land.result["directions"] == "params:embedding.weight[6],output.2.bias[0]"
+    steps.landscape_of_classifier(window)
+    assert land.result["objective"] == "hinge" and land.result["held_out_accuracy"] > 0.5
 
     steps.simulate_first(window)
     sim = window.simulate
     assert sim.summary["replicas"] == 4 and (sim.out / "summary.json").exists()
     assert sim.table.rowCount() >= 8 and sim.survival.panel.figure.axes
+
+    steps.simulate_to_collapse(window)
+    assert sim.summary["n_collapsed"] > 0 and sim.viewer.caption.text().endswith("(collapse)")
 
     steps.sweep_four_trials(window)
     assert (window.sweeps.folder / "report.md").exists()

@@ -1,11 +1,12 @@
 """``boltzmatch gui --screenshots DIR``: walk every pane through a small real workflow and save one
-PNG per pane. The same steps drive the pytest-qt tests, so what the pictures show is tested.
+PNG per step. The same steps drive the pytest-qt tests, so what the pictures show is tested.
 
-The workflow: 0.15 ps (300 steps) of GFN2-xTB ethanol MD at 500 K (30 frames) → a small SchNet trained 3 epochs
-→ fine-tuned 2 epochs by the Fisher objective → both compared on a separately seeded trajectory (20 frames;
-4 replicas, 0.05 ps) → the loss
-landscape of the first → 4 replicas of MD → a four-trial sweep → a VAE on two moons → a GFlowNet on
-an 8 × 8 hypergrid. Minutes on a laptop; the pictures show how the panes look, not good models.
+The workflow: 0.15 ps (300 steps) of GFN2-xTB ethanol MD at 500 K (30 frames) → the network builder (a small
+SchNet) → trained 3 epochs → fine-tuned 2 epochs by the Fisher objective → both compared on a separately
+seeded trajectory (20 frames; 4 replicas, 0.05 ps), with the KS plots → the loss landscape of the first → a
+digits classifier's hinge landscape → 4 replicas of MD → a brittle linear potential's MD, watched at a
+collapse → a four-trial sweep → a VAE on two moons → a GFlowNet on an 8 × 8 hypergrid. Minutes on a laptop;
+the pictures show how the panes look, not good models.
 """
 
 from __future__ import annotations
@@ -145,8 +146,53 @@ def gflownet_hypergrid(window) -> None:
     wait_for(pane.worker)
 
 
+def compare_ks(window) -> None:
+    """The KS plots of the comparison just made."""
+    pane = window.compare
+    pane.tabs.setCurrentIndex([pane.tabs.tabText(i) for i in range(pane.tabs.count())].index("KS plots"))
+
+
+def landscape_of_classifier(window) -> None:
+    """A digits classifier (a few epochs) and its hinge-loss landscape."""
+    from ..generative.train import train_generative
+
+    train_generative("classifier", "digits", out=window.session.workdir / "digits-classifier", epochs=3, lr=1e-3,
+                     options={"hidden": [32]}, progress=False)
+    pane = window.landscape
+    pane.objective.setCurrentIndex(pane.objective.findData("hinge"))
+    pane.kind.button(0).setChecked(True)  # random directions
+    pane.grid.setValue(9)
+    pane.max_frames.setValue(300)
+    pane.start()
+    wait_for(pane.worker)
+
+
+def simulate_to_collapse(window) -> None:
+    """A linear potential fitted without regularisation, run at 2,000 K until its replicas collapse; the
+    trajectory tab opens the first at its collapse."""
+    from .. import train
+
+    run = window.session.workdir / "linear-brittle"
+    train(window.session.data, out=run, objective="energy", model="linear", config={"n_rbf": 6, "cutoff": 4.0},
+          solver="closed-form", temperature=500, ridge=1e-8, progress=False)
+    window.session.add_run(run)
+    pane = window.simulate
+    pane.refresh_runs()
+    pane.run_box.setCurrentIndex(pane.run_box.findData(str(run)))
+    pane.replicas.setValue(4)
+    pane.temperature.setValue(2000.0)
+    pane.time.setValue(0.5)
+    pane.start()
+    wait_for(pane.worker)
+    pane.temperature.setValue(500.0)
+    pane.tabs.setCurrentIndex(1)
+
+
+#: (screenshot label, step); the label's first word names the pane shown
 STEPS = [("data", generate_data), ("model", set_tiny_model), ("train", train_runs), ("compare", compare_runs),
-         ("landscape", landscape_of_first), ("simulate", simulate_first), ("sweeps", sweep_four_trials),
+         ("compare-ks", compare_ks), ("landscape", landscape_of_first),
+         ("landscape-classifier", landscape_of_classifier), ("simulate", simulate_first),
+         ("simulate-trajectory", simulate_to_collapse), ("sweeps", sweep_four_trials),
          ("generative", generative_vae), ("gflownets", gflownet_hypergrid)]
 
 
@@ -155,7 +201,7 @@ def walk_and_capture(window, out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     saved = []
     for k, (name, step) in enumerate(STEPS, 1):
-        window.show_pane(getattr(window, name))
+        window.show_pane(getattr(window, name.split("-")[0]))
         QCoreApplication.processEvents()
         step(window)
         for _ in range(10):

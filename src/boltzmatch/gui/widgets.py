@@ -244,5 +244,10 @@ def fill_table(table: QTableWidget, header: list[str], rows: list[list]) -> None
             item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
             table.setItem(r, c, item)
     table.resizeColumnsToContents()
-    table.horizontalHeader().setStretchLastSection(True)  # the value column takes the width left, never cut
+    header = table.horizontalHeader()
+    header.setStretchLastSection(True)  # the last (value) column takes the width left
+    if table.columnCount() == 2:  # quantity | value: the names give way to the values, which wrap
+        table.setColumnWidth(0, min(table.columnWidth(0), max(120, int(0.5 * table.viewport().width()))))
+    table.setWordWrap(True)
+    table.resizeRowsToContents()
     table.horizontalHeader().setStretchLastSection(True)

@@ -112,6 +112,7 @@ class TrainPane(Pane):
         self.summary = QPlainTextEdit(readOnly=True)
         self.summary.setPlaceholderText("the selected run's training summary: why it ended, held-out errors")
         self.summary.setStyleSheet("font-family: monospace")
+        self.summary.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)  # a table: columns stay aligned
         self.arrange([self.progress], [form, self.runs, self.summary], self.curves)
         self.timer = self.poller(self.refresh_curves)
         session.runs_changed.connect(self.refresh_runs)
