@@ -6,7 +6,8 @@
 - ``subtb`` sub-trajectory balance (Madan et al. 2023): every sub-trajectory i < j of s_0 … s_n and
   the sink after exit (flow R(x)), F(s_0) = Z, weighted λ^(j−i) and normalised per trajectory.
 - ``fm`` flow matching (Bengio et al. 2021): at each visited state, log of the inflow Σ_parents
-  F(p→s) against log(outflow + R(s)); edge flows are exp of the forward logits, the exit edge R(s).
+  F(p→s) against log(outflow + R(s)); edge flows are exp of the forward logits, the exit edge R(s) where
+  exit is allowed.
 """
 
 from __future__ import annotations
@@ -74,6 +75,10 @@ def flow_matching(env: Environment, model: GFlowNetModel, batch: Trajectories) -
     logits = all_logits[len(parents):]
     mask = env.forward_mask(states)
     out_terms = logits.masked_fill(~mask, NEG_INF)
-    out_terms = torch.cat([out_terms[:, :-1], env.log_reward(states)[:, None].float()], 1)  # exit edge = R(s)
+    # the exit edge's flow is R(s), only where exit is allowed: torsion states with unset torsions cannot end, and
+    # adding R there (their log_reward is 0) made the loss 0.252 at the exact flows on alanine dipeptide (issue 38)
+    exit_flow = torch.where(mask[:, -1], env.log_reward(states).to(out_terms.dtype),
+                            torch.full((len(states),), NEG_INF, dtype=out_terms.dtype))
+    out_terms = torch.cat([out_terms[:, :-1], exit_flow[:, None]], 1)
     log_outflow = torch.logsumexp(out_terms, 1)
     return ((log_inflow - log_outflow) ** 2).mean()
