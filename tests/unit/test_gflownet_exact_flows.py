@@ -12,7 +12,6 @@ from boltzmatch.gflownet.sampler import Trajectories
 from boltzmatch.gflownet.torsions import Torsions
 
 
-
 @pytest.fixture(scope="module")
 def env():
     """Ethanol's two rotatable torsions in 4 bins each under ASE's EMT (rewards of 16 conformations)."""
