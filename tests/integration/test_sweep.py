@@ -1,5 +1,6 @@
 """Sweeps from W&B sweep YAML run by Optuna: distributions, a 12-trial sweep, failures, bad keys."""
 
+import json
 import os
 import signal
 import subprocess
@@ -15,6 +16,7 @@ optuna = pytest.importorskip("optuna", reason="the sweep extra")
 
 from boltzmatch.errors import BoltzmatchError  # noqa: E402
 from boltzmatch.sweep import best_config, parse_sweep, run_sweep, write_report  # noqa: E402
+from boltzmatch.sweep.runner import load_study  # noqa: E402
 
 
 def draws(spec: dict, n: int = 400, method: str = "random") -> tuple[list, dict]:
@@ -118,7 +120,7 @@ def test_a_failing_trial_is_recorded_and_the_study_goes_on(tmp_path, sweep_yaml)
     config = sweep_yaml({"epochs": {"value": 1}, "lr": {"values": [-1.0, 1e-3]}}, run_cap=3)
     summary = run_sweep(config, out=tmp_path / "s")
     assert summary["complete"] == 3 and summary["fail"] >= 1
-    study = optuna.load_study(study_name="boltzmatch-sweep", storage=f"sqlite:///{tmp_path / 's' / 'study.db'}")
+    study, _ = load_study(tmp_path / "s")
     failed = [t for t in study.trials if t.state == optuna.trial.TrialState.FAIL]
     assert all(t.user_attrs["values"]["lr"] == -1.0 for t in failed)
 
@@ -146,12 +148,16 @@ def test_two_agents_share_postgres_and_the_study_survives_a_killed_agent(tmp_pat
     folder = tmp_path / "s"
     command = [sys.executable, "-m", "boltzmatch", "sweep"]
     first = subprocess.Popen(command + ["run", config, "--out", str(folder), "--storage", url],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+                             stdout=subprocess.DEVNULL, stderr=open(tmp_path / "first.log", "w"),  # noqa: SIM115
+                             start_new_session=True)
 
     def trials():
-        try:
-            return optuna.load_study(study_name="boltzmatch-sweep", storage=url).get_trials(deepcopy=False)
-        except KeyError:  # not created yet
+        try:  # the study's name is the sweep's own (study.json), so sweeps can share a database
+            name = json.loads((folder / "study.json").read_text())["study_name"]
+            return optuna.load_study(study_name=name, storage=url).get_trials(deepcopy=False)
+        except (KeyError, FileNotFoundError, ValueError):  # not created yet
+            return []
+        except sa.exc.SQLAlchemyError:  # the agent is creating the schema right now
             return []
 
     deadline = time.time() + 120
@@ -159,12 +165,13 @@ def test_two_agents_share_postgres_and_the_study_survives_a_killed_agent(tmp_pat
         time.sleep(0.5)
     second = subprocess.Popen(command + ["agent", str(folder), "--storage", url], stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, text=True)
-    # kill the first agent (and its trial's process) while one of its trials runs
+    # kill the first agent (and its trial's process) while one of its trials runs: with two trials running,
+    # one is the first agent's (a single running trial may be the second agent's, and then nothing went stale)
     while time.time() < deadline:
         running = [t for t in trials() if t.state == optuna.trial.TrialState.RUNNING]
-        if running:
+        if len(running) >= 2:
             break
-        time.sleep(0.2)
+        time.sleep(0.1)
     completed_before = {t.number for t in trials() if t.state == optuna.trial.TrialState.COMPLETE}
     os.killpg(first.pid, signal.SIGKILL)
     first.wait()
@@ -172,7 +179,8 @@ def test_two_agents_share_postgres_and_the_study_survives_a_killed_agent(tmp_pat
     final = trials()
     complete = {t.number for t in final if t.state == optuna.trial.TrialState.COMPLETE}
     assert len(complete) >= 5 and completed_before <= complete  # nothing completed was lost
-    assert any(t.state == optuna.trial.TrialState.FAIL for t in final)  # the killed agent's stale trial
+    # the killed agent's stale trial
+    assert any(t.state == optuna.trial.TrialState.FAIL for t in final), [(t.number, t.state.name) for t in final]
     for t in final:
         if t.number in complete:
             assert (Path(t.user_attrs["run_dir"]) / "metrics.csv").exists()
@@ -216,7 +224,7 @@ def test_hyperband_gets_the_metric_every_epoch(tmp_path, sweep_yaml):
     config = sweep_yaml({"epochs": {"value": 3}, "lr": {"values": [1e-3, 3e-3]}}, run_cap=2,
                         early_terminate={"type": "hyperband", "min_iter": 1, "eta": 2})
     run_sweep(config, out=tmp_path / "s")
-    study = optuna.load_study(study_name="boltzmatch-sweep", storage=f"sqlite:///{tmp_path / 's' / 'study.db'}")
+    study, _ = load_study(tmp_path / "s")
     for trial in study.trials:
         if trial.state == optuna.trial.TrialState.COMPLETE:
             assert sorted(trial.intermediate_values) == [1, 2, 3]

@@ -24,6 +24,9 @@ METHODS = ("grid", "random", "bayes")
 DISTRIBUTIONS = ("constant", "categorical", "int_uniform", "uniform", "q_uniform", "log_uniform_values",
                  "q_log_uniform_values", "inv_log_uniform_values", "normal", "q_normal", "log_normal",
                  "q_log_normal", "beta", "q_beta", "log_uniform")
+#: W&B's command macros (docs.wandb.ai, "Define sweep configuration": command)
+MACROS = ("${env}", "${interpreter}", "${program}", "${args}", "${args_no_hyphens}", "${args_json}",
+          "${args_json_file}", "${args_no_boolean_flags}")
 TOP_KEYS = ("method", "metric", "parameters", "run_cap", "early_terminate", "command", "program", "name",
             "description", "project", "entity")
 PARAMETER_KEYS = ("value", "values", "probabilities", "distribution", "min", "max", "mu", "sigma", "q", "a", "b",
@@ -213,6 +216,9 @@ def parse_sweep(config: dict, source: str = "sweep config") -> SweepConfig:
     command = config.get("command")
     if command is not None and (not isinstance(command, list) or not all(isinstance(c, str) for c in command)):
         raise BoltzmatchError(f"{source}: key 'command' must be a list of strings")
+    unknown = [token for token in command or [] if token.startswith("${") and token not in MACROS]
+    if unknown:  # refused when the config is read, never when the first trial starts
+        raise BoltzmatchError(f"{source}: command: unknown macro {unknown[0]}; expected one of {', '.join(MACROS)}")
     sweep = SweepConfig(method, metric, parameters, run_cap, early, command, config.get("program"), dict(config))
     if method == "grid":
         sweep.grid_space()  # refuses continuous distributions, naming the key

@@ -29,15 +29,12 @@ from typing import Any
 import yaml
 
 from ..errors import BoltzmatchError
-from .config import SweepConfig, hyperband, load_sweep
+from .config import MACROS, SweepConfig, hyperband, load_sweep
 
 SWEEP_FILE = "sweep.yaml"
-STUDY_NAME = "boltzmatch-sweep"
+STUDY_FILE = "study.json"  # where the sweep's study lives: its storage URL (null: the folder's study.db) and name
+STUDY_NAME = "boltzmatch-sweep"  # the study of sweep folders written before study.json existed
 HEARTBEAT_S, GRACE_S = 5, 20
-
-
-class TrialFailure(RuntimeError):
-    """A trial's process failed; Optuna records the trial as failed and the study goes on."""
 
 
 def _storage(out: Path, storage: str | None):
@@ -58,6 +55,25 @@ def _storage(out: Path, storage: str | None):
         raise BoltzmatchError(f"storage {url}: cannot open ({type(exc).__name__}: {reason})") from None
 
 
+def study_record(out: Path, storage: str | None = None, create: bool = False) -> dict:
+    """The sweep folder's ``study.json``: ``storage`` (None: the folder's SQLite file) and ``study_name``, one
+    per sweep so that sweeps share a database. ``create`` writes it for a new sweep (a unique name); a folder
+    from before it existed reads as the old fixed name. A ``storage`` given explicitly wins over the record."""
+    path = out / STUDY_FILE
+    if path.exists():
+        record = json.loads(path.read_text())
+    elif create:
+        import uuid
+
+        from ..utils.atomic import atomic_write_text
+
+        record = {"storage": storage, "study_name": f"boltzmatch-{out.resolve().name}-{uuid.uuid4().hex[:8]}"}
+        atomic_write_text(path, json.dumps(record, indent=2))
+    else:
+        record = {"storage": None, "study_name": STUDY_NAME}
+    return {**record, "storage": storage or record["storage"]}
+
+
 def _sampler(sweep: SweepConfig, seed: int):
     import optuna
 
@@ -74,6 +90,20 @@ def _model_keys(model: str) -> set[str]:
     if model not in MODELS:
         raise BoltzmatchError(f"parameters.model: unknown model {model!r}; expected one of {', '.join(MODELS)}")
     return set(allowed_keys(model)) - {"name", "elements"}
+
+
+def wandb_arguments(values: dict[str, Any], booleans: bool = True) -> list[str]:
+    """W&B's ``${args}`` for a program of the user's own: ``--name=value`` with the parameter names as
+    written (``--learning_rate=0.01``); ``booleans=False`` is ``${args_no_boolean_flags}`` (``--flag`` for
+    true, nothing for false)."""
+    out = []
+    for key, value in values.items():
+        if isinstance(value, bool) and not booleans:
+            if value:
+                out.append(f"--{key}")
+        else:
+            out.append(f"--{key}={value}")
+    return out
 
 
 def trial_arguments(values: dict[str, Any], trial_dir: Path) -> list[str]:
@@ -104,7 +134,6 @@ def trial_arguments(values: dict[str, Any], trial_dir: Path) -> list[str]:
 def trial_command(sweep: SweepConfig, values: dict[str, Any], trial_dir: Path) -> list[str]:
     """The trial's command line: the config's ``command`` with W&B's macros expanded, or
     ``boltzmatch train DATA ARGS``; ``boltzmatch`` runs as ``python -m boltzmatch`` of this Python."""
-    args = trial_arguments(values, trial_dir)
     template = sweep.command
     if template is None and sweep.program:  # W&B's default command
         template = ["${env}", "${interpreter}", "${program}", "${args}"]
@@ -113,9 +142,11 @@ def trial_command(sweep: SweepConfig, values: dict[str, Any], trial_dir: Path) -
             raise BoltzmatchError("parameters.data: the default command (boltzmatch train) needs data: {value: FILE}")
         template = ["boltzmatch", "train", str(values["data"]), "${args}"]
     runs_boltzmatch = "boltzmatch" in template and any(t in template for t in ("train", "finetune"))
-    if runs_boltzmatch:
-        args += ["--out", str(trial_dir), "--quiet"]
     flat = {k.replace("model.", ""): v for k, v in values.items()}
+    if runs_boltzmatch:  # model keys to trial_dir/model.yaml, the rest as boltzmatch's --flags
+        args = trial_arguments(values, trial_dir) + ["--out", str(trial_dir), "--quiet"]
+    else:  # a program of the user's own gets W&B's form, every parameter as named, nothing moved to a file
+        args = wandb_arguments(flat)
     command: list[str] = []
     for token in template:
         if token == "${env}":
@@ -132,11 +163,16 @@ def trial_command(sweep: SweepConfig, values: dict[str, Any], trial_dir: Path) -
             command += [f"{k}={v}" for k, v in flat.items()]
         elif token == "${args_json}":
             command.append(json.dumps(flat))
+        elif token == "${args_no_boolean_flags}":
+            command += wandb_arguments(flat, booleans=False) if not runs_boltzmatch else args
+        elif token == "${args_json_file}":
+            trial_dir.mkdir(parents=True, exist_ok=True)
+            (trial_dir / "args.json").write_text(json.dumps(flat))
+            command.append(str(trial_dir / "args.json"))
         elif token == "boltzmatch":
             command += [sys.executable, "-m", "boltzmatch"]
         elif token.startswith("${"):
-            raise BoltzmatchError(f"command: unknown macro {token}; expected ${{env}}, ${{interpreter}}, "
-                                  "${program}, ${args}, ${args_no_hyphens} or ${args_json}")
+            raise BoltzmatchError(f"command: unknown macro {token}; expected one of {', '.join(MACROS)}")
         else:
             command.append(token)
     if not command or command == ["/usr/bin/env"]:
@@ -163,7 +199,7 @@ def run_trial(trial, sweep: SweepConfig, out: Path) -> float:
     trial_dir.mkdir(parents=True)
     command = trial_command(sweep, values, trial_dir)
     trial.set_user_attr("values", json.loads(json.dumps(values, default=str)))
-    trial.set_user_attr("run_dir", str(trial_dir))
+    trial.set_user_attr("run_dir", str(trial_dir.resolve()))  # the report reads it from any directory
     trial.set_user_attr("command", command)
     metric = sweep.metric["name"]
     maximize = sweep.direction == "maximize"
@@ -205,7 +241,10 @@ def run_trial(trial, sweep: SweepConfig, out: Path) -> float:
     rows = metric_rows(trial_dir)
     if process.returncode != 0:
         tail = (trial_dir / "log.txt").read_text().strip().splitlines()[-1:] or ["no output"]
-        raise TrialFailure(f"trial {trial.number}: exit code {process.returncode}: {tail[0]}")
+        message = f"exit code {process.returncode}: {tail[0]}"
+        trial.set_user_attr("failure", message)
+        print(f"sweep: trial {trial.number} failed: {message}", file=sys.stderr, flush=True)
+        return float("nan")  # Optuna records a failed trial, without a traceback
     values_seen = [v for v in (_value(r, metric) for r in rows) if v is not None and math.isfinite(v)]
     if not values_seen:
         columns = ", ".join(rows[0]) if rows else "none"
@@ -243,9 +282,11 @@ def _stop_callback(sweep: SweepConfig, cap: int):
 def _optimize(sweep: SweepConfig, out: Path, storage: str | None, jobs: int, seed: int) -> dict:
     import optuna
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(study_name=STUDY_NAME, storage=_storage(out, storage), load_if_exists=True,
-                                direction=sweep.direction, sampler=_sampler(sweep, seed),
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # a failed trial is one line of ours, not a traceback
+    record = study_record(out, storage)
+    study = optuna.create_study(study_name=record["study_name"], storage=_storage(out, record["storage"]),
+                                load_if_exists=True, direction=sweep.direction,
+                                sampler=_sampler(sweep, _resumed_seed(out, record, seed)),
                                 pruner=hyperband(sweep.early_terminate) if sweep.early_terminate
                                 else optuna.pruners.NopPruner())
     cap = sweep.n_grid() if sweep.method == "grid" else sweep.run_cap
@@ -269,8 +310,26 @@ def _optimize(sweep: SweepConfig, out: Path, storage: str | None, jobs: int, see
             time.sleep(HEARTBEAT_S)
             continue
         study.optimize(lambda trial: run_trial(trial, sweep, out), n_trials=missing, n_jobs=min(jobs, missing),
-                       catch=(TrialFailure,), callbacks=[callback])
-    return summarize_study(study, sweep, out)
+                       callbacks=[callback])
+    summary = summarize_study(study, sweep, out)
+    if summary["fail"] and not summary["complete"] and not summary["pruned"]:
+        failures = [f"trial {t.number}: {t.user_attrs.get('failure', 'failed')}"
+                    for t in study.get_trials(deepcopy=False) if t.state == TrialState.FAIL]
+        raise BoltzmatchError(f"{out}: every trial failed ({len(failures)}); the first: {failures[0]} "
+                              f"(each trial's output: {out / 'trials'}/NNNN/log.txt)")
+    return summary
+
+
+def _resumed_seed(out: Path, record: dict, seed: int) -> int:
+    """The sampler's seed moved on by the trials the study already holds: a resumed random or TPE sweep
+    drew its first parameters again from the same seed (it repeated trial 0's values)."""
+    import optuna
+
+    try:
+        trials = optuna.load_study(study_name=record["study_name"], storage=_storage(out, record["storage"]))
+        return seed + len(trials.get_trials(deepcopy=False))
+    except KeyError:  # a new study
+        return seed
 
 
 def summarize_study(study, sweep: SweepConfig, out: Path) -> dict:
@@ -304,6 +363,7 @@ def run_sweep(config: str | Path, *, out: str | Path, storage: str | None = None
         from ..utils.atomic import atomic_write_text
 
         atomic_write_text(saved, text)
+    study_record(out, storage, create=True)
     if jobs < 1:
         raise BoltzmatchError(f"--jobs must be at least 1, got {jobs}")
     return _optimize(sweep, out, storage, jobs, seed)
@@ -319,12 +379,22 @@ def agent(out: str | Path, *, storage: str | None = None, jobs: int = 1, seed: i
 
 
 def load_study(out: str | Path, storage: str | None = None):
+    """The sweep's study, from the storage its folder records (or ``storage``); one line where there is none."""
     import optuna
 
     out = Path(out)
     if not (out / SWEEP_FILE).exists():
         raise BoltzmatchError(f"{out}: not a sweep folder (no {SWEEP_FILE})")
-    return optuna.load_study(study_name=STUDY_NAME, storage=_storage(out, storage)), load_sweep(out / SWEEP_FILE)
+    record = study_record(out, storage)
+    if record["storage"] is None and not (out / "study.db").exists():  # never create an empty study.db
+        raise BoltzmatchError(f"{out}: no study.db and no storage recorded; pass --storage URL (the database the "
+                              f"sweep ran in)")
+    try:
+        study = optuna.load_study(study_name=record["study_name"], storage=_storage(out, record["storage"]))
+    except KeyError:
+        raise BoltzmatchError(f"{out}: the storage {record['storage'] or out / 'study.db'} holds no study "
+                              f"{record['study_name']!r}; pass the --storage URL the sweep ran in") from None
+    return study, load_sweep(out / SWEEP_FILE)
 
 
 def metric_rows(trial_dir: Path) -> list[dict]:

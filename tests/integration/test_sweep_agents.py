@@ -1,0 +1,122 @@
+"""Issue 42: sweeps that W&B scripts and several sweeps can trust: W&B's argument form for a program of the
+user's own, one line per failed trial and a non-zero exit when all fail, one database for several sweeps,
+a resumed sweep that does not repeat its parameters, a report opened from anywhere, macros checked early."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+optuna = pytest.importorskip("optuna", reason="the sweep extra")
+
+from boltzmatch.errors import BoltzmatchError  # noqa: E402
+from boltzmatch.sweep import run_sweep  # noqa: E402
+from boltzmatch.sweep import runner as sweep_runner  # noqa: E402
+from boltzmatch.sweep.config import load_sweep  # noqa: E402
+from boltzmatch.sweep.runner import load_study  # noqa: E402
+
+PROGRAM = """import argparse, os
+p = argparse.ArgumentParser()
+p.add_argument('--learning_rate', type=float, required=True)
+p.add_argument('--batch_size', type=int, required=True)
+p.add_argument('--cutoff', type=float, required=True)
+a = p.parse_args()
+if a.learning_rate < 0:
+    raise SystemExit('negative learning rate')
+with open(os.path.join(os.environ['BOLTZMATCH_TRIAL_DIR'], 'metrics.csv'), 'w') as f:
+    f.write('epoch,val_loss\\n1,%f\\n' % ((a.learning_rate - 0.01) ** 2 + a.cutoff / a.batch_size))
+"""
+
+
+def program_sweep(tmp_path, parameters: dict, **keys) -> str:
+    program = tmp_path / "train.py"
+    program.write_text(PROGRAM)
+    config = tmp_path / "sweep.yaml"
+    config.write_text(yaml.safe_dump({"method": "grid", "program": str(program),
+                                      "metric": {"name": "val_loss", "goal": "minimize"},
+                                      "parameters": parameters, **keys}))
+    return str(config)
+
+
+def test_a_wandb_program_gets_wandbs_argument_form(tmp_path):
+    config = program_sweep(tmp_path, {"learning_rate": {"values": [0.01, 0.02]}, "batch_size": {"value": 16},
+                                      "cutoff": {"value": 5.0}})
+    summary = run_sweep(config, out=tmp_path / "s")
+    assert summary["complete"] == 2 and summary["best_values"]["learning_rate"] == 0.01
+    study, _ = load_study(tmp_path / "s")
+    command = study.trials[0].user_attrs["command"]
+    assert {"--batch_size=16", "--cutoff=5.0"} <= set(command)  # names as written, nothing moved into files
+    assert any(arg.startswith("--learning_rate=0.0") for arg in command)
+    assert not list((tmp_path / "s" / "trials").glob("*/model.yaml"))
+
+
+def test_a_sweep_whose_trials_all_fail_exits_non_zero_with_a_line_per_failure(tmp_path):
+    config = program_sweep(tmp_path, {"learning_rate": {"values": [-1.0, -2.0]}, "batch_size": {"value": 16},
+                                      "cutoff": {"value": 5.0}})
+    result = subprocess.run([sys.executable, "-m", "boltzmatch", "sweep", "run", config, "--out",
+                             str(tmp_path / "s")], capture_output=True, text=True)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert result.stderr.count("failed: exit code 1: negative learning rate") == 2
+    assert "every trial failed (2)" in result.stderr.strip().splitlines()[-1]
+
+
+def test_two_sweeps_share_one_database_and_each_reports_its_own(tmp_path):
+    storage = f"sqlite:///{tmp_path / 'shared.db'}"
+    first = program_sweep(tmp_path, {"learning_rate": {"values": [0.01, 0.02, 0.03]}, "batch_size": {"value": 8},
+                                     "cutoff": {"value": 4.0}})
+    run_sweep(first, out=tmp_path / "a", storage=storage)
+    (tmp_path / "b").mkdir()
+    second = tmp_path / "b" / "sweep.yaml"
+    second.write_text(yaml.safe_dump({**yaml.safe_load(open(first)), "parameters": {
+        "learning_rate": {"values": [0.05]}, "batch_size": {"value": 8}, "cutoff": {"value": 4.0}}}))
+    summary = run_sweep(second, out=tmp_path / "b" / "s", storage=storage)
+    assert summary["complete"] == 1 and summary["trials"] == 1  # it ran, and counted only its own trial
+    studies = optuna.get_all_study_names(storage=storage)
+    assert len(studies) == 2
+    # the report finds its study from the folder alone (the storage URL is recorded there), from any directory
+    study, _ = load_study(tmp_path / "a")
+    assert len(study.trials) == 3 and all(t.user_attrs["run_dir"].startswith("/") for t in study.trials)
+
+
+def test_a_resumed_random_sweep_does_not_repeat_its_parameters(tmp_path, monkeypatch):
+    config = program_sweep(tmp_path, {"learning_rate": {"distribution": "uniform", "min": 0.0, "max": 0.1},
+                                      "batch_size": {"value": 8}, "cutoff": {"value": 4.0}},
+                           method="random", run_cap=4)
+    real, calls = sweep_runner.run_trial, []
+
+    def interrupted(trial, sweep, out):  # Ctrl-C during the third trial
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(trial, sweep, out)
+
+    monkeypatch.setattr(sweep_runner, "run_trial", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(config, out=tmp_path / "s")
+    monkeypatch.setattr(sweep_runner, "run_trial", real)
+    run_sweep(config, out=tmp_path / "s")  # resumed: the same command, the same seed
+    study, _ = load_study(tmp_path / "s")
+    rates = [t.params["learning_rate"] for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(rates) == 4 and len(set(rates)) == 4  # the sampler went on; it used to redraw trial 0's value
+
+
+def test_macros_are_checked_when_the_config_is_read_and_the_report_needs_a_study(tmp_path):
+    path = tmp_path / "sweep.yaml"
+    spec = {"method": "grid", "program": "train.py", "parameters": {"x": {"values": [1, 2]}},
+            "command": ["${env}", "${interpreter}", "${program}", "${argz}"]}
+    path.write_text(yaml.safe_dump(spec))
+    with pytest.raises(BoltzmatchError, match=r"unknown macro \$\{argz\}"):
+        load_sweep(path)
+    spec["command"] = ["${env}", "${interpreter}", "${program}", "${args_json_file}", "${args_no_boolean_flags}"]
+    path.write_text(yaml.safe_dump(spec))
+    command = sweep_runner.trial_command(load_sweep(path), {"x": 1, "flag": True, "off": False}, tmp_path / "t")
+    assert command[3] == str(tmp_path / "t" / "args.json") and command[4:] == ["--x=1", "--flag"]
+    assert json.loads((tmp_path / "t" / "args.json").read_text()) == {"x": 1, "flag": True, "off": False}
+    folder = tmp_path / "empty"
+    folder.mkdir()
+    (folder / "sweep.yaml").write_text(path.read_text())
+    with pytest.raises(BoltzmatchError, match="no study.db"):
+        load_study(folder)
+    assert not (folder / "study.db").exists()
