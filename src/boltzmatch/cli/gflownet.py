@@ -51,6 +51,7 @@ def add_parser(subparsers) -> None:
     t.add_argument("--eval-every", type=int, default=100, help="iterations between exact evaluations/checkpoints")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--out", help="run directory to create")
+    t.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
     t.add_argument("--resume", metavar="RUN_DIR", help="continue a killed run from its checkpoint")
     t.add_argument("--quiet", action="store_true")
     t.set_defaults(run=run_train)
@@ -84,7 +85,7 @@ def run_train(args: argparse.Namespace) -> int:
             lr_log_z=args.lr_log_z, hidden=args.hidden, backward=args.backward, epsilon=args.epsilon,
             policy_temperature=args.policy_temperature, subtb_lambda=args.subtb_lambda, replay=args.replay,
             replay_fraction=args.replay_fraction, eval_every=args.eval_every,
-            seed=args.seed, progress=not args.quiet)
+            seed=args.seed, progress=not args.quiet, overwrite=args.overwrite)
     print(format_gflownet_summary(summary))
     return 0
 

@@ -18,10 +18,24 @@ NM = 10.0  # Å
 
 
 def _openmm():
+    import contextlib
+    import io
+    import logging
+
     try:
         import openmm
         import openmm.unit
-        from openmmtools import testsystems
+
+        # openmmtools imports pymbar, which prints a JAX banner and a timeseries warning on import: not ours
+        quiet = io.StringIO()
+        pymbar_logger = logging.getLogger("pymbar")
+        level = pymbar_logger.level
+        pymbar_logger.setLevel(logging.ERROR)
+        try:
+            with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
+                from openmmtools import testsystems
+        finally:
+            pymbar_logger.setLevel(level)
     except ImportError:
         message = "the openmm calculator needs OpenMM and openmmtools; install boltzmatch[openmm]"
         raise BoltzmatchError(message) from None

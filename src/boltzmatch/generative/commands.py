@@ -20,6 +20,18 @@ from .molecular import sample_molecules, train_molecular_diffusion
 from .train import format_generative_summary, load_generative, train_generative, vectors_of
 
 
+def check_training_numbers(**given) -> None:
+    """One-line errors, naming the option, for numbers no run can use (None: the default, not checked):
+    a batch size of 0 fell back to the default, a negative temperature or learning rate went unnoticed."""
+    for key, value in given.items():
+        if value is None:
+            continue
+        whole = key in ("epochs", "batch_size", "steps", "n")
+        if not value > 0 or (whole and int(value) != value):
+            kind = "a positive integer" if whole else "positive"
+            raise BoltzmatchError(f"--{key.replace('_', '-')} must be {kind}, got {value}")
+
+
 def train_family(family: str, data: str, *, out: str | Path, epochs: int | None = None,
                  batch_size: int | None = None, lr: float | None = None, seed: int = 0, options: dict | None = None,
                  temperature: float | None = None, max_minutes: float | None = None,
@@ -28,6 +40,8 @@ def train_family(family: str, data: str, *, out: str | Path, epochs: int | None 
     file, where ``ebm`` is an energy model trained by contrastive divergence at ``temperature`` (K;
     ``options`` are CD's, plus ``model``) and ``diffusion`` a noise-conditional energy model
     (:func:`~.molecular.train_molecular_diffusion`). Returns the summary and its table."""
+    check_training_numbers(epochs=epochs, batch_size=batch_size, lr=lr, temperature=temperature,
+                           max_minutes=max_minutes)
     if not is_structure_file(data):
         summary = train_generative(family, data, out=out, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
                                    options=options, max_minutes=max_minutes, progress=progress)
@@ -61,6 +75,7 @@ def sample_to_file(run_dir: str | Path, n: int, *, out: str | Path, seed: int = 
     vectors (with a picture beside it: an image grid, or a 2-D density map beside held-out data).
     Returns the line a front end prints."""
     out = Path(out)
+    check_training_numbers(n=n, steps=steps)
     config = rd.read_config(run_dir)
     if config["model"].get("noise_levels"):
         frames = sample_molecules(run_dir, n, seed=seed, steps=steps)
@@ -74,6 +89,8 @@ def sample_to_file(run_dir: str | Path, n: int, *, out: str | Path, seed: int = 
     labels = None if label is None else np.full(n, label)
     if labels is not None and not run.family.needs_labels:
         raise BoltzmatchError(f"--label: {run.family.name} has no classes (only jem samples per class)")
+    if labels is not None and not 0 <= label < run.family.n_classes:
+        raise BoltzmatchError(f"--label must be a class of the run, 0 … {run.family.n_classes - 1}, got {label}")
     options = {k: v for k, v in (("sampler", sampler), ("steps", steps)) if v is not None}
     samples = run.sample(n, seed=seed, labels=labels, **options)
     with atomic_path(out) as tmp:

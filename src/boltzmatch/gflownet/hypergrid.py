@@ -27,6 +27,8 @@ class Hypergrid(Environment):
             raise BoltzmatchError(f"hypergrid {height}^{ndim} has more than 5 million states")
         if r0 <= 0:
             raise BoltzmatchError(f"R0 must be positive (log rewards), got {r0}")
+        if r1 < 0 or r2 < 0:
+            raise BoltzmatchError(f"--r1 and --r2 must be ≥ 0 (a reward below R0 can be negative), got {r1}, {r2}")
         self.ndim, self.height, self.r0, self.r1, self.r2 = int(ndim), int(height), float(r0), float(r1), float(r2)
         self.n_actions = self.ndim + 1
         self.n_backward = self.ndim

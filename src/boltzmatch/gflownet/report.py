@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from ..errors import BoltzmatchError
 from ..runs import run_dir as rd
 from .evaluate import evaluate_exact, exact_distributions
 from .train import load_gflownet, train_gflownet
@@ -27,6 +28,8 @@ def evaluate_run(run_dir: str | Path, *, samples: int = 10_000, seed: int = 0, p
     distribution.png (2-D state spaces) and boards.png (Tetris) in the run directory."""
     from ..analysis import plots as draw
 
+    if samples < 0:
+        raise BoltzmatchError(f"--samples must be ≥ 0 (0: no empirical L1), got {samples}")
     env, model, settings = load_gflownet(run_dir)
     distributions = exact_distributions(env, model)  # one pass over the state DAG for numbers and maps
     result = evaluate_exact(env, model, settings.loss, n_samples=samples, seed=seed, distributions=distributions)

@@ -83,19 +83,43 @@ def build(settings: GFlowNetSettings) -> tuple[Environment, GFlowNetModel]:
     return env, model
 
 
+def _check_numbers(*, lr: float, lr_log_z: float, subtb_lambda: float, eval_every: int, hidden: list) -> None:
+    """One-line errors naming the option (they were accepted: a negative learning rate, a 0-wide layer)."""
+    for name, value in (("lr", lr), ("lr-log-z", lr_log_z), ("subtb-lambda", subtb_lambda)):
+        if not value > 0:
+            raise BoltzmatchError(f"--{name} must be positive, got {value}")
+    if eval_every < 1:
+        raise BoltzmatchError(f"--eval-every must be a positive integer, got {eval_every}")
+    if not hidden or any(int(h) < 1 for h in hidden):
+        raise BoltzmatchError(f"--hidden must be positive layer widths, got {' '.join(map(str, hidden))}")
+
+
+def _clear_or_refuse(out: Path, overwrite: bool) -> None:
+    """A new run may not land on an old one unless asked: then the old one goes, plots and all."""
+    out = Path(out)
+    if not out.exists() or not any(out.iterdir()):
+        return
+    if not overwrite:
+        raise BoltzmatchError(f"{out}: exists and is not empty; pass --overwrite to replace it, or --resume {out}")
+    import shutil
+
+    shutil.rmtree(out)
+
+
 def train_gflownet(env: str | None = None, *, out: str | Path, env_options: dict | None = None, loss: str = "tb",
                    batch_size: int = 16, n_trajectories: int = 16_000, lr: float = 1e-3, lr_log_z: float = 0.1,
                    hidden: list[int] | None = None, backward: str = "uniform", epsilon: float = 0.0,
                    policy_temperature: float = 1.0, subtb_lambda: float = 0.9, replay: int = 0,
                    replay_fraction: float = 0.5, eval_every: int = 100, seed: int = 0, resume: bool = False,
-                   progress: bool = True, temperature: float | None = None) -> dict:
+                   progress: bool = True, temperature: float | None = None, overwrite: bool = False) -> dict:
     """Train a GFlowNet on ``env`` (``hypergrid``: ``env_options`` ndim, height, r0, r1, r2; ``tetris``:
     width, height, sharpness, pieces; ``torsions``: molecule, bins, temperature K, calculator
     openmm|xtb|emt|RUN_DIR) with ``loss`` (tb, db, subtb, fm) on ``n_trajectories`` trajectories in batches
     of ``batch_size``. ``epsilon``: share of uniform random actions; ``policy_temperature`` divides the
     sampling policy's logits (``temperature`` is its old name, deprecated: kelvin is ``temperature``
     everywhere else). ``replay``: capacity of a trajectory replay buffer (0: none); each batch then draws
-    ``replay_fraction`` of its trajectories from it (once it holds that many), the rest on-policy."""
+    ``replay_fraction`` of its trajectories from it (once it holds that many), the rest on-policy. An ``out``
+    that holds a run is refused unless ``overwrite`` (then it is emptied first: no old plots stay)."""
     if temperature is not None:
         warnings.warn("train_gflownet(temperature=...) is deprecated and goes in the next release; use "
                       "policy_temperature=...", DeprecationWarning, stacklevel=2)
@@ -114,6 +138,9 @@ def train_gflownet(env: str | None = None, *, out: str | Path, env_options: dict
         if not 0 <= epsilon <= 1 or not policy_temperature > 0:
             raise BoltzmatchError(f"epsilon must lie in [0, 1] and policy_temperature be positive, got {epsilon}, "
                                   f"{policy_temperature}")
+        _check_numbers(lr=lr, lr_log_z=lr_log_z, subtb_lambda=subtb_lambda, eval_every=eval_every,
+                       hidden=hidden or [256, 256])
+        _clear_or_refuse(out, overwrite)
         settings = GFlowNetSettings(env=env or "hypergrid", env_options=_renamed_options(env_options or {}),
                                     loss=loss,
                                     batch_size=batch_size, n_trajectories=n_trajectories, lr=lr, lr_log_z=lr_log_z,
