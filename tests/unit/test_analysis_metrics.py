@@ -236,3 +236,39 @@ def test_the_ks_plot_marks_scipy_s_distance_where_it_is_reached(tmp_path):
     assert (samples <= at).mean() == pytest.approx(f_samples) and (reference <= at).mean() == pytest.approx(f_reference)
     path = ks_panels({"x": {"reference": reference, "model": samples}}, tmp_path / "ks.png", units={"x": "Å"})
     assert path.stat().st_size > 0
+
+
+def eight_gaussians(n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    angles = rng.integers(8, size=n) * np.pi / 4
+    return 4.0 * np.stack([np.cos(angles), np.sin(angles)], 1) + 0.5 * rng.standard_normal((n, 2))
+
+
+def ring(n: int, seed: int) -> np.ndarray:
+    """The eight modes smeared into a ring of the same radius and width (the GAN's failure)."""
+    rng = np.random.default_rng(seed)
+    angles = rng.random(n) * 2 * np.pi
+    return 4.0 * np.stack([np.cos(angles), np.sin(angles)], 1) + 0.5 * rng.standard_normal((n, 2))
+
+
+def test_the_multi_scale_kernel_sees_a_ring_the_median_bandwidth_misses():
+    from boltzmatch.analysis.metrics import MMD_SCALES, mmd_test
+
+    data, smeared, same = eight_gaussians(200, 1), ring(200, 11), eight_gaussians(200, 21)
+    assert mmd_test(smeared, data, n_permutations=200, seed=0)[1] > 0.3  # the median width: indistinguishable
+    assert mmd_test(smeared, data, n_permutations=200, seed=0, scales=MMD_SCALES)[1] < 0.05
+    assert mmd_test(same, data, n_permutations=200, seed=0, scales=MMD_SCALES)[1] > 0.3  # and no false alarm
+
+
+def test_floor_spread_and_mode_coverage():
+    from boltzmatch.analysis.metrics import floor_spread, mode_coverage, wasserstein2
+
+    data = eight_gaussians(2000, 3)
+    exact = eight_gaussians(500, 4)  # an exact sampler: its value lies within the floor's spread
+    spread = floor_spread(wasserstein2, exact, data, seed=0, splits=5)
+    assert spread["floor_sd"] > 0 and abs(spread["value"] - spread["floor"]) < 3 * spread["floor_sd"] + 1e-9
+    centres = 4.0 * np.stack([np.cos(np.arange(8) * np.pi / 4), np.sin(np.arange(8) * np.pi / 4)], 1)
+    assert mode_coverage(exact, centres, radius=1.5)["modes_covered"] == 8
+    one_mode = centres[0] + 0.5 * np.random.default_rng(5).standard_normal((500, 2))
+    covered = mode_coverage(one_mode, centres, radius=1.5)
+    assert covered["modes_covered"] == 1 and covered["in_modes"] > 0.95

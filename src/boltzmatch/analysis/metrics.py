@@ -85,12 +85,19 @@ def _gaussian_gram(pooled: np.ndarray, h: float) -> np.ndarray:
     return np.exp(-sq / (2 * h * h))
 
 
+#: bandwidths of the multi-scale kernel, as multiples of the median distance: at the median alone a GAN that
+#: smeared 8gaussians' modes into a ring was indistinguishable (p 0.39); at 1/16 of it, p 0.002 (issue 43)
+MMD_SCALES = (1 / 16, 1 / 8, 1 / 4, 1 / 2, 1.0, 2.0)
+
+
 def mmd_test(x: np.ndarray, y: np.ndarray, n_permutations: int = 500, bandwidth: float | None = None,
-             max_samples: int = 1000, seed: int = 0) -> tuple[float, float]:
+             max_samples: int = 1000, seed: int = 0, scales: Sequence[float] | None = None) -> tuple[float, float]:
     """Unbiased MMD² (as :func:`mmd`) and its permutation-test p-value.
 
     The pooled samples are relabelled ``n_permutations`` times; p = (1 + #{MMD²_perm ≥ MMD²}) /
     (1 + n_permutations), the usual conservative estimate. Small p rejects "same distribution".
+    ``scales`` (e.g. :data:`MMD_SCALES`): the kernel is the mean of Gaussians of widths scale × h, one
+    characteristic kernel that sees both the coarse layout and the fine structure.
     """
     x = np.asarray(x, dtype=float).reshape(len(x), -1)
     y = np.asarray(y, dtype=float).reshape(len(y), -1)
@@ -102,7 +109,8 @@ def mmd_test(x: np.ndarray, y: np.ndarray, n_permutations: int = 500, bandwidth:
     if len(y) > max_samples:
         y = y[rng.choice(len(y), max_samples, replace=False)]
     h = median_bandwidth(x, y) if bandwidth is None else float(bandwidth)
-    gram = _gaussian_gram(np.concatenate([x, y]), h)
+    pooled = np.concatenate([x, y])
+    gram = np.mean([_gaussian_gram(pooled, h * s) for s in (scales or (1.0,))], axis=0)
     np.fill_diagonal(gram, 0.0)
     n, m = len(x), len(y)
     labels = np.zeros((n_permutations + 1, n + m))
@@ -178,6 +186,31 @@ def with_floor(metric, samples: np.ndarray, reference: np.ndarray, seed: int = 0
     a, b = reference[order[:n]], reference[order[half:half + n]]
     chosen = samples[rng.choice(len(samples), n, replace=False)] if len(samples) > n else samples
     return metric(chosen, a), metric(b, a), n
+
+
+def floor_spread(metric, samples: np.ndarray, reference: np.ndarray, seed: int = 0, splits: int = 5) -> dict:
+    """:func:`with_floor` over ``splits`` random halvings of the reference: the value and the floor as mean
+    and standard deviation (one split's floor is one noisy draw: an exact sampler scored W2/floor 0.82 …
+    1.34 across split seeds). ``metric`` returns a number. Returns value, value_sd, floor, floor_sd, n."""
+    values, floors, n = [], [], 0
+    for k in range(splits):
+        value, floor, n = with_floor(metric, samples, reference, seed=seed + k)
+        values.append(value)
+        floors.append(floor)
+    return {"value": float(np.mean(values)), "value_sd": float(np.std(values, ddof=1)) if splits > 1 else 0.0,
+            "floor": float(np.mean(floors)), "floor_sd": float(np.std(floors, ddof=1)) if splits > 1 else 0.0,
+            "n": n}
+
+
+def mode_coverage(samples: np.ndarray, centres: np.ndarray, radius: float, min_share: float = 0.2) -> dict:
+    """Where the modes are known: ``modes_covered``, the number of ``centres`` holding at least ``min_share``
+    of an equal share of the samples within ``radius``, and ``in_modes``, the fraction of samples within
+    ``radius`` of some centre (same unit as the samples)."""
+    d = np.linalg.norm(np.asarray(samples)[:, None, :] - np.asarray(centres)[None, :, :], axis=-1)
+    near = d.min(1) <= radius
+    counts = np.bincount(d.argmin(1)[near], minlength=len(centres))
+    covered = int((counts >= min_share * len(samples) / len(centres)).sum())
+    return {"modes_covered": covered, "modes": int(len(centres)), "in_modes": float(near.mean())}
 
 
 @dataclass(frozen=True)
