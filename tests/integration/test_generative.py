@@ -122,7 +122,7 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_molecules_train_by_cd_and_by_diffusion_and_the_diffusion_model_runs_md(ethanol_xtb, tmp_path):
+def test_molecules_train_by_cd_and_by_diffusion_and_the_diffusion_model_runs_md(ethanol_xtb, tmp_path, capsys):
     from ase.io import read
 
     import boltzmatch
@@ -140,6 +140,7 @@ def test_molecules_train_by_cd_and_by_diffusion_and_the_diffusion_model_runs_md(
     assert len(ladder) == 4 and config["model"]["noise_levels"] == [ladder[-1], ladder[0]]
     assert main(["generative", "sample", str(diffusion_run), "-n", "3", "--steps", "2",
                  "--out", str(tmp_path / "s.xyz")]) == 0
+    assert "% valid" in capsys.readouterr().out  # the fraction of sensible structures beside every sample set
     frames = read(tmp_path / "s.xyz", index=":")
     assert len(frames) == 3 and all(len(a) == 9 for a in frames)
     md = boltzmatch.simulate(diffusion_run, ethanol_xtb, out=tmp_path / "md", temperature=500, replicas=2,

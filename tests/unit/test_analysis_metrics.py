@@ -272,3 +272,23 @@ def test_floor_spread_and_mode_coverage():
     one_mode = centres[0] + 0.5 * np.random.default_rng(5).standard_normal((500, 2))
     covered = mode_coverage(one_mode, centres, radius=1.5)
     assert covered["modes_covered"] == 1 and covered["in_modes"] > 0.95
+
+
+def test_valid_structure_fraction_catches_atoms_too_close_and_broken_bonds():
+    from boltzmatch.analysis.metrics import valid_structure_fraction
+
+    rng = np.random.default_rng(0)
+    base = molecule("CH3CH2OH")
+    reference = []
+    for _ in range(50):
+        frame = base.copy()
+        frame.positions += rng.normal(0, 0.03, frame.positions.shape)
+        reference.append(frame)
+    fine = [a.copy() for a in reference[:10]]
+    squeezed = reference[10].copy()
+    h = [i for i, z in enumerate(squeezed.numbers) if z == 1]
+    squeezed.positions[h[1]] = squeezed.positions[h[0]] + [0.36, 0, 0]  # H–H at 0.36 Å
+    stretched = reference[11].copy()
+    stretched.positions[0] += [1.0, 0, 0]  # a C moved 1 Å: its bonds far beyond their range
+    assert valid_structure_fraction(fine, reference) == 1.0
+    assert valid_structure_fraction([squeezed, stretched, *fine[:2]], reference) == 0.5

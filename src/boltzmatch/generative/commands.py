@@ -78,9 +78,14 @@ def sample_to_file(run_dir: str | Path, n: int, *, out: str | Path, seed: int = 
     check_training_numbers(n=n, steps=steps)
     config = rd.read_config(run_dir)
     if config["model"].get("noise_levels"):
+        from ..analysis.metrics import valid_structure_fraction
+        from ..data import read_structures
+
         frames = sample_molecules(run_dir, n, seed=seed, steps=steps)
         write_structures(out, frames)
-        return f"wrote {len(frames)} structures to {out}"
+        valid = valid_structure_fraction(frames, read_structures(config["training"]["data"]))
+        return (f"wrote {len(frames)} structures to {out}; {100 * valid:.1f} % valid (every pair and bond within the "
+                f"training frames' range, ± 0.1 Å)")
     if config.get("kind") != "generative":
         raise BoltzmatchError(f"{run_dir}: not a generative run; sample an energy model with `boltzmatch simulate`")
     if out.suffix != ".npy":
