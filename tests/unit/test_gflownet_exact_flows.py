@@ -1,13 +1,14 @@
 """Every GFlowNet loss is zero at its exact solution (issue 38): flows built from the enumerated reward of an
 environment where exit is *not* allowed from every state (torsions: only once all are set), where flow
-matching used to add R(s) as an exit edge of states that cannot exit (0.252 on alanine dipeptide)."""
+matching used to add R(s) as an exit edge of states that cannot exit (0.252 on alanine dipeptide). TB, DB
+and SubTB get the exact policy, state flows and log Z of the same tree."""
 
 import itertools
 
 import pytest
 import torch
 
-from boltzmatch.gflownet.losses import flow_matching
+from boltzmatch.gflownet.losses import flow_matching, gflownet_loss
 from boltzmatch.gflownet.sampler import Trajectories
 from boltzmatch.gflownet.torsions import Torsions
 
@@ -25,6 +26,29 @@ class ExactFlows(torch.nn.Module):
         super().__init__()
         self.env = env
         self.table = env._log_reward_table.reshape((env.bins,) * env.k)
+
+    backward, exit_is_reward = "uniform", False  # one parent per state: P_B = 1
+
+    @property
+    def log_z(self) -> torch.Tensor:
+        return torch.logsumexp(self.table.reshape(-1), 0)
+
+    def state_flow(self, state: list[int]) -> torch.Tensor:
+        """log F(s) = log Σ of R over the completions of s (log R(x) at a full state)."""
+        done = tuple(g for g in state if g >= 0)
+        return torch.logsumexp(self.table[done].reshape(-1), 0)
+
+    def heads(self, features: torch.Tensor, backward_rows: torch.Tensor | None = None):
+        """(forward logits, backward logits, log F): the exit logit of a full state is log R(x) (its only
+        action); logits of forbidden actions are masked by the losses."""
+        env = self.env
+        logits = self.forward_logits(features)
+        states = features.reshape(len(features), env.k, env.bins + 1).argmax(-1) - 1
+        flows = torch.stack([self.state_flow(state) for state in states.tolist()])
+        full = (states >= 0).all(1)
+        logits[full, -1] = flows[full]
+        rows = len(features) if backward_rows is None else len(backward_rows)
+        return logits, torch.zeros(rows, env.n_backward, dtype=torch.float64), flows
 
     def forward_logits(self, features: torch.Tensor) -> torch.Tensor:
         env = self.env
@@ -69,3 +93,17 @@ def test_flow_matching_is_not_zero_at_wrong_flows(env):
             return out
 
     assert float(flow_matching(env, Doubled(env), every_trajectory(env))) > 1e-3
+
+
+@pytest.mark.parametrize("loss", ["tb", "db", "subtb"])
+def test_balance_losses_are_zero_at_the_exact_policy_and_flows(env, loss):
+    batch = every_trajectory(env)
+    assert float(gflownet_loss(loss, env, ExactFlows(env), batch)) == pytest.approx(0.0, abs=1e-10)
+
+    class Skewed(ExactFlows):
+        def heads(self, features, backward_rows=None):
+            logits, back, flows = super().heads(features, backward_rows)
+            logits[:, 0] += 0.7
+            return logits, back, flows
+
+    assert float(gflownet_loss(loss, env, Skewed(env), batch)) > 1e-4
