@@ -10,7 +10,7 @@ HELP = "import a MACE, SchNetPack or NequIP model file as a run directory (every
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("import", help=HELP, description=HELP + ". Commands also take the file directly.")
     p.add_argument("model_file", help="a model file: MACE (*.model from mace_run_train), SchNetPack 2 (best_model), "
-                                      "NequIP (compiled *.nequip.pth)")
+                                      "NequIP (*.nequip.zip from nequip-package, *.ckpt from nequip-train)")
     p.add_argument("--out", required=True, help="the new run directory")
     p.set_defaults(run=run)
 

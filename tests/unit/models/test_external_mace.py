@@ -69,7 +69,7 @@ def test_not_a_model_file_gets_one_line_error(tmp_path):
         detect_format(text)
     weights = tmp_path / "weights.pt"
     torch.save({"a": torch.zeros(1)}, weights)
-    with pytest.raises(BoltzmatchError, match="weights.pt: holds a builtins.dict"):
+    with pytest.raises(BoltzmatchError, match="weights.pt: holds a dict"):
         detect_format(weights)
 
 

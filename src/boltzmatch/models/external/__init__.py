@@ -45,9 +45,14 @@ def read_model_file(path: str | Path):
         package = (exc.name or "").split(".")[0]
         hint = {"mace": "mace", "schnetpack": "schnetpack", "nequip": "nequip"}.get(package)
         if hint:
-            raise BoltzmatchError(f"{path}: a {package} model; install pip install 'boltzmatch[{hint}]'") from None
+            from .base import install_hint
+
+            raise BoltzmatchError(f"{path}: a {package} model; {install_hint(hint)}") from None
         raise BoltzmatchError(f"{path}: needs the Python package {exc.name!r} to be read") from None
     except Exception as exc:  # noqa: BLE001
+        if _looks_like_torch(path):
+            raise BoltzmatchError(f"{path}: a PyTorch file that cannot be read: truncated or corrupt "
+                                  f"({type(exc).__name__}); copy it again from where it was written") from None
         raise BoltzmatchError(
             f"{path}: not a model file boltzmatch can import ({type(exc).__name__}); expected one of: "
             + "; ".join(FORMATS.values())
@@ -55,10 +60,33 @@ def read_model_file(path: str | Path):
     package = type(obj).__module__.split(".")[0]
     if package in ("mace", "schnetpack"):
         return package, obj
+    _name_what_it_is(path, obj)
     raise BoltzmatchError(
         f"{path}: holds a {type(obj).__module__}.{type(obj).__name__}, not a model boltzmatch can import; expected "
         "one of: " + "; ".join(FORMATS.values())
     )
+
+
+def _looks_like_torch(path: Path) -> bool:
+    """A torch.save file starts as a zip archive (``PK``) or, in the legacy format, as a pickle (``0x80``)."""
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+    return head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"
+
+
+def _name_what_it_is(path: Path, obj) -> None:
+    """One line for the files that sit beside a MACE model and are not one (raises), else nothing."""
+    kind = type(obj).__name__
+    if kind in ("RecursiveScriptModule", "ScriptModule"):
+        raise BoltzmatchError(f"{path}: a TorchScript-compiled model (such as MACE's *_compiled.model): it can run but "
+                              f"not be trained or imported; import the *.model file mace_run_train wrote beside it")
+    if isinstance(obj, dict):
+        keys = ", ".join(sorted(map(str, obj))[:4])
+        if {"model", "optimizer", "state_dict", "epoch", "lr_scheduler"} & set(map(str, obj)):
+            raise BoltzmatchError(f"{path}: a training checkpoint (a dict of {keys}, …), not a model; import the "
+                                  f"*.model file mace_run_train writes when training ends (e.g. MACE_model.model)")
+        raise BoltzmatchError(f"{path}: holds a dict (keys {keys}), weights without their architecture, not a model "
+                              "boltzmatch can import; expected one of: " + "; ".join(FORMATS.values()))
 
 
 def adapter_class(name: str):

@@ -53,9 +53,16 @@ def require(module: str, extra: str, what: str):
         with quiet_foreign():
             return importlib.import_module(module)
     except ImportError as exc:
-        raise BoltzmatchError(
-            f"{what} needs the Python package '{module}' ({exc}); install it with pip install 'boltzmatch[{extra}]'"
-        ) from None
+        raise BoltzmatchError(f"{what} needs the Python package '{module}' ({exc}); {install_hint(extra)}") from None
+
+
+def install_hint(extra: str) -> str:
+    """How to get an extra: NequIP's e3nn ≥ 0.6 conflicts with MACE's e3nn 0.4.4, so ``nequip`` goes into an
+    environment of its own (``boltzmatch[all]`` installs MACE)."""
+    if extra == "nequip":
+        return ("install it in an environment without MACE: pip install 'boltzmatch[nequip]' (nequip needs e3nn ≥ 0.6, "
+                "mace-torch pins e3nn 0.4.4)")
+    return f"install it with pip install 'boltzmatch[{extra}]'"
 
 
 def load_pickled_module(path: str | Path, what: str) -> nn.Module:
