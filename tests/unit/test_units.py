@@ -30,3 +30,4 @@ def test_beta_at_300K():
     assert boltzmann_beta(300.0) == pytest.approx(1 / (units.kB * 300.0))
     with pytest.raises(BoltzmatchError):
         boltzmann_beta(0.0)
+

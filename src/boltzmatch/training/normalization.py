@@ -24,6 +24,23 @@ def element_counts(batch: AtomsBatch, elements: list[int]) -> np.ndarray:
     return counts
 
 
+def _warn_if_undetermined(counts: np.ndarray, elements: list[int]) -> None:
+    """A warning where the compositions cannot separate the elements' energies (one molecule's frames: every
+    element in the same ratio), so that the split is arbitrary and shifts other molecules' energies."""
+    rank = np.linalg.matrix_rank(counts) if len(counts) else 0
+    if rank < len(elements):
+        import warnings
+
+        from ase.data import chemical_symbols
+
+        symbols = "".join(chemical_symbols[z] for z in elements)
+        warnings.warn(f"per-element energies: the training frames' compositions determine {rank} of the "
+                      f"{len(elements)} element energies ({symbols}); their split is arbitrary (the smallest "
+                      "norm is taken), which is harmless for these molecules but shifts other molecules' "
+                      "energies, e.g. after export; add frames of other compositions to fix them",
+                      UserWarning, stacklevel=3)
+
+
 def fit_normalization(batch: AtomsBatch, elements: list[int]) -> tuple[dict[int, float], float]:
     """(element energies {Z: eV}, energy scale in eV) from a batch holding the training data."""
     counts = element_counts(batch, elements)
@@ -31,6 +48,7 @@ def fit_normalization(batch: AtomsBatch, elements: list[int]) -> tuple[dict[int,
     element_energy = dict.fromkeys(elements, 0.0)
     residual_per_atom = None
     if batch.energy is not None:
+        _warn_if_undetermined(counts, elements)
         energy = batch.energy.double().cpu().numpy()
         ridge = 1e-8 * np.eye(len(elements)) * max(1.0, float((counts**2).sum()))
         coef = np.linalg.solve(counts.T @ counts + ridge, counts.T @ energy)
