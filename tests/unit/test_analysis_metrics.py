@@ -292,3 +292,19 @@ def test_valid_structure_fraction_catches_atoms_too_close_and_broken_bonds():
     stretched.positions[0] += [1.0, 0, 0]  # a C moved 1 Å: its bonds far beyond their range
     assert valid_structure_fraction(fine, reference) == 1.0
     assert valid_structure_fraction([squeezed, stretched, *fine[:2]], reference) == 0.5
+
+
+def test_survival_curves_that_coincide_are_told_apart():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from boltzmatch.analysis.plots import draw_survival
+
+    fig, ax = plt.subplots()
+    draw_survival(ax, {"a": np.array([1.0, 1.0]), "b": np.array([1.0, 1.0]), "c": np.array([0.5, 1.0])}, 1.0)
+    labels = [line.get_label() for line in ax.get_lines()]
+    assert labels == ["a", "b (same as a)", "c"]
+    assert ax.get_lines()[0].get_linestyle() != ax.get_lines()[1].get_linestyle()
+    plt.close(fig)

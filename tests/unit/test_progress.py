@@ -3,6 +3,7 @@
 import io
 import threading
 
+import numpy as np
 import pytest
 
 from boltzmatch.utils.progress import Cancelled, LineProgress, ObservedProgress, Observer, observed, progress_bar
@@ -44,3 +45,23 @@ def test_a_stop_request_raises_cancelled_at_the_next_update_except_in_graceful_b
         observer.graceful -= 1
         with pytest.raises(Cancelled, match="stopped by the user"):
             bar.update(1)
+
+
+def test_training_bounded_by_time_shows_the_budget_not_the_epochs(tmp_path):
+    """Issue 39: the demo's "train: 72/100000 epoch (0%)"; with a time budget and a huge epoch count the
+    bar counts the budget's seconds and names the epoch in its postfix."""
+    from boltzmatch.data import write_structures
+    from boltzmatch.data.labels import make_structure
+    from boltzmatch.training import train
+    from boltzmatch.utils.progress import Observer, observed
+
+    rng = np.random.default_rng(0)
+    frames = [make_structure([1, 1], np.array([[0, 0, 0], [0.74 + 0.05 * rng.normal(), 0, 0]]),
+                             energy=float(rng.normal()), forces=rng.normal(size=(2, 3))) for _ in range(20)]
+    data = tmp_path / "h2.xyz"
+    write_structures(data, frames)
+    reports = []
+    with observed(Observer(lambda desc, n, total, postfix: reports.append((desc, n, total, dict(postfix))))):
+        train(data, out=tmp_path / "run", model="mlp", epochs=100_000, max_minutes=0.02, batch_size=10)
+    desc, n, total, postfix = reports[-1]
+    assert desc.endswith("(time budget)") and total == 1 and n <= total and "epoch" in postfix

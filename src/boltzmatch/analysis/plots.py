@@ -210,12 +210,20 @@ def draw_survival(ax, times: dict[str, np.ndarray], total: float,
     """:func:`survival_plot` on a given axes. With ``collapsed`` (per model, a flag per replica) a replica that
     did not collapse (stopped, or the run ended) is censored at its time: it never drops the curve, and the
     curve ends where the last such replica's time does (a stopped run knows nothing after it)."""
+    drawn: list[tuple[str, np.ndarray]] = []
+    styles = ["-", "--", ":", "-."]
     for name, ttc in times.items():
         ttc = np.asarray(ttc, dtype=float)
         flags = np.ones(len(ttc), dtype=bool) if collapsed is None else np.asarray(collapsed[name], dtype=bool)
         end = total if flags.all() else min(total, float(ttc[~flags].max()))
         grid = np.linspace(0.0, end, 400)
-        ax.step(grid, [1.0 - (flags & (ttc < t)).mean() for t in grid], where="post", label=name)
+        curve = np.array([1.0 - (flags & (ttc < t)).mean() for t in grid])
+        # a curve on top of an earlier one would hide it (the demo's two models that never collapsed)
+        same = [other for other, seen in drawn if len(seen) == len(curve) and np.array_equal(seen, curve)]
+        label = f"{name} (same as {same[0]})" if same else name
+        ax.step(grid, curve, where="post", label=label, ls=styles[len(same) % len(styles)],
+                lw=1.5 + len(same))
+        drawn.append((name, curve))
     ax.set_xlabel("time (ps)")
     ax.set_ylabel("fraction of replicas stable")
     ax.set_xlim(0.0, total)

@@ -109,6 +109,10 @@ def read_checkpoint(out: Path) -> dict:
     return torch.load(path, map_location="cpu", weights_only=False)
 
 
+#: with a time budget and at least this many epochs asked, training is bounded by time: progress in seconds
+TIME_BOUND_EPOCHS = 1000
+
+
 def run_loop(step: Step, out: str | Path, *, epochs: int, resume: bool = False, progress: bool = True,
              max_minutes: float | None = None, main: bool = True, barrier: Callable[[], None] | None = None,
              tensorboard: bool = False) -> dict:
@@ -128,7 +132,10 @@ def run_loop(step: Step, out: str | Path, *, epochs: int, resume: bool = False, 
     run_start = session_start - (state["rows"][-1].get("time_s", 0.0) if state["rows"] else 0.0)
     done = sum(step.units(i) for i in range(state["epoch"]))
     total = sum(step.units(i) for i in range(epochs))
-    bar = progress_bar(total=total, initial=done, desc=step.desc, unit=step.unit,
+    # bounded by time (the demo asks 100,000 epochs for 3 minutes): the bar follows the budget, in seconds
+    timed = bool(max_minutes) and epochs >= TIME_BOUND_EPOCHS
+    bar = progress_bar(total=round(60 * max_minutes) if timed else total, initial=0 if timed else done,
+                       desc=f"{step.desc} (time budget)" if timed else step.desc, unit="s" if timed else step.unit,
                        disable=(None if progress else True) if main else True, mininterval=1.0)
     try:
         for index in range(state["epoch"], epochs):
@@ -148,8 +155,12 @@ def run_loop(step: Step, out: str | Path, *, epochs: int, resume: bool = False, 
                         if key != "epoch":
                             writer.add_scalar(key, value, row.get("epoch", index + 1))
                     writer.flush()
-            bar.set_postfix(**step.postfix(row), refresh=False)
-            bar.update(step.units(index))
+            if timed:
+                bar.set_postfix(epoch=index + 1, **step.postfix(row), refresh=False)
+                bar.update(max(0, min(round(time.perf_counter() - session_start), bar.total) - bar.n))
+            else:
+                bar.set_postfix(**step.postfix(row), refresh=False)
+                bar.update(step.units(index))
             if barrier is not None:
                 barrier()
             if step.stop(row, state):
