@@ -5,8 +5,6 @@ Used by the Data, Compare and Simulate panes."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
@@ -29,18 +27,6 @@ def bond_changes(atoms, reference) -> tuple[list[tuple[int, int]], list[tuple[in
     now = find_bonds(atoms)
     formed = sorted({tuple(sorted((int(i), int(j)))) for i, j in zip(now.i, now.j, strict=True)} - known)
     return broken, formed
-
-
-def replica_trajectory(sim_dir: str | Path, replica: int) -> list:
-    """The frames replica ``replica`` of a ``simulate`` folder wrote (up to its collapse)."""
-    from ase.io import read
-
-    folder = Path(sim_dir) / "trajectories"
-    for suffix in ("xyz", "traj"):
-        path = folder / f"replica_{replica:03d}.{suffix}"
-        if path.exists() and path.stat().st_size:
-            return read(path, index=":")
-    return []
 
 
 class FrameViewer(QWidget):

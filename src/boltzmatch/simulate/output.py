@@ -33,6 +33,11 @@ def format_extxyz_frame(numbers: np.ndarray, positions: np.ndarray, cell: np.nda
     return "\n".join(lines) + "\n"
 
 
+def replica_file_name(replica: int, suffix: str) -> str:
+    """The trajectory file of one replica (``replica_NNN.xyz`` or ``.traj``): the one place that names it."""
+    return f"replica_{replica:03d}{suffix}"
+
+
 class TrajectoryWriters:
     """``directory/replica_NNN.xyz`` (extxyz) or ``.traj`` (ASE trajectory), one per replica."""
 
@@ -47,7 +52,7 @@ class TrajectoryWriters:
         self.format = fmt
         self.structures = list(structures)
         suffix = ".xyz" if fmt == "extxyz" else ".traj"
-        self.paths = [self.directory / f"replica_{r:03d}{suffix}" for r in range(len(structures))]
+        self.paths = [self.directory / replica_file_name(r, suffix) for r in range(len(structures))]
         self.frames = list(frames) if frames is not None else [0] * len(structures)
         self._handles: dict[int, object] = {}
         if offsets is not None:  # resuming: cut each file back to its state at the checkpoint
@@ -155,6 +160,17 @@ def _truncate_traj(path: Path, frames: int) -> None:
         for atoms in kept:
             out.write(atoms)
     os.replace(tmp, path)
+
+
+def read_replica(sim_dir: str | Path, replica: int) -> list[Atoms]:
+    """The frames replica ``replica`` of a ``simulate`` folder wrote (up to and with its collapse frame)."""
+    from ase.io import read
+
+    for suffix in (".xyz", ".traj"):
+        path = Path(sim_dir) / "trajectories" / replica_file_name(replica, suffix)
+        if path.exists() and path.stat().st_size:
+            return read(path, index=":")
+    return []
 
 
 def read_samples(sim_dir: str | Path) -> list[list[Atoms]]:

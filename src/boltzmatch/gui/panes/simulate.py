@@ -26,8 +26,9 @@ from PySide6.QtWidgets import (
 from ... import simulate
 from ...analysis.plots import draw_survival
 from ...simulate.integrators import INTEGRATORS
+from ...simulate.output import read_replica
 from ...simulate.summary import format_simulation
-from ..viewer import FrameViewer, replica_trajectory
+from ..viewer import FrameViewer
 from ..widgets import LivePlot, ProgressRow, fill_table
 from .base import Pane
 
@@ -199,7 +200,7 @@ class SimulatePane(Pane):
         r = self.replica_box.currentData()
         if r is None or self.out is None or self.summary is None:
             return
-        frames = replica_trajectory(self.out, r)
+        frames = read_replica(self.out, r)
         collapsed = bool(self.summary["collapsed"][r])
         last = len(frames) - 1
         self.viewer.set_frames(frames, self._reference(), marked=last if collapsed else None,
