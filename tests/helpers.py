@@ -127,3 +127,22 @@ def xtb_in_subprocess(system: str, out, **options) -> None:
         args += [f"--{key.replace('_', '-')}", str(value)]
     done = subprocess.run(args, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def train_gflownet_model(env, loss: str, iterations: int, batch_size: int, hidden: list[int], epsilon: float = 0.0):
+    """A GFlowNet trained on-policy (with ε-exploration if given) with Adam (log Z at lr 0.1), seeded."""
+    from boltzmatch.gflownet.losses import gflownet_loss
+    from boltzmatch.gflownet.model import GFlowNetModel
+    from boltzmatch.gflownet.sampler import sample_trajectories
+
+    torch.manual_seed(0)
+    model = GFlowNetModel(env.n_features, env.n_actions, env.n_backward, hidden=hidden, exit_is_reward=loss == "fm")
+    others = [p for name, p in model.named_parameters() if name != "log_z"]
+    optimizer = torch.optim.Adam([{"params": others, "lr": 1e-3}, {"params": [model.log_z], "lr": 0.1}])
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(iterations):
+        value = gflownet_loss(loss, env, model, sample_trajectories(env, model, batch_size, generator, epsilon))
+        optimizer.zero_grad()
+        value.backward()
+        optimizer.step()
+    return model

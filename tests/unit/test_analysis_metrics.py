@@ -268,10 +268,13 @@ def test_floor_spread_and_mode_coverage():
     spread = floor_spread(wasserstein2, exact, data, seed=0, splits=5)
     assert spread["floor_sd"] > 0 and abs(spread["value"] - spread["floor"]) < 3 * spread["floor_sd"] + 1e-9
     centres = 4.0 * np.stack([np.cos(np.arange(8) * np.pi / 4), np.sin(np.arange(8) * np.pi / 4)], 1)
-    assert mode_coverage(exact, centres, radius=1.5)["modes_covered"] == 8
+    balanced = mode_coverage(exact, centres, radius=1.5)
+    assert balanced["modes_covered"] == 8 and sum(balanced["mode_shares"]) == pytest.approx(1.0)
+    assert balanced["max_share_deviation"] < 0.3  # 500 draws: binomial spread of a share ≈ 0.13 × 1/8
     one_mode = centres[0] + 0.5 * np.random.default_rng(5).standard_normal((500, 2))
     covered = mode_coverage(one_mode, centres, radius=1.5)
     assert covered["modes_covered"] == 1 and covered["in_modes"] > 0.95
+    assert covered["max_share_deviation"] == pytest.approx(7.0)  # all in one of 8: share 1 = 8 × 1/8
 
 
 def test_valid_structure_fraction_catches_atoms_too_close_and_broken_bonds():

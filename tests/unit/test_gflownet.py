@@ -11,21 +11,7 @@ from boltzmatch.gflownet import Hypergrid, evaluate_exact, terminating_distribut
 from boltzmatch.gflownet.losses import LOSSES, gflownet_loss
 from boltzmatch.gflownet.model import GFlowNetModel
 from boltzmatch.gflownet.sampler import sample_trajectories
-
-
-def train(env, loss: str, iterations: int, batch_size: int, hidden: list[int], epsilon: float = 0.0) -> GFlowNetModel:
-    """A GFlowNet trained on-policy (with ε-exploration if given) with Adam (log Z at lr 0.1), seeded."""
-    torch.manual_seed(0)
-    model = GFlowNetModel(env.n_features, env.n_actions, env.n_backward, hidden=hidden, exit_is_reward=loss == "fm")
-    others = [p for name, p in model.named_parameters() if name != "log_z"]
-    optimizer = torch.optim.Adam([{"params": others, "lr": 1e-3}, {"params": [model.log_z], "lr": 0.1}])
-    generator = torch.Generator().manual_seed(0)
-    for _ in range(iterations):
-        value = gflownet_loss(loss, env, model, sample_trajectories(env, model, batch_size, generator, epsilon))
-        optimizer.zero_grad()
-        value.backward()
-        optimizer.step()
-    return model
+from helpers import train_gflownet_model as train
 
 
 def test_hypergrid_reward_is_torchgfns():

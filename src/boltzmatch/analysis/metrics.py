@@ -204,13 +204,16 @@ def floor_spread(metric, samples: np.ndarray, reference: np.ndarray, seed: int =
 
 def mode_coverage(samples: np.ndarray, centres: np.ndarray, radius: float, min_share: float = 0.2) -> dict:
     """Where the modes are known: ``modes_covered``, the number of ``centres`` holding at least ``min_share``
-    of an equal share of the samples within ``radius``, and ``in_modes``, the fraction of samples within
-    ``radius`` of some centre (same unit as the samples)."""
+    of an equal share of the samples within ``radius``, ``in_modes``, the fraction of samples within
+    ``radius`` of some centre (same unit as the samples), ``mode_shares`` (each centre's share of those
+    samples) and ``max_share_deviation``, the largest |share·modes − 1| (0: every mode equally visited)."""
     d = np.linalg.norm(np.asarray(samples)[:, None, :] - np.asarray(centres)[None, :, :], axis=-1)
     near = d.min(1) <= radius
     counts = np.bincount(d.argmin(1)[near], minlength=len(centres))
     covered = int((counts >= min_share * len(samples) / len(centres)).sum())
-    return {"modes_covered": covered, "modes": int(len(centres)), "in_modes": float(near.mean())}
+    shares = counts / max(int(counts.sum()), 1)
+    return {"modes_covered": covered, "modes": int(len(centres)), "in_modes": float(near.mean()),
+            "mode_shares": shares.tolist(), "max_share_deviation": float(np.abs(shares * len(centres) - 1).max())}
 
 
 def valid_structure_fraction(samples: Sequence[Atoms], reference: Sequence[Atoms], tolerance: float = 0.1) -> float:

@@ -50,13 +50,23 @@ class Family:
     defaults: dict = {}
     training: dict = {"steps": 10000, "batch_size": 128, "lr": 1e-3}
 
+    @classmethod
+    def defaults_for(cls, dim: int) -> dict:
+        """The options' defaults for data of dimension ``dim`` (the same keys as ``defaults``)."""
+        return cls.defaults
+
+    @classmethod
+    def training_for(cls, dim: int) -> dict:
+        """The default optimiser steps, batch size and lr for data of dimension ``dim``."""
+        return cls.training
+
     def __init__(self, dim: int, n_classes: int = 0, options: dict | None = None):
         options = dict(options or {})
         unknown = sorted(set(options) - set(self.defaults))
         if unknown:
             raise BoltzmatchError(f"{self.name}: unknown option(s) {', '.join(unknown)}; "
                                   f"allowed: {', '.join(sorted(self.defaults))}")
-        self.options = {**self.defaults, **options}
+        self.options = {**self.defaults_for(int(dim)), **options}
         self.dim, self.n_classes = int(dim), int(n_classes)
         if self.needs_labels and self.n_classes < 2:
             raise BoltzmatchError(f"{self.name} needs labelled data (digits)")

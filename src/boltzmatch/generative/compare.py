@@ -28,6 +28,7 @@ from .train import load_generative, vectors_of
 
 ROWS = [("mmd2", "MMD² (multi-scale)"), ("mmd_p", "MMD p-value"), ("w2", "W2"),
         ("modes_covered", "modes covered (of 8)"), ("in_modes", "samples within 3σ of a mode"),
+        ("max_share_deviation", "largest mode share off uniform (×)"),
         ("nll", "NLL (nats/point)"),
         ("accuracy", "test accuracy"), ("sample_accuracy", "conditional-sample accuracy"),
         ("sample_confidence", "sample confidence")]
@@ -80,9 +81,9 @@ def compare_generative(run_dirs: Sequence[str | Path], *, out: str | Path, seed:
                 panels.setdefault(vectors.name, {"held-out data": held[:n]})[name] = samples
             if vectors.name == "8gaussians":
                 row.update({k: v for k, v in mode_coverage(samples, EIGHT_CENTRES, EIGHT_RADIUS).items()
-                            if k != "modes"})
+                            if k not in ("modes", "mode_shares")})
                 floor.update({k: v for k, v in mode_coverage(held[:n], EIGHT_CENTRES, EIGHT_RADIUS).items()
-                              if k != "modes"})
+                              if k not in ("modes", "mode_shares")})
             if vectors.image_shape is not None:
                 judge = judges.setdefault(vectors.name, _judge(vectors))
                 probabilities = judge.predict_proba(samples)

@@ -109,8 +109,8 @@ def train_generative(
     else:
         if family not in FAMILIES:
             raise BoltzmatchError(f"unknown generative family {family!r}; expected one of {', '.join(FAMILIES)}")
-        defaults = FAMILIES[family].training
         vectors = load_vectors(data, seed=seed)
+        defaults = FAMILIES[family].training_for(vectors.dim)
         batch_size = batch_size or defaults["batch_size"]
         if epochs is None:  # the family's default is a number of optimiser steps, whatever the data size
             epochs = max(1, math.ceil(defaults["steps"] / math.ceil(len(vectors.train) / batch_size)))

@@ -11,6 +11,10 @@ Energy-based-model training (Du and Mordatch 2019; Grathwohl et al. 2020, JEM) s
 the noise s separately and clamps the input gradient and the samples; both are options here.
 :class:`ReplayBuffer` keeps persistent chains with a fraction of fresh restarts, for vectors and,
 through the CD objective, for molecular configurations.
+
+:func:`mala_sample` adds a Metropolis–Hastings test to each step (MALA): the chain then samples
+exp(−E) exactly whatever ε, and an adaptive ε (:func:`adapt_step`, aiming at 57 % acceptance) replaces
+a hand-tuned one. Unadjusted steps diverge where E is steep (ε > 2/curvature, e.g. the thin moons).
 """
 
 from __future__ import annotations
@@ -29,6 +33,55 @@ def energy_gradient(energy_fn: EnergyFn, x: torch.Tensor) -> torch.Tensor:
         x = x.detach().requires_grad_(True)
         (grad,) = torch.autograd.grad(energy_fn(x).sum(), x)
     return grad
+
+
+def energy_and_gradient(energy_fn: EnergyFn, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(E(x) (n,), ∇_x E(x)) for a batch ``x`` (n, ...), without touching parameter gradients."""
+    with torch.enable_grad():
+        x = x.detach().requires_grad_(True)
+        energy = energy_fn(x)
+        (grad,) = torch.autograd.grad(energy.sum(), x)
+    return energy.detach(), grad
+
+
+def mala_sample(energy_fn: EnergyFn, x: torch.Tensor, *, steps: int, step_size: float,
+                bounds: tuple[float, float] | None = None,
+                generator: torch.Generator | None = None) -> tuple[torch.Tensor, float]:
+    """``steps`` Metropolis-adjusted Langevin steps from ``x`` (n, ...) targeting exp(−E) (restricted to
+    the box ``bounds``: proposals outside it are rejected). Proposal x' = x − ε∇E(x) + √(2ε)ξ, accepted
+    with probability min(1, exp(E(x) − E(x') + log q(x|x') − log q(x'|x))). One energy and gradient
+    evaluation per step, as for the unadjusted sampler. Returns (samples, mean acceptance rate)."""
+    x = x.detach().clone()
+    if steps < 1:
+        return x, 1.0
+    scale = math.sqrt(2.0 * step_size)
+    dims = tuple(range(1, x.dim()))
+    energy, grad = energy_and_gradient(energy_fn, x)
+    accepted = 0.0
+    for _ in range(steps):
+        noise = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+        proposal = x - step_size * grad + scale * noise
+        energy_new, grad_new = energy_and_gradient(energy_fn, proposal)
+        forward = (noise**2).sum(dims) / 2  # −log q(x'|x) up to a constant
+        backward = ((x - proposal + step_size * grad_new) ** 2).sum(dims) / (4 * step_size)
+        log_ratio = energy - energy_new + forward - backward
+        accept = torch.log(torch.rand(len(x), generator=generator, dtype=x.dtype, device=x.device)) < log_ratio
+        accept &= torch.isfinite(energy_new)
+        if bounds is not None:
+            accept &= ((proposal >= bounds[0]) & (proposal <= bounds[1])).flatten(1).all(1)
+        shape = (-1,) + (1,) * (x.dim() - 1)
+        x = torch.where(accept.view(shape), proposal, x)
+        grad = torch.where(accept.view(shape), grad_new, grad)
+        energy = torch.where(accept, energy_new, energy)
+        accepted += float(accept.float().mean())
+    return x.detach(), accepted / steps
+
+
+def adapt_step(step_size: float, acceptance: float, target: float = 0.57, rate: float = 0.5,
+               limits: tuple[float, float] = (1e-7, 1.0)) -> float:
+    """The next MALA step: ε·exp(rate·(acceptance − target)), kept within ``limits`` (57 %: the
+    optimal acceptance of MALA in high dimension, Roberts and Rosenthal 1998)."""
+    return float(min(max(step_size * math.exp(rate * (acceptance - target)), limits[0]), limits[1]))
 
 
 def langevin_sample(energy_fn: EnergyFn, x: torch.Tensor, *, steps: int, step_size: float,

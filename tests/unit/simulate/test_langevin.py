@@ -69,3 +69,41 @@ def test_replay_buffer_restarts_the_given_fraction():
     other = ReplayBuffer(1000, lambda n: torch.full((n, 2), 7.0), generator=torch.Generator())
     other.load_state_dict(state)
     assert torch.equal(other.draw(10)[1], buffer.draw(10)[1])
+
+
+def test_mala_is_exact_on_a_gaussian_where_unadjusted_steps_are_biased():
+    """E = x²/(2σ²), σ = 0.5: at ε = 0.2 the unadjusted chain's stationary variance is
+    σ²/(1 − ε/(2σ²)) = 0.417 (not 0.25); the Metropolis test restores 0.25."""
+    from boltzmatch.simulate.langevin import mala_sample
+
+    sigma2 = 0.25
+
+    def energy(x):
+        return (x**2).sum(1) / (2 * sigma2)
+
+    start = torch.zeros(20_000, 1)
+    generator = torch.Generator().manual_seed(0)
+    exact, acceptance = mala_sample(energy, start, steps=200, step_size=0.2, generator=generator)
+    biased = langevin_sample(energy, start, steps=200, step_size=0.2, generator=generator)
+    assert float(exact.var()) == pytest.approx(sigma2, rel=0.05)
+    assert float(biased.var()) == pytest.approx(sigma2 / (1 - 0.2 / (2 * sigma2)), rel=0.05)
+    assert 0.3 < acceptance < 1.0
+
+
+def test_mala_rejects_moves_out_of_the_box_and_the_step_adapts_to_the_target_acceptance():
+    from boltzmatch.simulate.langevin import adapt_step, mala_sample
+
+    def flat(x):
+        return 0.0 * x.sum(1)
+
+    generator = torch.Generator().manual_seed(1)
+    samples, _ = mala_sample(flat, torch.zeros(20_000, 2), steps=100, step_size=0.05, bounds=(-1.0, 1.0),
+                             generator=generator)
+    assert samples.abs().max() <= 1.0
+    assert float(samples.var(0).mean()) == pytest.approx(1 / 3, rel=0.05)  # uniform on [−1, 1]: variance 1/3
+    step = 1.0
+    for _ in range(60):
+        _, acceptance = mala_sample(lambda x: (x**2).sum(1) * 50, torch.zeros(2000, 2), steps=5, step_size=step,
+                                    generator=generator)
+        step = adapt_step(step, acceptance)
+    assert acceptance == pytest.approx(0.57, abs=0.08)
