@@ -58,13 +58,17 @@ class EBM(Family):
     defaults = LOW_DIMENSIONAL
     training = {"steps": 8000, "batch_size": 128, "lr": 1e-3}
 
+    #: options and training for data of more than MAX_LOW_DIMENSION dimensions (None: as for any data)
+    image_defaults: dict | None = IMAGES
+    image_training: dict | None = {"steps": 1200, "batch_size": 128, "lr": 1e-4}
+
     @classmethod
     def defaults_for(cls, dim: int) -> dict:
-        return cls.defaults if dim <= MAX_LOW_DIMENSION else IMAGES
+        return cls.image_defaults if dim > MAX_LOW_DIMENSION and cls.image_defaults else cls.defaults
 
     @classmethod
     def training_for(cls, dim: int) -> dict:
-        return cls.training if dim <= MAX_LOW_DIMENSION else {"steps": 1200, "batch_size": 128, "lr": 1e-4}
+        return cls.image_training if dim > MAX_LOW_DIMENSION and cls.image_training else cls.training
 
     def __init__(self, dim: int, n_classes: int = 0, options: dict | None = None):
         super().__init__(dim, n_classes, options)
@@ -155,13 +159,7 @@ class EBM(Family):
 class JEM(EBM):
     """A classifier whose logits define the energy (Grathwohl et al. 2020)."""
 
-    @classmethod
-    def defaults_for(cls, dim: int) -> dict:
-        return cls.defaults
-
-    @classmethod
-    def training_for(cls, dim: int) -> dict:
-        return cls.training
+    image_defaults = image_training = None  # JEM's defaults are for digits already
 
     name = "jem"
     needs_labels = True
