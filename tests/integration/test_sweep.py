@@ -49,6 +49,11 @@ def test_every_wandb_distribution_maps_to_optuna():
     assert d["x.inverse"] == fd.FloatDistribution(0.1, 10, log=True) and 0.1 <= min(v) and max(v) <= 10
     v, d = draws({"distribution": "log_uniform", "min": 0, "max": 2})  # W&B's base-e form
     assert d["x"].log and d["x"].low == pytest.approx(1.0) and d["x"].high == pytest.approx(np.e**2)
+    v, d = draws({"distribution": "q_log_uniform", "min": 0, "max": 5, "q": 1})  # base e, then rounded
+    assert d["x"].log and all(float(x).is_integer() for x in v) and 1 <= min(v) and max(v) <= round(np.e**5)
+    v, d = draws({"distribution": "inv_log_uniform", "min": 0, "max": 3})  # log(1/X) uniform in [0, 3]
+    assert np.exp(-3) <= min(v) and max(v) <= 1.0
+    assert np.median(-np.log(v)) == pytest.approx(1.5, abs=0.2)
     v, _ = draws({"distribution": "normal", "mu": 3.0, "sigma": 0.5}, n=2000)
     assert np.mean(v) == pytest.approx(3.0, abs=0.05) and np.std(v) == pytest.approx(0.5, abs=0.05)
     v, _ = draws({"distribution": "q_normal", "mu": 0, "sigma": 2, "q": 1})
@@ -80,9 +85,16 @@ def test_grid_enumeration_and_refusals():
     with pytest.raises(BoltzmatchError, match="unknown key 'distrib'"):
         parse_sweep({"method": "random", "run_cap": 2, "parameters": {"lr": {"distrib": "uniform"}}})
     with pytest.raises(BoltzmatchError, match="run_cap"):
-        parse_sweep({"method": "bayes", "parameters": {"lr": {"min": 0.1, "max": 0.2}}})
+        parse_sweep({"method": "bayes", "metric": {"name": "val_loss"}, "parameters": {"lr": {"min": 0.1, "max": 0.2}}})
     with pytest.raises(BoltzmatchError, match="unknown key 'methd'"):
         parse_sweep({"methd": "grid", "parameters": {"lr": {"value": 1}}})
+    with pytest.raises(BoltzmatchError, match="'metric' .* is needed for bayes"):  # no silent val_loss
+        parse_sweep({"method": "bayes", "run_cap": 3, "parameters": {"lr": {"min": 0.1, "max": 0.2}}})
+    hyperband = {"type": "hyperband", "min_iter": 1, "strict": True}
+    with pytest.raises(BoltzmatchError, match="early_terminate.strict'.*not supported"):  # never ignored
+        parse_sweep({"method": "grid", "early_terminate": hyperband, "parameters": {"lr": {"value": 1}}})
+    assert parse_sweep({"method": "grid", "early_terminate": {**hyperband, "strict": False},
+                        "parameters": {"lr": {"value": 1}}}).early_terminate["strict"] is False
 
 
 @pytest.fixture
@@ -203,6 +215,21 @@ def test_command_macros_and_model_keys(tmp_path):
     assert tail[:2] == ["--config", str(tmp_path / "t" / "model.yaml")] and "--no-antithetic" in tail
     assert tail[tail.index("--batch-size") + 1] == "8" and tail[-3:] == ["--out", str(tmp_path / "t"), "--quiet"]
     assert yaml.safe_load((tmp_path / "t" / "model.yaml").read_text()) == {"name": "schnet", "cutoff": 4.5}
+
+
+def test_envvar_macro_expands_and_an_unset_variable_is_one_line(tmp_path, monkeypatch):
+    from boltzmatch.sweep.runner import trial_command
+
+    sweep = parse_sweep({"method": "grid", "program": "train.py", "parameters": {"x": {"value": 1}},
+                         "command": ["${interpreter}", "${program}", "--home", "${envvar:BOLTZMATCH_TEST_HOME}",
+                                     "${args}"]})
+    monkeypatch.setenv("BOLTZMATCH_TEST_HOME", "/somewhere")
+    assert trial_command(sweep, {"x": 1}, tmp_path)[2:] == ["--home", "/somewhere", "--x=1"]
+    monkeypatch.delenv("BOLTZMATCH_TEST_HOME")
+    with pytest.raises(BoltzmatchError, match="BOLTZMATCH_TEST_HOME is not set"):
+        trial_command(sweep, {"x": 1}, tmp_path)
+    with pytest.raises(BoltzmatchError, match=r"unknown macro \$\{envvar:\}"):
+        parse_sweep({"method": "grid", "command": ["${envvar:}"], "parameters": {"x": {"value": 1}}})
 
 
 def test_a_program_of_the_users_own_runs_with_wandbs_default_command(tmp_path):

@@ -4,16 +4,18 @@ A W&B sweep config names ``method`` (grid, random, bayes), ``metric`` {name, goa
 ``parameters`` (each with ``value``, ``values`` [+ ``probabilities``], ``min``/``max``, a
 ``distribution`` and its arguments, or nested ``parameters``), ``run_cap``, ``early_terminate``
 (hyperband: ``min_iter`` or ``max_iter`` + ``s``, ``eta``), ``program`` and ``command`` with W&B's
-macros. Every distribution W&B defines maps to an Optuna one; those Optuna lacks (normal, beta and
-their log/q variants, weighted categories) are drawn by inverse CDF from a uniform Optuna
+macros (``${envvar:NAME}`` too). Every distribution W&B defines maps to an Optuna one; those Optuna
+lacks (normal, beta and their log/q variants, weighted categories) are drawn by inverse CDF from a uniform Optuna
 parameter in (0, 1), so random search and TPE both work on them. ``q_*`` values are rounded to
 multiples of q after the draw, as W&B does. What cannot carry over (a continuous distribution in
-a grid) is refused with one line naming the key.
+a grid, hyperband's ``strict: true``, a bayes sweep without a metric) is refused with one line naming
+the key when the config is read.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,10 +25,18 @@ from ..errors import BoltzmatchError
 METHODS = ("grid", "random", "bayes")
 DISTRIBUTIONS = ("constant", "categorical", "int_uniform", "uniform", "q_uniform", "log_uniform_values",
                  "q_log_uniform_values", "inv_log_uniform_values", "normal", "q_normal", "log_normal",
-                 "q_log_normal", "beta", "q_beta", "log_uniform")
+                 "q_log_normal", "beta", "q_beta", "log_uniform", "q_log_uniform", "inv_log_uniform")
 #: W&B's command macros (docs.wandb.ai, "Define sweep configuration": command)
 MACROS = ("${env}", "${interpreter}", "${program}", "${args}", "${args_no_hyphens}", "${args_json}",
           "${args_json_file}", "${args_no_boolean_flags}")
+ENVVAR = re.compile(r"^\$\{envvar:([A-Za-z_][A-Za-z0-9_]*)\}$")
+
+
+def is_envvar_macro(token: str) -> bool:
+    """``${envvar:NAME}``: W&B's macro for the value of the environment variable NAME."""
+    return ENVVAR.match(token) is not None
+
+
 TOP_KEYS = ("method", "metric", "parameters", "run_cap", "early_terminate", "command", "program", "name",
             "description", "project", "entity")
 PARAMETER_KEYS = ("value", "values", "probabilities", "distribution", "min", "max", "mu", "sigma", "q", "a", "b",
@@ -79,8 +89,12 @@ class Parameter:
             return _quantise(trial.suggest_float(n, float(s["min"]), float(s["max"]), log=True), s)
         if d == "inv_log_uniform_values":
             return 1.0 / trial.suggest_float(f"{n}.inverse", 1.0 / float(s["max"]), 1.0 / float(s["min"]), log=True)
-        if d == "log_uniform":  # W&B's older form: min and max are natural logarithms
-            return trial.suggest_float(n, math.exp(float(s["min"])), math.exp(float(s["max"])), log=True)
+        if d in ("log_uniform", "q_log_uniform"):  # W&B's older forms: min and max are natural logarithms
+            x = trial.suggest_float(n, math.exp(float(s["min"])), math.exp(float(s["max"])), log=True)
+            return _quantise(x, s) if d == "q_log_uniform" else x
+        if d == "inv_log_uniform":  # log(1/X) uniform in [min, max] (natural logarithms)
+            return 1.0 / trial.suggest_float(f"{n}.inverse", math.exp(float(s["min"])), math.exp(float(s["max"])),
+                                             log=True)
         from scipy import stats
 
         u = trial.suggest_float(f"{n}.u", UNIT, 1 - UNIT)
@@ -146,7 +160,7 @@ def _infer_distribution(name: str, spec: dict) -> str:
 REQUIRED = {"constant": ("value",), "categorical": ("values",), "int_uniform": ("min", "max"),
             "uniform": ("min", "max"), "q_uniform": ("min", "max"), "log_uniform_values": ("min", "max"),
             "q_log_uniform_values": ("min", "max"), "inv_log_uniform_values": ("min", "max"),
-            "log_uniform": ("min", "max")}
+            "log_uniform": ("min", "max"), "q_log_uniform": ("min", "max"), "inv_log_uniform": ("min", "max")}
 
 
 def _parameters(tree: dict, prefix: str = "") -> list[Parameter]:
@@ -170,7 +184,8 @@ def _parameters(tree: dict, prefix: str = "") -> list[Parameter]:
                 raise BoltzmatchError(f"parameters.{name}: distribution {d} needs {needed!r}")
         if "min" in spec and "max" in spec and float(spec["min"]) > float(spec["max"]):
             raise BoltzmatchError(f"parameters.{name}: min is above max")
-        if "log" in d and d != "log_uniform" and "min" in spec and float(spec["min"]) <= 0:
+        log_values = "log" in d and d not in ("log_uniform", "q_log_uniform", "inv_log_uniform")
+        if log_values and "min" in spec and float(spec["min"]) <= 0:
             raise BoltzmatchError(f"parameters.{name}: {d} needs min > 0")
         if d == "categorical" and (not isinstance(spec["values"], list) or not spec["values"]):
             raise BoltzmatchError(f"parameters.{name}.values: expected a non-empty list")
@@ -192,6 +207,8 @@ def parse_sweep(config: dict, source: str = "sweep config") -> SweepConfig:
     method = config.get("method")
     if method not in METHODS:
         raise BoltzmatchError(f"{source}: key 'method' must be one of {', '.join(METHODS)}, got {method!r}")
+    if method == "bayes" and not config.get("metric"):  # W&B refuses it too: bayes optimises the metric
+        raise BoltzmatchError(f"{source}: key 'metric' (name and goal) is needed for bayes sweeps")
     metric = config.get("metric") or {"name": "val_loss", "goal": "minimize"}
     if not isinstance(metric, dict) or "name" not in metric:
         raise BoltzmatchError(f"{source}: key 'metric' needs a name (e.g. val_loss)")
@@ -213,10 +230,16 @@ def parse_sweep(config: dict, source: str = "sweep config") -> SweepConfig:
             raise BoltzmatchError(f"{source}: unknown key 'early_terminate.{bad[0]}'")
         if "min_iter" not in early and "max_iter" not in early:
             raise BoltzmatchError(f"{source}: key 'early_terminate' needs min_iter, or max_iter and s")
+        if early.get("strict", False) not in (True, False):
+            raise BoltzmatchError(f"{source}: key 'early_terminate.strict' must be true or false")
+        if early.get("strict"):  # refused, never ignored: Optuna's HyperbandPruner has no strict mode
+            raise BoltzmatchError(f"{source}: key 'early_terminate.strict': true (W&B's stricter hyperband) is not "
+                                  "supported; remove it or set it false")
     command = config.get("command")
     if command is not None and (not isinstance(command, list) or not all(isinstance(c, str) for c in command)):
         raise BoltzmatchError(f"{source}: key 'command' must be a list of strings")
-    unknown = [token for token in command or [] if token.startswith("${") and token not in MACROS]
+    unknown = [token for token in command or [] if token.startswith("${") and token not in MACROS
+               and not is_envvar_macro(token)]
     if unknown:  # refused when the config is read, never when the first trial starts
         raise BoltzmatchError(f"{source}: command: unknown macro {unknown[0]}; expected one of {', '.join(MACROS)}")
     sweep = SweepConfig(method, metric, parameters, run_cap, early, command, config.get("program"), dict(config))

@@ -29,7 +29,7 @@ from typing import Any
 import yaml
 
 from ..errors import BoltzmatchError
-from .config import MACROS, SweepConfig, hyperband, load_sweep
+from .config import MACROS, SweepConfig, hyperband, is_envvar_macro, load_sweep
 
 SWEEP_FILE = "sweep.yaml"
 STUDY_FILE = "study.json"  # where the sweep's study lives: its storage URL (null: the folder's study.db) and name
@@ -171,6 +171,11 @@ def trial_command(sweep: SweepConfig, values: dict[str, Any], trial_dir: Path) -
             command.append(str(trial_dir / "args.json"))
         elif token == "boltzmatch":
             command += [sys.executable, "-m", "boltzmatch"]
+        elif is_envvar_macro(token):
+            name = token[len("${envvar:"):-1]
+            if name not in os.environ:
+                raise BoltzmatchError(f"command: {token}: the environment variable {name} is not set")
+            command.append(os.environ[name])
         elif token.startswith("${"):
             raise BoltzmatchError(f"command: unknown macro {token}; expected one of {', '.join(MACROS)}")
         else:
