@@ -120,3 +120,67 @@ def test_macros_are_checked_when_the_config_is_read_and_the_report_needs_a_study
     with pytest.raises(BoltzmatchError, match="no study.db"):
         load_study(folder)
     assert not (folder / "study.db").exists()
+
+
+SLOW_PROGRAM = """import argparse, os, time
+p = argparse.ArgumentParser(); p.add_argument('--x', type=int); p.add_argument('--y', type=int); a = p.parse_args()
+folder = os.environ['BOLTZMATCH_TRIAL_DIR']
+marker = os.path.join(folder, '..', '..', 'first-trial-started')
+first = not os.path.exists(marker)
+open(marker, 'a').close()
+open(os.path.join(folder, 'pid'), 'w').write(str(os.getpid()))
+time.sleep(60 if first else 1.5)  # the first trial outlives any wait below unless it is killed
+with open(os.path.join(folder, 'metrics.csv'), 'w') as f:
+    f.write('epoch,val_loss\\n1,%d\\n' % (10 * a.x + a.y))
+"""
+
+
+def _alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat:  # a zombie has ended
+        return stat.read().split()[2] != "Z"
+
+
+@pytest.mark.parametrize("stop", ["SIGTERM", "SIGKILL"])
+def test_two_agents_on_one_grid_complete_every_point_once_when_one_is_stopped_mid_trial(tmp_path, stop):
+    """Each agent used to shuffle the grid with its own seed (points skipped and repeated), and a point
+    interrupted by SIGTERM counted as done. The grid is now a queue; the stopped agent's trial process
+    ends with it (SIGKILL: through PR_SET_PDEATHSIG) and its point is run by the other agent."""
+    import os
+    import signal
+    import time
+
+    program = tmp_path / "slow.py"
+    program.write_text(SLOW_PROGRAM)
+    config = tmp_path / "sweep.yaml"
+    config.write_text(yaml.safe_dump({"method": "grid", "program": str(program),
+                                      "metric": {"name": "val_loss", "goal": "minimize"},
+                                      "parameters": {"x": {"values": [0, 1, 2]}, "y": {"values": [0, 1]}}}))
+    folder = tmp_path / "s"
+    command = [sys.executable, "-m", "boltzmatch", "sweep"]
+    first = subprocess.Popen(command + ["run", str(config), "--out", str(folder)], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    pid_file = folder / "trials" / "0000" / "pid"
+    deadline = time.time() + 60
+    while not (pid_file.exists() and pid_file.read_text()) and time.time() < deadline:
+        time.sleep(0.05)
+    trial_pid = int(pid_file.read_text())
+    second = subprocess.Popen(command + ["agent", str(folder)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              text=True)
+    os.kill(first.pid, getattr(signal, stop))  # the agent only, not its process group
+    first.wait(timeout=30)
+    deadline = time.time() + 10
+    while _alive(trial_pid) and time.time() < deadline:
+        time.sleep(0.05)
+    assert not _alive(trial_pid), "the stopped agent's trial process outlived it"
+    assert second.wait(timeout=240) == 0, second.stderr.read()
+    study, _ = load_study(folder)
+    complete = [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE]
+    points = sorted((t.params["x"], t.params["y"]) for t in complete)
+    assert points == [(x, y) for x in range(3) for y in range(2)]  # every point, each exactly once
+    assert sorted(t.value for t in complete) == [0, 1, 10, 11, 20, 21]

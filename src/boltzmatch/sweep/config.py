@@ -115,7 +115,8 @@ def _quantise(x: float, spec: dict) -> float:
 def _is_grid(trial) -> bool:
     from optuna.samplers import GridSampler
 
-    return isinstance(getattr(trial.study, "sampler", None), GridSampler)
+    sampler = getattr(trial.study, "sampler", None)
+    return isinstance(sampler, GridSampler) or getattr(sampler, "grid_queue", False)
 
 
 @dataclass

@@ -6,7 +6,8 @@ run directory and ``log.txt``). Each trial is a subprocess; the runner reads its
 while it trains and reports the metric per epoch to Optuna, so Hyperband can stop it early. A
 trial whose process fails is recorded as failed and the study goes on. Trials of an agent that
 dies stop sending heartbeats; after the grace period another agent marks them failed and
-re-enqueues their parameters (``RetryHeartbeatStaleTrialCallback``). The study ends when
+re-enqueues their parameters (``RetryHeartbeatStaleTrialCallback``); a grid is a queue of its points
+and an agent stopped by SIGTERM re-enqueues the trial in hand (:mod:`.trial_control`). The study ends when
 ``run_cap`` trials (the grid's size for grid) have completed or been pruned, or the metric reaches
 ``metric.target``. Without ``command``, a config with ``program`` runs W&B's default
 ``${env} ${interpreter} ${program} ${args}``, else ``boltzmatch train DATA ${args}``; a program of
@@ -30,6 +31,7 @@ import yaml
 
 from ..errors import BoltzmatchError
 from .config import MACROS, SweepConfig, hyperband, is_envvar_macro, load_sweep
+from .trial_control import counts_as_failure, die_with_parent, grid_queue_sampler, is_surplus, queue_grid, requeue
 
 SWEEP_FILE = "sweep.yaml"
 STUDY_FILE = "study.json"  # where the sweep's study lives: its storage URL (null: the folder's study.db) and name
@@ -77,8 +79,8 @@ def study_record(out: Path, storage: str | None = None, create: bool = False) ->
 def _sampler(sweep: SweepConfig, seed: int):
     import optuna
 
-    if sweep.method == "grid":
-        return optuna.samplers.GridSampler(sweep.grid_space(), seed=seed)
+    if sweep.method == "grid":  # the grid's points come from a queue: trial_control
+        return grid_queue_sampler(seed)
     if sweep.method == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     return optuna.samplers.TPESampler(seed=seed)
@@ -197,6 +199,9 @@ def run_trial(trial, sweep: SweepConfig, out: Path) -> float:
     """Optuna objective: run one trial's process, report its metric per epoch, return its best value."""
     import optuna
 
+    if is_surplus(trial, sweep):  # the grid's queue ran dry before this trial popped a point
+        trial.set_user_attr("surplus", True)
+        return float("nan")
     values = {p.name: p.suggest(trial) for p in sweep.parameters}
     trial_dir = out / "trials" / f"{trial.number:04d}"
     if trial_dir.exists():  # a retried trial starts afresh
@@ -215,7 +220,8 @@ def run_trial(trial, sweep: SweepConfig, out: Path) -> float:
     with open(trial_dir / "log.txt", "w") as log:
         # a program of the user's own finds its folder here, and writes metrics.csv into it per epoch
         env = {**os.environ, "BOLTZMATCH_TRIAL_DIR": str(trial_dir)}
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                   preexec_fn=die_with_parent)
         try:
             while True:
                 try:  # returns as soon as the trial ends
@@ -239,6 +245,9 @@ def run_trial(trial, sweep: SweepConfig, out: Path) -> float:
                 reported = len(rows)
                 if finished:
                     break
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: this trial's point runs again elsewhere or on resume
+            requeue(trial)
+            raise
         finally:
             if process.poll() is None:
                 process.kill()
@@ -265,7 +274,7 @@ def _stop_callback(sweep: SweepConfig, cap: int):
     def callback(study, trial) -> None:
         trials = study.get_trials(deepcopy=False)
         finished = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
-        failed = sum(t.state == TrialState.FAIL for t in trials)
+        failed = sum(t.state == TrialState.FAIL and counts_as_failure(t) for t in trials)
         best = None
         if any(t.state == TrialState.COMPLETE for t in trials):
             best = study.best_value
@@ -299,14 +308,17 @@ def _optimize(sweep: SweepConfig, out: Path, storage: str | None, jobs: int, see
         cap = min(cap, sweep.run_cap)
     from optuna.trial import TrialState
 
+    if sweep.method == "grid":
+        queue_grid(study, sweep)
     callback = _stop_callback(sweep, cap)
     while True:  # rounds of at most the missing number of trials, so --jobs never overshoots run_cap
         trials = study.get_trials(deepcopy=False)
         done = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
-        failed = sum(t.state == TrialState.FAIL for t in trials)
+        failed = sum(t.state == TrialState.FAIL and counts_as_failure(t) for t in trials)
         running = sum(t.state == TrialState.RUNNING for t in trials)  # other agents' trials
-        missing = cap - done - running
-        if done >= cap or failed >= cap or callback.stopped:
+        waiting = sum(t.state == TrialState.WAITING for t in trials)  # queued (grid points, retries)
+        missing = waiting if sweep.method == "grid" else cap - done - running
+        if done >= cap or failed >= cap or callback.stopped or (sweep.method == "grid" and not waiting + running):
             break
         if missing <= 0:  # the rest is running elsewhere: wait, and take over trials whose agent died
             import optuna
@@ -319,7 +331,7 @@ def _optimize(sweep: SweepConfig, out: Path, storage: str | None, jobs: int, see
     summary = summarize_study(study, sweep, out)
     if summary["fail"] and not summary["complete"] and not summary["pruned"]:
         failures = [f"trial {t.number}: {t.user_attrs.get('failure', 'failed')}"
-                    for t in study.get_trials(deepcopy=False) if t.state == TrialState.FAIL]
+                    for t in study.get_trials(deepcopy=False) if t.state == TrialState.FAIL and counts_as_failure(t)]
         raise BoltzmatchError(f"{out}: every trial failed ({len(failures)}); the first: {failures[0]} "
                               f"(each trial's output: {out / 'trials'}/NNNN/log.txt)")
     return summary
@@ -341,8 +353,8 @@ def summarize_study(study, sweep: SweepConfig, out: Path) -> dict:
     from optuna.trial import TrialState
 
     trials = study.get_trials(deepcopy=False)
-    counts = {state: sum(t.state == getattr(TrialState, state.upper()) for t in trials)
-              for state in ("complete", "pruned", "fail", "running")}
+    counts = {state: sum(t.state == getattr(TrialState, state.upper()) and counts_as_failure(t) for t in trials)
+              for state in ("complete", "pruned", "fail", "running")}  # interrupted/surplus trials: not counted
     summary = {"sweep_dir": str(out), "metric": sweep.metric["name"], "direction": sweep.direction,
                "trials": len(trials), **counts}
     if counts["complete"]:
