@@ -184,3 +184,22 @@ def test_two_agents_on_one_grid_complete_every_point_once_when_one_is_stopped_mi
     points = sorted((t.params["x"], t.params["y"]) for t in complete)
     assert points == [(x, y) for x in range(3) for y in range(2)]  # every point, each exactly once
     assert sorted(t.value for t in complete) == [0, 1, 10, 11, 20, 21]
+
+
+def test_a_wrong_metric_name_stops_the_sweep_at_the_first_epoch(tmp_path):
+    """It was caught only after the first trial had trained to the end."""
+    import time
+
+    program = tmp_path / "train.py"
+    program.write_text("import os, time\n"
+                       "folder = os.environ['BOLTZMATCH_TRIAL_DIR']\n"
+                       "open(os.path.join(folder, 'metrics.csv'), 'w').write('epoch,val_loss\\n1,0.5\\n')\n"
+                       "time.sleep(120)\n")
+    config = tmp_path / "sweep.yaml"
+    config.write_text(yaml.safe_dump({"method": "grid", "program": str(program),
+                                      "metric": {"name": "val_los", "goal": "minimize"},
+                                      "parameters": {"x": {"values": [1, 2]}}}))
+    start = time.time()
+    with pytest.raises(BoltzmatchError, match=r"metric.name: 'val_los' is not a column .*columns: epoch, val_loss"):
+        run_sweep(config, out=tmp_path / "s")
+    assert time.time() - start < 60

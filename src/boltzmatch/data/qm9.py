@@ -3,6 +3,9 @@
 ``qm9pack`` ships the 130,831 characterised QM9 molecules (the 3,054 that failed the QM9
 consistency check already removed, as SchNetPack's ``remove_uncharacterized=True`` does) as CSV:
 B3LYP/6-31G(2df,p) geometries in Å and the 15 scalar properties. Nothing is downloaded.
+SchNetPack's ``QM9`` class reads the db with ``remove_uncharacterized=True``; with its default
+``False`` it expects all 133,885 rows and refuses this db (130,831 rows): pass
+``remove_uncharacterized=True`` (the same molecules it would keep).
 
 The db has SchNetPack's property names in ``row.data`` (one-element arrays, as SchNetPack
 writes them and its reader needs), energies (U0, U, H, G, ZPVE, HOMO, LUMO,

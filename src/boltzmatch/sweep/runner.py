@@ -216,7 +216,7 @@ def run_trial(trial, sweep: SweepConfig, out: Path) -> float:
     # per-epoch values go to the study only when a pruner reads them (each report is a database
     # commit: 40 of them cost ≈ 0.4 s a trial in SQLite); the report's curves come from metrics.csv
     prune = sweep.early_terminate is not None
-    reported = 0
+    reported, header_checked = 0, False
     with open(trial_dir / "log.txt", "w") as log:
         # a program of the user's own finds its folder here, and writes metrics.csv into it per epoch
         env = {**os.environ, "BOLTZMATCH_TRIAL_DIR": str(trial_dir)}
@@ -229,6 +229,8 @@ def run_trial(trial, sweep: SweepConfig, out: Path) -> float:
                 except subprocess.TimeoutExpired:
                     pass
                 finished = process.poll() is not None
+                if not header_checked:  # a wrong metric.name is found at the first epoch, not after the trial
+                    header_checked = _check_metric_column(trial_dir, metric)
                 if not prune:
                     if finished:
                         break
@@ -412,6 +414,23 @@ def load_study(out: str | Path, storage: str | None = None):
         raise BoltzmatchError(f"{out}: the storage {record['storage'] or out / 'study.db'} holds no study "
                               f"{record['study_name']!r}; pass the --storage URL the sweep ran in") from None
     return study, load_sweep(out / SWEEP_FILE)
+
+
+def _check_metric_column(trial_dir: Path, metric: str) -> bool:
+    """True once the trial's metrics.csv has its header and a first row; a header without ``metric``
+    is one line naming the columns there are (the agent stops; its trial process with it)."""
+    path = trial_dir / "metrics.csv"
+    try:
+        lines = path.read_text().splitlines()
+    except (FileNotFoundError, UnicodeDecodeError):
+        return False
+    if len(lines) < 2:  # the header may be written before the row: read them together
+        return False
+    columns = [c.strip() for c in lines[0].split(",")]
+    if metric not in columns:
+        raise BoltzmatchError(f"metric.name: {metric!r} is not a column of the trials' metrics.csv "
+                              f"(columns: {', '.join(columns)})")
+    return True
 
 
 def metric_rows(trial_dir: Path) -> list[dict]:
