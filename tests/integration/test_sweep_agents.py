@@ -203,3 +203,27 @@ def test_a_wrong_metric_name_stops_the_sweep_at_the_first_epoch(tmp_path):
     with pytest.raises(BoltzmatchError, match=r"metric.name: 'val_los' is not a column .*columns: epoch, val_loss"):
         run_sweep(config, out=tmp_path / "s")
     assert time.time() - start < 60
+
+
+def test_report_plots_log_and_categorical_parameters_and_flags_importance_from_few_trials(tmp_path):
+    program = tmp_path / "train.py"
+    program.write_text("import argparse, math, os\n"
+                       "p = argparse.ArgumentParser(); p.add_argument('--lr', type=float); p.add_argument('--act')\n"
+                       "p.add_argument('--width', type=int); a = p.parse_args()\n"
+                       "value = (math.log10(a.lr) + 3) ** 2 + (a.act == 'relu') + a.width / 100\n"
+                       "open(os.path.join(os.environ['BOLTZMATCH_TRIAL_DIR'], 'metrics.csv'), 'w')"
+                       ".write('epoch,val_loss\\n1,%f\\n' % value)\n")  # one epoch per trial
+    config = tmp_path / "sweep.yaml"
+    config.write_text(yaml.safe_dump({
+        "method": "random", "program": str(program), "run_cap": 8, "metric": {"name": "val_loss", "goal": "minimize"},
+        "parameters": {"lr": {"distribution": "log_uniform_values", "min": 1e-5, "max": 1e-1},
+                       "act": {"values": ["relu", "silu"]}, "width": {"values": [8, 16, 32]}}}))
+    run_sweep(config, out=tmp_path / "s")
+    from boltzmatch.sweep import write_report
+
+    result = write_report(tmp_path / "s")
+    for png in ("importance.png", "parallel_coordinates.png", "metric_vs_parameters.png", "curves_by_parameter.png"):
+        assert (tmp_path / "s" / png).stat().st_size > 0, png
+    assert "8 completed trials" in result["importance_warning"]
+    report = (tmp_path / "s" / "report.md").read_text()
+    assert "importance.png" in report and "read it as a hint" in report

@@ -5,15 +5,17 @@ drawn from persistent chains (a replay buffer with 5 % fresh uniform restarts in
 The defaults follow the data's dimension (:meth:`EBM.defaults_for`):
 
 - **low-dimensional densities** (≤ 8 dimensions, the 2-D toys): Metropolis-adjusted Langevin chains
-  (:func:`~boltzmatch.simulate.langevin.mala_sample`), 60 steps per update, noise √(2ε), α 0, Adam
-  1e-3 (β1 0), 8,000 updates. The rule for the step ε: none to pick — it starts at 1e-3 and adapts
-  after every update to 57 % acceptance (:func:`~boltzmatch.simulate.langevin.adapt_step`); the
-  Metropolis test keeps the chains exact for the current energy at any ε, so the steep walls of thin
-  densities cannot blow them up. Measured (8gaussians, W2 / floor, MMD p): the image settings
-  below collapse to one mode (17.8, 0.002; one of 8 modes); unadjusted Langevin with ε 1e-3 and
-  noise √(2ε) reaches 1.00 / 0.056 on 8gaussians but diverges on moons (27, energies −800) where
-  ε exceeds 2/curvature; α 0.1 or 0.01 caps the energy's range and blurs the modes (3.6); MALA
-  at 4,000 updates 1.6–2.2 (bridges between modes), at 8,000 0.90 / 0.41.
+  (:func:`~boltzmatch.simulate.langevin.mala_sample`), 60 steps per update, noise √(2ε), α 0.001,
+  Adam 1e-3 (β1 0), 8,000 updates. The rule for the step ε: none to pick — it starts at 1e-3 and
+  adapts after every update to 57 % acceptance (:func:`~boltzmatch.simulate.langevin.adapt_step`);
+  the Metropolis test keeps the chains exact for the current energy at any ε, so the steep walls of
+  thin densities cannot blow them up. Measured (W2 / floor, MMD p): the image settings below collapse
+  8gaussians to one mode (17.8, 0.002); unadjusted Langevin with ε 1e-3 and noise √(2ε) reaches
+  1.00 / 0.056 on 8gaussians but diverges on moons (27, energies −800) where ε exceeds 2/curvature;
+  α 0.1 or 0.01 caps the energy's range and blurs the modes (3.6 on 8gaussians); α 0 diverged on
+  moons and swissroll after ~4,000 updates (energies 10⁵–10⁶, the adapted step 10⁻⁶: a sharper
+  energy, smaller steps, chains that stop, a still sharper energy). Results with these defaults:
+  ``benchmarks/results/generative_toys.md``.
 - **images** (digits): short-run SGLD with the UvA deep-learning tutorial 8 settings (60 steps,
   step 10, noise 0.005, gradient clamp 0.03, α 0.1, Adam 1e-4, 1,200 updates): there MALA from
   uniform noise diverged (acceptance 0.2 %, energies −5·10⁷ within 260 epochs).
@@ -43,7 +45,7 @@ from .base import Family, mlp, uniform
 
 #: the EBM's defaults for low-dimensional densities (2-D toys): exact persistent chains
 LOW_DIMENSIONAL = {"hidden": [256, 256], "sampler": "mala", "steps": 60, "step_size": 1e-3, "noise": None,
-                   "grad_clip": None, "buffer": 8192, "reinit": 0.05, "alpha": 0.0, "data_noise": 0.0,
+                   "grad_clip": None, "buffer": 8192, "reinit": 0.05, "alpha": 0.001, "data_noise": 0.0,
                    "beta1": 0.0, "sample_steps": 20}
 #: and for images (digits): short-run SGLD as in the UvA tutorial 8 / IGEBM
 IMAGES = {**LOW_DIMENSIONAL, "sampler": "sgld", "step_size": 10.0, "noise": 0.005, "grad_clip": 0.03,

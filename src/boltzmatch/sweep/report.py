@@ -15,6 +15,7 @@ from ..utils.table import format_table, markdown_table
 from .runner import load_study, metric_rows, summarize_study
 
 MAX_GROUPS = 8  # a parameter with more distinct values is not grouped into curves
+FEW_TRIALS = 20  # importance (fANOVA) from fewer completed trials is flagged as unreliable
 
 
 def _completed(study):
@@ -104,14 +105,23 @@ def write_report(out: str | Path, storage: str | None = None) -> dict:
                          f"{c.get('pearson', float('nan')):.3f} | {c.get('spearman', float('nan')):.3f} | "
                          + (f"{s['slope']:.4g} per {s['per']}" if s else "–") + " |")
         lines.append("")
-        if len(numeric) >= 2:
-            _parallel_coordinates(trials, values, numeric, metric, out)
+        varied = [n for n in names if len({str(t.user_attrs["values"].get(n)) for t in trials}) > 1]
+        if len(varied) >= 2:
+            _parallel_coordinates(trials, values, varied, log_scaled, metric, out)
+        if result["importance"]:
+            _importance_plot(result["importance"], len(trials), out)
+            if len(trials) < FEW_TRIALS:
+                warning = (f"The importance rests on {len(trials)} completed trials (fewer than {FEW_TRIALS}): "
+                           "read it as a hint, not a ranking.")
+                result["importance_warning"] = warning
+                lines += [f"**{warning}**", ""]
     discrete = {p.name for p in sweep.parameters if p.distribution in ("categorical", "int_uniform")}
     groupable = [n for n in names if n in discrete
                  and 1 < len({str(t.user_attrs.get("values", {}).get(n)) for t in trials}) <= MAX_GROUPS]
     if groupable:
         _curves_by_parameter(trials, groupable, metric, out)
-    for file, caption in (("correlation.png", "Correlation of each parameter with the metric"),
+    for file, caption in (("importance.png", "Parameter importance (fANOVA)"),
+                          ("correlation.png", "Correlation of each parameter with the metric"),
                           ("parallel_coordinates.png", "Parallel coordinates"),
                           ("metric_vs_parameters.png", "The metric against each parameter, with the fitted slope"),
                           ("curves_by_parameter.png", "Validation curves grouped by parameter value "
@@ -154,7 +164,8 @@ def _slopes_plot(trials, values: np.ndarray, numeric: list[str], log_scaled: set
     log-distributed parameters); returns the slopes."""
     plt = _pyplot()
     slopes = {}
-    fig, axes = plt.subplots(1, len(numeric), figsize=(3.6 * len(numeric), 3.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(numeric), figsize=(3.6 * len(numeric), 3.2), squeeze=False, sharey=True)
+    axes[0, 0].set_ylabel(metric)  # once: the panels share the y axis (labels on each overlapped)
     for ax, name in zip(axes[0], numeric, strict=True):
         x = np.array([t.user_attrs["values"][name] for t in trials], dtype=float)
         log = name in log_scaled and x.min() > 0
@@ -166,32 +177,65 @@ def _slopes_plot(trials, values: np.ndarray, numeric: list[str], log_scaled: set
         ax.plot(10**grid if log else grid, slope * grid + intercept, "r-", lw=1)
         ax.set_xscale("log" if log else "linear")
         ax.set_xlabel(name)
-        ax.set_ylabel(metric)
         ax.set_title(f"slope {slope:.3g} per {'decade' if log else 'unit'}", fontsize=9)
     _save(fig, out / "metric_vs_parameters.png")
     return slopes
 
 
-def _parallel_coordinates(trials, values: np.ndarray, numeric: list[str], metric: str, out: Path) -> None:
-    """parallel_coordinates.png: each trial a line through its parameters' and metric's scaled values."""
+def _parallel_coordinates(trials, values: np.ndarray, names: list[str], log_scaled: set, metric: str,
+                          out: Path) -> None:
+    """parallel_coordinates.png: each trial a line through its parameters' and metric's values, each axis
+    scaled to its own range: log-sampled parameters on a log axis, categorical ones at evenly spaced
+    ticks labelled with their values; a colour bar for the metric."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(1.8 * (len(numeric) + 1), 3.5))
-    columns = numeric + [metric]
-    data = np.array([[t.user_attrs["values"][n] for n in numeric] + [t.value] for t in trials], dtype=float)
-    span = np.ptp(data, axis=0)
-    scaled = (data - data.min(0)) / np.where(span > 0, span, 1)
-    colors = plt.cm.viridis((values - values.min()) / (np.ptp(values) or 1))
-    for row, color in zip(scaled, colors, strict=True):
-        ax.plot(range(len(columns)), row, color=color, alpha=0.8)
-    for k in range(len(columns)):  # each axis's own range
+    fig, ax = plt.subplots(figsize=(1.9 * (len(names) + 1) + 1.2, 3.8))
+    columns, scaled, low_high = names + [metric], [], []
+    for name in names:
+        raw = [t.user_attrs["values"].get(name) for t in trials]
+        if _numeric(raw):
+            x = np.array(raw, dtype=float)
+            log = name in log_scaled and x.min() > 0
+            y = np.log10(x) if log else x
+            span = np.ptp(y) or 1.0
+            scaled.append((y - y.min()) / span)
+            low_high.append((f"{x.min():.3g}", f"{x.max():.3g}" + (" (log)" if log else "")))
+        else:  # categories at 0 … 1, labelled
+            levels = sorted({str(v) for v in raw})
+            position = {v: i / max(len(levels) - 1, 1) for i, v in enumerate(levels)}
+            scaled.append(np.array([position[str(v)] for v in raw]))
+            for level, y in position.items():
+                ax.text(len(scaled) - 1 + 0.04, y, level, fontsize=7, va="center")
+            low_high.append(("", ""))
+    metric_span = np.ptp(values) or 1.0
+    scaled.append((values - values.min()) / metric_span)
+    low_high.append((f"{values.min():.3g}", f"{values.max():.3g}"))
+    data = np.stack(scaled, 1)
+    norm = plt.Normalize(values.min(), values.max())
+    for row, value in zip(data, values, strict=True):
+        ax.plot(range(len(columns)), row, color=plt.cm.viridis(norm(value)), alpha=0.8)
+    for k, (low, high) in enumerate(low_high):  # each axis's own range
         ax.axvline(k, color="0.7", lw=0.8, zorder=0)
-        ax.text(k, -0.04, f"{data[:, k].min():.3g}", ha="center", va="top", fontsize=7)
-        ax.text(k, 1.04, f"{data[:, k].max():.3g}", ha="center", va="bottom", fontsize=7)
+        ax.text(k, -0.05, low, ha="center", va="top", fontsize=7)
+        ax.text(k, 1.05, high, ha="center", va="bottom", fontsize=7)
     ax.set_xticks(range(len(columns)), columns, rotation=20)
-    ax.set_ylim(-0.12, 1.12)
+    ax.set_ylim(-0.14, 1.14)
     ax.set_yticks([])
+    fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap="viridis"), ax=ax, label=metric)
     ax.set_title(f"parallel coordinates, coloured by {metric}")
     _save(fig, out / "parallel_coordinates.png")
+
+
+def _importance_plot(importance: dict[str, float], n_trials: int, out: Path) -> None:
+    """importance.png: Optuna's fANOVA importance of each parameter, with the number of trials it rests on."""
+    plt = _pyplot()
+    keys = list(importance)[::-1]
+    fig, ax = plt.subplots(figsize=(6, 0.8 + 0.45 * len(keys)))
+    ax.barh(keys, [importance[k] for k in keys], color="tab:blue")
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("importance (fraction of the metric's variance, fANOVA)")
+    ax.set_title(f"parameter importance from {n_trials} completed trials"
+                 + (" — too few to rely on" if n_trials < FEW_TRIALS else ""), fontsize=9)
+    _save(fig, out / "importance.png")
 
 
 def _curves_by_parameter(trials, groupable: list[str], metric: str, out: Path) -> None:
@@ -208,7 +252,7 @@ def _curves_by_parameter(trials, groupable: list[str], metric: str, out: Path) -
             curve = [float(r[metric]) for r in rows if r.get(metric) not in (None, "")]
             color = cmap[groups.index(str(t.user_attrs["values"].get(name)))]
             for row_axes in (axes[0, k], axes[1, k]):
-                row_axes.plot(epochs, curve, color=color, alpha=0.7, lw=1)
+                row_axes.plot(epochs, curve, color=color, alpha=0.7, lw=1, marker="o", markersize=2.5)
         for g, color in zip(groups, cmap, strict=True):
             axes[0, k].plot([], [], color=color, label=f"{name} = {g}")
         axes[0, k].legend(fontsize=7)
