@@ -84,8 +84,9 @@ def test_grid_enumeration_and_refusals():
         parse_sweep({"method": "grid", "parameters": {"lr": {"min": 0.1, "max": 0.2}}})
     with pytest.raises(BoltzmatchError, match="unknown key 'distrib'"):
         parse_sweep({"method": "random", "run_cap": 2, "parameters": {"lr": {"distrib": "uniform"}}})
-    with pytest.raises(BoltzmatchError, match="run_cap"):
-        parse_sweep({"method": "bayes", "metric": {"name": "val_loss"}, "parameters": {"lr": {"min": 0.1, "max": 0.2}}})
+    # without run_cap a random/bayes sweep runs until its agents stop (--count N or Ctrl-C), as on W&B
+    assert parse_sweep({"method": "bayes", "metric": {"name": "val_loss"},
+                        "parameters": {"lr": {"min": 0.1, "max": 0.2}}}).run_cap is None
     with pytest.raises(BoltzmatchError, match="unknown key 'methd'"):
         parse_sweep({"methd": "grid", "parameters": {"lr": {"value": 1}}})
     with pytest.raises(BoltzmatchError, match="'metric' .* is needed for bayes"):  # no silent val_loss
@@ -199,8 +200,8 @@ def test_two_agents_share_postgres_and_the_study_survives_a_killed_agent(tmp_pat
 
 
 def test_command_macros_and_model_keys(tmp_path):
+    from boltzmatch.sweep.command import trial_command
     from boltzmatch.sweep.config import load_sweep
-    from boltzmatch.sweep.runner import trial_command
 
     path = tmp_path / "sweep.yaml"
     path.write_text("method: grid\nprogram: train.py\ncommand:\n  - ${env}\n  - ${interpreter}\n  - ${program}\n"
@@ -218,7 +219,7 @@ def test_command_macros_and_model_keys(tmp_path):
 
 
 def test_envvar_macro_expands_and_an_unset_variable_is_one_line(tmp_path, monkeypatch):
-    from boltzmatch.sweep.runner import trial_command
+    from boltzmatch.sweep.command import trial_command
 
     sweep = parse_sweep({"method": "grid", "program": "train.py", "parameters": {"x": {"value": 1}},
                          "command": ["${interpreter}", "${program}", "--home", "${envvar:BOLTZMATCH_TEST_HOME}",

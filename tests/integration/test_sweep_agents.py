@@ -14,6 +14,7 @@ optuna = pytest.importorskip("optuna", reason="the sweep extra")
 from boltzmatch.errors import BoltzmatchError  # noqa: E402
 from boltzmatch.sweep import run_sweep  # noqa: E402
 from boltzmatch.sweep import runner as sweep_runner  # noqa: E402
+from boltzmatch.sweep.command import trial_command  # noqa: E402
 from boltzmatch.sweep.config import load_sweep  # noqa: E402
 from boltzmatch.sweep.runner import load_study  # noqa: E402
 
@@ -111,7 +112,7 @@ def test_macros_are_checked_when_the_config_is_read_and_the_report_needs_a_study
         load_sweep(path)
     spec["command"] = ["${env}", "${interpreter}", "${program}", "${args_json_file}", "${args_no_boolean_flags}"]
     path.write_text(yaml.safe_dump(spec))
-    command = sweep_runner.trial_command(load_sweep(path), {"x": 1, "flag": True, "off": False}, tmp_path / "t")
+    command = trial_command(load_sweep(path), {"x": 1, "flag": True, "off": False}, tmp_path / "t")
     assert command[3] == str(tmp_path / "t" / "args.json") and command[4:] == ["--x=1", "--flag"]
     assert json.loads((tmp_path / "t" / "args.json").read_text()) == {"x": 1, "flag": True, "off": False}
     folder = tmp_path / "empty"
@@ -227,3 +228,17 @@ def test_report_plots_log_and_categorical_parameters_and_flags_importance_from_f
     assert "8 completed trials" in result["importance_warning"]
     report = (tmp_path / "s" / "report.md").read_text()
     assert "importance.png" in report and "read it as a hint" in report
+
+
+def test_a_wandb_config_without_run_cap_runs_until_each_agents_count(tmp_path):
+    """W&B's own example config (program, bayes, no run_cap) was refused; W&B runs it until the agents stop."""
+    from boltzmatch.sweep import agent
+
+    config = program_sweep(tmp_path, {"learning_rate": {"min": 0.001, "max": 0.1}, "batch_size": {"values": [16, 32]},
+                                      "cutoff": {"value": 4.0}}, method="bayes")
+    first = run_sweep(config, out=tmp_path / "s", count=3)
+    assert first["complete"] == 3
+    second = agent(tmp_path / "s", count=2, seed=1)
+    assert second["complete"] == 5 and second["fail"] == 0
+    with pytest.raises(BoltzmatchError, match="--count must be at least 1"):
+        agent(tmp_path / "s", count=0)

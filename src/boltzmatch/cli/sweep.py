@@ -20,6 +20,8 @@ def add_parser(subparsers) -> None:
                                          "(default: the folder's study.db)")
         q.add_argument("--jobs", type=int, default=1, help="trials side by side on this machine")
         q.add_argument("--seed", type=int, help="sampler seed")
+        q.add_argument("--count", type=int, help="run at most N trials here, then stop (as `wandb agent --count N`; "
+                                                 "a random/bayes sweep without run_cap runs until this or Ctrl-C)")
         q.set_defaults(run=run)
     for verb, text in (("report", "report.md and plots from a sweep folder"),
                        ("best", "the best trial's values and command as best.yaml")):
@@ -34,10 +36,11 @@ def run(args: argparse.Namespace) -> int:
 
     if args.sweep_verb == "run":
         summary = run_sweep(args.config, out=args.out, storage=args.storage, jobs=args.jobs,
-                            seed=0 if args.seed is None else args.seed)
+                            seed=0 if args.seed is None else args.seed, count=args.count)
         print(format_sweep_summary(summary))
     elif args.sweep_verb == "agent":
-        print(format_sweep_summary(agent(args.sweep_dir, storage=args.storage, jobs=args.jobs, seed=args.seed)))
+        print(format_sweep_summary(agent(args.sweep_dir, storage=args.storage, jobs=args.jobs, seed=args.seed,
+                                         count=args.count)))
     elif args.sweep_verb == "report":
         result = write_report(args.sweep_dir, storage=args.storage)
         print(format_sweep_summary(result["summary"]))

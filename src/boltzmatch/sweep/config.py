@@ -3,7 +3,8 @@
 A W&B sweep config names ``method`` (grid, random, bayes), ``metric`` {name, goal, target},
 ``parameters`` (each with ``value``, ``values`` [+ ``probabilities``], ``min``/``max``, a
 ``distribution`` and its arguments, or nested ``parameters``), ``run_cap``, ``early_terminate``
-(hyperband: ``min_iter`` or ``max_iter`` + ``s``, ``eta``), ``program`` and ``command`` with W&B's
+(hyperband: ``min_iter`` or ``max_iter`` + ``s``, ``eta``; without ``run_cap`` a random or bayes sweep
+runs until its agents stop: ``--count N`` or Ctrl-C, as ``wandb agent``), ``program`` and ``command`` with W&B's
 macros (``${envvar:NAME}`` too). Every distribution W&B defines maps to an Optuna one; those Optuna
 lacks (normal, beta and their log/q variants, weighted categories) are drawn by inverse CDF from a uniform Optuna
 parameter in (0, 1), so random search and TPE both work on them. ``q_*`` values are rounded to
@@ -246,8 +247,6 @@ def parse_sweep(config: dict, source: str = "sweep config") -> SweepConfig:
     sweep = SweepConfig(method, metric, parameters, run_cap, early, command, config.get("program"), dict(config))
     if method == "grid":
         sweep.grid_space()  # refuses continuous distributions, naming the key
-    elif run_cap is None:
-        raise BoltzmatchError(f"{source}: key 'run_cap' is needed for random and bayes sweeps (they never end)")
     return sweep
 
 

@@ -25,18 +25,19 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import yaml
 
 from ..errors import BoltzmatchError
-from .config import MACROS, SweepConfig, hyperband, is_envvar_macro, load_sweep
+from .command import trial_command
+from .config import SweepConfig, hyperband, load_sweep
 from .trial_control import counts_as_failure, die_with_parent, grid_queue_sampler, is_surplus, queue_grid, requeue
 
 SWEEP_FILE = "sweep.yaml"
 STUDY_FILE = "study.json"  # where the sweep's study lives: its storage URL (null: the folder's study.db) and name
 STUDY_NAME = "boltzmatch-sweep"  # the study of sweep folders written before study.json existed
 HEARTBEAT_S, GRACE_S = 5, 20
+FAILURES_WITHOUT_CAP = 10  # a sweep without run_cap stops after this many failures and no success
 
 
 def _storage(out: Path, storage: str | None):
@@ -84,107 +85,6 @@ def _sampler(sweep: SweepConfig, seed: int):
     if sweep.method == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     return optuna.samplers.TPESampler(seed=seed)
-
-
-def _model_keys(model: str) -> set[str]:
-    from ..models.registry import MODELS, allowed_keys
-
-    if model not in MODELS:
-        raise BoltzmatchError(f"parameters.model: unknown model {model!r}; expected one of {', '.join(MODELS)}")
-    return set(allowed_keys(model)) - {"name", "elements"}
-
-
-def wandb_arguments(values: dict[str, Any], booleans: bool = True) -> list[str]:
-    """W&B's ``${args}`` for a program of the user's own: ``--name=value`` with the parameter names as
-    written (``--learning_rate=0.01``); ``booleans=False`` is ``${args_no_boolean_flags}`` (``--flag`` for
-    true, nothing for false)."""
-    out = []
-    for key, value in values.items():
-        if isinstance(value, bool) and not booleans:
-            if value:
-                out.append(f"--{key}")
-        else:
-            out.append(f"--{key}={value}")
-    return out
-
-
-def trial_arguments(values: dict[str, Any], trial_dir: Path) -> list[str]:
-    """CLI arguments for one trial: model keys go to ``trial_dir/model.yaml`` (``--config``), the rest
-    become ``--flag value`` (W&B's ``_`` names become ``-``); ``data`` is positional, not here."""
-    values = {k.removeprefix("model."): v for k, v in values.items() if k != "data"}
-    model = values.get("model", "schnet")
-    model_keys = _model_keys(model)
-    config = {k: v for k, v in values.items() if k in model_keys}
-    args: list[str] = []
-    if config:
-        trial_dir.mkdir(parents=True, exist_ok=True)
-        (trial_dir / "model.yaml").write_text(yaml.safe_dump({"name": model, **config}))
-        args += ["--config", str(trial_dir / "model.yaml")]
-    for key, value in values.items():
-        if key in model_keys:
-            continue
-        flag = "--" + key.replace("_", "-")
-        if isinstance(value, bool):
-            args.append(flag if value else "--no-" + key.replace("_", "-"))
-        elif isinstance(value, list):
-            args += [flag, *map(str, value)]
-        else:
-            args += [flag, str(value)]
-    return args
-
-
-def trial_command(sweep: SweepConfig, values: dict[str, Any], trial_dir: Path) -> list[str]:
-    """The trial's command line: the config's ``command`` with W&B's macros expanded, or
-    ``boltzmatch train DATA ARGS``; ``boltzmatch`` runs as ``python -m boltzmatch`` of this Python."""
-    template = sweep.command
-    if template is None and sweep.program:  # W&B's default command
-        template = ["${env}", "${interpreter}", "${program}", "${args}"]
-    if template is None:
-        if "data" not in values:
-            raise BoltzmatchError("parameters.data: the default command (boltzmatch train) needs data: {value: FILE}")
-        template = ["boltzmatch", "train", str(values["data"]), "${args}"]
-    runs_boltzmatch = "boltzmatch" in template and any(t in template for t in ("train", "finetune"))
-    flat = {k.replace("model.", ""): v for k, v in values.items()}
-    if runs_boltzmatch:  # model keys to trial_dir/model.yaml, the rest as boltzmatch's --flags
-        args = trial_arguments(values, trial_dir) + ["--out", str(trial_dir), "--quiet"]
-    else:  # a program of the user's own gets W&B's form, every parameter as named, nothing moved to a file
-        args = wandb_arguments(flat)
-    command: list[str] = []
-    for token in template:
-        if token == "${env}":
-            command.append("/usr/bin/env")
-        elif token == "${interpreter}":
-            command.append(sys.executable)
-        elif token == "${program}":
-            if not sweep.program:
-                raise BoltzmatchError("command: ${program} needs the key 'program'")
-            command.append(sweep.program)
-        elif token == "${args}":
-            command += args
-        elif token == "${args_no_hyphens}":
-            command += [f"{k}={v}" for k, v in flat.items()]
-        elif token == "${args_json}":
-            command.append(json.dumps(flat))
-        elif token == "${args_no_boolean_flags}":
-            command += wandb_arguments(flat, booleans=False) if not runs_boltzmatch else args
-        elif token == "${args_json_file}":
-            trial_dir.mkdir(parents=True, exist_ok=True)
-            (trial_dir / "args.json").write_text(json.dumps(flat))
-            command.append(str(trial_dir / "args.json"))
-        elif token == "boltzmatch":
-            command += [sys.executable, "-m", "boltzmatch"]
-        elif is_envvar_macro(token):
-            name = token[len("${envvar:"):-1]
-            if name not in os.environ:
-                raise BoltzmatchError(f"command: {token}: the environment variable {name} is not set")
-            command.append(os.environ[name])
-        elif token.startswith("${"):
-            raise BoltzmatchError(f"command: unknown macro {token}; expected one of {', '.join(MACROS)}")
-        else:
-            command.append(token)
-    if not command or command == ["/usr/bin/env"]:
-        raise BoltzmatchError("command: nothing to run")
-    return command
 
 
 def _value(row: dict, metric: str) -> float | None:
@@ -283,7 +183,8 @@ def _stop_callback(sweep: SweepConfig, cap: int):
         running = sum(t.state == TrialState.RUNNING for t in trials)
         state = trial.state.name.lower()
         value = f", {sweep.metric['name']} {trial.value:.5g}" if trial.value is not None else ""
-        print(f"sweep: trial {trial.number} {state}{value} | done {finished}/{cap}, running {running}, "
+        total = "" if math.isinf(cap) else f"/{cap}"
+        print(f"sweep: trial {trial.number} {state}{value} | done {finished}{total}, running {running}, "
               f"failed {failed}" + (f", best {best:.5g}" if best is not None else ""), file=sys.stderr, flush=True)
         reached = target is not None and best is not None and (
             best >= target if sweep.direction == "maximize" else best <= target)
@@ -295,7 +196,8 @@ def _stop_callback(sweep: SweepConfig, cap: int):
     return callback
 
 
-def _optimize(sweep: SweepConfig, out: Path, storage: str | None, jobs: int, seed: int) -> dict:
+def _optimize(sweep: SweepConfig, out: Path, storage: str | None, jobs: int, seed: int,
+              count: int | None = None) -> dict:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # a failed trial is one line of ours, not a traceback
@@ -305,14 +207,24 @@ def _optimize(sweep: SweepConfig, out: Path, storage: str | None, jobs: int, see
                                 sampler=_sampler(sweep, _resumed_seed(out, record, seed)),
                                 pruner=hyperband(sweep.early_terminate) if sweep.early_terminate
                                 else optuna.pruners.NopPruner())
-    cap = sweep.n_grid() if sweep.method == "grid" else sweep.run_cap
+    cap = sweep.n_grid() if sweep.method == "grid" else (sweep.run_cap or math.inf)  # no run_cap: until stopped
     if sweep.method == "grid" and sweep.run_cap:
         cap = min(cap, sweep.run_cap)
+    ran = 0  # trials this agent has started
+
+    def objective(trial) -> float:
+        nonlocal ran
+        ran += 1
+        return run_trial(trial, sweep, out)
+
     from optuna.trial import TrialState
 
     if sweep.method == "grid":
         queue_grid(study, sweep)
     callback = _stop_callback(sweep, cap)
+    if math.isinf(cap) and count is None:
+        print("sweep: no run_cap: trials run until Ctrl-C (finished trials are kept; --count N stops after N)",
+              file=sys.stderr, flush=True)
     while True:  # rounds of at most the missing number of trials, so --jobs never overshoots run_cap
         trials = study.get_trials(deepcopy=False)
         done = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
@@ -320,7 +232,13 @@ def _optimize(sweep: SweepConfig, out: Path, storage: str | None, jobs: int, see
         running = sum(t.state == TrialState.RUNNING for t in trials)  # other agents' trials
         waiting = sum(t.state == TrialState.WAITING for t in trials)  # queued (grid points, retries)
         missing = waiting if sweep.method == "grid" else cap - done - running
+        if count is not None:  # this agent's own trials (W&B's `wandb agent --count N`)
+            missing = min(missing, count - ran)
+            if ran >= count:
+                break
         if done >= cap or failed >= cap or callback.stopped or (sweep.method == "grid" and not waiting + running):
+            break
+        if math.isinf(cap) and failed >= FAILURES_WITHOUT_CAP and not done:  # no run_cap: stop a hopeless sweep
             break
         if missing <= 0:  # the rest is running elsewhere: wait, and take over trials whose agent died
             import optuna
@@ -328,7 +246,8 @@ def _optimize(sweep: SweepConfig, out: Path, storage: str | None, jobs: int, see
             optuna.storages.fail_stale_trials(study)
             time.sleep(HEARTBEAT_S)
             continue
-        study.optimize(lambda trial: run_trial(trial, sweep, out), n_trials=missing, n_jobs=min(jobs, missing),
+        missing = int(min(missing, max(jobs, 1) * 4)) if math.isinf(missing) else int(missing)
+        study.optimize(objective, n_trials=missing, n_jobs=min(jobs, missing),
                        callbacks=[callback])
     summary = summarize_study(study, sweep, out)
     if summary["fail"] and not summary["complete"] and not summary["pruned"]:
@@ -366,8 +285,10 @@ def summarize_study(study, sweep: SweepConfig, out: Path) -> dict:
 
 
 def run_sweep(config: str | Path, *, out: str | Path, storage: str | None = None, jobs: int = 1,
-              seed: int = 0) -> dict:
-    """Start (or continue) the sweep of ``config`` (W&B sweep YAML) in folder ``out``; returns a summary."""
+              seed: int = 0, count: int | None = None) -> dict:
+    """Start (or continue) the sweep of ``config`` (W&B sweep YAML) in folder ``out``; returns a summary.
+    ``count``: run at most this many trials here (needed, or Ctrl-C, for a random/bayes sweep without
+    ``run_cap``)."""
     sweep = load_sweep(config)
     if sweep.command is None and not sweep.program and "data" not in {p.name for p in sweep.parameters}:
         raise BoltzmatchError(f"{config}: parameters.data: the default command (boltzmatch train) needs "
@@ -385,16 +306,24 @@ def run_sweep(config: str | Path, *, out: str | Path, storage: str | None = None
     study_record(out, storage, create=True)
     if jobs < 1:
         raise BoltzmatchError(f"--jobs must be at least 1, got {jobs}")
-    return _optimize(sweep, out, storage, jobs, seed)
+    _check_count(count)
+    return _optimize(sweep, out, storage, jobs, seed, count)
 
 
-def agent(out: str | Path, *, storage: str | None = None, jobs: int = 1, seed: int | None = None) -> dict:
+def _check_count(count: int | None) -> None:
+    if count is not None and count < 1:
+        raise BoltzmatchError(f"--count must be at least 1, got {count}")
+
+
+def agent(out: str | Path, *, storage: str | None = None, jobs: int = 1, seed: int | None = None,
+          count: int | None = None) -> dict:
     """Join the sweep in folder ``out`` (its study in ``storage``, default the folder's SQLite file)."""
     out = Path(out)
     if not (out / SWEEP_FILE).exists():
         raise BoltzmatchError(f"{out}: not a sweep folder (no {SWEEP_FILE})")
     sweep = load_sweep(out / SWEEP_FILE)
-    return _optimize(sweep, out, storage, jobs, seed if seed is not None else int(time.time()) % 100_000)
+    _check_count(count)
+    return _optimize(sweep, out, storage, jobs, seed if seed is not None else int(time.time()) % 100_000, count)
 
 
 def load_study(out: str | Path, storage: str | None = None):
