@@ -18,12 +18,13 @@ def site(tmp_path_factory):
     """A fresh build from a copy of docs/ (no cached tutorial runs), as CI sees it."""
     source = tmp_path_factory.mktemp("site") / "docs"
     shutil.copytree(DOCS, source, ignore=shutil.ignore_patterns("_build", "_generated"))
-    assert main(["docs", "--source", str(source), "--no-open"]) == 0
+    assert main(["docs", "--source", str(source), "--out", str(source.parent / "build"), "--no-open"]) == 0
+    assert not (source / "_build").exists()  # --out: nothing built into the source folder
     return source
 
 
 def test_site_builds_and_every_tutorial_page_shows_its_own_output_and_figures(site):
-    html = site / "_build" / "html"
+    html = site.parent / "build" / "html"
     assert (html / "index.html").exists() and (html / "reference" / "api.html").exists()
     for script in sorted((site / "tutorials").glob("[0-9]*.py")):
         page = (site / "_generated" / "tutorials" / f"{script.stem}.md").read_text()

@@ -1,7 +1,9 @@
 """``boltzmatch docs``: build the documentation site of a source checkout and open it.
 
-The site (Sphinx, extra ``docs``) is built with warnings as errors into ``docs/_build/html``;
-tutorials run as part of the build and are rerun only when they or the package change.
+The site (Sphinx, extra ``docs``) is built with warnings as errors into ``docs/_build/html``, or
+``--out DIR`` (``DIR/html``; the tutorials' runs in ``DIR/tutorial-runs``, Sphinx's cache in
+``DIR/doctrees``), so an installed or read-only checkout need not be written to; tutorials run as
+part of the build and are rerun only when they or the package change.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("docs", help=HELP, description=HELP)
     parser.add_argument("--no-open", action="store_true", help="build and print the path, do not open a browser")
     parser.add_argument("--source", help="the docs folder (default: docs/ of the checkout boltzmatch runs from)")
+    parser.add_argument("--out", help="build folder (default: DOCS/_build): the site goes to OUT/html")
     parser.set_defaults(run=run)
 
 
@@ -29,19 +32,22 @@ def docs_source(source: str | None = None) -> Path:
     return folder
 
 
-def build_site(source: Path) -> Path:
-    """Build ``source`` into ``source/_build/html`` with warnings as errors; returns index.html."""
+def build_site(source: Path, out: str | Path | None = None) -> Path:
+    """Build ``source`` into ``out/html`` (default ``source/_build``) with warnings as errors; returns
+    index.html."""
     from ..errors import BoltzmatchError
 
     try:
         from sphinx.cmd.build import build_main
     except ImportError:
         raise BoltzmatchError("building the documentation needs Sphinx: pip install 'boltzmatch[docs]'") from None
-    out = source / "_build" / "html"
-    status = build_main(["-W", "--keep-going", "-q", "-b", "html", str(source), str(out)])
+    root = Path(out) if out else source / "_build"
+    html = root / "html"
+    status = build_main(["-W", "--keep-going", "-q", "-b", "html", "-d", str(root / "doctrees"), str(source),
+                         str(html)])
     if status != 0:
         raise BoltzmatchError(f"{source}: the documentation build failed (warnings count as errors; see above)")
-    return out / "index.html"
+    return html / "index.html"
 
 
 def format_docs_summary(index: Path) -> str:
@@ -59,7 +65,7 @@ def format_docs_summary(index: Path) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    index = build_site(docs_source(args.source))
+    index = build_site(docs_source(args.source), args.out)
     print(format_docs_summary(index))
     if not args.no_open:
         import webbrowser
