@@ -109,8 +109,10 @@ def generate(
         Thermostat temperature in K.
     time
         Production MD in ps (``time`` × 1000 / ``timestep`` steps; default 2.5 ps = 5,000 steps of 0.5 fs).
-    interval, equilibration
-        Write every ``interval``-th step; unwritten steps before production.
+    interval
+        Write every ``interval``-th production step.
+    equilibration
+        MD steps run (and not written) before production, at the same temperature and timestep.
     timestep
         In fs.
     steps
