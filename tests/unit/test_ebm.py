@@ -1,5 +1,7 @@
 """The vector EBM: its defaults follow the data's dimension, and its exact persistent chains find every mode."""
 
+import math
+
 import pytest
 import torch
 
@@ -35,3 +37,20 @@ def test_persistent_mala_chains_learn_two_unequal_modes_in_their_proportions():
     near_right = ((samples - torch.tensor([0.5, 0.0])).norm(dim=1) < 0.25).float().mean()
     assert near_left + near_right > 0.85
     assert float(near_left / (near_left + near_right)) == pytest.approx(0.7, abs=0.1)
+
+
+def test_cosine_schedule_takes_the_lr_to_zero_over_the_planned_updates_and_survives_a_restart():
+    generator = torch.Generator().manual_seed(0)
+    data = torch.rand(64, 2, generator=generator) - 0.5
+    model = EBM(2, options={"hidden": [8], "steps": 1, "buffer": 64})
+    model.build_optimizers(1e-3)
+    model.plan(10)
+    for _ in range(5):
+        model.train_step(data, None, generator)
+    group = model.optimizers["adam"].param_groups[0]
+    assert group["lr"] == pytest.approx(1e-3 * 0.5 * (1 + math.cos(math.pi * 4 / 10)))
+    restarted = EBM(2, options={"hidden": [8], "steps": 1, "buffer": 64})
+    restarted.load_extra_state(model.extra_state())
+    assert restarted.updates == 5
+    constant = EBM(64)  # images keep a constant lr
+    assert constant.options["lr_schedule"] == "constant"

@@ -78,6 +78,9 @@ class Family:
         """One Adam over all networks (families with adversaries override)."""
         self.optimizers = {"adam": torch.optim.Adam(self.nets.parameters(), lr=lr)}
 
+    def plan(self, total_updates: int) -> None:
+        """The number of optimiser updates the run will make (for schedules), set before training."""
+
     def fit_data(self, x: torch.Tensor) -> None:
         """Data-dependent options, set once before training (normalised training data ``x``)."""
 

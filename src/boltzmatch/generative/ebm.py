@@ -6,15 +6,21 @@ The defaults follow the data's dimension (:meth:`EBM.defaults_for`):
 
 - **low-dimensional densities** (≤ 8 dimensions, the 2-D toys): Metropolis-adjusted Langevin chains
   (:func:`~boltzmatch.simulate.langevin.mala_sample`), 60 steps per update, noise √(2ε), α 0.001,
-  Adam 1e-3 (β1 0), 8,000 updates. The rule for the step ε: none to pick — it starts at 1e-3 and
-  adapts after every update to 57 % acceptance (:func:`~boltzmatch.simulate.langevin.adapt_step`);
-  the Metropolis test keeps the chains exact for the current energy at any ε, so the steep walls of
-  thin densities cannot blow them up. Measured (W2 / floor, MMD p): the image settings below collapse
-  8gaussians to one mode (17.8, 0.002); unadjusted Langevin with ε 1e-3 and noise √(2ε) reaches
-  1.00 / 0.056 on 8gaussians but diverges on moons (27, energies −800) where ε exceeds 2/curvature;
-  α 0.1 or 0.01 caps the energy's range and blurs the modes (3.6 on 8gaussians); α 0 diverged on
-  moons and swissroll after ~4,000 updates (energies 10⁵–10⁶, the adapted step 10⁻⁶: a sharper
-  energy, smaller steps, chains that stop, a still sharper energy). Results with these defaults:
+  Adam 1e-3 (β1 0) falling to 0 on a cosine over 8,000 updates. The rule for the step ε: none to
+  pick — it starts at 1e-3 and adapts after every update to 57 % acceptance
+  (:func:`~boltzmatch.simulate.langevin.adapt_step`); the Metropolis test keeps the chains exact for
+  the current energy at any ε, so the steep walls of thin densities cannot blow them up. Measured
+  (W2 / floor, MMD p): the image settings below collapse 8gaussians to one mode (17.8, 0.002);
+  unadjusted Langevin with ε 1e-3 and noise √(2ε) reaches 1.00 / 0.056 on 8gaussians but diverges on
+  moons (27, energies −800) where ε exceeds 2/curvature; α 0.1 or 0.01 caps the energy's range and
+  blurs the modes (3.6 on 8gaussians); α 0 diverged on moons and swissroll after ~4,000 updates
+  (energies 10⁵–10⁶, the adapted step 10⁻⁶: a sharper energy, smaller steps, chains that stop, a
+  still sharper energy); at α 0.001 with a constant lr moons and swissroll still drifted into it
+  after ~3,000 updates (data energy −22, chains' +34); the cosine decay keeps moons out of it (W2
+  1.07 × floor, MMD p 0.42) but not swissroll (2.07, 0.002); unadjusted steps with the drift clipped
+  below the noise kept swissroll healthy but let moons drift (chains' energy 15 above the data's by
+  5,000 updates); one MALA step per chain instead of one for all made both drift sooner. Results
+  with these defaults:
   ``benchmarks/results/generative_toys.md``.
 - **images** (digits): short-run SGLD with the UvA deep-learning tutorial 8 settings (60 steps,
   step 10, noise 0.005, gradient clamp 0.03, α 0.1, Adam 1e-4, 1,200 updates): there MALA from
@@ -36,6 +42,8 @@ class-conditional samples stay 100 % recognisable at 20 steps.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -46,10 +54,10 @@ from .base import Family, mlp, uniform
 #: the EBM's defaults for low-dimensional densities (2-D toys): exact persistent chains
 LOW_DIMENSIONAL = {"hidden": [256, 256], "sampler": "mala", "steps": 60, "step_size": 1e-3, "noise": None,
                    "grad_clip": None, "buffer": 8192, "reinit": 0.05, "alpha": 0.001, "data_noise": 0.0,
-                   "beta1": 0.0, "sample_steps": 20}
+                   "beta1": 0.0, "sample_steps": 20, "lr_schedule": "cosine"}
 #: and for images (digits): short-run SGLD as in the UvA tutorial 8 / IGEBM
 IMAGES = {**LOW_DIMENSIONAL, "sampler": "sgld", "step_size": 10.0, "noise": 0.005, "grad_clip": 0.03,
-          "alpha": 0.1, "data_noise": 0.005}
+          "alpha": 0.1, "data_noise": 0.005, "lr_schedule": "constant"}
 #: data of more dimensions than this get the image defaults
 MAX_LOW_DIMENSION = 8
 
@@ -81,6 +89,13 @@ class EBM(Family):
         self.buffer: ReplayBuffer | None = None
         self.step_size = float(self.options["step_size"])  # MALA adapts it; saved with the replay buffer
         self.acceptance = float("nan")
+        self.updates, self.total_updates = 0, 0
+        if self.options["lr_schedule"] not in ("cosine", "constant"):
+            raise BoltzmatchError(f"{self.name}: option lr_schedule must be 'cosine' or 'constant', "
+                                  f"got {self.options['lr_schedule']!r}")
+
+    def plan(self, total_updates: int) -> None:
+        self.total_updates = int(total_updates)
 
     def _outputs(self) -> int:
         return 1
@@ -138,6 +153,14 @@ class EBM(Family):
 
     def _apply(self, loss: torch.Tensor) -> None:
         optimizer = self.optimizers["adam"]
+        if self.options.get("lr_schedule") == "cosine" and self.total_updates:
+            # the lr falls to 0 over the run: late in training a sharper energy, smaller MALA steps and
+            # chains that stop fed each other until the energies ran away (swissroll, moons)
+            progress = min(self.updates / self.total_updates, 1.0)
+            for group in optimizer.param_groups:
+                group.setdefault("initial_lr", group["lr"])
+                group["lr"] = group["initial_lr"] * 0.5 * (1 + math.cos(math.pi * progress))
+        self.updates += 1
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -149,10 +172,13 @@ class EBM(Family):
         return self._sgld(self.energy, buffer.samples[index], steps or self.options["sample_steps"], generator)
 
     def extra_state(self) -> dict:
-        return {} if self.buffer is None else {"buffer": self.buffer.state_dict(), "step_size": self.step_size}
+        if self.buffer is None:
+            return {}
+        return {"buffer": self.buffer.state_dict(), "step_size": self.step_size, "updates": self.updates}
 
     def load_extra_state(self, state: dict) -> None:
         self.step_size = float(state.get("step_size", self.step_size))
+        self.updates = int(state.get("updates", self.updates))
         if "buffer" in state:
             generator = torch.Generator()
             self._buffer(generator).load_state_dict(state["buffer"])
@@ -165,9 +191,9 @@ class JEM(EBM):
 
     name = "jem"
     needs_labels = True
-    defaults = {"hidden": [256, 256], "sampler": "sgld", "steps": 20, "step_size": 1.0, "noise": 0.01,
-                "grad_clip": None, "buffer": 10_000, "reinit": 0.05, "alpha": 0.0, "data_noise": 0.03, "beta1": 0.9,
-                "cd_weight": 1.0, "dropout": 0.0, "sample_steps": 20}
+    defaults = {"hidden": [256, 256], "sampler": "sgld", "lr_schedule": "constant", "steps": 20, "step_size": 1.0,
+                "noise": 0.01, "grad_clip": None, "buffer": 10_000, "reinit": 0.05, "alpha": 0.0, "data_noise": 0.03,
+                "beta1": 0.9, "cd_weight": 1.0, "dropout": 0.0, "sample_steps": 20}
     training = {"steps": 4000, "batch_size": 64, "lr": 1e-4}
 
     def __init__(self, dim: int, n_classes: int = 0, options: dict | None = None):
@@ -175,6 +201,7 @@ class JEM(EBM):
         self.nets["classifier"] = mlp([dim, *self.options["hidden"], n_classes], dropout=self.options["dropout"])
         self.buffer = None
         self.step_size, self.acceptance = float(self.options["step_size"]), float("nan")
+        self.updates, self.total_updates = 0, 0
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         return self.nets["classifier"](x)

@@ -139,6 +139,7 @@ def train_generative(
                                                    "n_classes": vectors.n_classes, "options": model.options},
                   "normalization": {"shift": shift.tolist(), "scale": scale}, "training": asdict(settings)}
     model.build_optimizers(settings.lr)
+    model.plan(settings.epochs * math.ceil(len(x_train) / settings.batch_size))
     if not resume:
         out.mkdir(parents=True, exist_ok=True)
         rd.write_config(out, config)
