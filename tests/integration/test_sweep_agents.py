@@ -242,3 +242,16 @@ def test_a_wandb_config_without_run_cap_runs_until_each_agents_count(tmp_path):
     assert second["complete"] == 5 and second["fail"] == 0
     with pytest.raises(BoltzmatchError, match="--count must be at least 1"):
         agent(tmp_path / "s", count=0)
+
+
+def test_a_finished_sweep_continues_with_a_raised_run_cap_and_refuses_other_changes(tmp_path):
+    parameters = {"learning_rate": {"min": 0.001, "max": 0.1}, "batch_size": {"values": [16, 32]},
+                  "cutoff": {"value": 4.0}}
+    first = program_sweep(tmp_path, parameters, method="random", run_cap=2)
+    assert run_sweep(first, out=tmp_path / "s")["complete"] == 2
+    raised = program_sweep(tmp_path, parameters, method="random", run_cap=4)
+    assert run_sweep(raised, out=tmp_path / "s")["complete"] == 4
+    assert "run_cap: 4" in (tmp_path / "s" / "sweep.yaml").read_text()  # agents read the raised cap
+    changed = program_sweep(tmp_path, {**parameters, "cutoff": {"value": 5.0}}, method="random", run_cap=4)
+    with pytest.raises(BoltzmatchError, match="only run_cap may change"):
+        run_sweep(changed, out=tmp_path / "s")

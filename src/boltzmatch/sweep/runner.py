@@ -297,9 +297,12 @@ def run_sweep(config: str | Path, *, out: str | Path, storage: str | None = None
     out.mkdir(parents=True, exist_ok=True)
     saved = out / SWEEP_FILE
     text = Path(config).read_text()
-    if saved.exists() and yaml.safe_load(saved.read_text()) != yaml.safe_load(text):
-        raise BoltzmatchError(f"{out}: holds a different sweep ({SWEEP_FILE}); choose another --out")
-    if not saved.exists():
+    if saved.exists():
+        before, now = yaml.safe_load(saved.read_text()), yaml.safe_load(text)
+        if {k: v for k, v in before.items() if k != "run_cap"} != {k: v for k, v in now.items() if k != "run_cap"}:
+            raise BoltzmatchError(f"{out}: holds a different sweep ({SWEEP_FILE}); choose another --out "
+                                  "(only run_cap may change when a sweep is continued)")
+    if not saved.exists() or yaml.safe_load(saved.read_text()) != yaml.safe_load(text):  # new, or run_cap raised
         from ..utils.atomic import atomic_write_text
 
         atomic_write_text(saved, text)
