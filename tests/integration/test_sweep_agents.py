@@ -147,8 +147,30 @@ def _alive(pid: int) -> bool:
         return stat.read().split()[2] != "Z"
 
 
+def _fresh_postgres_database() -> str:
+    """A new database on the PostgreSQL server .ci/run starts (BOLTZMATCH_TEST_POSTGRES); its URL."""
+    import os
+    import time
+
+    import sqlalchemy as sa
+
+    server = os.environ["BOLTZMATCH_TEST_POSTGRES"]
+    database = f"grid_{os.getpid()}_{int(time.time() * 1000)}"
+    with sa.create_engine(server, isolation_level="AUTOCOMMIT").connect() as connection:
+        connection.execute(sa.text(f"CREATE DATABASE {database}"))
+    return server.rsplit("/", 1)[0] + "/" + database
+
+
+def _postgres_or_skip():
+    import os
+
+    if not os.environ.get("BOLTZMATCH_TEST_POSTGRES"):
+        pytest.skip("set BOLTZMATCH_TEST_POSTGRES to a server URL (.ci/run starts one)")
+
+
+@pytest.mark.parametrize("storage", ["sqlite", "postgresql"])
 @pytest.mark.parametrize("stop", ["SIGTERM", "SIGKILL"])
-def test_two_agents_on_one_grid_complete_every_point_once_when_one_is_stopped_mid_trial(tmp_path, stop):
+def test_two_agents_on_one_grid_complete_every_point_once_when_one_is_stopped_mid_trial(tmp_path, stop, storage):
     """Each agent used to shuffle the grid with its own seed (points skipped and repeated), and a point
     interrupted by SIGTERM counted as done. The grid is now a queue; the stopped agent's trial process
     ends with it (SIGKILL: through PR_SET_PDEATHSIG) and its point is run by the other agent."""
@@ -163,16 +185,20 @@ def test_two_agents_on_one_grid_complete_every_point_once_when_one_is_stopped_mi
                                       "metric": {"name": "val_loss", "goal": "minimize"},
                                       "parameters": {"x": {"values": [0, 1, 2]}, "y": {"values": [0, 1]}}}))
     folder = tmp_path / "s"
+    url: list[str] = []
+    if storage == "postgresql":
+        _postgres_or_skip()
+        url = ["--storage", _fresh_postgres_database()]
     command = [sys.executable, "-m", "boltzmatch", "sweep"]
-    first = subprocess.Popen(command + ["run", str(config), "--out", str(folder)], stdout=subprocess.DEVNULL,
+    first = subprocess.Popen(command + ["run", str(config), "--out", str(folder), *url], stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
     pid_file = folder / "trials" / "0000" / "pid"
     deadline = time.time() + 60
     while not (pid_file.exists() and pid_file.read_text()) and time.time() < deadline:
         time.sleep(0.05)
     trial_pid = int(pid_file.read_text())
-    second = subprocess.Popen(command + ["agent", str(folder)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                              text=True)
+    second = subprocess.Popen(command + ["agent", str(folder), *url], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True)
     os.kill(first.pid, getattr(signal, stop))  # the agent only, not its process group
     first.wait(timeout=30)
     deadline = time.time() + 10
@@ -180,7 +206,7 @@ def test_two_agents_on_one_grid_complete_every_point_once_when_one_is_stopped_mi
         time.sleep(0.05)
     assert not _alive(trial_pid), "the stopped agent's trial process outlived it"
     assert second.wait(timeout=240) == 0, second.stderr.read()
-    study, _ = load_study(folder)
+    study, _ = load_study(folder)  # study.json records the storage
     complete = [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE]
     points = sorted((t.params["x"], t.params["y"]) for t in complete)
     assert points == [(x, y) for x in range(3) for y in range(2)]  # every point, each exactly once
