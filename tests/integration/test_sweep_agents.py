@@ -281,3 +281,13 @@ def test_a_finished_sweep_continues_with_a_raised_run_cap_and_refuses_other_chan
     changed = program_sweep(tmp_path, {**parameters, "cutoff": {"value": 5.0}}, method="random", run_cap=4)
     with pytest.raises(BoltzmatchError, match="only run_cap may change"):
         run_sweep(changed, out=tmp_path / "s")
+
+
+def test_an_unset_envvar_of_the_command_stops_the_sweep_before_any_trial(tmp_path, monkeypatch):
+    monkeypatch.delenv("BOLTZMATCH_TEST_UNSET", raising=False)
+    config = tmp_path / "sweep.yaml"
+    config.write_text(yaml.safe_dump({"method": "grid", "program": "train.py", "parameters": {"x": {"value": 1}},
+                                      "command": ["${interpreter}", "${program}", "${envvar:BOLTZMATCH_TEST_UNSET}"]}))
+    with pytest.raises(BoltzmatchError, match="BOLTZMATCH_TEST_UNSET is not set"):
+        run_sweep(config, out=tmp_path / "s")
+    assert not (tmp_path / "s" / "trials").exists()

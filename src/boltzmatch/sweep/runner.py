@@ -30,7 +30,7 @@ import yaml
 
 from ..errors import BoltzmatchError
 from .command import trial_command
-from .config import SweepConfig, hyperband, load_sweep
+from .config import SweepConfig, hyperband, is_envvar_macro, load_sweep
 from .trial_control import counts_as_failure, die_with_parent, grid_queue_sampler, is_surplus, queue_grid, requeue
 
 SWEEP_FILE = "sweep.yaml"
@@ -201,6 +201,9 @@ def _optimize(sweep: SweepConfig, out: Path, storage: str | None, jobs: int, see
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # a failed trial is one line of ours, not a traceback
+    for token in sweep.command or []:  # ${envvar:NAME} of this agent's environment: checked before any trial
+        if is_envvar_macro(token) and token[len("${envvar:"):-1] not in os.environ:
+            raise BoltzmatchError(f"command: {token}: the environment variable {token[9:-1]} is not set")
     record = study_record(out, storage)
     study = optuna.create_study(study_name=record["study_name"], storage=_storage(out, record["storage"]),
                                 load_if_exists=True, direction=sweep.direction,
