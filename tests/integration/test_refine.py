@@ -52,7 +52,7 @@ def test_a_kill_while_labelling_loses_nothing_and_resumes_to_the_same_result(rou
                                                                               monkeypatch):
     boltzmatch.refine(rough_schnet, data=ethanol_xtb, out=tmp_path / "whole", **SETTINGS)
 
-    generate_module = importlib.import_module("boltzmatch.data.generate")
+    generate_module = importlib.import_module("boltzmatch.data.reference_md")
 
     real = generate_module.make_calculator
     calls = []
@@ -79,6 +79,15 @@ def test_a_kill_while_labelling_loses_nothing_and_resumes_to_the_same_result(rou
     boltzmatch.refine(rough_schnet, data=ethanol_xtb, out=tmp_path / "killed", **SETTINGS)
     assert len(calls) == 4  # only the labels the kill left undone
     assert outcome(tmp_path / "killed") == outcome(tmp_path / "whole")
+
+
+def test_a_round_labels_the_same_frames_on_two_dask_workers(rough_schnet, ethanol_xtb, tmp_path):
+    pytest.importorskip("distributed")
+    boltzmatch.refine(rough_schnet, data=ethanol_xtb, out=tmp_path / "one", **SETTINGS)
+    boltzmatch.refine(rough_schnet, data=ethanol_xtb, out=tmp_path / "two", workers=2, **SETTINGS)
+    labels = [(tmp_path / k / "round_00" / "labels.xyz").read_bytes() for k in ("one", "two")]
+    assert labels[0] == labels[1] and labels[0].count(b"Properties=") == 6
+    assert outcome(tmp_path / "one") == outcome(tmp_path / "two")
 
 
 def test_other_settings_in_the_folder_are_an_error(rough_schnet, ethanol_xtb, tmp_path):
@@ -160,7 +169,7 @@ def test_bad_inputs_are_one_line_errors_and_leave_no_folder(rough_schnet, ethano
 
 def test_label_free_rounds_make_no_reference_call_and_use_the_model_s_frames(rough_schnet, ethanol_xtb, tmp_path,
                                                                             monkeypatch):
-    generate_module = importlib.import_module("boltzmatch.data.generate")
+    generate_module = importlib.import_module("boltzmatch.data.reference_md")
 
     def refuse(*args, **kwargs):
         raise AssertionError("a label-free round called the reference method")

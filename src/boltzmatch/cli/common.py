@@ -26,6 +26,17 @@ def add_alias(parser, old: str, new: str, **kwargs) -> None:
                         help=argparse.SUPPRESS, **kwargs)
 
 
+def add_cluster_options(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--workers`` and ``--scheduler``: where ``what`` runs (this process, a local Dask cluster, a running one)."""
+    group = parser.add_argument_group("cluster (Dask)")
+    group.add_argument("--workers", type=int, default=1,
+                       help=f"run {what} on a local Dask cluster of N single-threaded processes (default 1: in "
+                            "this process); the output is the same whatever N")
+    group.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                       help=f"run {what} on a running Dask cluster (dask scheduler/dask worker, or dask-jobqueue "
+                            "on SLURM/PBS); every worker needs boltzmatch and the reference code installed")
+
+
 def add_data_options(parser: argparse.ArgumentParser) -> None:
     """``--energy-key``, ``--forces-key``, ``--energy-unit``, ``--length-unit``."""
     group = parser.add_argument_group("data")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import DeprecatedAlias
+from .common import DeprecatedAlias, add_cluster_options
 
 HELP = "make reference data: NVT Langevin MD with xtb, emt or openmm, frames with energy and forces"
 
@@ -26,6 +26,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--equilibration", type=int, default=1000, help="steps before writing (default 1000)")
     parser.add_argument("--friction", type=float, default=0.01, help="Langevin friction, 1/fs (default 0.01)")
     parser.add_argument("--seed", type=int, default=0, help="velocities and thermostat noise (default 0)")
+    parser.add_argument("--trajectories", type=int, default=1,
+                        help="independent trajectories, seeds SEED … SEED+K-1, one after another in OUT (default 1)")
+    add_cluster_options(parser, "the trajectories")
     parser.add_argument("--out", required=True, help="output extxyz file")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(run=run)
@@ -40,10 +43,14 @@ def run(args: argparse.Namespace) -> int:
             time=args.time if args.steps is None else args.steps * args.timestep / 1000.0, interval=args.interval,
             timestep=args.timestep,
             equilibration=args.equilibration, friction=args.friction, seed=args.seed,
-            progress=not args.quiet,
+            progress=not args.quiet, trajectories=args.trajectories, workers=args.workers, scheduler=args.scheduler,
         )
     except KeyboardInterrupt:
-        print(f"interrupted: the frames written so far are in {args.out}")
+        if args.trajectories > 1:
+            print(f"interrupted: every finished trajectory is kept; run the same command again to compute the rest "
+                  f"of {args.out}")
+        else:
+            print(f"interrupted: the frames written so far are in {args.out}")
         return 130
     print(summary.table())
     return 0

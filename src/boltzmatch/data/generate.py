@@ -10,74 +10,26 @@ leaves a valid extxyz holding the frames written so far.
 from __future__ import annotations
 
 import warnings
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from time import perf_counter
 
 import numpy as np
-from ase import Atoms, units
+from ase import Atoms
 
 from ..errors import BoltzmatchError
-from ..utils.table import format_table
-from .labels import attach_labels
-from .systems import OPENMM_SYSTEMS, _canonical, build_system
+from .reference_md import (
+    CALCULATORS,
+    GenerateSummary,
+    MDSettings,
+    make_calculator,
+    reference_dynamics,
+    run_reference_md,
+    summarize,
+)
+from .trajectories import generate_trajectories
 from .writers import FrameWriter
 
-CALCULATORS = ("xtb", "emt", "openmm")
-
-
-@dataclass
-class GenerateSummary:
-    """What a reference run produced (temperature in K, energy in eV, time in ps)."""
-
-    out: str
-    system: str
-    calculator: str
-    frames: int
-    simulated_ps: float
-    temperature_mean: float
-    temperature_std: float
-    energy_min: float
-    energy_max: float
-    wall_seconds: float
-    completed: bool
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-    def table(self) -> str:
-        rows = [
-            ["output", self.out],
-            ["system / calculator", f"{self.system} / {self.calculator}"],
-            ["frames written", self.frames],
-            ["simulated time (ps)", self.simulated_ps],
-            ["temperature mean ± std (K)", f"{self.temperature_mean:.1f} ± {self.temperature_std:.1f}"],
-            ["energy range (eV)", f"{self.energy_min:.4f} … {self.energy_max:.4f}"],
-            ["wall time (s)", self.wall_seconds],
-            ["completed", self.completed],
-        ]
-        return format_table(rows, title="Reference data")
-
-
-def make_calculator(name: str, system: str):
-    """An ASE calculator for the reference method ``name``."""
-    if name == "xtb":
-        from tblite.ase import TBLite
-
-        return TBLite(method="GFN2-xTB", verbosity=0)
-    if name == "emt":
-        from ase.calculators.emt import EMT
-
-        return EMT()
-    if name == "openmm":
-        if _canonical(system) not in OPENMM_SYSTEMS:
-            raise BoltzmatchError(
-                f"the openmm calculator has a force field for {', '.join(OPENMM_SYSTEMS)} only, not {system!r}"
-            )
-        from .openmm_reference import alanine_dipeptide_calculator
-
-        return alanine_dipeptide_calculator()
-    raise BoltzmatchError(f"unknown calculator {name!r}; expected one of {', '.join(CALCULATORS)}")
+__all__ = ["CALCULATORS", "GenerateSummary", "generate", "make_calculator"]
 
 
 def generate(
@@ -94,6 +46,9 @@ def generate(
     seed: int = 0,
     progress: bool = True,
     steps: int | None = None,
+    trajectories: int = 1,
+    workers: int = 1,
+    scheduler: str | None = None,
 ) -> GenerateSummary:
     """Run NVT Langevin MD with a reference calculator and write frames with energy and forces.
 
@@ -120,63 +75,52 @@ def generate(
     friction
         Langevin friction in 1/fs.
     seed
-        Seeds initial velocities and the thermostat noise.
+        Seeds initial velocities and the thermostat noise; trajectory ``k`` of several uses ``seed + k``.
+    trajectories
+        Independent trajectories, one after another in ``out`` (each frame's ``info["trajectory"]`` says
+        which); the same seed gives the same file whatever runs them.
+    workers, scheduler
+        Run the trajectories as tasks on a local Dask cluster of ``workers`` processes, or on the running
+        cluster at ``scheduler`` (``tcp://HOST:PORT``); see :mod:`~boltzmatch.data.trajectories`.
     """
-    from threadpoolctl import threadpool_limits
-
-    from ..utils.progress import progress_bar
-
     steps = _production_steps(time, steps, timestep)
     _check_md_options(steps=steps, interval=interval, equilibration=equilibration, timestep=timestep,
                       temperature=temperature)
-    atoms = build_system(system)
-    atoms.calc = make_calculator(calculator, system)
-    dyn = _thermostat(atoms, temperature=temperature, timestep=timestep, friction=friction, seed=seed)
+    md = MDSettings(system=system, calculator=calculator, temperature=float(temperature), steps=int(steps),
+                    interval=int(interval), timestep=float(timestep), equilibration=int(equilibration),
+                    friction=float(friction), seed=int(seed))
+    if trajectories != 1 or workers != 1 or scheduler is not None:
+        return generate_trajectories(md, out=out, trajectories=trajectories, workers=workers, scheduler=scheduler,
+                                     progress=progress)
+    return _generate_one(md, out, progress)
 
+
+def _generate_one(md: MDSettings, out: str | Path, progress: bool) -> GenerateSummary:
+    """One trajectory in this process, each frame flushed to ``out`` as it is made."""
+    from ..utils.progress import progress_bar
+
+    prepared = reference_dynamics(md)
     temperatures: list[float] = []
     energies: list[float] = []
     start = perf_counter()
     completed = False
-    bar = progress_bar(total=equilibration + steps, desc=f"{system} {calculator} MD", unit="step",
-               disable=None if progress else True, mininterval=1.0)
+    bar = progress_bar(total=md.equilibration + md.steps, desc=f"{md.system} {md.calculator} MD", unit="step",
+                       disable=None if progress else True, mininterval=1.0)
     with FrameWriter(out) as writer:
-        def record() -> None:
-            if dyn.nsteps <= equilibration or (dyn.nsteps - equilibration) % interval:
-                return
-            energy = float(atoms.get_potential_energy())
-            frame = Atoms(numbers=atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
-            # the calculator's own forces: with FixCom applied, ASE's get_forces() returns
-            # constraint-adjusted forces that are not −∂E/∂x (up to 0.7 eV/Å off for ethanol)
-            attach_labels(frame, energy, atoms.get_forces(apply_constraint=False))
-            frame.info["temperature"] = float(temperature)  # the thermostat's, K
+        def on_frame(frame: Atoms) -> None:
             writer.write(frame)
-            temperatures.append(float(atoms.get_temperature()))
-            energies.append(energy)
+            temperatures.append(frame.info["kinetic_temperature"])
+            energies.append(frame.get_potential_energy())
             bar.set_postfix(frames=writer.count, T=f"{np.mean(temperatures):.0f}K", refresh=False)
 
-        def tick() -> None:
-            if dyn.nsteps > 0:  # ASE also calls observers once before the first step
-                bar.update(1)
-
-        dyn.attach(record, interval=1)
-        dyn.attach(tick, interval=1)
         try:
-            # one OpenMP/BLAS thread: threaded reductions in tblite change the last digits from
-            # run to run, and the same seed must give the same file
-            with threadpool_limits(limits=1):
-                dyn.run(equilibration + steps)
+            run_reference_md(md, on_frame, tick=lambda: bar.update(1), prepared=prepared)
             completed = True
         finally:
             bar.close()
     if not energies:
-        raise BoltzmatchError(f"{out}: no frames written; steps ({steps}) must reach interval ({interval})")
-    return GenerateSummary(
-        out=str(out), system=system, calculator=calculator, frames=len(energies),
-        simulated_ps=steps * timestep / 1000.0,
-        temperature_mean=float(np.mean(temperatures)), temperature_std=float(np.std(temperatures)),
-        energy_min=float(np.min(energies)), energy_max=float(np.max(energies)),
-        wall_seconds=perf_counter() - start, completed=completed,
-    )
+        raise BoltzmatchError(f"{out}: no frames written; steps ({md.steps}) must reach interval ({md.interval})")
+    return summarize(md, out, temperatures, energies, perf_counter() - start, completed)
 
 
 def _production_steps(time: float, steps: int | None, timestep: float) -> int:  # noqa: A002
@@ -200,22 +144,3 @@ def _check_md_options(*, steps: int, interval: int, equilibration: int, timestep
         raise BoltzmatchError(f"timestep must be positive (fs), got {timestep}")
     if not temperature > 0:
         raise BoltzmatchError(f"temperature must be positive (K), got {temperature}")
-
-
-def _thermostat(atoms: Atoms, *, temperature: float, timestep: float, friction: float, seed: int):
-    """ASE's Langevin at ``temperature`` (K), ``timestep`` (fs), ``friction`` (1/fs), velocities drawn with
-    ``seed``; a molecule keeps its centre of mass fixed and starts without rotation."""
-    from ase.constraints import FixCom
-    from ase.md.langevin import Langevin
-    from ase.md.velocitydistribution import Stationary, ZeroRotation, thermalize_momenta
-
-    rng = np.random.default_rng(seed)
-    thermalize_momenta(atoms, temperature_K=temperature, rng=rng)
-    Stationary(atoms)
-    if not atoms.pbc.any():
-        # FixCom rather than Langevin(fixcm=True), which biases the temperature of small
-        # molecules (617 K instead of 500 K for ethanol); get_temperature() then counts 3N-3 dof.
-        ZeroRotation(atoms)
-        atoms.set_constraint(FixCom())
-    return Langevin(atoms, timestep * units.fs, temperature_K=temperature, friction=friction / units.fs,
-                    fixcm=False, rng=rng)

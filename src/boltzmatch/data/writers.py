@@ -21,11 +21,27 @@ from .readers import detect_format
 
 
 def _clean(atoms: Atoms) -> Atoms:
-    """A copy holding only numbers, positions, cell, pbc, the energy/forces labels and temperature (K)."""
+    """A copy holding only numbers, positions, cell, pbc, the energy/forces labels, the thermostat's and the
+    kinetic temperature (K) and the trajectory index."""
     out = Atoms(numbers=atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
     if "temperature" in atoms.info:
         out.info["temperature"] = float(atoms.info["temperature"])
+    if "kinetic_temperature" in atoms.info:  # generate's instantaneous temperature, K
+        out.info["kinetic_temperature"] = float(atoms.info["kinetic_temperature"])
+    if "trajectory" in atoms.info:  # which of generate's seeded trajectories a frame comes from
+        out.info["trajectory"] = int(atoms.info["trajectory"])
     return attach_labels(out, energy_of(atoms), forces_of(atoms))
+
+
+def frame_text(atoms: Atoms) -> str:
+    """One frame as the extxyz text :class:`FrameWriter` and :func:`write_structures` write (Å, eV, eV/Å)."""
+    import io
+
+    import ase.io
+
+    buffer = io.StringIO()
+    ase.io.write(buffer, _clean(atoms), format="extxyz")
+    return buffer.getvalue()
 
 
 def write_structures(path: str | Path, structures: Sequence[Atoms]) -> Path:
@@ -63,14 +79,8 @@ class FrameWriter:
         self.count = 0
 
     def write(self, atoms: Atoms) -> None:
-        import io
-
-        import ase.io
-
         # format first, then one write call: an interrupt never leaves half a frame
-        buffer = io.StringIO()
-        ase.io.write(buffer, _clean(atoms), format="extxyz")
-        self._handle.write(buffer.getvalue())
+        self._handle.write(frame_text(atoms))
         self._handle.flush()
         self.count += 1
 

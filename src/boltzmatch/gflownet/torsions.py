@@ -145,7 +145,7 @@ class Torsions(Environment):
 
             calculator = BoltzmatchCalculator(self.calculator)
         else:
-            from ..data.generate import make_calculator
+            from ..data.reference_md import make_calculator
 
             calculator = make_calculator(self.calculator, self.molecule)
         energies = []

@@ -43,6 +43,7 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 
+from ..data.labelling import label_frames
 from ..errors import BoltzmatchError
 from ..utils.atomic import atomic_write_text
 from . import refine_select as select
@@ -121,7 +122,7 @@ def refine(run_dir: str | Path, *, data: str | Path, out: str | Path, calculator
            batch_size: int = 32, max_minutes: float | None = None, test: str | Path | None = None, seed: int = 0,
            selection: str = "failures", objective: str | None = None, energy_weight: float = 0.0,
            huber_delta: float | None = None, cd_weight: float = 1.0, progress: bool = True,
-           reference: str | None = None) -> dict:
+           reference: str | None = None, workers: int = 1, scheduler: str | None = None) -> dict:
     """Refine the model of ``run_dir`` (a run or a model file) by ``rounds`` rounds; returns the summary.
 
     ``calculator`` labels the chosen frames (xtb, emt, openmm; ``reference`` is its old name, deprecated).
@@ -134,6 +135,8 @@ def refine(run_dir: str | Path, *, data: str | Path, out: str | Path, calculator
     makes it robust to outlying force residuals (:class:`~boltzmatch.objectives.score.ScoreMatching`;
     :func:`resolve_huber_delta`: default 0.5 eV/Å with the Fisher objective, 0 turns it off).
     ``out`` is resumed when it holds the same settings; other settings there are an error.
+    ``workers``/``scheduler`` label on a local Dask cluster of that many processes or on a running one
+    (:func:`~boltzmatch.data.labelling.label_frames`); the labels are the same whichever labels them.
     """
     if reference is not None:
         warnings.warn("refine(reference=...) is deprecated and goes in the next release; use calculator=...",
@@ -181,7 +184,8 @@ def refine(run_dir: str | Path, *, data: str | Path, out: str | Path, calculator
             union = Path(settings.data)
         else:
             candidates = select.candidates(folder, current, train, settings, number)
-            _label(candidates, folder / "labels.xyz", settings.calculator, progress)
+            label_frames(candidates, folder / "labels.xyz", settings.calculator, workers=workers,
+                         scheduler=scheduler, progress=progress)
             union = _union(out, train, number)
         negatives = _negatives(out, number) if settings.objective == "fisher-cd" else None
         current = _finetune(current, union, folder / "model", settings, progress, negatives)
@@ -232,31 +236,6 @@ def _interval(settings: RefineSettings) -> int:
     """Steps between written frames: about 200 frames per replica, at least every 10 steps."""
     steps = int(round(settings.time * 1000 / settings.timestep))
     return max(10, steps // 200)
-
-
-def _label(candidates: list[Atoms], path: Path, calculator: str, progress: bool) -> None:
-    """Label ``candidates`` with the reference method into ``path``, one flushed frame at a time;
-    frames already in ``path`` (from a killed run) are kept and not labelled again."""
-    from ase.io import read, write
-
-    from ..data.generate import make_calculator
-    from ..data.labels import make_structure
-    from ..utils.progress import progress_bar
-
-    done = len(read(path, index=":")) if path.exists() and path.stat().st_size else 0
-    if done >= len(candidates):
-        return
-    # openmm's force field is alanine dipeptide's; xtb and emt take any structure
-    ase_calculator = make_calculator(calculator, "alanine-dipeptide" if calculator == "openmm" else "")
-    with open(path, "a") as handle:
-        for atoms in progress_bar(candidates[done:], desc="label", unit="frame", disable=not progress):
-            work = atoms.copy()
-            work.calc = ase_calculator
-            labelled = make_structure(work.numbers, work.positions, energy=work.get_potential_energy(),
-                                      forces=work.get_forces(), cell=work.cell, pbc=work.pbc)
-            labelled.info.update({k: v for k, v in atoms.info.items() if v is not None})
-            write(handle, labelled, format="extxyz")
-            handle.flush()
 
 
 def _union(out: Path, train: list[Atoms], number: int) -> Path:

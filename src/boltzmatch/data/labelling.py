@@ -1,0 +1,71 @@
+"""Reference labels for chosen frames, as tasks: in this process or on Dask (``refine``'s labelling).
+
+Each frame is labelled by a fresh calculator: tblite reuses the previous frame's wavefunction as its
+next guess, which moved ethanol forces by 1e-4 eV/Å depending on what the same calculator labelled before,
+so a frame's label would depend on how frames were shared among workers. The labelled frames go through
+an :class:`~boltzmatch.utils.journal.OrderedJournal`: the file lists them in the candidates' order, each
+kept the moment its task returns, and a resumed run labels only what is missing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ase import Atoms
+
+from ..utils.journal import OrderedJournal
+from ..utils.task_pool import TaskPool
+from .labels import make_structure
+
+
+def label_texts(job: list[tuple[str, Atoms]]) -> list[str]:
+    """The task: each ``(calculator, frame)`` labelled with energy (eV) and forces (eV/Å), as extxyz text
+    keeping the frame's ``info``."""
+    import io
+
+    from ase.io import write
+    from threadpoolctl import threadpool_limits
+
+    from .reference_md import make_calculator
+
+    texts = []
+    for calculator, atoms in job:
+        work = atoms.copy()
+        # openmm's force field is alanine dipeptide's; xtb and emt take any structure
+        work.calc = make_calculator(calculator, "alanine-dipeptide" if calculator == "openmm" else "")
+        with threadpool_limits(limits=1):
+            labelled = make_structure(work.numbers, work.positions, energy=work.get_potential_energy(),
+                                      forces=work.get_forces(), cell=work.cell, pbc=work.pbc)
+        labelled.info.update({k: v for k, v in atoms.info.items() if v is not None})
+        buffer = io.StringIO()
+        write(buffer, labelled, format="extxyz")
+        texts.append(buffer.getvalue())
+    return texts
+
+
+def label_frames(frames: list[Atoms], path: str | Path, calculator: str, *, workers: int = 1,
+                 scheduler: str | None = None, progress: bool = True) -> int:
+    """Label ``frames`` with ``calculator`` (xtb, emt, openmm) into ``path`` (extxyz, in the frames' order);
+    frames ``path`` already holds (a killed run's) are kept, not labelled again. Returns the number labelled
+    now. ``workers``/``scheduler`` as :class:`~boltzmatch.utils.task_pool.TaskPool` takes them."""
+    from ase.io import read
+
+    from ..utils.progress import progress_bar
+
+    path = Path(path)
+    settings = {"calculator": calculator, "frames": len(frames)}
+    journal = OrderedJournal(path, len(frames), settings, existing=lambda p: len(read(p, index=":")))
+    missing = journal.missing
+    if not missing:
+        journal.close()
+        return 0
+    bar = progress_bar(total=len(frames), initial=len(frames) - len(missing), desc="label", unit="frame",
+                       disable=None if progress else True)
+    try:
+        with TaskPool(workers, scheduler) as pool:
+            done = pool.run(label_texts, [(k, (calculator, frames[k])) for k in missing], journal.add,
+                            tick=bar.update)
+    finally:
+        bar.close()
+    journal.close()
+    return done

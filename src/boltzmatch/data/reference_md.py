@@ -1,0 +1,164 @@
+"""Reference MD with a real calculator, frame by frame: the calculators, one run's settings, its summary.
+
+Calculators: ``xtb`` (GFN2-xTB through tblite's ASE calculator), ``emt`` (ASE's EMT),
+``openmm`` (an OpenMM force field, for ``alanine-dipeptide``). The MD is ASE's Langevin
+integrator driven by a seeded NumPy generator, so the same seed gives the same frames.
+:mod:`.generate` writes one run to a file, :mod:`.trajectories` runs several as tasks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms, units
+
+from ..errors import BoltzmatchError
+from ..utils.table import format_table
+from .labels import attach_labels
+from .systems import OPENMM_SYSTEMS, _canonical, build_system
+
+CALCULATORS = ("xtb", "emt", "openmm")
+
+
+@dataclass
+class GenerateSummary:
+    """What a reference run produced (temperature in K, energy in eV, time in ps)."""
+
+    out: str
+    system: str
+    calculator: str
+    frames: int
+    simulated_ps: float
+    temperature_mean: float
+    temperature_std: float
+    energy_min: float
+    energy_max: float
+    wall_seconds: float
+    completed: bool
+    trajectories: int = 1
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def table(self) -> str:
+        rows = [
+            ["output", self.out],
+            ["system / calculator", f"{self.system} / {self.calculator}"],
+            ["trajectories", self.trajectories],
+            ["frames written", self.frames],
+            ["simulated time (ps)", self.simulated_ps],
+            ["temperature mean ± std (K)", f"{self.temperature_mean:.1f} ± {self.temperature_std:.1f}"],
+            ["energy range (eV)", f"{self.energy_min:.4f} … {self.energy_max:.4f}"],
+            ["wall time (s)", self.wall_seconds],
+            ["completed", self.completed],
+        ]
+        return format_table(rows, title="Reference data")
+
+
+def make_calculator(name: str, system: str):
+    """An ASE calculator for the reference method ``name``."""
+    if name == "xtb":
+        from tblite.ase import TBLite
+
+        return TBLite(method="GFN2-xTB", verbosity=0)
+    if name == "emt":
+        from ase.calculators.emt import EMT
+
+        return EMT()
+    if name == "openmm":
+        if _canonical(system) not in OPENMM_SYSTEMS:
+            raise BoltzmatchError(
+                f"the openmm calculator has a force field for {', '.join(OPENMM_SYSTEMS)} only, not {system!r}"
+            )
+        from .openmm_reference import alanine_dipeptide_calculator
+
+        return alanine_dipeptide_calculator()
+    raise BoltzmatchError(f"unknown calculator {name!r}; expected one of {', '.join(CALCULATORS)}")
+
+
+@dataclass(frozen=True)
+class MDSettings:
+    """One reference MD run: K, steps, fs, 1/fs; ``seed`` seeds velocities and thermostat noise."""
+
+    system: str
+    calculator: str
+    temperature: float
+    steps: int
+    interval: int
+    timestep: float
+    equilibration: int
+    friction: float
+    seed: int
+
+
+def reference_dynamics(md: MDSettings):
+    """The system of ``md`` with its calculator and thermostat, ready to run: ``(atoms, dynamics)``. An unknown
+    system or calculator fails here, before anything is written."""
+    atoms = build_system(md.system)
+    atoms.calc = make_calculator(md.calculator, md.system)
+    return atoms, _thermostat(atoms, temperature=md.temperature, timestep=md.timestep, friction=md.friction,
+                              seed=md.seed)
+
+
+def run_reference_md(md: MDSettings, on_frame: Callable[[Atoms], None],
+                     tick: Callable[[], None] | None = None, prepared: tuple | None = None) -> None:
+    """Run ``md`` and hand every ``interval``-th production frame to ``on_frame``: an ``Atoms`` with energy
+    (eV), forces (eV/Å), the thermostat's temperature (``info["temperature"]``, K) and the instantaneous
+    kinetic one (``info["kinetic_temperature"]``, K). ``tick`` after each MD step; ``prepared``: what
+    :func:`reference_dynamics` returned for ``md``."""
+    from threadpoolctl import threadpool_limits
+
+    atoms, dyn = prepared or reference_dynamics(md)
+
+    def record() -> None:
+        if dyn.nsteps <= md.equilibration or (dyn.nsteps - md.equilibration) % md.interval:
+            return
+        frame = Atoms(numbers=atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
+        # the calculator's own forces: with FixCom applied, ASE's get_forces() returns
+        # constraint-adjusted forces that are not −∂E/∂x (up to 0.7 eV/Å off for ethanol)
+        attach_labels(frame, float(atoms.get_potential_energy()), atoms.get_forces(apply_constraint=False))
+        frame.info["temperature"] = md.temperature
+        frame.info["kinetic_temperature"] = float(atoms.get_temperature())
+        on_frame(frame)
+
+    dyn.attach(record, interval=1)
+    if tick is not None:
+        dyn.attach(lambda: dyn.nsteps > 0 and tick(), interval=1)  # ASE also calls observers before step 1
+    # one OpenMP/BLAS thread: threaded reductions in tblite change the last digits from
+    # run to run, and the same seed must give the same file
+    with threadpool_limits(limits=1):
+        dyn.run(md.equilibration + md.steps)
+
+
+def summarize(md: MDSettings, out: str | Path, temperatures: list[float], energies: list[float],
+              wall_seconds: float, completed: bool, trajectories: int = 1) -> GenerateSummary:
+    """The :class:`GenerateSummary` of frames with these kinetic temperatures (K) and energies (eV)."""
+    return GenerateSummary(
+        out=str(out), system=md.system, calculator=md.calculator, frames=len(energies),
+        simulated_ps=trajectories * md.steps * md.timestep / 1000.0,
+        temperature_mean=float(np.mean(temperatures)), temperature_std=float(np.std(temperatures)),
+        energy_min=float(np.min(energies)), energy_max=float(np.max(energies)),
+        wall_seconds=wall_seconds, completed=completed, trajectories=trajectories,
+    )
+
+
+def _thermostat(atoms: Atoms, *, temperature: float, timestep: float, friction: float, seed: int):
+    """ASE's Langevin at ``temperature`` (K), ``timestep`` (fs), ``friction`` (1/fs), velocities drawn with
+    ``seed``; a molecule keeps its centre of mass fixed and starts without rotation."""
+    from ase.constraints import FixCom
+    from ase.md.langevin import Langevin
+    from ase.md.velocitydistribution import Stationary, ZeroRotation, thermalize_momenta
+
+    rng = np.random.default_rng(seed)
+    thermalize_momenta(atoms, temperature_K=temperature, rng=rng)
+    Stationary(atoms)
+    if not atoms.pbc.any():
+        # FixCom rather than Langevin(fixcm=True), which biases the temperature of small
+        # molecules (617 K instead of 500 K for ethanol); get_temperature() then counts 3N-3 dof.
+        ZeroRotation(atoms)
+        atoms.set_constraint(FixCom())
+    return Langevin(atoms, timestep * units.fs, temperature_K=temperature, friction=friction / units.fs,
+                    fixcm=False, rng=rng)
