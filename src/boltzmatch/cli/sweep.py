@@ -1,4 +1,4 @@
-"""``boltzmatch sweep run|agent|report|best``: W&B-style sweeps run by Optuna, no account, no server."""
+"""``boltzmatch sweep run|agent|report|best|dashboard``: W&B-style sweeps run by Optuna, no account, no server."""
 
 from __future__ import annotations
 
@@ -29,6 +29,12 @@ def add_parser(subparsers) -> None:
         q.add_argument("sweep_dir", help="the sweep folder")
         q.add_argument("--storage", help="database URL (default: the folder's study.db)")
         q.set_defaults(run=run)
+    q = verbs.add_parser("dashboard", help="a live view of a sweep in the browser (Optuna's dashboard)")
+    q.add_argument("sweep_dir", help="the sweep folder")
+    q.add_argument("--storage", help="database URL (default: the one the folder records, or its study.db)")
+    q.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1: this machine only)")
+    q.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    q.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -41,6 +47,13 @@ def run(args: argparse.Namespace) -> int:
     elif args.sweep_verb == "agent":
         print(format_sweep_summary(agent(args.sweep_dir, storage=args.storage, jobs=args.jobs, seed=args.seed,
                                          count=args.count)))
+    elif args.sweep_verb == "dashboard":
+        from ..sweep.dashboard import serve_dashboard
+
+        try:
+            serve_dashboard(args.sweep_dir, storage=args.storage, host=args.host, port=args.port)
+        except KeyboardInterrupt:
+            print("dashboard stopped")
     elif args.sweep_verb == "report":
         result = write_report(args.sweep_dir, storage=args.storage)
         print(format_sweep_summary(result["summary"]))

@@ -210,6 +210,8 @@ def _optimize(sweep: SweepConfig, out: Path, storage: str | None, jobs: int, see
                                 sampler=_sampler(sweep, _resumed_seed(out, record, seed)),
                                 pruner=hyperband(sweep.early_terminate) if sweep.early_terminate
                                 else optuna.pruners.NopPruner())
+    if study.metric_names is None:  # the dashboard then names the objective by the sweep's metric
+        study.set_metric_names([sweep.metric["name"]])
     cap = sweep.n_grid() if sweep.method == "grid" else (sweep.run_cap or math.inf)  # no run_cap: until stopped
     if sweep.method == "grid" and sweep.run_cap:
         cap = min(cap, sweep.run_cap)
