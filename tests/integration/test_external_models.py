@@ -69,3 +69,51 @@ def test_export_of_a_boltzmatch_model_and_import_of_garbage_are_one_line_errors(
     assert main(["import", str(tmp_path / "junk.model"), "--out", str(tmp_path / "j")]) == 2
     assert "junk.model: not a model file boltzmatch can import" in capsys.readouterr().err
     assert not (tmp_path / "j").exists()
+
+
+@pytest.fixture(scope="module")
+def mace_run_train_output(tmp_path_factory, ethanol_xtb):
+    """What MACE's own trainer writes: `mace_run_train` on 20 xTB ethanol frames, one epoch (≈ 50 s)."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from ase.io import read, write
+
+    folder = tmp_path_factory.mktemp("mace_run_train")
+    frames = read(ethanol_xtb, index=":20")
+    for atoms in frames:  # MACE's REF_ keys: its trainer ignores a calculator's results
+        atoms.info["REF_energy"] = atoms.get_potential_energy()
+        atoms.arrays["REF_forces"] = atoms.get_forces()
+        atoms.calc = None
+    write(folder / "train.xyz", frames)
+    script = shutil.which("mace_run_train") or str(Path(sys.executable).parent / "mace_run_train")
+    subprocess.run([script, "--name", "tiny", "--train_file", str(folder / "train.xyz"), "--valid_fraction", "0.2",
+                    "--E0s", "average", "--model", "MACE", "--hidden_irreps", "8x0e", "--r_max", "4.0",
+                    "--batch_size", "5", "--max_num_epochs", "1", "--device", "cpu", "--default_dtype", "float64",
+                    "--seed", "1", "--energy_key", "REF_energy", "--forces_key", "REF_forces",
+                    "--work_dir", str(folder / "out")], check=True, capture_output=True, cwd=folder)
+    return folder / "out"
+
+
+def test_the_files_mace_run_train_writes_import_or_say_what_they_are(mace_run_train_output, ethanol_xtb, tmp_path,
+                                                                     capsys):
+    from mace.calculators import MACECalculator
+
+    out = mace_run_train_output
+    assert main(["import", str(out / "tiny.model"), "--out", str(tmp_path / "imported")]) == 0
+    model = rd.load(tmp_path / "imported").double()
+    calculator = MACECalculator(model_paths=str(out / "tiny.model"), device="cpu", default_dtype="float64")
+    for atoms in read_structures(ethanol_xtb)[20:23]:  # frames the model never saw
+        ours = model(AtomsBatch.from_atoms([atoms], dtype=torch.float64))
+        atoms = atoms.copy()
+        atoms.calc = calculator
+        assert abs(float(ours) - atoms.get_potential_energy()) < 1e-8
+    capsys.readouterr()
+    assert main(["import", str(out / "tiny_compiled.model"), "--out", str(tmp_path / "c")]) == 2
+    assert "TorchScript-compiled model" in capsys.readouterr().err
+    checkpoint = next((out / "checkpoints").glob("*_epoch-*.pt"))
+    assert main(["import", str(checkpoint), "--out", str(tmp_path / "p")]) == 2
+    assert "a training checkpoint" in capsys.readouterr().err
+    assert not (tmp_path / "c").exists() and not (tmp_path / "p").exists()
