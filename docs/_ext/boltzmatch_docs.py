@@ -1,11 +1,13 @@
-"""Sphinx extension: the CLI reference from the argparse parsers and the tutorials' pages from running them.
+"""Sphinx extension: the CLI reference from the argparse parsers, a page per API module, and the tutorials'
+pages from running them.
 
 At ``builder-inited`` it writes ``_generated/cli.md`` (every command's ``--help``, sub-commands
-included) and, for each ``tutorials/*.py``, runs the script cell by cell (``run_tutorial.py``, in
-its own process and working directory under ``_build/tutorial-runs/``) and writes
-``_generated/tutorials/NAME.md``: its text, code, printed output and the figures it made. A tutorial
-that fails fails the build. A run is reused only while the script and the package sources are
-unchanged (their hash is stored beside the run), so a page always shows what the current code does.
+included), ``_generated/api/`` (a page per module of the Python API) and, for each ``tutorials/*.py``,
+runs the script cell by cell (``run_tutorial.py``, in its own process and working directory under
+``_build/tutorial-runs/``) and writes ``_generated/tutorials/NAME.md``: its text, code, printed output and
+the figures it made. A tutorial that fails fails the build. A run is reused only while the script and the
+package sources are unchanged (their hash is stored beside the run), so a page always shows what the
+current code does.
 """
 
 from __future__ import annotations
@@ -47,6 +49,56 @@ def write_cli_reference(target: Path) -> None:
             for name, sub in action.choices.items():
                 lines += _command_help(sub, ["boltzmatch", name], 2)
     _write(target, "\n".join(lines))
+
+
+#: the packages of the Python API, bottom layer first (docs/architecture.md); cli and gui are front ends
+API_PACKAGES = ("errors", "keys", "units", "utils", "data", "models", "runs", "simulate", "objectives", "sweep",
+                "training", "analysis", "generative", "gflownet", "workflows")
+
+
+def api_modules() -> list[str]:
+    """Every module of the API packages, as dotted names, in layer order."""
+    import boltzmatch
+
+    root = Path(boltzmatch.__file__).parent
+    names = ["boltzmatch"]  # the package itself: the names it exports
+    for package in API_PACKAGES:
+        path = root / package
+        if path.is_dir():
+            files = sorted(path.rglob("*.py"))
+            names += [".".join(("boltzmatch", *f.relative_to(root).with_suffix("").parts)).removesuffix(".__init__")
+                      for f in files]
+        else:
+            names.append(f"boltzmatch.{package}")
+    return names
+
+
+def write_module_pages(target: Path) -> None:
+    """``_generated/api/``: one page per module (its docstring and every public member's, as SchNetPack's
+    API pages), and an index of them by package. Members are ``:no-index:``: the hand-picked reference
+    (reference/api.md) stays the target of cross-references."""
+    modules = api_modules()
+    index = ["# Every module", "",
+             "One page per module of the Python API, generated at build time from the docstrings; packages in the "
+             "order of their layers (see the architecture page). The command line and the desktop app are front ends "
+             "over these functions.", ""]
+    package = None
+    for name in modules:
+        top = name.split(".")[1] if "." in name else ""
+        if top != package:
+            if package is not None:
+                index += ["```", ""]
+            index += [f"## `{'.'.join(('boltzmatch', top)).rstrip('.')}`", "", "```{toctree}", ":maxdepth: 1", ""]
+            package = top
+        index.append(name)
+        _write(target / f"{name}.md", "\n".join([
+            f"# `{name}`", "", "```{eval-rst}", f".. automodule:: {name}", "   :members:", "   :no-index:",
+            "```", ""]))
+    index += ["```", ""]
+    for stale in target.glob("boltzmatch*.md"):
+        if stale.stem not in modules:
+            stale.unlink()
+    _write(target / "index.md", "\n".join(index))
 
 
 def _write(path: Path, text: str) -> None:
@@ -115,6 +167,7 @@ def generate(app) -> None:
     source = Path(app.srcdir)
     generated = source / "_generated"
     write_cli_reference(generated / "cli.md")
+    write_module_pages(generated / "api")
     runs = Path(app.outdir).parent / "tutorial-runs"
     runs.mkdir(parents=True, exist_ok=True)
     package_hash = _package_hash()

@@ -59,3 +59,19 @@ def test_docs_outside_a_checkout_is_a_one_line_error(tmp_path, capsys):
     assert main(["docs", "--source", str(tmp_path), "--no-open"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "no conf.py" in err
+
+
+def test_every_module_of_the_api_has_its_own_page(site):
+    """Issue 39: per-module API pages (as SchNetPack's), generated from the package, so none is forgotten."""
+    import boltzmatch
+
+    html = site.parent / "build" / "html" / "_generated" / "api"
+    root = Path(boltzmatch.__file__).parent
+    modules = [".".join(("boltzmatch", *p.relative_to(root).with_suffix("").parts)).removesuffix(".__init__")
+               for p in root.rglob("*.py") if p.relative_to(root).parts[0] not in ("cli", "gui", "__main__.py")]
+    assert len(modules) > 100
+    for name in modules:
+        page = html / f"{name}.html"
+        assert page.exists(), f"{name}: no API page"
+    journal = (html / "boltzmatch.utils.journal.html").read_text()
+    assert "OrderedJournal" in journal and "Results of numbered tasks" in journal  # docstrings, not empty stubs

@@ -207,7 +207,7 @@ def mode_coverage(samples: np.ndarray, centres: np.ndarray, radius: float, min_s
     """Where the modes are known: ``modes_covered``, the number of ``centres`` holding at least ``min_share``
     of an equal share of the samples within ``radius``, ``in_modes``, the fraction of samples within
     ``radius`` of some centre (same unit as the samples), ``mode_shares`` (each centre's share of those
-    samples) and ``max_share_deviation``, the largest |share·modes − 1| (0: every mode equally visited)."""
+    samples) and ``max_share_deviation``, the largest ``|share·modes − 1|`` (0: every mode equally visited)."""
     d = np.linalg.norm(np.asarray(samples)[:, None, :] - np.asarray(centres)[None, :, :], axis=-1)
     near = d.min(1) <= radius
     counts = np.bincount(d.argmin(1)[near], minlength=len(centres))

@@ -1,7 +1,7 @@
 """Exact evaluation where the states can be enumerated: the policy's terminating distribution by
 dynamic programming over the layered state DAG, and from it L1 / total variation, KL(target ‖ model),
 JSD and the exact log Z; plus the empirical L1 from N samples as torchgfn reports it
-(Σ_x |p̂(x) − R(x)/Z| over terminal states, p̂ the sample frequencies)."""
+(``Σ_x |p̂(x) − R(x)/Z|`` over terminal states, p̂ the sample frequencies)."""
 
 from __future__ import annotations
 

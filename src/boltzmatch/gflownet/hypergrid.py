@@ -2,7 +2,7 @@
 
 States are points x ∈ {0 … H−1}^D, starting at the origin; forward action i increments coordinate
 i (while x_i < H − 1), the last action exits at any state; backward action i decrements x_i.
-With a_i = |x_i/(H − 1) − 0.5|: R(x) = R0 + R1·∏_i [0.25 < a_i] + R2·∏_i [0.3 < a_i < 0.4],
+With ``a_i = |x_i/(H − 1) − 0.5|``: R(x) = R0 + R1·∏_i [0.25 < a_i] + R2·∏_i [0.3 < a_i < 0.4],
 compared exactly (in integers), so the reward is symmetric under x_i → H − 1 − x_i as torchgfn's is.
 """
 

@@ -1,8 +1,8 @@
 """GFlowNet objectives on a batch of trajectories (log space throughout).
 
-- ``tb`` trajectory balance (Malkin et al. 2022): (log Z + Σ log P_F − log R(x) − Σ log P_B)².
-- ``db`` detailed balance (Bengio et al. 2023): per transition (log F(s) + log P_F(s'|s) − log F(s')
-  − log P_B(s|s'))², and at the exit (log F(x) + log P_F(exit|x) − log R(x))².
+- ``tb`` trajectory balance (Malkin et al. 2022): ``(log Z + Σ log P_F − log R(x) − Σ log P_B)²``.
+- ``db`` detailed balance (Bengio et al. 2023): per transition ``(log F(s) + log P_F(s'|s) − log F(s')
+  − log P_B(s|s'))²``, and at the exit ``(log F(x) + log P_F(exit|x) − log R(x))²``.
 - ``subtb`` sub-trajectory balance (Madan et al. 2023): every sub-trajectory i < j of s_0 … s_n and
   the sink after exit (flow R(x)), F(s_0) = Z, weighted λ^(j−i) and normalised per trajectory.
 - ``fm`` flow matching (Bengio et al. 2021): at each visited state, log of the inflow Σ_parents

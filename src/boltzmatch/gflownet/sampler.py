@@ -19,9 +19,9 @@ from .model import GFlowNetModel, forward_log_probs, policy_logits
 class Trajectories:
     """Padded batch of ``n`` trajectories, ``T`` = the env's max_length + 1 time slots.
 
-    states : (T + 1, n, *shape), states[t] before action t (repeated after the end);
+    states : ``(T + 1, n, *shape)``, states[t] before action t (repeated after the end);
     actions : (T, n) long, −1 after the end; lengths : (n,) number of forward steps including exit;
-    terminal : (n, *shape) the objects x; log_reward : (n,).
+    terminal : ``(n, *shape)`` the objects x; log_reward : (n,).
     """
 
     states: torch.Tensor

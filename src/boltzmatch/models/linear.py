@@ -212,7 +212,7 @@ class LinearPotential(EnergyModel):
     def descriptor_jacobian(self, batch: AtomsBatch) -> torch.Tensor:
         """G = ∂φ/∂x as (n_atoms, 3, n_features), in 1/Å per descriptor unit; F_θ = −G θ.
 
-        Built term by term with the chain rule: a pair term is h(r), r = |u|, u = x_j − x_i, so
+        Built term by term with the chain rule: a pair term is h(r), ``r = |u|``, u = x_j − x_i, so
         ∂h/∂u = h'(r) u/r; a three-body term is h(r_a, r_b, cos θ) of two edge vectors (u, w).
         The scalar derivatives h', ∂h/∂r_a, ∂h/∂r_b, ∂h/∂cos come from the descriptors' own
         derivative methods. Both directions of a pair, and both orders of a triplet's two edges,

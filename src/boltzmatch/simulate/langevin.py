@@ -49,7 +49,7 @@ def mala_sample(energy_fn: EnergyFn, x: torch.Tensor, *, steps: int, step_size: 
                 generator: torch.Generator | None = None) -> tuple[torch.Tensor, float]:
     """``steps`` Metropolis-adjusted Langevin steps from ``x`` (n, ...) targeting exp(−E) (restricted to
     the box ``bounds``: proposals outside it are rejected). Proposal x' = x − ε∇E(x) + √(2ε)ξ, accepted
-    with probability min(1, exp(E(x) − E(x') + log q(x|x') − log q(x'|x))). One energy and gradient
+    with probability ``min(1, exp(E(x) − E(x') + log q(x|x') − log q(x'|x)))``. One energy and gradient
     evaluation per step, as for the unadjusted sampler. Returns (samples, mean acceptance rate)."""
     x = x.detach().clone()
     if steps < 1:

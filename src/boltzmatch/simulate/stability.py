@@ -168,7 +168,7 @@ class StabilityMonitor:
         self.owner = cat(owner, torch.long)
 
     def max_bond_deviation(self, positions: torch.Tensor) -> torch.Tensor:
-        """(n_active,) largest |bond length − reference mean| of each replica, Å."""
+        """(n_active,) largest ``|bond length − reference mean|`` of each replica, Å."""
         vec = positions[self.j] - positions[self.i] + self.shift.to(positions)
         dev = (vec.norm(dim=-1) - self.ref.to(positions)).abs()
         out = torch.zeros(self.n_active, dtype=positions.dtype, device=positions.device)
