@@ -27,7 +27,11 @@ both sides timed as whole processes (start-up, training, our CLI's final evaluat
 less its 200,000-sample validation), round robin, the ratio per round; then 8⁴ at 128,000 and 320,000
 trajectories: the budget at which it reaches exact L1 ≤ 0.1.
 
-Usage: python benchmarks/gflownet.py [--part enumerable|torchgfn|seeds|process|all] [--rounds 3] [--seeds 5]
+Part ``torsions12`` → benchmarks/results/gflownet_torsions12.{json,md}: every loss with its defaults on alanine
+dipeptide's φ/ψ at 12 × 12 bins (OpenMM, 300 K), 32,000 trajectories, ``--rounds`` seeds; FM also at ε 0.
+
+Usage: python benchmarks/gflownet.py [--part enumerable|torchgfn|seeds|process|torsions12|all] [--rounds 3]
+       [--seeds 5]
 """
 
 from __future__ import annotations
@@ -307,9 +311,35 @@ def whole_process(rounds: int) -> None:
                          "exact L1 boltzmatch"]))
 
 
+def torsions12(seeds: int = 3) -> None:
+    """Every loss with its defaults on alanine dipeptide's φ/ψ at 12 × 12 bins (OpenMM, 300 K), 32,000
+    trajectories in batches of 16, seeds 0 … ``seeds`` − 1: exact L1 and log Z; and FM at ε 0 beside its
+    default ε 0.1 (issue 38: FM ≤ 0.1 like TB on the same budget)."""
+    options = {"bins": 12, "temperature": 300.0, "calculator": "openmm"}
+    cases = [("tb", None), ("db", None), ("subtb", None), ("fm", None), ("fm", 0.0)]
+    results, rows = {"settings": {**options, "n_trajectories": 32_000, "batch_size": 16, "seeds": seeds}}, []
+    for loss, epsilon in cases:
+        runs = []
+        for seed in range(seeds):
+            out = CACHE / "gflownet" / f"torsions12_{loss}_{epsilon}_{seed}"
+            summary = train_gflownet("torsions", out=out, env_options=options, loss=loss, n_trajectories=32_000,
+                                     batch_size=16, epsilon=epsilon, seed=seed, eval_every=500, progress=False,
+                                     overwrite=True)
+            runs.append({k: summary[k] for k in ("l1_exact", "log_z", "log_z_true", "wall_seconds")})
+        name = f"{loss} (ε {'default' if epsilon is None else epsilon})"
+        results[name] = runs
+        l1 = [r["l1_exact"] for r in runs]
+        rows.append([name, statistics.median(l1), min(l1), max(l1), statistics.median([r["log_z"] for r in runs]),
+                     runs[0]["log_z_true"], statistics.median([r["wall_seconds"] for r in runs])])
+        print(rows[-1], flush=True)
+    print(write_results("gflownet_torsions12", results, rows,
+                        ["loss", "exact L1 (median)", "min", "max", "log Z (median)", "log Z true", "wall (s)"]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=("enumerable", "torchgfn", "seeds", "process", "all"), default="all")
+    parser.add_argument("--part", choices=("enumerable", "torchgfn", "seeds", "process", "torsions12", "all"),
+                        default="all")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seeds", type=int, default=5, help="seeds of the 'seeds' part")
     parser.add_argument("--table-only", action="store_true",
@@ -326,6 +356,8 @@ def main() -> None:
         enumerable()
     if args.part in ("process", "all"):
         whole_process(args.rounds)
+    if args.part in ("torsions12", "all"):
+        torsions12(args.rounds)
 
 
 if __name__ == "__main__":

@@ -39,10 +39,12 @@ def add_parser(subparsers) -> None:
     t.add_argument("--batch-size", type=int, default=16, help="trajectories per update")
     t.add_argument("--n-trajectories", type=int, default=16_000, help="trajectories in all")
     t.add_argument("--lr", type=float, default=1e-3)
-    t.add_argument("--lr-log-z", type=float, default=0.1)
+    t.add_argument("--lr-log-z", type=float, default=0.1,
+                   help="learning rate of log Z (tb, subtb) and of the edge flows' log-scale (fm) (default 0.1)")
     t.add_argument("--hidden", type=int, nargs="+", default=[256, 256])
     t.add_argument("--backward", choices=["uniform", "learned"], default="uniform", help="backward policy")
-    t.add_argument("--epsilon", type=float, default=0.0, help="ε-exploration: fraction of uniform random actions")
+    t.add_argument("--epsilon", type=float,
+                   help="ε-exploration: fraction of uniform random actions (default 0.1 for fm, 0 for the others)")
     t.add_argument("--policy-temperature", type=float, default=1.0,
                    help="temperature of the sampling policy's logits (exploration)")
     t.add_argument("--subtb-lambda", type=float, default=0.9)
