@@ -107,3 +107,15 @@ def test_labels_are_the_same_with_one_and_two_workers(ethanol_xtb, tmp_path):
     assert label_frames(frames, tmp_path / "two.xyz", "xtb", workers=2, progress=False) == 12
     assert (tmp_path / "one.xyz").read_bytes() == (tmp_path / "two.xyz").read_bytes()
     assert label_frames(frames, tmp_path / "two.xyz", "xtb", progress=False) == 0  # finished: nothing to do
+
+
+@pytest.mark.parametrize(("flag", "value"), [("--workers", "0"), ("--trajectories", "0")])
+def test_a_bad_count_is_one_line_and_writes_nothing(tmp_path, capsys, flag, value):
+    from boltzmatch.cli.main import main
+
+    out = tmp_path / "x.xyz"
+    assert main(["generate", "ethanol", "--calculator", "emt", "--time", "0.05", "--trajectories", "2", flag, value,
+                 "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{flag} must be a positive integer, got 0" in err[0]
+    assert not list(tmp_path.iterdir())

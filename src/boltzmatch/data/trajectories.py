@@ -61,19 +61,20 @@ def generate_trajectories(md: MDSettings, *, out: str | Path, trajectories: int,
     partial = out.with_name(out.name + ".partial")
     settings = {**asdict(md), "trajectories": trajectories}
     start = perf_counter()
-    with TaskPool(workers, scheduler) as pool:
-        journal = OrderedJournal(partial, trajectories, settings)
-        missing = journal.missing
-        if journal.resumed:
-            print(f"resuming {out}: {journal.resumed} of {trajectories} trajectories done, "
-                  f"{len(missing)} to compute")
-        bar = progress_bar(total=trajectories, initial=trajectories - len(missing), unit="trajectory",
-                           desc=f"{md.system} {md.calculator} MD", disable=None if progress else True)
-        try:
-            payloads = [(k, {**asdict(replace(md, seed=md.seed + k)), "trajectory": k}) for k in missing]
-            pool.run(trajectory_texts, payloads, journal.add, chunk=1, tick=bar.update)
-        finally:
-            bar.close()
+    pool = TaskPool(workers, scheduler)  # options checked before anything is written
+    journal = OrderedJournal(partial, trajectories, settings)
+    missing = journal.missing
+    if journal.resumed:
+        print(f"resuming {out}: {journal.resumed} of {trajectories} trajectories done, {len(missing)} to compute")
+    bar = progress_bar(total=trajectories, initial=trajectories - len(missing), unit="trajectory",
+                       desc=f"{md.system} {md.calculator} MD", disable=None if progress else True)
+    try:
+        if missing:
+            with pool:
+                payloads = [(k, {**asdict(replace(md, seed=md.seed + k)), "trajectory": k}) for k in missing]
+                pool.run(trajectory_texts, payloads, journal.add, chunk=1, tick=bar.update)
+    finally:
+        bar.close()
     os.replace(partial, out)
     journal.close()
     frames = read(out, index=":")
