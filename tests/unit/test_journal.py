@@ -32,6 +32,7 @@ def test_a_resume_cuts_half_appended_text_and_keeps_waiting_results(tmp_path):
     target = tmp_path / "out.txt"
     journal = OrderedJournal(target, 3, {"a": 1})
     journal.add(0, "zero\n")
+    journal.commit()  # what the pool does after each task's results
     journal.add(2, "two\n")
     with open(target, "a") as handle:  # a kill in the middle of appending task 1
         handle.write("on")
@@ -40,6 +41,17 @@ def test_a_resume_cuts_half_appended_text_and_keeps_waiting_results(tmp_path):
     assert target.read_text() == "zero\n"
     again.add(1, "one\n")
     assert target.read_text() == "zero\none\ntwo\n"
+
+
+def test_a_result_appended_but_not_yet_recorded_is_computed_again_not_kept_twice(tmp_path):
+    target = tmp_path / "out.txt"
+    journal = OrderedJournal(target, 2, {})
+    journal.add(0, "zero\n")  # appended; the journal is rewritten at most once a second
+    again = OrderedJournal(target, 2, {})  # the client was killed before it recorded task 0
+    assert again.missing == [0, 1] and target.read_text() == ""
+    again.add(0, "zero\n")
+    again.add(1, "one\n")
+    assert target.read_text() == "zero\none\n"
 
 
 def test_other_settings_and_foreign_files_are_errors(tmp_path):

@@ -54,18 +54,17 @@ def label_frames(frames: list[Atoms], path: str | Path, calculator: str, *, work
 
     path = Path(path)
     settings = {"calculator": calculator, "frames": len(frames)}
+    pool = TaskPool(workers, scheduler)  # options checked before anything is written
     journal = OrderedJournal(path, len(frames), settings, existing=lambda p: len(read(p, index=":")))
-    missing = journal.missing
-    if not missing:
-        journal.close()
-        return 0
+    missing, done = journal.missing, 0
     bar = progress_bar(total=len(frames), initial=len(frames) - len(missing), desc="label", unit="frame",
                        disable=None if progress else True)
     try:
-        with TaskPool(workers, scheduler) as pool:
-            done = pool.run(label_texts, [(k, (calculator, frames[k])) for k in missing], journal.add,
-                            tick=bar.update)
+        if missing:
+            with pool:
+                done = pool.run(label_texts, [(k, (calculator, frames[k])) for k in missing], journal.add,
+                                tick=lambda n: (journal.commit(), bar.update(n)))
     finally:
         bar.close()
-    journal.close()
+        journal.close()  # records what was appended; the folder goes once every frame is in
     return done

@@ -72,9 +72,11 @@ def generate_trajectories(md: MDSettings, *, out: str | Path, trajectories: int,
         if missing:
             with pool:
                 payloads = [(k, {**asdict(replace(md, seed=md.seed + k)), "trajectory": k}) for k in missing]
-                pool.run(trajectory_texts, payloads, journal.add, chunk=1, tick=bar.update)
+                pool.run(trajectory_texts, payloads, journal.add, chunk=1,
+                         tick=lambda n: (journal.commit(), bar.update(n)))
     finally:
         bar.close()
+        journal.commit()
     os.replace(partial, out)
     journal.close()
     frames = read(out, index=":")

@@ -6,8 +6,9 @@ the moment it returns and still write the file a serial run writes, byte for byt
 - the result of task ``i`` is appended to ``target`` (and flushed to disk) when every task before ``i``
   is in it; a result that arrives ahead of its turn waits in ``<target>.parts/i.txt`` (written atomically);
 - ``<target>.parts/journal.json`` records the settings of the run, how many tasks ``target`` holds and
-  its length in bytes. A killed client resumes from it: ``target`` is cut back to the recorded length (a
-  half-appended result goes), waiting results are kept, and :attr:`missing` lists only what is left;
+  its length in bytes (after each task's group of results, and at least every second). A killed client
+  resumes from it: ``target`` is cut back to the recorded length (a half-appended or unrecorded result
+  goes and is computed again), waiting results are kept, and :attr:`missing` lists only what is left;
 - a result given twice (a task retried after its worker died) is kept once.
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,6 +24,7 @@ from ..errors import BoltzmatchError
 from .atomic import atomic_write_text
 
 JOURNAL = "journal.json"
+SAVE_SECONDS = 1.0  # the journal is rewritten at most this often while results stream in, and after each task
 
 
 class OrderedJournal:
@@ -39,6 +42,7 @@ class OrderedJournal:
         self.n_tasks = int(n_tasks)
         self.settings = json.loads(json.dumps(settings))
         self.resumed = 0  # tasks already done when this journal opened
+        self._recorded, self._saved_at = -1, 0.0
         journal = self.parts / JOURNAL
         if journal.exists():
             state = json.loads(journal.read_text())
@@ -84,9 +88,11 @@ class OrderedJournal:
         self._advance()
 
     def close(self) -> None:
-        """Remove the journal folder once every task is in ``target``."""
+        """Record what is appended; remove the journal folder once every task is in ``target``."""
         if self.complete and self.parts.exists():
             shutil.rmtree(self.parts)
+        elif self.parts.exists():
+            self.commit()
 
     def _waiting(self) -> set[int]:
         if not self.parts.exists():
@@ -103,13 +109,22 @@ class OrderedJournal:
                 stale.unlink()
 
     def _append(self, text: str) -> None:
-        """Append the next task's text (flushed: a killed process loses none of it), then record it."""
+        """Append the next task's text (flushed: a killed process loses none of it); the journal records it
+        within :data:`SAVE_SECONDS` (a result appended but not yet recorded is cut back and computed again
+        on resume: never kept twice)."""
         with open(self.target, "a") as handle:
             handle.write(text)
         self.done += 1
-        self._save()
+        if time.monotonic() - self._saved_at > SAVE_SECONDS:
+            self._save()
+
+    def commit(self) -> None:
+        """Record every appended result in the journal now (after each task's results; on close)."""
+        if self._recorded != self.done:
+            self._save()
 
     def _save(self) -> None:
         size = self.target.stat().st_size if self.target.exists() else 0
         atomic_write_text(self.parts / JOURNAL, json.dumps(
             {"settings": self.settings, "n_tasks": self.n_tasks, "done": self.done, "bytes": size}))
+        self._recorded, self._saved_at = self.done, time.monotonic()
