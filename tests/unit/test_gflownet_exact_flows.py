@@ -226,7 +226,8 @@ def test_every_loss_is_zero_at_the_exact_solution_of_dags_with_several_parents(n
 
 def test_flow_matching_learns_the_scale_of_its_flows_and_explores_by_default(tmp_path):
     """FM's edge flows carry one learned log-scale (the model's log_z, at lr_log_z): the FM loss moves it.
-    FM's default ε is 0.1 (on-policy FM ended at exact L1 0.40 on alanine's 12 × 12 torsions; ε 0.1: 0.025)."""
+    The default ε is 0.1 for the losses that fit flows state by state (on-policy FM ended at exact L1 0.40 on
+    alanine's 12 × 12 torsions; ε 0.1: 0.025) and 0 for TB."""
     from boltzmatch.gflownet.hypergrid import Hypergrid
     from boltzmatch.gflownet.model import GFlowNetModel
     from boltzmatch.gflownet.sampler import sample_trajectories
@@ -249,3 +250,6 @@ def test_flow_matching_learns_the_scale_of_its_flows_and_explores_by_default(tmp
                    n_trajectories=32, batch_size=16, hidden=[8], eval_every=1, progress=False)
     assert rd.read_config(tmp_path / "fm")["training"]["epsilon"] == 0.1
     assert rd.read_config(tmp_path / "tb")["training"]["epsilon"] == 0.0
+    from boltzmatch.gflownet.train import EXPLORATION
+
+    assert EXPLORATION == {"tb": 0.0, "db": 0.1, "subtb": 0.1, "fm": 0.1}

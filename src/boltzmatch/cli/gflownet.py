@@ -44,7 +44,7 @@ def add_parser(subparsers) -> None:
     t.add_argument("--hidden", type=int, nargs="+", default=[256, 256])
     t.add_argument("--backward", choices=["uniform", "learned"], default="uniform", help="backward policy")
     t.add_argument("--epsilon", type=float,
-                   help="ε-exploration: fraction of uniform random actions (default 0.1 for fm, 0 for the others)")
+                   help="ε-exploration: fraction of uniform random actions (default 0.1 for db, subtb, fm; 0 for tb)")
     t.add_argument("--policy-temperature", type=float, default=1.0,
                    help="temperature of the sampling policy's logits (exploration)")
     t.add_argument("--subtb-lambda", type=float, default=0.9)

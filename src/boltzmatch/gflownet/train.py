@@ -24,10 +24,11 @@ from .sampler import TrajectoryBuffer, concat, sample_trajectories
 from .tetris import Tetris
 from .torsions import Torsions
 
-# flow matching learns the flows only where trajectories go: on-policy it left low-reward states' flows wrong
-# (alanine dipeptide 12 × 12 torsions, 32,000 trajectories: exact L1 0.40 at ε 0, 0.025 at ε 0.1; TB 0.005
-# at ε 0 and 0.028 at ε 0.1, so TB keeps 0)
-FM_EPSILON = 0.1
+# the losses that fit flows state by state learn them only where trajectories go: on-policy they left
+# low-reward states' flows wrong (alanine dipeptide 12 × 12 torsions, 32,000 trajectories, exact L1 at ε 0 →
+# ε 0.1: fm 0.40 → 0.025, db 0.67 → 0.09–0.13, subtb 1.48 → 0.03–0.04; hypergrid 8²: db 7.5e-4 → 1.4e-6,
+# subtb 0.0053 → 0.0046). TB does best on-policy (torsions 0.005 → 0.028, hypergrid 0.0021 → 0.0155): 0.
+EXPLORATION = {"tb": 0.0, "db": 0.1, "subtb": 0.1, "fm": 0.1}
 
 ENVIRONMENTS: dict[str, type[Environment]] = {"hypergrid": Hypergrid, "tetris": Tetris, "torsions": Torsions}
 
@@ -120,12 +121,12 @@ def train_gflownet(env: str | None = None, *, out: str | Path, env_options: dict
     """Train a GFlowNet on ``env`` (``hypergrid``: ``env_options`` ndim, height, r0, r1, r2; ``tetris``:
     width, height, sharpness, pieces; ``torsions``: molecule, bins, temperature K, calculator
     openmm|xtb|emt|RUN_DIR) with ``loss`` (tb, db, subtb, fm) on ``n_trajectories`` trajectories in batches
-    of ``batch_size``. ``epsilon``: share of uniform random actions (default :data:`FM_EPSILON` for fm, 0 for the
-    others); ``policy_temperature`` divides the
-    sampling policy's logits (``temperature`` is its old name, deprecated: kelvin is ``temperature``
-    everywhere else). ``replay``: capacity of a trajectory replay buffer (0: none); each batch then draws
-    ``replay_fraction`` of its trajectories from it (once it holds that many), the rest on-policy. An ``out``
-    that holds a run is refused unless ``overwrite`` (then it is emptied first: no old plots stay)."""
+    of ``batch_size``. ``epsilon``: share of uniform random actions (default :data:`EXPLORATION`: 0.1 for
+    db, subtb and fm, 0 for tb); ``policy_temperature`` divides the sampling policy's logits
+    (``temperature`` is its old name, deprecated: kelvin is ``temperature`` everywhere else). ``replay``:
+    capacity of a trajectory replay buffer (0: none); each batch then draws ``replay_fraction`` of its
+    trajectories from it (once it holds that many), the rest on-policy. An ``out`` that holds a run is
+    refused unless ``overwrite`` (then it is emptied first: no old plots stay)."""
     if temperature is not None:
         warnings.warn("train_gflownet(temperature=...) is deprecated and goes in the next release; use "
                       "policy_temperature=...", DeprecationWarning, stacklevel=2)
@@ -142,7 +143,7 @@ def train_gflownet(env: str | None = None, *, out: str | Path, env_options: dict
         if replay < 0 or not 0 <= replay_fraction < 1:
             raise BoltzmatchError(f"replay must be ≥ 0 and replay_fraction in [0, 1), got {replay}, {replay_fraction}")
         if epsilon is None:
-            epsilon = FM_EPSILON if loss == "fm" else 0.0
+            epsilon = EXPLORATION[loss]
         if not 0 <= epsilon <= 1 or not policy_temperature > 0:
             raise BoltzmatchError(f"epsilon must lie in [0, 1] and policy_temperature be positive, got {epsilon}, "
                                   f"{policy_temperature}")
