@@ -15,6 +15,7 @@ from ..errors import BoltzmatchError
 from ..runs import run_dir as rd
 from ..training.loop import Step, run_loop, write_summary
 from ..utils.table import format_table
+from .adam import FunctionalAdam
 from .env import Environment
 from .evaluate import evaluate_exact
 from .hypergrid import Hypergrid
@@ -160,9 +161,10 @@ def train_gflownet(env: str | None = None, *, out: str | Path, env_options: dict
     torch.manual_seed(settings.seed)
     environment, model = build(settings)
     others = [p for name, p in model.named_parameters() if name != "log_z"]
-    # fused: one kernel over all parameters (a 2 x 256 policy's unfused Adam step was 7 % of an iteration)
-    optimizer = torch.optim.Adam([{"params": others, "lr": settings.lr},
-                                  {"params": [model.log_z], "lr": settings.lr_log_z}], fused=True)
+    # fused: one kernel over all parameters (a 2 x 256 policy's unfused Adam step was 7 % of an iteration);
+    # functional: torch.optim.Optimizer's constructor imports torch._dynamo (1.6 s), see adam.py
+    optimizer = FunctionalAdam([{"params": others, "lr": settings.lr},
+                                {"params": [model.log_z], "lr": settings.lr_log_z}])
     if not resume:
         out.mkdir(parents=True, exist_ok=True)
         rd.write_config(out, {"kind": "gflownet", "model": {"name": "gflownet", **environment.options()},
@@ -186,7 +188,7 @@ class GFlowNetStep(Step):
 
     unit = "batch"
 
-    def __init__(self, env: Environment, model: GFlowNetModel, optimizer: torch.optim.Optimizer,
+    def __init__(self, env: Environment, model: GFlowNetModel, optimizer: FunctionalAdam,
                  settings: GFlowNetSettings):
         self.env, self.model, self.optimizer, self.settings = env, model, optimizer, settings
         self.generator = torch.Generator().manual_seed(settings.seed)
