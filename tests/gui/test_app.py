@@ -250,3 +250,18 @@ def test_fine_tuning_with_a_supervised_objective_uses_the_trainers_weights(make_
     assert rd.read_config(tuned[0])["prior"] == rd.read_config(training["parent"])["prior"]
     assert training["objective"] == "energy-forces"
     assert (training["energy_weight"], training["force_weight"]) == (1.0, 100.0)
+
+
+def test_the_compute_device_is_a_setting_that_training_uses(make_window, tmp_path):
+    """Settings ▸ Compute device (issue 40): auto, cpu and each CUDA device; the choice persists and goes into
+    the training and MD calls; a device the machine lacks is refused when chosen."""
+    settings_file = tmp_path / "device.ini"
+    window = make_window(settings_file=settings_file)
+    assert window.session.device() == "auto" and window.device_actions["auto"].isChecked()
+    window.device_actions["cpu"].trigger()
+    assert window.session.device() == "cpu"
+    assert window.train._common()["device"] == "cpu"
+    again = make_window(settings_file=settings_file)
+    assert again.session.device() == "cpu" and again.device_actions["cpu"].isChecked()
+    with pytest.raises(BoltzmatchError, match="--device cuda:99"):
+        again.session.set_device("cuda:99")

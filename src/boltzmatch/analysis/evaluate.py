@@ -14,6 +14,7 @@ from ..data.packed import PackedStructures
 from ..models.base import energy_and_forces, model_dtype
 from ..runs.run_dir import energy_zero_known, load, read_config
 from ..utils.atomic import atomic_write_text
+from ..utils.device import resolve_device
 from ..utils.table import format_table
 from .plots import parity_plot
 
@@ -24,8 +25,8 @@ def predict(model: torch.nn.Module, packed: PackedStructures, batch_size: int = 
     for start in range(0, len(packed), batch_size):
         batch = packed.batch(np.arange(start, min(start + batch_size, len(packed))))
         e, f = energy_and_forces(model, batch)
-        energies.append(e.detach().double().numpy())
-        forces.append(f.detach().double().numpy())
+        energies.append(e.detach().double().cpu().numpy())
+        forces.append(f.detach().double().cpu().numpy())
     return np.concatenate(energies), np.concatenate(forces)
 
 
@@ -41,7 +42,7 @@ def predict_frames(run_dir: str | Path, frames: list[Atoms]) -> tuple[np.ndarray
 
 
 def evaluate(run_dir: str | Path, data: str | Path, *, out: str | Path | None = None, batch_size: int = 64,
-             data_options: dict | None = None, predictions: bool = False) -> dict:
+             data_options: dict | None = None, predictions: bool = False, device: str = "auto") -> dict:
     """Errors of the model in ``run_dir`` on ``data``: energies in eV, forces in eV/Å.
 
     Returns ``n_structures``, ``energy_mae``, ``energy_rmse``, ``energy_mae_per_atom``,
@@ -54,13 +55,15 @@ def evaluate(run_dir: str | Path, data: str | Path, *, out: str | Path | None = 
     ideally a separately seeded trajectory: a random split of one trajectory puts test frames
     femtoseconds from training frames. ``predictions``: also the per-structure ``energy_predicted``
     and ``energy_reference`` (eV, lists in file order; a model without an energy zero is shifted by
-    the mean offset), e.g. for a parity plot whose points open their frame.
+    the mean offset), e.g. for a parity plot whose points open their frame. ``device``: where the model runs
+    (``auto``: CUDA when present).
     """
-    model = load(run_dir)
+    dev = resolve_device(device)
+    model = load(run_dir, map_location=dev)
     dtype = torch.float64 if read_config(run_dir)["model"].get("dtype") == "float64" else torch.float32
     structures = read_structures(data, **(data_options or {}))
     packed = PackedStructures(structures, dtype=dtype)
-    energy, forces = predict(model, packed, batch_size)
+    energy, forces = predict(model, PackedStructures(structures, dtype=dtype).to(dev), batch_size)
     full = packed.full
     result: dict = {"n_structures": len(packed), "n_atoms": full.n_atoms}
     known_zero = energy_zero_known(run_dir)

@@ -63,7 +63,7 @@ def filter_normalized_direction(params: dict[str, torch.Tensor], generator: torc
         if w.dim() == 0 or name in skip or (w.dim() == 1 and name.rsplit(".", 1)[-1] == "bias"):
             direction[name] = torch.zeros_like(w)
             continue
-        d = torch.randn(w.shape, generator=generator, dtype=w.dtype)
+        d = torch.randn(w.shape, generator=generator, dtype=w.dtype).to(w.device)  # the same on any device
         rows = w.shape[0] if w.dim() > 1 else 1
         rows_d = d.reshape(rows, -1)
         rows_w = w.reshape(rows, -1)
@@ -156,12 +156,12 @@ def _vectorized(model, loss_fn, base, d1, d2, points, chunk, progress) -> np.nda
         b = torch.tensor([p[1] for p in block])
         stacked = {n: base[n][None] + _outer(a, d1[n]) + (_outer(b, d2[n]) if d2 is not None else 0.0)
                    for n in base}
-        out.append(vmap(one, randomness="same")(stacked).detach().double().numpy())
+        out.append(vmap(one, randomness="same")(stacked).detach().double().cpu().numpy())
     return np.concatenate(out)
 
 
 def _outer(coefficients: torch.Tensor, tensor: torch.Tensor) -> torch.Tensor:
-    return coefficients.to(tensor.dtype).reshape(-1, *([1] * tensor.dim())) * tensor[None]
+    return coefficients.to(tensor).reshape(-1, *([1] * tensor.dim())) * tensor[None]
 
 
 def sharpness(model: torch.nn.Module, loss_fn, *, epsilon: float = 0.05, samples: int = 10, seed: int = 0) -> dict:
@@ -252,6 +252,7 @@ def landscape(
     vectorize: bool = False,
     progress: bool = True,
     data_options: dict | None = None,
+    device: str = "auto",
 ) -> dict:
     """The loss landscape of the model in ``run_dir`` on ``data`` (at most ``max_frames`` frames).
 
@@ -259,15 +260,18 @@ def landscape(
     the size of the weights; ``params``: the parameter's own units; ``line``: α ∈ [−span, 1 + span]).
     ``temperature`` (K) for score objectives; default the frames' recorded temperature.
     Writes ``landscape.npz`` (axes and losses), ``landscape.json`` (sharpness, settings), contour,
-    surface and slice plots; returns the JSON content.
+    surface and slice plots; returns the JSON content. ``device``: auto (CUDA when present), cpu, cuda[:N]; the
+    random directions are drawn on the CPU, so they are the same on every device.
     """
     from ..data import read_structures
     from ..data.packed import PackedStructures
     from ..runs.run_dir import load
+    from ..utils.device import resolve_device
 
     check_grid(grid, span)
     out = Path(out)
-    model = load(run_dir)
+    dev = resolve_device(device)
+    model = load(run_dir, map_location=dev)
     from ..models.base import model_dtype
 
     dtype = model_dtype(model)
@@ -275,7 +279,7 @@ def landscape(
     if len(frames) > max_frames:
         picks = np.random.default_rng(seed).choice(len(frames), max_frames, replace=False)
         frames = [frames[i] for i in sorted(picks)]
-    batch = PackedStructures(frames, dtype=dtype).full
+    batch = PackedStructures(frames, dtype=dtype).to(dev).full
     if temperature is None:
         recorded = [a.info.get("temperature") for a in frames if a.info.get("temperature") is not None]
         temperature = float(np.mean(recorded)) if recorded else None
@@ -332,7 +336,8 @@ def landscape_directions(directions: str, model, run_dir, base: dict, span: floa
         other_dir = directions.split(":", 1)[1]
         if read_config(other_dir)["model"] != read_config(run_dir)["model"]:
             raise BoltzmatchError(f"--directions line: {other_dir} has another model config than {run_dir}")
-        other = trainable_parameters((load_other or load)(other_dir))
+        other = {n: p.to(next(iter(base.values())).device)
+                 for n, p in trainable_parameters((load_other or load)(other_dir)).items()}
         xs = np.unique(np.concatenate([np.linspace(-span, 1 + span, grid), [0.0, 1.0]]))
         return ({n: other[n] - base[n] for n in base}, None, xs, None,
                 (f"α: {Path(run_dir).name} (0) → {Path(other_dir).name} (1)", None))

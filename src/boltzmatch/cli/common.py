@@ -116,3 +116,19 @@ def add_criterion_options(parser: argparse.ArgumentParser) -> None:
                        help="fs of checks whose h(r) the rdf criterion compares with the reference's (default 1000)")
     group.add_argument("--max-rdf-deviation", type=float, default=0.25,
                        help="∫|h − h_ref| dr (0 … 2) beyond which the rdf criterion calls a collapse (default 0.25)")
+
+
+def add_device_options(parser: argparse.ArgumentParser, precision: bool = False) -> None:
+    """``--device`` (every command that computes) and, for training, ``--precision``."""
+    from ..utils.device import DEVICE_HELP, PRECISION_HELP, PRECISIONS
+
+    group = parser.add_argument_group("device")
+    group.add_argument("--device", default=None, help=f"where to compute: {DEVICE_HELP} (default auto)")
+    if precision:
+        group.add_argument("--precision", choices=PRECISIONS, default=None,
+                           help=PRECISION_HELP + " (default float32)")
+
+
+def device_kwargs(args: argparse.Namespace) -> dict:
+    """``device`` (and ``precision``) as given; absent ones keep the function's default (or a resumed run's)."""
+    return {key: getattr(args, key) for key in ("device", "precision") if getattr(args, key, None) is not None}

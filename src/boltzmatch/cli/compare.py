@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_alias, add_data_options, data_kwargs
+from .common import add_alias, add_data_options, add_device_options, data_kwargs, device_kwargs
 
 HELP = "judge models side by side: errors, MD stability, h(r), KS, MMD; report.md with plots"
 
@@ -32,6 +32,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     add_data_options(p)
+    add_device_options(p)
     p.set_defaults(run=run)
 
 
@@ -47,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
         integrator=args.integrator, interval=args.interval, seed=args.seed, landscape=args.landscape,
         landscape_grid=args.landscape_grid,
         progress=not args.quiet, data_options={k: v for k, v in data_kwargs(args).items() if v is not None},
+        **device_kwargs(args),
     )
     print(format_comparison(result))
     print(f"report: {result['report']}")

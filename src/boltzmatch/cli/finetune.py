@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_data_options, add_objective_options, cd_options, data_kwargs
+from .common import add_data_options, add_device_options, add_objective_options, cd_options, data_kwargs, device_kwargs
 
 HELP = "fine-tune a trained run with fisher, ism, ssm or dsm (positions alone suffice for ism/ssm/dsm)"
 
@@ -29,6 +29,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--out", required=True, help="the new run directory")
     p.add_argument("--quiet", action="store_true")
     add_data_options(p)
+    add_device_options(p, precision=True)
     p.set_defaults(run=run)
 
 
@@ -43,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
         val_fraction=args.val_fraction, test_fraction=args.test_fraction, seed=args.seed,
         max_minutes=args.max_minutes, progress=not args.quiet,
         data_options={k: v for k, v in data_kwargs(args).items() if v is not None},
-        cd_options=cd_options(args),
+        cd_options=cd_options(args), **device_kwargs(args),
     )
     print(format_train_summary(summary))
     return 0

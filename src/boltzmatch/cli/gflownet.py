@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from .common import add_alias
+from .common import add_alias, add_device_options
 
 HELP = "GFlowNets (hypergrid, tetris, molecular torsions): train with tb, db, subtb or fm; sample; exact evaluation"
 
@@ -56,18 +56,21 @@ def add_parser(subparsers) -> None:
     t.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
     t.add_argument("--resume", metavar="RUN_DIR", help="continue a killed run from its checkpoint")
     t.add_argument("--quiet", action="store_true")
+    add_device_options(t)
     t.set_defaults(run=run_train)
     s = verbs.add_parser("sample", help="draw objects: .npy of terminal states")
     s.add_argument("run_dir")
     s.add_argument("-n", type=int, default=1000)
     s.add_argument("--out", required=True, help="FILE.npy")
     s.add_argument("--seed", type=int, default=0)
+    add_device_options(s)
     s.set_defaults(run=run_sample)
     e = verbs.add_parser("evaluate", help="exact L1/TV/KL/JSD and log Z (enumerable environments), plots")
     e.add_argument("run_dir")
     e.add_argument("--samples", type=int, default=10_000, help="samples for the empirical L1")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    add_device_options(e)
     e.set_defaults(run=run_evaluate)
 
 
@@ -77,7 +80,7 @@ def run_train(args: argparse.Namespace) -> int:
     from ..gflownet.train import format_gflownet_summary
 
     if args.resume:
-        summary = train_gflownet(out=args.resume, resume=True, progress=not args.quiet)
+        summary = train_gflownet(out=args.resume, resume=True, progress=not args.quiet, device=args.device or "auto")
     else:
         if not args.out:
             raise BoltzmatchError("gflownet train needs --out RUN_DIR (or --resume RUN_DIR)")
@@ -87,7 +90,7 @@ def run_train(args: argparse.Namespace) -> int:
             lr_log_z=args.lr_log_z, hidden=args.hidden, backward=args.backward, epsilon=args.epsilon,
             policy_temperature=args.policy_temperature, subtb_lambda=args.subtb_lambda, replay=args.replay,
             replay_fraction=args.replay_fraction, eval_every=args.eval_every,
-            seed=args.seed, progress=not args.quiet, overwrite=args.overwrite)
+            seed=args.seed, progress=not args.quiet, overwrite=args.overwrite, device=args.device or "auto")
     print(format_gflownet_summary(summary))
     return 0
 
@@ -120,15 +123,18 @@ def run_sample(args: argparse.Namespace) -> int:
     from ..gflownet import load_gflownet
     from ..gflownet.sampler import sample_trajectories
     from ..utils.atomic import atomic_path
+    from ..utils.device import default_device, resolve_device
 
     out = Path(args.out)
     if out.suffix != ".npy":
         raise BoltzmatchError(f"{out}: objects are written as .npy")
-    env, model, _ = load_gflownet(args.run_dir)
-    batch = sample_trajectories(env, model, args.n, torch.Generator().manual_seed(args.seed))
+    with default_device(resolve_device(args.device)):
+        env, model, _ = load_gflownet(args.run_dir)
+        generator = torch.Generator(device=torch.get_default_device()).manual_seed(args.seed)
+        batch = sample_trajectories(env, model, args.n, generator)
     with atomic_path(out) as tmp:
         with open(tmp, "wb") as handle:
-            np.save(handle, batch.terminal.numpy())
+            np.save(handle, batch.terminal.cpu().numpy())
     print(f"wrote {batch.n} objects of shape {tuple(batch.terminal.shape[1:])} to {out}")
     return 0
 
@@ -136,8 +142,10 @@ def run_sample(args: argparse.Namespace) -> int:
 def run_evaluate(args: argparse.Namespace) -> int:
     from ..gflownet.report import evaluate_run
     from ..gflownet.train import format_gflownet_summary
+    from ..utils.device import default_device, resolve_device
 
-    result = evaluate_run(args.run_dir, samples=args.samples, seed=args.seed)
+    with default_device(resolve_device(args.device)):
+        result = evaluate_run(args.run_dir, samples=args.samples, seed=args.seed)
     if args.json:
         print(json.dumps(result, indent=2))
     else:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_data_options, data_kwargs
+from .common import add_data_options, add_device_options, data_kwargs, device_kwargs
 
 HELP = "loss landscape around a trained model (random, two parameters, or a line to another run); sharpness"
 
@@ -35,6 +35,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_data_options(p)
+    add_device_options(p)
     p.set_defaults(run=run)
 
 
@@ -55,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
             raise BoltzmatchError(f"--data is needed: the {args.objective} landscape is evaluated on structures")
         r = landscape(args.run_dir, args.data, objective=args.objective, temperature=args.temperature,
                       max_frames=args.max_frames, sigma=args.sigma, vectorize=args.vectorize,
-                      data_options={k: v for k, v in data_kwargs(args).items() if v is not None}, **common)
+                      data_options={k: v for k, v in data_kwargs(args).items() if v is not None},
+                      **device_kwargs(args), **common)
     rows = [["model", r["run_dir"]], ["objective / frames", f"{r['objective']} / {r['n_frames']}"],
             ["directions", r["directions"]], ["grid", f"{r['grid']} per axis, span {r['span']}"],
             ["loss at the model", r["loss_at_model"]], ["loss min / max", f"{r['loss_min']:.4g} / {r['loss_max']:.4g}"],

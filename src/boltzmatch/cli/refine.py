@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_alias, add_cluster_options
+from .common import add_alias, add_cluster_options, add_device_options, device_kwargs
 
 HELP = "close the loop: MD with the model, label frames before collapse and where it is unsure, fine-tune, repeat"
 
@@ -45,6 +45,7 @@ def add_parser(subparsers) -> None:
                         "(default 0.5 with --objective fisher; 0 turns it off)")
     p.add_argument("--seed", type=int, default=0)
     add_cluster_options(p, "labelling")
+    add_device_options(p)
     p.add_argument("--out", required=True, help="the refine folder (round_NN/, refine.csv, refine.json, refine.png)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(run=run)
@@ -59,6 +60,6 @@ def run(args: argparse.Namespace) -> int:
                      lr=args.lr, batch_size=args.batch_size, max_minutes=args.max_minutes, test=args.test,
                      seed=args.seed, selection=args.selection, objective=args.objective,
                      energy_weight=args.energy_weight, huber_delta=args.huber_delta, cd_weight=args.cd_weight,
-                     progress=not args.quiet, workers=args.workers, scheduler=args.scheduler)
+                     progress=not args.quiet, workers=args.workers, scheduler=args.scheduler, **device_kwargs(args))
     print(format_refine_summary(summary))
     return 0

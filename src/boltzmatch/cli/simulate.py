@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_criterion_options, add_data_options, data_kwargs
+from .common import add_criterion_options, add_data_options, add_device_options, data_kwargs
 
 HELP = "run batched MD with a trained model; replicas stop when they collapse; summary.json and trajectories"
 
@@ -36,10 +36,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--exact-filters", action="store_true",
                    help="evaluate SchNet's filter networks exactly, not from their tables (slower; "
                         "forces differ by < 1e-5 eV/Å)")
-    p.add_argument("--device", default="cpu")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_criterion_options(p)
     add_data_options(p)
+    add_device_options(p)
     p.set_defaults(run=run)
 
 
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
             reference=args.reference, max_deviation=args.max_deviation, max_temperature=args.max_temperature,
             criterion=args.criterion, persist=args.persist, rdf_window=args.rdf_window,
             max_rdf_deviation=args.max_rdf_deviation,
-            write_trajectories=not args.no_trajectories, resume=args.resume, device=args.device,
+            write_trajectories=not args.no_trajectories, resume=args.resume, device=args.device or "auto",
             progress=not args.quiet, exact_filters=args.exact_filters,
             data_options={k: v for k, v in data_kwargs(args).items() if v is not None},
         )

@@ -19,6 +19,8 @@ def add_parser(subparsers) -> None:
         q.add_argument("--storage", help="database URL shared by agents, e.g. postgresql://user@host/db "
                                          "(default: the folder's study.db)")
         q.add_argument("--jobs", type=int, default=1, help="trials side by side on this machine")
+        q.add_argument("--gpus", metavar="0,1,…", help="spread trials over these GPUs, one trial per GPU seeing only "
+                                                      "its own (CUDA_VISIBLE_DEVICES); --jobs defaults to their number")
         q.add_argument("--seed", type=int, help="sampler seed")
         q.add_argument("--count", type=int, help="run at most N trials here, then stop (as `wandb agent --count N`; "
                                                  "a random/bayes sweep without run_cap runs until this or Ctrl-C)")
@@ -42,11 +44,11 @@ def run(args: argparse.Namespace) -> int:
 
     if args.sweep_verb == "run":
         summary = run_sweep(args.config, out=args.out, storage=args.storage, jobs=args.jobs,
-                            seed=0 if args.seed is None else args.seed, count=args.count)
+                            seed=0 if args.seed is None else args.seed, count=args.count, gpus=args.gpus)
         print(format_sweep_summary(summary))
     elif args.sweep_verb == "agent":
         print(format_sweep_summary(agent(args.sweep_dir, storage=args.storage, jobs=args.jobs, seed=args.seed,
-                                         count=args.count)))
+                                         count=args.count, gpus=args.gpus)))
     elif args.sweep_verb == "dashboard":
         from ..sweep.dashboard import serve_dashboard
 

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_alias, add_data_options, add_objective_options, cd_options, data_kwargs
+from .common import (
+    add_alias,
+    add_data_options,
+    add_device_options,
+    add_objective_options,
+    cd_options,
+    data_kwargs,
+    device_kwargs,
+)
 
 HELP = "train an energy model (schnet, painn, mlp, linear, or a MACE architecture) on energies and/or forces"
 
@@ -49,6 +57,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--out", help="run directory to create")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_device_options(p, precision=True)
     add_data_options(p)
     p.set_defaults(run=run)
 
@@ -70,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     from ..training import format_train_summary, train
 
     if args.resume:
-        summary = train(None, out=args.resume, resume=True, progress=not args.quiet)
+        summary = train(None, out=args.resume, resume=True, progress=not args.quiet, **device_kwargs(args))
     else:
         if not args.data or not args.out:
             raise BoltzmatchError("train needs DATA and --out RUN_DIR (or --resume RUN_DIR)")
@@ -85,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
             antithetic=args.antithetic, huber_delta=args.huber_delta,
             solver=args.solver, ridge=args.ridge,
             data_options={k: v for k, v in data_kwargs(args).items() if v is not None},
-            cd_options=cd_options(args), prior=args.prior,
+            cd_options=cd_options(args), prior=args.prior, **device_kwargs(args),
         )
     import os
 

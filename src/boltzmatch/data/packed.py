@@ -25,18 +25,30 @@ class PackedStructures:
     def __len__(self) -> int:
         return self.n_structures
 
+    @property
+    def device(self) -> torch.device:
+        return self.full.positions.device
+
+    def to(self, device: torch.device | str) -> PackedStructures:
+        """The whole data set on ``device`` (a GPU: every batch is then a gather there, no copies per step)."""
+        self.full = self.full.to(device)
+        self.counts, self.starts = self.counts.to(device), self.starts.to(device)
+        return self
+
     def batch(self, indices: Sequence[int] | np.ndarray | torch.Tensor) -> AtomsBatch:
         """An AtomsBatch of the structures ``indices`` (in that order)."""
-        idx = torch.as_tensor(np.asarray(indices), dtype=torch.long)
+        device = self.counts.device
+        idx = torch.as_tensor(np.asarray(indices), dtype=torch.long).to(device)
         counts = self.counts[idx]
         atoms = torch.repeat_interleave(self.starts[idx], counts) + (
-            torch.arange(int(counts.sum())) - torch.repeat_interleave(torch.cumsum(counts, 0) - counts, counts)
+            torch.arange(int(counts.sum()), device=device)
+            - torch.repeat_interleave(torch.cumsum(counts, 0) - counts, counts)
         )
         f = self.full
         return AtomsBatch(
             positions=f.positions[atoms],
             numbers=f.numbers[atoms],
-            structure_index=torch.repeat_interleave(torch.arange(len(idx)), counts),
+            structure_index=torch.repeat_interleave(torch.arange(len(idx), device=device), counts),
             cell=f.cell[idx],
             pbc=f.pbc[idx],
             energy=None if f.energy is None else f.energy[idx],

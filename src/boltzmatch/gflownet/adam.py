@@ -37,7 +37,7 @@ class FunctionalAdam:
 
     def _state_of(self, p: torch.Tensor) -> dict[str, torch.Tensor]:
         if p not in self.state:
-            self.state[p] = {"step": torch.zeros((), dtype=torch.float32),
+            self.state[p] = {"step": torch.zeros((), dtype=torch.float32, device=p.device),
                              "exp_avg": torch.zeros_like(p, memory_format=torch.preserve_format),
                              "exp_avg_sq": torch.zeros_like(p, memory_format=torch.preserve_format)}
         return self.state[p]
@@ -77,6 +77,6 @@ class FunctionalAdam:
         self.state = {}
         for i, saved in state_dict["state"].items():
             p = params[int(i)]
-            self.state[p] = {"step": saved["step"].detach().to(torch.float32).reshape(()).clone(),
+            self.state[p] = {"step": saved["step"].detach().to(p.device, torch.float32).reshape(()).clone(),
                              "exp_avg": saved["exp_avg"].detach().to(p).clone(),
                              "exp_avg_sq": saved["exp_avg_sq"].detach().to(p).clone()}

@@ -88,7 +88,7 @@ def evaluate_exact(env: Environment, model: GFlowNetModel, loss: str, n_samples:
     l1 = float((p_model - target).abs().sum())
     kl = float((target[terminal] * (target[terminal].log() - p_model[terminal].clamp_min(1e-300).log())).sum())
     result = {"l1_exact": l1, "tv_exact": 0.5 * l1, "kl_exact": kl,
-              "jsd_exact": jensen_shannon(target.numpy(), p_model.numpy()),
+              "jsd_exact": jensen_shannon(target.cpu().numpy(), p_model.cpu().numpy()),
               "log_z": model_log_z(env, model, loss), "log_z_true": log_z_true, "n_states": int(len(states)),
               "policy_mass": float(p_model.sum())}
     if n_samples:
@@ -100,14 +100,14 @@ def evaluate_exact(env: Environment, model: GFlowNetModel, loss: str, n_samples:
 def sampling_floor_l1(target: torch.Tensor, n_samples: int, seed: int) -> float:
     """The empirical L1 that ``n_samples`` exact draws from ``target`` score: what a perfect sampler
     reports (with many states and few samples it dominates :func:`empirical_l1`)."""
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator(device=target.device).manual_seed(seed)
     draws = torch.multinomial(target.double(), n_samples, replacement=True, generator=generator)
     counts = torch.bincount(draws, minlength=len(target)).double()
     return float((counts / n_samples - target).abs().sum())
 
 
 def empirical_l1(env: Environment, model: GFlowNetModel, target: torch.Tensor, n_samples: int, seed: int) -> float:
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator(device=torch.get_default_device()).manual_seed(seed)
     counts = torch.zeros(len(target), dtype=torch.float64)
     remaining = n_samples
     while remaining > 0:

@@ -46,8 +46,9 @@ def evaluate_run(run_dir: str | Path, *, samples: int = 10_000, seed: int = 0, p
         if env.name == "tetris":  # example boards the policy builds
             from .sampler import sample_trajectories
 
-            boards = sample_trajectories(env, model, 16, torch.Generator().manual_seed(seed)).terminal
-            draw.image_grid(boards.flatten(1).float().numpy() * 2 - 1, run / "boards.png",
+            generator = torch.Generator(device=torch.get_default_device()).manual_seed(seed)
+            boards = sample_trajectories(env, model, 16, generator).terminal
+            draw.image_grid(boards.flatten(1).float().cpu().numpy() * 2 - 1, run / "boards.png",
                             shape=(env.height, env.width), title="sampled Tetris boards", columns=8)
         maps = _distribution_maps(env, distributions[0], distributions[1])
         if maps is not None:
@@ -68,5 +69,5 @@ def _distribution_maps(env, p_model: torch.Tensor, target: torch.Tensor):
                 (f"{names[0]} bin", f"{names[1]} bin"),
                 env.grid(target), env.grid(p_model))
     shape = (env.height, env.height)
-    return (f"hypergrid {env.height}×{env.height}", ("x₁", "x₂"), target.reshape(shape).numpy(),
-            p_model.reshape(shape).numpy())
+    return (f"hypergrid {env.height}×{env.height}", ("x₁", "x₂"), target.reshape(shape).cpu().numpy(),
+            p_model.reshape(shape).cpu().numpy())

@@ -211,4 +211,4 @@ class Torsions(Environment):
 
     def grid(self, values: torch.Tensor) -> np.ndarray:
         """Values over all states → the (bins,)*k array of the full assignments."""
-        return values[-self.bins**self.k:].reshape((self.bins,) * self.k).numpy()
+        return values[-self.bins**self.k:].reshape((self.bins,) * self.k).cpu().numpy()

@@ -14,6 +14,7 @@ import torch
 from ..errors import BoltzmatchError
 from ..runs import run_dir as rd
 from ..training.loop import Step, run_loop, write_summary
+from ..utils.device import default_device, resolve_device
 from ..utils.table import format_table
 from .adam import FunctionalAdam
 from .env import Environment
@@ -118,7 +119,8 @@ def train_gflownet(env: str | None = None, *, out: str | Path, env_options: dict
                    hidden: list[int] | None = None, backward: str = "uniform", epsilon: float | None = None,
                    policy_temperature: float = 1.0, subtb_lambda: float = 0.9, replay: int = 0,
                    replay_fraction: float = 0.5, eval_every: int = 100, seed: int = 0, resume: bool = False,
-                   progress: bool = True, temperature: float | None = None, overwrite: bool = False) -> dict:
+                   progress: bool = True, temperature: float | None = None, overwrite: bool = False,
+                   device: str = "auto") -> dict:
     """Train a GFlowNet on ``env`` (``hypergrid``: ``env_options`` ndim, height, r0, r1, r2; ``tetris``:
     width, height, sharpness, pieces; ``torsions``: molecule, bins, temperature K, calculator
     openmm|xtb|emt|RUN_DIR) with ``loss`` (tb, db, subtb, fm) on ``n_trajectories`` trajectories in batches
@@ -127,7 +129,8 @@ def train_gflownet(env: str | None = None, *, out: str | Path, env_options: dict
     (``temperature`` is its old name, deprecated: kelvin is ``temperature`` everywhere else). ``replay``:
     capacity of a trajectory replay buffer (0: none); each batch then draws ``replay_fraction`` of its
     trajectories from it (once it holds that many), the rest on-policy. An ``out`` that holds a run is
-    refused unless ``overwrite`` (then it is emptied first: no old plots stay)."""
+    refused unless ``overwrite`` (then it is emptied first: no old plots stay). ``device``: auto (CUDA when
+    present), cpu, cuda[:N]."""
     if temperature is not None:
         warnings.warn("train_gflownet(temperature=...) is deprecated and goes in the next release; use "
                       "policy_temperature=...", DeprecationWarning, stacklevel=2)
@@ -158,27 +161,28 @@ def train_gflownet(env: str | None = None, *, out: str | Path, env_options: dict
                                     policy_temperature=policy_temperature, subtb_lambda=subtb_lambda, replay=replay,
                                     replay_fraction=replay_fraction, eval_every=eval_every,
                                     seed=seed)
-    torch.manual_seed(settings.seed)
-    environment, model = build(settings)
-    others = [p for name, p in model.named_parameters() if name != "log_z"]
-    # fused: one kernel over all parameters (a 2 x 256 policy's unfused Adam step was 7 % of an iteration);
-    # functional: torch.optim.Optimizer's constructor imports torch._dynamo (1.6 s), see adam.py
-    optimizer = FunctionalAdam([{"params": others, "lr": settings.lr},
-                                {"params": [model.log_z], "lr": settings.lr_log_z}])
-    if not resume:
-        out.mkdir(parents=True, exist_ok=True)
-        rd.write_config(out, {"kind": "gflownet", "model": {"name": "gflownet", **environment.options()},
-                              "normalization": {}, "training": asdict(settings)})
-    step = GFlowNetStep(environment, model, optimizer, settings)
-    state = run_loop(step, out, epochs=step.blocks, resume=resume, progress=progress)
-    summary = {"run_dir": str(out), "env": settings.env, **settings.env_options, "loss": settings.loss,
-               "trajectories": min(state["epoch"] * settings.eval_every, step.iterations) * settings.batch_size,
-               "wall_seconds": state["rows"][-1]["time_s"] if state["rows"] else 0.0}
-    if environment.enumerable:
-        model.eval()
-        summary.update(evaluate_exact(environment, model, settings.loss, n_samples=10_000, seed=settings.seed))
-    write_summary(out, format_gflownet_summary(summary))
-    return summary
+    with default_device(resolve_device(device)):  # the environments' plain factory calls land there
+        torch.manual_seed(settings.seed)
+        environment, model = build(settings)
+        others = [p for name, p in model.named_parameters() if name != "log_z"]
+        # fused: one kernel over all parameters (a 2 x 256 policy's unfused Adam step was 7 % of an iteration);
+        # functional: torch.optim.Optimizer's constructor imports torch._dynamo (1.6 s), see adam.py
+        optimizer = FunctionalAdam([{"params": others, "lr": settings.lr},
+                                    {"params": [model.log_z], "lr": settings.lr_log_z}])
+        if not resume:
+            out.mkdir(parents=True, exist_ok=True)
+            rd.write_config(out, {"kind": "gflownet", "model": {"name": "gflownet", **environment.options()},
+                                  "normalization": {}, "training": asdict(settings)})
+        step = GFlowNetStep(environment, model, optimizer, settings)
+        state = run_loop(step, out, epochs=step.blocks, resume=resume, progress=progress)
+        summary = {"run_dir": str(out), "env": settings.env, **settings.env_options, "loss": settings.loss,
+                   "trajectories": min(state["epoch"] * settings.eval_every, step.iterations) * settings.batch_size,
+                   "wall_seconds": state["rows"][-1]["time_s"] if state["rows"] else 0.0}
+        if environment.enumerable:
+            model.eval()
+            summary.update(evaluate_exact(environment, model, settings.loss, n_samples=10_000, seed=settings.seed))
+        write_summary(out, format_gflownet_summary(summary))
+        return summary
 
 
 class GFlowNetStep(Step):
@@ -191,7 +195,7 @@ class GFlowNetStep(Step):
     def __init__(self, env: Environment, model: GFlowNetModel, optimizer: FunctionalAdam,
                  settings: GFlowNetSettings):
         self.env, self.model, self.optimizer, self.settings = env, model, optimizer, settings
-        self.generator = torch.Generator().manual_seed(settings.seed)
+        self.generator = torch.Generator(device=torch.get_default_device()).manual_seed(settings.seed)
         self.buffer = TrajectoryBuffer(settings.replay) if settings.replay else None
         self.iterations = settings.n_trajectories // settings.batch_size
         self.blocks = -(-self.iterations // settings.eval_every)

@@ -37,6 +37,17 @@ class Session(QObject):
             value = [value]
         return [str(v) for v in value or []]
 
+    # compute device -----------------------------------------------------------------------------
+    def device(self) -> str:
+        """Where training and MD started from the app compute (``auto``: CUDA when present); persists."""
+        return str(self.settings.value("compute/device", "auto"))
+
+    def set_device(self, device: str) -> None:
+        from ..utils.device import resolve_device
+
+        resolve_device(device)  # a device this machine lacks is refused here, not when a run starts
+        self.settings.setValue("compute/device", device)
+
     # runs ---------------------------------------------------------------------------------------
     def new_path(self, stem: str, suffix: str = "") -> Path:
         """A name under the working folder that does not exist yet (``stem``, ``stem_2``, …)."""

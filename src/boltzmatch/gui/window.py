@@ -79,6 +79,25 @@ class MainWindow(QMainWindow):
         quit_action = QAction("Quit", self)
         quit_action.triggered.connect(self.close)
         file_menu.addAction(quit_action)
+        self._device_menu(self.menuBar().addMenu("&Settings").addMenu("Compute device"))
+
+    def _device_menu(self, menu) -> None:
+        """auto, cpu and each CUDA device this machine has; the choice persists (training and MD use it)."""
+        import torch
+        from PySide6.QtGui import QActionGroup
+
+        group = QActionGroup(self)
+        choices = ["auto", "cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+        self.device_actions = {}
+        for choice in choices:
+            label = {"auto": "auto (CUDA when present)", "cpu": "cpu"}.get(choice)
+            label = label or f"{choice} ({torch.cuda.get_device_name(int(choice[5:]))})"
+            action = QAction(label, self, checkable=True)
+            action.setChecked(choice == self.session.device())
+            action.triggered.connect(lambda _checked=False, c=choice: self.session.set_device(c))
+            group.addAction(action)
+            menu.addAction(action)
+            self.device_actions[choice] = action
 
     def show_pane(self, pane) -> None:
         self.nav.setCurrentRow(self.panes.index(pane))

@@ -89,7 +89,7 @@ class ContrastiveDivergence:
         chains = []
         for key, members in groups.items():
             n_atoms = len(key)
-            atom_index = (starts[members][:, None] + torch.arange(n_atoms)[None, :]).reshape(-1)
+            atom_index = (starts[members][:, None] + torch.arange(n_atoms, device=starts.device)[None, :]).reshape(-1)
             frames = batch.positions.detach()[atom_index].reshape(len(members), n_atoms, 3)
             buffer = self._buffer(key, frames)
             index, start = buffer.draw(len(members))
@@ -102,8 +102,11 @@ class ContrastiveDivergence:
 
     def _run_md(self, model: torch.nn.Module, batch: AtomsBatch, beta: torch.Tensor) -> torch.Tensor:
         dtype = batch.positions.dtype
-        masses = torch.as_tensor(atomic_masses[batch.numbers.cpu().numpy()], dtype=torch.float64)[:, None]
+        device = batch.positions.device
+        masses = torch.as_tensor(atomic_masses[batch.numbers.cpu().numpy()], dtype=torch.float64,
+                                 device=device)[:, None]
         kT = (1.0 / beta).double().detach()
+        self.integrator.generator = self._md_generator(device)
 
         def force_fn(positions: torch.Tensor):
             energy, forces = energy_and_forces(model, batch.with_positions(positions.to(dtype)))
@@ -112,7 +115,7 @@ class ContrastiveDivergence:
         positions = batch.positions.detach().double()
         energy, forces = force_fn(positions)
         state = MDState(positions=positions, velocities=maxwell_boltzmann(masses[:, 0], kT[batch.structure_index],
-                                                                          self.generator),
+                                                                          self.integrator.generator),
                         forces=forces, energy=energy, masses=masses, structure_index=batch.structure_index,
                         kT=kT, dof=3.0 * torch.bincount(batch.structure_index, minlength=len(kT)).double())
         was_training = model.training
@@ -123,6 +126,16 @@ class ContrastiveDivergence:
         finally:
             model.train(was_training)
         return state.positions
+
+    def _md_generator(self, device: torch.device) -> torch.Generator:
+        """The MD noise's generator: the objective's own on the CPU (runs and checkpoints as before); on a GPU
+        one there, seeded from it once (a resumed GPU run then draws other noise than an uninterrupted one)."""
+        if device.type == "cpu":
+            return self.generator
+        if getattr(self, "device_generator", None) is None or self.device_generator.device != device:
+            seed = int(torch.randint(2**62, (1,), generator=self.generator))
+            self.device_generator = torch.Generator(device=device).manual_seed(seed)
+        return self.device_generator
 
     def __call__(self, model: torch.nn.Module, batch: AtomsBatch) -> tuple[torch.Tensor, dict[str, float]]:
         beta = structure_beta(batch, self.temperature)

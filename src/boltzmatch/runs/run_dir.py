@@ -123,17 +123,17 @@ def build_from_config(config: dict, base_dir: str | Path | None = None) -> Energ
 
 
 def load(run_dir: str | Path, *, map_location: str | torch.device = "cpu") -> EnergyModel:
-    """The trained model of ``run_dir`` (best validation weights; the last epoch's for cd), in eval mode.
+    """The trained model of ``run_dir`` (best validation weights; the last epoch's for cd), in eval mode, on
+    the device ``map_location`` (a run trained on a GPU loads on a CPU and the other way round).
 
     ``run_dir`` may also be a MACE, SchNetPack or NequIP model file: its adapter, as imported.
     """
     run_dir = Path(run_dir)
     config = read_config(run_dir)
     model = build_from_config(config, base_dir=run_dir if run_dir.is_dir() else None)
-    if run_dir.is_file():
-        return model.eval()
-    path = run_dir / MODEL
-    if not path.exists():
-        raise BoltzmatchError(f"{run_dir}: no {MODEL}; the run has not finished an epoch")
-    model.load_state_dict(torch.load(path, map_location=map_location, weights_only=True))
-    return model.eval()
+    if not run_dir.is_file():
+        path = run_dir / MODEL
+        if not path.exists():
+            raise BoltzmatchError(f"{run_dir}: no {MODEL}; the run has not finished an epoch")
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return model.to(map_location).eval()

@@ -28,6 +28,7 @@ from ..data import read_structures
 from ..errors import BoltzmatchError
 from ..runs.run_dir import load
 from ..utils.atomic import atomic_write_text, save_torch
+from ..utils.device import resolve_device
 from ..utils.progress import current_observer, progress_bar
 from .forces import NEIGHBOR_SKIN, ModelForces
 from .graphs import DEFAULT_PERSIST_FS
@@ -74,7 +75,7 @@ def simulate(
     write_trajectories: bool = True,
     checkpoint_seconds: float = 60.0,
     resume: bool = False,
-    device: str = "cpu",
+    device: str = "auto",
     progress: bool = True,
     data_options: dict | None = None,
     skin: float = NEIGHBOR_SKIN,
@@ -108,8 +109,9 @@ def simulate(
     max_temperature
         Instantaneous temperature (K) that counts as a runaway (default 5 × ``temperature``).
     skin
-        Å added to the model's cutoff for the candidate pairs reused between steps (see
-        :class:`ModelForces`); it changes speed only, never the forces. 0 searches every step.
+        Å added to the cutoff for the candidate pairs reused between steps (:class:`ModelForces`; 0: every step).
+    device
+        ``auto`` (CUDA when present), ``cpu``, ``cuda`` or ``cuda:N``; the integrator state is float64 on any.
     exact_filters
         Evaluate SchNet's filter networks exactly instead of from a table of them (the default,
         :mod:`boltzmatch.models.filter_table`: forces within ~1e-5 eV/Å of the exact model's, ~1.2×
@@ -121,7 +123,7 @@ def simulate(
     """
     out = Path(out)
     settings = _settings({key: value for key, value in locals().items() if key in SETTINGS_KEYS})
-    dev = torch.device(device)
+    dev = resolve_device(device)
     model = (load(run_dir, map_location=dev) if isinstance(run_dir, str | Path)
              else run_dir.to(dev))
     names = {"model": str(run_dir) if isinstance(run_dir, str | Path) else type(model).__name__}

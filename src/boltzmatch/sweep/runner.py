@@ -31,6 +31,7 @@ import yaml
 from ..errors import BoltzmatchError
 from .command import trial_command
 from .config import SweepConfig, hyperband, is_envvar_macro, load_sweep
+from .gpus import GpuSlots, check_jobs, parse_gpus, trial_environment
 from .trial_control import counts_as_failure, die_with_parent, grid_queue_sampler, is_surplus, queue_grid, requeue
 
 SWEEP_FILE = "sweep.yaml"
@@ -95,8 +96,9 @@ def _value(row: dict, metric: str) -> float | None:
         return None
 
 
-def run_trial(trial, sweep: SweepConfig, out: Path) -> float:
-    """Optuna objective: run one trial's process, report its metric per epoch, return its best value."""
+def run_trial(trial, sweep: SweepConfig, out: Path, gpu: str | None = None) -> float:
+    """Optuna objective: run one trial's process (on GPU ``gpu`` alone where given), report its metric per
+    epoch, return its best value."""
     import optuna
 
     if is_surplus(trial, sweep):  # the grid's queue ran dry before this trial popped a point
@@ -111,6 +113,8 @@ def run_trial(trial, sweep: SweepConfig, out: Path) -> float:
     trial.set_user_attr("values", json.loads(json.dumps(values, default=str)))
     trial.set_user_attr("run_dir", str(trial_dir.resolve()))  # the report reads it from any directory
     trial.set_user_attr("command", command)
+    if gpu is not None:
+        trial.set_user_attr("gpu", gpu)
     metric = sweep.metric["name"]
     maximize = sweep.direction == "maximize"
     # per-epoch values go to the study only when a pruner reads them (each report is a database
@@ -119,7 +123,7 @@ def run_trial(trial, sweep: SweepConfig, out: Path) -> float:
     reported, header_checked = 0, False
     with open(trial_dir / "log.txt", "w") as log:
         # a program of the user's own finds its folder here, and writes metrics.csv into it per epoch
-        env = {**os.environ, "BOLTZMATCH_TRIAL_DIR": str(trial_dir)}
+        env = trial_environment({**os.environ, "BOLTZMATCH_TRIAL_DIR": str(trial_dir)}, gpu)
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,
                                    preexec_fn=die_with_parent)
         try:
@@ -197,7 +201,7 @@ def _stop_callback(sweep: SweepConfig, cap: int):
 
 
 def _optimize(sweep: SweepConfig, out: Path, storage: str | None, jobs: int, seed: int,
-              count: int | None = None) -> dict:
+              count: int | None = None, gpus: list[str] | None = None) -> dict:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # a failed trial is one line of ours, not a traceback
@@ -216,11 +220,13 @@ def _optimize(sweep: SweepConfig, out: Path, storage: str | None, jobs: int, see
     if sweep.method == "grid" and sweep.run_cap:
         cap = min(cap, sweep.run_cap)
     ran = 0  # trials this agent has started
+    slots = GpuSlots(gpus)
 
     def objective(trial) -> float:
         nonlocal ran
         ran += 1
-        return run_trial(trial, sweep, out)
+        with slots.take() as gpu:
+            return run_trial(trial, sweep, out, gpu)
 
     from optuna.trial import TrialState
 
@@ -290,10 +296,10 @@ def summarize_study(study, sweep: SweepConfig, out: Path) -> dict:
 
 
 def run_sweep(config: str | Path, *, out: str | Path, storage: str | None = None, jobs: int = 1,
-              seed: int = 0, count: int | None = None) -> dict:
+              seed: int = 0, count: int | None = None, gpus: str | list[str] | None = None) -> dict:
     """Start (or continue) the sweep of ``config`` (W&B sweep YAML) in folder ``out``; returns a summary.
     ``count``: run at most this many trials here (needed, or Ctrl-C, for a random/bayes sweep without
-    ``run_cap``)."""
+    ``run_cap``). ``gpus`` (``"0,1"``): one trial per GPU, each seeing only its own."""
     sweep = load_sweep(config)
     if sweep.command is None and not sweep.program and "data" not in {p.name for p in sweep.parameters}:
         raise BoltzmatchError(f"{config}: parameters.data: the default command (boltzmatch train) needs "
@@ -315,7 +321,8 @@ def run_sweep(config: str | Path, *, out: str | Path, storage: str | None = None
     if jobs < 1:
         raise BoltzmatchError(f"--jobs must be at least 1, got {jobs}")
     _check_count(count)
-    return _optimize(sweep, out, storage, jobs, seed, count)
+    gpus = parse_gpus(",".join(gpus) if isinstance(gpus, list) else gpus)
+    return _optimize(sweep, out, storage, check_jobs(jobs, gpus), seed, count, gpus)
 
 
 def _check_count(count: int | None) -> None:
@@ -324,14 +331,16 @@ def _check_count(count: int | None) -> None:
 
 
 def agent(out: str | Path, *, storage: str | None = None, jobs: int = 1, seed: int | None = None,
-          count: int | None = None) -> dict:
+          count: int | None = None, gpus: str | list[str] | None = None) -> dict:
     """Join the sweep in folder ``out`` (its study in ``storage``, default the folder's SQLite file)."""
     out = Path(out)
     if not (out / SWEEP_FILE).exists():
         raise BoltzmatchError(f"{out}: not a sweep folder (no {SWEEP_FILE})")
     sweep = load_sweep(out / SWEEP_FILE)
     _check_count(count)
-    return _optimize(sweep, out, storage, jobs, seed if seed is not None else int(time.time()) % 100_000, count)
+    gpus = parse_gpus(",".join(gpus) if isinstance(gpus, list) else gpus)
+    return _optimize(sweep, out, storage, check_jobs(jobs, gpus),
+                     seed if seed is not None else int(time.time()) % 100_000, count, gpus)
 
 
 def load_study(out: str | Path, storage: str | None = None):

@@ -18,6 +18,7 @@ from ..objectives.registry import make_objective
 from ..objectives.score import dsm_sigma_from_data
 from ..runs import run_dir as rd
 from ..runs.external import copy_external
+from ..utils.device import resolve_device
 from .distributed import Distributed
 from .normalization import fit_normalization
 from .settings import TrainSettings
@@ -73,7 +74,7 @@ def _objectives(settings: TrainSettings) -> tuple[object, list, object]:
 
 def prepare(settings: TrainSettings, model_config: dict | None, out: Path, resume: bool,
              model_name: str | None) -> PreparedRun:
-    dist = Distributed()
+    dist = Distributed(resolve_device(settings.device))
     objective, structures, validation_objective = _objectives(settings)
     elements = sorted({int(z) for a in structures for z in a.numbers})
     one_molecule = len({tuple(a.numbers) for a in structures}) == 1  # frames of one trajectory, typically
@@ -104,6 +105,11 @@ def prepare(settings: TrainSettings, model_config: dict | None, out: Path, resum
     elif hasattr(net, "fit_pair_basis") and not resume:
         net.fit_pair_basis(packed.batch(split.train))  # the linear potential's basis spans the data
     _freeze(net, settings.freeze)
+    # everything above ran on the CPU as on any machine; the model and the whole data set then move to the
+    # device, where every batch is a gather (torch.nn.Module.to keeps the parameters' dtype)
+    if settings.solver != "closed-form":  # the closed form accumulates its float64 normal equations on the CPU
+        net.to(dist.device)
+        packed.to(dist.device)
     return PreparedRun(settings, dist, objective, validation_objective, packed, split, net, model_config,
                        normalization, prior_config, one_molecule)
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from ..errors import BoltzmatchError
 from ..models.prior import PRIORS
 from ..objectives.supervised import LOSSES
+from ..utils.device import check_precision
 
 SCHEDULES = ("plateau", "cosine", "none")
 SOLVERS = ("iterative", "closed-form")
@@ -46,6 +47,8 @@ class TrainSettings:
     cd_options: dict = field(default_factory=dict)
     prior: str | None = None
     huber_delta: float | None = None
+    device: str = "auto"
+    precision: str = "float32"
 
     @classmethod
     def from_config(cls, training: dict) -> TrainSettings:
@@ -83,6 +86,7 @@ class TrainSettings:
             self.force_weight = 0.0 if score else 100.0
         if self.sigma is not None:
             self.sigma = list(self.sigma)
+        self.precision = check_precision(self.precision)
         self.data_options = dict(self.data_options or {})
         self.cd_options = dict(self.cd_options or {})
         return self

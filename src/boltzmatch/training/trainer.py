@@ -18,6 +18,7 @@ from ..errors import BoltzmatchError
 from ..models.registry import MODELS, load_config, validate_config
 from ..objectives.registry import SHIFT_BLIND_OBJECTIVES
 from ..runs import run_dir as rd
+from ..utils.device import autocast, grad_scaler, set_matmul_precision
 from .loop import Step, run_loop, write_metrics, write_summary
 from .normalization import refit_energy_offsets
 from .prepare import PreparedRun, prepare
@@ -66,6 +67,8 @@ def train(
     parent: str | Path | None = None,
     freeze: str | None = None,
     loss: str | None = None,
+    device: str | None = None,
+    precision: str = "float32",
 ) -> dict:
     """Train an energy model on ``data`` and write a run directory ``out``; returns the summary.
 
@@ -94,6 +97,8 @@ def train(
     ``parent`` (a run directory or model file) starts from that model, its normalisation and prior
     (what :func:`~boltzmatch.training.finetune` does); parameters matching the glob ``freeze`` stay fixed.
     ``loss`` is the old name of ``objective`` (deprecated; it goes in the next release).
+    ``device``: auto (CUDA when present), cpu, cuda or cuda:N (a resumed run: its own unless given);
+    ``precision``: float32, tf32 (CUDA matmuls), bf16 or fp16 autocast (force errors: docs/gpu.md).
     """
     if loss is not None:
         warnings.warn("train(loss=...) is deprecated and goes in the next release; use objective=...",
@@ -103,13 +108,15 @@ def train(
     out = Path(out)
     if resume:
         stored = rd.read_run_config(out, None)
-        return run_training(TrainSettings.from_config(stored["training"]), stored["model"], out, resume=True,
-                            progress=progress)
+        settings = TrainSettings.from_config(stored["training"])
+        settings.device = device or settings.device
+        return run_training(settings, stored["model"], out, resume=True, progress=progress)
     names = {f.name for f in fields(TrainSettings)}
     settings = TrainSettings(**{k: v for k, v in arguments.items() if k in names})
     settings.data = str(data)
     settings.split_file = None if split_file is None else str(split_file)
     settings.parent = None if parent is None else str(parent)
+    settings.device = device or "auto"
     settings.check()
     if parent is not None:
         model_config = dict(rd.read_config(parent)["model"])
@@ -148,7 +155,12 @@ class EnergyStep(Step):
     def __init__(self, run: PreparedRun):
         self.run_ = run
         settings, net = run.settings, run.net
-        self.train_model = nn.parallel.DistributedDataParallel(net) if run.dist.active else net
+        self.device = run.dist.device
+        set_matmul_precision(settings.precision)
+        self.scaler = grad_scaler(self.device, settings.precision)  # fp16's loss scaling; a no-op otherwise
+        device_ids = [self.device.index] if self.device.type == "cuda" else None
+        self.train_model = (nn.parallel.DistributedDataParallel(net, device_ids=device_ids) if run.dist.active
+                            else net)
         self.trainable = [p for p in net.parameters() if p.requires_grad]
         if not self.trainable:
             raise BoltzmatchError(f"--freeze {settings.freeze!r} froze every parameter; nothing to train")
@@ -173,12 +185,15 @@ class EnergyStep(Step):
         totals, n_batches = {}, 0
         for start in range(0, len(order), settings.batch_size):
             batch = run.packed.batch(run.dist.mine(order[start:start + settings.batch_size]))
-            loss, metrics = run.objective(self.train_model, batch)
+            with autocast(self.device, settings.precision):
+                loss, metrics = run.objective(self.train_model, batch)
             self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            self.scaler.scale(loss).backward()
             if settings.clip:
+                self.scaler.unscale_(self.optimizer)
                 nn.utils.clip_grad_norm_(self.trainable, settings.clip)
-            self.optimizer.step()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
             if self.ema is not None:
                 self.ema.update_parameters(run.net)
             totals["loss"] = totals.get("loss", 0.0) + float(loss.detach())
@@ -232,6 +247,8 @@ class EnergyStep(Step):
         return {"model": self.run_.net.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
                 "ema": None if self.ema is None else self.ema.state_dict(), "rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
+                "scaler": self.scaler.state_dict(),
                 "objective": objective.state_dict() if hasattr(objective, "state_dict") else None}
 
     def restore(self, checkpoint: dict) -> None:
@@ -242,6 +259,10 @@ class EnergyStep(Step):
         if self.ema is not None:
             self.ema.load_state_dict(checkpoint["ema"])
         torch.set_rng_state(checkpoint["rng"])
+        if checkpoint.get("cuda_rng") is not None and self.device.type == "cuda":
+            torch.cuda.set_rng_state(checkpoint["cuda_rng"], self.device)
+        if checkpoint.get("scaler"):
+            self.scaler.load_state_dict(checkpoint["scaler"])
         if checkpoint.get("objective") is not None:
             self.run_.objective.load_state_dict(checkpoint["objective"])
 
@@ -261,7 +282,7 @@ def _add_errors(summary: dict, model: nn.Module, run: PreparedRun, batch_size: i
 def _finish(run: PreparedRun, state: dict, out: Path) -> dict:
     """The summary of a finished loop: the best model's errors, σ, prior, refitted energy zero."""
     settings = run.settings
-    best = rd.load(out)
+    best = rd.load(out, map_location=run.packed.device)
     summary = {**_base_summary(run, out), "epochs": state["epoch"], "best_epoch": state.get("best_epoch", 0),
                "epochs_asked": settings.epochs, "end_reason": state.get("end_reason", "all epochs"),
                "wall_seconds": state["session_seconds"]}

@@ -46,6 +46,7 @@ from ase import Atoms
 from ..data.labelling import label_frames
 from ..errors import BoltzmatchError
 from ..utils.atomic import atomic_write_text
+from ..utils.device import resolve_device
 from . import refine_select as select
 
 
@@ -74,6 +75,7 @@ class RefineSettings:
     cd_weight: float = 1.0
     energy_weight: float = 0.0
     huber_delta: float | None = None  # eV/Å as used (resolve_huber_delta); None: squared residuals
+    device: str = "auto"  # where MD and fine-tuning compute (auto: CUDA when present)
 
 
 SELECTIONS = ("failures", "uniform", "none")
@@ -83,7 +85,7 @@ REFINE_OBJECTIVES = ("fisher", "energy-forces", "fisher-cd")
 DEFAULT_HUBER_DELTA = 0.5
 #: what runs written before an option existed used (their settings.json lacks it)
 _LEGACY = {"selection": "failures", "objective": "fisher", "energy_weight": 0.0, "huber_delta": None,
-           "cd_weight": 1.0}
+           "cd_weight": 1.0, "device": "auto"}
 
 
 def _stored_settings(stored: dict) -> dict:
@@ -122,7 +124,8 @@ def refine(run_dir: str | Path, *, data: str | Path, out: str | Path, calculator
            batch_size: int = 32, max_minutes: float | None = None, test: str | Path | None = None, seed: int = 0,
            selection: str = "failures", objective: str | None = None, energy_weight: float = 0.0,
            huber_delta: float | None = None, cd_weight: float = 1.0, progress: bool = True,
-           reference: str | None = None, workers: int = 1, scheduler: str | None = None) -> dict:
+           reference: str | None = None, workers: int = 1, scheduler: str | None = None,
+           device: str = "auto") -> dict:
     """Refine the model of ``run_dir`` (a run or a model file) by ``rounds`` rounds; returns the summary.
 
     ``calculator`` labels the chosen frames (xtb, emt, openmm; ``reference`` is its old name, deprecated).
@@ -150,7 +153,8 @@ def refine(run_dir: str | Path, *, data: str | Path, out: str | Path, calculator
                               window=int(window), epochs=int(epochs), lr=float(lr), batch_size=int(batch_size),
                               max_minutes=max_minutes, test=None if test is None else str(test), seed=int(seed),
                               selection=selection, objective=objective, energy_weight=float(energy_weight),
-                              huber_delta=resolve_huber_delta(objective, huber_delta), cd_weight=float(cd_weight))
+                              huber_delta=resolve_huber_delta(objective, huber_delta), cd_weight=float(cd_weight),
+                              device=str(resolve_device(device)) if device != "auto" else "auto")
     _validate(settings)
     from ..data import read_structures
     from ..runs.run_dir import read_config
@@ -161,7 +165,9 @@ def refine(run_dir: str | Path, *, data: str | Path, out: str | Path, calculator
     stored = out / "settings.json"
     if stored.exists():
         # runs written before these options existed hold none: read them as what those runs did
-        if _stored_settings(json.loads(stored.read_text())) != asdict(settings):
+        # the device is where it runs, not what it computes: a run started on a GPU resumes on a CPU
+        if ({**_stored_settings(json.loads(stored.read_text())), "device": settings.device}
+                != asdict(settings)):
             raise BoltzmatchError(f"{out}: holds a refine run with other settings; choose another --out")
     else:
         atomic_write_text(stored, json.dumps(asdict(settings), indent=2))
@@ -229,7 +235,7 @@ def _simulate(model, train: list[Atoms], md: Path, settings: RefineSettings, num
     resume = (md / "checkpoint.pt").exists()
     return simulate(model, train, out=md, temperature=settings.temperature, replicas=settings.replicas,
                     time=settings.time, timestep=settings.timestep, seed=settings.seed + number, resume=resume,
-                    interval=_interval(settings), progress=progress)
+                    interval=_interval(settings), progress=progress, device=settings.device)
 
 
 def _interval(settings: RefineSettings) -> int:
@@ -277,7 +283,7 @@ def _finetune(model, union: Path, run: Path, settings: RefineSettings, progress:
     if (run / "summary.txt").exists():
         return run
     if (run / rd.CHECKPOINT).exists():
-        train(union, out=run, resume=True, progress=progress)
+        train(union, out=run, resume=True, progress=progress, device=settings.device)
         return run
     fisher = settings.objective in FISHER_OBJECTIVES
     cd = {"negatives": str(negatives.resolve()), "weight": settings.cd_weight} if negatives is not None else None
@@ -286,7 +292,7 @@ def _finetune(model, union: Path, run: Path, settings: RefineSettings, progress:
              energy_weight=settings.energy_weight if fisher else None,
              huber_delta=settings.huber_delta if fisher else None,
              epochs=settings.epochs, lr=settings.lr, batch_size=settings.batch_size, seed=settings.seed,
-             max_minutes=settings.max_minutes, progress=progress)
+             max_minutes=settings.max_minutes, progress=progress, device=settings.device)
     return run
 
 

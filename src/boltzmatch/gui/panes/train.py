@@ -132,6 +132,7 @@ class TrainPane(Pane):
             raise BoltzmatchError(f"training settings: {exc}") from None
         if self.temperature.value() > 0:
             kwargs["temperature"] = self.temperature.value()
+        kwargs["device"] = self.session.device()  # Settings ▸ Compute device
         return kwargs
 
     def start(self) -> None:
@@ -169,7 +170,7 @@ class TrainPane(Pane):
         except (BoltzmatchError, KeyError) as exc:
             self.show_error(f"{run}: cannot resume ({exc})", "")
             return
-        self._launch(train, data, run, out=str(run), resume=True)
+        self._launch(train, data, run, out=str(run), resume=True, device=self.session.device())
 
     def _launch(self, fn, first, run_dir: Path, **kwargs) -> None:
         self.current = Path(run_dir)

@@ -1,0 +1,183 @@
+"""Issue 40: the same work on the CPU and on a GPU, side by side: training structures/s (SchNet, PaiNN,
+MACE), MD replica-steps/s at 64 … 4,096 replicas (SchNet, MACE), and the cost of one score-matching step
+(dsm, antithetic; fisher). Every case runs through the commands' own Python API with ``device=`` (the one
+code path); the GPU column is measured only where ``torch.cuda.is_available()`` and stays empty otherwise,
+never estimated. The card's name goes into the JSON and the table title.
+
+Data: GFN2-xTB ethanol at 500 K (cached by benchmarks/common.py). Models: SchNet 64 features, 3
+interactions, 5 Å; PaiNN 64 features, 3 interactions, 5 Å; MACE 32×0e + 32×1o, L_max 1, correlation 2,
+5 Å; all float32. Training: ``--train-frames`` structures, batch 32, ``--epochs`` epochs after one warm-up
+epoch (structures/s = epochs × training structures / wall time, validation included as a user sees it).
+MD: Langevin 0.5 fs, 500 K, no trajectories written, ``--md-steps`` steps after a warm-up run.
+Score matching: ms per optimiser step at batch 32 (median of ``--score-steps``).
+
+Goals on one GPU (issue 40): SchNet MD ≥ 10⁶ replica-steps/s on ethanol at 4,096 replicas; training ≥ 20×
+the 2-core CPU's structures/s at equal force error.
+
+Usage: python benchmarks/accelerator.py [--part train md score] [--max-replicas 4096]
+Writes benchmarks/results/accelerator.{json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from common import ethanol_data, write_results
+
+import boltzmatch
+from boltzmatch.data import read_structures
+
+MODELS = {"schnet": {"cutoff": 5.0, "n_interactions": 3, "n_features": 64, "n_rbf": 20},
+          "painn": {"cutoff": 5.0, "n_interactions": 3, "n_features": 64, "n_rbf": 20},
+          "mace": {"r_max": 5.0, "hidden_irreps": "32x0e + 32x1o", "max_ell": 1, "correlation": 2}}
+REPLICAS = (64, 256, 1024, 4096)
+
+
+def devices() -> list[str]:
+    return ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
+
+
+def card() -> str | None:
+    return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+
+
+def training_rate(model: str, data: Path, device: str, epochs: int) -> dict:
+    """Structures per second of ``boltzmatch.train`` (energy-forces) and the validation force MAE it reached."""
+    with tempfile.TemporaryDirectory() as tmp:
+        common = dict(model=model, config=MODELS[model], batch_size=32, val_fraction=0.1, test_fraction=0.0,
+                      progress=False, device=device, ema_decay=None)
+        boltzmatch.train(data, out=f"{tmp}/warm", epochs=1, **common)
+        summary = boltzmatch.train(data, out=f"{tmp}/run", epochs=epochs, **common)
+    return {"structures_per_second": epochs * summary["n_train"] / summary["wall_seconds"],
+            "val_force_mae_meV_A": summary["val_force_mae_meV_A"]}
+
+
+def md_rate(run: Path, frames: list, replicas: int, device: str, steps: int) -> float:
+    """Replica-steps per second of ``boltzmatch.simulate`` (timed inside its own loop)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        common = dict(out=tmp, replicas=replicas, timestep=0.5, temperature=500.0, interval=steps,
+                      check_interval=steps, write_trajectories=False, progress=False, device=device)
+        boltzmatch.simulate(run, frames, time=min(steps, 4) * 0.5e-3, **common)  # warm-up (allocations, tables)
+        summary = boltzmatch.simulate(run, frames, time=steps * 0.5e-3, **{**common, "out": f"{tmp}/timed"})
+    return summary["replica_steps_per_second"]
+
+
+def precision_errors(data: Path, device: str, epochs: int) -> dict:
+    """SchNet trained ``epochs`` epochs at each precision on ``device``: validation force MAE (meV/Å) and
+    structures/s, from one seed (the same split and initial weights)."""
+    out = {}
+    for precision in ("float32", "tf32", "bf16", "fp16"):
+        if precision == "tf32" and device == "cpu":
+            continue  # TF32 is a CUDA matmul mode
+        with tempfile.TemporaryDirectory() as tmp:
+            summary = boltzmatch.train(data, out=f"{tmp}/run", model="schnet", config=MODELS["schnet"], epochs=epochs,
+                                       batch_size=32, progress=False, device=device, precision=precision,
+                                       test_fraction=0.0)
+        out[precision] = {"val_force_mae_meV_A": summary["val_force_mae_meV_A"],
+                          "structures_per_second": epochs * summary["n_train"] / summary["wall_seconds"]}
+    return out
+
+
+def score_step_ms(run: Path, data: Path, objective: str, device: str, steps: int) -> float:
+    """Median wall time (ms) of one optimiser step of ``objective`` on SchNet at batch 32."""
+    from boltzmatch.data.packed import PackedStructures
+    from boltzmatch.objectives.registry import make_objective
+    from boltzmatch.objectives.score import dsm_sigma_from_data
+    from boltzmatch.runs import run_dir as rd
+    from boltzmatch.utils.device import resolve_device
+
+    dev = resolve_device(device)
+    model = rd.load(run, map_location=dev).train()
+    frames = read_structures(data)[:256]
+    packed = PackedStructures(frames).to(dev)
+    sigma = [dsm_sigma_from_data(frames)]
+    fn = make_objective(objective, temperature=500.0, energy_weight=0.0, force_weight=0.0, sigma=sigma,
+                        antithetic=objective == "dsm")
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    times = []
+    for k in range(steps + 3):
+        batch = packed.batch(list(range((32 * k) % 224, (32 * k) % 224 + 32)))
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        loss, _ = fn(model, batch)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        if k >= 3:
+            times.append(1000 * (time.perf_counter() - start))
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--part", nargs="+", choices=("train", "md", "score", "precision"),
+                        default=["train", "md", "score", "precision"])
+    parser.add_argument("--train-frames", type=int, default=320)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--md-steps", type=int, default=20)
+    parser.add_argument("--max-replicas", type=int, default=4096)
+    parser.add_argument("--score-steps", type=int, default=20)
+    parser.add_argument("--precision-epochs", type=int, default=10)
+    args = parser.parse_args()
+    data = ethanol_data("ethanol_xtb_500K_1000", frames=1000, seed=1)
+    frames = read_structures(data)
+    results: dict = {"card": card(), "devices": devices(), "settings": vars(args)}
+    rows = []
+
+    def row(case: str, unit: str, values: dict, goal: str = "") -> None:
+        cpu, gpu = values.get("cpu"), values.get("cuda")
+        rows.append([case, unit, cpu, gpu, None if gpu is None else gpu / cpu, goal])
+        print(rows[-1], flush=True)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        from boltzmatch.data import write_structures
+
+        subset = Path(tmp) / "train.xyz"
+        write_structures(subset, frames[:args.train_frames])
+        runs = {}
+        for model in ("schnet", "mace"):  # the MD and score-matching models: a few epochs are enough for stable MD
+            runs[model] = Path(tmp) / model
+            boltzmatch.train(subset, out=runs[model], model=model, config=MODELS[model], epochs=2, batch_size=32,
+                             progress=False, device="cpu")
+        if "train" in args.part:
+            for model in MODELS:
+                measured = {d: training_rate(model, subset, d, args.epochs) for d in devices()}
+                results[f"train {model}"] = measured
+                row(f"train {model}", "structures/s", {d: m["structures_per_second"] for d, m in measured.items()},
+                    "GPU ≥ 20× CPU at equal force error")
+        if "md" in args.part:
+            for model in ("schnet", "mace"):
+                for replicas in (r for r in REPLICAS if r <= args.max_replicas):
+                    measured = {d: md_rate(runs[model], frames, replicas, d, args.md_steps) for d in devices()}
+                    results[f"md {model} {replicas}"] = measured
+                    goal = "GPU ≥ 10⁶" if (model, replicas) == ("schnet", 4096) else ""
+                    row(f"md {model} {replicas} replicas", "replica-steps/s", measured, goal)
+        if "score" in args.part:
+            for objective in ("dsm", "fisher"):
+                measured = {d: score_step_ms(runs["schnet"], data, objective, d, args.score_steps) for d in devices()}
+                results[f"score {objective}"] = measured
+                row(f"score step {objective} (SchNet, batch 32)", "ms", measured)
+        if "precision" in args.part:
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+            measured = precision_errors(subset, device, args.precision_epochs)
+            results["precision"] = {"device": device, **measured}
+            for precision, m in measured.items():
+                rows.append([f"SchNet {args.precision_epochs} epochs, {precision} on {device}", "val force MAE meV/Å",
+                             m["val_force_mae_meV_A"] if device == "cpu" else None,
+                             m["val_force_mae_meV_A"] if device == "cuda" else None, None, "equal to float32's"])
+                print(rows[-1], flush=True)
+    gpu = card() or "no GPU on this machine: column left empty"
+    print(write_results("accelerator", results, rows, ["case", "unit", "CPU", f"GPU ({gpu})", "GPU / CPU",
+                                                         "goal"]))
+
+
+if __name__ == "__main__":
+    main()
