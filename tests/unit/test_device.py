@@ -126,3 +126,32 @@ def test_simulate_on_cuda(tmp_path, molecules):
     summary = boltzmatch.simulate(tmp_path / "run", data, out=tmp_path / "md", replicas=4, time=0.05,
                                   device="cuda", progress=False)
     assert summary["replicas"] == 4
+
+
+def test_replicas_auto_needs_a_gpu(tmp_path, molecules):
+    from ase.io import write
+
+    data = tmp_path / "mols.xyz"
+    write(data, molecules)
+    boltzmatch.train(data, out=tmp_path / "run", model="mlp", epochs=1, progress=False, device="cpu")
+    with pytest.raises(BoltzmatchError, match="--replicas auto sizes the batch to a GPU's memory"):
+        boltzmatch.simulate(tmp_path / "run", data, out=tmp_path / "md", replicas="auto", device="cpu",
+                            time=0.01, progress=False)
+    assert not (tmp_path / "md" / "summary.json").exists()
+
+
+@pytest.mark.gpu
+def test_replicas_auto_fills_the_gpu_by_the_measured_model(tmp_path, molecules):
+    from ase.io import write
+
+    from boltzmatch.simulate.memory import measured_peaks
+
+    data = tmp_path / "mols.xyz"
+    write(data, molecules)
+    boltzmatch.train(data, out=tmp_path / "run", model="schnet", epochs=1, progress=False)
+    model = rd.load(tmp_path / "run", map_location="cuda")
+    (n1, p1), (n2, p2) = measured_peaks(model, molecules, torch.device("cuda"))
+    assert p2 > p1 > 0  # more replicas, more memory
+    summary = boltzmatch.simulate(tmp_path / "run", data, out=tmp_path / "md", replicas="auto", device="cuda",
+                                  time=0.005, progress=False, write_trajectories=False)
+    assert summary["replicas"] > 32

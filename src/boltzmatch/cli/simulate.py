@@ -20,7 +20,8 @@ def add_parser(subparsers) -> None:
                                        "mean bond lengths (default: --start)")
     p.add_argument("--out", required=True, help="simulation folder")
     p.add_argument("--temperature", type=float, default=500.0, help="K (default 500)")
-    p.add_argument("--replicas", type=int, default=32, help="replicas simulated together (default 32)")
+    p.add_argument("--replicas", type=_replicas, default=32,
+                   help="replicas simulated together (default 32); auto: as many as the GPU's memory holds")
     p.add_argument("--time", type=float, default=10.0, help="ps per replica (default 10)")
     p.add_argument("--timestep", type=float, default=0.5, help="fs (default 0.5)")
     p.add_argument("--integrator", choices=INTEGRATORS, default="langevin", help="default langevin (BAOAB)")
@@ -41,6 +42,15 @@ def add_parser(subparsers) -> None:
     add_data_options(p)
     add_device_options(p)
     p.set_defaults(run=run)
+
+
+def _replicas(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or auto, got {text!r}") from None
 
 
 def run(args: argparse.Namespace) -> int:

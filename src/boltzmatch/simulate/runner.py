@@ -33,6 +33,7 @@ from ..utils.progress import current_observer, progress_bar
 from .forces import NEIGHBOR_SKIN, ModelForces
 from .graphs import DEFAULT_PERSIST_FS
 from .integrators import MDState, make_integrator, maxwell_boltzmann, remove_drift
+from .memory import auto_replicas
 from .output import ThermoLog, TrajectoryWriters
 from .rdf_rule import DEFAULT_MAX_RDF_DEVIATION, DEFAULT_RDF_WINDOW_FS
 from .stability import CRITERIA, BondReference, StabilityMonitor
@@ -59,7 +60,7 @@ def simulate(
     *,
     out: str | Path,
     temperature: float = 500.0,
-    replicas: int = 32,
+    replicas: int | str = 32,
     time: float = 10.0,  # noqa: A002  (the CLI flag is --time)
     timestep: float = 0.5,
     integrator: str = "langevin",
@@ -110,19 +111,17 @@ def simulate(
         Instantaneous temperature (K) that counts as a runaway (default 5 × ``temperature``).
     skin
         Å added to the cutoff for the candidate pairs reused between steps (:class:`ModelForces`; 0: every step).
-    device
-        ``auto`` (CUDA when present), ``cpu``, ``cuda`` or ``cuda:N``; the integrator state is float64 on any.
+    device, replicas
+        ``auto`` (CUDA when present), ``cpu``, ``cuda[:N]``; ``replicas="auto"``: as many as the GPU's memory holds.
     exact_filters
-        Evaluate SchNet's filter networks exactly instead of from a table of them (the default,
-        :mod:`boltzmatch.models.filter_table`: forces within ~1e-5 eV/Å of the exact model's, ~1.2×
-        the steps per second).
+        SchNet's filter networks exactly, not from tables (:mod:`boltzmatch.models.filter_table`: ~1e-5 eV/Å off).
 
-    The summary holds ``time_to_collapse_ps`` (per replica; the full length when it never
-    collapsed), ``median_time_to_collapse_ps``, ``mean_temperature`` (K, over all checks before
-    collapse), the collapse reasons, and ``replica_steps_per_second``.
+    The summary holds ``time_to_collapse_ps`` (per replica; the full length when it never collapsed),
+    ``median_time_to_collapse_ps``, ``mean_temperature`` (K, before collapse), reasons, ``replica_steps_per_second``.
     """
     out = Path(out)
-    settings = _settings({key: value for key, value in locals().items() if key in SETTINGS_KEYS})
+    given = {key: value for key, value in locals().items() if key in SETTINGS_KEYS}
+    settings = _settings({**given, "replicas": 1 if replicas == "auto" else replicas})
     dev = resolve_device(device)
     model = (load(run_dir, map_location=dev) if isinstance(run_dir, str | Path)
              else run_dir.to(dev))
@@ -130,6 +129,8 @@ def simulate(
     start_frames, names["start"] = _frames(start, "start structures", data_options)
     if not start_frames:
         raise BoltzmatchError(f"{names['start']}: no structures to start from")
+    if replicas == "auto":  # as many as the GPU holds, by a memory model measured here (simulate/memory.py)
+        settings["replicas"] = auto_replicas(model, start_frames, dev)
     reference_frames, names["reference"] = ((start_frames, names["start"]) if reference is None else
                                             _frames(reference, "reference structures", data_options))
     picks = choose_starts(start_frames, settings["replicas"], settings["seed"])
@@ -406,9 +407,7 @@ def _settings(given: dict) -> dict:
               "max_rdf_deviation")
     settings = {key: float(given[key]) if key in floats else int(given[key]) if key in ("replicas", "interval",
                 "check_interval", "seed") else given[key] for key in SETTINGS_KEYS}
-    if settings["max_temperature"] is None:
-        settings["max_temperature"] = 5 * settings["temperature"]
-    settings["max_temperature"] = float(settings["max_temperature"])
+    settings["max_temperature"] = float(settings["max_temperature"] or 5 * settings["temperature"])
     _validate(settings)
     return settings
 

@@ -30,6 +30,8 @@ def format_train_summary(summary: dict) -> str:
     rows = [["run directory", summary["run_dir"]], ["epochs (best)", f"{summary['epochs']} ({summary['best_epoch']})"],
             ["ended by", end_text(summary)],
             ["structures train / val / test", f"{summary['n_train']} / {summary['n_val']} / {summary['n_test']}"]]
+    if "device" in summary:
+        rows.append(["device, precision", f"{summary['device']}, {summary.get('precision', 'float32')}"])
     for key, label in _ERRORS:
         values = [summary.get(f"{split}_{key}") for split in ("val", "test")]
         if any(v is not None for v in values):

@@ -18,7 +18,7 @@ from ..errors import BoltzmatchError
 from ..models.registry import MODELS, load_config, validate_config
 from ..objectives.registry import SHIFT_BLIND_OBJECTIVES
 from ..runs import run_dir as rd
-from ..utils.device import autocast, grad_scaler, set_matmul_precision
+from ..utils.device import autocast, device_name, grad_scaler, set_matmul_precision
 from .loop import Step, run_loop, write_metrics, write_summary
 from .normalization import refit_energy_offsets
 from .prepare import PreparedRun, prepare
@@ -268,7 +268,8 @@ class EnergyStep(Step):
 
 
 def _base_summary(run: PreparedRun, out: Path) -> dict:
-    return {"run_dir": str(out), "n_train": len(run.split.train),
+    return {"run_dir": str(out), "n_train": len(run.split.train), "device": device_name(run.packed.device),
+            "precision": run.settings.precision,
             "split": run.settings.split_file or run.settings.split_method, "one_molecule": run.one_molecule,
             "n_val": len(run.split.val), "n_test": len(run.split.test)}
 
