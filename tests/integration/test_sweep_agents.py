@@ -87,11 +87,11 @@ def test_a_resumed_random_sweep_does_not_repeat_its_parameters(tmp_path, monkeyp
                            method="random", run_cap=4)
     real, calls = sweep_runner.run_trial, []
 
-    def interrupted(trial, sweep, out):  # Ctrl-C during the third trial
+    def interrupted(trial, sweep, out, gpu=None):  # Ctrl-C during the third trial
         calls.append(1)
         if len(calls) == 3:
             raise KeyboardInterrupt
-        return real(trial, sweep, out)
+        return real(trial, sweep, out, gpu)
 
     monkeypatch.setattr(sweep_runner, "run_trial", interrupted)
     with pytest.raises(KeyboardInterrupt):

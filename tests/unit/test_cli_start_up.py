@@ -25,3 +25,20 @@ def test_gflownet_train_loads_neither_dynamo_nor_other_commands(tmp_path):
             f"'boltzmatch.training.trainer') if m in sys.modules])")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_lazy_names_are_the_functions_even_after_their_modules_load():
+    """training.finetune was also a submodule: once it loaded, `from boltzmatch.training import finetune`
+    gave the module (the demo failed with "'module' object is not callable")."""
+    import importlib
+
+    import boltzmatch.generative as generative
+    import boltzmatch.training as training
+
+    for package in (training, generative):
+        for name in package.__all__:
+            module = importlib.import_module(f"{package.__name__}.{package._NAMES[name]}")
+            assert getattr(package, name) is getattr(module, name), f"{package.__name__}.{name}"
+    for name in training.__all__:
+        exec(f"from boltzmatch.training import {name} as value; assert not hasattr(value, '__path__') and "
+             f"type(value).__name__ != 'module'")

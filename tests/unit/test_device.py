@@ -155,3 +155,12 @@ def test_replicas_auto_fills_the_gpu_by_the_measured_model(tmp_path, molecules):
     summary = boltzmatch.simulate(tmp_path / "run", data, out=tmp_path / "md", replicas="auto", device="cuda",
                                   time=0.005, progress=False, write_trajectories=False)
     assert summary["replicas"] > 32
+
+
+def test_checkpoint_state_moves_whole():
+    from boltzmatch.utils.device import tensors_to
+
+    state = {"a": [torch.ones(2), (torch.zeros(1), 3)], "b": "text"}
+    moved = tensors_to(state, torch.device("meta"))
+    assert moved["a"][0].device.type == "meta" and moved["a"][1][0].device.type == "meta"
+    assert moved["a"][1][1] == 3 and moved["b"] == "text" and isinstance(moved["a"][1], tuple)

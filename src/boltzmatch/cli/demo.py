@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from .common import add_device_options, device_kwargs
+
 HELP = "the main job: xTB ethanol, MSE vs Fisher vs dsm models, MD stability, comparison report (≈15 min)"
 
 
@@ -14,6 +16,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--temperature", type=float, default=500.0, help="K (default 500)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_device_options(p)
     p.set_defaults(run=run)
 
 
@@ -21,7 +24,8 @@ def run(args: argparse.Namespace) -> int:
     from ..analysis.compare import format_comparison
     from ..workflows.demo import demo, format_stages
 
-    result = demo(args.out, quick=args.quick, temperature=args.temperature, seed=args.seed, progress=not args.quiet)
+    result = demo(args.out, quick=args.quick, temperature=args.temperature, seed=args.seed, progress=not args.quiet,
+                  **device_kwargs(args))
     print(format_stages(result["stages"]))
     print(format_comparison(result))
     print(f"report: {result['report']}")

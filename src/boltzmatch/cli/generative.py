@@ -7,6 +7,8 @@ import argparse
 
 import yaml
 
+from .common import add_device_options
+
 HELP = "generative models (ebm, jem, classifier, diffusion, gan, vae): train, sample, compare"
 
 
@@ -30,6 +32,7 @@ def add_parser(subparsers) -> None:
     t.add_argument("--max-minutes", type=float, help="stop after the epoch that crosses this wall time")
     t.add_argument("--resume", metavar="RUN_DIR", help="continue a killed run from its checkpoint")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_device_options(t)
     t.set_defaults(run=run_train)
 
     s = verbs.add_parser("sample", help="draw samples from a run (.npy for vectors, extxyz for molecules)")
@@ -40,6 +43,7 @@ def add_parser(subparsers) -> None:
     s.add_argument("--steps", type=int, help="sampler steps (diffusion: time steps; EBM: SGLD steps)")
     s.add_argument("--label", type=int, help="class-conditional samples of this class (jem)")
     s.add_argument("--seed", type=int, default=0)
+    add_device_options(s)
     s.set_defaults(run=run_sample)
 
     c = verbs.add_parser("compare", help="judge runs on held-out data beside the floor: report.md, compare.json")
@@ -71,22 +75,25 @@ def run_train(args: argparse.Namespace) -> int:
     from ..generative.commands import resume_family, train_family
 
     if args.resume:
-        _, table = resume_family(args.resume, progress=not args.quiet)
+        _, table = resume_family(args.resume, progress=not args.quiet, device=args.device or "auto")
     elif not args.family or not args.data or not args.out:
         raise BoltzmatchError("generative train needs FAMILY, --data and --out (or --resume RUN_DIR)")
     else:
         _, table = train_family(args.family, args.data, out=args.out, epochs=args.epochs, batch_size=args.batch_size,
                                 lr=args.lr, seed=args.seed, options=_options(args.option),
-                                temperature=args.temperature, max_minutes=args.max_minutes, progress=not args.quiet)
+                                temperature=args.temperature, max_minutes=args.max_minutes, progress=not args.quiet,
+                                device=args.device or "auto")
     print(table)
     return 0
 
 
 def run_sample(args: argparse.Namespace) -> int:
     from ..generative.commands import sample_to_file
+    from ..utils.device import default_device, resolve_device
 
-    print(sample_to_file(args.run_dir, args.n, out=args.out, seed=args.seed, steps=args.steps, sampler=args.sampler,
-                         label=args.label))
+    with default_device(resolve_device(args.device)):
+        print(sample_to_file(args.run_dir, args.n, out=args.out, seed=args.seed, steps=args.steps,
+                             sampler=args.sampler, label=args.label))
     return 0
 
 

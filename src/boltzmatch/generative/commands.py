@@ -35,7 +35,7 @@ def check_training_numbers(**given) -> None:
 def train_family(family: str, data: str, *, out: str | Path, epochs: int | None = None,
                  batch_size: int | None = None, lr: float | None = None, seed: int = 0, options: dict | None = None,
                  temperature: float | None = None, max_minutes: float | None = None,
-                 progress: bool = True) -> tuple[dict, str]:
+                 progress: bool = True, device: str = "auto") -> tuple[dict, str]:
     """Train ``family`` on ``data``: a vector data set (:func:`~.train.train_generative`) or a structure
     file, where ``ebm`` is an energy model trained by contrastive divergence at ``temperature`` (K;
     ``options`` are CD's, plus ``model``) and ``diffusion`` a noise-conditional energy model
@@ -44,28 +44,28 @@ def train_family(family: str, data: str, *, out: str | Path, epochs: int | None 
                            max_minutes=max_minutes)
     if not is_structure_file(data):
         summary = train_generative(family, data, out=out, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
-                                   options=options, max_minutes=max_minutes, progress=progress)
+                                   options=options, max_minutes=max_minutes, progress=progress, device=device)
         return summary, format_generative_summary(summary)
     options = dict(options or {})
     if family == "ebm":
         summary = train(data, out=out, objective="cd", temperature=temperature, model=options.pop("model", "schnet"),
                         epochs=epochs or 100, batch_size=batch_size or 32, lr=lr or 1e-3, seed=seed,
-                        max_minutes=max_minutes, progress=progress, cd_options=options)
+                        max_minutes=max_minutes, progress=progress, cd_options=options, device=device)
     elif family == "diffusion":
         summary = train_molecular_diffusion(data, out=out, temperature=temperature, epochs=epochs,
                                             batch_size=batch_size, lr=lr, seed=seed, options=options,
-                                            max_minutes=max_minutes, progress=progress)
+                                            max_minutes=max_minutes, progress=progress, device=device)
     else:
         raise BoltzmatchError(f"{family} works on vectors (toys, digits); for molecules use ebm or diffusion")
     return summary, format_train_summary(summary)
 
 
-def resume_family(run_dir: str | Path, *, progress: bool = True) -> tuple[dict, str]:
+def resume_family(run_dir: str | Path, *, progress: bool = True, device: str = "auto") -> tuple[dict, str]:
     """Continue a killed ``generative train`` run, whichever kind it is; returns the summary and its table."""
     if rd.read_config(run_dir).get("kind") == "generative":
-        summary = train_generative(None, None, out=run_dir, resume=True, progress=progress)
+        summary = train_generative(None, None, out=run_dir, resume=True, progress=progress, device=device)
         return summary, format_generative_summary(summary)
-    summary = train(None, out=run_dir, resume=True, progress=progress)  # molecules: energy-model runs
+    summary = train(None, out=run_dir, resume=True, progress=progress, device=device)  # molecules: energy models
     return summary, format_train_summary(summary)
 
 

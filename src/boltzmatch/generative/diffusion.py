@@ -34,7 +34,9 @@ class TimeEmbedding(nn.Module):
 
     def __init__(self, size: int = 32, scale: float = 16.0):
         super().__init__()
-        self.register_buffer("w", torch.randn(size // 2, generator=torch.Generator().manual_seed(0)) * scale)
+        # drawn on the CPU (the same frequencies on any device), then where the module is made
+        w = torch.randn(size // 2, generator=torch.Generator().manual_seed(0), device="cpu")
+        self.register_buffer("w", w.to(torch.get_default_device()) * scale)
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
         angle = 2 * math.pi * t[:, None] * self.w[None, :]
@@ -92,7 +94,8 @@ class Diffusion(ScheduleMixin, Family):
 
     def fit_data(self, x: torch.Tensor) -> None:
         if self.options["sde"] == "ve" and self.options["sigma_max"] is None:
-            sub = x[torch.randperm(len(x), generator=torch.Generator().manual_seed(0))[:2000]]
+            picks = torch.randperm(len(x), generator=torch.Generator().manual_seed(0), device="cpu")[:2000]
+            sub = x[picks.to(x.device)]
             self.options["sigma_max"] = round(float(torch.cdist(sub, sub).max()), 4)
 
     def epsilon(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -177,7 +180,7 @@ class Diffusion(ScheduleMixin, Family):
             t = torch.full((n,), float(t_value))
             if probes is None:
                 with torch.no_grad():
-                    return self._ode_drift(xs, t).reshape(-1).double().numpy()
+                    return self._ode_drift(xs, t).reshape(-1).double().cpu().numpy()
             with torch.enable_grad():
                 xs.requires_grad_(True)
                 drift = self._ode_drift(xs, t)
@@ -185,10 +188,10 @@ class Diffusion(ScheduleMixin, Family):
                 for v in probes:
                     (jv,) = torch.autograd.grad((drift * v).sum(), xs, retain_graph=True)
                     divergence = divergence + (jv * v).sum(-1)
-            return np.concatenate([drift.detach().reshape(-1).double().numpy(),
-                                   (divergence / len(probes)).double().numpy()])
+            return np.concatenate([drift.detach().reshape(-1).double().cpu().numpy(),
+                                   (divergence / len(probes)).double().cpu().numpy()])
 
-        state0 = x.reshape(-1).double().numpy()
+        state0 = x.reshape(-1).double().cpu().numpy()
         if probes is not None:
             state0 = np.concatenate([state0, np.zeros(n)])
         solution = solve_ivp(rhs, (t0, t1), state0, rtol=tol, atol=tol, method="RK45")

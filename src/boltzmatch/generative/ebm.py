@@ -180,7 +180,7 @@ class EBM(Family):
         self.step_size = float(state.get("step_size", self.step_size))
         self.updates = int(state.get("updates", self.updates))
         if "buffer" in state:
-            generator = torch.Generator()
+            generator = torch.Generator(device=torch.get_default_device())
             self._buffer(generator).load_state_dict(state["buffer"])
 
 

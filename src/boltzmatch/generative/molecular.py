@@ -42,7 +42,7 @@ def noise_ladder(sigma_min: float, sigma_max: float, levels: int) -> list[float]
 def train_molecular_diffusion(data: str | Path, *, out: str | Path, temperature: float | None = None,
                               epochs: int | None = None, batch_size: int | None = None, lr: float | None = None,
                               seed: int = 0, options: dict | None = None, max_minutes: float | None = None,
-                              progress: bool = True) -> dict:
+                              progress: bool = True, device: str = "auto") -> dict:
     """Train a noise-conditional energy model on the positions in ``data`` (extxyz, db, …); returns
     the training summary. ``options``: ``model`` (schnet | painn), ``levels``, ``sigma_max`` (Å),
     ``sigma_min`` (Å; default from the data), and any model config key."""
@@ -59,7 +59,7 @@ def train_molecular_diffusion(data: str | Path, *, out: str | Path, temperature:
     config = {**(SCHNET if model == "schnet" else {}), **options, "noise_levels": [ladder[-1], ladder[0]]}
     return train(data, out=out, model=model, config=config, objective="dsm", sigma=ladder, antithetic=True,
                  temperature=temperature, epochs=epochs or 30, batch_size=batch_size or 32, lr=lr or 1e-3,
-                 seed=seed, max_minutes=max_minutes, progress=progress)
+                 seed=seed, max_minutes=max_minutes, progress=progress, device=device)
 
 
 def sample_molecules(run_dir: str | Path, n: int, *, seed: int = 0, steps: int | None = None,

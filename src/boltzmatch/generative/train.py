@@ -21,6 +21,7 @@ from ..errors import BoltzmatchError
 from ..runs import run_dir as rd
 from ..training.loop import Step, run_loop, write_summary
 from ..utils.atomic import save_torch
+from ..utils.device import default_device, resolve_device, tensors_to
 from ..utils.table import format_table
 from .base import Family
 from .datasets import VectorData, load_vectors
@@ -42,6 +43,7 @@ class GenerativeSettings:
     seed: int = 0
     max_minutes: float | None = None
     options: dict = field(default_factory=dict)
+    device: str = "auto"  # as asked (auto: CUDA when present); a resumed run keeps it unless another is given
 
 
 @dataclass
@@ -54,31 +56,32 @@ class GenerativeRun:
     config: dict
 
     def to_model(self, x: np.ndarray | torch.Tensor) -> torch.Tensor:
-        return (torch.as_tensor(x, dtype=torch.float32) - self.shift) / self.scale
+        return (torch.as_tensor(x, dtype=torch.float32, device=self.shift.device) - self.shift) / self.scale
 
     def to_data(self, z: torch.Tensor) -> np.ndarray:
-        return (z * self.scale + self.shift).detach().numpy()
+        return (z * self.scale + self.shift).detach().cpu().numpy()
 
     def sample(self, n: int, seed: int = 0, labels: np.ndarray | None = None, **options) -> np.ndarray:
-        generator = torch.Generator().manual_seed(seed)
+        generator = torch.Generator(device=self.shift.device).manual_seed(seed)
         self.family.train_mode(False)
-        y = None if labels is None else torch.as_tensor(labels, dtype=torch.long)
+        y = None if labels is None else torch.as_tensor(labels, dtype=torch.long, device=self.shift.device)
         return self.to_data(self.family.sample(n, generator, labels=y, **options))
 
     def log_likelihood(self, x: np.ndarray, seed: int = 0) -> np.ndarray | None:
         """log p(x) in nats per point, in data units (the scaling's Jacobian −d·log scale included)."""
         self.family.train_mode(False)
-        value = self.family.log_likelihood(self.to_model(x), torch.Generator().manual_seed(seed))
+        generator = torch.Generator(device=self.shift.device).manual_seed(seed)
+        value = self.family.log_likelihood(self.to_model(x), generator)
         if value is None:
             return None
-        return value.numpy() - self.family.dim * np.log(self.scale)
+        return value.cpu().numpy() - self.family.dim * np.log(self.scale)
 
     def predict(self, x: np.ndarray) -> np.ndarray | None:
         """Class probabilities (n, classes) for classifiers, else None."""
         self.family.train_mode(False)
         with torch.no_grad():
             logits = self.family.logits(self.to_model(x))
-        return None if logits is None else torch.softmax(logits, -1).numpy()
+        return None if logits is None else torch.softmax(logits, -1).cpu().numpy()
 
 
 def _scaling(kind: str, x: np.ndarray) -> tuple[np.ndarray, float]:
@@ -95,12 +98,12 @@ def _scaling(kind: str, x: np.ndarray) -> tuple[np.ndarray, float]:
 def train_generative(
     family: str, data: str, *, out: str | Path, epochs: int | None = None, batch_size: int | None = None,
     lr: float | None = None, seed: int = 0, options: dict | None = None, max_minutes: float | None = None,
-    resume: bool = False, progress: bool = True,
+    resume: bool = False, progress: bool = True, device: str = "auto",
 ) -> dict:
     """Train the generative ``family`` on the vector data set ``data`` (see :data:`~.datasets.DATASETS`)
     into the run directory ``out``; returns the summary. Defaults (optimiser steps, hence epochs;
     batch size; lr) are the family's ``training``; ``options`` are the family's hyperparameters
-    (unknown keys: a one-line error).
+    (unknown keys: a one-line error). ``device``: auto (CUDA when present), cpu, cuda[:N].
     """
     out = Path(out)
     if resume:
@@ -121,38 +124,40 @@ def train_generative(
         for name in ("epochs", "batch_size"):
             if getattr(settings, name) < 1:
                 raise BoltzmatchError(f"{name} must be a positive integer, got {getattr(settings, name)}")
-    vectors = load_vectors(settings.data, seed=settings.seed)
-    cls = FAMILIES[settings.family]
-    torch.manual_seed(settings.seed)
-    if resume:
-        model = cls(vectors.dim, vectors.n_classes, config["model"]["options"])
-        shift = np.asarray(config["normalization"]["shift"], dtype=np.float32)
-        scale = float(config["normalization"]["scale"])
-    else:
-        model = cls(vectors.dim, vectors.n_classes, settings.options)
-        shift, scale = _scaling(cls.scaling, vectors.train)
-    x_train = torch.as_tensor((vectors.train - shift) / scale, dtype=torch.float32)
-    y_train = None if vectors.train_labels is None else torch.as_tensor(vectors.train_labels)
-    if not resume:
-        model.fit_data(x_train)
-        config = {"kind": "generative", "model": {"name": cls.name, "dim": vectors.dim,
-                                                   "n_classes": vectors.n_classes, "options": model.options},
-                  "normalization": {"shift": shift.tolist(), "scale": scale}, "training": asdict(settings)}
-    model.build_optimizers(settings.lr)
-    model.plan(settings.epochs * math.ceil(len(x_train) / settings.batch_size))
-    if not resume:
-        out.mkdir(parents=True, exist_ok=True)
-        rd.write_config(out, config)
-    step = FamilyStep(model, settings, x_train, y_train, vectors.dequantize / scale)
-    state = run_loop(step, out, epochs=settings.epochs, resume=resume, progress=progress,
-                     max_minutes=settings.max_minutes)
-    save_torch(model.extra_state(), out / "extra.pt")
-    last = state["rows"][-1] if state["rows"] else {}
-    summary = {"run_dir": str(out), "family": settings.family, "data": settings.data, "epochs": state["epoch"],
-               "n_train": len(x_train), "final_loss": last.get("train_loss", float("nan")),
-               "wall_seconds": last.get("time_s", 0.0)}
-    write_summary(out, format_generative_summary(summary))
-    return summary
+    settings.device = device if not resume or device != "auto" else settings.device
+    with default_device(resolve_device(settings.device)):  # the families make their tensors with plain factory calls
+        vectors = load_vectors(settings.data, seed=settings.seed)
+        cls = FAMILIES[settings.family]
+        torch.manual_seed(settings.seed)
+        if resume:
+            model = cls(vectors.dim, vectors.n_classes, config["model"]["options"])
+            shift = np.asarray(config["normalization"]["shift"], dtype=np.float32)
+            scale = float(config["normalization"]["scale"])
+        else:
+            model = cls(vectors.dim, vectors.n_classes, settings.options)
+            shift, scale = _scaling(cls.scaling, vectors.train)
+        x_train = torch.as_tensor((vectors.train - shift) / scale, dtype=torch.float32)
+        y_train = None if vectors.train_labels is None else torch.as_tensor(vectors.train_labels)
+        if not resume:
+            model.fit_data(x_train)
+            config = {"kind": "generative", "model": {"name": cls.name, "dim": vectors.dim,
+                                                       "n_classes": vectors.n_classes, "options": model.options},
+                      "normalization": {"shift": shift.tolist(), "scale": scale}, "training": asdict(settings)}
+        model.build_optimizers(settings.lr)
+        model.plan(settings.epochs * math.ceil(len(x_train) / settings.batch_size))
+        if not resume:
+            out.mkdir(parents=True, exist_ok=True)
+            rd.write_config(out, config)
+        step = FamilyStep(model, settings, x_train, y_train, vectors.dequantize / scale)
+        state = run_loop(step, out, epochs=settings.epochs, resume=resume, progress=progress,
+                         max_minutes=settings.max_minutes)
+        save_torch(model.extra_state(), out / "extra.pt")
+        last = state["rows"][-1] if state["rows"] else {}
+        summary = {"run_dir": str(out), "family": settings.family, "data": settings.data, "epochs": state["epoch"],
+                   "n_train": len(x_train), "final_loss": last.get("train_loss", float("nan")),
+                   "wall_seconds": last.get("time_s", 0.0)}
+        write_summary(out, format_generative_summary(summary))
+        return summary
 
 
 class FamilyStep(Step):
@@ -164,7 +169,7 @@ class FamilyStep(Step):
     def __init__(self, model: Family, settings: GenerativeSettings, x: torch.Tensor, y: torch.Tensor | None,
                  dequantize: float):
         self.model, self.settings, self.x, self.y, self.dequantize = model, settings, x, y, dequantize
-        self.generator = torch.Generator().manual_seed(settings.seed)
+        self.generator = torch.Generator(device=torch.get_default_device()).manual_seed(settings.seed)
         self.desc = f"train {settings.family}"
 
     def run(self, index: int, state: dict) -> dict[str, float]:
@@ -200,7 +205,7 @@ class FamilyStep(Step):
         self.model.nets.load_state_dict(checkpoint["nets"])
         for name, optimizer in self.model.optimizers.items():
             optimizer.load_state_dict(checkpoint["optimizers"][name])
-        self.model.load_extra_state(checkpoint["extra"])
+        self.model.load_extra_state(tensors_to(checkpoint["extra"], torch.get_default_device()))
         self.generator.set_state(checkpoint["generator"])
         torch.set_rng_state(checkpoint["rng"])
 
@@ -235,9 +240,10 @@ def load_generative(run_dir: str | Path) -> GenerativeRun:
     extra = run_dir / "extra.pt"
     if not extra.exists():
         extra = run_dir / rd.CHECKPOINT
-        state = torch.load(extra, map_location="cpu", weights_only=False)["extra"] if extra.exists() else {}
+        state = (torch.load(extra, map_location=torch.get_default_device(), weights_only=False)["extra"]
+                 if extra.exists() else {})
     else:
-        state = torch.load(extra, map_location="cpu", weights_only=False)
+        state = torch.load(extra, map_location=torch.get_default_device(), weights_only=False)
     family.load_extra_state(state)
     norm = config["normalization"]
     return GenerativeRun(family, torch.as_tensor(norm["shift"], dtype=torch.float32), float(norm["scale"]), config)

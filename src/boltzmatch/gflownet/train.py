@@ -14,7 +14,7 @@ import torch
 from ..errors import BoltzmatchError
 from ..runs import run_dir as rd
 from ..training.loop import Step, run_loop, write_summary
-from ..utils.device import default_device, resolve_device
+from ..utils.device import default_device, resolve_device, tensors_to
 from ..utils.table import format_table
 from .adam import FunctionalAdam
 from .env import Environment
@@ -54,6 +54,7 @@ class GFlowNetSettings:
     replay_fraction: float = 0.5
     eval_every: int = 100
     seed: int = 0
+    device: str = "auto"  # as asked (auto: CUDA when present); a resumed run keeps it unless another is given
 
     @classmethod
     def from_config(cls, training: dict) -> GFlowNetSettings:
@@ -161,7 +162,8 @@ def train_gflownet(env: str | None = None, *, out: str | Path, env_options: dict
                                     policy_temperature=policy_temperature, subtb_lambda=subtb_lambda, replay=replay,
                                     replay_fraction=replay_fraction, eval_every=eval_every,
                                     seed=seed)
-    with default_device(resolve_device(device)):  # the environments' plain factory calls land there
+    settings.device = device if not resume or device != "auto" else settings.device
+    with default_device(resolve_device(settings.device)):  # the environments' plain factory calls land there
         torch.manual_seed(settings.seed)
         environment, model = build(settings)
         others = [p for name, p in model.named_parameters() if name != "log_z"]
@@ -252,7 +254,7 @@ class GFlowNetStep(Step):
         self.optimizer.load_state_dict(checkpoint["optimizer"])
         self.generator.set_state(checkpoint["generator"])
         if self.buffer is not None:
-            self.buffer.load_state_dict(checkpoint["replay"])
+            self.buffer.load_state_dict(tensors_to(checkpoint["replay"], torch.get_default_device()))
         state = checkpoint["state"]
         if "iteration" in state:  # written before the run loop: a count of iterations, not of blocks
             state["epoch"] = -(-state.pop("iteration") // self.settings.eval_every)

@@ -9,7 +9,7 @@ importing the energy trainer (data, models, objectives) with it slowed every suc
 
 from importlib import import_module
 
-_NAMES = {"fit_closed_form": "closed_form", "finetune": "finetune", "SCHEDULES": "trainer",
+_NAMES = {"fit_closed_form": "closed_form", "finetune": "fine_tuning", "SCHEDULES": "trainer",
           "format_train_summary": "trainer", "train": "trainer"}
 
 __all__ = sorted(_NAMES)
@@ -19,3 +19,5 @@ def __getattr__(name: str):
     if name not in _NAMES:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     return getattr(import_module(f".{_NAMES[name]}", __name__), name)
+
+# (a submodule named like a name above would shadow it once imported: fine-tuning lives in fine_tuning.py)

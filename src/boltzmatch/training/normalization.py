@@ -89,8 +89,8 @@ def refit_energy_offsets(model: torch.nn.Module, packed, indices: np.ndarray, ba
     with torch.no_grad():
         if isinstance(model, LinearPotential):
             offsets = model.theta[model.element_offset_slice()]
-            index = model.descriptors.element_index(torch.tensor(elements))
-            offsets[index] += torch.as_tensor(delta, dtype=offsets.dtype)
+            index = model.descriptors.element_index(torch.tensor(elements, device=offsets.device))
+            offsets[index] += torch.as_tensor(delta, dtype=offsets.dtype, device=offsets.device)
         else:
             for z, d in zip(elements, delta, strict=True):
                 model.element_energy[z] += float(d)

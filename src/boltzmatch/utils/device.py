@@ -100,3 +100,15 @@ def max_batch_from_memory(measured: list[tuple[int, int]], free_bytes: int, head
     fixed, per_item = torch.linalg.lstsq(design, peaks[:, None]).solution[:, 0].tolist()
     per_item = max(per_item, 1.0)
     return max(int((headroom * free_bytes - max(fixed, 0.0)) / per_item + 1e-6), 0)  # 1e-6: the fit's rounding
+
+
+def tensors_to(value, device: torch.device):
+    """``value`` with every tensor inside (dicts, lists, tuples) moved to ``device``: checkpoint state read on
+    the CPU and restored into a run on a GPU."""
+    if isinstance(value, torch.Tensor):
+        return value.to(device)
+    if isinstance(value, dict):
+        return {key: tensors_to(item, device) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(tensors_to(item, device) for item in value)
+    return value

@@ -46,7 +46,7 @@ QUICK = DemoSize(train_frames=120, test_frames=40, mse_minutes=0.15, fisher_minu
 
 
 def demo(out: str | Path = "boltzmatch-demo", *, quick: bool = False, temperature: float = 500.0, seed: int = 0,
-         progress: bool = True) -> dict:
+         progress: bool = True, device: str = "auto") -> dict:
     """Run the demo into ``out``; returns the comparison result (``report`` is report.md's path).
 
     Finished stages are reused when ``out`` already holds them, so a killed demo continues where
@@ -94,7 +94,7 @@ def demo(out: str | Path = "boltzmatch-demo", *, quick: bool = False, temperatur
     positions_only = stage("positions-only copy (no energies, no forces)", out / "ethanol-positions.xyz",
                            strip_labels)
     runs = out / "runs"
-    common = dict(progress=progress, seed=seed)
+    common = dict(progress=progress, seed=seed, device=device)  # (the linear closed form runs on the CPU)
     linear = dict(model="linear", solver="closed-form", temperature=temperature)  # defaults: measured in issue 11
     stage("linear potential: energy least squares", runs / "linear-mse" / "model.pt",
           lambda: train(train_data, out=runs / "linear-mse", objective="energy", **linear, **common))
@@ -118,7 +118,7 @@ def demo(out: str | Path = "boltzmatch-demo", *, quick: bool = False, temperatur
         print(f"[demo] MD: {size.replicas} replicas × {size.time_ps} ps per model, and the report ...", flush=True)
     result = compare([runs / n for n in names], test_data, out=out / "report", names=names, simulate=True,
                      start=test_data, temperature=temperature, replicas=size.replicas, time=size.time_ps,
-                     timestep=size.timestep_fs, seed=seed, progress=progress)
+                     timestep=size.timestep_fs, seed=seed, progress=progress, device=device)
     stages.append(["simulate every model, compare", "done", time.perf_counter() - start])
     result["stages"] = stages
     return result
