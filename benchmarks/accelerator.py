@@ -9,7 +9,9 @@ interactions, 5 Å; PaiNN 64 features, 3 interactions, 5 Å; MACE 32×0e + 32×1
 5 Å; all float32. Training: ``--train-frames`` structures, batch 32, ``--epochs`` epochs after one warm-up
 epoch (structures/s = epochs × training structures / wall time, validation included as a user sees it).
 MD: Langevin 0.5 fs, 500 K, no trajectories written, ``--md-steps`` steps after a warm-up run.
-Score matching: ms per optimiser step at batch 32 (median of ``--score-steps``).
+Score matching: ms per optimiser step at batch 32 (median of ``--score-steps``). Part ``compile``
+(its own table, accelerator_compile): the MD force call of SchNet at 64 replicas as it is and under
+``torch.compile(dynamic=True)``.
 
 Goals on one GPU (issue 40): SchNet MD ≥ 10⁶ replica-steps/s on ethanol at 4,096 replicas; training ≥ 20×
 the 2-core CPU's structures/s at equal force error.
@@ -83,6 +85,43 @@ def precision_errors(data: Path, device: str, epochs: int) -> dict:
     return out
 
 
+def compiled_md_rate(run: Path, frames: list, device: str, steps: int = 30) -> dict:
+    """Replica-steps/s of MD force calls (64 replicas, small random moves) with the model as it is and under
+    ``torch.compile(dynamic=True)``, after the compiled one's warm-up; and the largest force difference."""
+    from boltzmatch.data.atoms_batch import AtomsBatch
+    from boltzmatch.runs import run_dir as rd
+    from boltzmatch.simulate.forces import ModelForces
+    from boltzmatch.utils.device import resolve_device
+
+    dev = resolve_device(device)
+    model = rd.load(run, map_location=dev)
+    batch = AtomsBatch.from_atoms(frames[:64], device=dev)
+    start_positions = batch.positions.double()
+
+    def rate(forces: ModelForces) -> float:
+        generator = torch.Generator(device=dev).manual_seed(0)
+        positions = start_positions.clone()
+        for _ in range(3):
+            forces(positions)
+        begin = time.perf_counter()
+        for _ in range(steps):
+            positions = positions + 1e-3 * torch.randn(positions.shape, generator=generator, device=dev,
+                                                       dtype=positions.dtype)
+            forces(positions)
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        return steps * 64 / (time.perf_counter() - begin)
+
+    plain = ModelForces(model, batch.numbers, batch.structure_index, batch.cell, batch.pbc)
+    compiled = ModelForces(model, batch.numbers, batch.structure_index, batch.cell, batch.pbc)
+    compiled.evaluate = torch.compile(compiled.evaluate, dynamic=True)
+    begin = time.perf_counter()
+    difference = float((plain(start_positions)[1] - compiled(start_positions)[1]).abs().max())
+    compile_seconds = time.perf_counter() - begin
+    return {"plain": rate(plain), "compiled": rate(compiled), "compile_seconds": compile_seconds,
+            "max_force_difference_eV_A": difference}
+
+
 def score_step_ms(run: Path, data: Path, objective: str, device: str, steps: int) -> float:
     """Median wall time (ms) of one optimiser step of ``objective`` on SchNet at batch 32."""
     from boltzmatch.data.packed import PackedStructures
@@ -118,8 +157,8 @@ def score_step_ms(run: Path, data: Path, objective: str, device: str, steps: int
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", nargs="+", choices=("train", "md", "score", "precision"),
-                        default=["train", "md", "score", "precision"])
+    parser.add_argument("--part", nargs="+", choices=("train", "md", "score", "precision", "compile"),
+                        default=["train", "md", "score", "precision", "compile"])
     parser.add_argument("--train-frames", type=int, default=320)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--md-steps", type=int, default=20)
@@ -165,6 +204,15 @@ def main() -> None:
                 measured = {d: score_step_ms(runs["schnet"], data, objective, d, args.score_steps) for d in devices()}
                 results[f"score {objective}"] = measured
                 row(f"score step {objective} (SchNet, batch 32)", "ms", measured)
+        if "compile" in args.part:  # its own table: torch.compile of the MD force call, where it helps
+            measured = {d: compiled_md_rate(runs["schnet"], frames, d) for d in devices()}
+            compile_rows = [[f"SchNet MD forces, 64 replicas, {d}", m["plain"], m["compiled"],
+                             m["compiled"] / m["plain"], m["compile_seconds"], m["max_force_difference_eV_A"]]
+                            for d, m in measured.items()]
+            print(write_results("accelerator_compile", {"card": card(), "compile": measured}, compile_rows,
+                                ["case", "plain (replica-steps/s)", "compiled", "compiled / plain", "compile (s)",
+                                 "max |ΔF| (eV/Å)"]))
+            args.part = [p for p in args.part if p != "compile"]
         if "precision" in args.part:
             device = "cuda" if torch.cuda.is_available() else "cpu"
             measured = precision_errors(subset, device, args.precision_epochs)
@@ -175,6 +223,8 @@ def main() -> None:
                              m["val_force_mae_meV_A"] if device == "cuda" else None, None, "equal to float32's"])
                 print(rows[-1], flush=True)
     gpu = card() or "no GPU on this machine: column left empty"
+    if not rows:  # --part compile alone writes only its own table
+        return
     print(write_results("accelerator", results, rows, ["case", "unit", "CPU", f"GPU ({gpu})", "GPU / CPU",
                                                          "goal"]))
 
