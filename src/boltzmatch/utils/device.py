@@ -80,13 +80,18 @@ def grad_scaler(device: torch.device, precision: str) -> torch.amp.GradScaler:
 @contextlib.contextmanager
 def default_device(device: torch.device) -> Iterator[None]:
     """Tensors made without a device inside go to ``device`` (``torch.set_default_device``): how the
-    GFlowNet environments, written with plain factory calls, run on a GPU unchanged."""
+    GFlowNet environments, written with plain factory calls, run on a GPU unchanged. Where it changes
+    nothing (the CPU, already the default) it does nothing: ``set_default_device`` routes every torch call
+    through a Python mode, which slowed a GFlowNet process at torchgfn's settings by ~15 %."""
     previous = torch.get_default_device()
+    if torch.device(device) == previous:
+        yield
+        return
     torch.set_default_device(device)
     try:
         yield
-    finally:
-        torch.set_default_device(previous)
+    finally:  # back to the CPU: no mode at all (set_default_device("cpu") would keep one in every call)
+        torch.set_default_device(None if previous == torch.device("cpu") else previous)
 
 
 def max_batch_from_memory(measured: list[tuple[int, int]], free_bytes: int, headroom: float = 0.8) -> int:
