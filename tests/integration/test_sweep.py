@@ -179,12 +179,17 @@ def test_two_agents_share_postgres_and_the_study_survives_a_killed_agent(tmp_pat
     second = subprocess.Popen(command + ["agent", str(folder), "--storage", url], stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, text=True)
     # kill the first agent (and its trial's process) while one of its trials runs: with two trials running,
-    # one is the first agent's (a single running trial may be the second agent's, and then nothing went stale)
+    # one is the first agent's (a single running trial may be the second agent's, and then nothing went stale).
+    # Its own deadline: in one CI run the shared one ran out first and the kill found the first agent between
+    # trials (no stale trial to take over)
+    deadline = time.time() + 240
+    running = []
     while time.time() < deadline:
         running = [t for t in trials() if t.state == optuna.trial.TrialState.RUNNING]
         if len(running) >= 2:
             break
-        time.sleep(0.1)
+        time.sleep(0.05)
+    assert len(running) >= 2, f"never saw both agents' trials running: {[(t.number, t.state.name) for t in trials()]}"
     completed_before = {t.number for t in trials() if t.state == optuna.trial.TrialState.COMPLETE}
     os.killpg(first.pid, signal.SIGKILL)
     first.wait()

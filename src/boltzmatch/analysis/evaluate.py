@@ -63,7 +63,8 @@ def evaluate(run_dir: str | Path, data: str | Path, *, out: str | Path | None = 
     dtype = torch.float64 if read_config(run_dir)["model"].get("dtype") == "float64" else torch.float32
     structures = read_structures(data, **(data_options or {}))
     packed = PackedStructures(structures, dtype=dtype)
-    energy, forces = predict(model, PackedStructures(structures, dtype=dtype).to(dev), batch_size)
+    on_device = packed if dev.type == "cpu" else PackedStructures(structures, dtype=dtype).to(dev)
+    energy, forces = predict(model, on_device, batch_size)
     full = packed.full
     result: dict = {"n_structures": len(packed), "n_atoms": full.n_atoms}
     known_zero = energy_zero_known(run_dir)

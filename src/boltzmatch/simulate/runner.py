@@ -90,34 +90,34 @@ def simulate(
 
     Parameters
     ----------
-    run_dir
-        A run directory, a MACE/SchNetPack/NequIP model file, or an ``EnergyModel`` itself.
-    start
-        Structures (path or ``list[Atoms]``) to draw starting frames from, with ``seed``.
+    run_dir, start
+        A run directory, a MACE/SchNetPack/NequIP model file, or an ``EnergyModel`` itself; structures (path
+        or ``list[Atoms]``) to draw starting frames from, with ``seed``.
     temperature, time, timestep
         Thermostat and initial-velocity temperature, K; simulated time per replica, ps; timestep, fs.
     integrator
         ``langevin`` (BAOAB, ``friction`` in 1/fs), ``verlet`` (NVE) or ``nose-hoover`` (``tau`` in fs).
-    interval, check_interval
-        Steps between written frames / thermo lines, and between stability checks.
-    reference
-        Structures whose mean bond lengths define collapse (default: ``start``).
+    interval, check_interval, reference
+        Steps between written frames / thermo lines, and between stability checks; structures whose mean bond
+        lengths define collapse (default: ``start``).
     criterion, max_deviation, persist, rdf_window, max_rdf_deviation
         What counts as a collapse (:mod:`.stability`): ``graph`` (default), a bond graph the reference never
         visits lasting ``persist`` fs (reference bonds break ``max_deviation`` Å beyond their mean); ``bond``,
         Fu et al.'s rule: a bond ``max_deviation`` Å from its reference mean; ``rdf``, their rule for liquids:
         h(r) of the last ``rdf_window`` fs ``max_rdf_deviation`` (∫|h − h_ref| dr) from the reference's.
-    max_temperature
-        Instantaneous temperature (K) that counts as a runaway (default 5 × ``temperature``).
-    skin
-        Å added to the cutoff for the candidate pairs reused between steps (:class:`ModelForces`; 0: every step).
+    max_temperature, skin
+        Instantaneous temperature (K) that counts as a runaway (default 5 × ``temperature``); Å added to the
+        cutoff for the candidate pairs reused between steps (:class:`ModelForces`; 0: every step).
     device, replicas
         ``auto`` (CUDA when present), ``cpu``, ``cuda[:N]``; ``replicas="auto"``: as many as the GPU's memory holds.
     exact_filters
         SchNet's filter networks exactly, not from tables (:mod:`boltzmatch.models.filter_table`: ~1e-5 eV/Å off).
 
-    The summary holds ``time_to_collapse_ps`` (per replica; the full length when it never collapsed),
-    ``median_time_to_collapse_ps``, ``mean_temperature`` (K, before collapse), reasons, ``replica_steps_per_second``.
+    Returns
+    -------
+    dict
+        ``time_to_collapse_ps`` (per replica; the full length without collapse), ``median_time_to_collapse_ps``,
+        ``mean_temperature`` (K, before collapse), the reasons, ``replica_steps_per_second``.
     """
     out = Path(out)
     given = {key: value for key, value in locals().items() if key in SETTINGS_KEYS}
