@@ -138,6 +138,9 @@ def test_replicas_auto_needs_a_gpu(tmp_path, molecules):
         boltzmatch.simulate(tmp_path / "run", data, out=tmp_path / "md", replicas="auto", device="cpu",
                             time=0.01, progress=False)
     assert not (tmp_path / "md" / "summary.json").exists()
+    summary = boltzmatch.simulate(tmp_path / "run", data, out=tmp_path / "md", replicas=2, device="cpu", time=0.01,
+                                  interval=5, check_interval=5, progress=False)
+    assert summary["timing"]["device"] == "cpu"  # where it ran is in summary.json and the table
 
 
 @pytest.mark.gpu

@@ -303,7 +303,7 @@ def landscape(
     losses = grid_losses(model, loss_fn, base, d1, d2, xs, ys, progress=progress, vectorize=vectorize)
     sharp = sharpness(model, loss_fn, epsilon=sharpness_epsilon, samples=sharpness_samples, seed=seed)
     result = {"run_dir": str(run_dir), "data": str(data), "n_frames": len(frames), "objective": objective,
-              "temperature": temperature, "directions": directions, "span": span, "grid": grid,
+              "temperature": temperature, "directions": directions, "span": span, "grid": grid, "device": str(dev),
               "loss_min": float(np.nanmin(losses)), "loss_max": float(np.nanmax(losses)),
               "labels": [label for label in labels if label is not None], **sharp}
     if kind == "line":

@@ -28,7 +28,7 @@ from ..data import read_structures
 from ..errors import BoltzmatchError
 from ..runs.run_dir import load
 from ..utils.atomic import atomic_write_text, save_torch
-from ..utils.device import resolve_device
+from ..utils.device import device_name, resolve_device
 from ..utils.progress import current_observer, progress_bar
 from .forces import NEIGHBOR_SKIN, ModelForces
 from .graphs import DEFAULT_PERSIST_FS
@@ -282,7 +282,7 @@ class _Simulation:
         loop = max(_clock() - self.t0, 1e-9)
         timing = {"loop_seconds": loop, "model_seconds": forces.model_seconds,
                   "neighbor_search_seconds": forces.search_seconds, "neighbor_searches": forces.searches,
-                  "filters": forces.filters,
+                  "filters": forces.filters, "device": device_name(self.dev),
                   "outside_model_fraction": max(0.0, 1.0 - forces.model_seconds / loop) if self.steps_done else 0.0}
         return summarize_simulation(self.book, self.settings, self.model_name, self.n_steps,
                                     min(self.step_reached, self.n_steps), self.dt_ps, done,

@@ -84,6 +84,7 @@ def format_simulation(summary: dict, title: str = "Simulation") -> str:
         ["share of a step outside the model", f"{100 * summary['timing']['outside_model_fraction']:.1f}%"
          if "timing" in summary else "–"],
         ["filters", summary.get("timing", {}).get("filters", "exact")],
+        ["device", summary.get("timing", {}).get("device", "cpu")],
         ["wall time (s)", summary["wall_seconds"]],
         ["complete", summary["complete"]],
     ]
