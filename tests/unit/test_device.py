@@ -178,3 +178,17 @@ def test_the_cpu_default_device_adds_no_torch_function_mode():
         assert not _get_current_function_mode_stack()
     with default_device(torch.device("meta")):
         assert _get_current_function_mode_stack()
+
+
+def test_a_bad_device_leaves_an_existing_gflownet_run_alone(tmp_path):
+    """gflownet train --overwrite with a mistyped --device emptied the old run before the device was refused."""
+    from boltzmatch.gflownet import train_gflownet
+
+    out = tmp_path / "run"
+    train_gflownet("hypergrid", out=out, env_options={"ndim": 2, "height": 3}, n_trajectories=32, batch_size=16,
+                   hidden=[8], progress=False)
+    kept = sorted(p.name for p in out.iterdir())
+    with pytest.raises(BoltzmatchError, match="--device gpu"):
+        train_gflownet("hypergrid", out=out, env_options={"ndim": 2, "height": 3}, n_trajectories=32,
+                       batch_size=16, hidden=[8], progress=False, overwrite=True, device="gpu")
+    assert sorted(p.name for p in out.iterdir()) == kept

@@ -154,6 +154,7 @@ def train_gflownet(env: str | None = None, *, out: str | Path, env_options: dict
                                   f"{policy_temperature}")
         _check_numbers(lr=lr, lr_log_z=lr_log_z, subtb_lambda=subtb_lambda, eval_every=eval_every,
                        hidden=hidden or [256, 256])
+        resolve_device(device)  # a device this machine lacks is refused before --overwrite empties anything
         _clear_or_refuse(out, overwrite)
         settings = GFlowNetSettings(env=env or "hypergrid", env_options=_renamed_options(env_options or {}),
                                     loss=loss,
