@@ -42,18 +42,11 @@ FAILURES_WITHOUT_CAP = 10  # a sweep without run_cap stops after this many failu
 
 
 def _storage(out: Path, storage: str | None):
-    import warnings
-
-    import optuna
-
     url = storage or f"sqlite:///{(out / 'study.db').resolve()}"
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     try:
-        return optuna.storages.RDBStorage(
-            url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
-            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3),
-            engine_kwargs={"pool_pre_ping": True} if not url.startswith("sqlite") else None,
-        )
+        from .storage import open_storage
+
+        return open_storage(url, HEARTBEAT_S, GRACE_S)
     except Exception as exc:  # a wrong URL, an unreachable server, a missing driver
         reason = str(exc).splitlines()[0] if str(exc) else ""
         raise BoltzmatchError(f"storage {url}: cannot open ({type(exc).__name__}: {reason})") from None
