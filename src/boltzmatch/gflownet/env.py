@@ -28,6 +28,8 @@ class Environment:
         return self.n_actions - 1
 
     def initial(self, n: int) -> torch.Tensor:
+        """``n`` copies of the one initial state s_0 (the sampler and the losses evaluate the policy there
+        once and share it)."""
         raise NotImplementedError
 
     def forward_mask(self, states: torch.Tensor) -> torch.Tensor:

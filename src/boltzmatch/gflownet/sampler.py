@@ -57,14 +57,19 @@ def sample_trajectories(env: Environment, model: GFlowNetModel, n: int, generato
     exit_action, last = env.exit_action, env.n_actions - 1
     with torch.inference_mode():
         for t in range(slots):
-            mask = env.forward_mask(current)
-            logits = model.forward_logits(env.features(current))
-            probs = torch.softmax(policy_logits(env, model, current, logits, policy_temperature, mask), dim=1)
+            # every trajectory starts at s_0: the policy there is computed once (1/L of the calls)
+            policy_states = current[:1] if t == 0 else current
+            mask = env.forward_mask(policy_states)
+            logits = model.forward_logits(env.features(policy_states))
+            probs = torch.softmax(policy_logits(env, model, policy_states, logits, policy_temperature, mask), dim=1)
             if epsilon > 0:
                 probs = (1 - epsilon) * probs + epsilon * mask.to(probs.dtype) / mask.sum(1, keepdim=True)
             cumulative = probs.cumsum(1)
             u = torch.rand((len(active), 1), generator=generator, dtype=cumulative.dtype) * cumulative[:, -1:]
-            chosen = torch.searchsorted(cumulative, u, right=True).squeeze(1).clamp_max_(last)
+            if t == 0:  # one cumulative distribution for all rows
+                chosen = torch.searchsorted(cumulative[0], u, right=True).squeeze(1).clamp_max_(last)
+            else:
+                chosen = torch.searchsorted(cumulative, u, right=True).squeeze(1).clamp_max_(last)
             actions[t].index_copy_(0, active, chosen)
             moving = chosen != exit_action
             staying = moving.nonzero().squeeze(1)
@@ -95,12 +100,17 @@ def trajectory_log_probs(env: Environment, model: GFlowNetModel, batch: Trajecto
     valid = batch.actions >= 0
     rows = (torch.arange(slots + 1)[:, None] < batch.lengths[None, :]).reshape(-1).nonzero().squeeze(1)
     states = flat[rows]
+    # the first n rows are every trajectory's s_0 (each has length ≥ 1): the policy runs on one of them and
+    # on the rest, and its outputs are shared out (``spread``; the gradients of the shared row add up)
+    distinct = states[n - 1:]
+    spread = torch.cat([torch.zeros(n, dtype=torch.long), torch.arange(1, len(distinct))])
     # backward: every visited s_t with t ≥ 1 was reached by the move a_{t−1}; log P_B of undoing it is
     # read at s_t and belongs to step t − 1 (flat index of row (t, k) minus n)
     # (index_select, not boolean indexing: its backward is a scatter, not an accumulating index_put)
     reached = (rows >= n).nonzero().squeeze(1)
-    logits, back, flow = model.heads(env.features(states), backward_rows=reached)
-    log_p = forward_log_probs(env, model, states, logits)
+    logits, back, flow = model.heads(env.features(distinct), backward_rows=reached - (n - 1))
+    log_p = forward_log_probs(env, model, distinct, logits).index_select(0, spread)
+    flow = flow.index_select(0, spread)
     taken = torch.cat([batch.actions, torch.zeros(1, n, dtype=torch.long)]).reshape(-1)[rows]
     log_pf = log_p.new_zeros((slots + 1) * n).index_put((rows,), log_p.gather(1, taken[:, None]).squeeze(1))
     log_pf = log_pf.reshape(slots + 1, n)[:-1]
