@@ -5,8 +5,10 @@ At ``builder-inited`` it writes ``_generated/cli.md`` (every command's ``--help`
 included), ``_generated/api/`` (a page per module of the Python API) and, for each ``tutorials/*.py``,
 runs the script cell by cell (``run_tutorial.py``, in its own process and working directory under
 ``_build/tutorial-runs/``) and writes ``_generated/tutorials/NAME.md``: its text, code, printed output and
-the figures it made. A tutorial that fails fails the build. A run is reused only while the script and the
-package sources are unchanged (their hash is stored beside the run), so a page always shows what the
+the figures it made. Tutorials run side by side, one per core (each with ``cores / tutorials`` threads, at
+least one): on two cores the nine took 7.9 min one after another, 4.7 min side by side. A tutorial that
+fails fails the build. A run is reused only while the script and the package sources are unchanged (their
+hash is stored beside the run), so a page always shows what the
 current code does.
 """
 
@@ -119,8 +121,9 @@ def _package_hash() -> str:
     return digest.hexdigest()
 
 
-def run_tutorial(script: Path, runs: Path, package_hash: str) -> dict:
-    """The tutorial's cells with outputs and figures, and ``reused`` (whether an earlier run served)."""
+def run_tutorial(script: Path, runs: Path, package_hash: str, threads: int | None = None) -> dict:
+    """The tutorial's cells with outputs and figures, and ``reused`` (whether an earlier run served);
+    ``threads``: the run's OpenMP/MKL threads (unset: the libraries' own choice)."""
     workdir = runs / script.stem
     record = runs / f"{script.stem}.json"
     stamp = runs / f"{script.stem}.hash"
@@ -130,8 +133,11 @@ def run_tutorial(script: Path, runs: Path, package_hash: str) -> dict:
     shutil.rmtree(workdir, ignore_errors=True)
     record.unlink(missing_ok=True)
     print(f"boltzmatch docs: running tutorial {script.name} ...", flush=True)
+    env = dict(os.environ)
+    if threads is not None:
+        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     result = subprocess.run([sys.executable, str(HERE / "run_tutorial.py"), str(script), str(workdir), str(record)],
-                            capture_output=True, text=True)
+                            capture_output=True, text=True, env=env)
     if result.returncode != 0:
         tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-25:])
         raise ExtensionError(f"tutorial {script.name} failed:\n{tail}")
@@ -171,9 +177,21 @@ def generate(app) -> None:
     runs = Path(app.outdir).parent / "tutorial-runs"
     runs.mkdir(parents=True, exist_ok=True)
     package_hash = _package_hash()
+    scripts = sorted((source / "tutorials").glob("[0-9]*.py"))
+    cores = os.cpu_count() or 1
+    workers = max(1, min(len(scripts), cores))
+    threads = max(1, cores // workers) if workers > 1 else None
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(workers) as pool:  # threads only wait: each tutorial is its own process
+        futures = [pool.submit(run_tutorial, script, runs, package_hash, threads) for script in scripts]
+        try:
+            runs_done = [f.result() for f in futures]  # the first failing tutorial (in order) fails the build
+        except Exception:
+            pool.shutdown(cancel_futures=True)  # those not started yet do not start
+            raise
     summary = []
-    for script in sorted((source / "tutorials").glob("[0-9]*.py")):
-        run = run_tutorial(script, runs, package_hash)
+    for script, run in zip(scripts, runs_done):
         write_tutorial_page(script, run, runs, generated / "tutorials")
         summary.append({"tutorial": script.name, "reused": run["reused"], "seconds": run["seconds"],
                         "figures": sum(len(c["figures"]) for c in run["cells"])})
