@@ -47,11 +47,9 @@ def sample_trajectories(env: Environment, model: GFlowNetModel, n: int, generato
     gradients from the per-step calls as torchgfn's ``save_logprobs`` does (8 × 8 hypergrid, TB)."""
     slots = env.max_length + 1
     state = env.initial(n)
-    states = state.new_empty((slots + 1, *state.shape))
+    states = state.new_empty((slots + 1, *state.shape))  # slots after a trajectory's exit are filled at the end
     states[0] = state
     actions = torch.full((slots, n), -1, dtype=torch.long)
-    lengths = torch.zeros(n, dtype=torch.long)
-    terminal = state.clone()
     active = torch.arange(n)
     current = state
     exit_action, last = env.exit_action, env.n_actions - 1
@@ -71,20 +69,17 @@ def sample_trajectories(env: Environment, model: GFlowNetModel, n: int, generato
             else:
                 chosen = torch.searchsorted(cumulative, u, right=True).squeeze(1).clamp_max_(last)
             actions[t].index_copy_(0, active, chosen)
-            moving = chosen != exit_action
-            staying = moving.nonzero().squeeze(1)
-            if len(staying) < len(active):
-                leaving = (~moving).nonzero().squeeze(1)
-                finished = active.index_select(0, leaving)
-                terminal.index_copy_(0, finished, current.index_select(0, leaving))
-                lengths.index_fill_(0, finished, t + 1)
-            states[t + 1].copy_(states[t])
+            staying = (chosen != exit_action).nonzero().squeeze(1)
             if len(staying) == 0:
-                states[t + 2:] = states[t + 1]
                 break
             active = active.index_select(0, staying)
             current = env.step(current.index_select(0, staying), chosen.index_select(0, staying))
             states[t + 1].index_copy_(0, active, current)
+    # lengths, the repeats of x after each exit and x itself from the actions, once per batch rather than per step
+    lengths = (actions >= 0).sum(0)
+    upto = torch.minimum(torch.arange(slots + 1)[:, None], (lengths - 1)[None, :])
+    states = states.gather(0, upto.reshape(*upto.shape, *(1,) * (state.dim() - 1)).expand_as(states))
+    terminal = states[-1]
     return Trajectories(states, actions, lengths, terminal, env.log_reward(terminal))
 
 
