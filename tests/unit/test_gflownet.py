@@ -11,6 +11,7 @@ from boltzmatch.gflownet import Hypergrid, evaluate_exact, terminating_distribut
 from boltzmatch.gflownet.losses import LOSSES, gflownet_loss
 from boltzmatch.gflownet.model import GFlowNetModel
 from boltzmatch.gflownet.sampler import sample_trajectories
+from boltzmatch.gflownet.tetris import Tetris
 from helpers import train_gflownet_model as train
 
 
@@ -309,3 +310,27 @@ def test_log_probs_with_the_shared_initial_state_equal_a_row_by_row_computation(
             assert a is None and b is None
         else:
             torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("make", [lambda: Hypergrid(ndim=3, height=4), lambda: Tetris(width=4, height=4)],
+                         ids=["hypergrid", "tetris"])
+def test_sampled_trajectories_keep_their_layout(make):
+    """The sampler's bookkeeping, filled once per batch: each trajectory moves from s_0 by its actions, exits at
+    step lengths − 1, and every slot after that holds x (the terminal state) again; actions are −1 there."""
+    env = make()
+    torch.manual_seed(0)
+    model = GFlowNetModel(env.n_features, env.n_actions, env.n_backward, [16])
+    batch = sample_trajectories(env, model, 64, torch.Generator().manual_seed(2), epsilon=0.5)
+    for k in range(batch.n):
+        length = int(batch.lengths[k])
+        assert (batch.actions[:length - 1, k] != env.exit_action).all()
+        assert batch.actions[length - 1, k] == env.exit_action
+        assert (batch.actions[length:, k] == -1).all()
+        state = env.initial(1)
+        for t in range(length - 1):
+            assert torch.equal(batch.states[t, k], state[0])
+            state = env.step(state, batch.actions[t, k][None])
+        for t in range(length - 1, batch.states.shape[0]):
+            assert torch.equal(batch.states[t, k], state[0])
+        assert torch.equal(batch.terminal[k], state[0])
+    assert torch.equal(batch.log_reward, env.log_reward(batch.terminal))
