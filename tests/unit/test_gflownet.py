@@ -275,18 +275,31 @@ def test_replay_training_learns_and_a_stopped_run_resumes_exactly(tmp_path):
     assert whole["l1_exact"] < 0.5
 
 
-def test_log_probs_with_the_shared_initial_state_equal_a_row_by_row_computation():
-    """The policy runs once at s_0 for all trajectories (sampler and losses): the per-step log P_F, log P_B,
-    log F and the parameters' gradients equal those of evaluating every visited state on its own row."""
-    from boltzmatch.gflownet.hypergrid import Hypergrid
-    from boltzmatch.gflownet.model import GFlowNetModel, backward_log_probs, forward_log_probs
-    from boltzmatch.gflownet.sampler import sample_trajectories, trajectory_log_probs
+class _HypergridWithoutKeys(Hypergrid):
+    def state_keys(self, states):
+        return None
+
+
+@pytest.mark.parametrize("make", [lambda: Hypergrid(ndim=2, height=4), lambda: _HypergridWithoutKeys(ndim=2, height=4),
+                                  lambda: Tetris(width=4, height=4)],
+                         ids=["hypergrid", "hypergrid without keys (s_0 shared only)", "tetris"])
+def test_log_probs_of_distinct_states_equal_a_row_by_row_computation(make):
+    """The losses run the policy once per distinct state of a batch (s_0 alone where the environment has no
+    state keys): the per-step log P_F, log P_B, log F and the parameters' gradients equal those of evaluating
+    every visited state on its own row."""
+    from boltzmatch.gflownet.model import backward_log_probs, forward_log_probs
+    from boltzmatch.gflownet.sampler import distinct_states, trajectory_log_probs
 
     torch.manual_seed(0)
-    env = Hypergrid(ndim=2, height=4)
+    env = make()
     model = GFlowNetModel(env.n_features, env.n_actions, env.n_backward, [32, 32], backward="learned")
     batch = sample_trajectories(env, model, 16, torch.Generator().manual_seed(1), epsilon=0.3)
     assert (batch.states[0] == batch.states[0, :1]).all() and (batch.lengths >= 1).all()
+    visited = batch.states[torch.arange(batch.states.shape[0])[:, None] < batch.lengths[None, :]]  # s_0 first
+    distinct, spread = distinct_states(env, visited, batch.n)
+    assert torch.equal(distinct.index_select(0, spread), visited)
+    if env.state_keys(visited) is not None:  # equal states merged: fewer policy rows than visited states
+        assert len(distinct) == len({tuple(v.reshape(-1).tolist()) for v in visited}) < len(visited)
     log_pf, log_pb, log_flow, valid = trajectory_log_probs(env, model, batch)
     shared = torch.autograd.grad((log_pf * valid).sum() + (log_pb * valid).sum() + log_flow.sum(),
                                  list(model.parameters()), allow_unused=True)

@@ -63,6 +63,11 @@ class Environment:
         """(n, n_features) float input of the policy networks."""
         raise NotImplementedError
 
+    def state_keys(self, states: torch.Tensor) -> torch.Tensor | None:
+        """(n,) int64, equal exactly where the states are equal (the losses then run the policy once per
+        distinct state of a batch); None where the environment has no such key (only s_0 is then shared)."""
+        return None
+
     @property
     def n_features(self) -> int:
         return int(self.features(self.initial(1)).shape[1])

@@ -73,6 +73,9 @@ class Hypergrid(Environment):
     def level(self, states):
         return states.sum(1)
 
+    def state_keys(self, states):
+        return self.index(states) if self.height**self.ndim < 2**62 else None
+
     def all_states(self):
         grids = torch.meshgrid(*[torch.arange(self.height)] * self.ndim, indexing="ij")
         return torch.stack([g.reshape(-1) for g in grids], 1)

@@ -55,7 +55,8 @@ def sample_trajectories(env: Environment, model: GFlowNetModel, n: int, generato
     exit_action, last = env.exit_action, env.n_actions - 1
     with torch.inference_mode():
         for t in range(slots):
-            # every trajectory starts at s_0: the policy there is computed once (1/L of the calls)
+            # every trajectory starts at s_0: the policy there is computed once (1/L of the calls); merging the
+            # later steps' equal states too measured 7 % faster sampling on 8 × 8 but 9 % slower on 8⁴
             policy_states = current[:1] if t == 0 else current
             mask = env.forward_mask(policy_states)
             logits = model.forward_logits(env.features(policy_states))
@@ -87,7 +88,7 @@ def trajectory_log_probs(env: Environment, model: GFlowNetModel, batch: Trajecto
                          ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """With gradients: per-step log P_F (T, n), log P_B (T, n) of the transition out of step t (0 for
     exit and padding), log F(s_t) (T + 1, n; 0 on padding), and the valid-step mask (T, n).
-    One policy call on the states s_0 … s_{L−1} of every trajectory, none on the padding."""
+    One policy call on the distinct states among s_0 … s_{L−1} of the trajectories, none on the padding."""
     from .model import backward_log_probs
 
     slots, n = batch.actions.shape
@@ -95,27 +96,45 @@ def trajectory_log_probs(env: Environment, model: GFlowNetModel, batch: Trajecto
     valid = batch.actions >= 0
     rows = (torch.arange(slots + 1)[:, None] < batch.lengths[None, :]).reshape(-1).nonzero().squeeze(1)
     states = flat[rows]
-    # the first n rows are every trajectory's s_0 (each has length ≥ 1): the policy runs on one of them and
-    # on the rest, and its outputs are shared out (``spread``; the gradients of the shared row add up)
-    distinct = states[n - 1:]
-    spread = torch.cat([torch.zeros(n, dtype=torch.long), torch.arange(1, len(distinct))])
+    # the policy runs once per distinct state of the batch (trajectories share s_0 and, on a DAG, many more
+    # states) and its outputs are shared out by ``spread``; the shared rows' gradients add up
+    distinct, spread = distinct_states(env, states, n)
+    logits, back, flow = model.heads(env.features(distinct))
+    log_p = forward_log_probs(env, model, distinct, logits)
+    flow = flow.index_select(0, spread)
+    taken = torch.cat([batch.actions, torch.zeros(1, n, dtype=torch.long)]).reshape(-1)[rows]
+    log_pf_rows = log_p.reshape(-1).index_select(0, spread * log_p.shape[1] + taken)
+    log_pf = log_p.new_zeros((slots + 1) * n).index_put((rows,), log_pf_rows)
+    log_pf = log_pf.reshape(slots + 1, n)[:-1]
+    log_flow = flow.new_zeros((slots + 1) * n).index_put((rows,), flow).reshape(slots + 1, n)
     # backward: every visited s_t with t ≥ 1 was reached by the move a_{t−1}; log P_B of undoing it is
     # read at s_t and belongs to step t − 1 (flat index of row (t, k) minus n)
     # (index_select, not boolean indexing: its backward is a scatter, not an accumulating index_put)
     reached = (rows >= n).nonzero().squeeze(1)
-    logits, back, flow = model.heads(env.features(distinct), backward_rows=reached - (n - 1))
-    log_p = forward_log_probs(env, model, distinct, logits).index_select(0, spread)
-    flow = flow.index_select(0, spread)
-    taken = torch.cat([batch.actions, torch.zeros(1, n, dtype=torch.long)]).reshape(-1)[rows]
-    log_pf = log_p.new_zeros((slots + 1) * n).index_put((rows,), log_p.gather(1, taken[:, None]).squeeze(1))
-    log_pf = log_pf.reshape(slots + 1, n)[:-1]
-    log_flow = flow.new_zeros((slots + 1) * n).index_put((rows,), flow).reshape(slots + 1, n)
     before = rows.index_select(0, reached) - n
     undo = env.backward_of_forward(batch.actions.reshape(-1)[before])
-    log_pb_all = backward_log_probs(model, back, env.backward_mask(states.index_select(0, reached)))
-    log_pb = log_pb_all.new_zeros(slots * n).index_put((before,), log_pb_all.gather(1, undo[:, None]).squeeze(1))
+    log_pb_distinct = backward_log_probs(model, back, env.backward_mask(distinct))
+    log_pb_all = log_pb_distinct.reshape(-1).index_select(
+        0, spread.index_select(0, reached) * log_pb_distinct.shape[1] + undo)
+    log_pb = log_pb_all.new_zeros(slots * n).index_put((before,), log_pb_all)
     log_pb = log_pb.reshape(slots, n)
     return log_pf, log_pb, log_flow, valid
+
+
+def distinct_states(env: Environment, states: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(the distinct states among ``states``, each row's index among them). The first ``n`` rows are s_0;
+    without :meth:`Environment.state_keys` only they are merged."""
+    keys = env.state_keys(states)
+    if keys is None:
+        return states[n - 1:], torch.cat([torch.zeros(n, dtype=torch.long), torch.arange(1, len(states) - n + 1)])
+    return _distinct_by_key(states, keys)
+
+
+def _distinct_by_key(states: torch.Tensor, keys: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    unique, spread = torch.unique(keys, return_inverse=True)
+    # a row of each distinct state (equal keys: equal states, so any of them will do)
+    representative = torch.empty(len(unique), dtype=torch.long).scatter_(0, spread, torch.arange(len(keys)))
+    return states.index_select(0, representative), spread
 
 
 def concat(a: Trajectories, b: Trajectories) -> Trajectories:

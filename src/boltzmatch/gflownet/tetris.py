@@ -132,6 +132,9 @@ class Tetris(Environment):
     def level(self, states):
         return states.flatten(1).sum(1) // 4
 
+    def state_keys(self, states):
+        return self._encode(states) if self.width * self.height <= 62 else None
+
     def _encode(self, states):
         weights = 2 ** torch.arange(self.width * self.height, dtype=torch.long)
         return (states.flatten(1).long() * weights).sum(1)

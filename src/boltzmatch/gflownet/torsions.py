@@ -201,6 +201,9 @@ class Torsions(Environment):
             parts.append(torch.cat([grid, torch.full((len(grid), self.k - level), -1)], 1))
         return torch.cat(parts)
 
+    def state_keys(self, states):
+        return self.index(states)
+
     def index(self, states):
         level = self._set(states)
         offsets = torch.tensor([sum(self.bins**j for j in range(i)) for i in range(self.k + 1)])
