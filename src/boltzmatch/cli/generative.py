@@ -52,6 +52,7 @@ def add_parser(subparsers) -> None:
     c.add_argument("--no-likelihood", action="store_true", help="skip NLL (the ODE is the slow part)")
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--quiet", action="store_true")
+    add_device_options(c)
     c.set_defaults(run=run_compare)
 
 
@@ -101,6 +102,6 @@ def run_compare(args: argparse.Namespace) -> int:
     from ..generative.compare import compare_generative, format_generative_report
 
     result = compare_generative(args.run_dirs, out=args.out, seed=args.seed, likelihood=not args.no_likelihood,
-                                progress=not args.quiet)
+                                progress=not args.quiet, device=args.device or "auto")
     print(format_generative_report(result))
     return 0

@@ -50,8 +50,19 @@ def _judge(vectors: VectorData):
 
 
 def compare_generative(run_dirs: Sequence[str | Path], *, out: str | Path, seed: int = 0,
-                       likelihood: bool = True, progress: bool = True) -> dict:
-    """Judge the generative runs ``run_dirs``; write the report into ``out``; return compare.json's dict."""
+                       likelihood: bool = True, progress: bool = True, device: str = "auto") -> dict:
+    """Judge the generative runs ``run_dirs``; write the report into ``out``; return compare.json's dict.
+
+    ``device`` (auto: CUDA when present, cpu, cuda[:N]) runs the models there: sampling, the likelihood ODE
+    and the KDE; the metrics themselves take NumPy arrays."""
+    from ..utils.device import default_device, resolve_device
+
+    with default_device(resolve_device(device)):
+        return _compare(run_dirs, out=out, seed=seed, likelihood=likelihood, progress=progress)
+
+
+def _compare(run_dirs: Sequence[str | Path], *, out: str | Path, seed: int, likelihood: bool,
+             progress: bool) -> dict:
     from ..utils.progress import progress_bar
 
     out = Path(out)
