@@ -17,7 +17,9 @@ Goals on one GPU (issue 40): SchNet MD ≥ 10⁶ replica-steps/s on ethanol at 4
 the 2-core CPU's structures/s at equal force error.
 
 Usage: python benchmarks/accelerator.py [--part train md score] [--max-replicas 4096]
-Writes benchmarks/results/accelerator.{json,md}.
+On a GPU machine: ``--devices cuda --cpu-from benchmarks/results/accelerator.json`` measures the GPU alone and
+takes the CPU column from the 2-core CPU's committed run (scripts/gpu_check.sh does this).
+Writes benchmarks/results/accelerator.{json,md} (and accelerator_compile.{json,md}).
 """
 
 from __future__ import annotations
@@ -155,10 +157,37 @@ def score_step_ms(run: Path, data: Path, objective: str, device: str, steps: int
     return statistics.median(times)
 
 
+#: the settings a GPU run takes from the --cpu-from run, so that both columns measure the same work
+SHARED_SETTINGS = ("train_frames", "epochs", "md_steps", "score_steps", "precision_epochs")
+
+
+def earlier_cpu(path: Path | None) -> tuple[dict, dict]:
+    """The CPU measurements of an earlier run of this benchmark (``--cpu-from``: the 2-core CPU of record, which
+    the goals name) and of its compile table beside it, each case reduced to its ``cpu`` entry; ``machine`` and
+    ``settings`` are the earlier run's."""
+    if path is None:
+        return {}, {}
+    import json
+
+    earlier = json.loads(path.read_text())
+    cases = {k: {"cpu": v["cpu"]} for k, v in earlier.items() if isinstance(v, dict) and "cpu" in v}
+    if earlier.get("precision", {}).get("device") == "cpu":  # the table's first layout: one device per run
+        cases["precision"] = {"cpu": {k: v for k, v in earlier["precision"].items() if k != "device"}}
+    compile_path = path.with_name("accelerator_compile.json")
+    compiled = json.loads(compile_path.read_text()).get("compile", {}) if compile_path.exists() else {}
+    cases["machine"], cases["settings"] = earlier.get("machine", {}), earlier.get("settings", {})
+    return cases, {"cpu": compiled["cpu"]} if "cpu" in compiled else {}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--part", nargs="+", choices=("train", "md", "score", "precision", "compile"),
                         default=["train", "md", "score", "precision", "compile"])
+    parser.add_argument("--devices", nargs="+", choices=("cpu", "cuda"),
+                        help="where to measure (default: the CPU, and CUDA where torch sees a GPU)")
+    parser.add_argument("--cpu-from", type=Path,
+                        help="take the CPU column from this earlier results JSON (the 2-core CPU of record the goals "
+                             "name) instead of measuring this machine's CPU")
     parser.add_argument("--train-frames", type=int, default=320)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--md-steps", type=int, default=20)
@@ -166,15 +195,40 @@ def main() -> None:
     parser.add_argument("--score-steps", type=int, default=20)
     parser.add_argument("--precision-epochs", type=int, default=10)
     args = parser.parse_args()
+    measure = args.devices or devices()
+    if "cuda" in measure and not torch.cuda.is_available():
+        raise SystemExit("--devices cuda: torch sees no GPU here")
+    earlier, earlier_compile = earlier_cpu(args.cpu_from)
+    cpu_machine = earlier.pop("machine", None) if args.cpu_from else None
+    for key, value in earlier.pop("settings", {}).items():
+        if key in SHARED_SETTINGS and getattr(args, key) != value:
+            print(f"--{key.replace('_', '-')} {value}, as in {args.cpu_from}", flush=True)
+            setattr(args, key, value)
     data = ethanol_data("ethanol_xtb_500K_1000", frames=1000, seed=1)
     frames = read_structures(data)
-    results: dict = {"card": card(), "devices": devices(), "settings": vars(args)}
+    results: dict = {"card": card(), "devices": measure, "settings": {**vars(args), "cpu_from": str(args.cpu_from)},
+                     "cpu_machine": cpu_machine}
     rows = []
+
+    def measured_on(key: str, measure_one) -> dict:
+        """``measure_one(device)`` on every device measured here, the CPU entry taken from --cpu-from if given."""
+        values = {**earlier.get(key, {}), **{d: measure_one(d) for d in measure if not (args.cpu_from and d == "cpu")}}
+        results[key] = values
+        return values
 
     def row(case: str, unit: str, values: dict, goal: str = "") -> None:
         cpu, gpu = values.get("cpu"), values.get("cuda")
-        rows.append([case, unit, cpu, gpu, None if gpu is None else gpu / cpu, goal])
+        rows.append([case, unit, cpu, gpu, None if gpu is None or cpu is None else gpu / cpu, goal])
         print(rows[-1], flush=True)
+
+    gpu = card() or "no GPU on this machine: column left empty"
+    threads = (cpu_machine or {}).get("threads", torch.get_num_threads())
+    header = ["case", "unit", f"CPU ({threads} threads{', from ' + args.cpu_from.name if args.cpu_from else ''})",
+              f"GPU ({gpu})", "GPU / CPU", "goal"]
+
+    def write() -> str:
+        """The table so far, after every part: a run cut short by a time limit keeps what it measured."""
+        return write_results("accelerator", results, rows, header) if rows else ""
 
     with tempfile.TemporaryDirectory() as tmp:
         from boltzmatch.data import write_structures
@@ -188,45 +242,45 @@ def main() -> None:
                              progress=False, device="cpu")
         if "train" in args.part:
             for model in MODELS:
-                measured = {d: training_rate(model, subset, d, args.epochs) for d in devices()}
-                results[f"train {model}"] = measured
+                measured = measured_on(f"train {model}", lambda d, m=model: training_rate(m, subset, d, args.epochs))
                 row(f"train {model}", "structures/s", {d: m["structures_per_second"] for d, m in measured.items()},
                     "GPU ≥ 20× CPU at equal force error")
+                row(f"train {model}: val force MAE after {args.epochs} epochs", "meV/Å",
+                    {d: m["val_force_mae_meV_A"] for d, m in measured.items()}, "equal")
+            write()
         if "md" in args.part:
             for model in ("schnet", "mace"):
                 for replicas in (r for r in REPLICAS if r <= args.max_replicas):
-                    measured = {d: md_rate(runs[model], frames, replicas, d, args.md_steps) for d in devices()}
-                    results[f"md {model} {replicas}"] = measured
+                    measured = measured_on(f"md {model} {replicas}",
+                                           lambda d, m=model, r=replicas: md_rate(runs[m], frames, r, d, args.md_steps))
                     goal = "GPU ≥ 10⁶" if (model, replicas) == ("schnet", 4096) else ""
                     row(f"md {model} {replicas} replicas", "replica-steps/s", measured, goal)
+            write()
         if "score" in args.part:
             for objective in ("dsm", "fisher"):
-                measured = {d: score_step_ms(runs["schnet"], data, objective, d, args.score_steps) for d in devices()}
-                results[f"score {objective}"] = measured
+                measured = measured_on(f"score {objective}", lambda d, o=objective: score_step_ms(
+                    runs["schnet"], data, o, d, args.score_steps))
                 row(f"score step {objective} (SchNet, batch 32)", "ms", measured)
+            write()
+        if "precision" in args.part:
+            measured = measured_on("precision", lambda d: precision_errors(subset, d, args.precision_epochs))
+            for precision in ("float32", "tf32", "bf16", "fp16"):
+                values = {d: m[precision]["val_force_mae_meV_A"] for d, m in measured.items() if precision in m}
+                if values:
+                    row(f"SchNet {args.precision_epochs} epochs, {precision}", "val force MAE meV/Å", values,
+                        "equal to float32's")
+            write()
         if "compile" in args.part:  # its own table: torch.compile of the MD force call, where it helps
-            measured = {d: compiled_md_rate(runs["schnet"], frames, d) for d in devices()}
+            measured = {**earlier_compile, **{d: compiled_md_rate(runs["schnet"], frames, d) for d in measure
+                                               if not (args.cpu_from and d == "cpu")}}
             compile_rows = [[f"SchNet MD forces, 64 replicas, {d}", m["plain"], m["compiled"],
                              m["compiled"] / m["plain"], m["compile_seconds"], m["max_force_difference_eV_A"]]
                             for d, m in measured.items()]
-            print(write_results("accelerator_compile", {"card": card(), "compile": measured}, compile_rows,
+            compile_results = {"card": card(), "compile": measured, "cpu_machine": cpu_machine}
+            print(write_results("accelerator_compile", compile_results, compile_rows,
                                 ["case", "plain (replica-steps/s)", "compiled", "compiled / plain", "compile (s)",
                                  "max |ΔF| (eV/Å)"]))
-            args.part = [p for p in args.part if p != "compile"]
-        if "precision" in args.part:
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-            measured = precision_errors(subset, device, args.precision_epochs)
-            results["precision"] = {"device": device, **measured}
-            for precision, m in measured.items():
-                rows.append([f"SchNet {args.precision_epochs} epochs, {precision} on {device}", "val force MAE meV/Å",
-                             m["val_force_mae_meV_A"] if device == "cpu" else None,
-                             m["val_force_mae_meV_A"] if device == "cuda" else None, None, "equal to float32's"])
-                print(rows[-1], flush=True)
-    gpu = card() or "no GPU on this machine: column left empty"
-    if not rows:  # --part compile alone writes only its own table
-        return
-    print(write_results("accelerator", results, rows, ["case", "unit", "CPU", f"GPU ({gpu})", "GPU / CPU",
-                                                         "goal"]))
+    print(write())  # --part compile alone writes only its own table
 
 
 if __name__ == "__main__":
