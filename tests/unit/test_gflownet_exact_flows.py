@@ -41,7 +41,7 @@ class ExactFlows(torch.nn.Module):
         done = tuple(g for g in state if g >= 0)
         return torch.logsumexp(self.table[done].reshape(-1), 0)
 
-    def heads(self, features: torch.Tensor, backward_rows: torch.Tensor | None = None):
+    def heads(self, features: torch.Tensor):
         """(forward logits, backward logits, log F): the exit logit of a full state is log R(x) (its only
         action); logits of forbidden actions are masked by the losses."""
         env = self.env
@@ -50,8 +50,7 @@ class ExactFlows(torch.nn.Module):
         flows = torch.stack([self.state_flow(state) for state in states.tolist()])
         full = (states >= 0).all(1)
         logits[full, -1] = flows[full]
-        rows = len(features) if backward_rows is None else len(backward_rows)
-        return logits, torch.zeros(rows, env.n_backward, dtype=torch.float64), flows
+        return logits, torch.zeros(len(features), env.n_backward, dtype=torch.float64), flows
 
     def forward_logits(self, features: torch.Tensor) -> torch.Tensor:
         env = self.env
@@ -104,8 +103,8 @@ def test_balance_losses_are_zero_at_the_exact_policy_and_flows(env, loss):
     assert float(gflownet_loss(loss, env, ExactFlows(env), batch)) == pytest.approx(0.0, abs=1e-10)
 
     class Skewed(ExactFlows):
-        def heads(self, features, backward_rows=None):
-            logits, back, flows = super().heads(features, backward_rows)
+        def heads(self, features):
+            logits, back, flows = super().heads(features)
             logits[:, 0] += 0.7
             return logits, back, flows
 
@@ -190,10 +189,10 @@ class ExactDAG(torch.nn.Module):
     def forward_logits(self, features: torch.Tensor) -> torch.Tensor:
         return self.edge[self._rows(features)]
 
-    def heads(self, features: torch.Tensor, backward_rows: torch.Tensor | None = None):
+    def heads(self, features: torch.Tensor):
         rows = self._rows(features)
-        n_back = len(features) if backward_rows is None else len(backward_rows)
-        return self.edge[rows], torch.zeros(n_back, self.env.n_backward, dtype=torch.float64), self.log_flow[rows]
+        back = torch.zeros(len(features), self.env.n_backward, dtype=torch.float64)
+        return self.edge[rows], back, self.log_flow[rows]
 
 
 def dag_environments():

@@ -34,20 +34,13 @@ class GFlowNetModel(nn.Module):
         self.flow_head = nn.Linear(width, 1)
         self.log_z = nn.Parameter(torch.zeros(()))
 
-    def heads(self, features: torch.Tensor, backward_rows: torch.Tensor | None = None
-              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Raw (forward logits, backward logits, log F) for a batch of state features; the backward
-        logits only for ``backward_rows`` where given (P_B is never needed at s_0: the losses ask for
-        the states reached by a move, and an untied backward trunk then runs on those alone)."""
+    def heads(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Raw (forward logits, backward logits, log F) for a batch of state features."""
         h = self.trunk(features)
-        if backward_rows is not None:
-            features, shared = features.index_select(0, backward_rows), h.index_select(0, backward_rows)
-        else:
-            shared = h
         if self.backward == "uniform":  # the logits are not used
-            back = h.new_zeros(len(shared), self.backward_head.out_features)
+            back = h.new_zeros(len(h), self.backward_head.out_features)
         else:
-            back = self.backward_head(shared if self.backward_trunk is None else self.backward_trunk(features))
+            back = self.backward_head(h if self.backward_trunk is None else self.backward_trunk(features))
         return self._edge_scale(self.forward_head(h)), back, self.flow_head(h).squeeze(-1)
 
     def forward_logits(self, features: torch.Tensor) -> torch.Tensor:
