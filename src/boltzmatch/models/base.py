@@ -48,9 +48,13 @@ class EnergyModel(nn.Module):
         raise NotImplementedError
 
     def check_elements(self, numbers: torch.Tensor) -> None:
-        """Refuse elements outside ``self.elements`` (when the model was told them)."""
+        """Refuse elements outside ``self.elements`` (when the model was told them). The ``numbers`` tensor last
+        found good is remembered, so MD, which passes the same one every step, reads nothing back from a GPU
+        for it after the first."""
         elements = getattr(self, "elements", None)
-        if not elements:
+        checked = self.__dict__.get("_checked_numbers")
+        if not elements or (checked is not None and checked[0] is numbers and checked[1] == numbers._version
+                            and checked[2] is elements):
             return
         unseen = sorted(set(numbers.unique().tolist()) - {int(z) for z in elements})
         if unseen:
@@ -62,6 +66,7 @@ class EnergyModel(nn.Module):
                 f"element(s) {', '.join(chemical_symbols[z] for z in unseen)} not seen in training; "
                 f"the model knows {', '.join(chemical_symbols[int(z)] for z in sorted(elements))}"
             )
+        self.__dict__["_checked_numbers"] = (numbers, numbers._version, elements)
 
     def forward(self, batch: AtomsBatch) -> torch.Tensor:
         self.check_elements(batch.numbers)

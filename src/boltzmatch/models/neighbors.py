@@ -9,7 +9,7 @@ a skin on its batches, so the search runs only when an atom has moved more than 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -55,8 +55,8 @@ def _molecule_pairs(batch: AtomsBatch, molecule: torch.Tensor, cutoff: float):
     within = torch.arange(i.numel(), device=device) - torch.repeat_interleave(torch.cumsum(sizes, 0) - sizes, sizes)
     j = offsets[index[i]] + within
     pos = batch.positions.detach()
-    keep = (i != j) & ((pos[j] - pos[i]).norm(dim=1) < cutoff)
-    return i[keep], j[keep]
+    kept = ((i != j) & ((pos[j] - pos[i]).norm(dim=1) < cutoff)).nonzero().squeeze(1)
+    return i.index_select(0, kept), j.index_select(0, kept)
 
 
 def _periodic_pairs(batch: AtomsBatch, structures: list[int], cutoff: float):
@@ -102,16 +102,37 @@ class PairList:
     cell: torch.Tensor
     structure_index: torch.Tensor
 
+    #: what the last positive answer was for (:func:`_covered_key`): an MD step asks twice (the force call,
+    #: then the model's neighbour list), and each full answer reads a number back from a GPU
+    _covered: tuple | None = field(default=None, init=False, repr=False, compare=False)
+
     def covers(self, batch: AtomsBatch, cutoff: float) -> bool:
         """Whether every pair of ``batch`` within ``cutoff`` (Å) is among the candidates."""
+        last = self._covered
+        if last is not None and _same_tensors(last[0], _covered_key(batch)) and last[1] >= cutoff:
+            return True  # the same position, index and cell tensors, unchanged since
         positions = batch.positions.detach()
         if (positions.shape != self.positions.shape or cutoff > self.cutoff
-                or not torch.equal(batch.structure_index, self.structure_index)):
+                or not (batch.structure_index is self.structure_index
+                        or torch.equal(batch.structure_index, self.structure_index))):
             return False
         if self.unit_shifts is not None and not torch.equal(batch.cell.detach(), self.cell):
             return False
         moved = torch.linalg.vector_norm(positions - self.positions.to(positions), dim=1).max()
-        return 2.0 * float(moved) <= self.cutoff - cutoff
+        if 2.0 * float(moved) > self.cutoff - cutoff:
+            return False
+        self._covered = (_covered_key(batch), cutoff)
+        return True
+
+
+def _covered_key(batch: AtomsBatch) -> tuple:
+    """The tensors that decide :meth:`PairList.covers`, each with its version (in-place changes bump it)."""
+    return tuple((t, t._version) for t in (batch.positions, batch.structure_index, batch.cell))
+
+
+def _same_tensors(a: tuple, b: tuple) -> bool:
+    """Whether two :func:`_covered_key` keys name the same tensor objects at the same versions."""
+    return all(x is y and u == v for (x, u), (y, v) in zip(a, b, strict=True))
 
 
 def find_pairs(batch: AtomsBatch, cutoff: float) -> PairList:
@@ -124,8 +145,11 @@ def find_pairs(batch: AtomsBatch, cutoff: float) -> PairList:
         pi, pj, shifts = _periodic_pairs(batch, torch.nonzero(periodic).squeeze(1).tolist(), cutoff)
         unit_shifts = torch.cat([torch.zeros(len(i), 3, dtype=shifts.dtype, device=shifts.device), shifts])
         i, j = torch.cat([i, pi]), torch.cat([j, pj])
-    return PairList(i=i, j=j, unit_shifts=unit_shifts, cutoff=float(cutoff), positions=batch.positions.detach().clone(),
-                    cell=batch.cell.detach().clone(), structure_index=batch.structure_index)
+    pairs = PairList(i=i, j=j, unit_shifts=unit_shifts, cutoff=float(cutoff),
+                     positions=batch.positions.detach().clone(), cell=batch.cell.detach().clone(),
+                     structure_index=batch.structure_index)
+    pairs._covered = (_covered_key(batch), float(cutoff))
+    return pairs
 
 
 def _positive(v: torch.Tensor) -> torch.Tensor:
@@ -156,10 +180,11 @@ def neighbor_list(batch: AtomsBatch, cutoff: float, *, half: bool = False) -> Ed
         keep = torch.linalg.vector_norm(v, dim=1) < cutoff
         if half:
             keep &= (i < j) | ((i == j) & _positive(v))
-    if not bool(keep.all()):
-        i, j = i[keep], j[keep]
+    kept = keep.nonzero().squeeze(1)  # one read-back from a GPU (the count), not one per gathered array
+    if len(kept) < len(keep):
+        i, j = i.index_select(0, kept), j.index_select(0, kept)
         if unit_shifts is not None:
-            unit_shifts, cell = unit_shifts[keep], cell[keep]
+            unit_shifts, cell = unit_shifts.index_select(0, kept), cell.index_select(0, kept)
     vectors = positions.index_select(0, j) - positions.index_select(0, i)
     if unit_shifts is None:
         offsets = torch.zeros_like(vectors)

@@ -66,6 +66,62 @@ def test_pairs_stop_covering_once_an_atom_moves_more_than_half_the_skin_or_the_c
     _assert_same_edges(neighbor_list(stale, CUTOFF), neighbor_list(batch.with_positions(far), CUTOFF))
 
 
+def test_an_answer_is_remembered_only_for_the_same_unchanged_tensors():
+    """covers() remembers its last yes (an MD step asks twice); a change in place must still be seen."""
+    batch = AtomsBatch.from_atoms(_structures(), dtype=torch.float64)
+    pairs = find_pairs(batch, CUTOFF + SKIN)
+    positions = batch.positions.clone()
+    moved = batch.with_positions(positions)
+    assert pairs.covers(moved, CUTOFF)
+    positions[3, 0] += 0.51 * SKIN  # in place: the same tensor object, a new version
+    assert not pairs.covers(moved, CUTOFF)
+    positions[3, 0] -= 0.51 * SKIN
+    assert pairs.covers(moved, CUTOFF)
+    moved.cell.mul_(1.01)  # the periodic cell strained in place
+    assert not pairs.covers(moved, CUTOFF)
+
+
+class ReadBacks(torch.overrides.TorchFunctionMode):
+    """Counts the calls that wait for a GPU and copy a value back to the host."""
+
+    NAMES = {"item", "tolist", "cpu", "numpy", "nonzero", "unique", "equal", "__bool__", "__float__", "__int__",
+             "__index__", "masked_select"}
+
+    def __init__(self):
+        super().__init__()
+        self.calls = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        name = getattr(func, "__name__", "")
+        index = args[1] if name == "__getitem__" and len(args) > 1 else None
+        masks = [t for t in (index if isinstance(index, tuple) else (index,))
+                 if isinstance(t, torch.Tensor) and t.dtype == torch.bool]
+        if name in self.NAMES or masks:
+            self.calls.append(name)
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize("name", ["schnet", "painn", "mace"])
+def test_an_md_step_reads_back_from_the_device_twice_without_a_search(name):
+    """On a GPU every read-back stalls the step until the queue drains. A step that reuses its pairs reads back
+    two numbers: the skin check's largest move and the count of pairs within the cutoff (it was ten: the
+    pair check ran twice, the element check and MACE's element grouping ran every step)."""
+    torch.manual_seed(0)
+    config = {"schnet": {"n_features": 16, "n_interactions": 1, "cutoff": CUTOFF},
+              "painn": {"n_features": 16, "n_interactions": 1, "cutoff": CUTOFF},
+              "mace": {"hidden_irreps": "8x0e + 8x1o", "max_ell": 1, "correlation": 2, "r_max": CUTOFF}}[name]
+    model = build_model({"name": name, "elements": [1, 6, 8], **config})
+    batch = AtomsBatch.from_atoms([molecule("CH3CH2OH")] * 4)
+    forces = ModelForces(model, batch.numbers, batch.structure_index, batch.cell, batch.pbc, skin=SKIN)
+    positions = batch.positions.double()
+    forces(positions)
+    for _ in range(3):
+        positions = positions + 1e-3
+        with ReadBacks() as reads:
+            forces(positions)
+        assert forces.searches == 1 and sorted(reads.calls) == ["__float__", "nonzero"]
+
+
 def test_md_forces_with_reused_pairs_equal_fresh_evaluations_bit_for_bit():
     torch.manual_seed(0)
     model = build_model({"name": "schnet", "n_features": 16, "n_interactions": 2, "n_rbf": 8, "cutoff": CUTOFF,

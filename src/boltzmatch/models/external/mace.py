@@ -125,7 +125,7 @@ class MACEModel(ExternalModel):
         edges = neighbor_list(batch, self.cutoff)
         positions = batch.positions if batch.positions.requires_grad else batch.positions.detach()
         dtype = positions.dtype
-        node_attrs = torch.nn.functional.one_hot(self.z_index[batch.numbers], len(self.elements)).to(dtype)
+        node_attrs = self._node_attrs(batch.numbers, dtype)
         counts = batch.atoms_per_structure
         ptr = torch.cat([counts.new_zeros(1), torch.cumsum(counts, 0)])
         data = {
@@ -136,6 +136,17 @@ class MACEModel(ExternalModel):
             "head": torch.full((batch.n_structures,), self.head_index, dtype=torch.long, device=positions.device),
         }
         return self.module(data, training=self.training, compute_force=False)["energy"]
+
+    def _node_attrs(self, numbers: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """One-hot element attributes (n_atoms, n_elements), the same tensor again for the same ``numbers``
+        tensor (MD passes one every step): the contraction groups the nodes by element once per attributes
+        tensor, and grouping reads counts back from a GPU."""
+        cached = self.__dict__.get("_attrs")
+        if cached is not None and cached[0] is numbers and cached[1] == numbers._version and cached[2].dtype == dtype:
+            return cached[2]
+        attrs = torch.nn.functional.one_hot(self.z_index[numbers], len(self.elements)).to(dtype)
+        self.__dict__["_attrs"] = (numbers, numbers._version, attrs)
+        return attrs
 
     def set_normalization(self, element_energy: dict[int, float], energy_scale: float) -> None:
         """A MACE built here takes the fitted reference energies (eV) as MACE's E0s and the energy

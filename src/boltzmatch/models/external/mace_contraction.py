@@ -85,6 +85,7 @@ class FastSymmetricContraction:
     def __init__(self, module: nn.Module):
         self.module = module
         self._plans: dict[tuple[int, str], _Plan] = {}
+        self._groups: tuple | None = None  # (y, its version, _element_groups(y)): one grouping per attributes tensor
 
     def _plan(self, index: int, contraction: nn.Module, device: torch.device) -> _Plan:
         key = (index, str(device))
@@ -95,7 +96,9 @@ class FastSymmetricContraction:
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         plans = [self._plan(k, c, x.device) for k, c in enumerate(self.module.contractions)]
         coefficients = [plan.coefficients(c) for plan, c in zip(plans, self.module.contractions, strict=True)]
-        groups = _element_groups(y)
+        if self._groups is None or self._groups[0] is not y or self._groups[1] != y._version:
+            self._groups = (y, y._version, _element_groups(y))
+        groups = self._groups[2]
         if groups is None:  # attributes that are not one-hot: every element's bracket, weighted by y
             return self._evaluate(x, plans, coefficients, y=y)
         order, inverse, blocks = groups
