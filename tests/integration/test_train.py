@@ -98,12 +98,17 @@ def test_resume_after_kill_matches_uninterrupted(tmp_path, ethanol_xtb):
     assert len(rows_a) == len(rows_b) == 7
 
 
-def test_distributed_two_processes(tmp_path, ethanol_xtb):
+TWO_GPUS = [pytest.mark.gpu, pytest.mark.skipif(torch.cuda.device_count() < 2, reason="NCCL needs a GPU per process")]
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=TWO_GPUS)])
+def test_distributed_two_processes(tmp_path, ethanol_xtb, device):
+    """Two torchrun processes: gloo on CPUs, NCCL on GPUs (each process on the GPU of its LOCAL_RANK)."""
     torchrun = shutil.which("torchrun") or os.path.join(os.path.dirname(sys.executable), "torchrun")
     result = subprocess.run(
         [torchrun, "--standalone", "--nproc_per_node", "2", "-m", "boltzmatch", "train", str(ethanol_xtb),
          "--model", "schnet", "--config", str(_write_config(tmp_path)), "--epochs", "3", "--batch-size", "8",
-         "--out", str(tmp_path / "ddp"), "--quiet"],
+         "--out", str(tmp_path / "ddp"), "--quiet", "--device", device],
         capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
