@@ -37,6 +37,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--exact-filters", action="store_true",
                    help="evaluate SchNet's filter networks exactly, not from their tables (slower; "
                         "forces differ by < 1e-5 eV/Å)")
+    p.add_argument("--compile", action="store_true",
+                   help="evaluate the model under torch.compile (a compilation first; 0.9x on a 2-core CPU, "
+                        "measure on your GPU with benchmarks/accelerator.py --part compile)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_criterion_options(p)
     add_data_options(p)
@@ -65,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
             criterion=args.criterion, persist=args.persist, rdf_window=args.rdf_window,
             max_rdf_deviation=args.max_rdf_deviation,
             write_trajectories=not args.no_trajectories, resume=args.resume, device=args.device or "auto",
-            progress=not args.quiet, exact_filters=args.exact_filters,
+            progress=not args.quiet, exact_filters=args.exact_filters, compile_forces=args.compile,
             data_options={k: v for k, v in data_kwargs(args).items() if v is not None},
         )
     except KeyboardInterrupt:

@@ -81,6 +81,7 @@ def simulate(
     data_options: dict | None = None,
     skin: float = NEIGHBOR_SKIN,
     exact_filters: bool = False,
+    compile_forces: bool = False,
     criterion: str = "graph",
     persist: float = DEFAULT_PERSIST_FS,
     rdf_window: float = DEFAULT_RDF_WINDOW_FS,
@@ -110,8 +111,8 @@ def simulate(
         cutoff for the candidate pairs reused between steps (:class:`ModelForces`; 0: every step).
     device, replicas
         ``auto`` (CUDA when present), ``cpu``, ``cuda[:N]``; ``replicas="auto"``: as many as the GPU's memory holds.
-    exact_filters
-        SchNet's filter networks exactly, not from tables (:mod:`boltzmatch.models.filter_table`: ~1e-5 eV/Å off).
+    exact_filters, compile_forces
+        SchNet's filters exactly, not from tables (~1e-5 eV/Å off); the model under ``torch.compile``.
 
     Returns
     -------
@@ -123,8 +124,7 @@ def simulate(
     given = {key: value for key, value in locals().items() if key in SETTINGS_KEYS}
     settings = _settings({**given, "replicas": 1 if replicas == "auto" else replicas})
     dev = resolve_device(device)
-    model = (load(run_dir, map_location=dev) if isinstance(run_dir, str | Path)
-             else run_dir.to(dev))
+    model = load(run_dir, map_location=dev) if isinstance(run_dir, str | Path) else run_dir.to(dev)
     names = {"model": str(run_dir) if isinstance(run_dir, str | Path) else type(model).__name__}
     start_frames, names["start"] = _frames(start, "start structures", data_options)
     if not start_frames:
@@ -138,8 +138,8 @@ def simulate(
     monitor, names["reference_check"] = _monitor(structures, reference_frames, names["reference"], settings)
     if hasattr(model, "check_elements"):
         model.check_elements(torch.as_tensor(np.concatenate([a.numbers for a in structures])))
-    run = _Simulation(model, structures, monitor, settings, out, dev, skin=skin, exact_filters=exact_filters,
-                      write_trajectories=write_trajectories)
+    run = _Simulation(model, structures, monitor, settings, out, dev, write_trajectories=write_trajectories,
+                      forces_options={"skin": skin, "exact_filters": exact_filters, "compile_forces": compile_forces})
     out.mkdir(parents=True, exist_ok=True)
     if resume and run.checkpoint_path.exists():
         run.restore(torch.load(run.checkpoint_path, weights_only=False, map_location=dev))
@@ -178,7 +178,7 @@ class _Simulation:
     """The mutable state of one MD run: integrator, replicas still active, their bookkeeping and output."""
 
     def __init__(self, model, structures: list[Atoms], monitor: StabilityMonitor, settings: dict, out: Path,
-                 dev: torch.device, *, skin: float, exact_filters: bool, write_trajectories: bool):
+                 dev: torch.device, *, write_trajectories: bool, forces_options: dict):
         self.structures, self.monitor, self.settings, self.out, self.dev = structures, monitor, settings, out, dev
         self.write_trajectories = write_trajectories
         self.checkpoint_path = out / "checkpoint.pt"
@@ -193,8 +193,7 @@ class _Simulation:
         self.cell = torch.as_tensor(np.stack([np.asarray(a.cell) for a in structures]), dtype=torch.float64,
                                     device=dev)
         self.pbc = torch.as_tensor(np.stack([a.pbc for a in structures]), device=dev)
-        self.forces = ModelForces(model, self.numbers, self.structure_index, self.cell, self.pbc, skin=skin,
-                                  exact_filters=exact_filters)
+        self.forces = ModelForces(model, self.numbers, self.structure_index, self.cell, self.pbc, **forces_options)
 
     def begin(self) -> None:
         """Fresh replicas: start positions, Maxwell–Boltzmann velocities at the temperature, frame 0."""
@@ -282,7 +281,7 @@ class _Simulation:
         loop = max(_clock() - self.t0, 1e-9)
         timing = {"loop_seconds": loop, "model_seconds": forces.model_seconds,
                   "neighbor_search_seconds": forces.search_seconds, "neighbor_searches": forces.searches,
-                  "filters": forces.filters, "device": device_name(self.dev),
+                  "filters": forces.filters, "compiled": forces.compiled, "device": device_name(self.dev),
                   "outside_model_fraction": max(0.0, 1.0 - forces.model_seconds / loop) if self.steps_done else 0.0}
         return summarize_simulation(self.book, self.settings, self.model_name, self.n_steps,
                                     min(self.step_reached, self.n_steps), self.dt_ps, done,

@@ -83,7 +83,8 @@ def format_simulation(summary: dict, title: str = "Simulation") -> str:
         ["replica-steps per second", summary["replica_steps_per_second"]],
         ["share of a step outside the model", f"{100 * summary['timing']['outside_model_fraction']:.1f}%"
          if "timing" in summary else "–"],
-        ["filters", summary.get("timing", {}).get("filters", "exact")],
+        ["filters", summary.get("timing", {}).get("filters", "exact")
+         + ("; model compiled" if summary.get("timing", {}).get("compiled") else "")],
         ["device", summary.get("timing", {}).get("device", "cpu")],
         ["wall time (s)", summary["wall_seconds"]],
         ["complete", summary["complete"]],

@@ -148,3 +148,26 @@ def test_tile_repeats_structures_one_batch_after_another():
     assert twice.structure_index.tolist() == [0] * 3 + [1] * 5 + [2] * 3 + [3] * 5
     assert torch.equal(twice.positions[8:], batch.positions) and torch.equal(twice.cell[2:], batch.cell)
     assert [a.get_chemical_formula() for a in twice.to_atoms()] == ["H2O", "CH4", "H2O", "CH4"]
+
+
+def test_compiled_md_gives_the_plain_trajectory_and_says_so(tmp_path):
+    """simulate --compile: the model under torch.compile, the same trajectory as the plain model (float32 rounding)."""
+    import csv
+
+    import boltzmatch
+    from boltzmatch.simulate.summary import format_simulation
+
+    torch.manual_seed(0)
+    model = build_model({"name": "schnet", "n_features": 8, "n_interactions": 1, "cutoff": CUTOFF,
+                         "elements": [1, 6, 8]})
+    energies, summaries = {}, {}
+    for compiled in (False, True):
+        out = tmp_path / str(compiled)
+        summaries[compiled] = boltzmatch.simulate(model, [molecule("CH3CH2OH")], out=out, replicas=2, time=0.005,
+                                                  interval=5, check_interval=5, compile_forces=compiled,
+                                                  progress=False, device="cpu")
+        with open(out / "thermo.csv") as handle:
+            energies[compiled] = [float(row["potential_eV"]) for row in csv.DictReader(handle)]
+    assert len(energies[True]) == 6 and energies[True] == pytest.approx(energies[False], rel=1e-5, abs=1e-5)
+    assert summaries[True]["timing"]["compiled"] and not summaries[False]["timing"]["compiled"]
+    assert "model compiled" in format_simulation(summaries[True])
