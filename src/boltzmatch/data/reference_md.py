@@ -16,6 +16,7 @@ import numpy as np
 from ase import Atoms, units
 
 from ..errors import BoltzmatchError
+from ..utils.stopping import DeferredStop
 from ..utils.table import format_table
 from .labels import attach_labels
 from .systems import OPENMM_SYSTEMS, _canonical, build_system
@@ -128,8 +129,10 @@ def run_reference_md(md: MDSettings, on_frame: Callable[[Atoms], None],
     if tick is not None:
         dyn.attach(lambda: dyn.nsteps > 0 and tick(), interval=1)  # ASE also calls observers before step 1
     # one OpenMP/BLAS thread: threaded reductions in tblite change the last digits from
-    # run to run, and the same seed must give the same file
-    with threadpool_limits(limits=1):
+    # run to run, and the same seed must give the same file; SIGTERM/Ctrl-C stop after a step (a raise from
+    # the handler itself can land in tblite's cffi destructor, where Python ignores it)
+    with threadpool_limits(limits=1), DeferredStop() as stop:
+        dyn.attach(stop.check, interval=1)
         dyn.run(md.equilibration + md.steps)
 
 

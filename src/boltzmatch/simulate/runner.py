@@ -13,9 +13,7 @@ kept and the others go on. Output in ``out``:
 from __future__ import annotations
 
 import json
-import signal
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -29,7 +27,8 @@ from ..errors import BoltzmatchError
 from ..runs.run_dir import load
 from ..utils.atomic import atomic_write_text, save_torch
 from ..utils.device import device_name, resolve_device
-from ..utils.progress import current_observer, progress_bar
+from ..utils.progress import progress_bar
+from ..utils.stopping import DeferredStop
 from .forces import NEIGHBOR_SKIN, ModelForces
 from .graphs import DEFAULT_PERSIST_FS
 from .integrators import MDState, make_integrator, maxwell_boltzmann, remove_drift
@@ -301,7 +300,7 @@ class _Simulation:
         self.bar = progress_bar(total=self.n_steps, initial=self.first_step - 1, disable=not progress, unit="step",
                                 desc="simulate", dynamic_ncols=True)
         self.bar.set_postfix_str(f"stable {len(self.active)}/{len(self.structures)}")
-        stop = _DeferredStop()
+        stop = DeferredStop()
         try:
             with stop:
                 for step in range(self.first_step, self.n_steps + 1):
@@ -329,38 +328,6 @@ class _Simulation:
         if complete and self.checkpoint_path.exists():
             self.checkpoint_path.unlink()
         return result
-
-
-class _DeferredStop:
-    """Within the block, SIGINT and SIGTERM (main thread) or the thread's progress observer's stop
-    request (the desktop app) only set ``requested``; the loop stops after the step."""
-
-    def __init__(self):
-        self._signalled = False
-        self._previous: dict = {}
-        self._observer = None
-
-    @property
-    def requested(self) -> bool:
-        return self._signalled or (self._observer is not None and self._observer.stop_requested)
-
-    def _handler(self, signum, frame):  # noqa: ARG002
-        self._signalled = True
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._previous[sig] = signal.signal(sig, self._handler)
-        self._observer = current_observer()
-        if self._observer is not None:
-            self._observer.graceful += 1
-        return self
-
-    def __exit__(self, *exc):
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-        if self._observer is not None:
-            self._observer.graceful -= 1
 
 
 def _check(time_ps, state, active, monitor, integ, forces, writers, book):
