@@ -37,3 +37,29 @@ def test_a_sigterm_inside_a_destructor_still_stops_reference_md():
     finally:
         signal.signal(signal.SIGTERM, previous)
     assert len(frames) == 2  # stopped at the next step, not at the end (200 steps: 40 frames)
+
+
+def test_a_sigterm_inside_a_destructor_stops_labelling_after_a_committed_frame(tmp_path, monkeypatch):
+    from ase.build import molecule
+    from ase.io import read
+
+    from boltzmatch.data import labelling
+
+    real, calls = labelling.label_texts, []
+
+    def labelling_then_signalling(*args):
+        text = real(*args)
+        calls.append(1)
+        if len(calls) == 2:
+            SignalsWhileCollected()
+        return text
+
+    monkeypatch.setattr(labelling, "label_texts", labelling_then_signalling)
+    frames = [molecule("CH3CH2OH") for _ in range(10)]
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            labelling.label_frames(frames, tmp_path / "labels.xyz", "emt", progress=False)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert len(calls) == 2 and len(read(tmp_path / "labels.xyz", index=":")) == 2  # committed, then stopped

@@ -51,6 +51,7 @@ def label_frames(frames: list[Atoms], path: str | Path, calculator: str, *, work
     from ase.io import read
 
     from ..utils.progress import progress_bar
+    from ..utils.stopping import DeferredStop
 
     path = Path(path)
     settings = {"calculator": calculator, "frames": len(frames)}
@@ -60,10 +61,10 @@ def label_frames(frames: list[Atoms], path: str | Path, calculator: str, *, work
     bar = progress_bar(total=len(frames), initial=len(frames) - len(missing), desc="label", unit="frame",
                        disable=None if progress else True)
     try:
-        if missing:
-            with pool:
+        if missing:  # SIGTERM/Ctrl-C stop after a committed frame (utils/stopping.py says why)
+            with pool, DeferredStop() as stop:
                 done = pool.run(label_texts, [(k, (calculator, frames[k])) for k in missing], journal.add,
-                                tick=lambda n: (journal.commit(), bar.update(n)))
+                                tick=lambda n: (journal.commit(), bar.update(n), stop.check()))
     finally:
         bar.close()
         journal.close()  # records what was appended; the folder goes once every frame is in
