@@ -32,6 +32,17 @@ def done(journal) -> int:
         return 0
 
 
+@pytest.fixture(autouse=True)
+def _environment_restored():
+    """The tests that start a LocalCluster of their own get the environment back that its nanny changes (the
+    one of TaskPool is restored by TaskPool, tested below)."""
+    before = dict(os.environ)
+    yield
+    for key in set(os.environ) - set(before):
+        del os.environ[key]
+    os.environ.update(before)
+
+
 @pytest.fixture(scope="module")
 def serial_six(tmp_path_factory):
     path = tmp_path_factory.mktemp("serial") / "six.xyz"
@@ -51,6 +62,17 @@ def test_trajectories_on_two_workers_equal_the_serial_run_byte_for_byte(tmp_path
     assert len(third) == len(single) == 20
     assert all((a.positions == b.positions).all() and a.get_potential_energy() == b.get_potential_energy()
                for a, b in zip(third, single))
+
+
+def test_a_local_cluster_leaves_the_environment_as_it_found_it(tmp_path, monkeypatch):
+    """Dask's nanny writes its workers' settings (OMP_NUM_THREADS=1, MKL_NUM_THREADS=1, PYTHONHASHSEED...) into
+    this process's environment and left them there: every later subprocess ran on one thread (the run-loop
+    test's killed diffusion run then differed from the in-process one in the last bits)."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
+    before = dict(os.environ)
+    generate("ethanol", out=tmp_path / "two.xyz", trajectories=2, seed=7, workers=2, **MD)
+    assert dict(os.environ) == before
 
 
 def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(tmp_path, serial_six):

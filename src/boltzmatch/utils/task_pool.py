@@ -12,6 +12,7 @@ arrive twice: ``on_result`` must keep the first (:class:`~boltzmatch.utils.journ
 from __future__ import annotations
 
 import math
+import os
 import uuid
 from collections.abc import Callable, Sequence
 
@@ -38,6 +39,7 @@ class TaskPool:
             raise BoltzmatchError("--scheduler must be an address such as tcp://HOST:8786")
         self.workers, self.scheduler, self.announce = workers, scheduler, announce
         self.client = self.cluster = None
+        self._environment: dict[str, str] | None = None
 
     @property
     def distributed(self) -> bool:
@@ -54,6 +56,10 @@ class TaskPool:
             raise BoltzmatchError("--workers above 1 and --scheduler need Dask: pip install 'boltzmatch[cluster]'"
                                   ) from error
         if self.scheduler is None:
+            # the nanny sets its workers' environment (OMP_NUM_THREADS=1 and more) in this process's os.environ
+            # before it spawns them, and leaves it there: every later subprocess of the user's session (a sweep
+            # trial, the app's runs) would run on one thread. __exit__ puts it back.
+            self._environment = dict(os.environ)
             self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
                                         dashboard_address=":0", silence_logs=logging.ERROR, env=WORKER_ENV)
             self.client = Client(self.cluster)
@@ -75,6 +81,11 @@ class TaskPool:
         if self.cluster is not None:
             self.cluster.close()
         self.client = self.cluster = None
+        if self._environment is not None:
+            for key in set(os.environ) - set(self._environment):
+                del os.environ[key]
+            os.environ.update(self._environment)
+            self._environment = None
 
     @property
     def n_workers(self) -> int:
