@@ -146,3 +146,29 @@ def train_gflownet_model(env, loss: str, iterations: int, batch_size: int, hidde
         value.backward()
         optimizer.step()
     return model
+
+
+class ReadBacks(torch.overrides.TorchFunctionMode):
+    """Counts, in ``calls``, the torch calls that on a GPU wait for the device and copy a value back to the host:
+    reading values (``item``, ``tolist``, ``float()``...), outputs sized by data (``nonzero``, ``unique``, boolean
+    masks; ``repeat_interleave`` by a tensor without ``output_size``; ``bincount``, which reads the largest
+    index first). On the CPU they cost nothing, so this is how a CPU test sees a GPU's stalls."""
+
+    NAMES = {"item", "tolist", "cpu", "numpy", "nonzero", "unique", "equal", "__bool__", "__float__", "__int__",
+             "__index__", "masked_select", "bincount"}
+
+    def __init__(self):
+        super().__init__()
+        self.calls = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        name = getattr(func, "__name__", "")
+        index = args[1] if name == "__getitem__" and len(args) > 1 else None
+        masks = [t for t in (index if isinstance(index, tuple) else (index,))
+                 if isinstance(t, torch.Tensor) and t.dtype == torch.bool]
+        sized_by_data = (name == "repeat_interleave" and "output_size" not in kwargs
+                         and isinstance(kwargs.get("repeats", args[1] if len(args) > 1 else None), torch.Tensor))
+        if name in self.NAMES or masks or sized_by_data:
+            self.calls.append(name)
+        return func(*args, **kwargs)

@@ -41,6 +41,9 @@ class AtomsBatch:
         earlier positions with a cutoff plus a skin (MD reuses them between steps);
         :func:`~boltzmatch.models.neighbors.neighbor_list` uses them only while they still cover
         every pair within its cutoff, and searches afresh otherwise
+    elements : optional tuple of atomic numbers, known on the host, that holds every number in
+        ``numbers`` (a superset is fine): a model checks its elements against it instead of
+        reading ``numbers`` back from a GPU
     """
 
     positions: torch.Tensor
@@ -53,6 +56,7 @@ class AtomsBatch:
     temperature: torch.Tensor | None = None
     noise_level: torch.Tensor | None = None
     pairs: object | None = None
+    elements: tuple[int, ...] | None = None
 
     @property
     def n_structures(self) -> int:
@@ -64,8 +68,11 @@ class AtomsBatch:
 
     @property
     def atoms_per_structure(self) -> torch.Tensor:
-        """(n_structures,) long: the atom count of each structure."""
-        return torch.bincount(self.structure_index, minlength=self.n_structures)
+        """(n_structures,) long: the atom count of each structure (a scatter-add: ``bincount`` on a GPU reads the
+        largest index back first)."""
+        index = self.structure_index
+        return torch.zeros(self.n_structures, dtype=index.dtype, device=index.device).index_add_(
+            0, index, torch.ones_like(index))
 
     @classmethod
     def from_atoms(
@@ -98,6 +105,7 @@ class AtomsBatch:
             energy=None if any(e is None for e in energies) else torch.as_tensor(energies, **as_float),
             forces=None if any(f is None for f in forces) else torch.as_tensor(np.concatenate(forces), **as_float),
             temperature=None if any(t is None for t in temperatures) else torch.as_tensor(temperatures, **as_float),
+            elements=tuple(int(z) for z in np.unique(numbers)),
         )
 
     def to_atoms(self) -> list[Atoms]:
@@ -127,7 +135,7 @@ class AtomsBatch:
         changes = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if value is None or f.name == "pairs":
+            if value is None or f.name in ("pairs", "elements"):
                 continue
             if value.is_floating_point() and dtype is not None:
                 changes[f.name] = value.to(device=device, dtype=dtype)

@@ -21,6 +21,8 @@ class PackedStructures:
         self.starts = torch.cumsum(self.counts, 0) - self.counts
         self.n_structures = full.n_structures
         self.elements = sorted({int(z) for z in full.numbers.unique().tolist()})
+        #: the atom counts again on the host: a batch's size is known there, so gathering one reads nothing back
+        self.host_counts = self.counts.numpy().copy()
 
     def __len__(self) -> int:
         return self.n_structures
@@ -36,22 +38,27 @@ class PackedStructures:
         return self
 
     def batch(self, indices: Sequence[int] | np.ndarray | torch.Tensor) -> AtomsBatch:
-        """An AtomsBatch of the structures ``indices`` (in that order)."""
+        """An AtomsBatch of the structures ``indices`` (in that order). Every size is taken from the host
+        copy of the counts (``output_size``), so on a GPU the gather never waits for the device."""
         device = self.counts.device
-        idx = torch.as_tensor(np.asarray(indices), dtype=torch.long).to(device)
+        host = np.asarray(indices.cpu() if isinstance(indices, torch.Tensor) else indices, dtype=np.int64)
+        n_atoms = int(self.host_counts[host].sum())
+        idx = torch.as_tensor(host).to(device, non_blocking=True)
         counts = self.counts[idx]
-        atoms = torch.repeat_interleave(self.starts[idx], counts) + (
-            torch.arange(int(counts.sum()), device=device)
-            - torch.repeat_interleave(torch.cumsum(counts, 0) - counts, counts)
+        atoms = torch.repeat_interleave(self.starts[idx], counts, output_size=n_atoms) + (
+            torch.arange(n_atoms, device=device)
+            - torch.repeat_interleave(torch.cumsum(counts, 0) - counts, counts, output_size=n_atoms)
         )
         f = self.full
         return AtomsBatch(
             positions=f.positions[atoms],
             numbers=f.numbers[atoms],
-            structure_index=torch.repeat_interleave(torch.arange(len(idx), device=device), counts),
+            structure_index=torch.repeat_interleave(torch.arange(len(idx), device=device), counts,
+                                                    output_size=n_atoms),
             cell=f.cell[idx],
             pbc=f.pbc[idx],
             energy=None if f.energy is None else f.energy[idx],
             forces=None if f.forces is None else f.forces[atoms],
             temperature=None if f.temperature is None else f.temperature[idx],
+            elements=tuple(self.elements),
         )

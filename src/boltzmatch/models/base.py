@@ -47,16 +47,18 @@ class EnergyModel(nn.Module):
         """(n_atoms,) unscaled atomic energies of the network part."""
         raise NotImplementedError
 
-    def check_elements(self, numbers: torch.Tensor) -> None:
-        """Refuse elements outside ``self.elements`` (when the model was told them). The ``numbers`` tensor last
-        found good is remembered, so MD, which passes the same one every step, reads nothing back from a GPU
-        for it after the first."""
+    def check_elements(self, numbers: torch.Tensor, known: tuple[int, ...] | None = None) -> None:
+        """Refuse elements outside ``self.elements`` (when the model was told them). ``known``, a host-side
+        superset of ``numbers`` (``AtomsBatch.elements``), is checked instead of ``numbers`` when given; the
+        ``numbers`` tensor last found good is remembered. Either way MD and training read nothing back from a
+        GPU for this check (MD passes the same ``numbers`` every step; training batches carry ``elements``)."""
         elements = getattr(self, "elements", None)
         checked = self.__dict__.get("_checked_numbers")
         if not elements or (checked is not None and checked[0] is numbers and checked[1] == numbers._version
                             and checked[2] is elements):
             return
-        unseen = sorted(set(numbers.unique().tolist()) - {int(z) for z in elements})
+        present = set(known) if known is not None else set(numbers.unique().tolist())
+        unseen = sorted(present - {int(z) for z in elements})
         if unseen:
             from ase.data import chemical_symbols
 
@@ -66,10 +68,11 @@ class EnergyModel(nn.Module):
                 f"element(s) {', '.join(chemical_symbols[z] for z in unseen)} not seen in training; "
                 f"the model knows {', '.join(chemical_symbols[int(z)] for z in sorted(elements))}"
             )
-        self.__dict__["_checked_numbers"] = (numbers, numbers._version, elements)
+        if known is None:
+            self.__dict__["_checked_numbers"] = (numbers, numbers._version, elements)
 
     def forward(self, batch: AtomsBatch) -> torch.Tensor:
-        self.check_elements(batch.numbers)
+        self.check_elements(batch.numbers, batch.elements)
         atomic = self.energy_scale * self.atomic_energy(batch) + self.element_energy[batch.numbers]
         energy = torch.zeros(batch.n_structures, dtype=atomic.dtype, device=atomic.device)
         energy = energy.index_add(0, batch.structure_index, atomic)

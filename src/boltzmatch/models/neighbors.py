@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from ..data.atoms_batch import AtomsBatch
+from ..utils.device import nonzero_static_without_sync
 
 
 @dataclass
@@ -41,18 +42,19 @@ class Edges:
         return (self.i < self.j) | ((self.i == self.j) & _positive(self.vectors.detach()))
 
 
-def _molecule_pairs(batch: AtomsBatch, molecule: torch.Tensor, cutoff: float):
-    """Pairs within each non-periodic structure: all pairs of its atoms, then a distance mask.
+def _molecule_pairs(batch: AtomsBatch, sizes: torch.Tensor, n_candidates: int, cutoff: float):
+    """Pairs within each non-periodic structure: all ``n_candidates`` pairs of its atoms (``sizes``: per atom,
+    the atoms of its structure, 0 in periodic ones), then a distance mask: one read-back from a GPU (the count).
 
     Relies on the AtomsBatch layout: the atoms of a structure are contiguous and in order.
     """
     index = batch.structure_index
     device = index.device
-    counts = torch.bincount(index, minlength=batch.n_structures)
+    counts = batch.atoms_per_structure
     offsets = torch.cumsum(counts, 0) - counts
-    sizes = counts[index] * molecule[index]  # periodic structures get no pairs here
-    i = torch.repeat_interleave(torch.arange(batch.n_atoms, device=device), sizes)
-    within = torch.arange(i.numel(), device=device) - torch.repeat_interleave(torch.cumsum(sizes, 0) - sizes, sizes)
+    i = torch.repeat_interleave(torch.arange(batch.n_atoms, device=device), sizes, output_size=n_candidates)
+    within = torch.arange(n_candidates, device=device) - torch.repeat_interleave(
+        torch.cumsum(sizes, 0) - sizes, sizes, output_size=n_candidates)
     j = offsets[index[i]] + within
     pos = batch.positions.detach()
     kept = ((i != j) & ((pos[j] - pos[i]).norm(dim=1) < cutoff)).nonzero().squeeze(1)
@@ -137,11 +139,15 @@ def _same_tensors(a: tuple, b: tuple) -> bool:
 
 def find_pairs(batch: AtomsBatch, cutoff: float) -> PairList:
     """All directed pairs with distance < ``cutoff`` (Å), detached: molecules by all pairs in torch,
-    periodic structures by vesin's cell list."""
+    periodic structures by vesin's cell list. Molecules read back from a GPU twice: the candidate count
+    and whether any structure is periodic (one transfer), then the count within the cutoff."""
     periodic = batch.pbc.any(dim=1)
-    i, j = _molecule_pairs(batch, ~periodic, cutoff)
+    index = batch.structure_index
+    sizes = batch.atoms_per_structure[index] * (~periodic)[index]  # periodic structures get no pairs here
+    n_candidates, n_periodic = torch.stack([sizes.sum(), periodic.sum()]).tolist()
+    i, j = _molecule_pairs(batch, sizes, n_candidates, cutoff)
     unit_shifts = None
-    if bool(periodic.any()):
+    if n_periodic:
         pi, pj, shifts = _periodic_pairs(batch, torch.nonzero(periodic).squeeze(1).tolist(), cutoff)
         unit_shifts = torch.cat([torch.zeros(len(i), 3, dtype=shifts.dtype, device=shifts.device), shifts])
         i, j = torch.cat([i, pi]), torch.cat([j, pj])
@@ -167,21 +173,31 @@ def neighbor_list(batch: AtomsBatch, cutoff: float, *, half: bool = False) -> Ed
     accumulating index-put that advanced indexing's backward runs).
     """
     pairs = batch.pairs
+    exact = False  # a fresh search of molecules at these positions and this cutoff: every candidate is kept
     if not (isinstance(pairs, PairList) and pairs.covers(batch, cutoff)):
         pairs = find_pairs(batch, cutoff)
+        exact = pairs.unit_shifts is None
     positions = batch.positions
     i, j, unit_shifts = pairs.i, pairs.j, pairs.unit_shifts
     cell = batch.cell[batch.structure_index[i]] if unit_shifts is not None else None
-    with torch.no_grad():
-        plain = positions.detach()
-        v = plain[j] - plain[i]
-        if unit_shifts is not None:
-            v = v + torch.einsum("ek,ekl->el", unit_shifts.to(v.dtype), cell.detach())
-        keep = torch.linalg.vector_norm(v, dim=1) < cutoff
-        if half:
-            keep &= (i < j) | ((i == j) & _positive(v))
-    kept = keep.nonzero().squeeze(1)  # one read-back from a GPU (the count), not one per gathered array
-    if len(kept) < len(keep):
+    if exact:
+        # the distance mask the search applied is symmetric in i and j (no i == j), so i < j keeps exactly half
+        # of the pairs: a count known on the host, and no read-back from a GPU
+        half_mask = i < j
+        kept = None if not half else (torch.nonzero_static(half_mask, size=len(i) // 2).squeeze(1)
+                                      if nonzero_static_without_sync(i.device) else half_mask.nonzero().squeeze(1))
+    else:
+        with torch.no_grad():
+            plain = positions.detach()
+            v = plain[j] - plain[i]
+            if unit_shifts is not None:
+                v = v + torch.einsum("ek,ekl->el", unit_shifts.to(v.dtype), cell.detach())
+            keep = torch.linalg.vector_norm(v, dim=1) < cutoff
+            if half:
+                keep &= (i < j) | ((i == j) & _positive(v))
+        kept = keep.nonzero().squeeze(1)  # one read-back from a GPU (the count), not one per gathered array
+        kept = kept if len(kept) < len(keep) else None
+    if kept is not None:
         i, j = i.index_select(0, kept), j.index_select(0, kept)
         if unit_shifts is not None:
             unit_shifts, cell = unit_shifts.index_select(0, kept), cell.index_select(0, kept)

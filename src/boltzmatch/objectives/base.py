@@ -12,7 +12,8 @@ from ..units import boltzmann_beta
 
 
 class Objective(Protocol):
-    """``objective(model, batch) -> (loss, metrics)``; loss a scalar tensor to minimise.
+    """``objective(model, batch) -> (loss, metrics)``; loss a scalar tensor to minimise, metrics detached
+    scalar tensors (left on the model's device: a trainer reads them back once an epoch, not every step).
 
     ``needs`` names the labels the objective reads (``energy``, ``forces``), so a trainer can
     refuse data without them before the first step.
@@ -20,7 +21,7 @@ class Objective(Protocol):
 
     needs: tuple[str, ...]
 
-    def __call__(self, model: torch.nn.Module, batch: AtomsBatch) -> tuple[torch.Tensor, dict[str, float]]: ...
+    def __call__(self, model: torch.nn.Module, batch: AtomsBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]: ...
 
 
 def structure_beta(batch: AtomsBatch, temperature: float | None) -> torch.Tensor:

@@ -137,7 +137,7 @@ class ContrastiveDivergence:
             self.device_generator = torch.Generator(device=device).manual_seed(seed)
         return self.device_generator
 
-    def __call__(self, model: torch.nn.Module, batch: AtomsBatch) -> tuple[torch.Tensor, dict[str, float]]:
+    def __call__(self, model: torch.nn.Module, batch: AtomsBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         beta = structure_beta(batch, self.temperature)
         samples = self.model_samples(model, batch, beta)
         u_data, u_model = model(batch), model(samples)
@@ -146,8 +146,8 @@ class ContrastiveDivergence:
         if self.alpha:
             centre = u_data.detach().mean()
             loss = loss + self.alpha * ((beta * (u_data - centre)) ** 2 + (beta * (u_model - centre)) ** 2).mean()
-        gap = float((beta * (u_model - u_data)).mean().detach())
-        return loss, {"cd_loss": float(cd.detach()), "cd_energy_gap": gap}
+        gap = (beta * (u_model - u_data)).mean().detach()
+        return loss, {"cd_loss": cd.detach(), "cd_energy_gap": gap}
 
     def state_dict(self) -> dict:
         return {"buffers": {k: b.state_dict() for k, b in self.buffers.items()}, "pools": self.pools,

@@ -64,7 +64,7 @@ class FisherContrastive:
         self.fisher = ScoreMatching("fisher", temperature, huber_delta=huber_delta)
         self.cd = ContrastiveDivergence(temperature, seed=seed, negatives=negatives, **options)
 
-    def __call__(self, model: torch.nn.Module, batch: AtomsBatch) -> tuple[torch.Tensor, dict[str, float]]:
+    def __call__(self, model: torch.nn.Module, batch: AtomsBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         fisher, fisher_metrics = self.fisher(model, batch)
         if not self.weight:
             return fisher, fisher_metrics

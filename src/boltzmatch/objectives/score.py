@@ -158,10 +158,10 @@ class ScoreMatching:
             curvature = curvature + _per_structure(v * hv, batch)
         return square - beta * curvature / self.n_probes
 
-    def __call__(self, model: torch.nn.Module, batch: AtomsBatch) -> tuple[torch.Tensor, dict[str, float]]:
+    def __call__(self, model: torch.nn.Module, batch: AtomsBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         term = self.score_term(model, batch).mean()
         loss = self.score_weight * term
-        metrics = {f"{self.kind}_loss": float(term.detach())}
+        metrics = {f"{self.kind}_loss": term.detach()}
         if self.supervised is not None:
             extra, extra_metrics = self.supervised(model, batch)
             loss = loss + extra

@@ -43,17 +43,17 @@ class SupervisedLoss:
         self.force_weight = force_weight if loss != "energy" else 0.0
         self.needs = tuple(n for n, w in (("energy", self.energy_weight), ("forces", self.force_weight)) if w)
 
-    def __call__(self, model: torch.nn.Module, batch: AtomsBatch) -> tuple[torch.Tensor, dict[str, float]]:
+    def __call__(self, model: torch.nn.Module, batch: AtomsBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         use_forces = self.force_weight > 0
         energy, forces = energy_and_forces(model, batch, create_graph=use_forces, compute_forces=use_forces)
         loss = energy.new_zeros(())
-        metrics: dict[str, float] = {}
+        metrics: dict[str, torch.Tensor] = {}
         if self.energy_weight:
             energy_loss = per_atom_energy_loss(energy, batch)
             loss = loss + self.energy_weight * energy_loss
-            metrics["energy_loss"] = float(energy_loss.detach())
+            metrics["energy_loss"] = energy_loss.detach()
         if use_forces:
             force_loss = ((forces - batch.forces) ** 2).mean()
             loss = loss + self.force_weight * force_loss
-            metrics["force_loss"] = float(force_loss.detach())
+            metrics["force_loss"] = force_loss.detach()
         return loss, metrics

@@ -43,7 +43,7 @@ class BoltzmatchCalculator(Calculator):
         batch = AtomsBatch.from_atoms([self.atoms], dtype=self.dtype, device=self.device)
         batch = batch.with_positions(batch.positions)
         if hasattr(self.model, "check_elements"):
-            self.model.check_elements(batch.numbers)
+            self.model.check_elements(batch.numbers, batch.elements)
         with torch.enable_grad():
             energy, forces = energy_and_forces(self.model, batch)
         e = float(energy.detach()[0])

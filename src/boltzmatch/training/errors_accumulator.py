@@ -20,30 +20,44 @@ class ErrorAccumulator:
 
     def __init__(self):
         self.sums = dict.fromkeys(self.FIELDS, 0.0)
+        #: the error sums of batches added since the last read, on their device: read back once, not per batch
+        self._pending: torch.Tensor | None = None
 
     def add(self, batch: AtomsBatch, energy: torch.Tensor, forces: torch.Tensor | None) -> None:
-        s = self.sums
+        terms = []
         if batch.energy is not None:
             diff = (energy.detach() - batch.energy).double()
             per_atom = diff / batch.atoms_per_structure.double()
-            s["n_structures"] += diff.numel()
-            s["e_abs"] += float(diff.abs().sum())
-            s["e_sq"] += float((diff**2).sum())
-            s["e_abs_atom"] += float(per_atom.abs().sum())
-            s["e_sq_atom"] += float((per_atom**2).sum())
+            self.sums["n_structures"] += diff.numel()
+            terms += [diff.abs().sum(), (diff**2).sum(), per_atom.abs().sum(), (per_atom**2).sum()]
+        else:
+            terms += [torch.zeros((), dtype=torch.float64, device=batch.positions.device)] * 4
         if forces is not None and batch.forces is not None:
             diff = (forces.detach() - batch.forces).double()
-            s["n_components"] += diff.numel()
-            s["f_abs"] += float(diff.abs().sum())
-            s["f_sq"] += float((diff**2).sum())
+            self.sums["n_components"] += diff.numel()
+            terms += [diff.abs().sum(), (diff**2).sum()]
+        else:
+            terms += [torch.zeros((), dtype=torch.float64, device=batch.positions.device)] * 2
+        added = torch.stack(terms)
+        self._pending = added if self._pending is None else self._pending + added
+
+    def _read(self) -> None:
+        if self._pending is not None:
+            names = ("e_abs", "e_sq", "e_abs_atom", "e_sq_atom", "f_abs", "f_sq")
+            for name, value in zip(names, self._pending.tolist(), strict=True):
+                self.sums[name] += value
+            self._pending = None
 
     def as_tensor(self) -> torch.Tensor:
+        self._read()
         return torch.tensor([self.sums[k] for k in self.FIELDS], dtype=torch.float64)
 
     def load_tensor(self, values: torch.Tensor) -> None:
+        self._pending = None
         self.sums = {k: float(v) for k, v in zip(self.FIELDS, values)}
 
     def result(self) -> dict[str, float]:
+        self._read()
         s = self.sums
         out: dict[str, float] = {}
         if s["n_structures"]:

@@ -18,7 +18,8 @@ from ..errors import BoltzmatchError
 from ..models.registry import MODELS, load_config, validate_config
 from ..objectives.registry import SHIFT_BLIND_OBJECTIVES
 from ..runs import run_dir as rd
-from ..utils.device import autocast, device_name, grad_scaler, set_matmul_precision
+from ..utils.device import adam, autocast, device_name, grad_scaler, set_matmul_precision
+from .ema import WeightAverage
 from .loop import Step, run_loop, write_metrics, write_summary
 from .normalization import refit_energy_offsets
 from .prepare import PreparedRun, prepare
@@ -164,7 +165,7 @@ class EnergyStep(Step):
         self.trainable = [p for p in net.parameters() if p.requires_grad]
         if not self.trainable:
             raise BoltzmatchError(f"--freeze {settings.freeze!r} froze every parameter; nothing to train")
-        self.optimizer = torch.optim.Adam(self.trainable, lr=settings.lr)
+        self.optimizer = adam(self.trainable, settings.lr)
         self.scheduler = None
         if settings.schedule == "plateau":
             self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
@@ -173,8 +174,7 @@ class EnergyStep(Step):
             self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=settings.epochs)
         self.ema = None
         if settings.ema_decay:
-            self.ema = torch.optim.swa_utils.AveragedModel(
-                net, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(settings.ema_decay))
+            self.ema = WeightAverage(net, settings.ema_decay)
         self.eval_model = self.ema.module if self.ema is not None else net
 
     def _train_epoch(self, index: int) -> dict[str, float]:
@@ -182,7 +182,8 @@ class EnergyStep(Step):
         run.net.train()
         generator = torch.Generator().manual_seed(settings.seed * 1_000_003 + index)
         order = run.split.train[torch.randperm(len(run.split.train), generator=generator).numpy()]
-        totals, n_batches = {}, 0
+        totals: dict[str, torch.Tensor] = {}  # on the device: the epoch reads them back once, at its end
+        n_batches = 0
         for start in range(0, len(order), settings.batch_size):
             batch = run.packed.batch(run.dist.mine(order[start:start + settings.batch_size]))
             with autocast(self.device, settings.precision):
@@ -195,16 +196,17 @@ class EnergyStep(Step):
             self.scaler.step(self.optimizer)
             self.scaler.update()
             if self.ema is not None:
-                self.ema.update_parameters(run.net)
-            totals["loss"] = totals.get("loss", 0.0) + float(loss.detach())
-            for k, v in metrics.items():
-                totals[k] = totals.get(k, 0.0) + v
+                self.ema.update(run.net)
+            for k, v in {"loss": loss, **metrics}.items():
+                v = v.detach().double()
+                totals[k] = totals[k] + v if k in totals else v
             n_batches += 1
-        row = {f"train_{k}": v / max(n_batches, 1) for k, v in totals.items()}
+        if not totals:
+            return {}
+        means = torch.stack(list(totals.values())) / n_batches
         if run.dist.active:
-            values = run.dist.all_sum(torch.tensor(list(row.values()), dtype=torch.float64)) / run.dist.world_size
-            row = dict(zip(row, values.tolist()))
-        return row
+            means = run.dist.all_sum(means) / run.dist.world_size
+        return {f"train_{k}": v for k, v in zip(totals, means.tolist(), strict=True)}
 
     def run(self, index: int, state: dict) -> dict[str, float]:
         run, settings = self.run_, self.run_.settings

@@ -33,12 +33,12 @@ def objective_loss(objective, model: nn.Module, packed: PackedStructures, indice
                    seed: int, dist: Distributed) -> float:
     """Mean objective over ``indices`` with a fixed noise seed (stochastic objectives compare fairly)."""
     mine = dist.mine(indices)
-    total = torch.zeros(2, dtype=torch.float64)
+    weighted = torch.zeros((), dtype=torch.float64, device=packed.device)  # read back once, after the last chunk
     with torch.random.fork_rng():
         torch.manual_seed(seed + 12345)
         for start in range(0, len(mine), batch_size):
             chunk = mine[start:start + batch_size]
             loss, _ = objective(model, packed.batch(chunk))
-            total += torch.tensor([float(loss.detach()) * len(chunk), len(chunk)], dtype=torch.float64)
-    total = dist.all_sum(total)
+            weighted = weighted + loss.detach().double() * len(chunk)
+    total = dist.all_sum(torch.tensor([weighted.item(), len(mine)], dtype=torch.float64))
     return float(total[0] / total[1])

@@ -58,6 +58,28 @@ def check_precision(precision: str | None) -> str:
     return precision
 
 
+def torch_at_least(major: int, minor: int) -> bool:
+    """Whether the installed torch is ``major.minor`` or later (pyproject allows 2.2 on)."""
+    version = tuple(int(part) for part in torch.__version__.split("+")[0].split(".")[:2])
+    return version >= (major, minor)
+
+
+def adam(parameters, lr: float) -> torch.optim.Adam:
+    """Adam, fused where this torch has it for the parameters' device (CUDA; the CPU from torch 2.4): one kernel
+    for every tensor and its step count on the device, where the default reads each tensor's step count on the
+    host. Measured on the 2-core CPU: 0.26 vs 0.76 ms per step for SchNet's 32 tensors."""
+    parameters = list(parameters)
+    device = parameters[0].device.type if parameters else "cpu"
+    fused = device == "cuda" or (device == "cpu" and torch_at_least(2, 4))
+    return torch.optim.Adam(parameters, lr=lr, fused=fused or None)
+
+
+def nonzero_static_without_sync(device: torch.device) -> bool:
+    """Whether ``torch.nonzero_static`` runs on ``device`` without reading back (on CUDA from torch 2.9: 2.6
+    brought the kernel, 2.9 its fix for empty input)."""
+    return device.type == "cpu" or (device.type == "cuda" and torch_at_least(2, 9))
+
+
 def set_matmul_precision(precision: str) -> None:
     """TF32 matmuls (CUDA) for ``tf32``, and for bf16/fp16 the float32 matmuls they leave; full otherwise."""
     torch.backends.cuda.matmul.allow_tf32 = precision != "float32"

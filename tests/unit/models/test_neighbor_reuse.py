@@ -3,20 +3,24 @@
 import numpy as np
 import pytest
 import torch
+from ase import Atoms
 from ase.build import bulk, molecule
 
 from boltzmatch.data import AtomsBatch
 from boltzmatch.models import build_model
 from boltzmatch.models.neighbors import PairList, find_pairs, neighbor_list
 from boltzmatch.simulate import ModelForces
+from helpers import ReadBacks
 
 CUTOFF, SKIN = 3.0, 1.0
 
 
-def _structures():
+def _structures(periodic: bool = True):
+    """Two molecules and a crystal; without it (``periodic=False``) a lone atom instead, and a fresh search is
+    the molecules-only path that keeps its candidates without a second cutoff check."""
     crystal = bulk("Cu", "fcc", a=3.6, cubic=True)
     crystal.rattle(0.05, seed=2)
-    return [molecule("CH3CH2OH"), molecule("C6H6"), crystal]
+    return [molecule("CH3CH2OH"), molecule("C6H6"), crystal if periodic else Atoms("H")]
 
 
 def _assert_same_edges(a, b):
@@ -24,9 +28,10 @@ def _assert_same_edges(a, b):
     assert torch.equal(a.vectors, b.vectors) and torch.equal(a.unit_shifts, b.unit_shifts)
 
 
+@pytest.mark.parametrize("periodic", [True, False])
 @pytest.mark.parametrize("half", [False, True])
-def test_reused_pairs_give_the_edges_of_a_fresh_search_while_atoms_move_less_than_half_the_skin(half):
-    batch = AtomsBatch.from_atoms(_structures(), dtype=torch.float64)
+def test_reused_pairs_give_the_edges_of_a_fresh_search_while_atoms_move_less_than_half_the_skin(half, periodic):
+    batch = AtomsBatch.from_atoms(_structures(periodic), dtype=torch.float64)
     pairs = find_pairs(batch, CUTOFF + SKIN)
     rng = np.random.default_rng(0)
     # every atom moves by 0.45 Å (< skin/2): some pairs cross the cutoff in both directions
@@ -41,8 +46,9 @@ def test_reused_pairs_give_the_edges_of_a_fresh_search_while_atoms_move_less_tha
     assert pairs.covers(moved, CUTOFF)
 
 
-def test_half_list_is_the_half_mask_of_the_full_list():
-    batch = AtomsBatch.from_atoms(_structures(), dtype=torch.float64)
+@pytest.mark.parametrize("periodic", [True, False])
+def test_half_list_is_the_half_mask_of_the_full_list(periodic):
+    batch = AtomsBatch.from_atoms(_structures(periodic), dtype=torch.float64)
     full = neighbor_list(batch, CUTOFF)
     half = neighbor_list(batch, CUTOFF, half=True)
     keep = full.half()
@@ -79,26 +85,6 @@ def test_an_answer_is_remembered_only_for_the_same_unchanged_tensors():
     assert pairs.covers(moved, CUTOFF)
     moved.cell.mul_(1.01)  # the periodic cell strained in place
     assert not pairs.covers(moved, CUTOFF)
-
-
-class ReadBacks(torch.overrides.TorchFunctionMode):
-    """Counts the calls that wait for a GPU and copy a value back to the host."""
-
-    NAMES = {"item", "tolist", "cpu", "numpy", "nonzero", "unique", "equal", "__bool__", "__float__", "__int__",
-             "__index__", "masked_select"}
-
-    def __init__(self):
-        super().__init__()
-        self.calls = []
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        name = getattr(func, "__name__", "")
-        index = args[1] if name == "__getitem__" and len(args) > 1 else None
-        masks = [t for t in (index if isinstance(index, tuple) else (index,))
-                 if isinstance(t, torch.Tensor) and t.dtype == torch.bool]
-        if name in self.NAMES or masks:
-            self.calls.append(name)
-        return func(*args, **(kwargs or {}))
 
 
 @pytest.mark.parametrize("name", ["schnet", "painn", "mace"])

@@ -105,7 +105,7 @@ class ExternalModel(EnergyModel):
         raise NotImplementedError
 
     def forward(self, batch: AtomsBatch) -> torch.Tensor:
-        self.check_elements(batch.numbers)
+        self.check_elements(batch.numbers, batch.elements)
         energy = self.foreign_energy(batch)
         offsets = self.element_energy.to(energy.dtype)[batch.numbers]
         return energy.index_add(0, batch.structure_index, offsets)

@@ -82,10 +82,12 @@ class _Plan:
 class FastSymmetricContraction:
     """Replaces ``forward`` of one MACE ``SymmetricContraction`` (see the module docstring)."""
 
-    def __init__(self, module: nn.Module):
+    def __init__(self, module: nn.Module, groups: list | None = None):
         self.module = module
         self._plans: dict[tuple[int, str], _Plan] = {}
-        self._groups: tuple | None = None  # (y, its version, _element_groups(y)): one grouping per attributes tensor
+        #: [(y, its version, _element_groups(y))], one list shared by the contractions of a model: every
+        #: interaction gets the same attributes tensor, so a batch is grouped (one read-back from a GPU) once
+        self._groups = groups if groups is not None else [None]
 
     def _plan(self, index: int, contraction: nn.Module, device: torch.device) -> _Plan:
         key = (index, str(device))
@@ -96,9 +98,10 @@ class FastSymmetricContraction:
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         plans = [self._plan(k, c, x.device) for k, c in enumerate(self.module.contractions)]
         coefficients = [plan.coefficients(c) for plan, c in zip(plans, self.module.contractions, strict=True)]
-        if self._groups is None or self._groups[0] is not y or self._groups[1] != y._version:
-            self._groups = (y, y._version, _element_groups(y))
-        groups = self._groups[2]
+        cached = self._groups[0]
+        if cached is None or cached[0] is not y or cached[1] != y._version:
+            cached = self._groups[0] = (y, y._version, _element_groups(y))
+        groups = cached[2]
         if groups is None:  # attributes that are not one-hot: every element's bracket, weighted by y
             return self._evaluate(x, plans, coefficients, y=y)
         order, inverse, blocks = groups
@@ -140,12 +143,14 @@ def _element_groups(y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[t
     if y.requires_grad or y.dim() != 2 or y.shape[0] == 0:
         return None
     hot = y.argmax(dim=1)
-    if not torch.equal(y, torch.nn.functional.one_hot(hot, y.shape[1]).to(y.dtype)):
+    one_hot = (y == torch.nn.functional.one_hot(hot, y.shape[1]).to(y.dtype)).all()
+    counts = torch.zeros(y.shape[1], dtype=hot.dtype, device=hot.device).index_add_(0, hot, torch.ones_like(hot))
+    is_one_hot, *counts = torch.cat([one_hot.reshape(1).to(hot.dtype), counts]).tolist()  # one read-back
+    if not is_one_hot:
         return None
     order = torch.argsort(hot, stable=True)
     inverse = torch.empty_like(order)
     inverse[order] = torch.arange(len(order), device=order.device)
-    counts = torch.bincount(hot, minlength=y.shape[1]).tolist()
     return order, inverse, [(e, c) for e, c in enumerate(counts) if c > 0]
 
 
@@ -178,10 +183,10 @@ def _contractions(module: nn.Module):
 def accelerate(module: nn.Module) -> int:
     """Evaluate every MACE ``SymmetricContraction`` in ``module`` by :class:`FastSymmetricContraction`;
     returns how many. Idempotent."""
-    count = 0
+    count, groups = 0, [None]
     for sub in _contractions(module):
         if not isinstance(sub.__dict__.get("forward"), FastSymmetricContraction):
-            object.__setattr__(sub, "forward", FastSymmetricContraction(sub))
+            object.__setattr__(sub, "forward", FastSymmetricContraction(sub, groups))
         count += 1
     return count
 

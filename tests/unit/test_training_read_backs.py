@@ -1,0 +1,65 @@
+"""A training epoch on a GPU stalls at every read-back from the device; the CPU cannot time that, but it can
+count them (tests/helpers.ReadBacks). And the weight average that replaced torch's AveragedModel (two reads of
+its count per step) gives its numbers."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+from boltzmatch.data import write_structures
+from boltzmatch.models import build_model
+from boltzmatch.training.ema import WeightAverage
+from boltzmatch.training.prepare import prepare
+from boltzmatch.training.settings import TrainSettings
+from boltzmatch.training.trainer import EnergyStep
+from helpers import ReadBacks, labelled_molecules
+
+#: per batch a model sees for the first time: the pair search's two counts (the candidates, the pairs within
+#: the cutoff); MACE groups the batch's atoms by element once more
+PER_BATCH = {"schnet": 2, "painn": 2, "mace": 3}
+#: per epoch: the training means, the validation errors and the validation objective (one read each), and two
+#: reads of host tensors (the shuffle's order, the plateau schedule's loss) that cost nothing on a GPU either
+PER_EPOCH = 5
+
+
+def _epoch_read_backs(tmp_path, model: str, frames: int) -> tuple[int, int]:
+    write_structures(tmp_path / f"{frames}.xyz", labelled_molecules(frames))
+    settings = TrainSettings(data=str(tmp_path / f"{frames}.xyz"), batch_size=8, clip=10.0, device="cpu")
+    settings.check()
+    run = prepare(settings, None, tmp_path / f"run{frames}", False, model)
+    step = EnergyStep(run)
+    step.run(0, {"epoch": 0})
+    with ReadBacks() as reads:
+        step.run(1, {"epoch": 1})
+    batches = -(-len(run.split.train) // 8) + 2 * -(-len(run.split.val) // 16)  # train; val errors + objective
+    return len(reads.calls), batches
+
+
+@pytest.mark.filterwarnings("ignore:per-element energies")
+@pytest.mark.parametrize("model", ["schnet", "painn", "mace"])
+def test_a_training_epoch_reads_back_twice_per_batch(tmp_path, model):
+    """It was 18 per training batch for SchNet (gathering the batch 4, the pair search 7, the element check 2,
+    the loss terms 3, the weight average 2), 11 per validation batch, and Adam read each parameter's step."""
+    for frames in (40, 80):
+        reads, batches = _epoch_read_backs(tmp_path, model, frames)
+        assert reads == PER_BATCH[model] * batches + PER_EPOCH, (frames, reads, batches)
+
+
+def test_the_weight_average_is_torchs_ema():
+    torch.manual_seed(0)
+    net = build_model({"name": "schnet", "elements": [1, 6, 8], "n_features": 8, "n_interactions": 1})
+    ours, theirs = WeightAverage(net, 0.9), AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(0.9))
+    for _ in range(4):
+        with torch.no_grad():
+            for p in net.parameters():
+                p.add_(torch.randn_like(p))
+            net.energy_scale.mul_(1.5)
+        ours.update(net)
+        theirs.update_parameters(net)
+    for a, b in zip(ours.module.state_dict().values(), theirs.module.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    restored = WeightAverage(net, 0.9)
+    restored.load_state_dict(ours.state_dict())
+    assert restored.updates == 4 and int(theirs.n_averaged) == 4
