@@ -32,7 +32,8 @@ class WeightAverage:
         averaged = list(self.averaged.module.parameters())
         current = [p.detach() for p in net.parameters()]
         if self.updates == 0:
-            torch._foreach_copy_(averaged, current)
+            for a, c in zip(averaged, current, strict=True):
+                a.copy_(c)
         else:
             floating = [(a, c) for a, c in zip(averaged, current, strict=True) if a.is_floating_point()]
             if floating:
