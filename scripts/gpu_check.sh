@@ -4,7 +4,8 @@
 #   bash scripts/gpu_wheels.sh
 #   device run: command "bash scripts/gpu_check.sh", carry [".whl", "benchmarks/.cache/ethanol_xtb_500K_1000.xyz"],
 #               timeout_s 570
-# It installs the carried wheels, runs the gpu-marked tests (every command on CUDA against the CPU), then
+# It installs the carried wheels, runs the gpu-marked tests (every command on CUDA against the CPU; the
+# synchronisations per training batch against the read-backs counted on the CPU), then
 # benchmarks/accelerator.py on the GPU with the CPU column taken from the committed 2-core run, and leaves the
 # logs and results under $OUT (at most 8 files come back); copy accelerator*.{json,md} into benchmarks/results/.
 # A dry run here, on the CPU: PYTEST_MARK="not slow" BENCH_ARGS="--devices cpu --train-frames 64 --epochs 1"
@@ -23,7 +24,7 @@ export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
   python3 -c "import sys, torch; print(sys.version.split()[0], torch.__version__, 'cuda:', torch.cuda.is_available())"
 } | tee "$out/gpu.txt"
 timeout "${TEST_SECONDS:-180}" python3 -m pytest -p no:cacheprovider -q -m "${PYTEST_MARK:-gpu}" \
-  tests/unit/test_device.py tests/integration/test_commands_on_devices.py 2>&1 | tee "$out/gpu_tests.log"
+  tests/unit/test_device.py tests/unit/test_training_read_backs.py tests/integration/test_commands_on_devices.py 2>&1 | tee "$out/gpu_tests.log"
 tests=${PIPESTATUS[0]}
 # shellcheck disable=SC2086  # BENCH_ARGS is a list of options
 timeout "${BENCH_SECONDS:-330}" python3 benchmarks/accelerator.py \

@@ -4,6 +4,8 @@ its count per step) gives its numbers."""
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
@@ -24,17 +26,30 @@ PER_BATCH = {"schnet": 2, "painn": 2, "mace": 3}
 PER_EPOCH = 5
 
 
-def _epoch_read_backs(tmp_path, model: str, frames: int) -> tuple[int, int]:
+def _epoch_read_backs(tmp_path, model: str, frames: int, device: str = "cpu") -> tuple[int, int]:
+    """Read-backs during the second epoch of a run on ``frames`` structures, and the batches it evaluated. On the
+    CPU counted by name (ReadBacks); on CUDA every synchronisation the driver sees (torch's sync debug mode,
+    which also catches blocking host-to-device copies, invisible on the CPU)."""
     write_structures(tmp_path / f"{frames}.xyz", labelled_molecules(frames))
-    settings = TrainSettings(data=str(tmp_path / f"{frames}.xyz"), batch_size=8, clip=10.0, device="cpu")
+    settings = TrainSettings(data=str(tmp_path / f"{frames}.xyz"), batch_size=8, clip=10.0, device=device)
     settings.check()
     run = prepare(settings, None, tmp_path / f"run{frames}", False, model)
     step = EnergyStep(run)
     step.run(0, {"epoch": 0})
-    with ReadBacks() as reads:
-        step.run(1, {"epoch": 1})
     batches = -(-len(run.split.train) // 8) + 2 * -(-len(run.split.val) // 16)  # train; val errors + objective
-    return len(reads.calls), batches
+    if device == "cpu":
+        with ReadBacks() as reads:
+            step.run(1, {"epoch": 1})
+        return len(reads.calls), batches
+    torch.cuda.synchronize()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            step.run(1, {"epoch": 1})
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    return sum("synchroniz" in str(w.message) for w in caught), batches
 
 
 @pytest.mark.filterwarnings("ignore:per-element energies")
@@ -45,6 +60,17 @@ def test_a_training_epoch_reads_back_twice_per_batch(tmp_path, model):
     for frames in (40, 80):
         reads, batches = _epoch_read_backs(tmp_path, model, frames)
         assert reads == PER_BATCH[model] * batches + PER_EPOCH, (frames, reads, batches)
+
+
+@pytest.mark.gpu
+@pytest.mark.filterwarnings("ignore:per-element energies")
+@pytest.mark.parametrize("model", ["schnet", "mace"])
+def test_on_a_gpu_the_synchronisations_per_batch_are_the_counted_read_backs(tmp_path, model):
+    """The ground truth of the count above, on CUDA: the extra synchronisations of 40 more structures (4 more
+    training batches) are the read-backs per batch, no more (a blocking copy per step would show here)."""
+    small, small_batches = _epoch_read_backs(tmp_path, model, 40, "cuda")
+    large, large_batches = _epoch_read_backs(tmp_path, model, 80, "cuda")
+    assert (large - small) == PER_BATCH[model] * (large_batches - small_batches), (small, large)
 
 
 def test_the_weight_average_is_torchs_ema():
