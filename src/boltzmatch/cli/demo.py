@@ -6,7 +6,7 @@ import argparse
 
 from .common import add_device_options, device_kwargs
 
-HELP = "the main job: xTB ethanol, MSE vs Fisher vs dsm models, MD stability, comparison report (≈15 min)"
+HELP = "the main job: xTB ethanol, MSE vs Fisher vs dsm models, MD stability, comparison report (10–12 min on 2 cores)"
 
 
 def add_parser(subparsers) -> None:

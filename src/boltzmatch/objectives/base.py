@@ -17,6 +17,11 @@ class Objective(Protocol):
 
     ``needs`` names the labels the objective reads (``energy``, ``forces``), so a trainer can
     refuse data without them before the first step.
+
+    An objective whose loss is a function of the model's energy (eV) and forces (eV/Å) at the batch's own
+    positions (the supervised losses, ``fisher``) says so with ``predictive = True`` and also gives
+    ``from_predictions(batch, energy, forces) -> (loss, metrics)``: validation then takes it from the
+    evaluations that give the errors, and such an objective evaluates the model once per call.
     """
 
     needs: tuple[str, ...]

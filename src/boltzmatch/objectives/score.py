@@ -122,11 +122,7 @@ class ScoreMatching:
         beta_atoms = beta[batch.structure_index][:, None]
         if self.kind == "fisher":
             _, forces = energy_and_forces(model, batch, create_graph=True)
-            if self.huber_delta is not None:
-                residual = torch.nn.functional.huber_loss(forces, batch.forces, reduction="none",
-                                                          delta=self.huber_delta)
-                return _per_structure(beta_atoms**2 * residual, batch)
-            return 0.5 * _per_structure((beta_atoms * (batch.forces - forces)) ** 2, batch)
+            return self._fisher_values(batch, forces, beta_atoms)
         if self.kind == "dsm":
             generator_device = batch.positions.device
             levels = torch.as_tensor(self.sigma, dtype=batch.positions.dtype, device=generator_device)
@@ -158,12 +154,41 @@ class ScoreMatching:
             curvature = curvature + _per_structure(v * hv, batch)
         return square - beta * curvature / self.n_probes
 
+    def _fisher_values(self, batch: AtomsBatch, forces: torch.Tensor, beta_atoms: torch.Tensor) -> torch.Tensor:
+        """(n_structures,) Fisher divergence of model ``forces`` (eV/Å) to the reference's, β (1/eV) per atom."""
+        if self.huber_delta is not None:
+            residual = torch.nn.functional.huber_loss(forces, batch.forces, reduction="none", delta=self.huber_delta)
+            return _per_structure(beta_atoms**2 * residual, batch)
+        return 0.5 * _per_structure((beta_atoms * (batch.forces - forces)) ** 2, batch)
+
+    @property
+    def predictive(self) -> bool:
+        """Whether the loss is a function of the model's energy and forces at the batch's positions (fisher)."""
+        return self.kind == "fisher"
+
     def __call__(self, model: torch.nn.Module, batch: AtomsBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        term = self.score_term(model, batch).mean()
+        if self.predictive:  # one evaluation for the Fisher term and the supervised terms mixed in
+            energy, forces = energy_and_forces(model, batch, create_graph=True)
+            return self.from_predictions(batch, energy, forces)
+        return self._combine(self.score_term(model, batch).mean(),
+                             None if self.supervised is None else self.supervised(model, batch))
+
+    def from_predictions(self, batch: AtomsBatch, energy: torch.Tensor,
+                         forces: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """For ``fisher`` (:attr:`predictive`): the loss and metrics of a model's ``energy`` (n_structures,) eV and
+        ``forces`` (n_atoms, 3) eV/Å on ``batch``."""
+        if not self.predictive:
+            raise TypeError(f"{self.kind} needs the model itself, not its energy and forces at the data")
+        beta_atoms = structure_beta(batch, self.temperature)[batch.structure_index][:, None]
+        term = self._fisher_values(batch, forces, beta_atoms).mean()
+        return self._combine(term, None if self.supervised is None
+                             else self.supervised.from_predictions(batch, energy, forces))
+
+    def _combine(self, term: torch.Tensor, supervised: tuple | None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         loss = self.score_weight * term
         metrics = {f"{self.kind}_loss": term.detach()}
-        if self.supervised is not None:
-            extra, extra_metrics = self.supervised(model, batch)
+        if supervised is not None:
+            extra, extra_metrics = supervised
             loss = loss + extra
             metrics.update(extra_metrics)
         return loss, metrics

@@ -43,16 +43,25 @@ class SupervisedLoss:
         self.force_weight = force_weight if loss != "energy" else 0.0
         self.needs = tuple(n for n, w in (("energy", self.energy_weight), ("forces", self.force_weight)) if w)
 
+    #: the loss is a function of the model's energy and forces at the batch's positions (see :meth:`from_predictions`)
+    predictive = True
+
     def __call__(self, model: torch.nn.Module, batch: AtomsBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         use_forces = self.force_weight > 0
         energy, forces = energy_and_forces(model, batch, create_graph=use_forces, compute_forces=use_forces)
+        return self.from_predictions(batch, energy, forces)
+
+    def from_predictions(self, batch: AtomsBatch, energy: torch.Tensor,
+                         forces: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The loss and metrics of a model's ``energy`` (n_structures,) eV and ``forces`` (n_atoms, 3) eV/Å
+        on ``batch`` (``forces`` may be ``None`` when the force weight is 0)."""
         loss = energy.new_zeros(())
         metrics: dict[str, torch.Tensor] = {}
         if self.energy_weight:
             energy_loss = per_atom_energy_loss(energy, batch)
             loss = loss + self.energy_weight * energy_loss
             metrics["energy_loss"] = energy_loss.detach()
-        if use_forces:
+        if self.force_weight:
             force_loss = ((forces - batch.forces) ** 2).mean()
             loss = loss + self.force_weight * force_loss
             metrics["force_loss"] = force_loss.detach()

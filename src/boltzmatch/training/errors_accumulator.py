@@ -13,17 +13,20 @@ class ErrorAccumulator:
     """Sums of absolute and squared errors; :meth:`result` gives MAE/RMSE.
 
     Energies in eV (also per atom), forces in eV/Å; the results are reported in meV,
-    meV/atom and meV/Å.
+    meV/atom and meV/Å. A batch may also bring an objective's mean over its structures (``loss``), summed
+    with the structures as weights: :meth:`mean_loss`.
     """
 
-    FIELDS = ("n_structures", "e_abs", "e_sq", "e_abs_atom", "e_sq_atom", "n_components", "f_abs", "f_sq")
+    FIELDS = ("n_structures", "e_abs", "e_sq", "e_abs_atom", "e_sq_atom", "n_components", "f_abs", "f_sq",
+              "n_loss", "loss")
 
     def __init__(self):
         self.sums = dict.fromkeys(self.FIELDS, 0.0)
         #: the error sums of batches added since the last read, on their device: read back once, not per batch
         self._pending: torch.Tensor | None = None
 
-    def add(self, batch: AtomsBatch, energy: torch.Tensor, forces: torch.Tensor | None) -> None:
+    def add(self, batch: AtomsBatch, energy: torch.Tensor, forces: torch.Tensor | None,
+            loss: torch.Tensor | None = None) -> None:
         terms = []
         if batch.energy is not None:
             diff = (energy.detach() - batch.energy).double()
@@ -38,12 +41,17 @@ class ErrorAccumulator:
             terms += [diff.abs().sum(), (diff**2).sum()]
         else:
             terms += [torch.zeros((), dtype=torch.float64, device=batch.positions.device)] * 2
+        if loss is not None:
+            self.sums["n_loss"] += batch.n_structures
+            terms.append(loss.detach().double() * batch.n_structures)
+        else:
+            terms.append(torch.zeros((), dtype=torch.float64, device=batch.positions.device))
         added = torch.stack(terms)
         self._pending = added if self._pending is None else self._pending + added
 
     def _read(self) -> None:
         if self._pending is not None:
-            names = ("e_abs", "e_sq", "e_abs_atom", "e_sq_atom", "f_abs", "f_sq")
+            names = ("e_abs", "e_sq", "e_abs_atom", "e_sq_atom", "f_abs", "f_sq", "loss")
             for name, value in zip(names, self._pending.tolist(), strict=True):
                 self.sums[name] += value
             self._pending = None
@@ -55,6 +63,11 @@ class ErrorAccumulator:
     def load_tensor(self, values: torch.Tensor) -> None:
         self._pending = None
         self.sums = {k: float(v) for k, v in zip(self.FIELDS, values)}
+
+    def mean_loss(self) -> float | None:
+        """The mean over structures of the objective the batches brought; ``None`` if none did."""
+        self._read()
+        return self.sums["loss"] / self.sums["n_loss"] if self.sums["n_loss"] else None
 
     def result(self) -> dict[str, float]:
         self._read()

@@ -25,7 +25,7 @@ from .normalization import refit_energy_offsets
 from .prepare import PreparedRun, prepare
 from .settings import SCHEDULES, SOLVERS, TrainSettings
 from .summary import format_train_summary
-from .validation import objective_loss, split_errors
+from .validation import split_errors, validate
 
 __all__ = ["SCHEDULES", "SOLVERS", "EnergyStep", "TrainSettings", "format_train_summary", "run_training", "train"]
 
@@ -212,9 +212,8 @@ class EnergyStep(Step):
         run, settings = self.run_, self.run_.settings
         train_row = self._train_epoch(index)
         self.eval_model.eval()
-        val = split_errors(self.eval_model, run.packed, run.split.val, settings.batch_size * 2, run.dist)
-        val_loss = objective_loss(run.validation_objective, self.eval_model, run.packed, run.split.val,
-                                  settings.batch_size, settings.seed, run.dist)
+        val, val_loss = validate(run.validation_objective, self.eval_model, run.packed, run.split.val,
+                                 settings.batch_size * 2, settings.seed, run.dist)
         if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
             self.scheduler.step(val_loss)
         elif self.scheduler is not None:

@@ -15,18 +15,41 @@ from .errors_accumulator import ErrorAccumulator
 def split_errors(model: nn.Module, data: PackedStructures, indices: np.ndarray, batch_size: int,
                  dist: Distributed | None = None) -> dict[str, float]:
     """Energy and force MAE/RMSE of ``model`` on ``indices`` (see :class:`ErrorAccumulator`); {} without labels."""
+    if data.full.energy is None and data.full.forces is None:
+        return {}
+    return _accumulate(model, data, indices, batch_size, dist).result()
+
+
+def _accumulate(model: nn.Module, data: PackedStructures, indices: np.ndarray, batch_size: int,
+                dist: Distributed | None, objective=None) -> ErrorAccumulator:
+    """The errors of ``model`` on ``indices`` in chunks of ``batch_size`` and, for a predictive ``objective``,
+    its values from the same evaluations (summed on the device, all-reduced over processes)."""
     acc = ErrorAccumulator()
     mine = indices if dist is None else dist.mine(indices)
     has_forces = data.full.forces is not None
-    if data.full.energy is None and not has_forces:
-        return {}
     for start in range(0, len(mine), batch_size):
         batch = data.batch(mine[start:start + batch_size])
         energy, forces = energy_and_forces(model, batch, compute_forces=has_forces)
-        acc.add(batch, energy, forces)
+        loss = None if objective is None else objective.from_predictions(batch, energy, forces)[0]
+        acc.add(batch, energy, forces, loss)
     if dist is not None and dist.active:
         acc.load_tensor(dist.all_sum(acc.as_tensor()))
-    return acc.result()
+    return acc
+
+
+def validate(objective, model: nn.Module, data: PackedStructures, indices: np.ndarray, batch_size: int,
+             seed: int, dist: Distributed) -> tuple[dict[str, float], float]:
+    """The errors of ``model`` on ``indices`` (:func:`split_errors`) and the mean of ``objective`` over them.
+
+    An objective that is a function of the model's energy and forces at the data (``predictive``: the
+    supervised losses, fisher) is computed from the evaluations that give the errors: one pass over the
+    data, one read-back from the device. Any other (dsm, ssm, ism) needs passes of its own
+    (:func:`objective_loss`, in chunks of half ``batch_size``, as in training)."""
+    if getattr(objective, "predictive", False):
+        acc = _accumulate(model, data, indices, batch_size, dist, objective)
+        return acc.result(), acc.mean_loss()
+    errors = split_errors(model, data, indices, batch_size, dist)
+    return errors, objective_loss(objective, model, data, indices, max(1, batch_size // 2), seed, dist)
 
 
 def objective_loss(objective, model: nn.Module, packed: PackedStructures, indices: np.ndarray, batch_size: int,

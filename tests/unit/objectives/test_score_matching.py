@@ -250,3 +250,25 @@ def test_huber_delta_is_positive_and_for_fisher_only(kind, delta):
 
     with pytest.raises(BoltzmatchError, match="huber-delta"):
         make_objective(kind, temperature=TEMPERATURE, energy_weight=0, force_weight=0, huber_delta=delta)
+
+
+def test_fisher_with_supervised_terms_evaluates_the_model_once():
+    """The Fisher term and the energy and force terms mixed in share one evaluation (it was one each): the same
+    loss and gradient as the terms computed apart."""
+    k = [1.0, 2.0, 4.0]
+    batch = labelled_gaussian_batch(k, 32, seed=5)
+    batch.energy = torch.full((batch.n_structures,), 0.01, dtype=torch.float64)
+    objective = make_objective("fisher", temperature=TEMPERATURE, energy_weight=1.0, force_weight=10.0)
+    model = HarmonicWell()
+    with torch.no_grad():
+        model.log_k.copy_(torch.tensor([0.1, 0.5, 1.0]))
+    calls = []
+    model.register_forward_hook(lambda *_: calls.append(1))
+    loss, metrics = objective(model, batch)
+    assert len(calls) == 1
+    (grad,) = torch.autograd.grad(loss, model.log_k)
+    apart = objective.score_term(model, batch).mean() + objective.supervised(model, batch)[0]
+    (grad_apart,) = torch.autograd.grad(apart, model.log_k)
+    assert loss.item() == pytest.approx(apart.item(), rel=1e-12)
+    torch.testing.assert_close(grad, grad_apart, rtol=1e-12, atol=0)
+    assert set(metrics) == {"fisher_loss", "energy_loss", "force_loss"}
