@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import torch
 from ase.build import molecule
@@ -172,3 +175,31 @@ class ReadBacks(torch.overrides.TorchFunctionMode):
         if name in self.NAMES or masks or sized_by_data:
             self.calls.append(name)
         return func(*args, **kwargs)
+
+
+#: runs ``boltzmatch ARGS`` after wrapping MODULE:ATTRIBUTE so that its N-th call SIGKILLs the process
+KILLER = """
+import importlib, os, signal, sys
+from boltzmatch.cli.main import main
+target, calls = sys.argv[1], int(sys.argv[2])
+module, attribute = target.split(":")
+owner = importlib.import_module(module)
+*path, name = attribute.split(".")
+for part in path:
+    owner = getattr(owner, part)
+original, count = getattr(owner, name), [0]
+def wrapped(*args, **kwargs):
+    count[0] += 1
+    if count[0] == calls:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return original(*args, **kwargs)
+setattr(owner, name, wrapped)
+sys.exit(main(sys.argv[3:]))
+"""
+
+
+def kill_at_call(target: str, calls: int, args: list[str]) -> None:
+    """Run ``boltzmatch ARGS`` in a subprocess that SIGKILLs itself at the ``calls``-th call of ``target``
+    (``module:attribute.path``): a kill that lands at the same place every time."""
+    result = subprocess.run([sys.executable, "-c", KILLER, target, str(calls), *args], capture_output=True, text=True)
+    assert result.returncode == -9, f"not killed (exit {result.returncode}): {result.stderr[-2000:]}"

@@ -2,17 +2,15 @@
 
 import importlib.util
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 import torch
 
 from boltzmatch.cli.main import main
+from helpers import kill_at_call
 
 # toys, digits and the judge classifier need scikit-learn, W2 needs POT: the `generative` extra
 # (in `all`, which CI installs); the README's lighter install skips these tests
@@ -22,21 +20,6 @@ needs_generative = pytest.mark.skipif(not HAVE_GENERATIVE, reason="the generativ
 SMALL = {"ebm": ["--option", "steps=5", "--option", "hidden=[32]", "--option", "buffer=256"],
          "gan": ["--option", "hidden=[32]"], "vae": ["--option", "hidden=[32]", "--option", "importance_samples=20"],
          "diffusion": ["--option", "hidden=[32,32]", "--option", "sample_steps=50"]}
-
-
-def kill_mid_run(args: list[str], out, metric_lines: int) -> int:
-    """Start ``boltzmatch ARGS --out OUT`` and SIGKILL it once metrics.csv has ``metric_lines`` lines;
-    returns the lines it had written by then."""
-    process = subprocess.Popen([sys.executable, "-m", "boltzmatch", *args, "--out", str(out)])
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        metrics = out / "metrics.csv"
-        if metrics.exists() and len(metrics.read_text().splitlines()) >= metric_lines:
-            break
-        time.sleep(0.02)
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
-    return len((out / "metrics.csv").read_text().splitlines())
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +98,7 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
             "--option", "hidden=[32,32]", "--quiet"]
     assert main([*args, "--out", str(tmp_path / "whole")]) == 0
     killed = tmp_path / "killed"
-    assert kill_mid_run(args, killed, 2) < 5, "the run finished before it was killed; the test saw no resume"
+    kill_at_call("boltzmatch.training.run_files:RunFiles.write", 2, [*args, "--out", str(killed)])
     assert main(["generative", "train", "--resume", str(killed), "--quiet"]) == 0
     a = torch.load(tmp_path / "whole" / "model.pt")
     b = torch.load(killed / "model.pt")
@@ -164,7 +147,7 @@ def test_gflownet_cli_trains_evaluates_samples_and_resumes(tmp_path, capsys):
     # the killed one in a subprocess parted at iteration 42 by one rounding; torch's own results depend on the
     # thread count, e.g. 1 against 2 threads)
     killed, whole = tmp_path / "killed", tmp_path / "whole-process"
-    assert kill_mid_run(args, killed, 3) < 7, "finished before the kill"
+    kill_at_call("boltzmatch.training.run_files:RunFiles.write", 2, [*args, "--out", str(killed)])
     subprocess.run([sys.executable, "-m", "boltzmatch", "gflownet", "train", "--resume", str(killed), "--quiet"],
                    check=True, capture_output=True)
     subprocess.run([sys.executable, "-m", "boltzmatch", *args, "--out", str(whole)], check=True, capture_output=True)

@@ -6,40 +6,13 @@ at the same place every time."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 import torch
 import yaml
 
 from boltzmatch.cli.main import main
 from boltzmatch.runs import run_dir as rd
-
-#: runs ``boltzmatch ARGS`` after wrapping MODULE:ATTRIBUTE so that its N-th call SIGKILLs the process
-KILLER = """
-import importlib, os, signal, sys
-from boltzmatch.cli.main import main
-target, calls = sys.argv[1], int(sys.argv[2])
-module, attribute = target.split(":")
-owner = importlib.import_module(module)
-*path, name = attribute.split(".")
-for part in path:
-    owner = getattr(owner, part)
-original, count = getattr(owner, name), [0]
-def wrapped(*args, **kwargs):
-    count[0] += 1
-    if count[0] == calls:
-        os.kill(os.getpid(), signal.SIGKILL)
-    return original(*args, **kwargs)
-setattr(owner, name, wrapped)
-sys.exit(main(sys.argv[3:]))
-"""
-
-
-def _kill_mid_epoch(target: str, calls: int, args: list[str]) -> None:
-    result = subprocess.run([sys.executable, "-c", KILLER, target, str(calls), *args], capture_output=True, text=True)
-    assert result.returncode == -9, f"not killed (exit {result.returncode}): {result.stderr[-2000:]}"
+from helpers import kill_at_call
 
 
 def _same_weights(a, b) -> None:
@@ -56,8 +29,9 @@ def test_an_energy_model_killed_mid_epoch_resumes_to_the_same_weights(tmp_path, 
     args = ["train", str(ethanol_xtb), "--model", "schnet", "--config", str(config), "--epochs", "3",
             "--batch-size", "8", "--seed", "2", "--quiet"]
     assert main([*args, "--out", str(tmp_path / "whole")]) == 0
-    # 48 training frames: 6 minibatches an epoch, then the validation objective's call(s): call 10 is in epoch 2
-    _kill_mid_epoch("boltzmatch.objectives.supervised:SupervisedLoss.__call__", 10,
+    # 48 training frames: 6 minibatches an epoch (validation takes the objective from its own evaluations, no
+    # call): call 10 is in epoch 2
+    kill_at_call("boltzmatch.objectives.supervised:SupervisedLoss.__call__", 10,
                     [*args, "--out", str(tmp_path / "killed")])
     assert len(rd.read_metrics(tmp_path / "killed")) == 1, "the kill did not land in the second epoch"
     assert main(["train", "--resume", str(tmp_path / "killed"), "--quiet"]) == 0
@@ -70,7 +44,7 @@ def test_a_generative_family_killed_mid_epoch_resumes_to_the_same_weights(tmp_pa
             "--option", "hidden=[16,16]", "--seed", "1", "--quiet"]
     assert main([*args, "--out", str(tmp_path / "whole")]) == 0
     # 8gaussians' training set is 20,000 points: 20 minibatches of 1,024 an epoch, call 30 is in epoch 2
-    _kill_mid_epoch("boltzmatch.generative.diffusion:Diffusion.train_step", 30,
+    kill_at_call("boltzmatch.generative.diffusion:Diffusion.train_step", 30,
                     [*args, "--out", str(tmp_path / "killed")])
     assert len(rd.read_metrics(tmp_path / "killed")) == 1, "the kill did not land in the second epoch"
     assert main(["generative", "train", "--resume", str(tmp_path / "killed"), "--quiet"]) == 0
@@ -82,7 +56,7 @@ def test_a_gflownet_killed_mid_block_resumes_to_the_same_weights(tmp_path):
             "--hidden", "16", "16", "--eval-every", "10", "--replay", "64", "--quiet"]
     assert main([*args, "--out", str(tmp_path / "whole")]) == 0
     # 30 iterations in blocks of 10: the 15th loss is in the middle of the second block
-    _kill_mid_epoch("boltzmatch.gflownet.train:gflownet_loss", 15, [*args, "--out", str(tmp_path / "killed")])
+    kill_at_call("boltzmatch.gflownet.train:gflownet_loss", 15, [*args, "--out", str(tmp_path / "killed")])
     assert len(rd.read_metrics(tmp_path / "killed")) == 1, "the kill did not land in the second block"
     assert main(["gflownet", "train", "--resume", str(tmp_path / "killed"), "--quiet"]) == 0
     _same_weights(tmp_path / "whole", tmp_path / "killed")

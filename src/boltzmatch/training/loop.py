@@ -3,9 +3,11 @@ the generative families and GFlowNets each supply a :class:`Step`; the loop owns
 
 What the loop owns, for every kind of run:
 
-* the run-directory contract: after each epoch ``checkpoint.pt`` (the step's state, the loop's rows and
-  counters, written atomically) *before* the row reaches ``metrics.csv``, so every row on disk has a
-  checkpoint to resume from; ``model.pt`` whenever the step says the epoch improved;
+* the run-directory contract (:mod:`.run_files`): after an epoch ``checkpoint.pt`` (the step's state, the
+  loop's rows and counters, written atomically) *before* the rows reach ``metrics.csv``, so every row on disk
+  has a checkpoint to resume from; ``model.pt`` holds the last epoch the step says improved. Short epochs
+  are written every few epochs, so that writing stays a small share of the time; the last one always is,
+  also when Stop, Ctrl-C or SIGTERM end the run between epochs;
 * exact resume: ``resume=True`` restores the step from ``checkpoint.pt`` and continues at the next
   epoch, reaching the weights of an uninterrupted run;
 * progress (a bar on a terminal, lines in a log, the desktop app's observer) and cancellation (the
@@ -19,8 +21,6 @@ What the loop owns, for every kind of run:
 
 from __future__ import annotations
 
-import csv
-import io
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -30,6 +30,7 @@ import torch
 from ..errors import BoltzmatchError
 from ..runs import run_dir as rd
 from ..utils.atomic import atomic_write_text
+from .run_files import RunFiles, write_metrics  # noqa: F401  (write_metrics: re-exported)
 
 
 class Step:
@@ -81,26 +82,6 @@ class Step:
         return {} if loss is None else {"loss": f"{loss:.4g}"}
 
 
-def write_metrics(out: Path, rows: list[dict]) -> None:
-    """``metrics.csv`` of ``out`` from ``rows``, atomically; columns in order of first appearance."""
-    keys: list[str] = []
-    for row in rows:
-        keys += [k for k in row if k not in keys]
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=keys)
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(Path(out) / rd.METRICS, buffer.getvalue())
-
-
-def _tensorboard(out: Path):
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:  # the tensorboard extra is optional
-        return None
-    return SummaryWriter(str(out / "tensorboard"))
-
-
 def read_checkpoint(out: Path) -> dict:
     """``checkpoint.pt`` of the run ``out``; a one-line error when there is none."""
     path = Path(out) / rd.CHECKPOINT
@@ -127,7 +108,7 @@ def run_loop(step: Step, out: str | Path, *, epochs: int, resume: bool = False, 
         checkpoint = read_checkpoint(out)
         step.restore(checkpoint)
         state = checkpoint["state"]
-    writer = _tensorboard(out) if tensorboard and main else None
+    files = RunFiles(step, out, tensorboard=tensorboard) if main else None
     session_start = time.perf_counter()
     run_start = session_start - (state["rows"][-1].get("time_s", 0.0) if state["rows"] else 0.0)
     done = sum(step.units(i) for i in range(state["epoch"]))
@@ -137,24 +118,18 @@ def run_loop(step: Step, out: str | Path, *, epochs: int, resume: bool = False, 
     bar = progress_bar(total=round(60 * max_minutes) if timed else total, initial=0 if timed else done,
                        desc=f"{step.desc} (time budget)" if timed else step.desc, unit="s" if timed else step.unit,
                        disable=(None if progress else True) if main else True, mininterval=1.0)
+    between_epochs = True  # the step and the state agree (no epoch under way): the run's files may be written
     try:
         for index in range(state["epoch"], epochs):
+            between_epochs = False
             row = {**step.row_index(index), **step.run(index, state)}
             row["time_s"] = time.perf_counter() - run_start
             state["rows"].append(row)
             state["epoch"] = index + 1
             improved = step.improved(row, state)
-            if main:
-                if improved:
-                    rd.save_torch(step.model_state(), out / rd.MODEL)
-                # the checkpoint before metrics.csv: a row on disk always has a checkpoint to resume from
-                rd.save_torch({**step.checkpoint(), "state": state}, out / rd.CHECKPOINT)
-                write_metrics(out, state["rows"])
-                if writer is not None:
-                    for key, value in row.items():
-                        if key != "epoch":
-                            writer.add_scalar(key, value, row.get("epoch", index + 1))
-                    writer.flush()
+            between_epochs = True
+            if files is not None:
+                files.after_epoch(index, row, state, improved)
             if timed:
                 bar.set_postfix(epoch=index + 1, **step.postfix(row), refresh=False)
                 bar.update(max(0, min(round(time.perf_counter() - session_start), bar.total) - bar.n))
@@ -173,8 +148,14 @@ def run_loop(step: Step, out: str | Path, *, epochs: int, resume: bool = False, 
             state["end_reason"] = "all epochs"
     finally:
         bar.close()
-        if writer is not None:
-            writer.close()
+        if files is not None:
+            try:
+                # the epochs whose files wait, also when Stop, Ctrl-C or SIGTERM came between epochs; not
+                # after an error inside one (the step is partway through it)
+                if between_epochs:
+                    files.flush(state)
+            finally:
+                files.close()
     state["session_seconds"] = time.perf_counter() - session_start
     return state
 
