@@ -19,7 +19,8 @@ Score matching: ms per optimiser step at batch 32 (median of ``--score-steps``).
 Goals on one GPU (issue 40): SchNet MD ≥ 10⁶ replica-steps/s on ethanol at 4,096 replicas; training ≥ 20×
 the 2-core CPU's structures/s at equal force error.
 
-Usage: python benchmarks/accelerator.py [--part train md score] [--max-replicas 4096]
+Usage: python benchmarks/accelerator.py [--part train md score] [--max-replicas 4096] [--update]
+(``--update``: measure only ``--part``; the other parts keep their rows, every device's, from the results JSON.)
 On a GPU machine: ``--devices cuda --cpu-from benchmarks/results/accelerator.json`` measures the GPU alone and
 takes the CPU column from the 2-core CPU's committed run (scripts/gpu_check.sh does this).
 Writes benchmarks/results/accelerator.{json,md} (and accelerator_compile.{json,md}).
@@ -35,7 +36,7 @@ import time
 from pathlib import Path
 
 import torch
-from common import ethanol_data, write_results
+from common import RESULTS, ethanol_data, write_results
 
 import boltzmatch
 from boltzmatch.data import read_structures
@@ -211,6 +212,30 @@ def earlier_cpu(path: Path | None) -> tuple[dict, dict]:
     return cases, {"cpu": compiled["cpu"]} if "cpu" in compiled else {}
 
 
+#: the results keys of each part (the first words of the key)
+PART_KEYS = {"train": "train ", "target": "target", "md": "md ", "score": "score ", "precision": "precision"}
+
+
+def kept_parts(measured: list[str]) -> dict:
+    """--update: the results of the parts not in ``measured`` from the last results JSON, by key; ``parts``
+    names them, ``notes`` holds the JSON's other keys (such as ``cpu_best_of``)."""
+    import json
+
+    path = RESULTS / "accelerator.json"
+    if not path.exists():
+        raise SystemExit(f"--update: no {path} to keep the other parts from")
+    earlier = json.loads(path.read_text())
+    kept: dict = {"parts": set(), "notes": {}}
+    for key, value in earlier.items():
+        part = next((p for p, prefix in PART_KEYS.items() if key.startswith(prefix)), None)
+        if part is not None and part not in measured:
+            kept[key] = value
+            kept["parts"].add(part)
+        elif part is None and key not in ("machine", "card", "devices", "settings", "cpu_machine"):
+            kept["notes"][key] = value
+    return kept
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--part", nargs="+", choices=("train", "target", "md", "score", "precision", "compile"),
@@ -227,7 +252,11 @@ def main() -> None:
     parser.add_argument("--max-replicas", type=int, default=4096)
     parser.add_argument("--score-steps", type=int, default=20)
     parser.add_argument("--precision-epochs", type=int, default=10)
+    parser.add_argument("--update", action="store_true",
+                        help="measure only --part; the other parts keep their rows (every device's) from "
+                             "benchmarks/results/accelerator.json")
     args = parser.parse_args()
+    kept = kept_parts(args.part) if args.update else {"parts": set(), "notes": {}}
     measure = args.devices or devices()
     if "cuda" in measure and not torch.cuda.is_available():
         raise SystemExit("--devices cuda: torch sees no GPU here")
@@ -240,11 +269,15 @@ def main() -> None:
     data = ethanol_data("ethanol_xtb_500K_1000", frames=1000, seed=1)
     frames = read_structures(data)
     results: dict = {"card": card(), "devices": measure, "settings": {**vars(args), "cpu_from": str(args.cpu_from)},
-                     "cpu_machine": cpu_machine}
+                     "cpu_machine": cpu_machine, **kept.pop("notes", {})}
     rows = []
 
     def measured_on(key: str, measure_one) -> dict:
-        """``measure_one(device)`` on every device measured here, the CPU entry taken from --cpu-from if given."""
+        """``measure_one(device)`` on every device measured here, the CPU entry taken from --cpu-from if given; a
+        part kept by --update as it was."""
+        if key in kept:
+            results[key] = kept[key]
+            return kept[key]
         values = {**earlier.get(key, {}), **{d: measure_one(d) for d in measure if not (args.cpu_from and d == "cpu")}}
         results[key] = values
         return values
@@ -276,11 +309,12 @@ def main() -> None:
         subset = Path(tmp) / "train.xyz"
         write_structures(subset, frames[:args.train_frames])
         runs = {}
-        for model in ("schnet", "mace"):  # the MD and score-matching models: a few epochs are enough for stable MD
+        for model in ("schnet", "mace") if {"md", "score", "compile"} & set(args.part) else ():
+            # the MD and score-matching models: a few epochs are enough for stable MD
             runs[model] = Path(tmp) / model
             boltzmatch.train(subset, out=runs[model], model=model, config=MODELS[model], epochs=2, batch_size=32,
                              progress=False, device="cpu")
-        if "train" in args.part:
+        if "train" in args.part or "train" in kept["parts"]:
             for model in MODELS:
                 measured = measured_on(f"train {model}", lambda d, m=model: training_rate(m, subset, d, args.epochs))
                 row(f"train {model}", "structures/s", {d: m["structures_per_second"] for d, m in measured.items()},
@@ -288,14 +322,14 @@ def main() -> None:
                 row(f"train {model}: val force MAE after {args.epochs} epochs", "meV/Å",
                     {d: m["val_force_mae_meV_A"] for d, m in measured.items()}, "equal")
             write()
-        if "target" in args.part:
+        if "target" in args.part or "target" in kept["parts"]:
             target_data = Path(tmp) / "target.xyz"
             write_structures(target_data, frames[:args.target_frames])
             measured = measured_on("target", lambda d: fastest_to_target(target_data, d, TARGET_MEV_A))
             row(f"train schnet to val force MAE ≤ {TARGET_MEV_A:g} meV/Å ({args.target_frames} frames, fastest batch)",
                 "s", {d: m["seconds"] for d, m in measured.items()}, "GPU ≥ 20× at equal force error")
             write()
-        if "md" in args.part:
+        if "md" in args.part or "md" in kept["parts"]:
             for model in ("schnet", "mace"):
                 for replicas in (r for r in REPLICAS if r <= args.max_replicas):
                     measured = measured_on(f"md {model} {replicas}",
@@ -303,13 +337,13 @@ def main() -> None:
                     goal = "GPU ≥ 10⁶" if (model, replicas) == ("schnet", 4096) else ""
                     row(f"md {model} {replicas} replicas", "replica-steps/s", measured, goal)
             write()
-        if "score" in args.part:
+        if "score" in args.part or "score" in kept["parts"]:
             for objective in ("dsm", "fisher"):
                 measured = measured_on(f"score {objective}", lambda d, o=objective: score_step_ms(
                     runs["schnet"], data, o, d, args.score_steps))
                 row(f"score step {objective} (SchNet, batch 32)", "ms", measured)
             write()
-        if "precision" in args.part:
+        if "precision" in args.part or "precision" in kept["parts"]:
             measured = measured_on("precision", lambda d: precision_errors(subset, d, args.precision_epochs))
             for precision in ("float32", "tf32", "bf16", "fp16"):
                 values = {d: m[precision]["val_force_mae_meV_A"] for d, m in measured.items() if precision in m}
