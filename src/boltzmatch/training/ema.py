@@ -19,36 +19,49 @@ class WeightAverage:
     def __init__(self, net: nn.Module, decay: float):
         self.averaged = AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(decay))
         self.decay = float(decay)
-        self.updates = 0  # on the host: AveragedModel's own count is a tensor
+        self.updates = 0  # on the host: AveragedModel's own count is a tensor, set from this one when saved
+        self._pairs: tuple | None = None  # (net, floating pairs, other pairs, buffer pairs): found once per net
+        self._buffer_versions: list[int] = []
 
     @property
     def module(self) -> nn.Module:
         """The averaged model."""
         return self.averaged.module
 
+    def _pairs_of(self, net: nn.Module) -> tuple:
+        """The (average, model) tensor pairs: traversing the modules for them cost 0.8 ms a step (SchNet), as
+        much as the rest of a small batch's optimizer step."""
+        if self._pairs is None or self._pairs[0] is not net:
+            params = list(zip(self.averaged.module.parameters(), [p.detach() for p in net.parameters()], strict=True))
+            buffers = list(zip(self.averaged.module.buffers(), net.buffers(), strict=True))
+            self._pairs = (net, [(a, c) for a, c in params if a.is_floating_point()],
+                           [(a, c) for a, c in params if not a.is_floating_point()], buffers)
+            self._buffer_versions = [-1] * len(buffers)
+        return self._pairs
+
     @torch.no_grad()
     def update(self, net: nn.Module) -> None:
         """Fold the weights of ``net`` (the model the optimizer steps) into the average."""
-        averaged = list(self.averaged.module.parameters())
-        current = [p.detach() for p in net.parameters()]
+        _, floating, other, buffers = self._pairs_of(net)
         if self.updates == 0:
-            for a, c in zip(averaged, current, strict=True):
+            for a, c in floating + other:
                 a.copy_(c)
         else:
-            floating = [(a, c) for a, c in zip(averaged, current, strict=True) if a.is_floating_point()]
             if floating:
                 torch._foreach_lerp_([a for a, _ in floating], [c for _, c in floating], 1.0 - self.decay)
-            for a, c in zip(averaged, current, strict=True):
-                if not a.is_floating_point():
-                    a.copy_(a * self.decay + c * (1.0 - self.decay))
-        for mine, theirs in zip(self.averaged.module.buffers(), net.buffers(), strict=True):
-            mine.copy_(theirs)
-        self.averaged.n_averaged += 1
+            for a, c in other:
+                a.copy_(a * self.decay + c * (1.0 - self.decay))
+        for k, (mine, theirs) in enumerate(buffers):  # copied when they changed (in-place writes bump _version)
+            if theirs._version != self._buffer_versions[k]:
+                mine.copy_(theirs)
+                self._buffer_versions[k] = theirs._version
         self.updates += 1
 
     def state_dict(self) -> dict:
+        self.averaged.n_averaged.fill_(self.updates)
         return self.averaged.state_dict()
 
     def load_state_dict(self, state: dict) -> None:
         self.averaged.load_state_dict(state)
         self.updates = int(self.averaged.n_averaged)
+        self._buffer_versions = [-1] * len(self._buffer_versions)
