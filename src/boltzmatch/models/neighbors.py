@@ -104,12 +104,15 @@ class PairList:
     cell: torch.Tensor
     structure_index: torch.Tensor
 
-    #: what the last positive answer was for (:func:`_covered_key`): an MD step asks twice (the force call,
-    #: then the model's neighbour list), and each full answer reads a number back from a GPU
+    #: the last positive answer (:func:`_covered_key`, the cutoff, and for a check at these positions the
+    #: candidates within that cutoff: mask, count, vectors): an MD step asks twice (the force call, then the
+    #: model's neighbour list), and the second use of the pairs needs the count the first one read back
     _covered: tuple | None = field(default=None, init=False, repr=False, compare=False)
 
     def covers(self, batch: AtomsBatch, cutoff: float) -> bool:
-        """Whether every pair of ``batch`` within ``cutoff`` (Å) is among the candidates."""
+        """Whether every pair of ``batch`` within ``cutoff`` (Å) is among the candidates. One read-back from a
+        GPU: the largest move since the search, together with the count of candidates within ``cutoff`` that
+        :func:`neighbor_list` then takes (:meth:`within`)."""
         last = self._covered
         if last is not None and _same_tensors(last[0], _covered_key(batch)) and last[1] >= cutoff:
             return True  # the same position, index and cell tensors, unchanged since
@@ -121,10 +124,32 @@ class PairList:
         if self.unit_shifts is not None and not torch.equal(batch.cell.detach(), self.cell):
             return False
         moved = torch.linalg.vector_norm(positions - self.positions.to(positions), dim=1).max()
-        if 2.0 * float(moved) > self.cutoff - cutoff:
+        vectors = self.vectors(positions, batch.cell)
+        keep = torch.linalg.vector_norm(vectors, dim=1) < cutoff
+        largest, count = torch.stack([moved.double(), keep.sum().double()]).tolist()
+        if 2.0 * largest > self.cutoff - cutoff:
             return False
-        self._covered = (_covered_key(batch), cutoff)
+        self._covered = (_covered_key(batch), cutoff, keep, int(count), vectors)
         return True
+
+    def vectors(self, positions: torch.Tensor, cell: torch.Tensor) -> torch.Tensor:
+        """The candidates' vectors ``x_j − x_i + S·cell`` (Å) at ``positions``, detached."""
+        with torch.no_grad():
+            plain = positions.detach()
+            v = plain[self.j] - plain[self.i]
+            if self.unit_shifts is not None:
+                cells = cell.detach()[self.structure_index[self.i]]
+                v = v + torch.einsum("ek,ekl->el", self.unit_shifts.to(v.dtype), cells)
+        return v
+
+    def within(self, batch: AtomsBatch, cutoff: float) -> tuple | None:
+        """(mask, count, vectors) of the candidates within ``cutoff`` that :meth:`covers` found for these very
+        tensors, or ``None``."""
+        last = self._covered
+        if (last is not None and last[2] is not None and last[1] == cutoff
+                and _same_tensors(last[0], _covered_key(batch))):
+            return last[2], last[3], last[4]
+        return None
 
 
 def _covered_key(batch: AtomsBatch) -> tuple:
@@ -154,13 +179,37 @@ def find_pairs(batch: AtomsBatch, cutoff: float) -> PairList:
     pairs = PairList(i=i, j=j, unit_shifts=unit_shifts, cutoff=float(cutoff),
                      positions=batch.positions.detach().clone(), cell=batch.cell.detach().clone(),
                      structure_index=batch.structure_index)
-    pairs._covered = (_covered_key(batch), float(cutoff))
+    pairs._covered = (_covered_key(batch), float(cutoff), None, None, None)
     return pairs
 
 
 def _positive(v: torch.Tensor) -> torch.Tensor:
     """Lexicographically positive vectors (first non-zero component > 0)."""
     return (v[:, 0] > 0) | ((v[:, 0] == 0) & ((v[:, 1] > 0) | ((v[:, 1] == 0) & (v[:, 2] > 0))))
+
+
+def _reused(pairs: PairList, batch: AtomsBatch, cutoff: float, half: bool) -> torch.Tensor | None:
+    """The indices of ``pairs``' candidates within ``cutoff`` (one direction of each with ``half``), ``None`` for
+    all of them. The count comes from :meth:`PairList.covers`, which read it back with its skin check; without
+    it (a cutoff it did not check), one read-back here."""
+    within = pairs.within(batch, cutoff)
+    if within is None:
+        v = pairs.vectors(batch.positions, batch.cell)
+        keep, count = torch.linalg.vector_norm(v, dim=1) < cutoff, None
+    else:
+        keep, count, v = within
+    if half:
+        # the candidates are both directions of every pair, and the distance is the same both ways (the vectors
+        # are exact negatives): one direction is exactly half of them
+        keep = keep & ((pairs.i < pairs.j) | ((pairs.i == pairs.j) & _positive(v)))
+        count = None if count is None else count // 2
+    if count is None:
+        kept = keep.nonzero().squeeze(1)  # one read-back from a GPU (the count), not one per gathered array
+    elif nonzero_static_without_sync(keep.device):
+        kept = torch.nonzero_static(keep, size=count).squeeze(1)
+    else:
+        kept = keep.nonzero().squeeze(1)
+    return kept if len(kept) < len(keep) else None
 
 
 def neighbor_list(batch: AtomsBatch, cutoff: float, *, half: bool = False) -> Edges:
@@ -187,16 +236,7 @@ def neighbor_list(batch: AtomsBatch, cutoff: float, *, half: bool = False) -> Ed
         kept = None if not half else (torch.nonzero_static(half_mask, size=len(i) // 2).squeeze(1)
                                       if nonzero_static_without_sync(i.device) else half_mask.nonzero().squeeze(1))
     else:
-        with torch.no_grad():
-            plain = positions.detach()
-            v = plain[j] - plain[i]
-            if unit_shifts is not None:
-                v = v + torch.einsum("ek,ekl->el", unit_shifts.to(v.dtype), cell.detach())
-            keep = torch.linalg.vector_norm(v, dim=1) < cutoff
-            if half:
-                keep &= (i < j) | ((i == j) & _positive(v))
-        kept = keep.nonzero().squeeze(1)  # one read-back from a GPU (the count), not one per gathered array
-        kept = kept if len(kept) < len(keep) else None
+        kept = _reused(pairs, batch, cutoff, half)
     if kept is not None:
         i, j = i.index_select(0, kept), j.index_select(0, kept)
         if unit_shifts is not None:
