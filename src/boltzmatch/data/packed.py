@@ -23,6 +23,9 @@ class PackedStructures:
         self.elements = sorted({int(z) for z in full.numbers.unique().tolist()})
         #: the atom counts again on the host: a batch's size is known there, so gathering one reads nothing back
         self.host_counts = self.counts.numpy().copy()
+        #: ``pairs(host_indices, batch) -> PairList``: the data set's own pairs for a batch
+        #: (:class:`~boltzmatch.models.packed_pairs.PackedPairs`, which a trainer attaches); None: models search
+        self.pairs = None
 
     def __len__(self) -> int:
         return self.n_structures
@@ -35,11 +38,14 @@ class PackedStructures:
         """The whole data set on ``device`` (a GPU: every batch is then a gather there, no copies per step)."""
         self.full = self.full.to(device)
         self.counts, self.starts = self.counts.to(device), self.starts.to(device)
+        if self.pairs is not None:
+            self.pairs = self.pairs.to(device)
         return self
 
-    def batch(self, indices: Sequence[int] | np.ndarray | torch.Tensor) -> AtomsBatch:
-        """An AtomsBatch of the structures ``indices`` (in that order). Every size is taken from the host
-        copy of the counts (``output_size``), so on a GPU the gather never waits for the device."""
+    def batch(self, indices: Sequence[int] | np.ndarray | torch.Tensor, with_pairs: bool = True) -> AtomsBatch:
+        """An AtomsBatch of the structures ``indices`` (in that order), with the data set's pairs where it has them
+        (and ``with_pairs``). Every size is taken from the host copy of the counts (``output_size``), so on a GPU
+        the gather never waits for the device."""
         device = self.counts.device
         host = np.asarray(indices.cpu() if isinstance(indices, torch.Tensor) else indices, dtype=np.int64)
         n_atoms = int(self.host_counts[host].sum())
@@ -50,7 +56,7 @@ class PackedStructures:
             - torch.repeat_interleave(torch.cumsum(counts, 0) - counts, counts, output_size=n_atoms)
         )
         f = self.full
-        return AtomsBatch(
+        batch = AtomsBatch(
             positions=f.positions[atoms],
             numbers=f.numbers[atoms],
             structure_index=torch.repeat_interleave(torch.arange(len(idx), device=device), counts,
@@ -62,3 +68,6 @@ class PackedStructures:
             temperature=None if f.temperature is None else f.temperature[idx],
             elements=tuple(self.elements),
         )
+        if with_pairs and self.pairs is not None:
+            batch.pairs = self.pairs(host, batch)
+        return batch

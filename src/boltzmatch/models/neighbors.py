@@ -104,6 +104,9 @@ class PairList:
     cell: torch.Tensor
     structure_index: torch.Tensor
 
+    #: the candidates are exactly the pairs within ``cutoff`` at ``positions``, and no structure is periodic: a
+    #: model at this cutoff keeps them all, and one direction of each is ``i < j`` (half of them, no read-back)
+    exact: bool = field(default=False, init=False, repr=False, compare=False)
     #: the last positive answer (:func:`_covered_key`, the cutoff, and for a check at these positions the
     #: candidates within that cutoff: mask, count, vectors): an MD step asks twice (the force call, then the
     #: model's neighbour list), and the second use of the pairs needs the count the first one read back
@@ -116,6 +119,8 @@ class PairList:
         last = self._covered
         if last is not None and _same_tensors(last[0], _covered_key(batch)) and last[1] >= cutoff:
             return True  # the same position, index and cell tensors, unchanged since
+        if cutoff >= self.cutoff:
+            return False  # no skin to spare: only the very positions of the search are covered (no read-back)
         positions = batch.positions.detach()
         if (positions.shape != self.positions.shape or cutoff > self.cutoff
                 or not (batch.structure_index is self.structure_index
@@ -158,8 +163,15 @@ def _covered_key(batch: AtomsBatch) -> tuple:
 
 
 def _same_tensors(a: tuple, b: tuple) -> bool:
-    """Whether two :func:`_covered_key` keys name the same tensor objects at the same versions."""
-    return all(x is y and u == v for (x, u), (y, v) in zip(a, b, strict=True))
+    """Whether two :func:`_covered_key` keys name the same values: the same tensors, or views of the same memory
+    with the same layout (``detach()``, which a force evaluation makes of the positions, shares the memory and
+    the version counter), at the same versions. The key holds its tensors, so their memory cannot be reused."""
+    return all(u == v and (x is y or _same_view(x, y)) for (x, u), (y, v) in zip(a, b, strict=True))
+
+
+def _same_view(x: torch.Tensor, y: torch.Tensor) -> bool:
+    return (x.data_ptr() == y.data_ptr() and x.dtype == y.dtype and x.device == y.device and x.shape == y.shape
+            and x.stride() == y.stride())
 
 
 def find_pairs(batch: AtomsBatch, cutoff: float) -> PairList:
@@ -180,6 +192,7 @@ def find_pairs(batch: AtomsBatch, cutoff: float) -> PairList:
                      positions=batch.positions.detach().clone(), cell=batch.cell.detach().clone(),
                      structure_index=batch.structure_index)
     pairs._covered = (_covered_key(batch), float(cutoff), None, None, None)
+    pairs.exact = not n_periodic
     return pairs
 
 
@@ -216,16 +229,20 @@ def neighbor_list(batch: AtomsBatch, cutoff: float, *, half: bool = False) -> Ed
     """All directed pairs with distance < ``cutoff`` (Å) in ``batch``; ``half=True`` keeps one
     direction of each (the rule of :meth:`Edges.half`).
 
-    Reuses ``batch.pairs`` when they cover ``cutoff`` at these positions (:meth:`PairList.covers`).
+    Reuses ``batch.pairs`` when they cover ``cutoff`` at these positions (:meth:`PairList.covers`): MD's
+    candidates found with a skin, or the data set's own pairs that a training batch brings.
     Pairs are chosen on detached positions; the differentiable vectors are then gathered with
     ``index_select`` (whose backward is a scatter-add, several times faster on CPU than the
     accumulating index-put that advanced indexing's backward runs).
     """
     pairs = batch.pairs
-    exact = False  # a fresh search of molecules at these positions and this cutoff: every candidate is kept
-    if not (isinstance(pairs, PairList) and pairs.covers(batch, cutoff)):
+    if isinstance(pairs, PairList) and pairs.covers(batch, cutoff):
+        # pairs of molecules searched at these positions and this cutoff (the data set's, packed): every
+        # candidate is kept
+        exact = pairs.exact and pairs.cutoff == cutoff
+    else:
         pairs = find_pairs(batch, cutoff)
-        exact = pairs.unit_shifts is None
+        exact = pairs.exact
     positions = batch.positions
     i, j, unit_shifts = pairs.i, pairs.j, pairs.unit_shifts
     cell = batch.cell[batch.structure_index[i]] if unit_shifts is not None else None

@@ -12,6 +12,7 @@ from torch import nn
 from ..data import Split, read_structures, split_indices
 from ..data.packed import PackedStructures
 from ..errors import BoltzmatchError
+from ..models.packed_pairs import PackedPairs
 from ..models.prior import BondedPrior, attach_prior
 from ..models.registry import build_model, validate_config
 from ..objectives.registry import make_objective
@@ -107,6 +108,9 @@ def prepare(settings: TrainSettings, model_config: dict | None, out: Path, resum
     _freeze(net, settings.freeze)
     # everything above ran on the CPU as on any machine; the model and the whole data set then move to the
     # device, where every batch is a gather (torch.nn.Module.to keeps the parameters' dtype)
+    cutoff = getattr(net, "cutoff", None)
+    if isinstance(cutoff, int | float) and cutoff > 0:  # every batch then brings its pairs (models/packed_pairs.py)
+        packed.pairs = PackedPairs.search(packed, float(cutoff))
     if settings.solver != "closed-form":  # the closed form accumulates its float64 normal equations on the CPU
         net.to(dist.device)
         packed.to(dist.device)
