@@ -30,7 +30,7 @@ import torch
 from ..errors import BoltzmatchError
 from ..runs import run_dir as rd
 from ..utils.atomic import atomic_write_text
-from .run_files import RunFiles, write_metrics  # noqa: F401  (write_metrics: re-exported)
+from .run_files import RunFiles
 
 
 class Step:

@@ -20,9 +20,10 @@ from ..objectives.registry import SHIFT_BLIND_OBJECTIVES
 from ..runs import run_dir as rd
 from ..utils.device import adam, autocast, device_name, grad_scaler, set_matmul_precision
 from .ema import WeightAverage
-from .loop import Step, run_loop, write_metrics, write_summary
+from .loop import Step, run_loop, write_summary
 from .normalization import refit_energy_offsets
 from .prepare import PreparedRun, prepare
+from .run_files import write_metrics
 from .settings import SCHEDULES, SOLVERS, TrainSettings
 from .summary import format_train_summary
 from .validation import split_errors, validate
