@@ -20,7 +20,7 @@ from helpers import ReadBacks, labelled_molecules
 
 #: per batch: none, since the batch brings the data set's own pairs (models/packed_pairs.py; the pair search
 #: read back its candidate count and the count within the cutoff); MACE groups the batch's atoms by element
-PER_BATCH = {"schnet": 0, "painn": 0, "mace": 1}
+PER_BATCH = {"schnet": 0, "painn": 0, "mace": 0}
 #: per epoch: the training means, the validation errors with the validation objective (one read each; the
 #: objective, a function of the same energies and forces, was a pass and a read of its own), and a read of a host
 #: tensor (the shuffle's order) that costs nothing on a GPU either

@@ -44,6 +44,9 @@ class AtomsBatch:
     elements : optional tuple of atomic numbers, known on the host, that holds every number in
         ``numbers`` (a superset is fine): a model checks its elements against it instead of
         reading ``numbers`` back from a GPU
+    element_counts : optional tuple of (atomic number, atoms) for every element in ``numbers``, exact, counted
+        on the host (by :meth:`from_atoms` and the packed data set): a model that groups atoms by element
+        (MACE) takes the group sizes from it instead of reading them back from a GPU
     """
 
     positions: torch.Tensor
@@ -57,6 +60,7 @@ class AtomsBatch:
     noise_level: torch.Tensor | None = None
     pairs: object | None = None
     elements: tuple[int, ...] | None = None
+    element_counts: tuple[tuple[int, int], ...] | None = None
 
     @property
     def n_structures(self) -> int:
@@ -106,6 +110,8 @@ class AtomsBatch:
             forces=None if any(f is None for f in forces) else torch.as_tensor(np.concatenate(forces), **as_float),
             temperature=None if any(t is None for t in temperatures) else torch.as_tensor(temperatures, **as_float),
             elements=tuple(int(z) for z in np.unique(numbers)),
+            element_counts=tuple((int(z), int(c)) for z, c in zip(*np.unique(numbers, return_counts=True),
+                                                                   strict=True)),
         )
 
     def to_atoms(self) -> list[Atoms]:
@@ -135,7 +141,7 @@ class AtomsBatch:
         changes = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if value is None or f.name in ("pairs", "elements"):
+            if value is None or f.name in ("pairs", "elements", "element_counts"):
                 continue
             if value.is_floating_point() and dtype is not None:
                 changes[f.name] = value.to(device=device, dtype=dtype)
@@ -149,7 +155,9 @@ class AtomsBatch:
         n = self.n_structures
         offsets = torch.repeat_interleave(torch.arange(copies, device=self.structure_index.device) * n,
                                           self.n_atoms)
-        changes: dict = {"structure_index": self.structure_index.repeat(copies) + offsets, "pairs": None}
+        changes: dict = {"structure_index": self.structure_index.repeat(copies) + offsets, "pairs": None,
+                         "element_counts": None if self.element_counts is None
+                         else tuple((z, c * copies) for z, c in self.element_counts)}
         for name in ("positions", "numbers", "cell", "pbc", "energy", "forces", "temperature", "noise_level"):
             value = getattr(self, name)
             if value is not None:

@@ -23,6 +23,10 @@ class PackedStructures:
         self.elements = sorted({int(z) for z in full.numbers.unique().tolist()})
         #: the atom counts again on the host: a batch's size is known there, so gathering one reads nothing back
         self.host_counts = self.counts.numpy().copy()
+        #: (n_structures, n_elements) atoms of each element (in ``elements`` order) per structure, on the host
+        self.host_element_counts = np.zeros((self.n_structures, len(self.elements)), dtype=np.int64)
+        np.add.at(self.host_element_counts, (full.structure_index.numpy(),
+                                             np.searchsorted(self.elements, full.numbers.numpy())), 1)
         #: ``pairs(host_indices, batch) -> PairList``: the data set's own pairs for a batch
         #: (:class:`~boltzmatch.models.packed_pairs.PackedPairs`, which a trainer attaches); None: models search
         self.pairs = None
@@ -67,6 +71,8 @@ class PackedStructures:
             forces=None if f.forces is None else f.forces[atoms],
             temperature=None if f.temperature is None else f.temperature[idx],
             elements=tuple(self.elements),
+            element_counts=tuple((z, int(c)) for z, c in zip(self.elements, self.host_element_counts[host].sum(0),
+                                                             strict=True) if c),
         )
         if with_pairs and self.pairs is not None:
             batch.pairs = self.pairs(host, batch)

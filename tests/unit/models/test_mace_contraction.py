@@ -113,3 +113,21 @@ def test_frozen_weights_cache_follows_in_place_changes():
             p.mul_(-0.5)
     expected = type(module).forward(module, x, y)
     torch.testing.assert_close(module(x, y), expected, rtol=0, atol=1e-12 * float(expected.abs().max()))
+
+
+def test_groups_counted_on_the_host_give_the_grouping_that_reads_them_back():
+    """A batch's element counts (host) tell the contraction its groups: the same energies and forces as grouping
+    by reading the counts back, with no read-back (tests/unit/test_training_read_backs.py counts those)."""
+    from ase.build import molecule
+
+    from boltzmatch.data import AtomsBatch
+    from boltzmatch.models.base import energy_and_forces
+
+    model = build_model({"name": "mace", "elements": [1, 6, 7, 8], "hidden_irreps": "4x0e + 4x1o", "max_ell": 2,
+                         "correlation": 3, "radial_mlp": [8], "r_max": 4.0, "dtype": "float64"})
+    batch = AtomsBatch.from_atoms([molecule("CH3CH2OH"), molecule("H2O"), molecule("CH4")], dtype=torch.float64)
+    assert batch.element_counts == ((1, 12), (6, 3), (8, 2))  # nitrogen absent
+    told = energy_and_forces(model, batch)
+    read = energy_and_forces(model, AtomsBatch(**{**batch.__dict__, "numbers": batch.numbers.clone(),
+                                                  "element_counts": None}))
+    assert torch.equal(told[0], read[0]) and torch.equal(told[1], read[1])

@@ -125,7 +125,7 @@ class MACEModel(ExternalModel):
         edges = neighbor_list(batch, self.cutoff)
         positions = batch.positions if batch.positions.requires_grad else batch.positions.detach()
         dtype = positions.dtype
-        node_attrs = self._node_attrs(batch.numbers, dtype)
+        node_attrs = self._node_attrs(batch.numbers, dtype, batch.element_counts)
         counts = batch.atoms_per_structure
         ptr = torch.cat([counts.new_zeros(1), torch.cumsum(counts, 0)])
         data = {
@@ -137,14 +137,20 @@ class MACEModel(ExternalModel):
         }
         return self.module(data, training=self.training, compute_force=False)["energy"]
 
-    def _node_attrs(self, numbers: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    def _node_attrs(self, numbers: torch.Tensor, dtype: torch.dtype,
+                    element_counts: tuple[tuple[int, int], ...] | None = None) -> torch.Tensor:
         """One-hot element attributes (n_atoms, n_elements), the same tensor again for the same ``numbers``
         tensor (MD passes one every step): the contraction groups the nodes by element once per attributes
-        tensor, and grouping reads counts back from a GPU."""
+        tensor. With the batch's ``element_counts`` (host) it is told the group sizes; without, grouping reads
+        them back from a GPU."""
         cached = self.__dict__.get("_attrs")
         if cached is not None and cached[0] is numbers and cached[1] == numbers._version and cached[2].dtype == dtype:
             return cached[2]
-        attrs = torch.nn.functional.one_hot(self.z_index[numbers], len(self.elements)).to(dtype)
+        columns = self.z_index[numbers]
+        attrs = torch.nn.functional.one_hot(columns, len(self.elements)).to(dtype)
+        if element_counts is not None and all(z in self.elements for z, _ in element_counts):
+            mace_contraction.group_by_counts(self.module, attrs, columns,
+                                             {self.elements.index(z): c for z, c in element_counts})
         self.__dict__["_attrs"] = (numbers, numbers._version, attrs)
         return attrs
 

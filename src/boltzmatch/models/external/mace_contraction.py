@@ -191,6 +191,21 @@ def accelerate(module: nn.Module) -> int:
     return count
 
 
+def group_by_counts(module: nn.Module, y: torch.Tensor, columns: torch.Tensor, counts: dict[int, int]) -> None:
+    """Tell the contractions of ``module`` how the nodes of the one-hot attributes ``y`` group by element:
+    ``columns`` (n,) each node's element column, ``counts`` {column: nodes} counted on the host. The grouping
+    then reads nothing back from a GPU (it read the counts)."""
+    order = torch.argsort(columns, stable=True)
+    inverse = torch.empty_like(order)
+    inverse[order] = torch.arange(len(order), device=order.device)
+    groups = (order, inverse, [(e, counts[e]) for e in sorted(counts) if counts[e] > 0])
+    for sub in _contractions(module):
+        fast = sub.__dict__.get("forward")
+        if isinstance(fast, FastSymmetricContraction):
+            fast._groups[0] = (y, y._version, groups)  # one list, shared by the model's contractions
+            return
+
+
 def restore(module: nn.Module) -> None:
     """Give every ``SymmetricContraction`` in ``module`` MACE's own ``forward`` back (before saving)."""
     for sub in _contractions(module):
