@@ -11,6 +11,14 @@ from ase import Atoms
 from .atoms_batch import AtomsBatch
 
 
+def ranges(starts: torch.Tensor, counts: torch.Tensor, total: int) -> torch.Tensor:
+    """The rows ``starts[k] … starts[k] + counts[k] − 1`` for every k, one after another (``total`` of them,
+    known on the host, so that a GPU need not be asked)."""
+    offsets = torch.cumsum(counts, 0) - counts
+    return torch.repeat_interleave(starts - offsets, counts, output_size=total) + torch.arange(total,
+                                                                                           device=starts.device)
+
+
 class PackedStructures:
     """All structures of a data set as flat tensors (Å, eV, eV/Å); :meth:`batch` gathers a subset."""
 
@@ -55,10 +63,7 @@ class PackedStructures:
         n_atoms = int(self.host_counts[host].sum())
         idx = torch.as_tensor(host).to(device, non_blocking=True)
         counts = self.counts[idx]
-        atoms = torch.repeat_interleave(self.starts[idx], counts, output_size=n_atoms) + (
-            torch.arange(n_atoms, device=device)
-            - torch.repeat_interleave(torch.cumsum(counts, 0) - counts, counts, output_size=n_atoms)
-        )
+        atoms = ranges(self.starts[idx], counts, n_atoms)
         f = self.full
         batch = AtomsBatch(
             positions=f.positions[atoms],

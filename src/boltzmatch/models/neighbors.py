@@ -10,6 +10,7 @@ a skin on its batches, so the search runs only when an atom has moved more than 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -86,6 +87,17 @@ def _periodic_pairs(batch: AtomsBatch, structures: list[int], cutoff: float):
     )
 
 
+class _Answer(NamedTuple):
+    """A positive answer of :meth:`PairList.covers`: for which tensors (:func:`_covered_key`) and cutoff (Å), and,
+    when it checked positions, the candidates within that cutoff (mask, count, vectors in Å)."""
+
+    key: tuple
+    cutoff: float
+    keep: torch.Tensor | None = None
+    count: int | None = None
+    vectors: torch.Tensor | None = None
+
+
 @dataclass
 class PairList:
     """Candidate pairs ``i -> j`` (+ periodic image counts) within ``cutoff`` (Å) of ``positions``.
@@ -107,22 +119,21 @@ class PairList:
     #: the candidates are exactly the pairs within ``cutoff`` at ``positions``, and no structure is periodic: a
     #: model at this cutoff keeps them all, and one direction of each is ``i < j`` (half of them, no read-back)
     exact: bool = field(default=False, init=False, repr=False, compare=False)
-    #: the last positive answer (:func:`_covered_key`, the cutoff, and for a check at these positions the
-    #: candidates within that cutoff: mask, count, vectors): an MD step asks twice (the force call, then the
-    #: model's neighbour list), and the second use of the pairs needs the count the first one read back
-    _covered: tuple | None = field(default=None, init=False, repr=False, compare=False)
+    #: the last positive answer (:class:`_Answer`): an MD step asks twice (the force call, then the model's
+    #: neighbour list), and the second use of the pairs needs the count the first one read back
+    _covered: _Answer | None = field(default=None, init=False, repr=False, compare=False)
 
     def covers(self, batch: AtomsBatch, cutoff: float) -> bool:
         """Whether every pair of ``batch`` within ``cutoff`` (Å) is among the candidates. One read-back from a
         GPU: the largest move since the search, together with the count of candidates within ``cutoff`` that
         :func:`neighbor_list` then takes (:meth:`within`)."""
         last = self._covered
-        if last is not None and _same_tensors(last[0], _covered_key(batch)) and last[1] >= cutoff:
+        if last is not None and _same_tensors(last.key, _covered_key(batch)) and last.cutoff >= cutoff:
             return True  # the same position, index and cell tensors, unchanged since
         if cutoff >= self.cutoff:
             return False  # no skin to spare: only the very positions of the search are covered (no read-back)
         positions = batch.positions.detach()
-        if (positions.shape != self.positions.shape or cutoff > self.cutoff
+        if (positions.shape != self.positions.shape
                 or not (batch.structure_index is self.structure_index
                         or torch.equal(batch.structure_index, self.structure_index))):
             return False
@@ -134,8 +145,14 @@ class PairList:
         largest, count = torch.stack([moved.double(), keep.sum().double()]).tolist()
         if 2.0 * largest > self.cutoff - cutoff:
             return False
-        self._covered = (_covered_key(batch), cutoff, keep, int(count), vectors)
+        self._covered = _Answer(_covered_key(batch), cutoff, keep, int(count), vectors)
         return True
+
+    def found_for(self, batch: AtomsBatch, *, exact: bool) -> PairList:
+        """Mark the candidates as found at ``batch``'s very tensors, ``exact`` (see :attr:`exact`) or not."""
+        self._covered = _Answer(_covered_key(batch), self.cutoff)
+        self.exact = exact
+        return self
 
     def vectors(self, positions: torch.Tensor, cell: torch.Tensor) -> torch.Tensor:
         """The candidates' vectors ``x_j − x_i + S·cell`` (Å) at ``positions``, detached."""
@@ -151,9 +168,9 @@ class PairList:
         """(mask, count, vectors) of the candidates within ``cutoff`` that :meth:`covers` found for these very
         tensors, or ``None``."""
         last = self._covered
-        if (last is not None and last[2] is not None and last[1] == cutoff
-                and _same_tensors(last[0], _covered_key(batch))):
-            return last[2], last[3], last[4]
+        if (last is not None and last.keep is not None and last.cutoff == cutoff
+                and _same_tensors(last.key, _covered_key(batch))):
+            return last.keep, last.count, last.vectors
         return None
 
 
@@ -191,9 +208,7 @@ def find_pairs(batch: AtomsBatch, cutoff: float) -> PairList:
     pairs = PairList(i=i, j=j, unit_shifts=unit_shifts, cutoff=float(cutoff),
                      positions=batch.positions.detach().clone(), cell=batch.cell.detach().clone(),
                      structure_index=batch.structure_index)
-    pairs._covered = (_covered_key(batch), float(cutoff), None, None, None)
-    pairs.exact = not n_periodic
-    return pairs
+    return pairs.found_for(batch, exact=not n_periodic)
 
 
 def _positive(v: torch.Tensor) -> torch.Tensor:
@@ -216,12 +231,10 @@ def _reused(pairs: PairList, batch: AtomsBatch, cutoff: float, half: bool) -> to
         # are exact negatives): one direction is exactly half of them
         keep = keep & ((pairs.i < pairs.j) | ((pairs.i == pairs.j) & _positive(v)))
         count = None if count is None else count // 2
-    if count is None:
-        kept = keep.nonzero().squeeze(1)  # one read-back from a GPU (the count), not one per gathered array
-    elif nonzero_static_without_sync(keep.device):
+    if count is not None and nonzero_static_without_sync(keep.device):
         kept = torch.nonzero_static(keep, size=count).squeeze(1)
     else:
-        kept = keep.nonzero().squeeze(1)
+        kept = keep.nonzero().squeeze(1)  # one read-back from a GPU (the count), not one per gathered array
     return kept if len(kept) < len(keep) else None
 
 

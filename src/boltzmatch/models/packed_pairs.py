@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from ..data.atoms_batch import AtomsBatch
-from ..data.packed import PackedStructures
-from .neighbors import PairList, _covered_key, find_pairs
+from ..data.packed import PackedStructures, ranges
+from .neighbors import PairList, find_pairs
 
 #: at most this many pairs are kept (int32 indices: 8 bytes a pair, 268 MB); a larger data set searches per batch
 MAX_PAIRS = 2**25
@@ -77,9 +77,7 @@ class PackedPairs:
         n_pairs = int(self.host_counts[host[order]].sum())
         chosen = torch.as_tensor(host[order]).to(device, non_blocking=True)
         counts = self.counts[chosen]
-        rows = torch.repeat_interleave(self.starts[chosen], counts, output_size=n_pairs) + (
-            torch.arange(n_pairs, device=device)
-            - torch.repeat_interleave(torch.cumsum(counts, 0) - counts, counts, output_size=n_pairs))
+        rows = ranges(self.starts[chosen], counts, n_pairs)
         atoms = batch.atoms_per_structure
         first_atom = (torch.cumsum(atoms, 0) - atoms)[torch.as_tensor(order).to(device, non_blocking=True)]
         offset = torch.repeat_interleave(first_atom, counts, output_size=n_pairs)
@@ -87,6 +85,4 @@ class PackedPairs:
         pairs = PairList(i=self.local_i[rows] + offset, j=self.local_j[rows] + offset, unit_shifts=unit_shifts,
                          cutoff=self.cutoff, positions=batch.positions.detach(), cell=batch.cell.detach(),
                          structure_index=batch.structure_index)
-        pairs._covered = (_covered_key(batch), self.cutoff, None, None, None)
-        pairs.exact = unit_shifts is None
-        return pairs
+        return pairs.found_for(batch, exact=unit_shifts is None)
