@@ -64,9 +64,8 @@ class RunFiles:
     """The files of the run directory ``out`` for ``step`` (a :class:`~boltzmatch.training.loop.Step`),
     written by :meth:`after_epoch` at the pace of the module docstring, and by :meth:`flush` at the end."""
 
-    def __init__(self, step, out: Path, *, tensorboard: bool = False, share: float | None = None):
+    def __init__(self, step, out: Path, *, tensorboard: bool = False):
         self.step, self.out = step, Path(out)
-        self.share = WRITE_SHARE if share is None else share
         self.writer = _tensorboard(self.out) if tensorboard else None
         self.unwritten: list[tuple[int, dict]] = []  # (epoch index, row) since the last write (for TensorBoard)
         self.best = None  # a copy of an improved epoch's model state, when its write waits
@@ -81,7 +80,7 @@ class RunFiles:
         self.unwritten.append((index, row))
         if improved:
             self.best, self.best_pending = None, True
-        if self.last_end is None or (time.perf_counter() - self.last_end) * self.share >= self.cost:
+        if self.last_end is None or (time.perf_counter() - self.last_end) * WRITE_SHARE >= self.cost:
             self.write(state)
         elif improved:
             self.best = _copy(self.step.model_state())  # the next epoch moves the live weights on
