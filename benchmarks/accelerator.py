@@ -49,6 +49,9 @@ REPLICAS = (64, 256, 1024, 4096)
 #: the batch sizes that suit it (Adam's learning rate scaled by √(batch/32)); the fastest counts
 TARGET_MEV_A = 100.0
 TARGET_BATCHES = {"cpu": (16, 32, 64), "cuda": (32, 128, 512)}
+#: on CUDA each batch size also runs with its steps replayed as CUDA graphs (``cuda_graphs=True``): at these
+#: batches a step's cost is the host's launches (docs/gpu.md)
+TARGET_GRAPHS = {"cpu": (False,), "cuda": (False, True)}
 
 
 def devices() -> list[str]:
@@ -70,26 +73,27 @@ def training_rate(model: str, data: Path, device: str, epochs: int) -> dict:
             "val_force_mae_meV_A": summary["val_force_mae_meV_A"]}
 
 
-def time_to_target(data: Path, device: str, batch_size: int, target: float) -> dict:
+def time_to_target(data: Path, device: str, batch_size: int, target: float, cuda_graphs: bool = False) -> dict:
     """Seconds until ``boltzmatch.train`` (SchNet, energy-forces) first validates at ≤ ``target`` meV/Å force MAE:
-    the run's own ``time_s`` (training, validation and per-epoch checkpoints, what a user waits for)."""
+    the run's own ``time_s`` (training, validation and the run files, what a user waits for)."""
     scale = (batch_size / 32) ** 0.5
     with tempfile.TemporaryDirectory() as tmp:
         boltzmatch.train(data, out=f"{tmp}/run", model="schnet", config=MODELS["schnet"], epochs=round(60 * scale),
                          batch_size=batch_size, lr=1e-3 * scale, val_fraction=0.1, test_fraction=0.0, patience=10**6,
-                         progress=False, device=device)
+                         progress=False, device=device, cuda_graphs=cuda_graphs)
         with open(f"{tmp}/run/metrics.csv") as handle:
             rows = list(csv.DictReader(handle))
     hit = next((r for r in rows if float(r["val_force_mae_meV_A"]) <= target), None)
-    return {"batch_size": batch_size, "lr": 1e-3 * scale, "epochs_run": len(rows),
+    return {"batch_size": batch_size, "cuda_graphs": cuda_graphs, "lr": 1e-3 * scale, "epochs_run": len(rows),
             "epochs": None if hit is None else int(hit["epoch"]),
             "seconds": None if hit is None else float(hit["time_s"]),
             "best_val_force_mae_meV_A": min(float(r["val_force_mae_meV_A"]) for r in rows)}
 
 
 def fastest_to_target(data: Path, device: str, target: float) -> dict:
-    """:func:`time_to_target` at each of the device's batch sizes; ``seconds`` is the fastest that got there."""
-    runs = [time_to_target(data, device, b, target) for b in TARGET_BATCHES[device]]
+    """:func:`time_to_target` at each of the device's batch sizes (and with and without CUDA graphs there);
+    ``seconds`` is the fastest that got there."""
+    runs = [time_to_target(data, device, b, target, g) for b in TARGET_BATCHES[device] for g in TARGET_GRAPHS[device]]
     reached = [r["seconds"] for r in runs if r["seconds"] is not None]
     return {"seconds": min(reached) if reached else None, "runs": runs}
 

@@ -177,6 +177,22 @@ class ReadBacks(torch.overrides.TorchFunctionMode):
         return func(*args, **kwargs)
 
 
+def cuda_synchronisations(work) -> int:
+    """How often ``work()`` made the host wait for a CUDA device: every synchronisation the driver sees (torch's
+    sync debug mode, which also catches blocking host-to-device copies, invisible on the CPU)."""
+    import warnings
+
+    torch.cuda.synchronize()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            work()
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    return sum("synchroniz" in str(w.message) for w in caught)
+
+
 #: runs ``boltzmatch ARGS`` after wrapping MODULE:ATTRIBUTE so that its N-th call SIGKILLs the process
 KILLER = """
 import importlib, os, signal, sys

@@ -4,8 +4,6 @@ its count per step) gives its numbers."""
 
 from __future__ import annotations
 
-import warnings
-
 import pytest
 import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
@@ -16,7 +14,7 @@ from boltzmatch.training.ema import WeightAverage
 from boltzmatch.training.prepare import prepare
 from boltzmatch.training.settings import TrainSettings
 from boltzmatch.training.trainer import EnergyStep
-from helpers import ReadBacks, labelled_molecules
+from helpers import ReadBacks, cuda_synchronisations, labelled_molecules
 
 #: per batch: none, since the batch brings the data set's own pairs (models/packed_pairs.py; the pair search
 #: read back its candidate count and the count within the cutoff); MACE groups the batch's atoms by element
@@ -29,8 +27,7 @@ PER_EPOCH = 3
 
 def _epoch_read_backs(tmp_path, model: str, frames: int, device: str = "cpu") -> tuple[int, int]:
     """Read-backs during the second epoch of a run on ``frames`` structures, and the batches it evaluated. On the
-    CPU counted by name (ReadBacks); on CUDA every synchronisation the driver sees (torch's sync debug mode,
-    which also catches blocking host-to-device copies, invisible on the CPU)."""
+    CPU counted by name (ReadBacks); on CUDA every synchronisation the driver sees."""
     write_structures(tmp_path / f"{frames}.xyz", labelled_molecules(frames))
     settings = TrainSettings(data=str(tmp_path / f"{frames}.xyz"), batch_size=8, clip=10.0, device=device)
     settings.check()
@@ -42,15 +39,7 @@ def _epoch_read_backs(tmp_path, model: str, frames: int, device: str = "cpu") ->
         with ReadBacks() as reads:
             step.run(1, {"epoch": 1})
         return len(reads.calls), batches
-    torch.cuda.synchronize()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        torch.cuda.set_sync_debug_mode("warn")
-        try:
-            step.run(1, {"epoch": 1})
-        finally:
-            torch.cuda.set_sync_debug_mode("default")
-    return sum("synchroniz" in str(w.message) for w in caught), batches
+    return cuda_synchronisations(lambda: step.run(1, {"epoch": 1})), batches
 
 
 @pytest.mark.filterwarnings("ignore:per-element energies")

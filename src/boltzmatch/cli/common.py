@@ -127,8 +127,13 @@ def add_device_options(parser: argparse.ArgumentParser, precision: bool = False)
     if precision:
         group.add_argument("--precision", choices=PRECISIONS, default=None,
                            help=PRECISION_HELP + " (default float32)")
+        group.add_argument("--cuda-graphs", action="store_true", default=None,
+                           help="replay each batch shape's training step as a CUDA graph (CUDA, float32/tf32, "
+                                "supervised or fisher objectives; docs/gpu.md)")
 
 
 def device_kwargs(args: argparse.Namespace) -> dict:
-    """``device`` (and ``precision``) as given; absent ones keep the function's default (or a resumed run's)."""
-    return {key: getattr(args, key) for key in ("device", "precision") if getattr(args, key, None) is not None}
+    """``device`` (and ``precision``, ``cuda_graphs``) as given; absent ones keep the function's default (or a
+    resumed run's)."""
+    return {key: getattr(args, key) for key in ("device", "precision", "cuda_graphs")
+            if getattr(args, key, None) is not None}

@@ -49,6 +49,7 @@ class TrainSettings:
     huber_delta: float | None = None
     device: str = "auto"
     precision: str = "float32"
+    cuda_graphs: bool = False
 
     @classmethod
     def from_config(cls, training: dict) -> TrainSettings:

@@ -14,12 +14,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..data.atoms_batch import AtomsBatch
 from ..errors import BoltzmatchError
 from ..models.registry import MODELS, load_config, validate_config
 from ..objectives.registry import SHIFT_BLIND_OBJECTIVES
 from ..runs import run_dir as rd
 from ..utils.device import adam, autocast, device_name, grad_scaler, set_matmul_precision
 from .ema import WeightAverage
+from .graphed_step import BatchGradients, cuda_graphs_apply
 from .loop import Step, run_loop, write_summary
 from .normalization import refit_energy_offsets
 from .prepare import PreparedRun, prepare
@@ -71,36 +73,35 @@ def train(
     loss: str | None = None,
     device: str | None = None,
     precision: str = "float32",
+    cuda_graphs: bool = False,
 ) -> dict:
     """Train an energy model on ``data`` and write a run directory ``out``; returns the summary.
 
-    ``objective``: the supervised losses ``energy`` (per-atom energy MSE), ``forces`` (force-component
-    MSE, eV²/Å²), ``energy-forces`` (weighted sum; the default), a score objective or ``cd`` (below).
-    ``lr`` is Adam's learning rate; ``clip`` the gradient-norm limit, off by default (a limit of 10 slowed
-    SchNet on ethanol: force MAE 421 vs 289 meV/Å after 30 epochs); ``ema_decay`` the decay of the exponential
-    moving average of weights used for validation and the saved model (``None`` turns it off). ``resume=True``
-    continues the run in ``out`` from its last checkpoint and reaches the same result as an uninterrupted run.
-    ``max_minutes`` stops after the epoch that crosses this wall-time budget.
+    ``objective``: the supervised losses ``energy`` (per-atom energy MSE), ``forces`` (force-component MSE,
+    eV²/Å²), ``energy-forces`` (weighted sum; the default), a score objective or ``cd`` (below). ``lr`` is Adam's
+    learning rate; ``clip`` the gradient-norm limit, off by default (a limit of 10 slowed SchNet on ethanol: force
+    MAE 421 vs 289 meV/Å after 30 epochs); ``ema_decay`` the decay of the exponential moving average of weights
+    used for validation and the saved model (``None`` turns it off). ``resume=True`` continues the run in ``out``
+    from its last checkpoint and reaches the same result as an uninterrupted run. ``max_minutes`` stops after the
+    epoch that crosses this wall-time budget.
 
     Score objectives: ``fisher``, ``ism``, ``ssm``, ``dsm`` at ``temperature`` (K), with noise levels
-    ``sigma`` (Å) for dsm (default: derived from the data by
-    :func:`~boltzmatch.objectives.score.dsm_sigma_from_data`; ``antithetic`` pairs x ± σε, on by
-    default for dsm: twice the cost, far less variance at small σ), ``n_probes`` for ssm,
-    ``huber_delta`` (eV/Å) for a Fisher divergence robust to outlying force residuals, or
-    ``cd`` (contrastive divergence, model samples by Langevin MD from a replay buffer; ``cd_options``
-    steps, timestep fs, friction 1/fs, buffer, reinit, alpha); the
-    energy/force weights then mix in
-    supervised terms. ``prior='bonded'`` adds bonds, angles, impropers and torsions fitted to the
-    training frames by Boltzmann inversion at ``temperature``, and walls beyond the pair distances they
-    filled (:mod:`boltzmatch.models.prior`; one molecule), and trains the network on the rest.
-    ``solver='closed-form'`` fits the linear potential exactly in one pass
-    (objectives energy, fisher, ism; ``ridge`` relative to the unit diagonal of the scaled system, or
+    ``sigma`` (Å) for dsm (default: derived from the data by :func:`~boltzmatch.objectives.score.dsm_sigma_from_data`;
+    ``antithetic`` pairs x ± σε, on by default for dsm: twice the cost, far less variance at small σ), ``n_probes``
+    for ssm, ``huber_delta`` (eV/Å) for a Fisher divergence robust to outlying force residuals, or ``cd``
+    (contrastive divergence, model samples by Langevin MD from a replay buffer; ``cd_options`` steps, timestep fs,
+    friction 1/fs, buffer, reinit, alpha); the energy/force weights then mix in supervised terms. ``prior='bonded'``
+    adds bonds, angles, impropers and torsions fitted to the training frames by Boltzmann inversion at
+    ``temperature``, and walls beyond the pair distances they filled (:mod:`boltzmatch.models.prior`; one
+    molecule), and trains the network on the rest. ``solver='closed-form'`` fits the linear potential exactly in
+    one pass (objectives energy, fisher, ism; ``ridge`` relative to the unit diagonal of the scaled system, or
     ``"auto"``: chosen on the validation split, see :func:`~boltzmatch.training.fit_closed_form`).
     ``parent`` (a run directory or model file) starts from that model, its normalisation and prior
     (what :func:`~boltzmatch.training.finetune` does); parameters matching the glob ``freeze`` stay fixed.
     ``loss`` is the old name of ``objective`` (deprecated; it goes in the next release).
-    ``device``: auto (CUDA when present), cpu, cuda or cuda:N (a resumed run: its own unless given);
-    ``precision``: float32, tf32 (CUDA matmuls), bf16 or fp16 autocast (force errors: docs/gpu.md).
+    ``device``: auto (CUDA when present), cpu, cuda or cuda:N (a resumed run: its own unless given); ``precision``:
+    float32, tf32 (CUDA matmuls), bf16 or fp16 autocast (force errors: docs/gpu.md); ``cuda_graphs``: replay each
+    batch shape's step as a CUDA graph (:mod:`.graphed_step`).
     """
     if loss is not None:
         warnings.warn("train(loss=...) is deprecated and goes in the next release; use objective=...",
@@ -112,6 +113,7 @@ def train(
         stored = rd.read_run_config(out, None)
         settings = TrainSettings.from_config(stored["training"])
         settings.device = device or settings.device
+        settings.cuda_graphs = settings.cuda_graphs or cuda_graphs  # replays the same kernels: safe to turn on
         return run_training(settings, stored["model"], out, resume=True, progress=progress)
     names = {f.name for f in fields(TrainSettings)}
     settings = TrainSettings(**{k: v for k, v in arguments.items() if k in names})
@@ -177,6 +179,12 @@ class EnergyStep(Step):
         if settings.ema_decay:
             self.ema = WeightAverage(net, settings.ema_decay)
         self.eval_model = self.ema.module if self.ema is not None else net
+        self.gradients = BatchGradients(self._compute, lambda loss: self.scaler.scale(loss).backward(),
+                                        self.trainable, graphs=cuda_graphs_apply(run, self.device))
+
+    def _compute(self, batch: AtomsBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        with autocast(self.device, self.run_.settings.precision):
+            return self.run_.objective(self.train_model, batch)
 
     def _train_epoch(self, index: int) -> dict[str, float]:
         run, settings = self.run_, self.run_.settings
@@ -189,10 +197,7 @@ class EnergyStep(Step):
         names: list[str] = []
         for start in range(0, len(order), settings.batch_size):
             batch = run.packed.batch(run.dist.mine(order[start:start + settings.batch_size]))
-            with autocast(self.device, settings.precision):
-                loss, metrics = run.objective(self.train_model, batch)
-            self.optimizer.zero_grad(set_to_none=True)
-            self.scaler.scale(loss).backward()
+            loss, metrics = self.gradients(batch)  # zero_grad, the objective, backward: eager or a CUDA graph
             if settings.clip:
                 self.scaler.unscale_(self.optimizer)
                 nn.utils.clip_grad_norm_(self.trainable, settings.clip)

@@ -1,0 +1,182 @@
+"""A training step's loss and gradients captured once as a CUDA graph and replayed for every batch of that shape.
+
+At the small batches that reach a force error in the fewest seconds, a GPU step costs what the host takes to
+launch its kernels, not what they compute: a SchNet step (the forward, the forces by autograd, the backward
+through both) dispatches ~840 operators, 4.9 ms of host work on the project's 2-core CPU at batch 1, where the
+training goal leaves ~1.2 ms a step (docs/gpu.md). A CUDA graph launches them all with one call. This is
+PyTorch's partial-network capture: the batch is copied into static tensors, the graph replays the objective
+and its backward on them, and the parameters' ``.grad`` are the graph's own tensors; clipping, the fused Adam
+step and the weight average run as before, outside the graph (a handful of launches).
+
+A graph replays fixed kernels on fixed memory, so it is kept per batch *shape*: every tensor's shape and dtype
+and every host-side value of the batch (:func:`shape_key`). One molecule's frames, the common case here, give
+one shape per batch size (and one for an epoch's last, shorter batch). A shape is captured after it has been
+seen ``warmup`` times, at most ``max_graphs`` of them; other batches run as before. A batch is captured only
+where its step reads nothing back from the GPU: its pairs are the data set's own (:mod:`~boltzmatch.models.
+packed_pairs`) for molecules, and the objective is a function of the model at the data (``predictive``:
+the supervised losses, fisher); a capture that fails all the same turns the graphs off for the run, with a
+warning, and the step runs as before.
+
+On the CPU there is nothing to capture: ``capture=False`` runs the same static copies and keys eagerly, which
+is how the tests check everything but the capture itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from collections.abc import Callable
+
+import torch
+
+from ..data.atoms_batch import AtomsBatch
+from ..models.neighbors import PairList
+
+#: a batch's loss and detached metrics (tensors), computed with autograd so that ``loss.backward()`` works
+Compute = Callable[[AtomsBatch], tuple[torch.Tensor, dict[str, torch.Tensor]]]
+
+
+def shape_key(batch: AtomsBatch) -> tuple | None:
+    """What a captured step depends on besides the values in the batch's tensors: each tensor field's shape, dtype
+    and device and each host field's value; ``None`` for a batch whose step would read back from a GPU (pairs
+    that are not the exact pairs of molecules at the model's cutoff: the model searches, and a search reads)."""
+    pairs = batch.pairs
+    if not isinstance(pairs, PairList) or not pairs.exact or pairs.unit_shifts is not None:
+        return None
+    key = []
+    for field in dataclasses.fields(batch):
+        value = getattr(batch, field.name)
+        if isinstance(value, torch.Tensor):
+            key.append((field.name, tuple(value.shape), value.dtype, value.device))
+        elif field.name == "pairs":
+            key.append((field.name, tuple(pairs.i.shape), pairs.i.dtype, pairs.cutoff))
+        else:
+            key.append((field.name, value))
+    return tuple(key)
+
+
+class _StaticBatch:
+    """A batch's tensors in memory that stays put, and pairs marked as found at those very tensors."""
+
+    def __init__(self, batch: AtomsBatch):
+        tensors = {f.name: getattr(batch, f.name).detach().clone() for f in dataclasses.fields(batch)
+                   if isinstance(getattr(batch, f.name), torch.Tensor)}
+        static = dataclasses.replace(batch, **tensors)
+        pairs = batch.pairs
+        static.pairs = PairList(i=pairs.i.clone(), j=pairs.j.clone(), unit_shifts=None, cutoff=pairs.cutoff,
+                                positions=static.positions.detach(), cell=static.cell.detach(),
+                                structure_index=static.structure_index)
+        self.batch, self.names = static, tuple(tensors)
+
+    @torch.no_grad()
+    def load(self, batch: AtomsBatch) -> AtomsBatch:
+        """Copy ``batch``'s values in (same :func:`shape_key`) and return the static batch."""
+        for name in self.names:
+            getattr(self.batch, name).copy_(getattr(batch, name))
+        self.batch.pairs.i.copy_(batch.pairs.i)
+        self.batch.pairs.j.copy_(batch.pairs.j)
+        self.batch.pairs.found_for(self.batch, exact=True)  # at these very tensors: the model takes them as they are
+        return self.batch
+
+
+@dataclasses.dataclass
+class _Graph:
+    static: _StaticBatch
+    graph: object = None  # torch.cuda.CUDAGraph once captured
+    loss: torch.Tensor | None = None  # the graph's outputs, overwritten by every replay
+    metrics: dict | None = None
+    grads: list | None = None  # the parameters' gradients, in the graph's memory
+
+
+class BatchGradients:
+    """``loss, metrics = gradients(batch)``: the objective on ``batch`` and its backward, the gradients left in
+    ``parameters``' ``.grad`` (what ``zero_grad``, the objective and ``backward`` did); by replaying a CUDA graph
+    of that shape where ``capture`` and the batch allow it. The outputs of a replay are overwritten by the next
+    one: copy them before (the trainer stacks them)."""
+
+    def __init__(self, compute: Compute, backward: Callable[[torch.Tensor], None], parameters: list[torch.Tensor],
+                 *, graphs: bool, capture: bool = True, warmup: int = 2, max_graphs: int = 4):
+        self.compute, self.backward, self.parameters = compute, backward, list(parameters)
+        self.graphs, self.capture = graphs, capture
+        self.warmup, self.max_graphs = warmup, max_graphs
+        self.seen: dict[tuple, int] = {}
+        self.captured: dict[tuple, _Graph] = {}
+        self.static_steps = 0  # batches computed on static copies (replayed, or eagerly where nothing is captured)
+
+    def __call__(self, batch: AtomsBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        key = shape_key(batch) if self.graphs else None
+        entry = None if key is None else self.captured.get(key)
+        if entry is None and key is not None:
+            self.seen[key] = self.seen.get(key, 0) + 1
+            if self.seen[key] > self.warmup and len(self.captured) < self.max_graphs:
+                entry = self.captured[key] = _Graph(_StaticBatch(batch))
+        if entry is None:
+            return self._eager(batch)
+        static = entry.static.load(batch)
+        if not self.capture:
+            self.static_steps += 1
+            return self._eager(static)
+        if entry.graph is None and not self._captured(entry):
+            return self._eager(batch)
+        entry.graph.replay()
+        for parameter, grad in zip(self.parameters, entry.grads, strict=True):
+            parameter.grad = grad  # an eager step in between (another shape) set them to None
+        self.static_steps += 1
+        return entry.loss, entry.metrics
+
+    def _eager(self, batch: AtomsBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        for parameter in self.parameters:
+            parameter.grad = None
+        loss, metrics = self.compute(batch)
+        self.backward(loss)
+        return loss, metrics
+
+    def _captured(self, entry: _Graph) -> bool:
+        """Capture ``entry``'s step (PyTorch's recipe: a warm-up on a side stream, then the capture with the
+        gradients unset, so that the graph allocates its own); ``False``, graphs off, where it fails."""
+        batch = entry.static.batch
+        device = batch.positions.device
+        try:
+            side = torch.cuda.Stream(device)
+            side.wait_stream(torch.cuda.current_stream(device))
+            with torch.cuda.stream(side):
+                self._eager(batch)
+            torch.cuda.current_stream(device).wait_stream(side)
+            for parameter in self.parameters:
+                parameter.grad = None
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                loss, metrics = self.compute(batch)
+                self.backward(loss)
+        except RuntimeError as error:
+            self.graphs = False
+            self.captured.clear()
+            message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            warnings.warn(f"CUDA graphs off for this run: capturing a training step failed ({message})", stacklevel=3)
+            return False
+        entry.graph, entry.loss, entry.metrics = graph, loss.detach(), metrics
+        entry.grads = [parameter.grad for parameter in self.parameters]
+        return True
+
+
+def cuda_graphs_apply(run, device: torch.device) -> bool:
+    """Whether the training steps of ``run`` (a :class:`~.prepare.PreparedRun`) replay CUDA graphs: its settings
+    ask for them (``cuda_graphs``) and the run allows them; a warning says why not where they were asked for."""
+    settings = run.settings
+    if not settings.cuda_graphs:
+        return False
+    reason = None
+    if device.type != "cuda":
+        reason = f"the run's device is {device.type}"
+    elif settings.precision in ("bf16", "fp16"):
+        reason = f"--precision {settings.precision} (autocast caches casts; fp16 scales its loss on the host)"
+    elif run.dist.active:
+        reason = "DistributedDataParallel reduces gradients in hooks a graph does not replay"
+    elif not getattr(run.objective, "predictive", False):
+        reason = f"the objective {settings.objective} moves the positions or draws noise, and the model searches them"
+    elif run.packed.pairs is None:
+        reason = "the data set has more pairs than are kept, and the model searches them per batch"
+    if reason is not None:
+        warnings.warn(f"--cuda-graphs ignored: {reason}", stacklevel=2)
+        return False
+    return True
