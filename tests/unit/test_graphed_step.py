@@ -9,6 +9,8 @@ import warnings
 
 import pytest
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
 
 from boltzmatch.cli.main import main
 from boltzmatch.data import write_structures
@@ -47,6 +49,61 @@ def test_steps_on_static_copies_train_exactly_as_eager_steps(tmp_path, model):
     # every batch after a shape's first sighting ran on the static copies: two shapes (8 and 3 structures)
     assert len(static.gradients.captured) == 2
     assert static.gradients.static_steps == 3 * 5 - 2
+
+
+class _Kernels(TorchDispatchMode):
+    """What a CUDA graph fixes when it captures a step, recorded for each operator the step dispatches: the
+    operator, its non-tensor arguments and its tensors' shapes and dtypes (``calls``), and the memory of the
+    tensors it reads that the step did not make itself (``external``: the graph reads there on every replay)."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls, self.external, self.made = [], [], set()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        flat = tree_flatten((args, kwargs))[0]
+        self.calls.append((str(func), tuple((tuple(a.shape), a.dtype) if isinstance(a, torch.Tensor) else repr(a)
+                                            for a in flat)))
+        for a in flat:
+            if isinstance(a, torch.Tensor) and a.untyped_storage().data_ptr() not in self.made:
+                self.external.append((str(func), a.untyped_storage().data_ptr()))
+        out = func(*args, **kwargs)
+        self.made.update(t.untyped_storage().data_ptr() for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor))
+        return out
+
+
+@pytest.mark.parametrize("model", ["schnet", "painn", "mace"])
+def test_a_captured_step_would_replay_what_an_eager_step_runs(tmp_path, model):
+    """Two batches of one shape, different frames, on the static copies: the same operators with the same host
+    arguments, reading the same outside memory, and nothing read back or copied in from the host. That is what
+    makes a replay of the first step's graph compute the second step (the CPU cannot capture, but it can check)."""
+    step = _step(tmp_path, model)
+    gradients = step.gradients
+    gradients.graphs, gradients.capture, gradients.warmup = True, False, 0
+    packed, train = step.run_.packed, step.run_.split.train
+    for start in (0, 8, 16):  # as many calls as precede a capture (two steps, the warm-up): lazy set-ups, MACE's
+        gradients(packed.batch(train[start:start + 8]))  # tables and TorchScript's profiling runs (e3nn), are done
+    recorded, eager = [], gradients._eager
+
+    def watched(batch):  # what a graph would hold: the objective and its backward on the static copies
+        with _Kernels() as kernels:
+            out = eager(batch)
+        recorded.append(kernels)
+        return out
+
+    gradients._eager = watched
+    for frames in (train[24:32], train[:8]):
+        gradients(packed.batch(frames))
+    assert gradients.static_steps == 5
+    first, second = recorded
+    assert first.calls == second.calls
+    assert first.external == second.external
+    names = [name for name, _ in first.calls]
+    # MACE's one_hot checks its classes on the CPU (item); on CUDA it leaves that to the scatter's device assert
+    allowed = 2 if model == "mace" else 0
+    assert sum(n.startswith("aten._local_scalar_dense") for n in names) == allowed
+    assert not [n for n in names if n.startswith(("aten.lift_fresh", "aten.nonzero.", "aten.item"))]
 
 
 def test_a_shape_is_what_a_captured_step_depends_on(tmp_path):
