@@ -106,6 +106,19 @@ def test_a_captured_step_would_replay_what_an_eager_step_runs(tmp_path, model):
     assert not [n for n in names if n.startswith(("aten.lift_fresh", "aten.nonzero.", "aten.item"))]
 
 
+def test_graphs_go_off_with_a_warning_where_no_batch_shape_repeats(tmp_path):
+    """Batches that never repeat a shape (molecules of different sizes; here batches of 1, 2, 3... frames): counting
+    their shapes would only grow."""
+    step = _step(tmp_path, "schnet")
+    gradients = step.gradients
+    gradients.graphs, gradients.capture, gradients.max_shapes = True, False, 3
+    train = step.run_.split.train
+    with pytest.warns(UserWarning, match="CUDA graphs off for this run: 3 batch shapes and none came 3 times"):
+        for size in range(1, 6):
+            gradients(step.run_.packed.batch(train[:size]))
+    assert not gradients.graphs and not gradients.seen and gradients.static_steps == 0
+
+
 def test_a_shape_is_what_a_captured_step_depends_on(tmp_path):
     step = _step(tmp_path, "schnet")
     packed, train = step.run_.packed, step.run_.split.train

@@ -95,10 +95,10 @@ class BatchGradients:
     one: copy them before (the trainer stacks them)."""
 
     def __init__(self, compute: Compute, backward: Callable[[torch.Tensor], None], parameters: list[torch.Tensor],
-                 *, graphs: bool, capture: bool = True, warmup: int = 2, max_graphs: int = 4):
+                 *, graphs: bool, capture: bool = True, warmup: int = 2, max_graphs: int = 4, max_shapes: int = 1024):
         self.compute, self.backward, self.parameters = compute, backward, list(parameters)
         self.graphs, self.capture = graphs, capture
-        self.warmup, self.max_graphs = warmup, max_graphs
+        self.warmup, self.max_graphs, self.max_shapes = warmup, max_graphs, max_shapes
         self.seen: dict[tuple, int] = {}
         self.captured: dict[tuple, _Graph] = {}
         self.static_steps = 0  # batches computed on static copies (replayed, or eagerly where nothing is captured)
@@ -107,6 +107,8 @@ class BatchGradients:
         key = shape_key(batch) if self.graphs else None
         entry = None if key is None else self.captured.get(key)
         if entry is None and key is not None:
+            if key not in self.seen and len(self.seen) >= self.max_shapes:
+                return self._too_many_shapes(batch)
             self.seen[key] = self.seen.get(key, 0) + 1
             if self.seen[key] > self.warmup and len(self.captured) < self.max_graphs:
                 entry = self.captured[key] = _Graph(_StaticBatch(batch))
@@ -123,6 +125,16 @@ class BatchGradients:
             parameter.grad = grad  # an eager step in between (another shape) set them to None
         self.static_steps += 1
         return entry.loss, entry.metrics
+
+    def _too_many_shapes(self, batch: AtomsBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """``max_shapes`` shapes seen: stop counting new ones; with nothing captured, graphs off (a warning)."""
+        if not self.captured:
+            self.graphs = False
+            self.seen.clear()
+            warnings.warn(f"CUDA graphs off for this run: {self.max_shapes} batch shapes and none came "
+                          f"{self.warmup + 1} times (molecules of different sizes give batches shapes of their own; "
+                          "graphs pay off on the frames of one molecule)", stacklevel=3)
+        return self._eager(batch)
 
     def _eager(self, batch: AtomsBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         for parameter in self.parameters:
