@@ -37,7 +37,8 @@ def _step(tmp_path, model: str, frames: int = 40, **settings) -> EnergyStep:
 def test_steps_on_static_copies_train_exactly_as_eager_steps(tmp_path, model):
     eager = _step(tmp_path / "eager", model, frames=44)  # 35 training frames: four batches of 8 and one of 3
     static = _step(tmp_path / "static", model, frames=44)
-    static.gradients.graphs, static.gradients.capture, static.gradients.warmup = True, False, 1
+    for calls in (static.gradients, static.predictions):  # the training steps and the validation's evaluations
+        calls.graphs, calls.capture, calls.warmup = True, False, 1
     for a, b in zip(eager.run_.net.state_dict().values(), static.run_.net.state_dict().values(), strict=True):
         assert torch.equal(a, b)
     for epoch in range(3):
@@ -49,6 +50,7 @@ def test_steps_on_static_copies_train_exactly_as_eager_steps(tmp_path, model):
     # every batch after a shape's first sighting ran on the static copies: two shapes (8 and 3 structures)
     assert len(static.gradients.captured) == 2
     assert static.gradients.static_steps == 3 * 5 - 2
+    assert static.predictions.static_steps == 3 - 1  # one validation batch (4 frames) an epoch
 
 
 class _Kernels(TorchDispatchMode):
@@ -73,18 +75,20 @@ class _Kernels(TorchDispatchMode):
         return out
 
 
-@pytest.mark.parametrize("model", ["schnet", "painn", "mace"])
-def test_a_captured_step_would_replay_what_an_eager_step_runs(tmp_path, model):
+@pytest.mark.parametrize(("model", "calls"), [("schnet", "gradients"), ("painn", "gradients"),
+                                              ("mace", "gradients"), ("schnet", "predictions"), ("mace", "predictions")])
+def test_a_captured_step_would_replay_what_an_eager_step_runs(tmp_path, model, calls):
     """Two batches of one shape, different frames, on the static copies: the same operators with the same host
     arguments, reading the same outside memory, and nothing read back or copied in from the host. That is what
-    makes a replay of the first step's graph compute the second step (the CPU cannot capture, but it can check)."""
+    makes a replay of the first step's graph compute the second step (the CPU cannot capture, but it can check).
+    For training steps and for validation's evaluations."""
     step = _step(tmp_path, model)
-    gradients = step.gradients
+    gradients = getattr(step, calls)
     gradients.graphs, gradients.capture, gradients.warmup = True, False, 0
     packed, train = step.run_.packed, step.run_.split.train
     for start in (0, 8, 16):  # as many calls as precede a capture (two steps, the warm-up): lazy set-ups, MACE's
         gradients(packed.batch(train[start:start + 8]))  # tables and TorchScript's profiling runs (e3nn), are done
-    recorded, eager = [], gradients._eager
+    recorded, eager = [], gradients._run
 
     def watched(batch):  # what a graph would hold: the objective and its backward on the static copies
         with _Kernels() as kernels:
@@ -92,7 +96,7 @@ def test_a_captured_step_would_replay_what_an_eager_step_runs(tmp_path, model):
         recorded.append(kernels)
         return out
 
-    gradients._eager = watched
+    gradients._run = watched
     for frames in (train[24:32], train[:8]):
         gradients(packed.batch(frames))
     assert gradients.static_steps == 5
@@ -174,6 +178,7 @@ def test_on_a_gpu_replayed_graphs_train_as_the_eager_steps_without_synchronising
     assert graphed.gradients.graphs
     rows = [(eager.run(e, {"epoch": e}), graphed.run(e, {"epoch": e})) for e in range(3)]
     assert graphed.gradients.static_steps > 0 and graphed.gradients.graphs
+    assert graphed.predictions.static_steps > 0 and graphed.predictions.graphs
     for a, b in rows:
         assert a.keys() == b.keys()
         for key in a:

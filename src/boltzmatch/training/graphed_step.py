@@ -1,4 +1,5 @@
-"""A training step's loss and gradients captured once as a CUDA graph and replayed for every batch of that shape.
+"""A training step's loss and gradients, and validation's energies and forces, captured once as a CUDA graph
+and replayed for every batch of that shape.
 
 At the small batches that reach a force error in the fewest seconds, a GPU step costs what the host takes to
 launch its kernels, not what they compute: a SchNet step (the forward, the forces by autograd, the backward
@@ -6,7 +7,9 @@ through both) dispatches ~840 operators, 4.9 ms of host work on the project's 2-
 training goal leaves ~1.2 ms a step (docs/gpu.md). A CUDA graph launches them all with one call. This is
 PyTorch's partial-network capture: the batch is copied into static tensors, the graph replays the objective
 and its backward on them, and the parameters' ``.grad`` are the graph's own tensors; clipping, the fused Adam
-step and the weight average run as before, outside the graph (a handful of launches).
+step and the weight average run as before, outside the graph (a handful of launches). Validation's evaluations
+(the energy and its forces, ~250 operators a batch, every epoch) are replayed the same way (:class:`Predictions`);
+the errors are summed from the replay's outputs as before.
 
 A graph replays fixed kernels on fixed memory, so it is kept per batch *shape*: every tensor's shape and dtype
 and every host-side value of the batch (:func:`shape_key`). One molecule's frames, the common case here, give
@@ -30,6 +33,7 @@ from collections.abc import Callable
 import torch
 
 from ..data.atoms_batch import AtomsBatch
+from ..models.base import energy_and_forces
 from ..models.neighbors import PairList
 
 #: a batch's loss and detached metrics (tensors), computed with autograd so that ``loss.backward()`` works
@@ -83,27 +87,34 @@ class _StaticBatch:
 class _Graph:
     static: _StaticBatch
     graph: object = None  # torch.cuda.CUDAGraph once captured
-    loss: torch.Tensor | None = None  # the graph's outputs, overwritten by every replay
-    metrics: dict | None = None
-    grads: list | None = None  # the parameters' gradients, in the graph's memory
+    outputs: tuple | None = None  # the graph's outputs, overwritten by every replay
+    state: list | None = None  # what the capture left besides its outputs (the gradients, in the graph's memory)
 
 
-class BatchGradients:
-    """``loss, metrics = gradients(batch)``: the objective on ``batch`` and its backward, the gradients left in
-    ``parameters``' ``.grad`` (what ``zero_grad``, the objective and ``backward`` did); by replaying a CUDA graph
-    of that shape where ``capture`` and the batch allow it. The outputs of a replay are overwritten by the next
-    one: copy them before (the trainer stacks them)."""
+class ShapeGraphs:
+    """``outputs = calls(batch)``: :meth:`_run` on ``batch``, by replaying a CUDA graph of the batch's shape where
+    ``capture`` and the batch allow it (see the module's notes). A replay's outputs are overwritten by the next
+    one: use them before."""
 
-    def __init__(self, compute: Compute, backward: Callable[[torch.Tensor], None], parameters: list[torch.Tensor],
-                 *, graphs: bool, capture: bool = True, warmup: int = 2, max_graphs: int = 4, max_shapes: int = 1024):
-        self.compute, self.backward, self.parameters = compute, backward, list(parameters)
+    def __init__(self, *, graphs: bool, capture: bool = True, warmup: int = 2, max_graphs: int = 4,
+                 max_shapes: int = 1024):
         self.graphs, self.capture = graphs, capture
         self.warmup, self.max_graphs, self.max_shapes = warmup, max_graphs, max_shapes
         self.seen: dict[tuple, int] = {}
         self.captured: dict[tuple, _Graph] = {}
         self.static_steps = 0  # batches computed on static copies (replayed, or eagerly where nothing is captured)
 
-    def __call__(self, batch: AtomsBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def _run(self, batch: AtomsBatch) -> tuple:
+        raise NotImplementedError
+
+    def _state(self) -> list | None:
+        """What a capture leaves besides its outputs, for :meth:`_replayed`."""
+        return None
+
+    def _replayed(self, state: list | None) -> None:
+        """After a replay: point the host's references at the graph's memory again."""
+
+    def __call__(self, batch: AtomsBatch) -> tuple:
         key = shape_key(batch) if self.graphs else None
         entry = None if key is None else self.captured.get(key)
         if entry is None and key is not None:
@@ -113,20 +124,19 @@ class BatchGradients:
             if self.seen[key] > self.warmup and len(self.captured) < self.max_graphs:
                 entry = self.captured[key] = _Graph(_StaticBatch(batch))
         if entry is None:
-            return self._eager(batch)
+            return self._run(batch)
         static = entry.static.load(batch)
         if not self.capture:
             self.static_steps += 1
-            return self._eager(static)
+            return self._run(static)
         if entry.graph is None and not self._captured(entry):
-            return self._eager(batch)
+            return self._run(batch)
         entry.graph.replay()
-        for parameter, grad in zip(self.parameters, entry.grads, strict=True):
-            parameter.grad = grad  # an eager step in between (another shape) set them to None
+        self._replayed(entry.state)
         self.static_steps += 1
-        return entry.loss, entry.metrics
+        return entry.outputs
 
-    def _too_many_shapes(self, batch: AtomsBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def _too_many_shapes(self, batch: AtomsBatch) -> tuple:
         """``max_shapes`` shapes seen: stop counting new ones; with nothing captured, graphs off (a warning)."""
         if not self.captured:
             self.graphs = False
@@ -134,41 +144,70 @@ class BatchGradients:
             warnings.warn(f"CUDA graphs off for this run: {self.max_shapes} batch shapes and none came "
                           f"{self.warmup + 1} times (molecules of different sizes give batches shapes of their own; "
                           "graphs pay off on the frames of one molecule)", stacklevel=3)
-        return self._eager(batch)
-
-    def _eager(self, batch: AtomsBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        for parameter in self.parameters:
-            parameter.grad = None
-        loss, metrics = self.compute(batch)
-        self.backward(loss)
-        return loss, metrics
+        return self._run(batch)
 
     def _captured(self, entry: _Graph) -> bool:
-        """Capture ``entry``'s step (PyTorch's recipe: a warm-up on a side stream, then the capture with the
-        gradients unset, so that the graph allocates its own); ``False``, graphs off, where it fails."""
+        """Capture ``entry``'s call (PyTorch's recipe: a warm-up on a side stream, then the capture); ``False``,
+        graphs off, where it fails."""
         batch = entry.static.batch
         device = batch.positions.device
         try:
             side = torch.cuda.Stream(device)
             side.wait_stream(torch.cuda.current_stream(device))
             with torch.cuda.stream(side):
-                self._eager(batch)
+                self._run(batch)
             torch.cuda.current_stream(device).wait_stream(side)
-            for parameter in self.parameters:
-                parameter.grad = None
             graph = torch.cuda.CUDAGraph()
             with torch.cuda.graph(graph):
-                loss, metrics = self.compute(batch)
-                self.backward(loss)
+                outputs = self._run(batch)
         except RuntimeError as error:
             self.graphs = False
             self.captured.clear()
             message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            warnings.warn(f"CUDA graphs off for this run: capturing a training step failed ({message})", stacklevel=3)
+            warnings.warn(f"CUDA graphs off for this run: capturing a {type(self).__name__} call failed ({message})",
+                          stacklevel=3)
             return False
-        entry.graph, entry.loss, entry.metrics = graph, loss.detach(), metrics
-        entry.grads = [parameter.grad for parameter in self.parameters]
+        entry.graph, entry.outputs, entry.state = graph, outputs, self._state()
         return True
+
+
+class BatchGradients(ShapeGraphs):
+    """``loss, metrics = gradients(batch)``: the objective on ``batch`` and its backward, the gradients left in
+    ``parameters``' ``.grad`` (what ``zero_grad``, the objective and ``backward`` did). A graph's gradients are
+    its own tensors (they are unset before each call, so the capture allocates them); the trainer stacks a
+    replay's loss and metrics before the next."""
+
+    def __init__(self, compute: Compute, backward: Callable[[torch.Tensor], None], parameters: list[torch.Tensor],
+                 **options):
+        super().__init__(**options)
+        self.compute, self.backward, self.parameters = compute, backward, list(parameters)
+
+    def _run(self, batch: AtomsBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        for parameter in self.parameters:
+            parameter.grad = None
+        loss, metrics = self.compute(batch)
+        self.backward(loss)
+        return loss.detach(), metrics
+
+    def _state(self) -> list:
+        return [parameter.grad for parameter in self.parameters]
+
+    def _replayed(self, state: list) -> None:
+        for parameter, grad in zip(self.parameters, state, strict=True):
+            parameter.grad = grad  # a call of another shape in between set them to None
+
+
+class Predictions(ShapeGraphs):
+    """``energy, forces = predictions(batch)``: a model's energy (n_structures,) eV and forces (n_atoms, 3) eV/Å
+    (``None`` without ``forces``), detached: what validation compares with the labels."""
+
+    def __init__(self, model: torch.nn.Module, *, forces: bool = True, **options):
+        super().__init__(**options)
+        self.model, self.forces = model, forces
+
+    def _run(self, batch: AtomsBatch) -> tuple[torch.Tensor, torch.Tensor | None]:
+        energy, forces = energy_and_forces(self.model, batch, compute_forces=self.forces)
+        return energy.detach(), None if forces is None else forces.detach()
 
 
 def cuda_graphs_apply(run, device: torch.device) -> bool:

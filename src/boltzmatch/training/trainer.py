@@ -21,7 +21,7 @@ from ..objectives.registry import SHIFT_BLIND_OBJECTIVES
 from ..runs import run_dir as rd
 from ..utils.device import adam, autocast, device_name, grad_scaler, set_matmul_precision
 from .ema import WeightAverage
-from .graphed_step import BatchGradients, cuda_graphs_apply
+from .graphed_step import BatchGradients, Predictions, cuda_graphs_apply
 from .loop import Step, run_loop, write_summary
 from .normalization import refit_energy_offsets
 from .prepare import PreparedRun, prepare
@@ -179,8 +179,10 @@ class EnergyStep(Step):
         if settings.ema_decay:
             self.ema = WeightAverage(net, settings.ema_decay)
         self.eval_model = self.ema.module if self.ema is not None else net
+        graphs = cuda_graphs_apply(run, self.device)
         self.gradients = BatchGradients(self._compute, lambda loss: self.scaler.scale(loss).backward(),
-                                        self.trainable, graphs=cuda_graphs_apply(run, self.device))
+                                        self.trainable, graphs=graphs)
+        self.predictions = Predictions(self.eval_model, forces=run.packed.full.forces is not None, graphs=graphs)
 
     def _compute(self, batch: AtomsBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         with autocast(self.device, self.run_.settings.precision):
@@ -219,7 +221,7 @@ class EnergyStep(Step):
         train_row = self._train_epoch(index)
         self.eval_model.eval()
         val, val_loss = validate(run.validation_objective, self.eval_model, run.packed, run.split.val,
-                                 settings.batch_size * 2, settings.seed, run.dist)
+                                 settings.batch_size * 2, settings.seed, run.dist, self.predictions)
         if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
             self.scheduler.step(val_loss)
         elif self.scheduler is not None:

@@ -2,34 +2,45 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 from torch import nn
 
+from ..data.atoms_batch import AtomsBatch
 from ..data.packed import PackedStructures
 from ..models.base import energy_and_forces
 from .distributed import Distributed
 from .errors_accumulator import ErrorAccumulator
 
+#: ``predict(batch) -> (energy, forces)``: a model's energy (eV) and forces (eV/Å) on a batch, e.g. replayed as a
+#: CUDA graph (:class:`~.graphed_step.Predictions`)
+Predict = Callable[[AtomsBatch], tuple[torch.Tensor, torch.Tensor | None]]
+
 
 def split_errors(model: nn.Module, data: PackedStructures, indices: np.ndarray, batch_size: int,
-                 dist: Distributed | None = None) -> dict[str, float]:
+                 dist: Distributed | None = None, predict: Predict | None = None) -> dict[str, float]:
     """Energy and force MAE/RMSE of ``model`` on ``indices`` (see :class:`ErrorAccumulator`); {} without labels."""
     if data.full.energy is None and data.full.forces is None:
         return {}
-    return _accumulate(model, data, indices, batch_size, dist).result()
+    return _accumulate(model, data, indices, batch_size, dist, predict=predict).result()
 
 
 def _accumulate(model: nn.Module, data: PackedStructures, indices: np.ndarray, batch_size: int,
-                dist: Distributed | None, objective=None) -> ErrorAccumulator:
+                dist: Distributed | None, objective=None, predict: Predict | None = None) -> ErrorAccumulator:
     """The errors of ``model`` on ``indices`` in chunks of ``batch_size`` and, for a predictive ``objective``,
-    its values from the same evaluations (summed on the device, all-reduced over processes)."""
+    its values from the same evaluations (summed on the device, all-reduced over processes); ``predict``
+    evaluates the model where given."""
     acc = ErrorAccumulator()
     mine = indices if dist is None else dist.mine(indices)
     has_forces = data.full.forces is not None
+    if predict is None:
+        def predict(batch):
+            return energy_and_forces(model, batch, compute_forces=has_forces)
     for start in range(0, len(mine), batch_size):
         batch = data.batch(mine[start:start + batch_size])
-        energy, forces = energy_and_forces(model, batch, compute_forces=has_forces)
+        energy, forces = predict(batch)
         loss = None if objective is None else objective.from_predictions(batch, energy, forces)[0]
         acc.add(batch, energy, forces, loss)
     if dist is not None and dist.active:
@@ -38,17 +49,17 @@ def _accumulate(model: nn.Module, data: PackedStructures, indices: np.ndarray, b
 
 
 def validate(objective, model: nn.Module, data: PackedStructures, indices: np.ndarray, batch_size: int,
-             seed: int, dist: Distributed) -> tuple[dict[str, float], float]:
+             seed: int, dist: Distributed, predict: Predict | None = None) -> tuple[dict[str, float], float]:
     """The errors of ``model`` on ``indices`` (:func:`split_errors`) and the mean of ``objective`` over them.
 
     An objective that is a function of the model's energy and forces at the data (``predictive``: the
     supervised losses, fisher) is computed from the evaluations that give the errors: one pass over the
     data, one read-back from the device. Any other (dsm, ssm, ism) needs passes of its own
-    (:func:`objective_loss`, in chunks of half ``batch_size``, as in training)."""
+    (:func:`objective_loss`, in chunks of half ``batch_size``, as in training). ``predict``: see :func:`_accumulate`."""
     if getattr(objective, "predictive", False):
-        acc = _accumulate(model, data, indices, batch_size, dist, objective)
+        acc = _accumulate(model, data, indices, batch_size, dist, objective, predict)
         return acc.result(), acc.mean_loss()
-    errors = split_errors(model, data, indices, batch_size, dist)
+    errors = split_errors(model, data, indices, batch_size, dist, predict)
     return errors, objective_loss(objective, model, data, indices, max(1, batch_size // 2), seed, dist)
 
 
