@@ -75,8 +75,8 @@ class _Kernels(TorchDispatchMode):
         return out
 
 
-@pytest.mark.parametrize(("model", "calls"), [("schnet", "gradients"), ("painn", "gradients"),
-                                              ("mace", "gradients"), ("schnet", "predictions"), ("mace", "predictions")])
+@pytest.mark.parametrize(("model", "calls"), [("schnet", "gradients"), ("painn", "gradients"), ("mace", "gradients"),
+                                              ("schnet", "predictions"), ("mace", "predictions")])
 def test_a_captured_step_would_replay_what_an_eager_step_runs(tmp_path, model, calls):
     """Two batches of one shape, different frames, on the static copies: the same operators with the same host
     arguments, reading the same outside memory, and nothing read back or copied in from the host. That is what

@@ -11,12 +11,17 @@ from ase import Atoms
 from .atoms_batch import AtomsBatch
 
 
-def ranges(starts: torch.Tensor, counts: torch.Tensor, total: int) -> torch.Tensor:
-    """The rows ``starts[k] … starts[k] + counts[k] − 1`` for every k, one after another (``total`` of them,
-    known on the host, so that a GPU need not be asked)."""
-    offsets = torch.cumsum(counts, 0) - counts
-    return torch.repeat_interleave(starts - offsets, counts, output_size=total) + torch.arange(total,
-                                                                                           device=starts.device)
+def ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The rows ``starts[k] … starts[k] + counts[k] − 1`` for every k, one after another (int64). Computed on the
+    host, where a batch's counts are: a gather then needs one copy to a GPU instead of a dozen small kernels."""
+    offsets = np.cumsum(counts) - counts
+    return np.repeat(starts - offsets, counts) + np.arange(int(counts.sum()), dtype=np.int64)
+
+
+def to_device(device: torch.device, *arrays: np.ndarray) -> tuple[torch.Tensor, ...]:
+    """int64 host arrays on ``device`` in one copy (on the CPU none: the tensors share the arrays' memory)."""
+    flat = torch.from_numpy(np.concatenate([np.asarray(a, dtype=np.int64) for a in arrays]))
+    return torch.split(flat.to(device, non_blocking=True), [len(a) for a in arrays])
 
 
 class PackedStructures:
@@ -29,8 +34,9 @@ class PackedStructures:
         self.starts = torch.cumsum(self.counts, 0) - self.counts
         self.n_structures = full.n_structures
         self.elements = sorted({int(z) for z in full.numbers.unique().tolist()})
-        #: the atom counts again on the host: a batch's size is known there, so gathering one reads nothing back
+        #: the atom counts and first rows again on the host: a batch's rows are computed there (:meth:`batch`)
         self.host_counts = self.counts.numpy().copy()
+        self.host_starts = np.cumsum(self.host_counts) - self.host_counts
         #: (n_structures, n_elements) atoms of each element (in ``elements`` order) per structure, on the host
         self.host_element_counts = np.zeros((self.n_structures, len(self.elements)), dtype=np.int64)
         np.add.at(self.host_element_counts, (full.structure_index.numpy(),
@@ -56,20 +62,18 @@ class PackedStructures:
 
     def batch(self, indices: Sequence[int] | np.ndarray | torch.Tensor, with_pairs: bool = True) -> AtomsBatch:
         """An AtomsBatch of the structures ``indices`` (in that order), with the data set's pairs where it has them
-        (and ``with_pairs``). Every size is taken from the host copy of the counts (``output_size``), so on a GPU
-        the gather never waits for the device."""
+        (and ``with_pairs``). The rows to gather are computed on the host, from its copy of the counts, and reach a
+        GPU in one copy: the gather never waits for the device, and launches one kernel per field."""
         device = self.counts.device
         host = np.asarray(indices.cpu() if isinstance(indices, torch.Tensor) else indices, dtype=np.int64)
-        n_atoms = int(self.host_counts[host].sum())
-        idx = torch.as_tensor(host).to(device, non_blocking=True)
-        counts = self.counts[idx]
-        atoms = ranges(self.starts[idx], counts, n_atoms)
+        counts = self.host_counts[host]
+        idx, atoms, structure_index = to_device(device, host, ranges(self.host_starts[host], counts),
+                                                np.repeat(np.arange(len(host)), counts))
         f = self.full
         batch = AtomsBatch(
             positions=f.positions[atoms],
             numbers=f.numbers[atoms],
-            structure_index=torch.repeat_interleave(torch.arange(len(idx), device=device), counts,
-                                                    output_size=n_atoms),
+            structure_index=structure_index,
             cell=f.cell[idx],
             pbc=f.pbc[idx],
             energy=None if f.energy is None else f.energy[idx],

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ..data.atoms_batch import AtomsBatch
-from ..data.packed import PackedStructures, ranges
+from ..data.packed import PackedStructures, ranges, to_device
 from .neighbors import PairList, find_pairs
 
 #: at most this many pairs are kept (int32 indices: 8 bytes a pair, 268 MB); a larger data set searches per batch
@@ -27,11 +27,14 @@ class PackedPairs:
     periodic image counts where the data set has periodic structures), in the order of a fresh search."""
 
     def __init__(self, local_i: torch.Tensor, local_j: torch.Tensor, unit_shifts: torch.Tensor | None,
-                 host_counts: np.ndarray, host_periodic: np.ndarray, cutoff: float):
-        self.local_i, self.local_j, self.unit_shifts = local_i, local_j, unit_shifts
-        self.host_counts, self.host_periodic = host_counts, host_periodic
-        self.counts = torch.as_tensor(host_counts)
-        self.starts = torch.cumsum(self.counts, 0) - self.counts
+                 host_counts: np.ndarray, host_periodic: np.ndarray, atom_counts: np.ndarray, cutoff: float):
+        self.unit_shifts = unit_shifts  # on the device (periodic data sets)
+        #: on the host, where a batch's pairs are computed (:meth:`__call__`): per structure its pairs (local atom
+        #: indices), pair count, whether it is periodic and its atom count
+        self.local_i, self.local_j = local_i.cpu().numpy(), local_j.cpu().numpy()
+        self.host_counts, self.host_periodic, self.atom_counts = host_counts, host_periodic, atom_counts
+        self.host_starts = np.cumsum(host_counts) - host_counts
+        self.device = torch.device("cpu")
         self.cutoff = float(cutoff)
 
     @classmethod
@@ -58,11 +61,11 @@ class PackedPairs:
             if total > max_pairs:
                 return None
         return cls(torch.cat(local_i), torch.cat(local_j), torch.cat(shifts) if any_periodic else None,
-                   torch.cat(counts).cpu().numpy(), packed.full.pbc.any(dim=1).cpu().numpy(), cutoff)
+                   torch.cat(counts).cpu().numpy(), packed.full.pbc.any(dim=1).cpu().numpy(), packed.host_counts,
+                   cutoff)
 
     def to(self, device: torch.device | str) -> PackedPairs:
-        self.local_i, self.local_j = self.local_i.to(device), self.local_j.to(device)
-        self.counts, self.starts = self.counts.to(device), self.starts.to(device)
+        self.device = torch.device(device)
         if self.unit_shifts is not None:
             self.unit_shifts = self.unit_shifts.to(device)
         return self
@@ -70,19 +73,20 @@ class PackedPairs:
     def __call__(self, host: np.ndarray, batch: AtomsBatch) -> PairList:
         """The pairs of ``batch``, made of the structures ``host`` (indices into the data set) in that order: those
         of molecules first, then those of periodic structures, each in batch order (a fresh search's order).
-        Every size is known on the host."""
-        device = self.counts.device
+        Computed on the host (the atom counts are there too) and copied to the device in one go."""
         periodic = self.host_periodic[host]
         order = np.concatenate([np.flatnonzero(~periodic), np.flatnonzero(periodic)])  # places in the batch
-        n_pairs = int(self.host_counts[host[order]].sum())
-        chosen = torch.as_tensor(host[order]).to(device, non_blocking=True)
-        counts = self.counts[chosen]
-        rows = ranges(self.starts[chosen], counts, n_pairs)
-        atoms = batch.atoms_per_structure
-        first_atom = (torch.cumsum(atoms, 0) - atoms)[torch.as_tensor(order).to(device, non_blocking=True)]
-        offset = torch.repeat_interleave(first_atom, counts, output_size=n_pairs)
-        unit_shifts = None if not periodic.any() else self.unit_shifts[rows]
-        pairs = PairList(i=self.local_i[rows] + offset, j=self.local_j[rows] + offset, unit_shifts=unit_shifts,
-                         cutoff=self.cutoff, positions=batch.positions.detach(), cell=batch.cell.detach(),
-                         structure_index=batch.structure_index)
+        chosen = host[order]
+        counts = self.host_counts[chosen]
+        rows = ranges(self.host_starts[chosen], counts)
+        atoms = self.atom_counts[host]
+        offset = np.repeat((np.cumsum(atoms) - atoms)[order], counts)
+        i, j = self.local_i[rows] + offset, self.local_j[rows] + offset
+        if periodic.any():
+            i, j, rows = to_device(self.device, i, j, rows)
+            unit_shifts = self.unit_shifts[rows]
+        else:
+            (i, j), unit_shifts = to_device(self.device, i, j), None
+        pairs = PairList(i=i, j=j, unit_shifts=unit_shifts, cutoff=self.cutoff, positions=batch.positions.detach(),
+                         cell=batch.cell.detach(), structure_index=batch.structure_index)
         return pairs.found_for(batch, exact=unit_shifts is None)

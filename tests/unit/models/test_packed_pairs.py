@@ -72,3 +72,21 @@ def test_a_model_with_another_cutoff_or_a_data_set_too_large_searches():
         assert torch.equal(neighbor_list(batch, cutoff).i,
                            neighbor_list(packed.batch([1, 2], with_pairs=False), cutoff).i)
     assert PackedPairs.search(packed, CUTOFF, chunk=5, max_pairs=100) is None
+
+
+def test_the_rows_of_a_gather_are_computed_on_the_host():
+    """``ranges``: each structure's rows in turn (an empty one adds none); ``to_device``: the arrays split back."""
+    from boltzmatch.data.packed import ranges, to_device
+
+    rows = ranges(np.array([5, 0, 10]), np.array([2, 0, 3]))
+    assert rows.dtype == np.int64 and rows.tolist() == [5, 6, 10, 11, 12]
+    assert ranges(np.array([], dtype=np.int64), np.array([], dtype=np.int64)).tolist() == []
+    a, b = to_device(torch.device("cpu"), np.array([1, 2], dtype=np.int32), rows)
+    assert a.dtype == b.dtype == torch.long and a.tolist() == [1, 2] and b.tolist() == rows.tolist()
+    packed = _packed(False)
+    batch = packed.batch([3, 0, 3])  # repeated and reordered structures: their atoms, in that order
+    full = packed.full
+    expected = torch.cat([full.positions[full.structure_index == k] for k in (3, 0, 3)])
+    assert torch.equal(batch.positions, expected)
+    assert batch.structure_index.tolist() == sum(([k] * int((full.structure_index == s).sum())
+                                                  for k, s in enumerate((3, 0, 3))), [])
