@@ -19,8 +19,12 @@ def ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
 
 
 def to_device(device: torch.device, *arrays: np.ndarray) -> tuple[torch.Tensor, ...]:
-    """int64 host arrays on ``device`` in one copy (on the CPU none: the tensors share the arrays' memory)."""
+    """int64 host arrays on ``device`` in one copy (on the CPU none: the tensors share the arrays' memory). To a
+    GPU from pinned memory (torch's caching host allocator, as a DataLoader's ``pin_memory``), so that the copy
+    is queued like a kernel and the host goes on."""
     flat = torch.from_numpy(np.concatenate([np.asarray(a, dtype=np.int64) for a in arrays]))
+    if device.type == "cuda":
+        flat = flat.pin_memory()
     return torch.split(flat.to(device, non_blocking=True), [len(a) for a in arrays])
 
 
