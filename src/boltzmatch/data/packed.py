@@ -35,7 +35,6 @@ class PackedStructures:
         full = AtomsBatch.from_atoms(structures, dtype=dtype)
         self.full = full
         self.counts = full.atoms_per_structure
-        self.starts = torch.cumsum(self.counts, 0) - self.counts
         self.n_structures = full.n_structures
         self.elements = sorted({int(z) for z in full.numbers.unique().tolist()})
         #: the atom counts and first rows again on the host: a batch's rows are computed there (:meth:`batch`)
@@ -59,7 +58,7 @@ class PackedStructures:
     def to(self, device: torch.device | str) -> PackedStructures:
         """The whole data set on ``device`` (a GPU: every batch is then a gather there, no copies per step)."""
         self.full = self.full.to(device)
-        self.counts, self.starts = self.counts.to(device), self.starts.to(device)
+        self.counts = self.counts.to(device)
         if self.pairs is not None:
             self.pairs = self.pairs.to(device)
         return self
@@ -68,7 +67,7 @@ class PackedStructures:
         """An AtomsBatch of the structures ``indices`` (in that order), with the data set's pairs where it has them
         (and ``with_pairs``). The rows to gather are computed on the host, from its copy of the counts, and reach a
         GPU in one copy: the gather never waits for the device, and launches one kernel per field."""
-        device = self.counts.device
+        device = self.device
         host = np.asarray(indices.cpu() if isinstance(indices, torch.Tensor) else indices, dtype=np.int64)
         counts = self.host_counts[host]
         idx, atoms, structure_index = to_device(device, host, ranges(self.host_starts[host], counts),
