@@ -1,6 +1,6 @@
-"""CUDA-graph training steps (training/graphed_step.py). The CPU runs everything but the capture: batches copied
-into static tensors, keyed by shape, computed there; the numbers must be the eager step's to the last bit. The
-capture and replay are checked on CUDA (gpu marker)."""
+"""CUDA-graph training steps and validation (training/graphed_step.py). The CPU runs everything but the capture:
+batches copied into static tensors, keyed by shape, computed there; the numbers must be the eager ones to the last
+bit. The capture and replay are checked on CUDA (gpu marker)."""
 
 from __future__ import annotations
 
@@ -160,7 +160,7 @@ def test_graphs_are_off_with_a_warning_saying_why(run, device, reason):
         assert not cuda_graphs_apply(_run(settings={"cuda_graphs": False}), torch.device("cuda"))
 
 
-def test_the_train_command_takes_cuda_graphs_into_the_run_config(tmp_path, capsys):
+def test_the_train_command_takes_cuda_graphs_into_the_run_config(tmp_path):
     write_structures(tmp_path / "data.xyz", labelled_molecules(20))
     with pytest.warns(UserWarning, match="--cuda-graphs ignored: the run's device is cpu"):
         main(["train", str(tmp_path / "data.xyz"), "--out", str(tmp_path / "run"), "--model", "schnet",
