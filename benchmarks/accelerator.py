@@ -45,6 +45,8 @@ MODELS = {"schnet": {"cutoff": 5.0, "n_interactions": 3, "n_features": 64, "n_rb
           "painn": {"cutoff": 5.0, "n_interactions": 3, "n_features": 64, "n_rbf": 20},
           "mace": {"r_max": 5.0, "hidden_irreps": "32x0e + 32x1o", "max_ell": 1, "correlation": 2}}
 REPLICAS = (64, 256, 1024, 4096)
+#: the graphed MD rows run this many times --md-steps
+GRAPHED_MD_STEPS = 5
 #: part ``target``: SchNet trained until its validation force MAE first reaches this (meV/Å), on each device at
 #: the batch sizes that suit it (Adam's learning rate scaled by √(batch/32)); the fastest counts
 TARGET_MEV_A = 100.0
@@ -98,11 +100,13 @@ def fastest_to_target(data: Path, device: str, target: float) -> dict:
     return {"seconds": min(reached) if reached else None, "runs": runs}
 
 
-def md_rate(run: Path, frames: list, replicas: int, device: str, steps: int) -> float:
-    """Replica-steps per second of ``boltzmatch.simulate`` (timed inside its own loop)."""
+def md_rate(run: Path, frames: list, replicas: int, device: str, steps: int, cuda_graphs: bool = False) -> float:
+    """Replica-steps per second of ``boltzmatch.simulate`` (timed inside its own loop, which with ``cuda_graphs``
+    includes the warm-up calls and the capture)."""
     with tempfile.TemporaryDirectory() as tmp:
         common = dict(out=tmp, replicas=replicas, timestep=0.5, temperature=500.0, interval=steps,
-                      check_interval=steps, write_trajectories=False, progress=False, device=device)
+                      check_interval=steps, write_trajectories=False, progress=False, device=device,
+                      cuda_graphs=cuda_graphs)
         boltzmatch.simulate(run, frames, time=min(steps, 4) * 0.5e-3, **common)  # warm-up (allocations, tables)
         summary = boltzmatch.simulate(run, frames, time=steps * 0.5e-3, **{**common, "out": f"{tmp}/timed"})
     return summary["replica_steps_per_second"]
@@ -350,6 +354,18 @@ def main() -> None:
                                            lambda d, m=model, r=replicas: md_rate(runs[m], frames, r, d, args.md_steps))
                     goal = "GPU ≥ 10⁶" if (model, replicas) == ("schnet", 4096) else ""
                     row(f"md {model} {replicas} replicas", "replica-steps/s", measured, goal)
+            # SchNet on CUDA with the force call replayed as a graph (a GPU mode; the CPU column is without), over
+            # GRAPHED_MD_STEPS × --md-steps steps so that the capture's three calls weigh little
+            for replicas in (r for r in REPLICAS if r <= args.max_replicas):
+                key = f"md schnet {replicas} cuda graphs"
+                graphed = kept.get(key) or ({"cuda": md_rate(runs["schnet"], frames, replicas, "cuda",
+                                                             GRAPHED_MD_STEPS * args.md_steps, cuda_graphs=True)}
+                                            if "cuda" in measure else None)
+                if graphed:
+                    results[key] = graphed
+                    row(f"md schnet {replicas} replicas, GPU with --cuda-graphs", "replica-steps/s",
+                        {"cpu": results.get(f"md schnet {replicas}", {}).get("cpu"), "cuda": graphed["cuda"]},
+                        "GPU ≥ 10⁶" if replicas == 4096 else "")
             write()
         if "score" in args.part or "score" in kept["parts"]:
             for objective in ("dsm", "fisher"):

@@ -8,6 +8,8 @@ import sys
 import numpy as np
 import torch
 from ase.build import molecule
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
 
 from boltzmatch.data import make_structure
 
@@ -175,6 +177,28 @@ class ReadBacks(torch.overrides.TorchFunctionMode):
         if name in self.NAMES or masks or sized_by_data:
             self.calls.append(name)
         return func(*args, **kwargs)
+
+
+class Kernels(TorchDispatchMode):
+    """What a CUDA graph fixes when it captures a step, recorded for each operator the step dispatches: the
+    operator, its non-tensor arguments and its tensors' shapes and dtypes (``calls``), and the memory of the
+    tensors it reads that the step did not make itself (``external``: the graph reads there on every replay)."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls, self.external, self.made = [], [], set()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        flat = tree_flatten((args, kwargs))[0]
+        self.calls.append((str(func), tuple((tuple(a.shape), a.dtype) if isinstance(a, torch.Tensor) else repr(a)
+                                            for a in flat)))
+        for a in flat:
+            if isinstance(a, torch.Tensor) and a.untyped_storage().data_ptr() not in self.made:
+                self.external.append((str(func), a.untyped_storage().data_ptr()))
+        out = func(*args, **kwargs)
+        self.made.update(t.untyped_storage().data_ptr() for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor))
+        return out
 
 
 def cuda_synchronisations(work) -> int:

@@ -9,8 +9,6 @@ import warnings
 
 import pytest
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_flatten
 
 from boltzmatch.cli.main import main
 from boltzmatch.data import write_structures
@@ -20,7 +18,7 @@ from boltzmatch.training.graphed_step import cuda_graphs_apply, shape_key
 from boltzmatch.training.prepare import prepare
 from boltzmatch.training.settings import TrainSettings
 from boltzmatch.training.trainer import EnergyStep
-from helpers import cuda_synchronisations, labelled_molecules
+from helpers import Kernels, cuda_synchronisations, labelled_molecules
 
 pytestmark = pytest.mark.filterwarnings("ignore:per-element energies")
 
@@ -53,28 +51,6 @@ def test_steps_on_static_copies_train_exactly_as_eager_steps(tmp_path, model):
     assert static.predictions.static_steps == 3 - 1  # one validation batch (4 frames) an epoch
 
 
-class _Kernels(TorchDispatchMode):
-    """What a CUDA graph fixes when it captures a step, recorded for each operator the step dispatches: the
-    operator, its non-tensor arguments and its tensors' shapes and dtypes (``calls``), and the memory of the
-    tensors it reads that the step did not make itself (``external``: the graph reads there on every replay)."""
-
-    def __init__(self):
-        super().__init__()
-        self.calls, self.external, self.made = [], [], set()
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        flat = tree_flatten((args, kwargs))[0]
-        self.calls.append((str(func), tuple((tuple(a.shape), a.dtype) if isinstance(a, torch.Tensor) else repr(a)
-                                            for a in flat)))
-        for a in flat:
-            if isinstance(a, torch.Tensor) and a.untyped_storage().data_ptr() not in self.made:
-                self.external.append((str(func), a.untyped_storage().data_ptr()))
-        out = func(*args, **kwargs)
-        self.made.update(t.untyped_storage().data_ptr() for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor))
-        return out
-
-
 @pytest.mark.parametrize(("model", "calls"), [("schnet", "gradients"), ("painn", "gradients"), ("mace", "gradients"),
                                               ("schnet", "predictions"), ("mace", "predictions")])
 def test_a_captured_step_would_replay_what_an_eager_step_runs(tmp_path, model, calls):
@@ -91,7 +67,7 @@ def test_a_captured_step_would_replay_what_an_eager_step_runs(tmp_path, model, c
     recorded, eager = [], gradients._run
 
     def watched(batch):  # what a graph would hold: the objective and its backward on the static copies
-        with _Kernels() as kernels:
+        with Kernels() as kernels:
             out = eager(batch)
         recorded.append(kernels)
         return out

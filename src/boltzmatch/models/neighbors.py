@@ -43,9 +43,10 @@ class Edges:
         return (self.i < self.j) | ((self.i == self.j) & _positive(self.vectors.detach()))
 
 
-def _molecule_pairs(batch: AtomsBatch, sizes: torch.Tensor, n_candidates: int, cutoff: float):
+def _molecule_pairs(batch: AtomsBatch, sizes: torch.Tensor, n_candidates: int, cutoff: float | None):
     """Pairs within each non-periodic structure: all ``n_candidates`` pairs of its atoms (``sizes``: per atom,
     the atoms of its structure, 0 in periodic ones), then a distance mask: one read-back from a GPU (the count).
+    ``cutoff=None``: no distance mask, every pair of distinct atoms.
 
     Relies on the AtomsBatch layout: the atoms of a structure are contiguous and in order.
     """
@@ -57,8 +58,11 @@ def _molecule_pairs(batch: AtomsBatch, sizes: torch.Tensor, n_candidates: int, c
     within = torch.arange(n_candidates, device=device) - torch.repeat_interleave(
         torch.cumsum(sizes, 0) - sizes, sizes, output_size=n_candidates)
     j = offsets[index[i]] + within
-    pos = batch.positions.detach()
-    kept = ((i != j) & ((pos[j] - pos[i]).norm(dim=1) < cutoff)).nonzero().squeeze(1)
+    keep = i != j
+    if cutoff is not None:
+        pos = batch.positions.detach()
+        keep &= (pos[j] - pos[i]).norm(dim=1) < cutoff
+    kept = keep.nonzero().squeeze(1)
     return i.index_select(0, kept), j.index_select(0, kept)
 
 
@@ -119,6 +123,10 @@ class PairList:
     #: the candidates are exactly the pairs within ``cutoff`` at ``positions``, and no structure is periodic: a
     #: model at this cutoff keeps them all, and one direction of each is ``i < j`` (half of them, no read-back)
     exact: bool = field(default=False, init=False, repr=False, compare=False)
+    #: the candidates are every pair of distinct atoms of each molecule, whatever their distance
+    #: (:func:`complete_pairs`): they cover any cutoff at any positions of these atoms, and a model that masks
+    #: pairs beyond its cutoff (``neighbor_list(..., masked=True)``) takes them all, with no search or read-back
+    complete: bool = field(default=False, init=False, repr=False, compare=False)
     #: the last positive answer (:class:`_Answer`): an MD step asks twice (the force call, then the model's
     #: neighbour list), and the second use of the pairs needs the count the first one read back
     _covered: _Answer | None = field(default=None, init=False, repr=False, compare=False)
@@ -127,6 +135,10 @@ class PairList:
         """Whether every pair of ``batch`` within ``cutoff`` (Å) is among the candidates. One read-back from a
         GPU: the largest move since the search, together with the count of candidates within ``cutoff`` that
         :func:`neighbor_list` then takes (:meth:`within`)."""
+        if self.complete:  # any positions of the same atoms (the same index tensor: no read-back)
+            return batch.structure_index is self.structure_index or (
+                batch.structure_index.shape == self.structure_index.shape
+                and torch.equal(batch.structure_index, self.structure_index))
         last = self._covered
         if last is not None and _same_tensors(last.key, _covered_key(batch)) and last.cutoff >= cutoff:
             return True  # the same position, index and cell tensors, unchanged since
@@ -211,6 +223,20 @@ def find_pairs(batch: AtomsBatch, cutoff: float) -> PairList:
     return pairs.found_for(batch, exact=not n_periodic)
 
 
+def complete_pairs(batch: AtomsBatch) -> PairList:
+    """Every directed pair of distinct atoms inside each structure of ``batch``, whatever their distance: MD's
+    candidates for molecules when nothing may be searched or read back during a step (a CUDA graph of the force
+    call). One read-back here, the pair count. Periodic structures have no such list (ValueError)."""
+    if bool(batch.pbc.any()):
+        raise ValueError("complete pairs are for molecules: a structure of the batch is periodic")
+    sizes = batch.atoms_per_structure[batch.structure_index]
+    i, j = _molecule_pairs(batch, sizes, int(sizes.sum()), None)
+    pairs = PairList(i=i, j=j, unit_shifts=None, cutoff=float("inf"), positions=batch.positions.detach().clone(),
+                     cell=batch.cell.detach().clone(), structure_index=batch.structure_index)
+    pairs.complete = True
+    return pairs.found_for(batch, exact=False)
+
+
 def _positive(v: torch.Tensor) -> torch.Tensor:
     """Lexicographically positive vectors (first non-zero component > 0)."""
     return (v[:, 0] > 0) | ((v[:, 0] == 0) & ((v[:, 1] > 0) | ((v[:, 1] == 0) & (v[:, 2] > 0))))
@@ -238,9 +264,11 @@ def _reused(pairs: PairList, batch: AtomsBatch, cutoff: float, half: bool) -> to
     return kept if len(kept) < len(keep) else None
 
 
-def neighbor_list(batch: AtomsBatch, cutoff: float, *, half: bool = False) -> Edges:
+def neighbor_list(batch: AtomsBatch, cutoff: float, *, half: bool = False, masked: bool = False) -> Edges:
     """All directed pairs with distance < ``cutoff`` (Å) in ``batch``; ``half=True`` keeps one
-    direction of each (the rule of :meth:`Edges.half`).
+    direction of each (the rule of :meth:`Edges.half`). ``masked=True``: the caller multiplies every pair's
+    contribution by a cutoff function that is zero, with its derivative, at distances ≥ ``cutoff``; it may then be
+    given pairs beyond the cutoff, and takes a :func:`complete_pairs` list whole (no mask, no read-back).
 
     Reuses ``batch.pairs`` when they cover ``cutoff`` at these positions (:meth:`PairList.covers`): MD's
     candidates found with a skin, or the data set's own pairs that a training batch brings.
@@ -252,7 +280,7 @@ def neighbor_list(batch: AtomsBatch, cutoff: float, *, half: bool = False) -> Ed
     if isinstance(pairs, PairList) and pairs.covers(batch, cutoff):
         # pairs of molecules searched at these positions and this cutoff (the data set's, packed): every
         # candidate is kept
-        exact = pairs.exact and pairs.cutoff == cutoff
+        exact = (pairs.exact and pairs.cutoff == cutoff) or (pairs.complete and masked)
     else:
         pairs = find_pairs(batch, cutoff)
         exact = pairs.exact

@@ -86,7 +86,7 @@ class PaiNN(EnergyModel):
         xavier_init(self)
 
     def atomic_energy(self, batch: AtomsBatch) -> torch.Tensor:
-        edges = neighbor_list(batch, self.cutoff)
+        edges = neighbor_list(batch, self.cutoff, masked=True)  # f_c masks every message
         dtype = batch.positions.dtype
         s = self.embedding(batch.numbers).to(dtype)
         if self.noise_embedding is not None:

@@ -79,7 +79,7 @@ class SchNet(EnergyModel):
         xavier_init(self)
 
     def atomic_energy(self, batch: AtomsBatch) -> torch.Tensor:
-        edges = neighbor_list(batch, self.cutoff, half=True)  # one direction of every pair
+        edges = neighbor_list(batch, self.cutoff, half=True, masked=True)  # one direction of every pair; f_c masks
         i, j, distances = edges.i, edges.j, edges.distances
         x = self.embedding(batch.numbers).to(batch.positions.dtype)
         if self.noise_embedding is not None:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import time
+import warnings
 
 import torch
 
 from ..data.atoms_batch import AtomsBatch
 from ..models.base import model_dtype
 from ..models.filter_table import DEFAULT_SPACING
-from ..models.neighbors import find_pairs
+from ..models.neighbors import complete_pairs, find_pairs
+from ..utils.device import capture_cuda_graph, graph_failure
 
 #: Å beyond the model's cutoff within which MD keeps candidate pairs (see :class:`ModelForces`)
 NEIGHBOR_SKIN = 1.0
@@ -26,11 +28,22 @@ class ModelForces:
     ``search_seconds`` accumulate the wall time spent in the model's forward and backward and in
     neighbour searches, so a run can state the share of a step spent outside the model.
     ``compile_forces`` evaluates the model under ``torch.compile`` (off by default: on the CPU it ran at 0.9×).
+
+    ``cuda_graphs`` replays the force call (the model's forward and the backward to the positions) as a CUDA
+    graph, captured at the third call for the replicas of the moment and again after replicas stop. A graph
+    replays fixed kernels, so nothing in the call may be searched or read back: molecules get every pair of their
+    atoms as candidates once (:func:`~boltzmatch.models.neighbors.complete_pairs`), which the models that mask
+    pairs beyond their cutoff (SchNet, PaiNN, MACE) take whole. Off with a warning on the CPU, with
+    ``compile_forces`` and for periodic structures; a capture that fails (a model that searches or reads back)
+    warns and the run goes on without graphs.
     """
+
+    #: eager calls for each set of replicas before its capture (lazy set-ups, MACE's TorchScript profiling runs)
+    GRAPH_WARMUP = 2
 
     def __init__(self, model: torch.nn.Module, numbers: torch.Tensor, structure_index: torch.Tensor,
                  cell: torch.Tensor, pbc: torch.Tensor, *, skin: float = NEIGHBOR_SKIN, exact_filters: bool = False,
-                 compile_forces: bool = False):
+                 compile_forces: bool = False, cuda_graphs: bool = False):
         self.model = model.eval()
         for p in self.model.parameters():
             p.requires_grad_(False)
@@ -49,8 +62,22 @@ class ModelForces:
         self.cutoff = float(cutoff) if isinstance(cutoff, int | float) and cutoff > 0 else None
         self.skin = float(skin)
         self.model_seconds = self.search_seconds = 0.0
-        self.searches = 0
+        self.searches = self.replays = 0
+        self.graphs = cuda_graphs and self._graphs_apply(pbc)
+        self.capture = True  # False: the graph path's static copies run eagerly (how the CPU tests check it)
         self.set_system(numbers, structure_index, cell, pbc)
+
+    def _graphs_apply(self, pbc: torch.Tensor) -> bool:
+        reason = None
+        if self.compiled:
+            reason = "--compile already chooses how the model's kernels run"
+        elif self.cutoff is not None and bool(pbc.any()):
+            reason = "periodic structures search their neighbours as atoms move"
+        elif self.device.type != "cuda":
+            reason = f"the model's device is {self.device.type}"
+        if reason is not None:
+            warnings.warn(f"--cuda-graphs ignored: {reason}", stacklevel=3)
+        return reason is None
 
     def set_system(self, numbers, structure_index, cell, pbc) -> None:
         self.numbers = numbers.to(self.device)
@@ -58,8 +85,12 @@ class ModelForces:
         self.cell = cell.to(self.device, self.dtype)
         self.pbc = pbc.to(self.device)
         self.pairs = None  # replicas changed: search again
+        self._graph = self._static = None  # and capture again
+        self._calls = 0
 
     def __call__(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.graphs:
+            return self._graphed(positions)
         pos = positions.detach().to(self.device, self.dtype)
         batch = AtomsBatch(positions=pos, numbers=self.numbers, structure_index=self.structure_index,
                                  cell=self.cell, pbc=self.pbc, pairs=self.pairs)
@@ -75,3 +106,42 @@ class ModelForces:
             (grad,) = torch.autograd.grad(energy.sum(), batch.positions)
         self.model_seconds += time.perf_counter() - start
         return energy.detach().to(positions), (-grad).to(positions)
+
+    def _evaluate(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Energy (eV) and forces (eV/Å) at ``positions``, a leaf that requires grad, with the pairs as they are."""
+        batch = AtomsBatch(positions=positions, numbers=self.numbers, structure_index=self.structure_index,
+                           cell=self.cell, pbc=self.pbc, pairs=self.pairs)
+        with torch.enable_grad():
+            energy = self.evaluate(batch)
+            (grad,) = torch.autograd.grad(energy.sum(), positions)
+        return energy.detach(), -grad
+
+    def _graphed(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The force call on static positions: eager for the first ``GRAPH_WARMUP`` calls of these replicas, then
+        captured and replayed. The outputs are copied out: the next replay overwrites the graph's."""
+        if self._static is None:
+            self._static = positions.detach().to(self.device, self.dtype).clone().requires_grad_(True)
+            if self.cutoff is not None:
+                self.pairs = complete_pairs(AtomsBatch(positions=self._static.detach(), numbers=self.numbers,
+                                                       structure_index=self.structure_index, cell=self.cell,
+                                                       pbc=self.pbc))
+        with torch.no_grad():
+            self._static.copy_(positions)
+        self._calls += 1
+        start = time.perf_counter()
+        if self._calls <= self.GRAPH_WARMUP or not self.capture:
+            energy, forces = self._evaluate(self._static)
+        else:
+            if self._graph is None:
+                try:
+                    self._graph = capture_cuda_graph(lambda: self._evaluate(self._static), self.device)
+                except RuntimeError as error:
+                    warnings.warn(f"CUDA graphs off for this run: capturing the MD force call failed "
+                                  f"({graph_failure(error)})", stacklevel=4)
+                    self.graphs, self.pairs = False, None
+                    return self(positions)
+            graph, (energy, forces) = self._graph
+            graph.replay()
+            self.replays += 1
+        self.model_seconds += time.perf_counter() - start
+        return energy.to(positions, copy=True), forces.to(positions, copy=True)

@@ -81,6 +81,7 @@ def simulate(
     skin: float = NEIGHBOR_SKIN,
     exact_filters: bool = False,
     compile_forces: bool = False,
+    cuda_graphs: bool = False,
     criterion: str = "graph",
     persist: float = DEFAULT_PERSIST_FS,
     rdf_window: float = DEFAULT_RDF_WINDOW_FS,
@@ -110,8 +111,9 @@ def simulate(
         cutoff for the candidate pairs reused between steps (:class:`ModelForces`; 0: every step).
     device, replicas
         ``auto`` (CUDA when present), ``cpu``, ``cuda[:N]``; ``replicas="auto"``: as many as the GPU's memory holds.
-    exact_filters, compile_forces
-        SchNet's filters exactly, not from tables (~1e-5 eV/Å off); the model under ``torch.compile``.
+    exact_filters, compile_forces, cuda_graphs
+        SchNet's filters exactly, not from tables (~1e-5 eV/Å off); the model under ``torch.compile``; the force
+        call replayed as a CUDA graph, molecules with every pair of their atoms as candidates (:class:`ModelForces`).
 
     Returns
     -------
@@ -138,21 +140,29 @@ def simulate(
     if hasattr(model, "check_elements"):
         model.check_elements(torch.as_tensor(np.concatenate([a.numbers for a in structures])))
     run = _Simulation(model, structures, monitor, settings, out, dev, write_trajectories=write_trajectories,
-                      forces_options={"skin": skin, "exact_filters": exact_filters, "compile_forces": compile_forces})
+                      forces_options={"skin": skin, "exact_filters": exact_filters, "compile_forces": compile_forces,
+                                      "cuda_graphs": cuda_graphs})
+    _begin_or_resume(run, resume, names, picks, progress=progress)
+    return run.run(names["model"], progress=progress, checkpoint_seconds=checkpoint_seconds)
+
+
+def _begin_or_resume(run: _Simulation, resume: bool, names: dict, picks: np.ndarray, *, progress: bool) -> None:
+    """Continue from ``out/checkpoint.pt`` (``resume``), or begin and write ``simulation.json`` (what started the
+    run, with its settings) and, for the bond criterion, what it finds in the reference itself."""
+    out, settings = run.out, run.settings
     out.mkdir(parents=True, exist_ok=True)
     if resume and run.checkpoint_path.exists():
-        run.restore(torch.load(run.checkpoint_path, weights_only=False, map_location=dev))
-    else:
-        if resume:
-            print(f"boltzmatch: no checkpoint in {out}; starting a new simulation")
-        run.begin()
-        atomic_write_text(out / "simulation.json", json.dumps(
-            {"model": names["model"], "start": names["start"], "reference": names["reference"],
-             "reference_check": names["reference_check"], "start_indices": picks.tolist(), **settings}, indent=2))
-        if progress and criterion == "bond":
-            for line in names["reference_check"]:
-                print(f"boltzmatch: warning: {line}", file=sys.stderr)
-    return run.run(names["model"], progress=progress, checkpoint_seconds=checkpoint_seconds)
+        run.restore(torch.load(run.checkpoint_path, weights_only=False, map_location=run.dev))
+        return
+    if resume:
+        print(f"boltzmatch: no checkpoint in {out}; starting a new simulation")
+    run.begin()
+    atomic_write_text(out / "simulation.json", json.dumps(
+        {"model": names["model"], "start": names["start"], "reference": names["reference"],
+         "reference_check": names["reference_check"], "start_indices": picks.tolist(), **settings}, indent=2))
+    if progress and settings["criterion"] == "bond":
+        for line in names["reference_check"]:
+            print(f"boltzmatch: warning: {line}", file=sys.stderr)
 
 
 def _monitor(structures: list[Atoms], reference: list[Atoms], name: str, settings: dict
@@ -281,6 +291,7 @@ class _Simulation:
         timing = {"loop_seconds": loop, "model_seconds": forces.model_seconds,
                   "neighbor_search_seconds": forces.search_seconds, "neighbor_searches": forces.searches,
                   "filters": forces.filters, "compiled": forces.compiled, "device": device_name(self.dev),
+                  "cuda_graph_replays": forces.replays,
                   "outside_model_fraction": max(0.0, 1.0 - forces.model_seconds / loop) if self.steps_done else 0.0}
         return summarize_simulation(self.book, self.settings, self.model_name, self.n_steps,
                                     min(self.step_reached, self.n_steps), self.dt_ps, done,
@@ -291,7 +302,7 @@ class _Simulation:
         step first and checkpoint. Returns the summary, also written to ``summary.json``."""
         self.model_name, self.checkpoint_seconds = model_name, checkpoint_seconds
         self.forces.model_seconds = self.forces.search_seconds = 0.0  # time the loop only
-        self.forces.searches = 0
+        self.forces.searches = self.forces.replays = 0
         self.t0 = _clock()
         self.last_checkpoint, self.last_summary = self.t0, -float("inf")  # first summary at the first frame
         self.steps_done = self.replica_steps = 0

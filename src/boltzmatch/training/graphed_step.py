@@ -35,6 +35,7 @@ import torch
 from ..data.atoms_batch import AtomsBatch
 from ..models.base import energy_and_forces
 from ..models.neighbors import PairList
+from ..utils.device import capture_cuda_graph, graph_failure
 
 #: a batch's loss and detached metrics (tensors), computed with autograd so that ``loss.backward()`` works
 Compute = Callable[[AtomsBatch], tuple[torch.Tensor, dict[str, torch.Tensor]]]
@@ -150,22 +151,13 @@ class ShapeGraphs:
         """Capture ``entry``'s call (PyTorch's recipe: a warm-up on a side stream, then the capture); ``False``,
         graphs off, where it fails."""
         batch = entry.static.batch
-        device = batch.positions.device
         try:
-            side = torch.cuda.Stream(device)
-            side.wait_stream(torch.cuda.current_stream(device))
-            with torch.cuda.stream(side):
-                self._run(batch)
-            torch.cuda.current_stream(device).wait_stream(side)
-            graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph):
-                outputs = self._run(batch)
+            graph, outputs = capture_cuda_graph(lambda: self._run(batch), batch.positions.device)
         except RuntimeError as error:
             self.graphs = False
             self.captured.clear()
-            message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            warnings.warn(f"CUDA graphs off for this run: capturing a {type(self).__name__} call failed ({message})",
-                          stacklevel=3)
+            warnings.warn(f"CUDA graphs off for this run: capturing a {type(self).__name__} call failed "
+                          f"({graph_failure(error)})", stacklevel=3)
             return False
         entry.graph, entry.outputs, entry.state = graph, outputs, self._state()
         return True

@@ -7,11 +7,14 @@ so that the CPU path and the GPU path are the same code with another ``torch.dev
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import torch
 
 from ..errors import BoltzmatchError
+
+T = TypeVar("T")
 
 DEVICE_HELP = "auto (CUDA when present, else CPU), cpu, cuda or cuda:N"
 PRECISIONS = ("float32", "tf32", "bf16", "fp16")
@@ -139,3 +142,25 @@ def tensors_to(value, device: torch.device):
     if isinstance(value, list | tuple):
         return type(value)(tensors_to(item, device) for item in value)
     return value
+
+
+def capture_cuda_graph(run: Callable[[], T], device: torch.device) -> tuple[torch.cuda.CUDAGraph, T]:
+    """``run()`` captured as a CUDA graph on ``device``, and the outputs of the capture (the memory every replay
+    overwrites). PyTorch's recipe: one warm-up call on a side stream (lazy set-ups, cuBLAS workspaces), then the
+    capture; ``run`` must not read back from the device or copy from the host. Errors propagate (a RuntimeError
+    where the capture failed): the caller decides to run without graphs."""
+    side = torch.cuda.Stream(device)
+    side.wait_stream(torch.cuda.current_stream(device))
+    with torch.cuda.stream(side):
+        run()
+    torch.cuda.current_stream(device).wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        outputs = run()
+    return graph, outputs
+
+
+def graph_failure(error: BaseException) -> str:
+    """The first line of a failed capture's error, for a one-line warning."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

@@ -122,7 +122,7 @@ class MACEModel(ExternalModel):
         self.register_buffer("z_index", index, persistent=False)
 
     def foreign_energy(self, batch: AtomsBatch) -> torch.Tensor:
-        edges = neighbor_list(batch, self.cutoff)
+        edges = neighbor_list(batch, self.cutoff, masked=True)  # MACE's envelope is 0 beyond r_max
         positions = batch.positions if batch.positions.requires_grad else batch.positions.detach()
         dtype = positions.dtype
         node_attrs = self._node_attrs(batch.numbers, dtype, batch.element_counts)
