@@ -109,7 +109,7 @@ class MoleculeGraphs:
         i, j = (torch.as_tensor(x) for x in self.upper)
         distances = (positions[:, j] - positions[:, i]).norm(dim=-1)
         adjacency = (distances < self.cut.to(positions)).cpu().numpy()
-        return [np.packbits(row).tobytes() for row in adjacency]
+        return [row.tobytes() for row in np.packbits(adjacency, axis=1)]
 
     def graph(self, key: bytes) -> Graph:
         """Per atom, the atoms bonded to it in the graph ``key``."""

@@ -156,6 +156,8 @@ class StabilityMonitor:
             offset += self.counts[r]
         self.n_active = len(replica_ids)
         self.active_ids = list(replica_ids)
+        self._rows: list | None = None  # :meth:`_molecule_rows`, for these replicas
+        self._rows_device: torch.device | None = None
 
         def cat(parts, dtype):
             return torch.as_tensor(np.concatenate(parts) if parts else np.zeros(0), dtype=dtype)
@@ -177,17 +179,29 @@ class StabilityMonitor:
     def graph_keys(self, positions: torch.Tensor) -> list[bytes | None]:
         """The bond graph of each active replica (None where the bond rule applies)."""
         keys: list[bytes | None] = [None] * self.n_active
-        starts = np.cumsum([0] + [self.counts[r] for r in self.active_ids])
-        by_molecule: dict[int, list[int]] = {}
-        for slot, r in enumerate(self.active_ids):
-            if self.graphs[r] is not None:
-                by_molecule.setdefault(id(self.graphs[r]), []).append(slot)
-        for slots in by_molecule.values():
-            graphs = self.graphs[self.active_ids[slots[0]]]
-            stacked = torch.stack([positions[starts[s]:starts[s + 1]] for s in slots]).double()
+        for graphs, slots, rows in self._molecule_rows(positions.device):
+            # one gather for all replicas of a molecule (a slice each was one kernel per replica on a GPU)
+            stacked = positions.index_select(0, rows).view(len(slots), -1, 3).double()
             for slot, key in zip(slots, graphs.keys(stacked), strict=True):
                 keys[slot] = key
         return keys
+
+    def _molecule_rows(self, device: torch.device) -> list[tuple[MoleculeGraphs, list[int], torch.Tensor]]:
+        """Per molecule under the graph rule: its graphs, its active slots and their atoms' rows in the flat
+        positions (on ``device``); worked out once per set of active replicas."""
+        if self._rows is None or self._rows_device != device:
+            starts = np.cumsum([0] + [self.counts[r] for r in self.active_ids])
+            by_molecule: dict[int, list[int]] = {}
+            for slot, r in enumerate(self.active_ids):
+                if self.graphs[r] is not None:
+                    by_molecule.setdefault(id(self.graphs[r]), []).append(slot)
+            self._rows = []
+            for slots in by_molecule.values():
+                graphs = self.graphs[self.active_ids[slots[0]]]
+                rows = (starts[slots][:, None] + np.arange(len(graphs.numbers))).reshape(-1)
+                self._rows.append((graphs, slots, torch.as_tensor(rows, device=device)))
+            self._rows_device = device
+        return self._rows
 
     def structure_reasons(self, positions: torch.Tensor, time_ps: float | None = None
                           ) -> list[tuple[str | None, bytes | None]]:
