@@ -265,3 +265,26 @@ def test_the_compute_device_is_a_setting_that_training_uses(make_window, tmp_pat
     assert again.session.device() == "cpu" and again.device_actions["cpu"].isChecked()
     with pytest.raises(BoltzmatchError, match="--device cuda:99"):
         again.session.set_device("cuda:99")
+
+
+def test_cuda_graphs_are_a_setting_passed_to_runs_on_a_cuda_device(make_window, tmp_path, monkeypatch):
+    """Settings ▸ Replay CUDA graphs: persists, off at first; training and MD get ``cuda_graphs`` only where the
+    compute device is a CUDA one."""
+    settings_file = tmp_path / "graphs.ini"
+    window = make_window(settings_file=settings_file)
+    assert not window.session.cuda_graphs() and not window.cuda_graphs_action.isChecked()
+    window.cuda_graphs_action.trigger()
+    window.device_actions["cpu"].trigger()
+    assert window.session.cuda_graphs()
+    assert window.train._common()["device"] == "cpu" and "cuda_graphs" not in window.train._common()
+    again = make_window(settings_file=settings_file)
+    assert again.session.cuda_graphs() and again.cuda_graphs_action.isChecked()
+    import torch
+
+    import boltzmatch.utils.device as device
+
+    monkeypatch.setattr(again.session, "device", lambda: "cuda")  # as on a machine with a GPU
+    monkeypatch.setattr(device, "resolve_device", lambda spec: torch.device(spec))
+    assert again.session.compute_options() == {"device": "cuda", "cuda_graphs": True}
+    again.cuda_graphs_action.trigger()
+    assert again.session.compute_options() == {"device": "cuda"}

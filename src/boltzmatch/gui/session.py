@@ -48,6 +48,23 @@ class Session(QObject):
         resolve_device(device)  # a device this machine lacks is refused here, not when a run starts
         self.settings.setValue("compute/device", device)
 
+    def cuda_graphs(self) -> bool:
+        """Whether training and MD on a CUDA device replay CUDA graphs (``--cuda-graphs``); persists, off at first."""
+        return str(self.settings.value("compute/cuda_graphs", "false")).lower() in ("true", "1")
+
+    def set_cuda_graphs(self, on: bool) -> None:
+        self.settings.setValue("compute/cuda_graphs", "true" if on else "false")
+
+    def compute_options(self) -> dict:
+        """What a training or MD call from the app takes from Settings: ``device``, and ``cuda_graphs`` where the
+        device is a CUDA one (elsewhere graphs do not apply, and asking would only warn)."""
+        from ..utils.device import resolve_device
+
+        options: dict = {"device": self.device()}
+        if self.cuda_graphs() and resolve_device(options["device"]).type == "cuda":
+            options["cuda_graphs"] = True
+        return options
+
     # runs ---------------------------------------------------------------------------------------
     def new_path(self, stem: str, suffix: str = "") -> Path:
         """A name under the working folder that does not exist yet (``stem``, ``stem_2``, …)."""

@@ -79,7 +79,13 @@ class MainWindow(QMainWindow):
         quit_action = QAction("Quit", self)
         quit_action.triggered.connect(self.close)
         file_menu.addAction(quit_action)
-        self._device_menu(self.menuBar().addMenu("&Settings").addMenu("Compute device"))
+        settings_menu = self.menuBar().addMenu("&Settings")
+        self._device_menu(settings_menu.addMenu("Compute device"))
+        self.cuda_graphs_action = QAction("Replay CUDA graphs (training and MD on a CUDA device)", self,
+                                          checkable=True)
+        self.cuda_graphs_action.setChecked(self.session.cuda_graphs())
+        self.cuda_graphs_action.toggled.connect(self.session.set_cuda_graphs)
+        settings_menu.addAction(self.cuda_graphs_action)
 
     def _device_menu(self, menu) -> None:
         """auto, cpu and each CUDA device this machine has; the choice persists (training and MD use it)."""

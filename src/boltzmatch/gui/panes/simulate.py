@@ -139,8 +139,8 @@ class SimulatePane(Pane):
         worker = self.run(simulate, run, data, out=str(self.out), replicas=self.replicas.value(),
                           temperature=self.temperature.value(), time=self.time.value(),
                           timestep=self.timestep.value(), integrator=self.integrator.currentText(),
-                          seed=self.seed.value(), device=self.session.device(), progress=self.progress, name="simulate",
-                          on_result=self.show_summary)
+                          seed=self.seed.value(), progress=self.progress, name="simulate",
+                          on_result=self.show_summary, **self.session.compute_options())
         worker.signals.progress.connect(self._progress)
         worker.signals.finished.connect(self._finished)
         worker.signals.cancelled.connect(self._stopped)

@@ -132,7 +132,7 @@ class TrainPane(Pane):
             raise BoltzmatchError(f"training settings: {exc}") from None
         if self.temperature.value() > 0:
             kwargs["temperature"] = self.temperature.value()
-        kwargs["device"] = self.session.device()  # Settings ▸ Compute device
+        kwargs.update(self.session.compute_options())  # Settings ▸ Compute device, CUDA graphs
         return kwargs
 
     def start(self) -> None:
@@ -170,7 +170,7 @@ class TrainPane(Pane):
         except (BoltzmatchError, KeyError) as exc:
             self.show_error(f"{run}: cannot resume ({exc})", "")
             return
-        self._launch(train, data, run, out=str(run), resume=True, device=self.session.device())
+        self._launch(train, data, run, out=str(run), resume=True, **self.session.compute_options())
 
     def _launch(self, fn, first, run_dir: Path, **kwargs) -> None:
         self.current = Path(run_dir)
