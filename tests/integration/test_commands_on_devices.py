@@ -45,6 +45,8 @@ def test_every_command_that_computes_takes_device():
     assert set(commands) == COMPUTING | PLACING | OTHERS, "a new command: sort it into one of the three sets"
     assert {c for c, options in commands.items() if "--device" in options} == COMPUTING
     assert {c for c, options in commands.items() if "--gpus" in options} == PLACING
+    graphed = {c for c, options in commands.items() if "--cuda-graphs" in options}
+    assert graphed == {"train", "finetune", "simulate", "refine", "compare"}  # the commands that train or run MD
 
 
 @pytest.fixture(scope="module")

@@ -122,6 +122,7 @@ def compare(
     parity: bool = False,
     reference: str | Path | None = None,
     device: str = "auto",
+    cuda_graphs: bool = False,
 ) -> dict:
     """Judge the models in ``run_dirs`` against the labelled ``test`` frames (a held-out reference
     trajectory the models never saw); writes ``out``. ``reference`` is the old name of ``test`` (deprecated).
@@ -132,7 +133,8 @@ def compare(
     100 reference frames) and its sharpness. Returns {model name: metrics} (energies in meV,
     forces in meV/Å, times in ps) plus ``report`` (the path of report.md); with ``parity``, also each
     model's per-frame ``energy_predicted`` and ``energy_reference`` (eV) under ``parity`` (the app's
-    parity plot, whose points open their frame). ``device``: where the simulations run (auto: CUDA when present).
+    parity plot, whose points open their frame). ``device``: where the simulations run (auto: CUDA when present);
+    ``cuda_graphs``: their force calls replayed as CUDA graphs (:class:`~boltzmatch.simulate.ModelForces`).
     """
     if reference is not None:
         warnings.warn("compare(reference=...) is deprecated and goes in the next release; use test=...",
@@ -163,7 +165,7 @@ def compare(
         _simulate_and_judge(run_dirs, names, frames, results, out, start=start, temperature=temperature,
                             replicas=replicas, time=time, timestep=timestep, integrator=integrator,
                             interval=interval, seed=seed, progress=progress, data_options=data_options,
-                            device=device)
+                            device=device, cuda_graphs=cuda_graphs)
 
     if landscape:
         from .landscape import landscape as make_landscape
@@ -243,7 +245,8 @@ def _default_names(run_dirs: Sequence[str | Path]) -> list[str]:
 
 
 def _simulate_and_judge(run_dirs, names, frames, results, out, *, start, temperature, replicas, time, timestep,
-                        integrator, interval, seed, progress, data_options, device="auto") -> None:
+                        integrator, interval, seed, progress, data_options, device="auto",
+                        cuda_graphs=False) -> None:
     from ..data.geometry import composition_key, group_by_composition
     from ..simulate import simulate as run_md
     from . import plots
@@ -255,7 +258,8 @@ def _simulate_and_judge(run_dirs, names, frames, results, out, *, start, tempera
     for name, run_dir in zip(names, run_dirs, strict=True):
         summary = run_md(run_dir, start_frames, out=out / "simulations" / name, temperature=temperature,
                          replicas=replicas, time=time, timestep=timestep, integrator=integrator, interval=interval,
-                         seed=seed, reference=frames, progress=progress, device=device)
+                         seed=seed, reference=frames, progress=progress, device=device,
+                         cuda_graphs=cuda_graphs)
         entry = results[name]
         entry["median_time_to_collapse_ps"] = summary["median_time_to_collapse_ps"]
         entry["collapsed_fraction"] = f"{summary['n_collapsed']}/{summary['replicas']}"

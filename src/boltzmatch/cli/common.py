@@ -118,8 +118,9 @@ def add_criterion_options(parser: argparse.ArgumentParser) -> None:
                        help="∫|h − h_ref| dr (0 … 2) beyond which the rdf criterion calls a collapse (default 0.25)")
 
 
-def add_device_options(parser: argparse.ArgumentParser, precision: bool = False) -> None:
-    """``--device`` (every command that computes) and, for training, ``--precision``."""
+def add_device_options(parser: argparse.ArgumentParser, precision: bool = False, cuda_graphs: bool = False) -> None:
+    """``--device`` (every command that computes); for training, ``--precision``; for training and MD (``precision``
+    or ``cuda_graphs``), ``--cuda-graphs``."""
     from ..utils.device import DEVICE_HELP, PRECISION_HELP, PRECISIONS
 
     group = parser.add_argument_group("device")
@@ -127,9 +128,11 @@ def add_device_options(parser: argparse.ArgumentParser, precision: bool = False)
     if precision:
         group.add_argument("--precision", choices=PRECISIONS, default=None,
                            help=PRECISION_HELP + " (default float32)")
+    if precision or cuda_graphs:
         group.add_argument("--cuda-graphs", action="store_true", default=None,
-                           help="replay each batch shape's training step as a CUDA graph (CUDA, float32/tf32, "
-                                "supervised or fisher objectives; docs/gpu.md)")
+                           help="on CUDA, replay the model's work as CUDA graphs: each batch shape's training step "
+                                "(float32/tf32, supervised or fisher objectives) and MD's force call (molecules; "
+                                "SchNet, PaiNN, MACE); docs/gpu.md")
 
 
 def device_kwargs(args: argparse.Namespace) -> dict:

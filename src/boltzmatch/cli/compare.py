@@ -32,7 +32,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     add_data_options(p)
-    add_device_options(p)
+    add_device_options(p, cuda_graphs=True)
     p.set_defaults(run=run)
 
 

@@ -45,7 +45,7 @@ def add_parser(subparsers) -> None:
                         "(default 0.5 with --objective fisher; 0 turns it off)")
     p.add_argument("--seed", type=int, default=0)
     add_cluster_options(p, "labelling")
-    add_device_options(p)
+    add_device_options(p, cuda_graphs=True)
     p.add_argument("--out", required=True, help="the refine folder (round_NN/, refine.csv, refine.json, refine.png)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(run=run)

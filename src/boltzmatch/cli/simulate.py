@@ -40,13 +40,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--compile", action="store_true",
                    help="evaluate the model under torch.compile (a compilation first; 0.9x on a 2-core CPU, "
                         "measure on your GPU with benchmarks/accelerator.py --part compile)")
-    p.add_argument("--cuda-graphs", action="store_true",
-                   help="replay the force call as a CUDA graph: no kernel launches or read-backs per step on the host "
-                        "(molecules; SchNet, PaiNN, MACE; docs/gpu.md)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_criterion_options(p)
     add_data_options(p)
-    add_device_options(p)
+    add_device_options(p, cuda_graphs=True)
     p.set_defaults(run=run)
 
 
@@ -72,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
             max_rdf_deviation=args.max_rdf_deviation,
             write_trajectories=not args.no_trajectories, resume=args.resume, device=args.device or "auto",
             progress=not args.quiet, exact_filters=args.exact_filters, compile_forces=args.compile,
-            cuda_graphs=args.cuda_graphs,
+            cuda_graphs=bool(args.cuda_graphs),
             data_options={k: v for k, v in data_kwargs(args).items() if v is not None},
         )
     except KeyboardInterrupt:

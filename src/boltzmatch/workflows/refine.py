@@ -76,6 +76,7 @@ class RefineSettings:
     energy_weight: float = 0.0
     huber_delta: float | None = None  # eV/Å as used (resolve_huber_delta); None: squared residuals
     device: str = "auto"  # where MD and fine-tuning compute (auto: CUDA when present)
+    cuda_graphs: bool = False  # MD's force calls and the fine-tuning steps replayed as CUDA graphs (on CUDA)
 
 
 SELECTIONS = ("failures", "uniform", "none")
@@ -85,7 +86,7 @@ REFINE_OBJECTIVES = ("fisher", "energy-forces", "fisher-cd")
 DEFAULT_HUBER_DELTA = 0.5
 #: what runs written before an option existed used (their settings.json lacks it)
 _LEGACY = {"selection": "failures", "objective": "fisher", "energy_weight": 0.0, "huber_delta": None,
-           "cd_weight": 1.0, "device": "auto"}
+           "cd_weight": 1.0, "device": "auto", "cuda_graphs": False}
 
 
 def _stored_settings(stored: dict) -> dict:
@@ -125,7 +126,7 @@ def refine(run_dir: str | Path, *, data: str | Path, out: str | Path, calculator
            selection: str = "failures", objective: str | None = None, energy_weight: float = 0.0,
            huber_delta: float | None = None, cd_weight: float = 1.0, progress: bool = True,
            reference: str | None = None, workers: int = 1, scheduler: str | None = None,
-           device: str = "auto") -> dict:
+           device: str = "auto", cuda_graphs: bool = False) -> dict:
     """Refine the model of ``run_dir`` (a run or a model file) by ``rounds`` rounds; returns the summary.
 
     ``calculator`` labels the chosen frames (xtb, emt, openmm; ``reference`` is its old name, deprecated).
@@ -140,6 +141,8 @@ def refine(run_dir: str | Path, *, data: str | Path, out: str | Path, calculator
     ``out`` is resumed when it holds the same settings; other settings there are an error.
     ``workers``/``scheduler`` label on a local Dask cluster of that many processes or on a running one
     (:func:`~boltzmatch.data.labelling.label_frames`); the labels are the same whichever labels them.
+    ``device`` is where MD and fine-tuning compute; ``cuda_graphs`` replays MD's force calls and the fine-tuning
+    steps as CUDA graphs there (docs/gpu.md).
     """
     if reference is not None:
         warnings.warn("refine(reference=...) is deprecated and goes in the next release; use calculator=...",
@@ -154,7 +157,8 @@ def refine(run_dir: str | Path, *, data: str | Path, out: str | Path, calculator
                               max_minutes=max_minutes, test=None if test is None else str(test), seed=int(seed),
                               selection=selection, objective=objective, energy_weight=float(energy_weight),
                               huber_delta=resolve_huber_delta(objective, huber_delta), cd_weight=float(cd_weight),
-                              device=str(resolve_device(device)) if device != "auto" else "auto")
+                              device=str(resolve_device(device)) if device != "auto" else "auto",
+                              cuda_graphs=bool(cuda_graphs))
     _validate(settings)
     from ..data import read_structures
     from ..runs.run_dir import read_config
@@ -165,8 +169,10 @@ def refine(run_dir: str | Path, *, data: str | Path, out: str | Path, calculator
     stored = out / "settings.json"
     if stored.exists():
         # runs written before these options existed hold none: read them as what those runs did
-        # the device is where it runs, not what it computes: a run started on a GPU resumes on a CPU
-        if ({**_stored_settings(json.loads(stored.read_text())), "device": settings.device}
+        # the device is where it runs, not what it computes: a run started on a GPU resumes on a CPU (and graphs
+        # replay the same kernels)
+        if ({**_stored_settings(json.loads(stored.read_text())), "device": settings.device,
+             "cuda_graphs": settings.cuda_graphs}
                 != asdict(settings)):
             raise BoltzmatchError(f"{out}: holds a refine run with other settings; choose another --out")
     else:
@@ -235,7 +241,8 @@ def _simulate(model, train: list[Atoms], md: Path, settings: RefineSettings, num
     resume = (md / "checkpoint.pt").exists()
     return simulate(model, train, out=md, temperature=settings.temperature, replicas=settings.replicas,
                     time=settings.time, timestep=settings.timestep, seed=settings.seed + number, resume=resume,
-                    interval=_interval(settings), progress=progress, device=settings.device)
+                    interval=_interval(settings), progress=progress, device=settings.device,
+                    cuda_graphs=settings.cuda_graphs)
 
 
 def _interval(settings: RefineSettings) -> int:
@@ -283,7 +290,7 @@ def _finetune(model, union: Path, run: Path, settings: RefineSettings, progress:
     if (run / "summary.txt").exists():
         return run
     if (run / rd.CHECKPOINT).exists():
-        train(union, out=run, resume=True, progress=progress, device=settings.device)
+        train(union, out=run, resume=True, progress=progress, device=settings.device, cuda_graphs=settings.cuda_graphs)
         return run
     fisher = settings.objective in FISHER_OBJECTIVES
     cd = {"negatives": str(negatives.resolve()), "weight": settings.cd_weight} if negatives is not None else None
@@ -292,7 +299,8 @@ def _finetune(model, union: Path, run: Path, settings: RefineSettings, progress:
              energy_weight=settings.energy_weight if fisher else None,
              huber_delta=settings.huber_delta if fisher else None,
              epochs=settings.epochs, lr=settings.lr, batch_size=settings.batch_size, seed=settings.seed,
-             max_minutes=settings.max_minutes, progress=progress, device=settings.device)
+             max_minutes=settings.max_minutes, progress=progress, device=settings.device,
+             cuda_graphs=settings.cuda_graphs)
     return run
 
 
