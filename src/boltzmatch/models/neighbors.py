@@ -127,6 +127,8 @@ class PairList:
     #: (:func:`complete_pairs`): they cover any cutoff at any positions of these atoms, and a model that masks
     #: pairs beyond its cutoff (``neighbor_list(..., masked=True)``) takes them all, with no search or read-back
     complete: bool = field(default=False, init=False, repr=False, compare=False)
+    #: complete pairs only: the indices of one direction of each pair (``i < j``), for half lists
+    half_index: torch.Tensor | None = field(default=None, init=False, repr=False, compare=False)
     #: the last positive answer (:class:`_Answer`): an MD step asks twice (the force call, then the model's
     #: neighbour list), and the second use of the pairs needs the count the first one read back
     _covered: _Answer | None = field(default=None, init=False, repr=False, compare=False)
@@ -234,6 +236,7 @@ def complete_pairs(batch: AtomsBatch) -> PairList:
     pairs = PairList(i=i, j=j, unit_shifts=None, cutoff=float("inf"), positions=batch.positions.detach().clone(),
                      cell=batch.cell.detach().clone(), structure_index=batch.structure_index)
     pairs.complete = True
+    pairs.half_index = (i < j).nonzero().squeeze(1)
     return pairs.found_for(batch, exact=False)
 
 
@@ -287,7 +290,9 @@ def neighbor_list(batch: AtomsBatch, cutoff: float, *, half: bool = False, maske
     positions = batch.positions
     i, j, unit_shifts = pairs.i, pairs.j, pairs.unit_shifts
     cell = batch.cell[batch.structure_index[i]] if unit_shifts is not None else None
-    if exact:
+    if exact and half and pairs.half_index is not None:
+        kept = pairs.half_index  # complete pairs: one direction of each, found with them
+    elif exact:
         # the distance mask the search applied is symmetric in i and j (no i == j), so i < j keeps exactly half
         # of the pairs: a count known on the host, and no read-back from a GPU
         half_mask = i < j
