@@ -162,6 +162,13 @@ class PairList:
         self._covered = _Answer(_covered_key(batch), cutoff, keep, int(count), vectors)
         return True
 
+    def mark_complete(self) -> PairList:
+        """Say that the candidates are every pair of distinct atoms of each molecule (see :attr:`complete`); the
+        caller knows (:func:`complete_pairs`, or a search that kept them all). One read-back: the half count."""
+        self.complete = True
+        self.half_index = (self.i < self.j).nonzero().squeeze(1)
+        return self
+
     def found_for(self, batch: AtomsBatch, *, exact: bool) -> PairList:
         """Mark the candidates as found at ``batch``'s very tensors, ``exact`` (see :attr:`exact`) or not."""
         self._covered = _Answer(_covered_key(batch), self.cutoff)
@@ -235,9 +242,7 @@ def complete_pairs(batch: AtomsBatch) -> PairList:
     i, j = _molecule_pairs(batch, sizes, int(sizes.sum()), None)
     pairs = PairList(i=i, j=j, unit_shifts=None, cutoff=float("inf"), positions=batch.positions.detach().clone(),
                      cell=batch.cell.detach().clone(), structure_index=batch.structure_index)
-    pairs.complete = True
-    pairs.half_index = (i < j).nonzero().squeeze(1)
-    return pairs.found_for(batch, exact=False)
+    return pairs.mark_complete().found_for(batch, exact=False)
 
 
 def _positive(v: torch.Tensor) -> torch.Tensor:

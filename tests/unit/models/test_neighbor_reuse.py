@@ -128,6 +128,50 @@ def test_md_forces_with_reused_pairs_equal_fresh_evaluations_bit_for_bit():
     assert forces.model_seconds > 0 and forces.search_seconds > 0
 
 
+@pytest.mark.parametrize("name", ["schnet", "painn", "mace"])
+def test_a_search_that_finds_every_pair_of_each_molecule_is_kept_for_good_and_read_nothing_back(name):
+    """Ethanol's 72 directed pairs are all within the default 5 Å + 1 Å skin: the list cannot grow, so it is kept
+    with no skin check, whatever the moves, and models that mask beyond their cutoff read nothing back (the skin
+    check's two numbers were read every step); the forces are those of a fresh search to the last bit."""
+    torch.manual_seed(0)
+    config = {"schnet": {"n_features": 16, "n_interactions": 1},
+              "painn": {"n_features": 16, "n_interactions": 1},
+              "mace": {"hidden_irreps": "8x0e + 8x1o", "max_ell": 1, "correlation": 2}}[name]
+    model = build_model({"name": name, "elements": [1, 6, 8], "dtype": "float64", **config})
+    batch = AtomsBatch.from_atoms([molecule("CH3CH2OH")] * 3, dtype=torch.float64)
+    forces = ModelForces(model, batch.numbers, batch.structure_index, batch.cell, batch.pbc)
+    rng = np.random.default_rng(2)
+    positions = batch.positions.clone()
+    forces(positions)
+    assert forces.pairs.complete and len(forces.pairs.i) == 3 * 72
+    for _ in range(5):  # 0.2 Å steps: past half the skin after the second
+        positions = positions + 0.2 * torch.as_tensor(rng.normal(size=positions.shape))
+        with ReadBacks() as reads:
+            energy, f = forces(positions)
+        assert reads.calls == []
+        fresh = batch.with_positions(positions.clone().requires_grad_(True))
+        reference = forces.evaluate(fresh)
+        (grad,) = torch.autograd.grad(reference.sum(), fresh.positions)
+        if name == "mace":
+            torch.testing.assert_close(f, -grad, rtol=0, atol=1e-12)
+        else:
+            assert torch.equal(energy, reference.detach()) and torch.equal(f, -grad)
+    assert forces.searches == 1
+
+
+def test_a_search_that_misses_a_pair_keeps_the_skin_check():
+    """Benzene's para hydrogens are ~5 Å apart: at a 2 Å cutoff + 1 Å skin the list misses pairs and stays a
+    list within a skin, searched again once atoms move past half of it."""
+    torch.manual_seed(0)
+    model = build_model({"name": "schnet", "n_features": 8, "n_interactions": 1, "cutoff": 2.0, "dtype": "float64"})
+    batch = AtomsBatch.from_atoms([molecule("C6H6")], dtype=torch.float64)
+    forces = ModelForces(model, batch.numbers, batch.structure_index, batch.cell, batch.pbc)
+    forces(batch.positions)
+    assert not forces.pairs.complete
+    forces(batch.positions + torch.tensor([[0.6, 0.0, 0.0]] + [[0.0, 0.0, 0.0]] * 11, dtype=torch.float64))
+    assert forces.searches == 2
+
+
 def test_tile_repeats_structures_one_batch_after_another():
     batch = AtomsBatch.from_atoms([molecule("H2O"), molecule("CH4")], dtype=torch.float64)
     twice = batch.tile(2)
