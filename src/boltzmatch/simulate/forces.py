@@ -27,9 +27,9 @@ class ModelForces:
     (the edges the model sees are exactly those of a fresh search). Where a search finds every pair of every
     molecule (small molecules: ethanol's 72 are all within 6 Å), the list cannot grow: it is kept for good,
     with no skin check, and models that mask pairs beyond their cutoff take it whole, so a step reads nothing
-    back from a GPU. ``model_seconds`` and
-    ``search_seconds`` accumulate the wall time spent in the model's forward and backward and in
-    neighbour searches, so a run can state the share of a step spent outside the model.
+    back from a GPU. ``model_seconds`` and ``search_seconds`` accumulate the wall time spent in the model's
+    forward and backward and in neighbour searches, so a run can state the share of a step spent outside the
+    model.
     ``compile_forces`` evaluates the model under ``torch.compile`` (off by default: on the CPU it ran at 0.9×).
 
     ``cuda_graphs`` replays the force call (the model's forward and the backward to the positions) as a CUDA
