@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 from .common import (
     add_alias,
@@ -46,7 +47,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
     p.add_argument("--schedule", choices=SCHEDULES, default="plateau")
     p.add_argument("--patience", type=int, default=20, help="early stopping: epochs without improvement")
-    p.add_argument("--ema-decay", type=float, default=0.99, help="EMA of weights (0 turns it off)")
+    p.add_argument("--ema-decay", type=_ema_decay, default="auto",
+                   help="decay per step of the weights' moving average: auto (0.99 up to batch 32, 0.99^(batch/32) "
+                        "above: the same horizon in structures), a number, or 0 (off)")
     p.add_argument("--clip", type=float, default=0.0, help="gradient-norm clipping limit (default 0: off)")
     p.add_argument("--val-fraction", type=float, default=0.1)
     p.add_argument("--test-fraction", type=float, default=0.1)
@@ -62,16 +65,25 @@ def add_parser(subparsers) -> None:
     p.set_defaults(run=run)
 
 
-def _ridge(text: str) -> float | str:
-    if text == "auto":
-        return text
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected 'auto' or a number ≥ 0, got {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"expected 'auto' or a number ≥ 0, got {text!r}")
-    return value
+def _auto_or_number(expected: str, allowed: Callable[[float], bool]) -> Callable[[str], float | str]:
+    """An argparse type: ``auto``, or a number that ``allowed`` accepts; else the error says ``expected``."""
+
+    def parse(text: str) -> float | str:
+        if text == "auto":
+            return text
+        try:
+            value = float(text)
+        except ValueError:
+            value = None
+        if value is None or not allowed(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+
+    return parse
+
+
+_ridge = _auto_or_number("'auto' or a number ≥ 0", lambda value: value >= 0)
+_ema_decay = _auto_or_number("'auto', 0 (off) or a number in (0, 1)", lambda value: 0 <= value < 1)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -47,7 +47,7 @@ def train(
     lr: float = 1e-3,
     schedule: str = "plateau",
     patience: int = 20,
-    ema_decay: float | None = 0.99,
+    ema_decay: float | str | None = "auto",
     clip: float | None = None,
     val_fraction: float = 0.1,
     test_fraction: float = 0.1,
@@ -80,10 +80,10 @@ def train(
     ``objective``: the supervised losses ``energy`` (per-atom energy MSE), ``forces`` (force-component MSE,
     eV²/Å²), ``energy-forces`` (weighted sum; the default), a score objective or ``cd`` (below). ``lr`` is Adam's
     learning rate; ``clip`` the gradient-norm limit, off by default (a limit of 10 slowed SchNet on ethanol: force
-    MAE 421 vs 289 meV/Å after 30 epochs); ``ema_decay`` the decay of the exponential moving average of weights
-    used for validation and the saved model (``None`` turns it off). ``resume=True`` continues the run in ``out``
-    from its last checkpoint and reaches the same result as an uninterrupted run. ``max_minutes`` stops after the
-    epoch that crosses this wall-time budget.
+    MAE 421 vs 289 meV/Å after 30 epochs); ``ema_decay`` the per-step decay of the weights' moving average that
+    validation and the saved model use (``"auto"``: :func:`~.settings.auto_ema_decay`; ``None``: off).
+    ``resume=True`` continues the run in ``out`` from its last checkpoint and reaches the same result as an
+    uninterrupted run. ``max_minutes`` stops after the epoch that crosses this wall-time budget.
 
     Score objectives: ``fisher``, ``ism``, ``ssm``, ``dsm`` at ``temperature`` (K), with noise levels
     ``sigma`` (Å) for dsm (default: derived from the data by :func:`~boltzmatch.objectives.score.dsm_sigma_from_data`;
