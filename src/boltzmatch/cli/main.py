@@ -1,8 +1,8 @@
 """Entry point of the ``boltzmatch`` command: dispatch to one module per command.
 
 User errors (:class:`~boltzmatch.errors.BoltzmatchError`) print one line on stderr and exit 2,
-without a traceback. SIGTERM is turned into KeyboardInterrupt so that a killed command
-closes its files the same way Ctrl-C does.
+without a traceback; boltzmatch's own warnings print as one line too (``boltzmatch: warning: ...``).
+SIGTERM is turned into KeyboardInterrupt so that a killed command closes its files the same way Ctrl-C does.
 """
 
 from __future__ import annotations
@@ -10,8 +10,10 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import warnings
 from collections.abc import Sequence
 from importlib import import_module
+from pathlib import Path
 
 from .. import __version__
 from ..errors import BoltzmatchError
@@ -45,6 +47,18 @@ def _terminate(signum, frame):  # noqa: ARG001
     raise KeyboardInterrupt
 
 
+_PACKAGE = str(Path(__file__).resolve().parents[1])
+_default_format = warnings.formatwarning
+
+
+def _format_warning(message, category, filename, lineno, line=None) -> str:
+    """boltzmatch's own warnings as one line, without the file, line and source that Python adds for a
+    programmer; other packages' warnings as Python prints them."""
+    if str(Path(filename).resolve()).startswith(_PACKAGE):
+        return f"boltzmatch: warning: {message}\n"
+    return _default_format(message, category, filename, lineno, line)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(argv)
@@ -53,6 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     signal.signal(signal.SIGTERM, _terminate)
+    warnings.formatwarning = _format_warning  # what a warning prints; recording ones (tests) are unaffected
     try:
         return int(args.run(args) or 0)
     except BoltzmatchError as exc:
@@ -61,6 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("boltzmatch: interrupted", file=sys.stderr)
         return 130
+    finally:
+        warnings.formatwarning = _default_format
 
 
 if __name__ == "__main__":

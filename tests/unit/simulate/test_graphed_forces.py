@@ -256,3 +256,27 @@ def test_on_a_gpu_simulate_with_cuda_graphs_replays_and_follows_the_eager_run(tm
     assert summaries[True]["timing"]["cuda_graph_replays"] >= 20 - 2 * ModelForces.GRAPH_WARMUP
     assert summaries[False]["timing"]["cuda_graph_replays"] == 0
     assert energies[True] == pytest.approx(energies[False], rel=1e-4, abs=1e-4)
+
+
+def test_the_command_line_says_why_graphs_are_off_in_one_line(tmp_path):
+    """boltzmatch's warnings print as ``boltzmatch: warning: ...`` (Python adds the file, line and source)."""
+    import subprocess
+    import sys
+
+    from boltzmatch.runs import run_dir as rd
+
+    boltzmatch.train(_ethanol_data(tmp_path), out=tmp_path / "run",
+                     model="schnet", config={"n_features": 8, "n_interactions": 1}, epochs=1, progress=False)
+    assert rd.read_config(tmp_path / "run")
+    result = subprocess.run([sys.executable, "-m", "boltzmatch", "simulate", str(tmp_path / "run"), "--start",
+                             str(tmp_path / "data.xyz"), "--out", str(tmp_path / "md"), "--replicas", "2", "--time",
+                             "0.005", "--cuda-graphs", "--quiet", "--device", "cpu"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == ["boltzmatch: warning: --cuda-graphs ignored: the model's device is cpu"]
+
+
+def _ethanol_data(tmp_path):
+    from helpers import labelled_molecules
+
+    boltzmatch.data.write_structures(tmp_path / "data.xyz", labelled_molecules(12))
+    return tmp_path / "data.xyz"
