@@ -25,7 +25,7 @@ class ModelForces:
     candidate pairs are found with ``cutoff + skin`` and handed to the model on the batch; they are
     searched again only once an atom has moved more than ``skin / 2`` (Å) since the last search
     (the edges the model sees are exactly those of a fresh search). Where a search finds every pair of every
-    molecule (small molecules: ethanol's 72 are all within 6 Å), the list cannot grow: it is kept for good,
+    molecule (small molecules: ethanol's 72 are all within 6 Å) with a skin, the list cannot grow: it is kept for good,
     with no skin check, and models that mask pairs beyond their cutoff take it whole, so a step reads nothing
     back from a GPU. ``model_seconds`` and ``search_seconds`` accumulate the wall time spent in the model's
     forward and backward and in neighbour searches, so a run can state the share of a step spent outside the
@@ -102,8 +102,8 @@ class ModelForces:
         if self.cutoff is not None and (self.pairs is None or not self.pairs.covers(batch, self.cutoff)):
             start = time.perf_counter()
             self.pairs = batch.pairs = find_pairs(batch, self.cutoff + self.skin)
-            if self.pairs.exact and len(self.pairs.i) == self._all_pairs:  # molecules, every pair found
-                self.pairs.mark_complete()
+            if self.skin > 0 and self.pairs.exact and len(self.pairs.i) == self._all_pairs:  # every pair found
+                self.pairs.mark_complete()  # (skin 0 asks for a search every step: the reference to compare with)
             self.search_seconds += time.perf_counter() - start
             self.searches += 1
         start = time.perf_counter()
