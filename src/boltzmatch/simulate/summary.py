@@ -85,7 +85,9 @@ def format_simulation(summary: dict, title: str = "Simulation") -> str:
          if "timing" in summary else "–"],
         ["filters", summary.get("timing", {}).get("filters", "exact")
          + ("; model compiled" if summary.get("timing", {}).get("compiled") else "")],
-        ["device", summary.get("timing", {}).get("device", "cpu")],
+        ["device", summary.get("timing", {}).get("device", "cpu")
+         + (f"; {replays} force calls replayed as CUDA graphs" if (replays := summary.get("timing", {}).get(
+             "cuda_graph_replays")) else "")],
         ["wall time (s)", summary["wall_seconds"]],
         ["complete", summary["complete"]],
     ]

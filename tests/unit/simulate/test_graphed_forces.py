@@ -18,6 +18,7 @@ from boltzmatch.models.neighbors import complete_pairs, neighbor_list
 from boltzmatch.simulate import ModelForces
 from boltzmatch.simulate import forces as forces_module
 from boltzmatch.simulate.integrators import Langevin, MDState, maxwell_boltzmann
+from boltzmatch.simulate.summary import format_simulation
 from helpers import Kernels, ReadBacks, cuda_synchronisations
 
 #: Å, short enough that benzene and ethanol have pairs beyond it
@@ -214,6 +215,9 @@ def test_the_simulate_command_takes_cuda_graphs_and_says_so_on_the_cpu(tmp_path,
                                       interval=5, check_interval=5, progress=False, device="cpu", cuda_graphs=True)
     assert any("--cuda-graphs ignored: the model's device is cpu" in str(w.message) for w in caught)
     assert summary["timing"]["cuda_graph_replays"] == 0 and summary["complete"]
+    assert "CUDA graphs" not in format_simulation(summary)
+    replayed = {**summary, "timing": {**summary["timing"], "cuda_graph_replays": 40}}
+    assert "cpu; 40 force calls replayed as CUDA graphs" in format_simulation(replayed)
     with pytest.raises(SystemExit):
         main(["simulate", "--help"])
     assert "--cuda-graphs" in capsys.readouterr().out
@@ -254,6 +258,8 @@ def test_on_a_gpu_simulate_with_cuda_graphs_replays_and_follows_the_eager_run(tm
     # 21 force calls (the start, 20 steps): the warm-up ones eager, the rest replayed (a replica that stops at a
     # check means new replicas, and a new warm-up)
     assert summaries[True]["timing"]["cuda_graph_replays"] >= 20 - 2 * ModelForces.GRAPH_WARMUP
+    assert "force calls replayed as CUDA graphs" in format_simulation(summaries[True])
+    assert "CUDA graphs" not in format_simulation(summaries[False])
     assert summaries[False]["timing"]["cuda_graph_replays"] == 0
     assert energies[True] == pytest.approx(energies[False], rel=1e-4, abs=1e-4)
 
