@@ -149,18 +149,42 @@ def test_bad_yaml_key_is_one_line_and_exit_code_2(tmp_path, sweep_yaml):
 POSTGRES = os.environ.get("BOLTZMATCH_TEST_POSTGRES")
 
 
+HELD_PROGRAM = """\
+import argparse, os, pathlib, time
+p = argparse.ArgumentParser(); p.add_argument('--x', type=float); a = p.parse_args()
+folder = pathlib.Path(os.environ['BOLTZMATCH_TRIAL_DIR'])
+deadline = time.time() + 300
+while folder.name != '0000' and pathlib.Path({hold!r}).exists() and time.time() < deadline:
+    time.sleep(0.05)  # held by the test, so that which agent runs what does not depend on the machine's speed
+(folder / 'metrics.csv').write_text('epoch,val_loss\\n1,%f\\n' % (a.x - 2) ** 2)
+"""
+
+
 @pytest.mark.skipif(not POSTGRES, reason="set BOLTZMATCH_TEST_POSTGRES to a server URL (.ci/run starts one)")
-def test_two_agents_share_postgres_and_the_study_survives_a_killed_agent(tmp_path, sweep_yaml):
+def test_two_agents_share_postgres_and_the_study_survives_a_killed_agent(tmp_path):
+    """Trial 0 completes; every later trial waits while the file ``hold`` exists. So the first agent is
+    held in trial 1 when the second agent starts and is held in its own: both run at once on any machine
+    (a version that raced real training runs failed on a slow CI machine). The first agent is killed, and
+    after the heartbeat grace period the second is released: its next trial finds trial 1 stale."""
     import sqlalchemy as sa
+
+    from boltzmatch.sweep.runner import GRACE_S
 
     database = f"sweep_{os.getpid()}_{int(time.time())}"
     with sa.create_engine(POSTGRES, isolation_level="AUTOCOMMIT").connect() as connection:
         connection.execute(sa.text(f"CREATE DATABASE {database}"))
     url = POSTGRES.rsplit("/", 1)[0] + "/" + database
-    config = sweep_yaml({"epochs": {"values": [4, 5]}, "lr": {"values": [1e-3, 2e-3]}}, run_cap=5)
+    hold = tmp_path / "hold"
+    hold.touch()
+    program = tmp_path / "train.py"
+    program.write_text(HELD_PROGRAM.format(hold=str(hold)))
+    config = tmp_path / "sweep.yaml"
+    config.write_text(yaml.safe_dump({"method": "random", "program": str(program), "run_cap": 5,
+                                      "metric": {"name": "val_loss", "goal": "minimize"},
+                                      "parameters": {"x": {"values": [0, 1, 2, 3]}}}))
     folder = tmp_path / "s"
     command = [sys.executable, "-m", "boltzmatch", "sweep"]
-    first = subprocess.Popen(command + ["run", config, "--out", str(folder), "--storage", url],
+    first = subprocess.Popen(command + ["run", str(config), "--out", str(folder), "--storage", url],
                              stdout=subprocess.DEVNULL, stderr=open(tmp_path / "first.log", "w"),  # noqa: SIM115
                              start_new_session=True)
 
@@ -173,32 +197,32 @@ def test_two_agents_share_postgres_and_the_study_survives_a_killed_agent(tmp_pat
         except sa.exc.SQLAlchemyError:  # the agent is creating the schema right now
             return []
 
-    deadline = time.time() + 120
-    while not [t for t in trials() if t.state == optuna.trial.TrialState.COMPLETE] and time.time() < deadline:
-        time.sleep(0.5)
+    def states(state):
+        return {t.number for t in trials() if t.state == state}
+
+    def wait_for(condition, what, process=None):
+        deadline = time.time() + 180
+        while not condition() and time.time() < deadline:
+            assert process is None or process.poll() is None, f"{what}: the agent exited: {process.stderr.read()}"
+            time.sleep(0.1)
+        assert condition(), f"{what}: {[(t.number, t.state.name) for t in trials()]}"
+
+    Trial = optuna.trial.TrialState
+    wait_for(lambda: states(Trial.COMPLETE) == {0} and states(Trial.RUNNING) == {1}, "the first agent held in trial 1")
     second = subprocess.Popen(command + ["agent", str(folder), "--storage", url], stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, text=True)
-    # kill the first agent (and its trial's process) while one of its trials runs: with two trials running,
-    # one is the first agent's (a single running trial may be the second agent's, and then nothing went stale).
-    # Its own deadline: in one CI run the shared one ran out first and the kill found the first agent between
-    # trials (no stale trial to take over)
-    deadline = time.time() + 240
-    running = []
-    while time.time() < deadline:
-        running = [t for t in trials() if t.state == optuna.trial.TrialState.RUNNING]
-        if len(running) >= 2:
-            break
-        time.sleep(0.05)
-    assert len(running) >= 2, f"never saw both agents' trials running: {[(t.number, t.state.name) for t in trials()]}"
-    completed_before = {t.number for t in trials() if t.state == optuna.trial.TrialState.COMPLETE}
-    os.killpg(first.pid, signal.SIGKILL)
+    wait_for(lambda: states(Trial.RUNNING) == {1, 2}, "both agents held in a trial", second)
+    os.killpg(first.pid, signal.SIGKILL)  # the agent and its trial's process
     first.wait()
-    assert second.wait(timeout=400) == 0, second.stderr.read()
+    time.sleep(GRACE_S + 2)  # trial 1's heartbeat goes stale while the second agent is still held
+    hold.unlink()
+    assert second.wait(timeout=180) == 0, second.stderr.read()
     final = trials()
-    complete = {t.number for t in final if t.state == optuna.trial.TrialState.COMPLETE}
-    assert len(complete) >= 5 and completed_before <= complete  # nothing completed was lost
-    # the killed agent's stale trial
-    assert any(t.state == optuna.trial.TrialState.FAIL for t in final), [(t.number, t.state.name) for t in final]
+    complete = {t.number for t in final if t.state == Trial.COMPLETE}
+    assert len(complete) >= 5 and 0 in complete  # nothing completed was lost
+    assert [t.number for t in final if t.state == Trial.FAIL] == [1]  # the killed agent's stale trial
+    (retried,) = [t for t in final if t.system_attrs.get("failed_trial") == 1]  # its parameters ran again
+    assert retried.state == Trial.COMPLETE and retried.params == final[1].params
     for t in final:
         if t.number in complete:
             assert (Path(t.user_attrs["run_dir"]) / "metrics.csv").exists()
