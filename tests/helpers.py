@@ -201,6 +201,21 @@ class Kernels(TorchDispatchMode):
         return out
 
 
+def record_kernels(owner, name: str) -> list[Kernels]:
+    """Wrap the method ``owner.<name>`` so that each later call records what it dispatches (a :class:`Kernels`) into
+    the list returned: what a graph captured from one call would replay for the next."""
+    recorded, call = [], getattr(owner, name)
+
+    def watched(*args, **kwargs):
+        with Kernels() as kernels:
+            out = call(*args, **kwargs)
+        recorded.append(kernels)
+        return out
+
+    setattr(owner, name, watched)
+    return recorded
+
+
 def cuda_synchronisations(work) -> int:
     """How often ``work()`` made the host wait for a CUDA device: every synchronisation the driver sees (torch's
     sync debug mode, which also catches blocking host-to-device copies, invisible on the CPU)."""

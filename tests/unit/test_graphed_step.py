@@ -18,7 +18,7 @@ from boltzmatch.training.graphed_step import cuda_graphs_apply, shape_key
 from boltzmatch.training.prepare import prepare
 from boltzmatch.training.settings import TrainSettings
 from boltzmatch.training.trainer import EnergyStep
-from helpers import Kernels, cuda_synchronisations, labelled_molecules
+from helpers import cuda_synchronisations, labelled_molecules, record_kernels
 
 pytestmark = pytest.mark.filterwarnings("ignore:per-element energies")
 
@@ -64,15 +64,7 @@ def test_a_captured_step_would_replay_what_an_eager_step_runs(tmp_path, model, c
     packed, train = step.run_.packed, step.run_.split.train
     for start in (0, 8, 16):  # as many calls as precede a capture (two steps, the warm-up): lazy set-ups, MACE's
         gradients(packed.batch(train[start:start + 8]))  # tables and TorchScript's profiling runs (e3nn), are done
-    recorded, eager = [], gradients._run
-
-    def watched(batch):  # what a graph would hold: the objective and its backward on the static copies
-        with Kernels() as kernels:
-            out = eager(batch)
-        recorded.append(kernels)
-        return out
-
-    gradients._run = watched
+    recorded = record_kernels(gradients, "_run")  # what a graph would hold: the step on the static copies
     for frames in (train[24:32], train[:8]):
         gradients(packed.batch(frames))
     assert gradients.static_steps == 5

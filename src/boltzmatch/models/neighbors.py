@@ -162,11 +162,12 @@ class PairList:
         self._covered = _Answer(_covered_key(batch), cutoff, keep, int(count), vectors)
         return True
 
-    def mark_complete(self) -> PairList:
+    def mark_complete(self, half_index: torch.Tensor | None = None) -> PairList:
         """Say that the candidates are every pair of distinct atoms of each molecule (see :attr:`complete`); the
-        caller knows (:func:`complete_pairs`, or a search that kept them all). One read-back: the half count."""
+        caller knows (:func:`complete_pairs`, a search that kept them all, or the data set's complete pairs, which
+        bring ``half_index``). Without ``half_index``, one read-back: the half count."""
         self.complete = True
-        self.half_index = (self.i < self.j).nonzero().squeeze(1)
+        self.half_index = (self.i < self.j).nonzero().squeeze(1) if half_index is None else half_index
         return self
 
     def found_for(self, batch: AtomsBatch, *, exact: bool) -> PairList:

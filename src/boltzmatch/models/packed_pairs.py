@@ -7,6 +7,12 @@ cutoff). SchNetPack and MACE do the same in their data pipelines (a cached neigh
 the data). The pairs are those of a fresh search of the batch, in its order, so a model computes exactly
 what it computed before (tested bit for bit). Positions that move (denoising, Langevin samples) are new
 tensors, which the pairs do not cover: the model searches them afresh.
+
+:meth:`PackedPairs.complete` is the other list a data set of molecules can bring: every pair of distinct atoms of
+each structure, whatever the distance, for models that mask pairs beyond their cutoff. Its size depends on the atom
+counts alone, so every batch of one molecule's frames has the same shape: what a CUDA graph of a training step
+needs to be replayed (training/graphed_step.py). The pairs within the cutoff vary frame by frame as soon as a
+molecule is larger than the cutoff (uracil at 4 Å: 108 to 116 of its 132), and so would every batch's shape.
 """
 
 from __future__ import annotations
@@ -20,6 +26,10 @@ from .neighbors import PairList, find_pairs
 
 #: at most this many pairs are kept (int32 indices: 8 bytes a pair, 268 MB); a larger data set searches per batch
 MAX_PAIRS = 2**25
+#: complete pairs replace those within the cutoff for CUDA graphs while they are at most this many times as many
+#: (xTB aspirin at 5 Å: 1.39×, uracil 1.02×; a large molecule's all pairs would swamp the step). Not measured on a
+#: GPU: at the small batches where graphs pay off, the step costs its kernel launches, not its pair count
+COMPLETE_LIMIT = 2.0
 
 
 class PackedPairs:
@@ -36,6 +46,8 @@ class PackedPairs:
         self.host_starts = np.cumsum(host_counts) - host_counts
         self.device = torch.device("cpu")
         self.cutoff = float(cutoff)
+        #: every pair of distinct atoms of each structure (:meth:`complete`), not only those within ``cutoff``
+        self.complete = False
 
     @classmethod
     def search(cls, packed: PackedStructures, cutoff: float, chunk: int = 2048,
@@ -64,6 +76,47 @@ class PackedPairs:
                    torch.cat(counts).cpu().numpy(), packed.full.pbc.any(dim=1).cpu().numpy(), packed.host_counts,
                    cutoff)
 
+    @classmethod
+    def complete_pairs(cls, packed: PackedStructures, max_pairs: int = MAX_PAIRS) -> PackedPairs | None:
+        """Every pair of distinct atoms of each structure of ``packed`` (all molecules), in the order of
+        :func:`~boltzmatch.models.neighbors.complete_pairs`; ``None`` if a structure is periodic or there are more
+        than ``max_pairs``. Made on the host from the atom counts: no positions are read."""
+        atom_counts = packed.host_counts
+        counts = atom_counts * (atom_counts - 1)
+        if bool(packed.full.pbc.any()) or int(counts.sum()) > max_pairs:
+            return None
+        local_i, local_j = [], []
+        for n in atom_counts:
+            a, b = np.repeat(np.arange(n), n), np.tile(np.arange(n), n)
+            local_i.append(a[a != b])
+            local_j.append(b[a != b])
+        pairs = cls(torch.from_numpy(np.concatenate(local_i).astype(np.int32)),
+                    torch.from_numpy(np.concatenate(local_j).astype(np.int32)), None, counts,
+                    np.zeros(len(atom_counts), dtype=bool), atom_counts, float("inf"))
+        pairs.complete = True
+        return pairs
+
+    @classmethod
+    def for_model(cls, packed: PackedStructures, model: torch.nn.Module, complete: bool = False) -> PackedPairs | None:
+        """The pairs a training batch of ``model`` brings: those within its cutoff, or with ``complete`` (CUDA graphs
+        of the training step) every pair of each molecule where the model masks pairs beyond its cutoff
+        (``masks_beyond_cutoff``), the data set is of molecules and that is at most :data:`COMPLETE_LIMIT` times
+        as many pairs. ``None`` for a model without a cutoff, or too many pairs: the model searches per batch."""
+        cutoff = getattr(model, "cutoff", None)
+        if not (isinstance(cutoff, int | float) and cutoff > 0):
+            return None
+        within = cls.search(packed, float(cutoff))
+        if complete and within is not None and getattr(model, "masks_beyond_cutoff", False):
+            every = cls.complete_pairs(packed, max_pairs=min(MAX_PAIRS, int(COMPLETE_LIMIT * max(within.n_pairs, 1))))
+            if every is not None:
+                return every
+        return within
+
+    @property
+    def n_pairs(self) -> int:
+        """How many directed pairs the data set holds."""
+        return int(self.host_counts.sum())
+
     def to(self, device: torch.device | str) -> PackedPairs:
         self.device = torch.device(device)
         if self.unit_shifts is not None:
@@ -82,11 +135,16 @@ class PackedPairs:
         atoms = self.atom_counts[host]
         offset = np.repeat((np.cumsum(atoms) - atoms)[order], counts)
         i, j = self.local_i[rows] + offset, self.local_j[rows] + offset
+        half = None
         if periodic.any():
             i, j, rows = to_device(self.device, i, j, rows)
             unit_shifts = self.unit_shifts[rows]
+        elif self.complete:  # one direction of each pair for half lists, found here with the rest (no read-back)
+            (i, j, half), unit_shifts = to_device(self.device, i, j, np.flatnonzero(i < j)), None
         else:
             (i, j), unit_shifts = to_device(self.device, i, j), None
         pairs = PairList(i=i, j=j, unit_shifts=unit_shifts, cutoff=self.cutoff, positions=batch.positions.detach(),
                          cell=batch.cell.detach(), structure_index=batch.structure_index)
+        if self.complete:
+            return pairs.mark_complete(half).found_for(batch, exact=False)
         return pairs.found_for(batch, exact=unit_shifts is None)

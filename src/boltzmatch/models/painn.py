@@ -67,6 +67,9 @@ class PaiNN(EnergyModel):
     """
 
     name = "painn"
+    #: pairs beyond the cutoff contribute exactly nothing (the cutoff function is 0 there, with its slope): the model
+    #: takes lists that hold them (``neighbor_list(..., masked=True)``), such as every pair of each molecule
+    masks_beyond_cutoff = True
 
     def __init__(
         self, cutoff: float = 5.0, n_interactions: int = 3, n_features: int = 64, n_rbf: int = 20, max_z: int = 100,
@@ -86,7 +89,7 @@ class PaiNN(EnergyModel):
         xavier_init(self)
 
     def atomic_energy(self, batch: AtomsBatch) -> torch.Tensor:
-        edges = neighbor_list(batch, self.cutoff, masked=True)  # f_c masks every message
+        edges = neighbor_list(batch, self.cutoff, masked=self.masks_beyond_cutoff)  # f_c masks every message
         dtype = batch.positions.dtype
         s = self.embedding(batch.numbers).to(dtype)
         if self.noise_embedding is not None:

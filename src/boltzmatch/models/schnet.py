@@ -58,6 +58,9 @@ class SchNet(EnergyModel):
     """
 
     name = "schnet"
+    #: pairs beyond the cutoff contribute exactly nothing (the cutoff function is 0 there, with its slope): the model
+    #: takes lists that hold them (``neighbor_list(..., masked=True)``), such as every pair of each molecule
+    masks_beyond_cutoff = True
     #: set on the copies :meth:`for_md` makes
     _filter_table: FilterTable | None = None
 
@@ -79,7 +82,8 @@ class SchNet(EnergyModel):
         xavier_init(self)
 
     def atomic_energy(self, batch: AtomsBatch) -> torch.Tensor:
-        edges = neighbor_list(batch, self.cutoff, half=True, masked=True)  # one direction of every pair; f_c masks
+        # one direction of every pair; f_c masks
+        edges = neighbor_list(batch, self.cutoff, half=True, masked=self.masks_beyond_cutoff)
         i, j, distances = edges.i, edges.j, edges.distances
         x = self.embedding(batch.numbers).to(batch.positions.dtype)
         if self.noise_embedding is not None:

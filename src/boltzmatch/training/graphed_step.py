@@ -12,8 +12,12 @@ step and the weight average run as before, outside the graph (a handful of launc
 the errors are summed from the replay's outputs as before.
 
 A graph replays fixed kernels on fixed memory, so it is kept per batch *shape*: every tensor's shape and dtype
-and every host-side value of the batch (:func:`shape_key`). One molecule's frames, the common case here, give
-one shape per batch size (and one for an epoch's last, shorter batch). A shape is captured after it has been
+and every host-side value of the batch (:func:`shape_key`), the pair count included. One molecule's frames, the
+common case here, give one shape per batch size (and one for an epoch's last, shorter batch) where the pairs are
+every pair of each molecule's atoms: with graphs on a GPU, models that mask pairs beyond their cutoff (SchNet,
+PaiNN, MACE) train on those (:meth:`~boltzmatch.models.packed_pairs.PackedPairs.complete_pairs`), as MD does.
+The pairs within the cutoff would change the shape whenever a frame's count changes, i.e. for any molecule
+larger than the cutoff. A shape is captured after it has been
 seen ``warmup`` times, at most ``max_graphs`` of them; other batches run as before. A batch is captured only
 where its step reads nothing back from the GPU: its pairs are the data set's own (:mod:`~boltzmatch.models.
 packed_pairs`) for molecules, and the objective is a function of the model at the data (``predictive``:
@@ -44,9 +48,10 @@ Compute = Callable[[AtomsBatch], tuple[torch.Tensor, dict[str, torch.Tensor]]]
 def shape_key(batch: AtomsBatch) -> tuple | None:
     """What a captured step depends on besides the values in the batch's tensors: each tensor field's shape, dtype
     and device and each host field's value; ``None`` for a batch whose step would read back from a GPU (pairs
-    that are not the exact pairs of molecules at the model's cutoff: the model searches, and a search reads)."""
+    that are neither the exact pairs of molecules at the model's cutoff nor their complete pairs: the model
+    searches, and a search reads)."""
     pairs = batch.pairs
-    if not isinstance(pairs, PairList) or not pairs.exact or pairs.unit_shifts is not None:
+    if not isinstance(pairs, PairList) or not (pairs.exact or pairs.complete) or pairs.unit_shifts is not None:
         return None
     key = []
     for field in dataclasses.fields(batch):
@@ -54,7 +59,7 @@ def shape_key(batch: AtomsBatch) -> tuple | None:
         if isinstance(value, torch.Tensor):
             key.append((field.name, tuple(value.shape), value.dtype, value.device))
         elif field.name == "pairs":
-            key.append((field.name, tuple(pairs.i.shape), pairs.i.dtype, pairs.cutoff))
+            key.append((field.name, tuple(pairs.i.shape), pairs.i.dtype, pairs.cutoff, pairs.complete))
         else:
             key.append((field.name, value))
     return tuple(key)
@@ -71,6 +76,8 @@ class _StaticBatch:
         static.pairs = PairList(i=pairs.i.clone(), j=pairs.j.clone(), unit_shifts=None, cutoff=pairs.cutoff,
                                 positions=static.positions.detach(), cell=static.cell.detach(),
                                 structure_index=static.structure_index)
+        if pairs.complete:  # the data set's complete pairs (PackedPairs.complete_pairs) bring their half index
+            static.pairs.mark_complete(pairs.half_index.clone())
         self.batch, self.names = static, tuple(tensors)
 
     @torch.no_grad()
@@ -78,9 +85,12 @@ class _StaticBatch:
         """Copy ``batch``'s values in (same :func:`shape_key`) and return the static batch."""
         for name in self.names:
             getattr(self.batch, name).copy_(getattr(batch, name))
-        self.batch.pairs.i.copy_(batch.pairs.i)
-        self.batch.pairs.j.copy_(batch.pairs.j)
-        self.batch.pairs.found_for(self.batch, exact=True)  # at these very tensors: the model takes them as they are
+        pairs = self.batch.pairs
+        pairs.i.copy_(batch.pairs.i)
+        pairs.j.copy_(batch.pairs.j)
+        if pairs.complete:  # batches of one shape may order their molecules differently: i and j differ
+            pairs.half_index.copy_(batch.pairs.half_index)
+        pairs.found_for(self.batch, exact=not pairs.complete)  # at these very tensors: the model takes them whole
         return self.batch
 
 
@@ -202,22 +212,28 @@ class Predictions(ShapeGraphs):
         return energy.detach(), None if forces is None else forces.detach()
 
 
+def graphs_refused(settings, device: torch.device, distributed: bool, objective) -> str | None:
+    """Why training steps with these ``settings`` (:class:`~.settings.TrainSettings`), on ``device``, cannot replay
+    CUDA graphs; ``None`` where they can, as far as the data set's pairs allow (:func:`cuda_graphs_apply`)."""
+    if device.type != "cuda":
+        return f"the run's device is {device.type}"
+    if settings.precision in ("bf16", "fp16"):
+        return f"--precision {settings.precision} (autocast caches casts; fp16 scales its loss on the host)"
+    if distributed:
+        return "DistributedDataParallel reduces gradients in hooks a graph does not replay"
+    if not getattr(objective, "predictive", False):
+        return f"the objective {settings.objective} moves the positions or draws noise, and the model searches them"
+    return None
+
+
 def cuda_graphs_apply(run, device: torch.device) -> bool:
     """Whether the training steps of ``run`` (a :class:`~.prepare.PreparedRun`) replay CUDA graphs: its settings
     ask for them (``cuda_graphs``) and the run allows them; a warning says why not where they were asked for."""
     settings = run.settings
     if not settings.cuda_graphs:
         return False
-    reason = None
-    if device.type != "cuda":
-        reason = f"the run's device is {device.type}"
-    elif settings.precision in ("bf16", "fp16"):
-        reason = f"--precision {settings.precision} (autocast caches casts; fp16 scales its loss on the host)"
-    elif run.dist.active:
-        reason = "DistributedDataParallel reduces gradients in hooks a graph does not replay"
-    elif not getattr(run.objective, "predictive", False):
-        reason = f"the objective {settings.objective} moves the positions or draws noise, and the model searches them"
-    elif run.packed.pairs is None:
+    reason = graphs_refused(settings, device, run.dist.active, run.objective)
+    if reason is None and run.packed.pairs is None:
         reason = "the data set has more pairs than are kept, and the model searches them per batch"
     if reason is not None:
         warnings.warn(f"--cuda-graphs ignored: {reason}", stacklevel=2)

@@ -21,6 +21,7 @@ from ..runs import run_dir as rd
 from ..runs.external import copy_external
 from ..utils.device import resolve_device
 from .distributed import Distributed
+from .graphed_step import graphs_refused
 from .normalization import fit_normalization
 from .settings import TrainSettings
 
@@ -108,9 +109,10 @@ def prepare(settings: TrainSettings, model_config: dict | None, out: Path, resum
     _freeze(net, settings.freeze)
     # everything above ran on the CPU as on any machine; the model and the whole data set then move to the
     # device, where every batch is a gather (torch.nn.Module.to keeps the parameters' dtype)
-    cutoff = getattr(net, "cutoff", None)
-    if isinstance(cutoff, int | float) and cutoff > 0:  # every batch then brings its pairs (models/packed_pairs.py)
-        packed.pairs = PackedPairs.search(packed, float(cutoff))
+    # every batch then brings its pairs (models/packed_pairs.py); CUDA graphs of the step need one pair count per
+    # batch size: every pair of each molecule where the model allows it
+    graphs = settings.cuda_graphs and graphs_refused(settings, dist.device, dist.active, objective) is None
+    packed.pairs = PackedPairs.for_model(packed, net, complete=graphs)
     if settings.solver != "closed-form":  # the closed form accumulates its float64 normal equations on the CPU
         net.to(dist.device)
         packed.to(dist.device)

@@ -19,7 +19,7 @@ from boltzmatch.simulate import ModelForces
 from boltzmatch.simulate import forces as forces_module
 from boltzmatch.simulate.integrators import Langevin, MDState, maxwell_boltzmann
 from boltzmatch.simulate.summary import format_simulation
-from helpers import Kernels, ReadBacks, cuda_synchronisations
+from helpers import ReadBacks, cuda_synchronisations, record_kernels
 
 #: Å, short enough that benzene and ethanol have pairs beyond it
 CUTOFF = 2.5
@@ -139,15 +139,7 @@ def test_a_captured_force_call_would_replay_what_an_eager_call_runs(name):
     positions = batch.positions.double()
     for _ in range(ModelForces.GRAPH_WARMUP + 1):
         forces(positions)
-    recorded, eager = [], forces._evaluate
-
-    def watched(static):
-        with Kernels() as kernels:
-            out = eager(static)
-        recorded.append(kernels)
-        return out
-
-    forces._evaluate = watched
+    recorded = record_kernels(forces, "_evaluate")
     for shift in (0.01, -0.02):
         forces(positions + shift)
     first, second = recorded

@@ -74,6 +74,9 @@ class MACEModel(ExternalModel):
 
     name = "mace"
     format = "MACE model file (torch.save of the module, as mace_run_train writes)"
+    #: pairs beyond r_max contribute exactly nothing (MACE's polynomial envelope is masked there, with its slope):
+    #: the model takes lists that hold them (``neighbor_list(..., masked=True)``), such as every pair of each molecule
+    masks_beyond_cutoff = True
 
     def __init__(
         self,
@@ -122,7 +125,7 @@ class MACEModel(ExternalModel):
         self.register_buffer("z_index", index, persistent=False)
 
     def foreign_energy(self, batch: AtomsBatch) -> torch.Tensor:
-        edges = neighbor_list(batch, self.cutoff, masked=True)  # MACE's envelope is 0 beyond r_max
+        edges = neighbor_list(batch, self.cutoff, masked=self.masks_beyond_cutoff)  # MACE's envelope: 0 beyond r_max
         positions = batch.positions if batch.positions.requires_grad else batch.positions.detach()
         dtype = positions.dtype
         node_attrs = self._node_attrs(batch.numbers, dtype, batch.element_counts)
