@@ -11,6 +11,7 @@ from ..data.atoms_batch import AtomsBatch
 from ..models.base import model_dtype
 from ..models.filter_table import DEFAULT_SPACING
 from ..models.neighbors import complete_pairs, find_pairs
+from ..models.packed_pairs import COMPLETE_LIMIT
 from ..utils.device import capture_cuda_graph, graph_failure
 
 #: Å beyond the model's cutoff within which MD keeps candidate pairs (see :class:`ModelForces`)
@@ -37,8 +38,10 @@ class ModelForces:
     replays fixed kernels, so nothing in the call may be searched or read back: molecules get every pair of their
     atoms as candidates once (:func:`~boltzmatch.models.neighbors.complete_pairs`), which the models that mask
     pairs beyond their cutoff (SchNet, PaiNN, MACE) take whole. Off with a warning on the CPU, with
-    ``compile_forces`` and for periodic structures; a capture that fails (a model that searches or reads back)
-    warns and the run goes on without graphs.
+    ``compile_forces``, for periodic structures and where every pair would be more than
+    :data:`~boltzmatch.models.packed_pairs.COMPLETE_LIMIT` times the pairs within the cutoff (a molecule much
+    larger than the cutoff); a capture that fails (a model that searches or reads back) warns and the run goes on
+    without graphs.
     """
 
     #: eager calls for each set of replicas before its capture (lazy set-ups, MACE's TorchScript profiling runs)
@@ -127,11 +130,19 @@ class ModelForces:
         """The force call on static positions: eager for the first ``GRAPH_WARMUP`` calls of these replicas, then
         captured and replayed. The outputs are copied out: the next replay overwrites the graph's."""
         if self._static is None:
-            self._static = positions.detach().to(self.device, self.dtype).clone().requires_grad_(True)
+            static = positions.detach().to(self.device, self.dtype).clone()
             if self.cutoff is not None:
-                self.pairs = complete_pairs(AtomsBatch(positions=self._static.detach(), numbers=self.numbers,
-                                                       structure_index=self.structure_index, cell=self.cell,
-                                                       pbc=self.pbc))
+                batch = AtomsBatch(positions=static, numbers=self.numbers, structure_index=self.structure_index,
+                                   cell=self.cell, pbc=self.pbc)
+                within = len(find_pairs(batch, self.cutoff).i)
+                if self._all_pairs > COMPLETE_LIMIT * max(within, 1):  # a large molecule: all pairs swamp the call
+                    warnings.warn(f"CUDA graphs off for this run: a graph computes every pair of each molecule, "
+                                  f"{self._all_pairs}, {self._all_pairs / max(within, 1):.1f}x the {within} within "
+                                  f"the cutoff (at most {COMPLETE_LIMIT:g}x)", stacklevel=4)
+                    self.graphs = False
+                    return self(positions)
+                self.pairs = complete_pairs(batch)
+            self._static = static.requires_grad_(True)
         with torch.no_grad():
             self._static.copy_(positions)
         self._calls += 1

@@ -196,6 +196,24 @@ def test_a_failed_capture_warns_and_the_run_goes_on_eagerly(monkeypatch):
     torch.testing.assert_close(f, expected[1], rtol=1e-5, atol=1e-5)
 
 
+def test_a_molecule_much_larger_than_the_cutoff_runs_without_graphs_and_says_why():
+    """A graph computes every pair of each molecule; where that is more than twice the pairs within the cutoff
+    (ethanol at 1.2 Å: its 6 X-H bonds, 12 directed pairs, of 72) the force call runs eagerly on searched pairs."""
+    batch = AtomsBatch.from_atoms([molecule("CH3CH2OH")], dtype=torch.float32)
+    torch.manual_seed(0)
+    model = build_model({"name": "schnet", "elements": [1, 6, 8], "dtype": "float32",
+                         **{**CONFIGS["schnet"], "cutoff": 1.2}})
+    forces, reference = _forces(model, batch, graphs=True), _forces(model, batch, graphs=False)
+    positions = batch.positions.double()
+    with pytest.warns(UserWarning, match=r"CUDA graphs off for this run: .* every pair of each molecule, 72, "
+                                         r"6\.0x the 12 within the cutoff \(at most 2x\)"):
+        energy, f = forces(positions)
+    assert not forces.graphs and not forces.pairs.complete and forces.searches == 1
+    expected = reference(positions)
+    torch.testing.assert_close(energy, expected[0], rtol=0, atol=0)
+    torch.testing.assert_close(f, expected[1], rtol=0, atol=0)
+
+
 def test_the_simulate_command_takes_cuda_graphs_and_says_so_on_the_cpu(tmp_path, capsys):
     from boltzmatch.cli.main import main
 
