@@ -25,6 +25,7 @@ export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
 } | tee "$out/gpu.txt"
 timeout "${TEST_SECONDS:-180}" python3 -m pytest -p no:cacheprovider -q -m "${PYTEST_MARK:-gpu}" \
   tests/unit/test_device.py tests/unit/test_training_read_backs.py tests/unit/test_graphed_step.py tests/unit/simulate/test_graphed_forces.py \
+  tests/unit/test_padding.py tests/unit/test_complete_training_pairs.py \
   tests/integration/test_commands_on_devices.py 2>&1 | tee "$out/gpu_tests.log"
 tests=${PIPESTATUS[0]}
 # shellcheck disable=SC2086  # BENCH_ARGS is a list of options

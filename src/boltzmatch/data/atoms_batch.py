@@ -47,6 +47,8 @@ class AtomsBatch:
     element_counts : optional tuple of (atomic number, atoms) for every element in ``numbers``, exact, counted
         on the host (by :meth:`from_atoms` and the packed data set): a model that groups atoms by element
         (MACE) takes the group sizes from it instead of reading them back from a GPU
+    weight : (n_structures,) float, optional: 1 for the structures a loss averages over, 0 for the structure that
+        pads a batch to a fixed shape (:mod:`boltzmatch.training.padding`); absent: every structure counts
     """
 
     positions: torch.Tensor
@@ -61,6 +63,7 @@ class AtomsBatch:
     pairs: object | None = None
     elements: tuple[int, ...] | None = None
     element_counts: tuple[tuple[int, int], ...] | None = None
+    weight: torch.Tensor | None = None
 
     @property
     def n_structures(self) -> int:

@@ -39,3 +39,21 @@ def structure_beta(batch: AtomsBatch, temperature: float | None) -> torch.Tensor
         raise BoltzmatchError("score objectives need a temperature (K): pass --temperature")
     return torch.full((batch.n_structures,), boltzmann_beta(temperature), dtype=batch.positions.dtype,
                       device=batch.positions.device)
+
+
+def structure_mean(values: torch.Tensor, batch: AtomsBatch) -> torch.Tensor:
+    """The mean of per-structure ``values`` (n_structures,) over the structures that count (``batch.weight``: a
+    padded batch's own structures; all of them without it)."""
+    if batch.weight is None:
+        return values.mean()
+    return (values * batch.weight).sum() / batch.weight.sum()
+
+
+def atom_mean(values: torch.Tensor, batch: AtomsBatch) -> torch.Tensor:
+    """The mean of per-atom ``values`` (n_atoms, ...) over every component of the atoms of the structures that count
+    (see :func:`structure_mean`)."""
+    if batch.weight is None:
+        return values.mean()
+    weight = batch.weight[batch.structure_index]
+    per_atom = values.reshape(len(values), -1)
+    return (per_atom * weight[:, None]).sum() / (weight.sum() * per_atom.shape[1])

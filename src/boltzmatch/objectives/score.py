@@ -25,7 +25,7 @@ from ..data.atoms_batch import AtomsBatch
 from ..errors import BoltzmatchError
 from ..models.base import energy_and_forces
 from ..models.derivatives import energy_laplacian
-from .base import structure_beta
+from .base import structure_beta, structure_mean
 from .supervised import SupervisedLoss
 
 SCORE_OBJECTIVES = ("fisher", "ism", "ssm", "dsm")
@@ -180,7 +180,7 @@ class ScoreMatching:
         if not self.predictive:
             raise TypeError(f"{self.kind} needs the model itself, not its energy and forces at the data")
         beta_atoms = structure_beta(batch, self.temperature)[batch.structure_index][:, None]
-        term = self._fisher_values(batch, forces, beta_atoms).mean()
+        term = structure_mean(self._fisher_values(batch, forces, beta_atoms), batch)
         return self._combine(term, None if self.supervised is None
                              else self.supervised.from_predictions(batch, energy, forces))
 

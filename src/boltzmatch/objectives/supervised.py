@@ -12,6 +12,7 @@ import torch
 from ..data.atoms_batch import AtomsBatch
 from ..errors import BoltzmatchError
 from ..models.base import energy_and_forces
+from .base import atom_mean, structure_mean
 
 LOSSES = ("energy", "forces", "energy-forces")
 #: per-atom energy errors a loss surface can be drawn for: MSE (the training loss), MAE, Huber (δ 0.01 eV/atom)
@@ -24,11 +25,12 @@ def per_atom_energy_loss(energy: torch.Tensor, batch: AtomsBatch, kind: str = "e
     throughout (no ``.item()``), so it runs under ``torch.func.vmap``."""
     per_atom = (energy - batch.energy) / batch.atoms_per_structure.to(energy.dtype)
     if kind == "energy":
-        return (per_atom**2).mean()
+        return structure_mean(per_atom**2, batch)
     if kind == "energy-mae":
-        return per_atom.abs().mean()
+        return structure_mean(per_atom.abs(), batch)
     if kind == "energy-huber":
-        return torch.nn.functional.huber_loss(per_atom, torch.zeros_like(per_atom), delta=0.01)
+        huber = torch.nn.functional.huber_loss(per_atom, torch.zeros_like(per_atom), delta=0.01, reduction="none")
+        return structure_mean(huber, batch)
     raise BoltzmatchError(f"unknown energy loss {kind!r}; expected one of {', '.join(ENERGY_LOSSES)}")
 
 
@@ -62,7 +64,7 @@ class SupervisedLoss:
             loss = loss + self.energy_weight * energy_loss
             metrics["energy_loss"] = energy_loss.detach()
         if self.force_weight:
-            force_loss = ((forces - batch.forces) ** 2).mean()
+            force_loss = atom_mean((forces - batch.forces) ** 2, batch)
             loss = loss + self.force_weight * force_loss
             metrics["force_loss"] = force_loss.detach()
         return loss, metrics

@@ -24,6 +24,7 @@ from .ema import WeightAverage
 from .graphed_step import BatchGradients, Predictions, cuda_graphs_apply
 from .loop import Step, run_loop, write_summary
 from .normalization import refit_energy_offsets
+from .padding import fit_padding, pad_batch
 from .prepare import PreparedRun, prepare
 from .run_files import write_metrics
 from .settings import SCHEDULES, SOLVERS, TrainSettings
@@ -183,6 +184,11 @@ class EnergyStep(Step):
         self.gradients = BatchGradients(self._compute, lambda loss: self.scaler.scale(loss).backward(),
                                         self.trainable, graphs=graphs)
         self.predictions = Predictions(self.eval_model, forces=run.packed.full.forces is not None, graphs=graphs)
+        # molecules of different sizes: training batches padded to one shape, so that their graph replays
+        pairs = run.packed.pairs
+        self.padding = (fit_padding(run.packed, run.split.train, settings.batch_size, net.cutoff)
+                        if graphs and getattr(pairs, "complete", False) and getattr(net, "prior", None) is None
+                        else None)
 
     def _compute(self, batch: AtomsBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         with autocast(self.device, self.run_.settings.precision):
@@ -199,6 +205,8 @@ class EnergyStep(Step):
         names: list[str] = []
         for start in range(0, len(order), settings.batch_size):
             batch = run.packed.batch(run.dist.mine(order[start:start + settings.batch_size]))
+            if self.padding is not None:  # a batch beyond the padded shape runs as it is
+                batch = pad_batch(batch, self.padding) or batch
             loss, metrics = self.gradients(batch)  # zero_grad, the objective, backward: eager or a CUDA graph
             if settings.clip:
                 self.scaler.unscale_(self.optimizer)
