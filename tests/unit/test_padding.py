@@ -16,6 +16,7 @@ from boltzmatch.training.graphed_step import shape_key
 from boltzmatch.training.padding import PaddedShape, fit_padding, pad_batch
 from boltzmatch.training.prepare import prepare
 from boltzmatch.training.settings import TrainSettings
+from boltzmatch.training.summary import format_train_summary
 from boltzmatch.training.trainer import EnergyStep
 from helpers import labelled_molecules, record_kernels
 
@@ -175,7 +176,15 @@ def test_a_run_pads_its_batches_exactly_when_its_steps_replay_graphs(tmp_path, m
     graphed.gradients.capture = graphed.predictions.capture = False  # the CPU cannot capture: the static copies
     graphed.run(0, {"epoch": 0})
     graphed.run(1, {"epoch": 1})
-    assert graphed.gradients.static_steps > 0
+    assert graphed.gradients.static_steps > 0 and plain.graph_summary() == {}
+    steps = 2 * int(np.ceil(len(graphed.run_.split.train) / 8))
+    summary = graphed.graph_summary()
+    assert summary == {"cuda_graph_steps": graphed.gradients.static_steps, "steps": steps,
+                       "padded_atoms": graphed.padding.n_atoms}
+    table = format_train_summary({"run_dir": "run", "epochs": 2, "best_epoch": 2, "n_train": 33, "n_val": 4,
+                                  "n_test": 5, "wall_seconds": 1.0, **summary})
+    assert (f"{summary['cuda_graph_steps']} of {steps} steps replayed, batches padded to "
+            f"{graphed.padding.n_atoms} atoms") in table
 
 
 @pytest.mark.gpu

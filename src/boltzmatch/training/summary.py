@@ -49,6 +49,10 @@ def format_train_summary(summary: dict) -> str:
                      f"{summary['ridge']:.0e} ({summary['rank']} / {summary['n_parameters']})", ""])
     if "energy_offset_shift_meV" in summary:
         rows.append(["energy zero refitted (RMS shift, meV)", f"{summary['energy_offset_shift_meV']:.1f}", ""])
+    if "cuda_graph_steps" in summary:
+        padded = f", batches padded to {summary['padded_atoms']} atoms" if "padded_atoms" in summary else ""
+        rows.append(["CUDA graphs (this session)",
+                     f"{summary['cuda_graph_steps']} of {summary['steps']} steps replayed{padded}", ""])
     rows.append(["wall time (s)", f"{summary['wall_seconds']:.1f}"])
     split = summary.get("split", "random")
     rows.insert(3, ["split", split, ""])

@@ -148,7 +148,7 @@ def run_training(settings: TrainSettings, model_config: dict | None, out: Path, 
     run.dist.barrier()
     state = run_loop(step, out, epochs=settings.epochs, resume=resume, progress=progress,
                      max_minutes=settings.max_minutes, main=run.dist.main, barrier=run.dist.barrier, tensorboard=True)
-    return _finish(run, state, out)
+    return _finish(run, state, out, step.graph_summary())
 
 
 class EnergyStep(Step):
@@ -189,6 +189,17 @@ class EnergyStep(Step):
         self.padding = (fit_padding(run.packed, run.split.train, settings.batch_size, net.cutoff)
                         if graphs and getattr(pairs, "complete", False) and getattr(net, "prior", None) is None
                         else None)
+        self.steps = 0  # optimizer steps of this session
+
+    def graph_summary(self) -> dict:
+        """How many of this session's steps replayed a CUDA graph (``cuda_graph_steps``, of ``steps``), and the
+        padded batch's atoms where batches were padded; empty without graphs."""
+        if not self.gradients.graphs:
+            return {}
+        summary = {"cuda_graph_steps": self.gradients.static_steps, "steps": self.steps}
+        if self.padding is not None:
+            summary["padded_atoms"] = self.padding.n_atoms
+        return summary
 
     def _compute(self, batch: AtomsBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         with autocast(self.device, self.run_.settings.precision):
@@ -205,6 +216,7 @@ class EnergyStep(Step):
         names: list[str] = []
         for start in range(0, len(order), settings.batch_size):
             batch = run.packed.batch(run.dist.mine(order[start:start + settings.batch_size]))
+            self.steps += 1
             if self.padding is not None:  # a batch beyond the padded shape runs as it is
                 batch = pad_batch(batch, self.padding) or batch
             loss, metrics = self.gradients(batch)  # zero_grad, the objective, backward: eager or a CUDA graph
@@ -297,13 +309,14 @@ def _add_errors(summary: dict, model: nn.Module, run: PreparedRun, batch_size: i
             summary.update({f"{name}_{k}": v for k, v in split_errors(model, run.packed, idx, batch_size).items()})
 
 
-def _finish(run: PreparedRun, state: dict, out: Path) -> dict:
-    """The summary of a finished loop: the best model's errors, σ, prior, refitted energy zero."""
+def _finish(run: PreparedRun, state: dict, out: Path, graphs: dict | None = None) -> dict:
+    """The summary of a finished loop: the best model's errors, σ, prior, refitted energy zero, and ``graphs``
+    (:meth:`EnergyStep.graph_summary`)."""
     settings = run.settings
     best = rd.load(out, map_location=run.packed.device)
     summary = {**_base_summary(run, out), "epochs": state["epoch"], "best_epoch": state.get("best_epoch", 0),
                "epochs_asked": settings.epochs, "end_reason": state.get("end_reason", "all epochs"),
-               "wall_seconds": state["session_seconds"]}
+               "wall_seconds": state["session_seconds"], **(graphs or {})}
     if settings.objective_name == "dsm":
         summary.update(dsm_sigma=settings.sigma, antithetic=bool(settings.antithetic))
     if run.prior_config is not None:
