@@ -12,7 +12,10 @@ Part ``target`` (the goal's "at equal force error"): seconds until SchNet first 
 on ``--target-frames`` frames, at each device's batch sizes (CPU 16, 32, 64; GPU 32, 128, 512; learning rate
 1e-3·√(batch/32)); the fastest counts.
 MD: Langevin 0.5 fs, 500 K, no trajectories written, ``--md-steps`` steps after a warm-up run.
-Score matching: ms per optimiser step at batch 32 (median of ``--score-steps``). Part ``compile``
+Score matching: ms per optimiser step at batch 32 (median of ``--score-steps``). Part ``qm9``: SchNet trained on
+``--qm9-molecules`` QM9 molecules (3 to 29 atoms, energy U0 alone, batch 32), structures/s as for ethanol; on CUDA
+also with ``--cuda-graphs``, whose batches of different molecules are padded to one shape (training/padding.py),
+with the share of steps that replayed. Part ``compile``
 (its own table, accelerator_compile): the MD force call of SchNet at 64 replicas as it is and under
 ``torch.compile(dynamic=True)``.
 
@@ -36,7 +39,7 @@ import time
 from pathlib import Path
 
 import torch
-from common import RESULTS, ethanol_data, write_results
+from common import RESULTS, ethanol_data, qm9_data, write_results
 
 import boltzmatch
 from boltzmatch.data import read_structures
@@ -74,6 +77,19 @@ def training_rate(model: str, data: Path, device: str, epochs: int, cuda_graphs:
         summary = boltzmatch.train(data, out=f"{tmp}/run", epochs=epochs, **common)
     return {"structures_per_second": epochs * summary["n_train"] / summary["wall_seconds"],
             "val_force_mae_meV_A": summary["val_force_mae_meV_A"]}
+
+
+def qm9_training_rate(data: Path, device: str, epochs: int, cuda_graphs: bool = False) -> dict:
+    """Structures per second of ``boltzmatch.train`` (SchNet, energy alone) on QM9 molecules, the validation energy MAE
+    (meV/atom) and, with ``cuda_graphs``, how many steps replayed a graph and the padded batch's atoms."""
+    with tempfile.TemporaryDirectory() as tmp:
+        common = dict(model="schnet", config=MODELS["schnet"], objective="energy", batch_size=32, val_fraction=0.1,
+                      test_fraction=0.0, progress=False, device=device, ema_decay=None, cuda_graphs=cuda_graphs)
+        boltzmatch.train(data, out=f"{tmp}/warm", epochs=1, **common)
+        summary = boltzmatch.train(data, out=f"{tmp}/run", epochs=epochs, **common)
+    return {"structures_per_second": epochs * summary["n_train"] / summary["wall_seconds"],
+            "val_energy_mae_meV_atom": summary["val_energy_mae_meV_atom"],
+            **{k: summary[k] for k in ("cuda_graph_steps", "steps", "padded_atoms") if k in summary}}
 
 
 def time_to_target(data: Path, device: str, batch_size: int, target: float, cuda_graphs: bool = False) -> dict:
@@ -202,7 +218,8 @@ def score_step_ms(run: Path, data: Path, objective: str, device: str, steps: int
 
 
 #: the settings a GPU run takes from the --cpu-from run, so that both columns measure the same work
-SHARED_SETTINGS = ("train_frames", "target_frames", "epochs", "md_steps", "score_steps", "precision_epochs")
+SHARED_SETTINGS = ("train_frames", "target_frames", "epochs", "md_steps", "score_steps", "precision_epochs",
+                   "qm9_molecules")
 
 
 def earlier_cpu(path: Path | None) -> tuple[dict, dict]:
@@ -224,7 +241,8 @@ def earlier_cpu(path: Path | None) -> tuple[dict, dict]:
 
 
 #: the results keys of each part (the first words of the key)
-PART_KEYS = {"train": "train ", "target": "target", "md": "md ", "score": "score ", "precision": "precision"}
+PART_KEYS = {"train": "train ", "target": "target", "md": "md ", "score": "score ", "precision": "precision",
+             "qm9": "qm9 "}
 
 
 def kept_parts(measured: list[str]) -> dict:
@@ -249,8 +267,8 @@ def kept_parts(measured: list[str]) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", nargs="+", choices=("train", "target", "md", "score", "precision", "compile"),
-                        default=["train", "target", "md", "score", "precision", "compile"])
+    parts = ("train", "target", "qm9", "md", "score", "precision", "compile")
+    parser.add_argument("--part", nargs="+", choices=parts, default=list(parts))
     parser.add_argument("--devices", nargs="+", choices=("cpu", "cuda"),
                         help="where to measure (default: the CPU, and CUDA where torch sees a GPU)")
     parser.add_argument("--cpu-from", type=Path,
@@ -263,6 +281,7 @@ def main() -> None:
     parser.add_argument("--max-replicas", type=int, default=4096)
     parser.add_argument("--score-steps", type=int, default=20)
     parser.add_argument("--precision-epochs", type=int, default=10)
+    parser.add_argument("--qm9-molecules", type=int, default=2000, help="QM9 molecules of part qm9")
     parser.add_argument("--update", action="store_true",
                         help="measure only --part; the other parts keep their rows (every device's) from "
                              "benchmarks/results/accelerator.json")
@@ -349,6 +368,24 @@ def main() -> None:
             measured = measured_on("target", lambda d: fastest_to_target(target_data, d, TARGET_MEV_A))
             row(f"train schnet to val force MAE ≤ {TARGET_MEV_A:g} meV/Å ({args.target_frames} frames, fastest batch)",
                 "s", {d: m["seconds"] for d, m in measured.items()}, "GPU ≥ 20× at equal force error")
+            write()
+        if "qm9" in args.part or "qm9" in kept["parts"]:
+            qm9 = qm9_data(args.qm9_molecules) if "qm9" in args.part else None
+            case = f"train schnet qm9 ({args.qm9_molecules} molecules, energy, batch 32)"
+            measured = measured_on("qm9 train schnet", lambda d: qm9_training_rate(qm9, d, args.epochs))
+            row(case, "structures/s", {d: m["structures_per_second"] for d, m in measured.items()})
+            row(f"{case}: val energy MAE after {args.epochs} epochs", "meV/atom",
+                {d: m["val_energy_mae_meV_atom"] for d, m in measured.items()}, "equal")
+            graphed = kept.get("qm9 train schnet cuda graphs") or (
+                {"cuda": qm9_training_rate(qm9, "cuda", args.epochs, cuda_graphs=True)} if "cuda" in measure else None)
+            if graphed:
+                results["qm9 train schnet cuda graphs"] = graphed
+                g = graphed["cuda"]
+                row(f"{case}, GPU with --cuda-graphs (padded to {g.get('padded_atoms')} atoms)", "structures/s",
+                    {"cpu": (results["qm9 train schnet"].get("cpu") or {}).get("structures_per_second"),
+                     "cuda": g["structures_per_second"]})
+                row(f"{case}, GPU with --cuda-graphs: steps replayed", "%",
+                    {"cuda": 100 * g.get("cuda_graph_steps", 0) / max(g.get("steps", 0), 1)})
             write()
         if "md" in args.part or "md" in kept["parts"]:
             for model in ("schnet", "mace"):

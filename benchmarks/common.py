@@ -31,6 +31,23 @@ def ethanol_data(name: str, *, frames: int, seed: int, temperature: float = 500.
     return molecule_data("ethanol", name, frames=frames, seed=seed, temperature=temperature)
 
 
+def qm9_data(molecules: int, seed: int = 0) -> Path:
+    """``molecules`` random QM9 molecules (the qm9pack wheel) as extxyz, energy U0 in eV; cached, so that a machine
+    without qm9pack (a GPU machine) runs with the file carried to it."""
+    path = CACHE / f"qm9_{molecules}.xyz"
+    if not path.exists():
+        import tempfile
+
+        from boltzmatch.data import read_structures, write_structures
+        from boltzmatch.data.qm9 import write_qm9_db
+
+        CACHE.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            write_qm9_db(f"{tmp}/qm9.db", limit=molecules, seed=seed, progress=False)
+            write_structures(path, read_structures(f"{tmp}/qm9.db"))
+    return path
+
+
 PEER_PYTHON = Path(__file__).resolve().parent / ".peers" / "schnetpack" / "bin" / "python"
 
 

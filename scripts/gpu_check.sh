@@ -2,7 +2,9 @@
 # Issue 40's checks on a GPU in one command on the device machine (15 minutes of device time per task, start
 # included). Prepare here, then run it there:
 #   bash scripts/gpu_wheels.sh
-#   device run: command "bash scripts/gpu_check.sh", carry [".whl", "benchmarks/.cache/ethanol_xtb_500K_1000.xyz"],
+#   python benchmarks/accelerator.py --part qm9 --update   (once: writes benchmarks/.cache/qm9_2000.xyz from qm9pack)
+#   device run: command "bash scripts/gpu_check.sh", carry [".whl", "benchmarks/.cache/ethanol_xtb_500K_1000.xyz",
+#               "benchmarks/.cache/qm9_2000.xyz"],
 #               timeout_s 570
 # It installs the carried wheels, runs the gpu-marked tests (every command on CUDA against the CPU; the
 # synchronisations per training batch against the read-backs counted on the CPU), then
