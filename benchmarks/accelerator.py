@@ -377,7 +377,8 @@ def main() -> None:
             row(f"{case}: val energy MAE after {args.epochs} epochs", "meV/atom",
                 {d: m["val_energy_mae_meV_atom"] for d, m in measured.items()}, "equal")
             graphed = kept.get("qm9 train schnet cuda graphs") or (
-                {"cuda": qm9_training_rate(qm9, "cuda", args.epochs, cuda_graphs=True)} if "cuda" in measure else None)
+                {"cuda": qm9_training_rate(qm9, "cuda", args.epochs, cuda_graphs=True)}
+                if "cuda" in measure and qm9 is not None else None)
             if graphed:
                 results["qm9 train schnet cuda graphs"] = graphed
                 g = graphed["cuda"]
