@@ -277,6 +277,26 @@ def test_floor_spread_and_mode_coverage():
     assert covered["max_share_deviation"] == pytest.approx(7.0)  # all in one of 8: share 1 = 8 × 1/8
 
 
+def test_a_floor_computed_for_one_model_is_reused_for_the_next_unchanged():
+    """`generative compare` computed every model's floor afresh (the same numbers each time: 60 s of the tutorial's
+    compare, now 27 s with identical compare.json); the halvings' floors of one model are handed to the next."""
+    from boltzmatch.analysis.metrics import MMD_SCALES, floor_spread, mmd_test
+
+    data, first, second = eight_gaussians(800, 3), eight_gaussians(400, 4), ring(400, 5)
+    calls = []
+
+    def metric(a, b):
+        calls.append(1)
+        return mmd_test(a, b, n_permutations=0, seed=0, scales=MMD_SCALES)[0]
+
+    one = floor_spread(metric, first, data, seed=2, splits=3)
+    assert len(calls) == 6 and len(one["floors"]) == 3
+    fresh = floor_spread(metric, second, data, seed=2, splits=3)
+    reused = floor_spread(metric, second, data, seed=2, splits=3, floors=one["floors"])
+    assert len(calls) == 6 + 6 + 3  # the reused call computes the values alone
+    assert reused == fresh
+
+
 def test_valid_structure_fraction_catches_atoms_too_close_and_broken_bonds():
     from boltzmatch.analysis.metrics import valid_structure_fraction
 

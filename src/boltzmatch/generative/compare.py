@@ -84,7 +84,8 @@ def _compare(run_dirs: Sequence[str | Path], *, out: str | Path, seed: int, like
             samples = run.sample(n, seed=seed)
             # multi-scale kernel: at the median width alone a ring smeared from 8gaussians passed (issue 43)
             (_, row["mmd_p"]), (_, floor["mmd_p"]), _ = with_floor(
-                lambda a, b: mmd_test(a, b, seed=seed, scales=MMD_SCALES), samples, held, seed=seed)
+                lambda a, b: mmd_test(a, b, seed=seed, scales=MMD_SCALES), samples, held, seed=seed,
+                floor=(0.0, floor["mmd_p"]) if "mmd_p" in floor else None)
             _spread(row, floor, "mmd2", lambda a, b: mmd_test(a, b, n_permutations=0, seed=seed, scales=MMD_SCALES)[0],
                     samples, held, seed)
             if vectors.dim == 2:
@@ -118,7 +119,8 @@ def _compare(run_dirs: Sequence[str | Path], *, out: str | Path, seed: int, like
             log_p = run.log_likelihood(dequantized(held[:NLL_POINTS], vectors.dequantize, seed), seed=seed)
             if log_p is not None:
                 row["nll"] = float(-np.mean(log_p))
-                floor.setdefault("nll_kde", _kde_nll(vectors))
+                if "nll_kde" not in floor:  # the data set's, once (setdefault computed it for every model)
+                    floor["nll_kde"] = _kde_nll(vectors)
         models[name] = row
     for data_name, panel in panels.items():
         plots.density_panels(panel, out / f"density_{data_name}.png", title=f"{data_name}: held-out data and samples")
@@ -127,17 +129,20 @@ def _compare(run_dirs: Sequence[str | Path], *, out: str | Path, seed: int, like
                       if m["data"] == "digits")
         plots.image_grid(digits.held_out[:100], out / "samples_held_out_digits.png", shape=(8, 8),
                          title="held-out digits")
-    result = {"models": models, "floor": floors}
+    result = {"models": models, "floor": {name: {k: v for k, v in floor.items() if not k.startswith("_")}
+                                          for name, floor in floors.items()}}
     atomic_write_text(out / "compare.json", json.dumps(result, indent=2) + "\n")
     atomic_write_text(out / "report.md", format_generative_report(result) + "\n")
     return result
 
 
 def _spread(row: dict, floor: dict, key: str, metric, samples: np.ndarray, held: np.ndarray, seed: int) -> None:
-    """``key`` of the model (mean over the halvings) and of the floor, each with its sd (``key_sd``)."""
-    spread = floor_spread(metric, samples, held, seed=seed, splits=FLOOR_SPLITS)
+    """``key`` of the model (mean over the halvings) and of the floor, each with its sd (``key_sd``). The floor's
+    halvings are computed for the data set's first model and kept (``floor["_key"]``) for the others: they
+    depend on the held-out data, the seed and the sample count alone, which every model shares."""
+    spread = floor_spread(metric, samples, held, seed=seed, splits=FLOOR_SPLITS, floors=floor.get(f"_{key}"))
     row[key], row[f"{key}_sd"] = spread["value"], spread["value_sd"]
-    floor[key], floor[f"{key}_sd"] = spread["floor"], spread["floor_sd"]
+    floor[key], floor[f"{key}_sd"], floor[f"_{key}"] = spread["floor"], spread["floor_sd"], spread["floors"]
 
 
 def _kde_nll(vectors: VectorData) -> float:
