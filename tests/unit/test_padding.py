@@ -152,6 +152,32 @@ def test_padded_batches_of_different_molecules_run_the_same_operators_and_read_n
     assert not [n for n in names if n.startswith(("aten.lift_fresh", "aten.nonzero.", "aten.item"))]
 
 
+@pytest.mark.parametrize(("objective", "options"), [("energy-forces", {}), ("energy", {}),
+                                                  ("fisher", {"temperature": 500.0})])
+def test_validation_on_padded_batches_gives_the_errors_and_loss_of_the_batches_themselves(objective, options):
+    from boltzmatch.training.distributed import Distributed
+    from boltzmatch.training.validation import validate
+
+    model = _model("painn")
+    packed = _packed(model)
+    indices = np.arange(len(packed))
+    shape = fit_padding(packed, indices, 8, cutoff=4.0)
+    padded = []
+
+    def pad(batch):
+        out = pad_batch(batch, shape)
+        padded.append(out is not None)
+        return out
+
+    loss_of = make_objective(objective, **options)
+    plain = validate(loss_of, model, packed, indices, 8, seed=0, dist=Distributed())
+    with_padding = validate(loss_of, model, packed, indices, 8, seed=0, dist=Distributed(), pad=pad)
+    assert sum(padded) >= 4 and len(padded) == 7  # 56 structures in chunks of 8; most fit
+    assert with_padding[0].keys() == plain[0].keys() and len(plain[0]) >= 4
+    assert with_padding[0] == pytest.approx(plain[0], rel=1e-10)
+    assert with_padding[1] == pytest.approx(plain[1], rel=1e-10)
+
+
 def test_a_run_pads_its_batches_exactly_when_its_steps_replay_graphs(tmp_path, monkeypatch):
     """The wiring the GPU test below runs: a run whose steps replay graphs (here told so on the CPU) trains on complete
     pairs and pads its batches of mixed molecules; a run without graphs does neither."""
@@ -162,8 +188,8 @@ def test_a_run_pads_its_batches_exactly_when_its_steps_replay_graphs(tmp_path, m
     config = {"name": "schnet", "elements": [1, 6, 8], **SMALL["schnet"]}
 
     def step(graphs: bool) -> EnergyStep:
-        settings = TrainSettings(data=str(tmp_path / "data.xyz"), batch_size=8, device="cpu",
-                                 cuda_graphs=graphs).check()
+        settings = TrainSettings(data=str(tmp_path / "data.xyz"), batch_size=8, device="cpu", cuda_graphs=graphs,
+                                 val_fraction=0.4, test_fraction=0.0).check()  # 17 validation structures
         return EnergyStep(prepare(settings, validate_config(dict(config)), tmp_path / "run", False, None))
 
     with pytest.warns(UserWarning, match="--cuda-graphs ignored: the run's device is cpu"):
@@ -174,15 +200,19 @@ def test_a_run_pads_its_batches_exactly_when_its_steps_replay_graphs(tmp_path, m
     assert graphed.run_.packed.pairs.complete and graphed.padding.structures == 8
     assert not plain.run_.packed.pairs.complete and plain.padding is None
     graphed.gradients.capture = graphed.predictions.capture = False  # the CPU cannot capture: the static copies
-    graphed.run(0, {"epoch": 0})
-    graphed.run(1, {"epoch": 1})
+    assert graphed.validation_padding.structures == 16 and plain.validation_padding is None
+    for epoch in range(3):
+        graphed.run(epoch, {"epoch": epoch})
     assert graphed.gradients.static_steps > 0 and plain.graph_summary() == {}
-    steps = 2 * int(np.ceil(len(graphed.run_.split.train) / 8))
+    # 17 validation structures: a padded batch of 16 and one of 1 an epoch, each on its shape from the third epoch
+    assert graphed.predictions.static_steps == 2
+    assert [k for k in graphed.predictions.captured if ("weight", None) not in k]  # the padded one among them
+    steps = 3 * int(np.ceil(len(graphed.run_.split.train) / 8))
     summary = graphed.graph_summary()
     assert summary == {"cuda_graph_steps": graphed.gradients.static_steps, "steps": steps,
                        "padded_atoms": graphed.padding.n_atoms}
-    table = format_train_summary({"run_dir": "run", "epochs": 2, "best_epoch": 2, "n_train": 33, "n_val": 4,
-                                  "n_test": 5, "wall_seconds": 1.0, **summary})
+    table = format_train_summary({"run_dir": "run", "epochs": 3, "best_epoch": 3, "n_train": 26, "n_val": 16,
+                                  "n_test": 0, "wall_seconds": 1.0, **summary})
     assert (f"{summary['cuda_graph_steps']} of {steps} steps replayed, batches padded to "
             f"{graphed.padding.n_atoms} atoms") in table
 

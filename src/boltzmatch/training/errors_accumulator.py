@@ -14,7 +14,9 @@ class ErrorAccumulator:
 
     Energies in eV (also per atom), forces in eV/Å; the results are reported in meV,
     meV/atom and meV/Å. A batch may also bring an objective's mean over its structures (``loss``), summed
-    with the structures as weights: :meth:`mean_loss`.
+    with the structures as weights: :meth:`mean_loss`. A padded batch (``batch.weight``, training/padding.py)
+    counts its own structures and atoms alone; those counts are summed on the device with the errors (the
+    host does not know them), and an unpadded batch's on the host, as before.
     """
 
     FIELDS = ("n_structures", "e_abs", "e_sq", "e_abs_atom", "e_sq_atom", "n_components", "f_abs", "f_sq",
@@ -24,9 +26,13 @@ class ErrorAccumulator:
         self.sums = dict.fromkeys(self.FIELDS, 0.0)
         #: the error sums of batches added since the last read, on their device: read back once, not per batch
         self._pending: torch.Tensor | None = None
+        #: padded batches' counts (n_structures, n_components, n_loss), on their device like the sums
+        self._counted: torch.Tensor | None = None
 
     def add(self, batch: AtomsBatch, energy: torch.Tensor, forces: torch.Tensor | None,
             loss: torch.Tensor | None = None) -> None:
+        if batch.weight is not None:
+            return self._add_padded(batch, energy, forces, loss)
         terms = []
         if batch.energy is not None:
             diff = (energy.detach() - batch.energy).double()
@@ -49,19 +55,52 @@ class ErrorAccumulator:
         added = torch.stack(terms)
         self._pending = added if self._pending is None else self._pending + added
 
+    def _add_padded(self, batch: AtomsBatch, energy: torch.Tensor, forces: torch.Tensor | None,
+                    loss: torch.Tensor | None) -> None:
+        """:meth:`add` for a padded batch: each error weighted by its structure's weight (0 for the padding)."""
+        weight = batch.weight.double()
+        atom_weight = weight[batch.structure_index]
+        zero = torch.zeros((), dtype=torch.float64, device=batch.positions.device)
+        terms, counts = [], [zero, zero, zero]
+        if batch.energy is not None:
+            diff = (energy.detach() - batch.energy).double() * weight
+            per_atom = diff / batch.atoms_per_structure.double()
+            terms += [diff.abs().sum(), (diff**2).sum(), per_atom.abs().sum(), (per_atom**2).sum()]
+            counts[0] = weight.sum()
+        else:
+            terms += [zero] * 4
+        if forces is not None and batch.forces is not None:
+            diff = (forces.detach() - batch.forces).double() * atom_weight[:, None]
+            terms += [diff.abs().sum(), (diff**2).sum()]
+            counts[1] = atom_weight.sum() * diff.shape[1]
+        else:
+            terms += [zero] * 2
+        if loss is not None:  # the objective's mean over the batch's own structures
+            terms.append(loss.detach().double() * weight.sum())
+            counts[2] = weight.sum()
+        else:
+            terms.append(zero)
+        added, counted = torch.stack(terms), torch.stack(counts)
+        self._pending = added if self._pending is None else self._pending + added
+        self._counted = counted if self._counted is None else self._counted + counted
+
     def _read(self) -> None:
         if self._pending is not None:
             names = ("e_abs", "e_sq", "e_abs_atom", "e_sq_atom", "f_abs", "f_sq", "loss")
             for name, value in zip(names, self._pending.tolist(), strict=True):
                 self.sums[name] += value
             self._pending = None
+        if self._counted is not None:
+            for name, value in zip(("n_structures", "n_components", "n_loss"), self._counted.tolist(), strict=True):
+                self.sums[name] += value
+            self._counted = None
 
     def as_tensor(self) -> torch.Tensor:
         self._read()
         return torch.tensor([self.sums[k] for k in self.FIELDS], dtype=torch.float64)
 
     def load_tensor(self, values: torch.Tensor) -> None:
-        self._pending = None
+        self._pending = self._counted = None
         self.sums = {k: float(v) for k, v in zip(self.FIELDS, values)}
 
     def mean_loss(self) -> float | None:

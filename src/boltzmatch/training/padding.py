@@ -9,7 +9,8 @@ cutoff (``masks_beyond_cutoff``), contribute nothing; the losses average over th
 (``AtomsBatch.weight``: 0 for the padding structure; :func:`~boltzmatch.objectives.base.structure_mean`), so a
 padded step has the loss and gradients of the unpadded one. The totals are the largest of 512 random batches of
 the training set (:func:`fit_padding`); a batch beyond them, and an epoch's shorter last batch, are not padded and
-run as before. Validation's batches are not padded (they run eagerly for such data sets).
+run as before. Validation pads its batches (twice the size) to a shape fitted on the validation structures, and
+its error sums count a padded batch's own structures and atoms (training/errors_accumulator.py).
 """
 
 from __future__ import annotations

@@ -186,9 +186,11 @@ class EnergyStep(Step):
         self.predictions = Predictions(self.eval_model, forces=run.packed.full.forces is not None, graphs=graphs)
         # molecules of different sizes: training batches padded to one shape, so that their graph replays
         pairs = run.packed.pairs
-        self.padding = (fit_padding(run.packed, run.split.train, settings.batch_size, net.cutoff)
-                        if graphs and getattr(pairs, "complete", False) and getattr(net, "prior", None) is None
-                        else None)
+        pad = graphs and getattr(pairs, "complete", False) and getattr(net, "prior", None) is None
+        self.padding = fit_padding(run.packed, run.split.train, settings.batch_size, net.cutoff) if pad else None
+        #: validation's batches (twice the size) padded the same way, for its replays
+        self.validation_padding = (fit_padding(run.packed, run.split.val, 2 * settings.batch_size, net.cutoff)
+                                   if pad else None)
         self.steps = 0  # optimizer steps of this session
 
     def graph_summary(self) -> dict:
@@ -240,8 +242,10 @@ class EnergyStep(Step):
         run, settings = self.run_, self.run_.settings
         train_row = self._train_epoch(index)
         self.eval_model.eval()
+        shape = self.validation_padding
         val, val_loss = validate(run.validation_objective, self.eval_model, run.packed, run.split.val,
-                                 settings.batch_size * 2, settings.seed, run.dist, self.predictions)
+                                 settings.batch_size * 2, settings.seed, run.dist, self.predictions,
+                                 None if shape is None else lambda batch: pad_batch(batch, shape))
         if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
             self.scheduler.step(val_loss)
         elif self.scheduler is not None:

@@ -28,10 +28,12 @@ def split_errors(model: nn.Module, data: PackedStructures, indices: np.ndarray, 
 
 
 def _accumulate(model: nn.Module, data: PackedStructures, indices: np.ndarray, batch_size: int,
-                dist: Distributed | None, objective=None, predict: Predict | None = None) -> ErrorAccumulator:
+                dist: Distributed | None, objective=None, predict: Predict | None = None,
+                pad: Callable[[AtomsBatch], AtomsBatch | None] | None = None) -> ErrorAccumulator:
     """The errors of ``model`` on ``indices`` in chunks of ``batch_size`` and, for a predictive ``objective``,
     its values from the same evaluations (summed on the device, all-reduced over processes); ``predict``
-    evaluates the model where given."""
+    evaluates the model where given; ``pad`` pads a batch to one shape (``None``: it does not fit, and runs as it
+    is), so that ``predict``'s CUDA graph replays for molecules of different sizes (training/padding.py)."""
     acc = ErrorAccumulator()
     mine = indices if dist is None else dist.mine(indices)
     has_forces = data.full.forces is not None
@@ -40,6 +42,8 @@ def _accumulate(model: nn.Module, data: PackedStructures, indices: np.ndarray, b
             return energy_and_forces(model, batch, compute_forces=has_forces)
     for start in range(0, len(mine), batch_size):
         batch = data.batch(mine[start:start + batch_size])
+        if pad is not None:
+            batch = pad(batch) or batch
         energy, forces = predict(batch)
         loss = None if objective is None else objective.from_predictions(batch, energy, forces)[0]
         acc.add(batch, energy, forces, loss)
@@ -49,15 +53,17 @@ def _accumulate(model: nn.Module, data: PackedStructures, indices: np.ndarray, b
 
 
 def validate(objective, model: nn.Module, data: PackedStructures, indices: np.ndarray, batch_size: int,
-             seed: int, dist: Distributed, predict: Predict | None = None) -> tuple[dict[str, float], float]:
+             seed: int, dist: Distributed, predict: Predict | None = None,
+             pad: Callable[[AtomsBatch], AtomsBatch | None] | None = None) -> tuple[dict[str, float], float]:
     """The errors of ``model`` on ``indices`` (:func:`split_errors`) and the mean of ``objective`` over them.
 
     An objective that is a function of the model's energy and forces at the data (``predictive``: the
     supervised losses, fisher) is computed from the evaluations that give the errors: one pass over the
     data, one read-back from the device. Any other (dsm, ssm, ism) needs passes of its own
-    (:func:`objective_loss`, in chunks of half ``batch_size``, as in training). ``predict``: see :func:`_accumulate`."""
+    (:func:`objective_loss`, in chunks of half ``batch_size``, as in training). ``predict``, ``pad``: see
+    :func:`_accumulate` (``pad`` applies to predictive objectives)."""
     if getattr(objective, "predictive", False):
-        acc = _accumulate(model, data, indices, batch_size, dist, objective, predict)
+        acc = _accumulate(model, data, indices, batch_size, dist, objective, predict, pad)
         return acc.result(), acc.mean_loss()
     errors = split_errors(model, data, indices, batch_size, dist, predict)
     return errors, objective_loss(objective, model, data, indices, max(1, batch_size // 2), seed, dist)
