@@ -90,6 +90,8 @@ def test_the_padded_shape_holds_most_random_batches_and_refuses_the_rest():
     assert pad_batch(packed.batch(everything[:4]), shape) is None  # another structure count
     small = PaddedShape(structures=8, atoms=((1, 1), (6, 1), (8, 1)), pairs=2, spacing=8.0)
     assert pad_batch(batches[0], small) is None  # more atoms than it holds
+    twice = fitted[0].tile(2)  # a per-structure value, repeated with the structures
+    assert torch.equal(twice.weight, torch.cat([fitted[0].weight, fitted[0].weight]))
     ethanol = PackedStructures(labelled_molecules(20))
     assert fit_padding(ethanol, np.arange(20), 8, cutoff=4.0) is None  # one molecule: one shape already
 

@@ -161,7 +161,7 @@ class AtomsBatch:
         changes: dict = {"structure_index": self.structure_index.repeat(copies) + offsets, "pairs": None,
                          "element_counts": None if self.element_counts is None
                          else tuple((z, c * copies) for z, c in self.element_counts)}
-        for name in ("positions", "numbers", "cell", "pbc", "energy", "forces", "temperature", "noise_level"):
+        for name in ("positions", "numbers", "cell", "pbc", "energy", "forces", "temperature", "noise_level", "weight"):
             value = getattr(self, name)
             if value is not None:
                 changes[name] = value.repeat(copies, *([1] * (value.dim() - 1)))
