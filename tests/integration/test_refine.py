@@ -81,6 +81,42 @@ def test_a_kill_while_labelling_loses_nothing_and_resumes_to_the_same_result(rou
     assert outcome(tmp_path / "killed") == outcome(tmp_path / "whole")
 
 
+def test_a_frame_the_reference_cannot_compute_is_left_out_not_fatal(rough_schnet, ethanol_xtb, tmp_path, monkeypatch):
+    """GFN2-xTB's SCF does not converge on some frames a collapse tore apart (seen on malonaldehyde: the whole
+    refine run died with tblite's CalculationFailed). Such a frame keeps its place in labels.xyz without labels,
+    with its reason, and fine-tuning goes on with the others."""
+    from ase.calculators.calculator import CalculationFailed
+
+    from boltzmatch.data.labelling import LABEL_FAILED
+
+    generate_module = importlib.import_module("boltzmatch.data.reference_md")
+    real, calls = generate_module.make_calculator, []
+
+    def failing_second(name, system):
+        calculator = real(name, system)
+        original = calculator.calculate
+
+        def calculate(*args, **kwargs):
+            calls.append(1)
+            if len(calls) == 2:
+                raise CalculationFailed("SCF not converged in 250 cycles")
+            return original(*args, **kwargs)
+
+        calculator.calculate = calculate
+        return calculator
+
+    monkeypatch.setattr(generate_module, "make_calculator", failing_second)
+    with pytest.warns(UserWarning, match=r"1 of 6 frames could not be labelled \(xtb: SCF not converged"):
+        summary = boltzmatch.refine(rough_schnet, data=ethanol_xtb, out=tmp_path / "r", **SETTINGS)
+    labels = read(tmp_path / "r" / "round_00" / "labels.xyz", index=":")
+    assert len(labels) == 6 and [LABEL_FAILED in a.info for a in labels] == [False, True] + [False] * 4
+    assert labels[1].calc is None and labels[0].get_forces().shape == (9, 3)
+    union = read(tmp_path / "r" / "round_00" / "union.xyz", index=":")
+    assert len(union) == len(read(ethanol_xtb, index=":")) + 5
+    assert all(a.get_forces().shape == (9, 3) for a in union)
+    assert [r["round"] for r in summary["rows"]] == [0, 1]
+
+
 def test_a_round_labels_the_same_frames_on_two_dask_workers(rough_schnet, ethanol_xtb, tmp_path):
     pytest.importorskip("distributed")
     boltzmatch.refine(rough_schnet, data=ethanol_xtb, out=tmp_path / "one", **SETTINGS)

@@ -17,12 +17,18 @@ from ..utils.journal import OrderedJournal
 from ..utils.task_pool import TaskPool
 from .labels import make_structure
 
+#: ``info`` key of a frame the reference method could not label (its reason); such a frame keeps its place in
+#: the labels file, positions only, so that the file still holds one frame per task
+LABEL_FAILED = "label_failed"
+
 
 def label_texts(job: list[tuple[str, Atoms]]) -> list[str]:
     """The task: each ``(calculator, frame)`` labelled with energy (eV) and forces (eV/Å), as extxyz text
-    keeping the frame's ``info``."""
+    keeping the frame's ``info``. A frame the reference cannot compute (GFN2-xTB's SCF does not converge on a
+    frame torn apart by a collapse) is written without labels, its reason under :data:`LABEL_FAILED`."""
     import io
 
+    from ase.calculators.calculator import CalculationFailed
     from ase.io import write
     from threadpoolctl import threadpool_limits
 
@@ -33,9 +39,13 @@ def label_texts(job: list[tuple[str, Atoms]]) -> list[str]:
         work = atoms.copy()
         # openmm's force field is alanine dipeptide's; xtb and emt take any structure
         work.calc = make_calculator(calculator, "alanine-dipeptide" if calculator == "openmm" else "")
-        with threadpool_limits(limits=1):
-            labelled = make_structure(work.numbers, work.positions, energy=work.get_potential_energy(),
-                                      forces=work.get_forces(), cell=work.cell, pbc=work.pbc)
+        try:
+            with threadpool_limits(limits=1):
+                labelled = make_structure(work.numbers, work.positions, energy=work.get_potential_energy(),
+                                          forces=work.get_forces(), cell=work.cell, pbc=work.pbc)
+        except CalculationFailed as exc:
+            labelled = make_structure(work.numbers, work.positions, cell=work.cell, pbc=work.pbc)
+            labelled.info[LABEL_FAILED] = f"{calculator}: {str(exc).strip() or type(exc).__name__}"
         labelled.info.update({k: v for k, v in atoms.info.items() if v is not None})
         buffer = io.StringIO()
         write(buffer, labelled, format="extxyz")
@@ -47,7 +57,8 @@ def label_frames(frames: list[Atoms], path: str | Path, calculator: str, *, work
                  scheduler: str | None = None, progress: bool = True) -> int:
     """Label ``frames`` with ``calculator`` (xtb, emt, openmm) into ``path`` (extxyz, in the frames' order);
     frames ``path`` already holds (a killed run's) are kept, not labelled again. Returns the number labelled
-    now. ``workers``/``scheduler`` as :class:`~boltzmatch.utils.task_pool.TaskPool` takes them."""
+    now. ``workers``/``scheduler`` as :class:`~boltzmatch.utils.task_pool.TaskPool` takes them. Frames the
+    reference could not compute stay in ``path`` without labels (:func:`labelled_only` leaves them out)."""
     from ase.io import read
 
     from ..utils.progress import progress_bar
@@ -69,3 +80,9 @@ def label_frames(frames: list[Atoms], path: str | Path, calculator: str, *, work
         bar.close()
         journal.close()  # records what was appended; the folder goes once every frame is in
     return done
+
+
+def labelled_only(frames: list[Atoms]) -> tuple[list[Atoms], list[str]]:
+    """(the frames with labels, the reasons of those the reference could not label)."""
+    failed = [str(a.info[LABEL_FAILED]) for a in frames if LABEL_FAILED in a.info]
+    return [a for a in frames if LABEL_FAILED not in a.info], failed

@@ -43,7 +43,7 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 
-from ..data.labelling import label_frames
+from ..data.labelling import label_frames, labelled_only
 from ..errors import BoltzmatchError
 from ..utils.atomic import atomic_write_text
 from ..utils.device import resolve_device
@@ -259,7 +259,14 @@ def _union(out: Path, train: list[Atoms], number: int) -> Path:
 
     path = out / f"round_{number:02d}" / "union.xyz"
     if not path.exists():
-        labels = [a for k in range(number + 1) for a in read(out / f"round_{k:02d}" / "labels.xyz", index=":")]
+        labels = []
+        for k in range(number + 1):
+            frames = read(out / f"round_{k:02d}" / "labels.xyz", index=":")
+            kept, failed = labelled_only(frames)
+            if failed and k == number:
+                warnings.warn(f"{out / f'round_{k:02d}' / 'labels.xyz'}: {len(failed)} of {len(frames)} frames "
+                              f"could not be labelled ({failed[0]}); fine-tuning leaves them out", stacklevel=2)
+            labels += kept
         write_structures(path, list(train) + labels)
     return path
 
