@@ -138,15 +138,17 @@ def test_other_settings_in_the_folder_are_an_error(rough_schnet, ethanol_xtb, tm
 
 
 def test_a_folder_written_before_selection_and_objective_existed_still_resumes(rough_schnet, ethanol_xtb, tmp_path):
-    """Such runs used plain Fisher fine-tuning: they resume with --huber-delta 0, and the Huber
-    default (0.5 eV/Å) is a different run."""
-    plain = {**SETTINGS, "rounds": 0, "huber_delta": 0}
+    """Such runs used plain Fisher fine-tuning on frames before collapses: they resume with --huber-delta 0
+    --selection failures, and the defaults (Huber 0.5 eV/Å, uniform frames) are a different run, named in the
+    error."""
+    plain = {**SETTINGS, "rounds": 0, "huber_delta": 0, "selection": "failures"}
     boltzmatch.refine(rough_schnet, data=ethanol_xtb, out=tmp_path / "r", **plain)
     stored = json.loads((tmp_path / "r" / "settings.json").read_text())
     del stored["selection"], stored["objective"], stored["energy_weight"], stored["huber_delta"]
     (tmp_path / "r" / "settings.json").write_text(json.dumps(stored))
     boltzmatch.refine(rough_schnet, data=ethanol_xtb, out=tmp_path / "r", **plain)
-    with pytest.raises(BoltzmatchError, match="other settings"):
+    with pytest.raises(BoltzmatchError, match="other settings: huber_delta None \\(asked 0.5\\), selection "
+                                              "'failures' \\(asked 'uniform'\\); pass those"):
         boltzmatch.refine(rough_schnet, data=ethanol_xtb, out=tmp_path / "r", **{**SETTINGS, "rounds": 0})
 
 
@@ -163,7 +165,8 @@ def test_plain_active_learning_labels_uniform_frames_and_retrains_on_energies_an
     config = yaml.safe_load(open(tmp_path / "a" / "round_00" / "model" / "config.yaml"))
     assert config["training"]["objective"] == "energy-forces"
     assert (config["training"]["energy_weight"], config["training"]["force_weight"]) == (1.0, 100.0)
-    failures = boltzmatch.refine(rough_schnet, data=ethanol_xtb, out=tmp_path / "f", **SETTINGS)
+    failures = boltzmatch.refine(rough_schnet, data=ethanol_xtb, out=tmp_path / "f",
+                                 **{**SETTINGS, "selection": "failures"})
     assert read(tmp_path / "f" / "round_00" / "candidates.xyz", index=":") != labels
     assert failures["rows"][0] == {**outcome(tmp_path / "a")[0][0], "model": str(rough_schnet)}
 

@@ -28,10 +28,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--max-minutes", type=float, help="fine-tuning wall-time budget per round")
     p.add_argument("--test", help="held-out labelled frames: force MAE per round")
-    p.add_argument("--selection", choices=["failures", "uniform", "none"], default="failures",
-                   help="frames to label: before collapses and where the model is unsure (default), drawn "
-                        "uniformly from the trajectories (plain active learning), or none (no reference call: "
-                        "the model's MD frames enter fisher-cd as negatives)")
+    p.add_argument("--selection", choices=["failures", "uniform", "none"], default="uniform",
+                   help="frames to label: drawn uniformly from the trajectories (default), before collapses and "
+                        "where the model is unsure (failures), or none (no reference call: the model's MD frames "
+                        "enter fisher-cd as negatives)")
     p.add_argument("--objective", choices=["fisher", "energy-forces", "fisher-cd"],
                    help="fine-tuning objective on the training frames plus every label (default fisher; fisher-cd, "
                         "the Fisher divergence plus contrastive divergence against the model's MD frames, with "

@@ -4,14 +4,17 @@ Each round (``OUT/round_NN/``):
 
 1. ``md/``: batched MD with the current model (:func:`~boltzmatch.simulate.simulate`, seed
    ``seed + round``), starting from the training frames.
-2. ``candidates.xyz``: up to ``label_budget`` frames. With ``selection="failures"`` (the default),
-   half from the stretch before each collapse (the last ``window`` frames a collapsed replica wrote)
-   and the rest where a cheap uncertainty signal is highest: the force disagreement (eV/Å, max over
-   atoms) between the current model and the run refine started from (from round 1 on), else the
+2. ``candidates.xyz``: up to ``label_budget`` frames. With ``selection="uniform"`` (the default),
+   drawn uniformly from every written frame. With ``selection="failures"``, half from the stretch
+   before each collapse (the last ``window`` frames a collapsed replica wrote, the collapse frame
+   first) and the rest where a cheap uncertainty signal is highest: the force disagreement (eV/Å, max
+   over atoms) between the current model and the run refine started from (from round 1 on), else the
    largest bond deviation (Å) from the reference mean bond lengths, at most an eighth of the budget
-   from one replica. With ``selection="uniform"``, drawn uniformly from every written frame (plain
-   active learning, the issue's baseline b). Chosen deterministically for the seed
-   (:mod:`.refine_select`). With ``selection="none"`` nothing is labelled: no reference call at all.
+   from one replica. Uniform frames with Fisher fine-tuning were as stable as ``failures`` or more
+   and lowered the held-out force error where ``failures`` raised it, on malonaldehyde, uracil,
+   glycine and N-methylacetamide (docs/architecture.md): ``failures`` labels mostly frames eV above
+   anything thermal. Chosen deterministically for the seed (:mod:`.refine_select`). With
+   ``selection="none"`` nothing is labelled: no reference call at all.
 3. ``labels.xyz``: the candidates labelled by the reference method (xtb, emt, openmm); every frame is
    appended and flushed as soon as it is labelled, so a killed round loses nothing labelled and a
    resumed one labels only the rest.
@@ -70,7 +73,7 @@ class RefineSettings:
     max_minutes: float | None = None
     test: str | None = None
     seed: int = 0
-    selection: str = "failures"
+    selection: str = "uniform"
     objective: str = "fisher"
     cd_weight: float = 1.0
     energy_weight: float = 0.0
@@ -123,7 +126,7 @@ def refine(run_dir: str | Path, *, data: str | Path, out: str | Path, calculator
            temperature: float = 500.0, rounds: int = 3, replicas: int = 32, time: float = 10.0,  # noqa: A002
            timestep: float = 0.5, label_budget: int = 64, window: int = 5, epochs: int = 30, lr: float = 1e-4,
            batch_size: int = 32, max_minutes: float | None = None, test: str | Path | None = None, seed: int = 0,
-           selection: str = "failures", objective: str | None = None, energy_weight: float = 0.0,
+           selection: str = "uniform", objective: str | None = None, energy_weight: float = 0.0,
            huber_delta: float | None = None, cd_weight: float = 1.0, progress: bool = True,
            reference: str | None = None, workers: int = 1, scheduler: str | None = None,
            device: str = "auto", cuda_graphs: bool = False) -> dict:
@@ -171,10 +174,14 @@ def refine(run_dir: str | Path, *, data: str | Path, out: str | Path, calculator
         # runs written before these options existed hold none: read them as what those runs did
         # the device is where it runs, not what it computes: a run started on a GPU resumes on a CPU (and graphs
         # replay the same kernels)
-        if ({**_stored_settings(json.loads(stored.read_text())), "device": settings.device,
-             "cuda_graphs": settings.cuda_graphs}
-                != asdict(settings)):
-            raise BoltzmatchError(f"{out}: holds a refine run with other settings; choose another --out")
+        previous = {**_stored_settings(json.loads(stored.read_text())), "device": settings.device,
+                    "cuda_graphs": settings.cuda_graphs}
+        asked = asdict(settings)
+        if previous != asked:
+            differ = ", ".join(f"{key} {previous.get(key)!r} (asked {asked.get(key)!r})"
+                               for key in sorted(set(previous) | set(asked)) if previous.get(key) != asked.get(key))
+            raise BoltzmatchError(f"{out}: holds a refine run with other settings: {differ}; pass those to resume "
+                                  "it, or choose another --out")
     else:
         atomic_write_text(stored, json.dumps(asdict(settings), indent=2))
 
