@@ -116,7 +116,9 @@ def test_score_finetune_restores_the_energy_zero(tmp_path, ethanol_xtb, model, c
     assert shift == pytest.approx(4.0, rel=1e-3)  # two carbons per ethanol
     torch.testing.assert_close(after_f, before_f)
     residual = (after_e - batch.energy).detach().double()
-    assert abs(float(residual.mean())) < 1e-3 and float((after_e - before_e).detach().abs().max()) < 1e-3
+    middle = residual.sort().values[(len(residual) - 1) // 2:len(residual) // 2 + 1]  # a least-absolute zero
+    assert float(middle[0]) - 1e-3 <= 0.0 <= float(middle[-1]) + 1e-3
+    assert float((after_e - before_e).detach().abs().max()) < 1e-3
 
     summary = boltzmatch.finetune(tmp_path / "base", data=ethanol_xtb, out=tmp_path / "tuned", objective="fisher",
                                   temperature=500, epochs=2, lr=1e-3, progress=False)
@@ -124,7 +126,9 @@ def test_score_finetune_restores_the_energy_zero(tmp_path, ethanol_xtb, model, c
     tuned = boltzmatch.load(tmp_path / "tuned")
     train = np.load(tmp_path / "tuned" / "split.npz")["train"]
     energies, _ = boltzmatch.energy_and_forces(tuned, packed.batch(train))
-    assert abs(float((energies - packed.batch(train).energy).double().mean())) < 1e-3
+    residual = (packed.batch(train).energy - energies).detach().double()
+    middle = residual.sort().values[(len(residual) - 1) // 2:len(residual) // 2 + 1]
+    assert float(middle[0]) - 1e-3 <= 0.0 <= float(middle[-1]) + 1e-3
 
 
 def test_finetune_with_a_supervised_loss_weighs_energy_and_forces_as_train_does(tmp_path, ethanol_xtb):

@@ -44,8 +44,8 @@ def test_train_writes_run_dir_and_learns(tmp_path, ethanol_xtb, name):
         (summary["val_force_mae_meV_A"] * 6 + summary["test_force_mae_meV_A"] * 6
          + 48 * result["force_mae"] * 1000) / 60, rel=0.5)
     assert isinstance(model, torch.nn.Module)
-    # the energy zero is the least-squares one on the training split: a network's initial zero is eV off, and
-    # the energy loss weighed beside forces does not pull it back in a few epochs
+    # the energy zero is refitted on the training split (its median residual: one molecule): a network's initial
+    # zero is eV off, and the energy loss weighed beside forces does not pull it back in a few epochs
     import numpy as np
 
     from boltzmatch.data.packed import PackedStructures
@@ -54,7 +54,8 @@ def test_train_writes_run_dir_and_learns(tmp_path, ethanol_xtb, name):
     batch = PackedStructures(read_structures(ethanol_xtb), dtype=torch.float64).batch(train)
     with torch.no_grad():
         residual = batch.energy - model.double()(batch)
-    assert abs(float(residual.mean())) < 2e-3, float(residual.mean())
+    middle = residual.sort().values[(len(residual) - 1) // 2:len(residual) // 2 + 1]  # any zero between them is
+    assert float(middle[0]) - 2e-3 <= 0.0 <= float(middle[-1]) + 2e-3, middle  # a least-absolute fit
 
 
 def test_evaluate_cli_json_and_plots(tmp_path, ethanol_xtb):
