@@ -103,9 +103,10 @@ def refit_energy_offsets(model: torch.nn.Module, packed, indices: np.ndarray, ba
 
 def least_absolute_offsets(counts: np.ndarray, residual: np.ndarray, iterations: int = 200,
                            floor: float = 1e-7) -> np.ndarray:
-    """δ minimising Σ_s |residual_s − Σ_Z counts_{s,Z} δ_Z| (eV), by iteratively reweighted least squares
-    (weights 1/max(|r|, ``floor``)), from the least-squares δ (minimum norm where the compositions leave
-    elements undetermined). For one composition it is the median residual over the atom count."""
+    """δ (eV) minimising the sum over structures s of abs(residual_s − Σ_Z counts_{s,Z} δ_Z), by iteratively
+    reweighted least squares (weights 1/max(abs(r), ``floor``)), from the least-squares δ (minimum norm where
+    the compositions leave elements undetermined). For one composition it is the median residual over the atom
+    count."""
     delta = np.linalg.lstsq(counts, residual, rcond=None)[0]
     for _ in range(iterations):
         root = 1.0 / np.sqrt(np.maximum(np.abs(residual - counts @ delta), floor))
