@@ -7,9 +7,9 @@
 # 1. simulate replicas with the current model (the batched MD of `simulate`);
 # 2. pick frames to label, drawn uniformly from the replicas' trajectories (`--selection failures`
 #    takes half from the stretch just before each collapse and the rest where a cheap uncertainty
-#    signal is highest; it labels frames far above anything thermal, and on four molecules it kept
-#    the held-out force error higher than uniform frames did, with no more stability:
-#    docs/architecture.md);
+#    signal is highest; it labels frames far above anything thermal, and on four molecules it left
+#    the held-out force error higher than uniform frames did, with more stability on malonaldehyde,
+#    less on glycine: docs/architecture.md);
 # 3. label them with the reference method (`xtb`, `emt`, or `openmm` for alanine dipeptide);
 # 4. fine-tune with the Fisher objective on the training frames plus every label so far: reference
 #    samples and model samples, a symmetric Fisher divergence.
