@@ -1,4 +1,4 @@
-"""``boltzmatch refine RUN_DIR --data TRAIN``: simulate, label where the model fails, Fisher-fine-tune, repeat."""
+"""``boltzmatch refine RUN_DIR --data TRAIN``: simulate, label frames of the model's MD, Fisher-fine-tune, repeat."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import argparse
 
 from .common import add_alias, add_cluster_options, add_device_options, device_kwargs
 
-HELP = "close the loop: MD with the model, label frames before collapse and where it is unsure, fine-tune, repeat"
+HELP = ("close the loop: MD with the model, label frames of its trajectories (or before collapses), fine-tune, "
+        "repeat")
 
 
 def add_parser(subparsers) -> None:
