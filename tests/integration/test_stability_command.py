@@ -52,7 +52,12 @@ def test_a_broken_carbon_bond_is_a_collapse_from_the_frame_it_broke(hot_malonald
 
 
 def test_bad_input_is_one_line(tmp_path, hot_malonaldehyde, capsys):
-    assert main(["stability", str(hot_malonaldehyde), "--reference", str(hot_malonaldehyde)]) == 2
+    frames = read_structures(hot_malonaldehyde)
+    for frame in frames:
+        del frame.info["time_ps"]  # frames from elsewhere that do not say when they were taken
+    untimed = tmp_path / "untimed.xyz"
+    write_structures(untimed, frames)
+    assert main(["stability", str(untimed), "--reference", str(hot_malonaldehyde)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--frame-fs" in err
     assert main(["stability", str(tmp_path / "none.xyz"), "--reference", str(hot_malonaldehyde)]) == 2

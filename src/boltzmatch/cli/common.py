@@ -102,11 +102,12 @@ def cd_options(args: argparse.Namespace) -> dict:
 def add_criterion_options(parser: argparse.ArgumentParser) -> None:
     """``--criterion``, ``--max-deviation``, ``--persist``: what counts as a collapse (simulate, stability)."""
     group = parser.add_argument_group("collapse criterion")
-    group.add_argument("--criterion", choices=["graph", "bond", "rdf"], default="graph",
-                       help="a bond graph the reference never visits, lasting --persist fs (default); Fu et "
-                            "al.'s bond rule: any bond --max-deviation Å from its reference mean; or their h(r) "
-                            "rule for liquids and solids: h(r) of the last --rdf-window fs beyond "
-                            "--max-rdf-deviation of the reference's")
+    group.add_argument("--criterion", choices=["auto", "graph", "bond", "rdf"], default="auto",
+                       help="graph: a bond graph the reference never visits, lasting --persist fs; bond: Fu et "
+                            "al.'s bond rule, any bond --max-deviation Å from its reference mean; rdf: their h(r) "
+                            "rule for liquids and solids, h(r) of the last --rdf-window fs beyond "
+                            "--max-rdf-deviation of the reference's; auto (default): graph for molecules, rdf "
+                            "for periodic structures")
     group.add_argument("--max-deviation", type=float, default=0.5,
                        help="Å beyond its reference mean where a reference bond breaks (default 0.5)")
     group.add_argument("--persist", type=float, default=50.0,

@@ -17,7 +17,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--reference", required=True, help="frames that define what the molecule does")
     add_criterion_options(p)
     p.add_argument("--frame-fs", type=float,
-                   help="fs between frames, for files without time_ps (generate's frames: 5 at its defaults)")
+                   help="fs between frames, for files whose frames record no time_ps (generate's and simulate's "
+                        "record it)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(run=run)
 

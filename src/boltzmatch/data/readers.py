@@ -106,7 +106,13 @@ def _check_finite(path: Path, where: str, name: str, value) -> None:
 
 
 def _with_temperature(atoms: Atoms, scalars: dict, path: Path, where: str) -> Atoms:
-    """Keep a ``temperature`` (K) the source stores beside the structure."""
+    """Keep a ``temperature`` (K) and a ``time_ps`` (ps: when in its trajectory the frame was taken; simulate's and
+    generate's frames record it) the source stores beside the structure."""
+    if "time_ps" in scalars:
+        try:
+            atoms.info["time_ps"] = float(scalars["time_ps"])
+        except (TypeError, ValueError):
+            raise file_error(path, where, "time_ps is not a number") from None
     if "temperature" in scalars:
         try:
             value = float(scalars["temperature"])
@@ -314,13 +320,13 @@ def _read_traj(path: Path, energy_key, forces_key, energy_unit, length_unit) -> 
         f_key = _pick_key(path, where, {k for k, v in results.items() if np.ndim(v) == 2},
                           forces_key, FORCES_CANDIDATES)
         cell = np.asarray(atoms.cell) * l_factor if atoms.cell.rank == 3 else None
-        out.append(
+        out.append(_with_temperature(
             _validated(path, where, dict(
                 numbers=atoms.numbers, positions=atoms.positions * l_factor, cell=cell, pbc=atoms.pbc,
                 energy=None if e_key is None else float(results[e_key]) * e_factor,
                 forces=None if f_key is None else np.asarray(results[f_key]) * e_factor / l_factor,
-            ))
-        )
+            )), {k: v for k, v in atoms.info.items() if np.ndim(v) == 0}, path, where,
+        ))
     return out
 
 

@@ -108,7 +108,8 @@ def run_reference_md(md: MDSettings, on_frame: Callable[[Atoms], None],
                      tick: Callable[[], None] | None = None, prepared: tuple | None = None) -> None:
     """Run ``md`` and hand every ``interval``-th production frame to ``on_frame``: an ``Atoms`` with energy
     (eV), forces (eV/Å), the thermostat's temperature (``info["temperature"]``, K) and the instantaneous
-    kinetic one (``info["kinetic_temperature"]``, K). ``tick`` after each MD step; ``prepared``: what
+    kinetic one (``info["kinetic_temperature"]``, K) and its time since equilibration (``info["time_ps"]``, ps).
+    ``tick`` after each MD step; ``prepared``: what
     :func:`reference_dynamics` returned for ``md``."""
     from threadpoolctl import threadpool_limits
 
@@ -123,6 +124,7 @@ def run_reference_md(md: MDSettings, on_frame: Callable[[Atoms], None],
         attach_labels(frame, float(atoms.get_potential_energy()), atoms.get_forces(apply_constraint=False))
         frame.info["temperature"] = md.temperature
         frame.info["kinetic_temperature"] = float(atoms.get_temperature())
+        frame.info["time_ps"] = (dyn.nsteps - md.equilibration) * md.timestep / 1000.0
         on_frame(frame)
 
     dyn.attach(record, interval=1)

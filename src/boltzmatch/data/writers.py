@@ -22,12 +22,14 @@ from .readers import detect_format
 
 def _clean(atoms: Atoms) -> Atoms:
     """A copy holding only numbers, positions, cell, pbc, the energy/forces labels, the thermostat's and the
-    kinetic temperature (K) and the trajectory index."""
+    kinetic temperature (K), the time (ps) and the trajectory index."""
     out = Atoms(numbers=atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
     if "temperature" in atoms.info:
         out.info["temperature"] = float(atoms.info["temperature"])
     if "kinetic_temperature" in atoms.info:  # generate's instantaneous temperature, K
         out.info["kinetic_temperature"] = float(atoms.info["kinetic_temperature"])
+    if "time_ps" in atoms.info:  # when in its trajectory the frame was taken (stability reads it)
+        out.info["time_ps"] = float(atoms.info["time_ps"])
     if "trajectory" in atoms.info:  # which of generate's seeded trajectories a frame comes from
         out.info["trajectory"] = int(atoms.info["trajectory"])
     return attach_labels(out, energy_of(atoms), forces_of(atoms))

@@ -15,7 +15,7 @@ from ..errors import BoltzmatchError
 from ..utils.table import format_table
 from .graphs import DEFAULT_PERSIST_FS
 from .rdf_rule import DEFAULT_MAX_RDF_DEVIATION, DEFAULT_RDF_WINDOW_FS
-from .stability import CRITERIA, BondReference, StabilityMonitor
+from .stability import AUTO, BondReference, StabilityMonitor, resolve_criterion
 
 #: LAMMPS dumps hold atom types, not elements: the reference's first frame names them, atom by atom
 LAMMPS_SUFFIXES = (".lammpstrj", ".dump")
@@ -46,17 +46,23 @@ def read_trajectory(path: str | Path, reference: list[Atoms]) -> list[Atoms]:
     return frames
 
 
-def _times(frames: list[Atoms], frame_fs: float | None) -> np.ndarray:
-    """Frame times in ps: recorded ``time_ps`` (boltzmatch's trajectories), else ``frame_fs`` apart."""
+def _times(frames: list[Atoms], frame_fs: float | None, name: str = "trajectory") -> np.ndarray:
+    """Frame times in ps: recorded ``time_ps`` (boltzmatch's trajectories and reference data), else ``frame_fs``
+    apart. Times that go back mean several trajectories in one file: an error."""
     recorded = [a.info.get("time_ps") for a in frames]
     if all(t is not None for t in recorded):
-        return np.asarray(recorded, dtype=float)
+        times = np.asarray(recorded, dtype=float)
+        back = np.flatnonzero(np.diff(times) < 0)
+        if back.size:
+            raise BoltzmatchError(f"{name}: time_ps goes back at frame {back[0] + 1} ({times[back[0]]:g} → "
+                                  f"{times[back[0] + 1]:g} ps): several trajectories in one file; judge one at a time")
+        return times
     if frame_fs is None:
         raise BoltzmatchError("the frames record no time_ps: pass --frame-fs, the fs between frames")
     return np.arange(len(frames)) * frame_fs / 1000.0
 
 
-def judge_trajectory(trajectory: str | Path, reference: str | Path, *, criterion: str = "graph",
+def judge_trajectory(trajectory: str | Path, reference: str | Path, *, criterion: str = AUTO,
                      max_deviation: float = 0.5, persist: float = DEFAULT_PERSIST_FS,
                      frame_fs: float | None = None, rdf_window: float = DEFAULT_RDF_WINDOW_FS,
                      max_rdf_deviation: float = DEFAULT_MAX_RDF_DEVIATION) -> dict:
@@ -65,12 +71,12 @@ def judge_trajectory(trajectory: str | Path, reference: str | Path, *, criterion
     ``rdf``), or none: the frame where the criterion fires (as MD dates it) and the frame where the
     non-visited graph began (``onset_frame``). Times in ps from the frames' ``time_ps`` or ``frame_fs``
     apart. Also the reference's own judgement (``reference_check``)."""
-    if criterion not in CRITERIA:
-        raise BoltzmatchError(f"--criterion must be one of {', '.join(CRITERIA)}, got {criterion!r}")
+    resolve_criterion(criterion, [], str(reference))  # an unknown name fails before any file is read
     reference_frames = read_structures(reference)
+    criterion = resolve_criterion(criterion, reference_frames, str(reference))
     frames = read_trajectory(trajectory, reference_frames)
     bond_reference = BondReference(reference_frames, str(reference))
-    times = _times(frames, frame_fs)
+    times = _times(frames, frame_fs, str(trajectory))
     monitor = StabilityMonitor([frames[0]], bond_reference, max_deviation=max_deviation, criterion=criterion,
                                persist=persist, rdf_window=rdf_window, max_rdf_deviation=max_rdf_deviation)
     result = {"trajectory": str(trajectory), "reference": str(reference), "criterion": criterion,

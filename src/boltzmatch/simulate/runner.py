@@ -1,7 +1,7 @@
 """``simulate``: batched MD of many replicas with a trained model, with live stability checks.
 
 One model call per step evaluates every replica that is still stable. A replica stops when it
-collapses (bond criterion), turns non-finite or overheats; its trajectory up to that point is
+collapses (by the collapse criterion), turns non-finite or overheats; its trajectory up to that point is
 kept and the others go on. Output in ``out``:
 
 - ``trajectories/replica_NNN.xyz`` (or ``.traj``): a frame every ``interval`` steps;
@@ -35,7 +35,7 @@ from .integrators import MDState, make_integrator, maxwell_boltzmann, remove_dri
 from .memory import auto_replicas
 from .output import ThermoLog, TrajectoryWriters
 from .rdf_rule import DEFAULT_MAX_RDF_DEVIATION, DEFAULT_RDF_WINDOW_FS
-from .stability import CRITERIA, BondReference, StabilityMonitor
+from .stability import AUTO, CRITERIA, BondReference, StabilityMonitor, resolve_criterion
 from .summary import ReplicaBook, format_simulation, summarize_simulation
 
 __all__ = ["NEIGHBOR_SKIN", "SETTINGS_KEYS", "ModelForces", "choose_starts", "format_simulation", "simulate"]
@@ -82,7 +82,7 @@ def simulate(
     exact_filters: bool = False,
     compile_forces: bool = False,
     cuda_graphs: bool = False,
-    criterion: str = "graph",
+    criterion: str = AUTO,
     persist: float = DEFAULT_PERSIST_FS,
     rdf_window: float = DEFAULT_RDF_WINDOW_FS,
     max_rdf_deviation: float = DEFAULT_MAX_RDF_DEVIATION,
@@ -102,8 +102,9 @@ def simulate(
         Steps between written frames / thermo lines, and between stability checks; structures whose mean bond
         lengths define collapse (default: ``start``).
     criterion, max_deviation, persist, rdf_window, max_rdf_deviation
-        What counts as a collapse (:mod:`.stability`): ``graph`` (default), a bond graph the reference never
-        visits lasting ``persist`` fs (reference bonds break ``max_deviation`` Å beyond their mean); ``bond``,
+        What counts as a collapse (:mod:`.stability`): ``auto`` (default), ``graph`` for molecules and ``rdf``
+        for periodic structures; ``graph``, a bond graph the reference never visits lasting ``persist`` fs
+        (reference bonds break ``max_deviation`` Å beyond their mean); ``bond``,
         Fu et al.'s rule: a bond ``max_deviation`` Å from its reference mean; ``rdf``, their rule for liquids:
         h(r) of the last ``rdf_window`` fs ``max_rdf_deviation`` (∫|h − h_ref| dr) from the reference's.
     max_temperature, skin
@@ -136,6 +137,7 @@ def simulate(
                                             _frames(reference, "reference structures", data_options))
     picks = choose_starts(start_frames, settings["replicas"], settings["seed"])
     structures = [start_frames[i].copy() for i in picks]
+    settings["criterion"] = resolve_criterion(settings["criterion"], structures, names["start"])
     monitor, names["reference_check"] = _monitor(structures, reference_frames, names["reference"], settings)
     if hasattr(model, "check_elements"):
         model.check_elements(torch.as_tensor(np.concatenate([a.numbers for a in structures])))
@@ -393,8 +395,9 @@ def _validate(settings: dict) -> None:
     for key in ("temperature", "time", "timestep"):
         if not settings[key] > 0:
             raise BoltzmatchError(f"--{key} must be positive, got {settings[key]}")
-    if settings["criterion"] not in CRITERIA:
-        raise BoltzmatchError(f"--criterion must be one of {', '.join(CRITERIA)}, got {settings['criterion']!r}")
+    if settings["criterion"] not in (AUTO, *CRITERIA):
+        raise BoltzmatchError(f"--criterion must be one of {', '.join((AUTO, *CRITERIA))}, "
+                              f"got {settings['criterion']!r}")
     if not settings["persist"] >= 0:
         raise BoltzmatchError(f"--persist must be ≥ 0 fs, got {settings['persist']}")
     for key in ("rdf_window", "max_rdf_deviation"):

@@ -1,12 +1,13 @@
 """Live stability checks of MD replicas: the collapse criterion, non-finite values, runaway temperature.
 
-Criteria (``CRITERIA``):
+Criteria (``CRITERIA``; ``auto``, the default, picks one by :func:`resolve_criterion`):
 
-* ``graph`` (the default, :mod:`.graphs`): a molecule collapses when its bond graph becomes one the
+* ``graph`` (``auto``'s choice for molecules, :mod:`.graphs`): a molecule collapses when its bond graph becomes one the
   reference frames never visit (up to relabelling atoms of the same element) for ``persist`` fs; a
   proton moving to the other oxygen of malonaldehyde is chemistry, a broken C–C bond is a collapse.
   Periodic structures use the bond rule.
-* ``rdf`` (Fu et al.'s rule for systems without fixed bonds, :mod:`.rdf_rule`): the h(r) of a replica's
+* ``rdf`` (Fu et al.'s rule for systems without fixed bonds, ``auto``'s choice for periodic structures,
+  :mod:`.rdf_rule`): the h(r) of a replica's
   last ``rdf_window`` fs differs from the reference's by more than ``max_rdf_deviation`` (∫|h − h_ref| dr).
 * ``bond`` (Fu et al., arXiv 2210.07237): bonds come from ASE's natural cutoffs on the first reference
   frame of each molecule; a replica collapses at the first check where any bond length deviates by more
@@ -32,6 +33,28 @@ from .rdf_rule import DEFAULT_MAX_RDF_DEVIATION, DEFAULT_RDF_WINDOW_FS, RdfWatch
 
 REASONS = ("graph", "bond", "rdf", "non-finite", "temperature")
 CRITERIA = ("graph", "bond", "rdf")
+#: the default: ``graph`` for molecules, ``rdf`` for periodic structures (:func:`resolve_criterion`)
+AUTO = "auto"
+#: bonds a reference-check line names before it counts the rest
+NAMED_BONDS = 6
+
+
+def resolve_criterion(criterion: str, structures: Sequence[Atoms], source: str = "structures") -> str:
+    """``criterion`` itself, or for ``auto`` the criterion that fits ``structures``: ``graph`` when none is
+    periodic (molecules), ``rdf`` when all are (solids, liquids, surfaces: atoms there have neighbours, not fixed
+    bonds, and the bond rule fires on the reference itself; Fu et al. judge such systems by h(r)). A mix of the
+    two must name a criterion."""
+    if criterion != AUTO:
+        if criterion not in CRITERIA:
+            raise BoltzmatchError(f"--criterion must be one of {', '.join((AUTO, *CRITERIA))}, got {criterion!r}")
+        return criterion
+    periodic = [bool(a.pbc.any()) for a in structures]
+    if all(periodic):
+        return "rdf"
+    if not any(periodic):
+        return "graph"
+    raise BoltzmatchError(f"{source}: {sum(periodic)} of {len(periodic)} structures are periodic and the rest are "
+                          "not; pass --criterion graph, bond or rdf")
 
 
 class BondReference:
@@ -90,9 +113,11 @@ class BondReference:
                     names = [f"{chemical_symbols[numbers[a]]}{a}–{chemical_symbols[numbers[b]]}{b}"
                              for a, b in zip(bonds.i[bad.any(0)], bonds.j[bad.any(0)], strict=True)]
                     first = int(np.argmax(bad.any(1)))
+                    more = f" and {len(names) - NAMED_BONDS} more" if len(names) > NAMED_BONDS else ""
                     lines.append(f"{self.source}: {formula}: the reference itself breaks the bond rule in "
                                  f"{int(bad.any(1).sum())} of {len(frames)} frames from frame {first} "
-                                 f"({', '.join(names)} beyond {max_deviation:g} Å of their mean)")
+                                 f"({', '.join(names[:NAMED_BONDS])}{more} beyond {max_deviation:g} Å of their "
+                                 "mean)")
                 continue
             graphs = self.graphs_for(frames[0], max_deviation)
             moved = [i for i, c in enumerate(graphs.frame_class) if c != 0]

@@ -52,3 +52,31 @@ def test_set_active_follows_removed_replicas():
     monitor.set_active([0, 2])
     state = state_of([replicas[0], replicas[2]])
     assert monitor.check(state) == [None, "bond"]
+
+
+def test_auto_picks_graph_for_molecules_and_rdf_for_periodic_structures():
+    import pytest
+    from ase.build import bulk
+
+    from boltzmatch.errors import BoltzmatchError
+    from boltzmatch.simulate.stability import resolve_criterion
+
+    ethanol, copper = molecule("CH3CH2OH"), bulk("Cu", "fcc", a=3.6, cubic=True)
+    assert resolve_criterion("auto", [ethanol, ethanol]) == "graph"
+    assert resolve_criterion("auto", [copper]) == "rdf"
+    assert resolve_criterion("bond", [copper]) == "bond"  # a named criterion is kept
+    with pytest.raises(BoltzmatchError, match="start.xyz: 1 of 2 structures are periodic"):
+        resolve_criterion("auto", [ethanol, copper], "start.xyz")
+    with pytest.raises(BoltzmatchError, match="must be one of auto, graph, bond, rdf"):
+        resolve_criterion("bonds", [ethanol])
+
+
+def test_a_reference_check_names_a_few_bonds_and_counts_the_rest():
+    from ase.build import bulk
+
+    crystal = bulk("Cu", "fcc", a=3.6, cubic=True).repeat((2, 2, 2))
+    shaken = crystal.copy()
+    shaken.positions += np.random.default_rng(0).normal(scale=0.6, size=shaken.positions.shape)
+    line, = BondReference([crystal, shaken]).check_reference("bond", 0.2)
+    names = line.split("(")[1].split(" and ")[0].split(", ")
+    assert len(names) == 6 and " more beyond 0.2 Å" in line
