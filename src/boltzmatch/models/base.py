@@ -3,7 +3,8 @@
 An :class:`EnergyModel` maps an :class:`~boltzmatch.data.AtomsBatch` to one energy per
 structure (eV). It must be smooth in the positions and twice differentiable: score matching
 needs ∇·F = −ΔU. No model predicts forces directly; :func:`energy_and_forces` computes
-F = −∂U/∂x (eV/Å) by autograd for every model.
+F = −∂U/∂x (eV/Å) by autograd for every model, and :func:`energy_forces_and_stress` also the stress of
+periodic structures (eV/Å³).
 
 Example
 -------
@@ -17,6 +18,8 @@ Example
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import torch
 from torch import nn
@@ -124,3 +127,21 @@ def energy_and_forces(
     energy = model(batch)
     (grad,) = torch.autograd.grad(energy.sum(), positions, create_graph=create_graph)
     return energy, -grad
+
+
+def energy_forces_and_stress(model: nn.Module, batch: AtomsBatch
+                             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Energy (n_structures,) eV, forces (n_atoms, 3) eV/Å and stress (n_structures, 3, 3) eV/Å³ of periodic
+    structures: σ = (1/V) ∂U/∂ε, the derivative of the energy under a homogeneous symmetric strain ε of positions
+    and cell (x → x (1 + ε), rows of the cell likewise) at ε = 0, ASE's sign (positive: the cell would shrink).
+    Exact for every model whose pair vectors carry the periodic shifts ``S @ cell`` (:func:`.neighbors.neighbor_list`).
+    """
+    dtype, device = batch.positions.dtype, batch.positions.device
+    strain = torch.zeros(batch.n_structures, 3, 3, dtype=dtype, device=device, requires_grad=True)
+    deformation = torch.eye(3, dtype=dtype, device=device) + 0.5 * (strain + strain.transpose(1, 2))
+    positions = torch.einsum("ai,aij->aj", batch.positions.detach(), deformation[batch.structure_index])
+    cell = torch.bmm(batch.cell.detach(), deformation)
+    energy = model(replace(batch, positions=positions, cell=cell, energy=None, forces=None, pairs=None))
+    grad_positions, grad_strain = torch.autograd.grad(energy.sum(), (positions, strain))
+    volume = torch.linalg.det(batch.cell.detach()).abs()
+    return energy, -grad_positions, grad_strain / volume[:, None, None]
