@@ -22,6 +22,7 @@ def test_compare_with_simulation_writes_report_and_plots(tmp_path, ethanol_xtb, 
     assert "| metric | energy | fisher |" in report and "force MAE (meV/Å)" in report
     # the distribution metrics say how many frames they rest on (an early collapse leaves few)
     assert "| MD frames judged (before collapses) |" in report
+    assert "collapse = a bond graph the test frames never visit" in report  # a molecule: the graph criterion
     for name, entry in models.items():
         frames = read_samples(tmp_path / "report" / "simulations" / name)
         assert entry["n_sample_frames"] == sum(len(replica) for replica in frames) > 3

@@ -68,3 +68,17 @@ def test_times_that_go_back_are_an_error(slab_trajectories, tmp_path, capsys):
     assert main(["stability", str(both), "--reference", str(slab_trajectories[0])]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "time_ps goes back at frame 240" in err
+
+
+def test_compare_reports_the_criterion_its_simulations_used(slab_trajectories, tmp_path):
+    from boltzmatch.analysis.compare import compare
+    from boltzmatch.training import train
+
+    run = tmp_path / "schnet"
+    train(str(slab_trajectories[0]), model="schnet", config={"n_features": 8, "n_interactions": 1, "cutoff": 4.0},
+          epochs=1, out=run, progress=False)
+    result = compare([run], str(slab_trajectories[1]), out=tmp_path / "report", simulate=True, replicas=2, time=0.05,
+                     interval=10, progress=False)
+    assert result["settings"]["criterion"] == "rdf"
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert "collapse = the h(r) of a replica's last 1 ps" in report and "bond graph" not in report

@@ -161,8 +161,9 @@ def compare(
     results, predictions = _errors(run_dirs, names, frames, packed)
     _error_plots(frames, packed, predictions, out)
 
+    criterion = None
     if simulate:
-        _simulate_and_judge(run_dirs, names, frames, results, out, start=start, temperature=temperature,
+        criterion = _simulate_and_judge(run_dirs, names, frames, results, out, start=start, temperature=temperature,
                             replicas=replicas, time=time, timestep=timestep, integrator=integrator,
                             interval=interval, seed=seed, progress=progress, data_options=data_options,
                             device=device, cuda_graphs=cuda_graphs)
@@ -180,7 +181,7 @@ def compare(
     settings = {"test": str(test), "n_test_frames": len(frames), "temperature": temperature,
                 "simulate": simulate, "replicas": replicas if simulate else None, "time_ps": time if simulate else None,
                 "timestep_fs": timestep if simulate else None, "integrator": integrator if simulate else None,
-                "seed": seed}
+                "criterion": criterion, "seed": seed}
     report = write_report(results, settings, out)
     atomic_write_text(out / "compare.json", json.dumps({"settings": settings, "models": results}, indent=2))
     result = {"models": results, "settings": settings, "report": str(report)}
@@ -246,7 +247,9 @@ def _default_names(run_dirs: Sequence[str | Path]) -> list[str]:
 
 def _simulate_and_judge(run_dirs, names, frames, results, out, *, start, temperature, replicas, time, timestep,
                         integrator, interval, seed, progress, data_options, device="auto",
-                        cuda_graphs=False) -> None:
+                        cuda_graphs=False) -> str:
+    """MD with every model, judged against ``frames``; the metrics go into ``results``, the plots into ``out``.
+    Returns the collapse criterion the simulations used (``auto``'s choice)."""
     from ..data.geometry import composition_key, group_by_composition
     from ..simulate import simulate as run_md
     from . import plots
@@ -266,6 +269,7 @@ def _simulate_and_judge(run_dirs, names, frames, results, out, *, start, tempera
         entry["mean_temperature"] = summary["mean_temperature"]
         entry["time_to_collapse_ps"] = summary["time_to_collapse_ps"]
         entry["replica_steps_per_second"] = summary["replica_steps_per_second"]
+        criterion = summary["criterion"]
         survival[name] = np.asarray(summary["time_to_collapse_ps"])
         samples = [f for replica in read_samples(out / "simulations" / name) for f in replica
                    if composition_key(f) == key]
@@ -296,6 +300,7 @@ def _simulate_and_judge(run_dirs, names, frames, results, out, *, start, tempera
                            title="Interatomic distances")
         plots.distribution_panels(bond_panels, out / "bond_lengths.png", xlabel="bond length (Å)",
                                   annotations=bond_notes)
+    return criterion
 
 
 def _cell(value) -> str:
@@ -307,6 +312,16 @@ def _cell(value) -> str:
     if abs(value) >= 1000:
         return f"{value:.0f}"
     return f"{value:.3g}"
+
+
+#: what a collapse is, by the criterion the simulations used (simulate's defaults; ``auto`` picks graph or rdf)
+COLLAPSE_TEXT = {
+    "graph": "a bond graph the test frames never visit (a reference bond 0.5 Å beyond its mean, or a new one) "
+             "lasting 50 fs",
+    "bond": "a bond 0.5 Å from its mean over the test frames (Fu et al.'s bond rule)",
+    "rdf": "the h(r) of a replica's last 1 ps more than 0.25 (∫|h − h_ref| dr) from the test frames' (Fu et al.'s "
+           "rule for periodic systems; nothing is judged before 1 ps)",
+}
 
 
 def write_report(results: dict[str, dict], settings: dict, out: Path) -> Path:
@@ -321,8 +336,7 @@ def write_report(results: dict[str, dict], settings: dict, out: Path) -> Path:
     if settings["simulate"]:
         lines.append(f"MD: {settings['replicas']} replicas × {settings['time_ps']} ps, {settings['integrator']}, "
                      f"timestep {settings['timestep_fs']} fs, seed {settings['seed']} (the same for every model); "
-                     "collapse = a bond graph the test frames never visit (a reference bond 0.5 Å beyond its mean, "
-                     "or a new one) lasting 50 fs. The distribution metrics "
+                     f"collapse = {COLLAPSE_TEXT[settings.get('criterion', 'graph')]}. The distribution metrics "
                      "(h(r) down) are over each replica's frames before its collapse: a model whose replicas "
                      "collapse at once is judged on the few frames near its starting frames, which are "
                      "reference frames, so read them beside 'MD frames judged'.")
