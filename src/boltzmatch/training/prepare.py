@@ -22,6 +22,7 @@ from ..runs.external import copy_external
 from ..utils.device import resolve_device
 from .distributed import Distributed
 from .graphed_step import graphs_refused
+from .laplacian_memory import check_laplacian_memory
 from .normalization import fit_normalization
 from .settings import TrainSettings
 
@@ -107,6 +108,9 @@ def prepare(settings: TrainSettings, model_config: dict | None, out: Path, resum
     elif hasattr(net, "fit_pair_basis") and not resume:
         net.fit_pair_basis(packed.batch(split.train))  # the linear potential's basis spans the data
     _freeze(net, settings.freeze)
+    if settings.objective_name == "ism":  # 3N second-derivative passes per structure: refuse what cannot fit
+        check_laplacian_memory(net, [structures[i] for i in split.train], settings.batch_size, dtype=dtype,
+                               device=dist.device)
     # everything above ran on the CPU as on any machine; the model and the whole data set then move to the
     # device, where every batch is a gather (torch.nn.Module.to keeps the parameters' dtype)
     # every batch then brings its pairs (models/packed_pairs.py); CUDA graphs of the step need one pair count per
