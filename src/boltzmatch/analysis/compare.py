@@ -320,7 +320,7 @@ COLLAPSE_TEXT = {
              "lasting 50 fs",
     "bond": "a bond 0.5 Å from its mean over the test frames (Fu et al.'s bond rule)",
     "rdf": "the h(r) of a replica's last 1 ps more than 0.25 (∫|h − h_ref| dr) from the test frames' (Fu et al.'s "
-           "rule for periodic systems; nothing is judged before 1 ps)",
+           "rule for crystals and liquids; nothing is judged before 1 ps)",
 }
 
 

@@ -106,8 +106,8 @@ def add_criterion_options(parser: argparse.ArgumentParser) -> None:
                        help="graph: a bond graph the reference never visits, lasting --persist fs; bond: Fu et "
                             "al.'s bond rule, any bond --max-deviation Å from its reference mean; rdf: their h(r) "
                             "rule for liquids and solids, h(r) of the last --rdf-window fs beyond "
-                            "--max-rdf-deviation of the reference's; auto (default): graph for molecules, rdf "
-                            "for periodic structures")
+                            "--max-rdf-deviation of the reference's; auto (default): graph for molecules (also "
+                            "in a periodic box), rdf for crystals and surfaces")
     group.add_argument("--max-deviation", type=float, default=0.5,
                        help="Å beyond its reference mean where a reference bond breaks (default 0.5)")
     group.add_argument("--persist", type=float, default=50.0,

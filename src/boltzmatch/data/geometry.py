@@ -68,6 +68,33 @@ def find_bonds(atoms: Atoms, mult: float = 1.2) -> Bonds:
                  np.asarray(o_list, dtype=int).reshape(-1, 3))
 
 
+def is_extended(atoms: Atoms, bonds: Bonds | None = None) -> bool:
+    """True when a bonded network of ``atoms`` runs through its periodic boundaries into its own images (a
+    crystal, a surface, a polymer chain): following the bonds from an atom leads back to an image of it. A
+    molecule in a periodic box, wrapped across the boundary or not, is not extended."""
+    bonds = find_bonds(atoms) if bonds is None else bonds
+    if not atoms.pbc.any() or len(bonds) == 0:
+        return False
+    neighbours: dict[int, list[tuple[int, np.ndarray]]] = {}
+    for a, b, off in zip(bonds.i, bonds.j, bonds.offsets, strict=True):
+        neighbours.setdefault(int(a), []).append((int(b), off))
+        neighbours.setdefault(int(b), []).append((int(a), -off))
+    image: dict[int, np.ndarray] = {}  # the cell each atom's unwrapped copy lies in, along the bonds walked
+    for root in neighbours:
+        if root in image:
+            continue
+        image[root], stack = np.zeros(3, dtype=int), [root]
+        while stack:
+            a = stack.pop()
+            for b, off in neighbours[a]:
+                if b not in image:
+                    image[b] = image[a] + off
+                    stack.append(b)
+                elif not np.array_equal(image[b], image[a] + off):
+                    return True  # two paths reach atom b in different cells: the network wraps around
+    return False
+
+
 def bond_lengths(structures: Sequence[Atoms], bonds: Bonds) -> np.ndarray:
     """(n_frames, n_bonds) bond lengths in Å of frames that share the first frame's atom order."""
     pos = np.stack([a.positions for a in structures])

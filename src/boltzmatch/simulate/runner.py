@@ -103,10 +103,11 @@ def simulate(
         lengths define collapse (default: ``start``).
     criterion, max_deviation, persist, rdf_window, max_rdf_deviation
         What counts as a collapse (:mod:`.stability`): ``auto`` (default), ``graph`` for molecules and ``rdf``
-        for periodic structures; ``graph``, a bond graph the reference never visits lasting ``persist`` fs
-        (reference bonds break ``max_deviation`` Å beyond their mean); ``bond``,
-        Fu et al.'s rule: a bond ``max_deviation`` Å from its reference mean; ``rdf``, their rule for liquids:
-        h(r) of the last ``rdf_window`` fs ``max_rdf_deviation`` (∫|h − h_ref| dr) from the reference's.
+        for crystals and surfaces (bonded through the periodic boundaries); ``graph``, a bond graph the
+        reference never visits lasting ``persist`` fs (reference bonds break ``max_deviation`` Å beyond their
+        mean); ``bond``, Fu et al.'s rule: a bond ``max_deviation`` Å from its reference mean; ``rdf``, their
+        rule for liquids and solids: h(r) of the last ``rdf_window`` fs ``max_rdf_deviation`` (∫|h − h_ref| dr)
+        from the reference's.
     max_temperature, skin
         Instantaneous temperature (K) that counts as a runaway (default 5 × ``temperature``); Å added to the
         cutoff for the candidate pairs reused between steps (:class:`ModelForces`; 0: every step).

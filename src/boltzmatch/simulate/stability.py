@@ -6,7 +6,7 @@ Criteria (``CRITERIA``; ``auto``, the default, picks one by :func:`resolve_crite
   reference frames never visit (up to relabelling atoms of the same element) for ``persist`` fs; a
   proton moving to the other oxygen of malonaldehyde is chemistry, a broken C–C bond is a collapse.
   Periodic structures use the bond rule.
-* ``rdf`` (Fu et al.'s rule for systems without fixed bonds, ``auto``'s choice for periodic structures,
+* ``rdf`` (Fu et al.'s rule for systems without fixed bonds, ``auto``'s choice for crystals and surfaces,
   :mod:`.rdf_rule`): the h(r) of a replica's
   last ``rdf_window`` fs differs from the reference's by more than ``max_rdf_deviation`` (∫|h − h_ref| dr).
 * ``bond`` (Fu et al., arXiv 2210.07237): bonds come from ASE's natural cutoffs on the first reference
@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from ase import Atoms
 
-from ..data.geometry import Bonds, bond_lengths, composition_key, find_bonds, group_by_composition
+from ..data.geometry import Bonds, bond_lengths, composition_key, find_bonds, group_by_composition, is_extended
 from ..errors import BoltzmatchError
 from .graphs import DEFAULT_PERSIST_FS, MoleculeGraphs
 from .integrators import MDState
@@ -33,28 +33,30 @@ from .rdf_rule import DEFAULT_MAX_RDF_DEVIATION, DEFAULT_RDF_WINDOW_FS, RdfWatch
 
 REASONS = ("graph", "bond", "rdf", "non-finite", "temperature")
 CRITERIA = ("graph", "bond", "rdf")
-#: the default: ``graph`` for molecules, ``rdf`` for periodic structures (:func:`resolve_criterion`)
+#: the default: ``graph`` for molecules, ``rdf`` for crystals and surfaces (:func:`resolve_criterion`)
 AUTO = "auto"
 #: bonds a reference-check line names before it counts the rest
 NAMED_BONDS = 6
 
 
 def resolve_criterion(criterion: str, structures: Sequence[Atoms], source: str = "structures") -> str:
-    """``criterion`` itself, or for ``auto`` the criterion that fits ``structures``: ``graph`` when none is
-    periodic (molecules), ``rdf`` when all are (solids, liquids, surfaces: atoms there have neighbours, not fixed
-    bonds, and the bond rule fires on the reference itself; Fu et al. judge such systems by h(r)). A mix of the
-    two must name a criterion."""
+    """``criterion`` itself, or for ``auto`` the criterion that fits ``structures``: ``rdf`` when their bonds run
+    through the periodic boundaries (crystals, surfaces: atoms there have neighbours, not fixed bonds, the bond
+    rule fires on the reference itself, and Fu et al. judge such systems by h(r); :func:`.is_extended`),
+    ``graph`` when they do not (molecules, also in a periodic box, where the bond rule stands in for the graph).
+    A mix of the two must name a criterion."""
     if criterion != AUTO:
         if criterion not in CRITERIA:
             raise BoltzmatchError(f"--criterion must be one of {', '.join((AUTO, *CRITERIA))}, got {criterion!r}")
         return criterion
-    periodic = [bool(a.pbc.any()) for a in structures]
-    if all(periodic):
+    groups = group_by_composition(structures)
+    extended = [is_extended(frames[0]) for frames in groups.values()]
+    if all(extended):
         return "rdf"
-    if not any(periodic):
+    if not any(extended):
         return "graph"
-    raise BoltzmatchError(f"{source}: {sum(periodic)} of {len(periodic)} structures are periodic and the rest are "
-                          "not; pass --criterion graph, bond or rdf")
+    raise BoltzmatchError(f"{source}: {sum(extended)} of {len(extended)} systems are extended (bonded through "
+                          "their periodic boundaries) and the rest are molecules; pass --criterion graph, bond or rdf")
 
 
 class BondReference:

@@ -62,10 +62,15 @@ def test_auto_picks_graph_for_molecules_and_rdf_for_periodic_structures():
     from boltzmatch.simulate.stability import resolve_criterion
 
     ethanol, copper = molecule("CH3CH2OH"), bulk("Cu", "fcc", a=3.6, cubic=True)
+    boxed = ethanol.copy()  # a molecule in a periodic box, as DFT codes write it, wrapped across the boundary
+    boxed.cell, boxed.pbc = [8.0, 8.0, 8.0], True
+    boxed.positions += [7.5, 0.0, 0.0]
+    boxed.wrap()
     assert resolve_criterion("auto", [ethanol, ethanol]) == "graph"
+    assert resolve_criterion("auto", [boxed]) == "graph"
     assert resolve_criterion("auto", [copper]) == "rdf"
     assert resolve_criterion("bond", [copper]) == "bond"  # a named criterion is kept
-    with pytest.raises(BoltzmatchError, match="start.xyz: 1 of 2 structures are periodic"):
+    with pytest.raises(BoltzmatchError, match="start.xyz: 1 of 2 systems are extended"):
         resolve_criterion("auto", [ethanol, copper], "start.xyz")
     with pytest.raises(BoltzmatchError, match="must be one of auto, graph, bond, rdf"):
         resolve_criterion("bonds", [ethanol])
@@ -80,3 +85,18 @@ def test_a_reference_check_names_a_few_bonds_and_counts_the_rest():
     line, = BondReference([crystal, shaken]).check_reference("bond", 0.2)
     names = line.split("(")[1].split(" and ")[0].split(", ")
     assert len(names) == 6 and " more beyond 0.2 Å" in line
+
+
+def test_a_network_through_the_boundaries_is_extended_and_a_boxed_molecule_is_not():
+    from ase.build import bulk, fcc111
+
+    from boltzmatch.data.geometry import is_extended
+
+    water = molecule("H2O")
+    assert not is_extended(water)
+    water.cell, water.pbc = [2.6, 2.6, 2.6], True  # images 2.6 Å apart: no bond between them
+    water.positions += [2.3, 0.0, 0.0]
+    water.wrap()
+    assert not is_extended(water)
+    assert is_extended(bulk("Cu", "fcc", a=3.6))  # one atom bonded to its own images
+    assert is_extended(fcc111("Al", size=(2, 2, 3), vacuum=6.0))  # extended in two directions only
