@@ -183,3 +183,15 @@ def test_many_frames_with_variable_sizes(tmp_path):
     structures = labelled_molecules(3) + labelled_molecules(2, name="H2O", seed=2)
     write_structures(tmp_path / "v.xyz", structures)
     assert_same(structures, read_structures(tmp_path / "v.xyz"))
+
+
+def test_ase_info_that_extxyz_cannot_keep_is_dropped_without_a_warning(tmp_path):
+    import warnings
+
+    import ase.io
+    from ase.build import fcc111
+
+    ase.io.write(tmp_path / "slab.xyz", fcc111("Al", size=(2, 2, 2), vacuum=5.0))  # info holds adsorbate_info
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(read_structures(tmp_path / "slab.xyz")[0]) == 8

@@ -15,6 +15,7 @@ must be given an ``energy_unit`` (MD17 files are usually in kcal/mol).
 from __future__ import annotations
 
 import sqlite3
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -204,7 +205,9 @@ def _read_extxyz(path: Path, energy_key, forces_key, energy_unit, length_unit) -
 
     starts = _scan_xyz(path)
     try:
-        frames = ase.io.read(path, index=":", format="extxyz")
+        with warnings.catch_warnings():  # ASE warns of every info value it cannot keep (ase.build's adsorbate_info)
+            warnings.filterwarnings("ignore", message="Skipping unhashable information")
+            frames = ase.io.read(path, index=":", format="extxyz")
     except Exception as exc:  # ASE raises many types for malformed comment lines
         raise file_error(path, None, f"could not be parsed as extxyz ({type(exc).__name__}: {exc})") from None
     e_factor, l_factor = energy_factor(energy_unit), length_factor(length_unit)

@@ -139,6 +139,9 @@ def simulate(
     picks = choose_starts(start_frames, settings["replicas"], settings["seed"])
     structures = [start_frames[i].copy() for i in picks]
     settings["criterion"] = resolve_criterion(settings["criterion"], structures, names["start"])
+    if settings["criterion"] == "rdf" and settings["time"] * 1000.0 < settings["rdf_window"]:
+        print(f"boltzmatch: warning: --time {settings['time']:g} ps is shorter than the h(r) window of the rdf "
+              f"criterion ({settings['rdf_window']:g} fs): no replica can be judged collapsed", file=sys.stderr)
     monitor, names["reference_check"] = _monitor(structures, reference_frames, names["reference"], settings)
     if hasattr(model, "check_elements"):
         model.check_elements(torch.as_tensor(np.concatenate([a.numbers for a in structures])))
