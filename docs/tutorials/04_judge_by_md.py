@@ -3,10 +3,11 @@
 #
 # Low force errors do not guarantee stable dynamics. `boltzmatch simulate` runs many replicas of
 # Langevin MD with a model in one batch (one model call per step for all of them), checks every 10
-# steps whether a bond has deviated by more than 0.5 Å from its reference mean, and stops replicas
-# that collapse while the others go on. Here two linear descriptor potentials fitted in closed form
-# (seconds), one by energy least squares and one at the optimum of the Fisher divergence, and a
-# SchNet trained for a few seconds only: a model far from converged, as a first run often is.
+# steps whether a molecule's bond graph has become one the reference never visits (a bond 0.5 Å beyond
+# its reference mean, or a new one, for 50 fs), and stops replicas that collapse while the others go on.
+# Here two linear descriptor potentials fitted in closed form (seconds), one by energy least squares and
+# one at the optimum of the Fisher divergence, and a SchNet trained for a few seconds only: a model far
+# from converged, as a first run often is.
 
 # %%
 import json

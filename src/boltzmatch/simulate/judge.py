@@ -70,7 +70,8 @@ def judge_trajectory(trajectory: str | Path, reference: str | Path, *, criterion
     :mod:`.stability`; ``max_deviation`` Å, ``persist`` fs; ``rdf_window`` fs and ``max_rdf_deviation`` for
     ``rdf``), or none: the frame where the criterion fires (as MD dates it) and the frame where the
     non-visited graph began (``onset_frame``). Times in ps from the frames' ``time_ps`` or ``frame_fs``
-    apart. Also the reference's own judgement (``reference_check``)."""
+    apart. Also the reference's own judgement (``reference_check``). ``auto``: ``rdf`` for a crystal or surface,
+    ``graph`` for a molecule (:func:`.stability.resolve_criterion`, on the reference frames)."""
     resolve_criterion(criterion, [], str(reference))  # an unknown name fails before any file is read
     reference_frames = read_structures(reference)
     criterion = resolve_criterion(criterion, reference_frames, str(reference))
