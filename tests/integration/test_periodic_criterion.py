@@ -83,3 +83,36 @@ def test_compare_reports_the_criterion_its_simulations_used(slab_trajectories, t
     assert result["settings"]["criterion"] == "rdf"
     report = (tmp_path / "report" / "report.md").read_text()
     assert "collapse = the h(r) of a replica's last 1 ps" in report and "bond graph" not in report
+
+
+def _boxed(frames, shift):
+    """Frames of a molecule in a 10 Å periodic box, moved by ``shift`` Å and wrapped into the cell every frame,
+    as DFT codes write them: the molecule lies across the boundary."""
+    out = []
+    for frame in frames:
+        boxed = frame.copy()
+        boxed.cell, boxed.pbc = [10.0, 10.0, 10.0], True
+        boxed.positions += shift
+        boxed.wrap()
+        out.append(boxed)
+    return out
+
+
+def test_a_molecule_in_a_periodic_box_is_judged_by_its_graph(ethanol_xtb, tmp_path):
+    from boltzmatch.data.geometry import find_bonds
+
+    frames = read_structures(ethanol_xtb)[:80]
+    reference = _boxed(frames, [9.0, 0.5, 0.5])  # wrapped: C, O and H atoms on both sides of the cell
+    write_structures(tmp_path / "boxed.xyz", reference)
+    calm = judge_trajectory(tmp_path / "boxed.xyz", tmp_path / "boxed.xyz", frame_fs=5.0)
+    assert calm["criterion"] == "graph" and not calm["collapsed"] and calm["reference_check"] == []
+    bonds = find_bonds(frames[0])
+    a, b = next((int(x), int(y)) for x, y in zip(bonds.i, bonds.j, strict=True)
+                if frames[0].numbers[x] == 6 and frames[0].numbers[y] == 6)
+    broken = [f.copy() for f in frames]
+    for frame in broken[30:]:  # pull one carbon 2 Å away from the other from frame 30 on
+        direction = frame.positions[b] - frame.positions[a]
+        frame.positions[b] += 2.0 * direction / np.linalg.norm(direction)
+    write_structures(tmp_path / "broken.xyz", _boxed(broken, [9.0, 0.5, 0.5]))
+    result = judge_trajectory(tmp_path / "broken.xyz", tmp_path / "boxed.xyz", frame_fs=5.0)
+    assert result["collapsed"] and result["onset_frame"] == 30 and "C" in result["detail"]

@@ -95,12 +95,19 @@ def is_extended(atoms: Atoms, bonds: Bonds | None = None) -> bool:
     return False
 
 
-def bond_lengths(structures: Sequence[Atoms], bonds: Bonds) -> np.ndarray:
-    """(n_frames, n_bonds) bond lengths in Å of frames that share the first frame's atom order."""
+def bond_lengths(structures: Sequence[Atoms], bonds: Bonds, *, minimum_image: bool = False) -> np.ndarray:
+    """(n_frames, n_bonds) bond lengths in Å of frames that share the first frame's atom order.
+    ``minimum_image``: each bond vector by the minimum image of every frame, not by the offsets ``bonds`` found
+    (a molecule in a periodic box whose frames a code wrapped into the cell; not for cells narrower than twice
+    a bond, where a bond may join an atom to its own image)."""
     pos = np.stack([a.positions for a in structures])
     cells = np.stack([np.asarray(a.cell) for a in structures])
     shift = np.einsum("bk,fkl->fbl", bonds.offsets.astype(float), cells)
     vec = pos[:, bonds.j] - pos[:, bonds.i] + shift
+    if minimum_image and structures[0].pbc.any():
+        periodic = np.asarray(structures[0].pbc, dtype=float)
+        fractional = np.einsum("fbk,fkl->fbl", vec, np.linalg.inv(cells))
+        vec = np.einsum("fbk,fkl->fbl", fractional - np.round(fractional) * periodic, cells)
     return np.linalg.norm(vec, axis=-1)
 
 

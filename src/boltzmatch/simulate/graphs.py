@@ -93,11 +93,14 @@ class MoleculeGraphs:
         radii = np.asarray(natural_cutoffs(first, mult=1.2))
         cut = radii[:, None] + radii[None, :]
         bonds = find_bonds(first)
-        mean = bond_lengths(frames, bonds).mean(axis=0)
+        mean = bond_lengths(frames, bonds, minimum_image=True).mean(axis=0)  # only molecules come here
         widened = np.maximum(cut[bonds.i, bonds.j], mean + max_deviation)
         cut[bonds.i, bonds.j] = cut[bonds.j, bonds.i] = widened
         self.upper = np.triu_indices(n, k=1)
         self.cut = torch.as_tensor(cut[self.upper], dtype=torch.float64)
+        # a molecule in a periodic box: pair vectors by the minimum image (the box is far wider than the molecule)
+        self.cell = torch.as_tensor(np.asarray(first.cell), dtype=torch.float64) if first.pbc.any() else None
+        self.periodic = torch.as_tensor(first.pbc, dtype=torch.float64)
         keys = self.keys(torch.as_tensor(np.stack([a.positions for a in frames]), dtype=torch.float64))
         self.start = keys[0]
         self.classes: list[Graph] = []
@@ -107,7 +110,13 @@ class MoleculeGraphs:
     def keys(self, positions: torch.Tensor) -> list[bytes]:
         """The graph of each of (k, n_atoms, 3) positions (Å) as bytes of its packed upper triangle."""
         i, j = (torch.as_tensor(x) for x in self.upper)
-        distances = (positions[:, j] - positions[:, i]).norm(dim=-1)
+        vectors = positions[:, j] - positions[:, i]
+        if self.cell is not None:
+            cell = self.cell.to(positions)
+            fractional = vectors @ torch.linalg.inv(cell)
+            fractional = fractional - torch.round(fractional) * self.periodic.to(positions)
+            vectors = fractional @ cell
+        distances = vectors.norm(dim=-1)
         adjacency = (distances < self.cut.to(positions)).cpu().numpy()
         return [row.tobytes() for row in np.packbits(adjacency, axis=1)]
 

@@ -4,8 +4,9 @@ Criteria (``CRITERIA``; ``auto``, the default, picks one by :func:`resolve_crite
 
 * ``graph`` (``auto``'s choice for molecules, :mod:`.graphs`): a molecule collapses when its bond graph becomes one the
   reference frames never visit (up to relabelling atoms of the same element) for ``persist`` fs; a
-  proton moving to the other oxygen of malonaldehyde is chemistry, a broken C–C bond is a collapse.
-  Periodic structures use the bond rule.
+  proton moving to the other oxygen of malonaldehyde is chemistry, a broken C–C bond is a collapse. A
+  molecule in a periodic box is judged by its graph too (minimum-image distances); extended structures
+  (crystals, surfaces) use the bond rule.
 * ``rdf`` (Fu et al.'s rule for systems without fixed bonds, ``auto``'s choice for crystals and surfaces,
   :mod:`.rdf_rule`): the h(r) of a replica's
   last ``rdf_window`` fs differs from the reference's by more than ``max_rdf_deviation`` (∫|h − h_ref| dr).
@@ -43,7 +44,7 @@ def resolve_criterion(criterion: str, structures: Sequence[Atoms], source: str =
     """``criterion`` itself, or for ``auto`` the criterion that fits ``structures``: ``rdf`` when their bonds run
     through the periodic boundaries (crystals, surfaces: atoms there have neighbours, not fixed bonds, the bond
     rule fires on the reference itself, and Fu et al. judge such systems by h(r); :func:`.is_extended`),
-    ``graph`` when they do not (molecules, also in a periodic box, where the bond rule stands in for the graph).
+    ``graph`` when they do not (molecules, also in a periodic box, judged by minimum-image distances).
     A mix of the two must name a criterion."""
     if criterion != AUTO:
         if criterion not in CRITERIA:
@@ -66,13 +67,19 @@ class BondReference:
         groups = group_by_composition(reference)
         self.groups = groups
         self._graphs: dict[tuple, MoleculeGraphs] = {}
+        self._extended: dict[tuple[int, ...], bool] = {}
         self.source = source
         self.bonds: dict[tuple[int, ...], Bonds] = {}
         self.mean_length: dict[tuple[int, ...], np.ndarray] = {}
         for key, frames in groups.items():
             bonds = find_bonds(frames[0])
             self.bonds[key] = bonds
-            self.mean_length[key] = bond_lengths(frames, bonds).mean(axis=0)
+            # a molecule in a box may be wrapped differently frame to frame: its bonds by the minimum image
+            self.mean_length[key] = self.lengths(key, frames).mean(axis=0)
+
+    def lengths(self, key: tuple[int, ...], frames: Sequence[Atoms]) -> np.ndarray:
+        """(n_frames, n_bonds) lengths (Å) of the reference bonds of composition ``key`` in ``frames``."""
+        return bond_lengths(frames, self.bonds[key], minimum_image=not self.extended(key))
 
     def for_structure(self, atoms: Atoms) -> tuple[Bonds, np.ndarray]:
         key = composition_key(atoms)
@@ -83,10 +90,18 @@ class BondReference:
             )
         return self.bonds[key], self.mean_length[key]
 
+    def extended(self, key: tuple[int, ...]) -> bool:
+        """Whether the structures of composition ``key`` are bonded through their periodic boundaries
+        (:func:`~boltzmatch.data.geometry.is_extended` of the first reference frame)."""
+        if key not in self._extended:
+            self._extended[key] = is_extended(self.groups[key][0], self.bonds[key])
+        return self._extended[key]
+
     def graphs_for(self, atoms: Atoms, max_deviation: float) -> MoleculeGraphs | None:
-        """The graph classes the reference visits for this molecule; None for periodic structures."""
+        """The graph classes the reference visits for this molecule (also in a periodic box); None for extended
+        structures (crystals, surfaces), which the bond rule judges under the graph criterion."""
         self.for_structure(atoms)
-        if atoms.pbc.any():
+        if self.extended(composition_key(atoms)):
             return None
         key = (composition_key(atoms), float(max_deviation))
         if key not in self._graphs:
@@ -107,8 +122,8 @@ class BondReference:
             if criterion == "rdf":
                 lines += _check_reference_rdf(self.source, formula, frames, rdf)
                 continue
-            if criterion == "bond" or frames[0].pbc.any():
-                deviation = np.abs(bond_lengths(frames, self.bonds[key]) - self.mean_length[key])
+            if criterion == "bond" or self.extended(key):
+                deviation = np.abs(self.lengths(key, frames) - self.mean_length[key])
                 bad = deviation > max_deviation
                 if bad.any():
                     numbers, bonds = frames[0].numbers, self.bonds[key]
