@@ -106,8 +106,9 @@ def bond_lengths(structures: Sequence[Atoms], bonds: Bonds, *, minimum_image: bo
     vec = pos[:, bonds.j] - pos[:, bonds.i] + shift
     if minimum_image and structures[0].pbc.any():
         periodic = np.asarray(structures[0].pbc, dtype=float)
-        fractional = np.einsum("fbk,fkl->fbl", vec, np.linalg.inv(cells))
-        vec = np.einsum("fbk,fkl->fbl", fractional - np.round(fractional) * periodic, cells)
+        full = np.stack([np.asarray(a.cell.complete()) for a in structures])  # no zero vector on an open axis
+        fractional = np.einsum("fbk,fkl->fbl", vec, np.linalg.inv(full))
+        vec = np.einsum("fbk,fkl->fbl", fractional - np.round(fractional) * periodic, full)
     return np.linalg.norm(vec, axis=-1)
 
 

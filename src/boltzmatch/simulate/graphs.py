@@ -99,7 +99,8 @@ class MoleculeGraphs:
         self.upper = np.triu_indices(n, k=1)
         self.cut = torch.as_tensor(cut[self.upper], dtype=torch.float64)
         # a molecule in a periodic box: pair vectors by the minimum image (the box is far wider than the molecule)
-        self.cell = torch.as_tensor(np.asarray(first.cell), dtype=torch.float64) if first.pbc.any() else None
+        self.cell = (torch.as_tensor(np.asarray(first.cell.complete()), dtype=torch.float64) if first.pbc.any()
+                     else None)  # complete(): an open axis gets a unit vector, so the cell inverts
         self.periodic = torch.as_tensor(first.pbc, dtype=torch.float64)
         keys = self.keys(torch.as_tensor(np.stack([a.positions for a in frames]), dtype=torch.float64))
         self.start = keys[0]

@@ -100,3 +100,17 @@ def test_a_network_through_the_boundaries_is_extended_and_a_boxed_molecule_is_no
     assert not is_extended(water)
     assert is_extended(bulk("Cu", "fcc", a=3.6))  # one atom bonded to its own images
     assert is_extended(fcc111("Al", size=(2, 2, 3), vacuum=6.0))  # extended in two directions only
+
+
+def test_a_molecule_wrapped_across_a_surface_cell_keeps_its_bonds():
+    """pbc (T, T, F) with no third cell vector, as ASE writes slabs and surface adsorbates."""
+    ethanol = molecule("CH3CH2OH")
+    boxed = ethanol.copy()
+    boxed.cell, boxed.pbc = [10.0, 10.0, 0.0], [True, True, False]
+    boxed.positions += [9.5, 0.0, 5.0]
+    boxed.wrap()
+    reference = BondReference([boxed, boxed.copy()])
+    key = next(iter(reference.mean_length))
+    np.testing.assert_allclose(np.sort(reference.mean_length[key]),
+                               np.sort(BondReference([ethanol]).mean_length[key]), atol=1e-9)
+    assert reference.check_reference("graph") == [] and reference.graphs_for(boxed, 0.5) is not None
