@@ -1,4 +1,5 @@
-"""``evaluate``: error tables (energy and force MAE/RMSE, per-element force errors) and parity plots."""
+"""``evaluate``: error tables (energy and force MAE/RMSE, per-element force errors, crystals' stress) and parity
+plots."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from ase import Atoms
 from ase.data import chemical_symbols
 
 from ..data import read_structures
+from ..data.atoms_batch import AtomsBatch
+from ..data.labels import stress_of
 from ..data.packed import PackedStructures
-from ..models.base import energy_and_forces, model_dtype
+from ..models.base import energy_and_forces, energy_forces_and_stress, model_dtype
 from ..runs.run_dir import energy_zero_known, load, read_config
 from ..utils.atomic import atomic_write_text
 from ..utils.device import resolve_device
@@ -49,6 +52,7 @@ def evaluate(run_dir: str | Path, data: str | Path, *, out: str | Path | None = 
     ``energy_mae_centered`` (mean offset removed), ``force_mae``, ``force_rmse``,
     ``force_mae_per_element``, ``force_pearson`` (r over all components) and ``force_scale`` (the
     uniform factor s minimising ‖s·F − F_ref‖; 1 for a model right about the force magnitudes),
+    and for crystals with stress labels ``stress_mae`` / ``stress_rmse`` (eV/Å³, over the Voigt components),
     where labels exist. A model trained without energies (``energy_zero: false`` in its config)
     has an arbitrary energy zero: its ``energy_mae``/``energy_rmse`` are left out. With ``out``,
     also writes ``metrics.json`` and parity plots (PNG). Judge on frames the model never saw,
@@ -90,6 +94,9 @@ def evaluate(run_dir: str | Path, data: str | Path, *, out: str | Path | None = 
         result["force_mae_per_element"] = {
             chemical_symbols[z]: float(np.abs(diff[numbers == z]).mean()) for z in sorted(set(numbers.tolist()))
         }
+    stress = _stress_errors(model, structures, dtype, dev, batch_size)
+    if stress is not None:
+        result.update(stress_mae=stress[0], stress_rmse=stress[1])
     if out is not None:
         import json
 
@@ -106,6 +113,28 @@ def evaluate(run_dir: str | Path, data: str | Path, *, out: str | Path | None = 
     return result
 
 
+#: GPa per eV/Å³
+GPA_PER_EV_A3 = 160.21766208
+
+
+def _stress_errors(model, structures: list[Atoms], dtype: torch.dtype, dev: torch.device,
+                   batch_size: int) -> tuple[float, float] | None:
+    """MAE and RMSE (eV/Å³) of the model's stress against the stress labels, over the 6 Voigt components, where
+    every structure is a crystal (3-D periodic) with a stress label; else None."""
+    labels = [stress_of(a) for a in structures]
+    if not structures or any(s is None for s in labels) or not all(a.pbc.all() for a in structures):
+        return None
+    predicted = []
+    for start in range(0, len(structures), batch_size):
+        batch = AtomsBatch.from_atoms(structures[start:start + batch_size], dtype=dtype, device=dev)
+        with torch.enable_grad():
+            _, _, sigma = energy_forces_and_stress(model, batch)
+        sigma = sigma.detach().double().cpu().numpy()
+        predicted += [[m[0, 0], m[1, 1], m[2, 2], m[1, 2], m[0, 2], m[0, 1]] for m in sigma]  # Voigt order
+    diff = np.asarray(predicted) - np.asarray(labels)
+    return float(np.abs(diff).mean()), float(np.sqrt((diff**2).mean()))
+
+
 def format_evaluation(result: dict, title: str = "Evaluation") -> str:
     rows = [["structures", result["n_structures"]]]
     if "energy_mae" in result:
@@ -120,4 +149,7 @@ def format_evaluation(result: dict, title: str = "Evaluation") -> str:
         rows += [["force MAE (meV/Å)", 1000 * result["force_mae"]], ["force RMSE (meV/Å)", 1000 * result["force_rmse"]],
                  ["force Pearson r", result["force_pearson"]], ["best uniform force rescale", result["force_scale"]]]
         rows += [[f"force MAE {el} (meV/Å)", 1000 * v] for el, v in result["force_mae_per_element"].items()]
+    if "stress_mae" in result:
+        rows += [["stress MAE (GPa)", GPA_PER_EV_A3 * result["stress_mae"]],
+                 ["stress RMSE (GPa)", GPA_PER_EV_A3 * result["stress_rmse"]]]
     return format_table(rows, title=title)

@@ -1,4 +1,4 @@
-"""Labels attached to structures: energy (eV) and forces (eV/Å).
+"""Labels attached to structures: energy (eV), forces (eV/Å) and, for periodic cells, stress (eV/Å³).
 
 boltzmatch keeps labels the way ASE does, in a :class:`SinglePointCalculator` on each
 ``ase.Atoms``, so ``atoms.get_potential_energy()`` and ``atoms.get_forces()`` work on every
@@ -22,23 +22,40 @@ def make_structure(
     pbc: np.ndarray | bool = False,
     energy: float | None = None,
     forces: np.ndarray | None = None,
+    stress: np.ndarray | None = None,
 ) -> Atoms:
-    """Build an ``ase.Atoms`` with positions in Å and optional energy (eV) and forces (eV/Å)."""
+    """Build an ``ase.Atoms`` with positions in Å and optional energy (eV), forces (eV/Å) and stress (eV/Å³)."""
     atoms = Atoms(numbers=np.asarray(numbers, dtype=int), positions=np.asarray(positions, dtype=float))
     if cell is not None:
         atoms.cell = np.asarray(cell, dtype=float)
     atoms.pbc = pbc
-    attach_labels(atoms, energy, forces)
+    attach_labels(atoms, energy, forces, stress)
     return atoms
 
 
-def attach_labels(atoms: Atoms, energy: float | None, forces: np.ndarray | None) -> Atoms:
-    """Attach energy (eV) and forces (eV/Å) to ``atoms``; a no-op when both are ``None``."""
+def voigt_stress(stress) -> np.ndarray:
+    """A stress as ASE's Voigt 6-vector (xx, yy, zz, yz, xz, xy) from 6 or 3×3 (9) values; units unchanged."""
+    from ase.stress import full_3x3_to_voigt_6_stress
+
+    values = np.asarray(stress, dtype=float)
+    if values.size == 9:
+        return full_3x3_to_voigt_6_stress(values.reshape(3, 3))
+    if values.size != 6:
+        raise ValueError(f"a stress has 6 (Voigt) or 9 (3×3) values, found {values.size}")
+    return values.reshape(6)
+
+
+def attach_labels(atoms: Atoms, energy: float | None, forces: np.ndarray | None,
+                  stress: np.ndarray | None = None) -> Atoms:
+    """Attach energy (eV), forces (eV/Å) and a stress (eV/Å³, Voigt or 3×3) to ``atoms``; a no-op when all are
+    ``None``."""
     results = {}
     if energy is not None:
         results["energy"] = float(energy)
     if forces is not None:
         results["forces"] = np.asarray(forces, dtype=float).reshape(len(atoms), 3)
+    if stress is not None:
+        results["stress"] = voigt_stress(stress)
     atoms.calc = SinglePointCalculator(atoms, **results) if results else None
     return atoms
 
@@ -67,3 +84,11 @@ def has_energy(structures: Sequence[Atoms]) -> bool:
 def has_forces(structures: Sequence[Atoms]) -> bool:
     """True when every structure carries forces."""
     return len(structures) > 0 and all(forces_of(a) is not None for a in structures)
+
+
+def stress_of(atoms: Atoms) -> np.ndarray | None:
+    """The reference stress of ``atoms`` in eV/Å³, ASE's Voigt order (6,), or ``None``."""
+    if atoms.calc is None:
+        return None
+    value = atoms.calc.results.get("stress")
+    return None if value is None else voigt_stress(value)

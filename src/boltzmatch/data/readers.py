@@ -26,7 +26,7 @@ from ase.data import atomic_numbers
 from ..errors import BoltzmatchError, file_error
 from ..keys import ENERGY_CANDIDATES, FORCES_CANDIDATES
 from ..units import energy_factor, length_factor
-from .labels import make_structure
+from .labels import make_structure, voigt_stress
 
 FORMATS = {".xyz": "extxyz", ".extxyz": "extxyz", ".db": "db", ".traj": "traj", ".npz": "npz"}
 
@@ -125,8 +125,18 @@ def _with_temperature(atoms: Atoms, scalars: dict, path: Path, where: str) -> At
     return atoms
 
 
+def _stress(value, e_factor: float, l_factor: float, path: Path, where: str) -> np.ndarray | None:
+    """A stress label (6 Voigt or 9 values) in eV/Å³, or None."""
+    if value is None:
+        return None
+    try:
+        return voigt_stress(value) * e_factor / l_factor**3
+    except (TypeError, ValueError) as exc:
+        raise file_error(path, where, f"stress: {exc}") from None
+
+
 def _validated(path: Path, where: str, atoms_args: dict) -> Atoms:
-    for name in ("positions", "energy", "forces", "cell"):
+    for name in ("positions", "energy", "forces", "cell", "stress"):
         if atoms_args.get(name) is not None:
             _check_finite(path, where, name, atoms_args[name])
     numbers = np.asarray(atoms_args["numbers"])
@@ -229,10 +239,11 @@ def _read_extxyz(path: Path, energy_key, forces_key, energy_unit, length_unit) -
                 raise file_error(path, where, f"energy key {e_key!r} is not a number") from None
         forces = None if f_key is None else np.asarray(arrays[f_key], dtype=float) * e_factor / l_factor
         cell = np.asarray(atoms.cell) * l_factor if atoms.cell.rank == 3 else None
+        stress = _stress(results.get("stress", atoms.info.get("stress")), e_factor, l_factor, path, where)
         out.append(_with_temperature(
             _validated(path, where, dict(
                 numbers=atoms.numbers, positions=atoms.positions * l_factor, cell=cell,
-                pbc=atoms.pbc, energy=energy, forces=forces,
+                pbc=atoms.pbc, energy=energy, forces=forces, stress=stress,
             )), scalars, path, where,
         ))
     return out
@@ -298,6 +309,7 @@ def _read_db(path: Path, energy_key, forces_key, energy_unit, length_unit) -> li
             _validated(path, where, dict(
                 numbers=atoms.numbers, positions=atoms.positions * l_factor, cell=cell,
                 pbc=atoms.pbc, energy=energy, forces=forces,
+                stress=_stress(row.get("stress"), 1.0, 1.0, path, where),  # ASE's own row.stress: eV/Å³
             ))
         )
     return out
@@ -328,6 +340,7 @@ def _read_traj(path: Path, energy_key, forces_key, energy_unit, length_unit) -> 
                 numbers=atoms.numbers, positions=atoms.positions * l_factor, cell=cell, pbc=atoms.pbc,
                 energy=None if e_key is None else float(results[e_key]) * e_factor,
                 forces=None if f_key is None else np.asarray(results[f_key]) * e_factor / l_factor,
+                stress=_stress(results.get("stress"), e_factor, l_factor, path, where),
             )), {k: v for k, v in atoms.info.items() if np.ndim(v) == 0}, path, where,
         ))
     return out

@@ -9,7 +9,7 @@ import numpy as np
 from ase import Atoms
 
 from ..utils.table import format_table
-from .labels import energy_of, forces_of
+from .labels import energy_of, forces_of, stress_of
 
 
 def summarize(structures: Sequence[Atoms]) -> dict:
@@ -46,6 +46,8 @@ def summarize(structures: Sequence[Atoms]) -> dict:
             "norm_mean": float(norms.mean()),
             "norm_max": float(norms.max()),
         }
+    if structures and all(stress_of(a) is not None for a in structures):
+        summary["labels"].append("stress")
     return summary
 
 

@@ -16,12 +16,12 @@ from ase import Atoms
 
 from ..errors import file_error
 from ..utils.atomic import atomic_path
-from .labels import attach_labels, energy_of, forces_of
+from .labels import attach_labels, energy_of, forces_of, stress_of
 from .readers import detect_format
 
 
 def _clean(atoms: Atoms) -> Atoms:
-    """A copy holding only numbers, positions, cell, pbc, the energy/forces labels, the thermostat's and the
+    """A copy holding only numbers, positions, cell, pbc, the energy/forces/stress labels, the thermostat's and the
     kinetic temperature (K), the time (ps) and the trajectory index."""
     out = Atoms(numbers=atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
     if "temperature" in atoms.info:
@@ -32,7 +32,7 @@ def _clean(atoms: Atoms) -> Atoms:
         out.info["time_ps"] = float(atoms.info["time_ps"])
     if "trajectory" in atoms.info:  # which of generate's seeded trajectories a frame comes from
         out.info["trajectory"] = int(atoms.info["trajectory"])
-    return attach_labels(out, energy_of(atoms), forces_of(atoms))
+    return attach_labels(out, energy_of(atoms), forces_of(atoms), stress_of(atoms))
 
 
 def frame_text(atoms: Atoms) -> str:
