@@ -46,6 +46,11 @@ def test_evaluate_reports_the_stress_error_the_calculator_gives(copper, tmp_path
         errors.append(atoms.get_stress() - stress_of(frame))
     assert result["stress_mae"] == pytest.approx(np.abs(errors).mean(), rel=1e-4)
     assert f"{GPA_PER_EV_A3 * result['stress_mae']:.4g}"[:4] in format_evaluation(result)
+    from boltzmatch.analysis.compare import compare
+
+    compared = compare([run], copper, out=tmp_path / "report", progress=False)
+    assert compared["models"]["run"]["stress_mae_GPa"] == pytest.approx(GPA_PER_EV_A3 * result["stress_mae"])
+    assert "| stress MAE (GPa) |" in (tmp_path / "report" / "report.md").read_text()
     unlabelled = tmp_path / "no-stress.xyz"  # the same frames without stress labels: no stress rows
     write_structures(unlabelled, [_without_stress(f) for f in frames])
     assert "stress_mae" not in evaluate(run, unlabelled)

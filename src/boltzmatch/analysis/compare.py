@@ -23,13 +23,15 @@ from ase import Atoms
 
 from ..data import read_structures
 from ..data.geometry import bond_angles, bond_lengths, find_bonds, pair_distances, ramachandran
+from ..data.labels import stress_of
 from ..data.packed import PackedStructures
 from ..errors import BoltzmatchError
-from ..runs.run_dir import energy_zero_known
+from ..models.base import model_dtype
+from ..runs.run_dir import energy_zero_known, load
 from ..simulate.output import read_samples
 from ..utils.atomic import atomic_write_text
 from ..utils.table import format_table, markdown_table
-from .evaluate import predict_frames
+from .evaluate import GPA_PER_EV_A3, predict_frames, stress_errors
 from .metrics import distance_histogram, histogram2d_jsd, histogram_mae, ks_test, mmd, with_floor
 
 ROWS = [  # (key, label) in report order
@@ -37,6 +39,7 @@ ROWS = [  # (key, label) in report order
     ("energy_mae_centered_meV", "energy MAE, mean offset removed (meV)"),
     ("force_mae_meV_A", "force MAE (meV/Å)"),
     ("force_rmse_meV_A", "force RMSE (meV/Å)"),
+    ("stress_mae_GPa", "stress MAE (GPa)"),
     ("median_time_to_collapse_ps", "median time to collapse (ps)"),
     ("collapsed_fraction", "collapsed replicas"),
     ("mean_temperature", "mean MD temperature (K)"),
@@ -213,6 +216,10 @@ def _errors(run_dirs, names, frames, packed: PackedStructures) -> tuple[dict[str
             diff = forces - full.forces.numpy()
             entry["force_mae_meV_A"] = 1000 * float(np.abs(diff).mean())
             entry["force_rmse_meV_A"] = 1000 * float(np.sqrt((diff**2).mean()))
+        if all(a.pbc.all() and stress_of(a) is not None for a in frames):  # crystals with stress labels
+            model = load(run_dir)
+            entry["stress_mae_GPa"] = GPA_PER_EV_A3 * stress_errors(model, frames, model_dtype(model),
+                                                                     torch.device("cpu"))[0]
         results[name] = entry
     return results, predictions
 

@@ -94,7 +94,7 @@ def evaluate(run_dir: str | Path, data: str | Path, *, out: str | Path | None = 
         result["force_mae_per_element"] = {
             chemical_symbols[z]: float(np.abs(diff[numbers == z]).mean()) for z in sorted(set(numbers.tolist()))
         }
-    stress = _stress_errors(model, structures, dtype, dev, batch_size)
+    stress = stress_errors(model, structures, dtype, dev, batch_size)
     if stress is not None:
         result.update(stress_mae=stress[0], stress_rmse=stress[1])
     if out is not None:
@@ -117,8 +117,8 @@ def evaluate(run_dir: str | Path, data: str | Path, *, out: str | Path | None = 
 GPA_PER_EV_A3 = 160.21766208
 
 
-def _stress_errors(model, structures: list[Atoms], dtype: torch.dtype, dev: torch.device,
-                   batch_size: int) -> tuple[float, float] | None:
+def stress_errors(model, structures: list[Atoms], dtype: torch.dtype, dev: torch.device,
+                  batch_size: int = 64) -> tuple[float, float] | None:
     """MAE and RMSE (eV/Å³) of the model's stress against the stress labels, over the 6 Voigt components, where
     every structure is a crystal (3-D periodic) with a stress label; else None."""
     labels = [stress_of(a) for a in structures]
