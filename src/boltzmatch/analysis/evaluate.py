@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from ase import Atoms
+from ase import Atoms, units
 from ase.data import chemical_symbols
 
 from ..data import read_structures
 from ..data.atoms_batch import AtomsBatch
-from ..data.labels import stress_of
+from ..data.labels import stress_of, voigt_stress
 from ..data.packed import PackedStructures
 from ..models.base import energy_and_forces, energy_forces_and_stress, model_dtype
 from ..runs.run_dir import energy_zero_known, load, read_config
@@ -113,8 +113,8 @@ def evaluate(run_dir: str | Path, data: str | Path, *, out: str | Path | None = 
     return result
 
 
-#: GPa per eV/Å³
-GPA_PER_EV_A3 = 160.21766208
+#: GPa per eV/Å³ (ASE's units.GPa is one GPa in eV/Å³)
+GPA_PER_EV_A3 = 1.0 / units.GPa
 
 
 def stress_errors(model, structures: list[Atoms], dtype: torch.dtype, dev: torch.device,
@@ -130,7 +130,7 @@ def stress_errors(model, structures: list[Atoms], dtype: torch.dtype, dev: torch
         with torch.enable_grad():
             _, _, sigma = energy_forces_and_stress(model, batch)
         sigma = sigma.detach().double().cpu().numpy()
-        predicted += [[m[0, 0], m[1, 1], m[2, 2], m[1, 2], m[0, 2], m[0, 1]] for m in sigma]  # Voigt order
+        predicted += [voigt_stress(m) for m in sigma]
     diff = np.asarray(predicted) - np.asarray(labels)
     return float(np.abs(diff).mean()), float(np.sqrt((diff**2).mean()))
 

@@ -39,9 +39,9 @@ class BoltzmatchCalculator(Calculator):
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
         from ase.calculators.calculator import PropertyNotImplementedError
-        from ase.stress import full_3x3_to_voigt_6_stress
 
         from ..data.atoms_batch import AtomsBatch
+        from ..data.labels import voigt_stress
         from ..models.base import energy_and_forces, energy_forces_and_stress
 
         batch = AtomsBatch.from_atoms([self.atoms], dtype=self.dtype, device=self.device)
@@ -60,4 +60,4 @@ class BoltzmatchCalculator(Calculator):
         self.results = {"energy": e, "free_energy": e,
                         "forces": forces.detach().cpu().double().numpy().astype(np.float64)}
         if stress is not None:
-            self.results["stress"] = full_3x3_to_voigt_6_stress(stress[0].detach().cpu().double().numpy())
+            self.results["stress"] = voigt_stress(stress[0].detach().cpu().double().numpy())
