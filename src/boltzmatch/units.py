@@ -11,6 +11,9 @@ from ase import units
 
 from .errors import BoltzmatchError
 
+#: GPa per eV/Å³ (ASE's ``units.GPa`` is one GPa in eV/Å³): stresses are eV/Å³ inside, GPa in tables
+GPA_PER_EV_A3: float = 1.0 / units.GPa
+
 #: Energy units: value in eV of one unit.
 ENERGY_UNITS: dict[str, float] = {
     "ev": 1.0,

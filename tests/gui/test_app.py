@@ -250,6 +250,7 @@ def test_fine_tuning_with_a_supervised_objective_uses_the_trainers_weights(make_
     assert rd.read_config(tuned[0])["prior"] == rd.read_config(training["parent"])["prior"]
     assert training["objective"] == "energy-forces"
     assert (training["energy_weight"], training["force_weight"]) == (1.0, 100.0)
+    assert training["stress_weight"] == 0.0  # molecules: no stress term
 
 
 def test_the_compute_device_is_a_setting_that_training_uses(make_window, tmp_path):

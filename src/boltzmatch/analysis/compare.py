@@ -29,9 +29,10 @@ from ..errors import BoltzmatchError
 from ..models.base import model_dtype
 from ..runs.run_dir import energy_zero_known, load
 from ..simulate.output import read_samples
+from ..units import GPA_PER_EV_A3
 from ..utils.atomic import atomic_write_text
 from ..utils.table import format_table, markdown_table
-from .evaluate import GPA_PER_EV_A3, predict_frames, stress_errors
+from .evaluate import predict_frames, stress_errors
 from .metrics import distance_histogram, histogram2d_jsd, histogram_mae, ks_test, mmd, with_floor
 
 ROWS = [  # (key, label) in report order

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from ase import Atoms, units
+from ase import Atoms
 from ase.data import chemical_symbols
 
 from ..data import read_structures
@@ -16,6 +16,7 @@ from ..data.labels import stress_of, voigt_stress
 from ..data.packed import PackedStructures
 from ..models.base import energy_and_forces, energy_forces_and_stress, model_dtype
 from ..runs.run_dir import energy_zero_known, load, read_config
+from ..units import GPA_PER_EV_A3
 from ..utils.atomic import atomic_write_text
 from ..utils.device import resolve_device
 from ..utils.table import format_table
@@ -111,10 +112,6 @@ def evaluate(run_dir: str | Path, data: str | Path, *, out: str | Path | None = 
             parity_plot(full.forces.double().numpy().ravel(), forces.ravel(), out / "parity_forces.png",
                         label="force component (eV/Å)", title=f"{Path(run_dir).name}: forces")
     return result
-
-
-#: GPa per eV/Å³ (ASE's units.GPa is one GPa in eV/Å³)
-GPA_PER_EV_A3 = 1.0 / units.GPa
 
 
 def stress_errors(model, structures: list[Atoms], dtype: torch.dtype, dev: torch.device,

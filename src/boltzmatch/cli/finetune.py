@@ -18,6 +18,9 @@ def add_parser(subparsers) -> None:
                    help="weight of the per-atom energy MSE (eV²); default 1 for supervised objectives, else 0")
     p.add_argument("--force-weight", type=float,
                    help="weight of the force MSE (eV²/Å²); default 100 for supervised objectives, else 0")
+    p.add_argument("--stress-weight", type=float,
+                   help="weight of the stress term of crystals, the virial-per-atom MSE (eV²/atom²); default 10 "
+                        "where every structure is a crystal with a stress label, else 0; supervised objectives")
     p.add_argument("--freeze", help="glob of parameter names kept fixed, e.g. 'embedding.*'")
     p.add_argument("--epochs", type=int, default=50)
     p.add_argument("--lr", type=float, default=1e-4)
@@ -38,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
 
     summary = finetune(
         args.run_dir, data=args.data, out=args.out, objective=args.objective, temperature=args.temperature,
-        energy_weight=args.energy_weight, force_weight=args.force_weight, sigma=args.sigma, n_probes=args.n_probes,
+        energy_weight=args.energy_weight, force_weight=args.force_weight, stress_weight=args.stress_weight,
+        sigma=args.sigma, n_probes=args.n_probes,
         antithetic=args.antithetic, huber_delta=args.huber_delta,
         probe=args.probe, freeze=args.freeze, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
         val_fraction=args.val_fraction, test_fraction=args.test_fraction, seed=args.seed,

@@ -42,6 +42,9 @@ def add_parser(subparsers) -> None:
                    help="weight of the per-atom energy MSE (eV²); default 1, or 0 with a score objective")
     p.add_argument("--force-weight", type=float,
                    help="weight of the force MSE (eV²/Å²); default 100, or 0 with a score objective")
+    p.add_argument("--stress-weight", type=float,
+                   help="weight of the stress term of crystals, the virial-per-atom MSE (eV²/atom²); default 10 "
+                        "where every structure is a crystal with a stress label, else 0; supervised objectives")
     p.add_argument("--epochs", type=int, default=100)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
@@ -97,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
             raise BoltzmatchError("train needs DATA and --out RUN_DIR (or --resume RUN_DIR)")
         summary = train(
             args.data, out=args.out, model=args.model, config=args.config,
-            energy_weight=args.energy_weight, force_weight=args.force_weight, epochs=args.epochs,
+            energy_weight=args.energy_weight, force_weight=args.force_weight,
+            stress_weight=args.stress_weight, epochs=args.epochs,
             batch_size=args.batch_size, lr=args.lr, schedule=args.schedule, patience=args.patience,
             ema_decay=args.ema_decay or None, clip=args.clip or None, val_fraction=args.val_fraction,
             test_fraction=args.test_fraction, split_method=args.split_method, split_file=args.split_file,

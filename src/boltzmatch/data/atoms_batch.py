@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from ase import Atoms
 
-from .labels import energy_of, forces_of, make_structure
+from .labels import energy_of, forces_of, make_structure, stress_of
 
 
 @dataclass
@@ -33,6 +33,8 @@ class AtomsBatch:
     pbc : (n_structures, 3) bool
     energy : (n_structures,) float, eV, optional
     forces : (n_atoms, 3) float, eV/Å, optional
+    stress : (n_structures, 6) float, eV/Å³, optional: the stress of crystals in ASE's Voigt order (xx, yy, zz,
+        yz, xz, xy) and sign; kept only where every structure has one
     temperature : (n_structures,) float, K, optional: the thermostat temperature a frame was
         sampled at (score objectives weigh each frame by its own β)
     noise_level : (n_structures,) float, Å, optional: the noise σ a frame carries, read by
@@ -58,6 +60,7 @@ class AtomsBatch:
     pbc: torch.Tensor
     energy: torch.Tensor | None = None
     forces: torch.Tensor | None = None
+    stress: torch.Tensor | None = None
     temperature: torch.Tensor | None = None
     noise_level: torch.Tensor | None = None
     pairs: object | None = None
@@ -99,6 +102,7 @@ class AtomsBatch:
         pbc = np.stack([a.pbc for a in structures])
         energies = [energy_of(a) for a in structures]
         forces = [forces_of(a) for a in structures]
+        stresses = [stress_of(a) for a in structures]
         temperatures = [a.info.get("temperature") for a in structures]
         as_float = dict(dtype=dtype, device=device)
         return cls(
@@ -111,6 +115,7 @@ class AtomsBatch:
             pbc=torch.as_tensor(pbc, dtype=torch.bool, device=device),
             energy=None if any(e is None for e in energies) else torch.as_tensor(energies, **as_float),
             forces=None if any(f is None for f in forces) else torch.as_tensor(np.concatenate(forces), **as_float),
+            stress=None if any(v is None for v in stresses) else torch.as_tensor(np.stack(stresses), **as_float),
             temperature=None if any(t is None for t in temperatures) else torch.as_tensor(temperatures, **as_float),
             elements=tuple(int(z) for z in np.unique(numbers)),
             element_counts=tuple((int(z), int(c)) for z, c in zip(*np.unique(numbers, return_counts=True),
@@ -124,6 +129,7 @@ class AtomsBatch:
         pos = self.positions.detach().cpu().double().numpy()
         num = self.numbers.cpu().numpy()
         forces = None if self.forces is None else self.forces.detach().cpu().double().numpy()
+        stress = None if self.stress is None else self.stress.detach().cpu().double().numpy()
         out = []
         for i in range(self.n_structures):
             s = slice(offsets[i], offsets[i + 1])
@@ -133,6 +139,7 @@ class AtomsBatch:
                     pbc=self.pbc[i].cpu().numpy(),
                     energy=None if self.energy is None else float(self.energy[i]),
                     forces=None if forces is None else forces[s],
+                    stress=None if stress is None else stress[i],
                 )
             )
             if self.temperature is not None:
@@ -161,7 +168,8 @@ class AtomsBatch:
         changes: dict = {"structure_index": self.structure_index.repeat(copies) + offsets, "pairs": None,
                          "element_counts": None if self.element_counts is None
                          else tuple((z, c * copies) for z, c in self.element_counts)}
-        for name in ("positions", "numbers", "cell", "pbc", "energy", "forces", "temperature", "noise_level", "weight"):
+        for name in ("positions", "numbers", "cell", "pbc", "energy", "forces", "stress", "temperature", "noise_level",
+                     "weight"):
             value = getattr(self, name)
             if value is not None:
                 changes[name] = value.repeat(copies, *([1] * (value.dim() - 1)))
@@ -169,4 +177,4 @@ class AtomsBatch:
 
     def with_positions(self, positions: torch.Tensor) -> AtomsBatch:
         """The same batch at new positions (Å); labels dropped, since they belong to the old ones."""
-        return replace(self, positions=positions, energy=None, forces=None)
+        return replace(self, positions=positions, energy=None, forces=None, stress=None)

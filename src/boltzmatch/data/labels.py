@@ -92,3 +92,16 @@ def stress_of(atoms: Atoms) -> np.ndarray | None:
         return None
     value = atoms.calc.results.get("stress")
     return None if value is None else voigt_stress(value)
+
+
+def reference_stress(atoms: Atoms) -> np.ndarray | None:
+    """The stress (eV/Å³, Voigt) ``atoms``' calculator computes for a crystal (3-D periodic) where it computes one
+    (EMT does; xTB here labels molecules), else ``None``: the label that training on stress reads."""
+    if not atoms.pbc.all() or atoms.calc is None or "stress" not in atoms.calc.implemented_properties:
+        return None
+    return voigt_stress(atoms.get_stress(apply_constraint=False))
+
+
+def has_stress(structures: Sequence[Atoms]) -> bool:
+    """True when every structure is a crystal (periodic in 3-D) that carries a stress."""
+    return len(structures) > 0 and all(a.pbc.all() and stress_of(a) is not None for a in structures)

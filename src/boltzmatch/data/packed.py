@@ -29,7 +29,7 @@ def to_device(device: torch.device, *arrays: np.ndarray) -> tuple[torch.Tensor, 
 
 
 class PackedStructures:
-    """All structures of a data set as flat tensors (Å, eV, eV/Å); :meth:`batch` gathers a subset."""
+    """All structures of a data set as flat tensors (Å, eV, eV/Å, stress eV/Å³); :meth:`batch` gathers a subset."""
 
     def __init__(self, structures: Sequence[Atoms], dtype: torch.dtype = torch.float32):
         full = AtomsBatch.from_atoms(structures, dtype=dtype)
@@ -81,6 +81,7 @@ class PackedStructures:
             pbc=f.pbc[idx],
             energy=None if f.energy is None else f.energy[idx],
             forces=None if f.forces is None else f.forces[atoms],
+            stress=None if f.stress is None else f.stress[idx],
             temperature=None if f.temperature is None else f.temperature[idx],
             elements=tuple(self.elements),
             element_counts=tuple((z, int(c)) for z, c in zip(self.elements, self.host_element_counts[host].sum(0),

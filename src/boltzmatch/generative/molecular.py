@@ -13,6 +13,7 @@ force field. :func:`sample_molecules` draws structures by annealed Langevin down
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -89,10 +90,10 @@ def sample_molecules(run_dir: str | Path, n: int, *, seed: int = 0, steps: int |
 
     def score(x: torch.Tensor, sigma: float) -> torch.Tensor:
         level = torch.full((batch.n_structures,), sigma, dtype=dtype)
-        noisy = AtomsBatch(**{**batch.__dict__, "positions": x, "noise_level": level, "energy": None, "forces": None})
+        noisy = replace(batch.with_positions(x), noise_level=level)
         return beta_atoms * energy_and_forces(model, noisy)[1].detach()
 
     x = annealed_langevin(score, x, sorted(ladder, reverse=True), steps_per_level=steps or 20,
                           step_size=lambda sigma, _score, _noise: step_fraction * sigma**2, generator=generator)
-    out = AtomsBatch(**{**batch.__dict__, "positions": x, "energy": None, "forces": None}).to_atoms()
+    out = batch.with_positions(x).to_atoms()
     return out

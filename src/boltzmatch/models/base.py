@@ -19,12 +19,14 @@ Example
 
 from __future__ import annotations
 
+import copy
 from dataclasses import replace
 
 import torch
 from torch import nn
 
 from ..data.atoms_batch import AtomsBatch
+from .neighbors import PairList
 
 
 class EnergyModel(nn.Module):
@@ -129,19 +131,50 @@ def energy_and_forces(
     return energy, -grad
 
 
-def energy_forces_and_stress(model: nn.Module, batch: AtomsBatch
+def energy_forces_and_stress(model: nn.Module, batch: AtomsBatch, *, create_graph: bool = False
                              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Energy (n_structures,) eV, forces (n_atoms, 3) eV/Å and stress (n_structures, 3, 3) eV/Å³ of periodic
     structures: σ = (1/V) ∂U/∂ε, the derivative of the energy under a homogeneous symmetric strain ε of positions
     and cell (x → x (1 + ε), rows of the cell likewise) at ε = 0, ASE's sign (positive: the cell would shrink).
     Exact for every model whose pair vectors carry the periodic shifts ``S @ cell`` (:func:`.neighbors.neighbor_list`).
+
+    ``create_graph=True`` keeps the graph of forces and stress, for losses on them (training). The batch's pairs
+    are kept: at ε = 0 the strained positions and cell equal the batch's, so the same pairs are within the cutoff.
+    A structure of volume 0 (a molecule, or the structure that pads a batch) gets the strain derivative itself.
     """
     dtype, device = batch.positions.dtype, batch.positions.device
     strain = torch.zeros(batch.n_structures, 3, 3, dtype=dtype, device=device, requires_grad=True)
     deformation = torch.eye(3, dtype=dtype, device=device) + 0.5 * (strain + strain.transpose(1, 2))
     positions = torch.einsum("ai,aij->aj", batch.positions.detach(), deformation[batch.structure_index])
     cell = torch.bmm(batch.cell.detach(), deformation)
-    energy = model(replace(batch, positions=positions, cell=cell, energy=None, forces=None, pairs=None))
-    grad_positions, grad_strain = torch.autograd.grad(energy.sum(), (positions, strain))
+    strained = replace(batch, positions=positions, cell=cell, energy=None, forces=None, stress=None, pairs=None)
+    pairs, cutoff = batch.pairs, getattr(model, "cutoff", None)
+    if isinstance(pairs, PairList) and cutoff is not None and pairs.covers(batch, cutoff):
+        strained.pairs = copy.copy(pairs).found_for(strained, exact=pairs.exact)
+    energy = model(strained)
+    grad_positions, grad_strain = torch.autograd.grad(energy.sum(), (positions, strain), create_graph=create_graph)
     volume = torch.linalg.det(batch.cell.detach()).abs()
+    volume = torch.where(volume > 0, volume, torch.ones_like(volume))
     return energy, -grad_positions, grad_strain / volume[:, None, None]
+
+
+#: the (row, column) of each of ASE's Voigt components xx, yy, zz, yz, xz, xy in a 3×3 stress
+VOIGT_INDEX = ((0, 1, 2, 1, 0, 0), (0, 1, 2, 2, 2, 1))
+
+
+def voigt(stress: torch.Tensor) -> torch.Tensor:
+    """(n, 6) stresses in ASE's Voigt order from (n, 3, 3) symmetric ones; units unchanged."""
+    rows, columns = VOIGT_INDEX
+    return stress[:, rows, columns]
+
+
+def predict_labels(model: torch.nn.Module, batch: AtomsBatch, *, forces: bool = True, stress: bool = False
+                   ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """The model's energy (eV), forces (eV/Å, where ``forces``) and stress (eV/Å³, where ``stress``) on ``batch``,
+    detached."""
+    if stress:
+        with torch.enable_grad():
+            energy, force, sigma = energy_forces_and_stress(model, batch)
+        return energy.detach(), force.detach(), sigma.detach()
+    energy, force = energy_and_forces(model, batch, compute_forces=forces)
+    return energy.detach(), None if force is None else force.detach(), None

@@ -20,7 +20,8 @@ class Objective(Protocol):
 
     An objective whose loss is a function of the model's energy (eV) and forces (eV/Å) at the batch's own
     positions (the supervised losses, ``fisher``) says so with ``predictive = True`` and also gives
-    ``from_predictions(batch, energy, forces) -> (loss, metrics)``: validation then takes it from the
+    ``from_predictions(batch, energy, forces, stress=None) -> (loss, metrics)`` (stress: crystals', eV/Å³, for
+    objectives that weigh it): validation then takes it from the
     evaluations that give the errors, and such an objective evaluates the model once per call.
     """
 

@@ -34,7 +34,7 @@ POSITIONS_ONLY_OBJECTIVES = ("ism", "ssm", "dsm", "cd")
 def make_objective(objective: str, *, temperature: float | None = None, energy_weight: float = 1.0,
                    force_weight: float = 100.0, sigma: Sequence[float] = (0.05,), n_probes: int = 1,
                    probe: str = "rademacher", antithetic: bool = False, cd_options: dict | None = None,
-                   seed: int = 0, huber_delta: float | None = None):
+                   seed: int = 0, huber_delta: float | None = None, stress_weight: float = 0.0):
     """The objective named ``objective`` (one of :data:`OBJECTIVES`).
 
     ``cd`` is contrastive divergence (:mod:`.contrastive`) with ``cd_options`` (steps, timestep,
@@ -43,14 +43,17 @@ def make_objective(objective: str, *, temperature: float | None = None, energy_w
     the model's MD frames) and weighted by ``cd_options["weight"]``, to the Fisher divergence (with
     ``huber_delta``).
 
-    For supervised losses the weights weigh energy and forces; for score objectives they weigh
-    the optional supervised terms mixed in (pass 0 to leave them out). ``huber_delta`` (eV/Å) makes
+    For supervised losses the weights weigh energy and forces, and ``stress_weight`` the virial per atom of
+    crystals with stress labels (:mod:`.supervised`; supervised losses only); for score objectives the energy and
+    force weights weigh the optional supervised terms mixed in (pass 0 to leave them out). ``huber_delta`` (eV/Å) makes
     ``fisher`` robust to outlying force residuals (see :class:`ScoreMatching`).
     """
     if huber_delta is not None and objective not in ("fisher", "fisher-cd"):
         raise BoltzmatchError(f"huber-delta goes with objective fisher only, got objective {objective}")
-    if objective in ("energy", "forces", "energy-forces"):
-        return SupervisedLoss(objective, energy_weight, force_weight)
+    if stress_weight and objective not in LOSSES:
+        raise BoltzmatchError(f"stress-weight goes with the objectives {', '.join(LOSSES)}, got objective {objective}")
+    if objective in LOSSES:
+        return SupervisedLoss(objective, energy_weight, force_weight, stress_weight)
     if objective == "fisher-cd":
         from .fisher_cd import FISHER_CD_DEFAULTS, FisherContrastive
 

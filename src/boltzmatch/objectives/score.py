@@ -173,10 +173,11 @@ class ScoreMatching:
         return self._combine(self.score_term(model, batch).mean(),
                              None if self.supervised is None else self.supervised(model, batch))
 
-    def from_predictions(self, batch: AtomsBatch, energy: torch.Tensor,
-                         forces: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def from_predictions(self, batch: AtomsBatch, energy: torch.Tensor, forces: torch.Tensor,
+                         stress: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """For ``fisher`` (:attr:`predictive`): the loss and metrics of a model's ``energy`` (n_structures,) eV and
-        ``forces`` (n_atoms, 3) eV/Å on ``batch``."""
+        ``forces`` (n_atoms, 3) eV/Å on ``batch`` (``stress``, eV/Å³, is not weighed: the supervised losses'
+        signature)."""
         if not self.predictive:
             raise TypeError(f"{self.kind} needs the model itself, not its energy and forces at the data")
         beta_atoms = structure_beta(batch, self.temperature)[batch.structure_index][:, None]

@@ -2,7 +2,11 @@
 
 The energy term is the mean squared error of the energy *per atom* (eV²/atom²), so that
 molecules of different sizes weigh alike; the force term is the mean squared error over
-force components (eV²/Å²). ``loss = energy_weight · L_E + force_weight · L_F``.
+force components (eV²/Å²). ``loss = energy_weight · L_E + force_weight · L_F + stress_weight · L_S``.
+
+The stress term (crystals with stress labels) is the mean squared error of the virial *per atom*,
+``V σ / N`` (eV/atom) over the 6 Voigt components: the strain derivative of the energy per atom, so it weighs
+like the energy term (1 GPa is 0.10 eV/atom in fcc Al, 16.6 Å³ per atom), whatever the cell's size.
 """
 
 from __future__ import annotations
@@ -11,12 +15,20 @@ import torch
 
 from ..data.atoms_batch import AtomsBatch
 from ..errors import BoltzmatchError
-from ..models.base import energy_and_forces
+from ..models.base import energy_and_forces, energy_forces_and_stress, voigt
 from .base import atom_mean, structure_mean
 
 LOSSES = ("energy", "forces", "energy-forces")
 #: per-atom energy errors a loss surface can be drawn for: MSE (the training loss), MAE, Huber (δ 0.01 eV/atom)
 ENERGY_LOSSES = ("energy", "energy-mae", "energy-huber")
+
+
+def virial_per_atom_loss(stress: torch.Tensor, batch: AtomsBatch) -> torch.Tensor:
+    """Mean over structures and Voigt components of the squared error of the virial per atom (eV²/atom²) of
+    ``stress`` (n_structures, 3, 3) eV/Å³ against ``batch.stress`` (n_structures, 6) eV/Å³."""
+    volume_per_atom = torch.linalg.det(batch.cell).abs() / batch.atoms_per_structure.to(stress.dtype)
+    per_atom = (voigt(stress) - batch.stress) * volume_per_atom[:, None]
+    return structure_mean((per_atom**2).mean(1), batch)
 
 
 def per_atom_energy_loss(energy: torch.Tensor, batch: AtomsBatch, kind: str = "energy") -> torch.Tensor:
@@ -35,28 +47,36 @@ def per_atom_energy_loss(energy: torch.Tensor, batch: AtomsBatch, kind: str = "e
 
 
 class SupervisedLoss:
-    """Energy, force or energy+force matching."""
+    """Energy, force or energy+force matching, and with ``stress_weight`` > 0 the stress of crystals."""
 
-    def __init__(self, loss: str = "energy-forces", energy_weight: float = 1.0, force_weight: float = 100.0):
+    def __init__(self, loss: str = "energy-forces", energy_weight: float = 1.0, force_weight: float = 100.0,
+                 stress_weight: float = 0.0):
         if loss not in LOSSES:
             raise BoltzmatchError(f"unknown loss {loss!r}; expected one of {', '.join(LOSSES)}")
+        if stress_weight < 0:
+            raise BoltzmatchError(f"stress weight must be 0 or more, got {stress_weight}")
         self.loss = loss
         self.energy_weight = energy_weight if loss != "forces" else 0.0
         self.force_weight = force_weight if loss != "energy" else 0.0
-        self.needs = tuple(n for n, w in (("energy", self.energy_weight), ("forces", self.force_weight)) if w)
+        self.stress_weight = float(stress_weight)
+        self.needs = tuple(n for n, w in (("energy", self.energy_weight), ("forces", self.force_weight),
+                                          ("stress", self.stress_weight)) if w)
 
     #: the loss is a function of the model's energy and forces at the batch's positions (see :meth:`from_predictions`)
     predictive = True
 
     def __call__(self, model: torch.nn.Module, batch: AtomsBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        if self.stress_weight:
+            return self.from_predictions(batch, *energy_forces_and_stress(model, batch, create_graph=True))
         use_forces = self.force_weight > 0
         energy, forces = energy_and_forces(model, batch, create_graph=use_forces, compute_forces=use_forces)
         return self.from_predictions(batch, energy, forces)
 
-    def from_predictions(self, batch: AtomsBatch, energy: torch.Tensor,
-                         forces: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """The loss and metrics of a model's ``energy`` (n_structures,) eV and ``forces`` (n_atoms, 3) eV/Å
-        on ``batch`` (``forces`` may be ``None`` when the force weight is 0)."""
+    def from_predictions(self, batch: AtomsBatch, energy: torch.Tensor, forces: torch.Tensor | None,
+                         stress: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The loss and metrics of a model's ``energy`` (n_structures,) eV, ``forces`` (n_atoms, 3) eV/Å and
+        ``stress`` (n_structures, 3, 3) eV/Å³ on ``batch`` (``forces`` may be ``None`` when the force weight is 0,
+        ``stress`` when the stress weight is)."""
         loss = energy.new_zeros(())
         metrics: dict[str, torch.Tensor] = {}
         if self.energy_weight:
@@ -67,4 +87,8 @@ class SupervisedLoss:
             force_loss = atom_mean((forces - batch.forces) ** 2, batch)
             loss = loss + self.force_weight * force_loss
             metrics["force_loss"] = force_loss.detach()
+        if self.stress_weight:
+            stress_loss = virial_per_atom_loss(stress, batch)
+            loss = loss + self.stress_weight * stress_loss
+            metrics["stress_loss"] = stress_loss.detach()
         return loss, metrics

@@ -1,4 +1,4 @@
-"""Energy and force error statistics accumulated over batches (sums, so they all-reduce)."""
+"""Energy, force and stress error statistics accumulated over batches (sums, so they all-reduce)."""
 
 from __future__ import annotations
 
@@ -7,20 +7,25 @@ import math
 import torch
 
 from ..data.atoms_batch import AtomsBatch
+from ..models.base import voigt
+from ..units import GPA_PER_EV_A3
 
 
 class ErrorAccumulator:
     """Sums of absolute and squared errors; :meth:`result` gives MAE/RMSE.
 
-    Energies in eV (also per atom), forces in eV/Å; the results are reported in meV,
-    meV/atom and meV/Å. A batch may also bring an objective's mean over its structures (``loss``), summed
+    Energies in eV (also per atom), forces in eV/Å, crystals' stress in eV/Å³ (over the 6 Voigt components, as
+    ``evaluate``); the results are reported in meV, meV/atom, meV/Å and GPa. A batch may also bring an
+    objective's mean over its structures (``loss``), summed
     with the structures as weights: :meth:`mean_loss`. A padded batch (``batch.weight``, training/padding.py)
     counts its own structures and atoms alone; those counts are summed on the device with the errors (the
     host does not know them), and an unpadded batch's on the host, as before.
     """
 
     FIELDS = ("n_structures", "e_abs", "e_sq", "e_abs_atom", "e_sq_atom", "n_components", "f_abs", "f_sq",
-              "n_loss", "loss")
+              "n_loss", "loss", "n_stress", "s_abs", "s_sq")
+    #: the sums each batch adds on the device, in this order (:meth:`_read`)
+    SUMS = ("e_abs", "e_sq", "e_abs_atom", "e_sq_atom", "f_abs", "f_sq", "loss", "s_abs", "s_sq")
 
     def __init__(self):
         self.sums = dict.fromkeys(self.FIELDS, 0.0)
@@ -30,9 +35,11 @@ class ErrorAccumulator:
         self._counted: torch.Tensor | None = None
 
     def add(self, batch: AtomsBatch, energy: torch.Tensor, forces: torch.Tensor | None,
-            loss: torch.Tensor | None = None) -> None:
+            loss: torch.Tensor | None = None, stress: torch.Tensor | None = None) -> None:
+        """Add a batch's errors: ``energy`` (n_structures,) eV, ``forces`` (n_atoms, 3) eV/Å, ``stress``
+        (n_structures, 3, 3) eV/Å³ against its labels, and the objective's mean ``loss`` over its structures."""
         if batch.weight is not None:
-            return self._add_padded(batch, energy, forces, loss)
+            return self._add_padded(batch, energy, forces, loss, stress)
         terms = []
         if batch.energy is not None:
             diff = (energy.detach() - batch.energy).double()
@@ -52,16 +59,29 @@ class ErrorAccumulator:
             terms.append(loss.detach().double() * batch.n_structures)
         else:
             terms.append(torch.zeros((), dtype=torch.float64, device=batch.positions.device))
+        terms += self._stress_terms(batch, stress, None)
+        if stress is not None and batch.stress is not None:
+            self.sums["n_stress"] += batch.stress.numel()
         added = torch.stack(terms)
         self._pending = added if self._pending is None else self._pending + added
 
+    @staticmethod
+    def _stress_terms(batch: AtomsBatch, stress: torch.Tensor | None, weight: torch.Tensor | None) -> list:
+        """The sums of absolute and squared stress errors (eV/Å³, Voigt components), weighted where given."""
+        if stress is None or batch.stress is None:
+            return [torch.zeros((), dtype=torch.float64, device=batch.positions.device)] * 2
+        diff = (voigt(stress.detach()) - batch.stress).double()
+        if weight is not None:
+            diff = diff * weight[:, None]
+        return [diff.abs().sum(), (diff**2).sum()]
+
     def _add_padded(self, batch: AtomsBatch, energy: torch.Tensor, forces: torch.Tensor | None,
-                    loss: torch.Tensor | None) -> None:
+                    loss: torch.Tensor | None, stress: torch.Tensor | None) -> None:
         """:meth:`add` for a padded batch: each error weighted by its structure's weight (0 for the padding)."""
         weight = batch.weight.double()
         atom_weight = weight[batch.structure_index]
         zero = torch.zeros((), dtype=torch.float64, device=batch.positions.device)
-        terms, counts = [], [zero, zero, zero]
+        terms, counts = [], [zero, zero, zero, zero]
         if batch.energy is not None:
             diff = (energy.detach() - batch.energy).double() * weight
             per_atom = diff / batch.atoms_per_structure.double()
@@ -80,18 +100,21 @@ class ErrorAccumulator:
             counts[2] = weight.sum()
         else:
             terms.append(zero)
+        terms += self._stress_terms(batch, stress, weight)
+        if stress is not None and batch.stress is not None:
+            counts[3] = weight.sum() * batch.stress.shape[1]
         added, counted = torch.stack(terms), torch.stack(counts)
         self._pending = added if self._pending is None else self._pending + added
         self._counted = counted if self._counted is None else self._counted + counted
 
     def _read(self) -> None:
         if self._pending is not None:
-            names = ("e_abs", "e_sq", "e_abs_atom", "e_sq_atom", "f_abs", "f_sq", "loss")
-            for name, value in zip(names, self._pending.tolist(), strict=True):
+            for name, value in zip(self.SUMS, self._pending.tolist(), strict=True):
                 self.sums[name] += value
             self._pending = None
         if self._counted is not None:
-            for name, value in zip(("n_structures", "n_components", "n_loss"), self._counted.tolist(), strict=True):
+            counts = ("n_structures", "n_components", "n_loss", "n_stress")
+            for name, value in zip(counts, self._counted.tolist(), strict=True):
                 self.sums[name] += value
             self._counted = None
 
@@ -122,4 +145,8 @@ class ErrorAccumulator:
             n = s["n_components"]
             out["force_mae_meV_A"] = 1000 * s["f_abs"] / n
             out["force_rmse_meV_A"] = 1000 * math.sqrt(s["f_sq"] / n)
+        if s["n_stress"]:
+            n = s["n_stress"]
+            out["stress_mae_GPa"] = GPA_PER_EV_A3 * s["s_abs"] / n
+            out["stress_rmse_GPa"] = GPA_PER_EV_A3 * math.sqrt(s["s_sq"] / n)
         return out

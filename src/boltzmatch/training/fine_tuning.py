@@ -20,7 +20,7 @@ def finetune(run_dir: str | Path, *, data: str | Path, out: str | Path, objectiv
     ``config.yaml`` records ``parent: run_dir``; every other option is :func:`~boltzmatch.training.train`'s:
     ``freeze`` (a glob of parameter names kept fixed), ``temperature`` in K, ``sigma`` in Å (dsm; default
     derived from the data, antithetic pairs on by default), ``huber_delta`` in eV/Å (fisher: force
-    residuals beyond it weigh linearly), ``energy_weight``/``force_weight``, ``cd_options``,
+    residuals beyond it weigh linearly), ``energy_weight``/``force_weight``/``stress_weight``, ``cd_options``,
     ``batch_size``, ``schedule``, ``patience``, ``ema_decay``, ``clip``, the split, ``seed``,
     ``max_minutes``, ``progress``, ``data_options``.
     """

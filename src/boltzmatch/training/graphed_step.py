@@ -37,7 +37,7 @@ from collections.abc import Callable
 import torch
 
 from ..data.atoms_batch import AtomsBatch
-from ..models.base import energy_and_forces
+from ..models.base import predict_labels
 from ..models.neighbors import PairList
 from ..utils.device import capture_cuda_graph, graph_failure
 
@@ -200,16 +200,17 @@ class BatchGradients(ShapeGraphs):
 
 
 class Predictions(ShapeGraphs):
-    """``energy, forces = predictions(batch)``: a model's energy (n_structures,) eV and forces (n_atoms, 3) eV/Å
-    (``None`` without ``forces``), detached: what validation compares with the labels."""
+    """``energy, forces, stress = predictions(batch)``: a model's energy (n_structures,) eV, forces (n_atoms, 3) eV/Å
+    (``None`` without ``forces``) and, with ``stress``, the stress of crystals (n_structures, 3, 3) eV/Å³ (else
+    ``None``), detached: what validation compares with the labels. Crystals' batches are never captured (their
+    pairs carry periodic shifts, :func:`shape_key`)."""
 
-    def __init__(self, model: torch.nn.Module, *, forces: bool = True, **options):
+    def __init__(self, model: torch.nn.Module, *, forces: bool = True, stress: bool = False, **options):
         super().__init__(**options)
-        self.model, self.forces = model, forces
+        self.model, self.forces, self.stress = model, forces, stress
 
-    def _run(self, batch: AtomsBatch) -> tuple[torch.Tensor, torch.Tensor | None]:
-        energy, forces = energy_and_forces(self.model, batch, compute_forces=self.forces)
-        return energy.detach(), None if forces is None else forces.detach()
+    def _run(self, batch: AtomsBatch) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        return predict_labels(self.model, batch, forces=self.forces, stress=self.stress)
 
 
 def graphs_refused(settings, device: torch.device, distributed: bool, objective) -> str | None:

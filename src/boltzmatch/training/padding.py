@@ -102,6 +102,7 @@ def pad_batch(batch: AtomsBatch, shape: PaddedShape) -> AtomsBatch | None:
         pbc=torch.cat([batch.pbc, batch.pbc.new_zeros(1, 3)]),
         energy=None if batch.energy is None else torch.cat([batch.energy, batch.energy.new_zeros(1)]),
         forces=None if batch.forces is None else torch.cat([batch.forces, batch.forces.new_zeros(n_pad, 3)]),
+        stress=None if batch.stress is None else torch.cat([batch.stress, batch.stress.new_zeros(1, 6)]),
         temperature=None if batch.temperature is None else torch.cat([batch.temperature, batch.temperature[:1]]),
         noise_level=None if batch.noise_level is None else torch.cat([batch.noise_level, batch.noise_level[:1]]),
         element_counts=shape.atoms,

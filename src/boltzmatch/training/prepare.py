@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from ..data import Split, read_structures, split_indices
+from ..data.labels import has_stress
 from ..data.packed import PackedStructures
 from ..errors import BoltzmatchError
 from ..models.packed_pairs import PackedPairs
@@ -17,6 +18,7 @@ from ..models.prior import BondedPrior, attach_prior
 from ..models.registry import build_model, validate_config
 from ..objectives.registry import make_objective
 from ..objectives.score import dsm_sigma_from_data
+from ..objectives.supervised import LOSSES
 from ..runs import run_dir as rd
 from ..runs.external import copy_external
 from ..utils.device import resolve_device
@@ -24,7 +26,7 @@ from .distributed import Distributed
 from .graphed_step import graphs_refused
 from .laplacian_memory import check_laplacian_memory
 from .normalization import fit_normalization
-from .settings import TrainSettings
+from .settings import DEFAULT_STRESS_WEIGHT, TrainSettings
 
 
 @dataclass
@@ -50,7 +52,7 @@ def _make_objective(settings: TrainSettings):
         settings.objective_name, temperature=settings.temperature, energy_weight=settings.energy_weight,
         force_weight=settings.force_weight, sigma=settings.sigma or [1.0], n_probes=settings.n_probes,
         probe=settings.probe, antithetic=bool(settings.antithetic), cd_options=settings.cd_options,
-        seed=settings.seed, huber_delta=settings.huber_delta,
+        seed=settings.seed, huber_delta=settings.huber_delta, stress_weight=settings.stress_weight or 0.0,
     )
 
 
@@ -60,6 +62,11 @@ def _objectives(settings: TrainSettings) -> tuple[object, list, object]:
         settings.antithetic = True  # measured: the variance at small σ otherwise needs ~10⁶ samples
     objective = _make_objective(settings)
     structures = read_structures(settings.data, require=objective.needs, **settings.data_options)
+    if settings.stress_weight is None:  # crystals with stress labels train on them unless told otherwise
+        supervised = settings.objective_name in LOSSES and settings.solver != "closed-form"
+        settings.stress_weight = DEFAULT_STRESS_WEIGHT if supervised and has_stress(structures) else 0.0
+        if settings.stress_weight:
+            objective = _make_objective(settings)
     if settings.objective_name == "dsm" and not settings.sigma:
         settings.sigma = [round(dsm_sigma_from_data(structures), 6)]
         objective = _make_objective(settings)

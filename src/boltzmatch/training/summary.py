@@ -6,7 +6,8 @@ from ..utils.table import format_table
 
 _ERRORS = [("energy_mae_meV", "energy MAE (meV)"), ("energy_rmse_meV", "energy RMSE (meV)"),
            ("energy_mae_meV_atom", "energy MAE (meV/atom)"), ("force_mae_meV_A", "force MAE (meV/Å)"),
-           ("force_rmse_meV_A", "force RMSE (meV/Å)")]
+           ("force_rmse_meV_A", "force RMSE (meV/Å)"), ("stress_mae_GPa", "stress MAE (GPa)"),
+           ("stress_rmse_GPa", "stress RMSE (GPa)")]
 _RANDOM_SPLIT_NOTE = (
     "\nNote: a random split of one MD trajectory puts validation and test frames femtoseconds from "
     "training frames, so these errors flatter (SchNet on xTB malonaldehyde: 86 meV/Å here, 311 on a "

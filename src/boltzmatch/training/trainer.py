@@ -42,6 +42,7 @@ def train(
     objective: str = "energy-forces",
     energy_weight: float | None = None,
     force_weight: float | None = None,
+    stress_weight: float | None = None,
     epochs: int = 100,
     batch_size: int = 32,
     lr: float = 1e-3,
@@ -78,10 +79,13 @@ def train(
     """Train an energy model on ``data`` and write a run directory ``out``; returns the summary.
 
     ``objective``: the supervised losses ``energy`` (per-atom energy MSE), ``forces`` (force-component MSE,
-    eV²/Å²), ``energy-forces`` (weighted sum; the default), a score objective or ``cd`` (below). ``lr`` is Adam's
-    learning rate; ``clip`` the gradient-norm limit, off by default (a limit of 10 slowed SchNet on ethanol: force
-    MAE 421 vs 289 meV/Å after 30 epochs); ``ema_decay`` the per-step decay of the weights' moving average that
-    validation and the saved model use (``"auto"``: :func:`~.settings.auto_ema_decay`; ``None``: off).
+    eV²/Å²), ``energy-forces`` (weighted sum; the default), a score objective or ``cd`` (below).
+    ``stress_weight`` weighs the stress of crystals (the virial-per-atom MSE, eV²/atom²,
+    :mod:`~boltzmatch.objectives.supervised`); ``None``: :data:`~.settings.DEFAULT_STRESS_WEIGHT` where every
+    structure is a crystal with a stress label. ``lr`` is Adam's learning rate; ``clip`` the gradient-norm limit,
+    off by default (a limit of 10 slowed SchNet on ethanol: force MAE 421 vs 289 meV/Å after 30 epochs);
+    ``ema_decay`` the per-step decay of the weights' moving average that validation and the saved model use
+    (``"auto"``: :func:`~.settings.auto_ema_decay`; ``None``: off).
     ``resume=True`` continues the run in ``out`` from its last checkpoint and reaches the same result as an
     uninterrupted run. ``max_minutes`` stops after the epoch that crosses this wall-time budget.
 
@@ -110,11 +114,7 @@ def train(
     arguments = dict(locals())
     out = Path(out)
     if resume:
-        stored = rd.read_run_config(out, None)
-        settings = TrainSettings.from_config(stored["training"])
-        settings.device = device or settings.device
-        settings.cuda_graphs = settings.cuda_graphs or cuda_graphs  # replays the same kernels: safe to turn on
-        return run_training(settings, stored["model"], out, resume=True, progress=progress)
+        return _resume(out, device, cuda_graphs, progress)
     names = {f.name for f in fields(TrainSettings)}
     settings = TrainSettings(**{k: v for k, v in arguments.items() if k in names})
     settings.data = str(data)
@@ -133,6 +133,15 @@ def train(
             raise BoltzmatchError(f"unknown model {model!r}; expected one of {', '.join(MODELS)}")
         model_config = None
     return run_training(settings, model_config, out, resume=False, progress=progress, model_name=model)
+
+
+def _resume(out: Path, device: str | None, cuda_graphs: bool, progress: bool) -> dict:
+    """Continue the run in ``out`` with its stored settings, on ``device`` where given."""
+    stored = rd.read_run_config(out, None)
+    settings = TrainSettings.from_config(stored["training"])
+    settings.device = device or settings.device
+    settings.cuda_graphs = settings.cuda_graphs or cuda_graphs  # replays the same kernels: safe to turn on
+    return run_training(settings, stored["model"], out, resume=True, progress=progress)
 
 
 def run_training(settings: TrainSettings, model_config: dict | None, out: Path, *, resume: bool, progress: bool,
@@ -182,7 +191,9 @@ class EnergyStep(Step):
         graphs = cuda_graphs_apply(run, self.device)
         self.gradients = BatchGradients(self._compute, lambda loss: self.scaler.scale(loss).backward(),
                                         self.trainable, graphs=graphs)
-        self.predictions = Predictions(self.eval_model, forces=run.packed.full.forces is not None, graphs=graphs)
+        full = run.packed.full
+        self.predictions = Predictions(self.eval_model, forces=full.forces is not None, stress=full.stress is not None,
+                                       graphs=graphs)
         # molecules of different sizes: training batches padded to one shape, so that their graph replays
         pairs = run.packed.pairs
         pad = graphs and getattr(pairs, "complete", False) and getattr(net, "prior", None) is None

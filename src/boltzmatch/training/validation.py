@@ -10,18 +10,19 @@ from torch import nn
 
 from ..data.atoms_batch import AtomsBatch
 from ..data.packed import PackedStructures
-from ..models.base import energy_and_forces
+from ..models.base import predict_labels
 from .distributed import Distributed
 from .errors_accumulator import ErrorAccumulator
 
-#: ``predict(batch) -> (energy, forces)``: a model's energy (eV) and forces (eV/Å) on a batch, e.g. replayed as a
-#: CUDA graph (:class:`~.graphed_step.Predictions`)
-Predict = Callable[[AtomsBatch], tuple[torch.Tensor, torch.Tensor | None]]
+#: ``predict(batch) -> (energy, forces, stress)``: a model's energy (eV), forces (eV/Å) and crystals' stress (eV/Å³,
+#: or None) on a batch, e.g. replayed as a CUDA graph (:class:`~.graphed_step.Predictions`)
+Predict = Callable[[AtomsBatch], tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]]
 
 
 def split_errors(model: nn.Module, data: PackedStructures, indices: np.ndarray, batch_size: int,
                  dist: Distributed | None = None, predict: Predict | None = None) -> dict[str, float]:
-    """Energy and force MAE/RMSE of ``model`` on ``indices`` (see :class:`ErrorAccumulator`); {} without labels."""
+    """Energy, force and stress MAE/RMSE of ``model`` on ``indices`` (see :class:`ErrorAccumulator`); {} without
+    labels."""
     if data.full.energy is None and data.full.forces is None:
         return {}
     return _accumulate(model, data, indices, batch_size, dist, predict=predict).result()
@@ -36,17 +37,17 @@ def _accumulate(model: nn.Module, data: PackedStructures, indices: np.ndarray, b
     is), so that ``predict``'s CUDA graph replays for molecules of different sizes (training/padding.py)."""
     acc = ErrorAccumulator()
     mine = indices if dist is None else dist.mine(indices)
-    has_forces = data.full.forces is not None
+    has_forces, has_stress = data.full.forces is not None, data.full.stress is not None
     if predict is None:
         def predict(batch):
-            return energy_and_forces(model, batch, compute_forces=has_forces)
+            return predict_labels(model, batch, forces=has_forces, stress=has_stress)
     for start in range(0, len(mine), batch_size):
         batch = data.batch(mine[start:start + batch_size])
         if pad is not None:
             batch = pad(batch) or batch
-        energy, forces = predict(batch)
-        loss = None if objective is None else objective.from_predictions(batch, energy, forces)[0]
-        acc.add(batch, energy, forces, loss)
+        energy, forces, stress = predict(batch)
+        loss = None if objective is None else objective.from_predictions(batch, energy, forces, stress)[0]
+        acc.add(batch, energy, forces, loss, stress)
     if dist is not None and dist.active:
         acc.load_tensor(dist.all_sum(acc.as_tensor()))
     return acc

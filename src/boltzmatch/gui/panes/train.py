@@ -69,6 +69,10 @@ class TrainPane(Pane):
         self.energy_weight.setPlaceholderText("default")
         self.force_weight = QLineEdit()
         self.force_weight.setPlaceholderText("default")
+        self.stress_weight = QLineEdit()
+        self.stress_weight.setPlaceholderText("default: 10 for crystals with stress labels, else 0")
+        self.stress_weight.setToolTip("weight of the crystals' stress term, the virial-per-atom MSE (eV²/atom²), "
+                                      "supervised objectives (train --stress-weight)")
         self.sigma = QLineEdit()
         self.sigma.setPlaceholderText("dsm σ in Å, e.g. 0.05 or 0.02, 0.05 (default from the data)")
         self.prior = QCheckBox("bonded prior (one molecule; a fine-tune keeps its parent's)")
@@ -91,6 +95,7 @@ class TrainPane(Pane):
         for label, widget in (("objective", self.objective), ("", self.objective_help),
                               ("temperature", self.temperature),
                               ("energy weight", self.energy_weight), ("force weight", self.force_weight),
+                              ("stress weight", self.stress_weight),
                               ("σ (dsm)", self.sigma), ("prior", self.prior), ("solver (linear)", self.solver),
                               ("epochs", self.epochs),
                               ("batch size", self.batch_size),
@@ -123,7 +128,8 @@ class TrainPane(Pane):
         kwargs: dict = {"epochs": self.epochs.value(), "batch_size": self.batch_size.value(), "seed": self.seed.value()}
         try:
             kwargs["lr"] = float(self.lr.text())
-            for key, edit in (("energy_weight", self.energy_weight), ("force_weight", self.force_weight)):
+            for key, edit in (("energy_weight", self.energy_weight), ("force_weight", self.force_weight),
+                              ("stress_weight", self.stress_weight)):
                 if edit.text().strip():
                     kwargs[key] = float(edit.text())
             if self.sigma.text().strip():

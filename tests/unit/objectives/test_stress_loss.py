@@ -1,0 +1,134 @@
+"""The stress term of the supervised loss: the virial-per-atom MSE (eV²/atom²) of crystals, 0 at its exact
+solution, its value by hand, parameter gradients through the strain derivative against finite differences, and
+the stress errors that validation reports."""
+
+import numpy as np
+import pytest
+import torch
+from ase.build import bulk
+
+from boltzmatch.data import AtomsBatch
+from boltzmatch.data.labels import attach_labels
+from boltzmatch.data.packed import PackedStructures
+from boltzmatch.models import build_model
+from boltzmatch.models.base import energy_forces_and_stress, voigt
+from boltzmatch.models.packed_pairs import PackedPairs
+from boltzmatch.objectives.registry import make_objective
+from boltzmatch.objectives.supervised import SupervisedLoss
+from boltzmatch.training.errors_accumulator import ErrorAccumulator
+from boltzmatch.units import GPA_PER_EV_A3
+
+
+def _model():
+    torch.manual_seed(0)
+    model = build_model({"name": "schnet", "cutoff": 4.0, "n_features": 8, "n_interactions": 1, "dtype": "float64"})
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.2 * torch.randn_like(p))
+    return model
+
+
+def _crystals(model, shift=0.0):
+    """Two Cu crystals (a primitive cell of 1 atom, a sheared cubic cell of 4), labelled with the model's own
+    energy, forces and stress; ``shift`` (eV/Å³) added to the first crystal's xx stress."""
+    crystals = [bulk("Cu", "fcc", a=3.6), bulk("Cu", "fcc", a=3.7, cubic=True)]
+    crystals[1].cell[0, 1] += 0.2
+    for i, atoms in enumerate(crystals):
+        atoms.rattle(0.05, seed=i)
+    batch = AtomsBatch.from_atoms(crystals, dtype=torch.float64)
+    energy, forces, stress = energy_forces_and_stress(model, batch)
+    labels = voigt(stress).detach().numpy().copy()
+    labels[0, 0] += shift
+    counts = [len(a) for a in crystals]
+    forces = np.split(forces.detach().numpy(), np.cumsum(counts)[:-1])
+    for atoms, e, f, s in zip(crystals, energy.tolist(), forces, labels, strict=True):
+        attach_labels(atoms, e, f, s)
+    return crystals
+
+
+def test_the_loss_is_zero_at_its_exact_solution_and_the_virial_error_by_hand():
+    model = _model()
+    loss_fn = SupervisedLoss("energy-forces", 1.0, 100.0, stress_weight=3.0)
+    assert loss_fn.needs == ("energy", "forces", "stress")
+    exact = AtomsBatch.from_atoms(_crystals(model), dtype=torch.float64)
+    loss, metrics = loss_fn(model, exact)
+    assert float(loss.detach()) < 1e-20 and float(metrics["stress_loss"]) < 1e-20
+    delta = 0.01  # eV/Å³ on one component of the first crystal (1 atom, volume V)
+    crystals = _crystals(model, shift=delta)
+    loss, metrics = loss_fn(model, AtomsBatch.from_atoms(crystals, dtype=torch.float64))
+    volume_per_atom = crystals[0].get_volume() / len(crystals[0])
+    expected = (delta * volume_per_atom) ** 2 / 6 / 2  # one of 6 components, mean over 2 crystals
+    assert float(metrics["stress_loss"]) == pytest.approx(expected, rel=1e-9)
+    assert float(loss.detach()) == pytest.approx(3.0 * expected, rel=1e-6)
+
+
+def test_parameter_gradients_through_the_stress_match_finite_differences():
+    model = _model()
+    batch = AtomsBatch.from_atoms(_crystals(model, shift=0.02), dtype=torch.float64)
+    loss_fn = SupervisedLoss("energy-forces", 0.0, 0.0, stress_weight=1.0)
+    parameter = next(p for name, p in model.named_parameters() if "filter" in name or "interaction" in name)
+    loss, _ = loss_fn(model, batch)
+    (grad,) = torch.autograd.grad(loss, parameter)
+    index = tuple(int(i) for i in np.unravel_index(int(grad.abs().argmax()), grad.shape))
+    h = 1e-6
+    values = []
+    for sign in (1, -1):
+        with torch.no_grad():
+            parameter[index] += sign * h
+        values.append(float(loss_fn(model, batch)[0].detach()))
+        with torch.no_grad():
+            parameter[index] -= sign * h
+    assert abs(float(grad[index])) > 1e-6
+    assert float(grad[index]) == pytest.approx((values[0] - values[1]) / (2 * h), rel=1e-5)
+
+
+def test_the_data_sets_pairs_give_the_stress_of_a_fresh_search(monkeypatch):
+    from boltzmatch.models import neighbors
+
+    model = _model()
+    crystals = _crystals(model)
+    packed = PackedStructures(crystals, dtype=torch.float64)
+    packed.pairs = PackedPairs.search(packed, model.cutoff)
+    with_pairs, without = packed.batch([0, 1]), packed.batch([0, 1], with_pairs=False)
+    searches = []
+    search = neighbors.find_pairs
+    monkeypatch.setattr(neighbors, "find_pairs", lambda *a: searches.append(1) or search(*a))
+    _, forces_a, stress_a = energy_forces_and_stress(model, with_pairs)
+    assert not searches  # the strained batch took the data set's pairs
+    _, forces_b, stress_b = energy_forces_and_stress(model, without)
+    torch.testing.assert_close(stress_a, stress_b, rtol=0, atol=1e-12)
+    torch.testing.assert_close(forces_a, forces_b, rtol=0, atol=1e-12)
+
+
+def test_validation_reports_the_stress_error_in_gpa():
+    model = _model()
+    crystals = _crystals(model, shift=0.006)
+    batch = AtomsBatch.from_atoms(crystals, dtype=torch.float64)
+    energy, forces, stress = energy_forces_and_stress(model, batch)
+    acc = ErrorAccumulator()
+    acc.add(batch, energy, forces, None, stress)
+    result = acc.result()
+    assert result["stress_mae_GPa"] == pytest.approx(GPA_PER_EV_A3 * 0.006 / 12, rel=1e-6)
+    assert result["stress_rmse_GPa"] == pytest.approx(GPA_PER_EV_A3 * 0.006 / np.sqrt(12), rel=1e-6)
+
+
+def test_a_stress_weight_goes_with_supervised_objectives_only():
+    from boltzmatch.errors import BoltzmatchError
+
+    with pytest.raises(BoltzmatchError, match="stress-weight goes with the objectives energy, forces"):
+        make_objective("ism", temperature=300, energy_weight=0, force_weight=0, stress_weight=1.0)
+    with pytest.raises(BoltzmatchError, match="stress weight must be 0 or more"):
+        SupervisedLoss(stress_weight=-1.0)
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"stress_weight": -1.0}, "stress_weight must be 0 or more"),
+    ({"stress_weight": 1.0, "objective": "dsm"}, "stress-weight goes with the objectives"),
+    ({"stress_weight": 1.0, "solver": "closed-form"}, "closed form fits no stress"),
+])
+def test_training_settings_refuse_a_stress_weight_that_cannot_apply(options, message):
+    from boltzmatch.errors import BoltzmatchError
+    from boltzmatch.training.settings import TrainSettings
+
+    with pytest.raises(BoltzmatchError, match=message):
+        TrainSettings(data="crystals.xyz", **options).check()
