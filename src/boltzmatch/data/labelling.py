@@ -15,7 +15,7 @@ from ase import Atoms
 
 from ..utils.journal import OrderedJournal
 from ..utils.task_pool import TaskPool
-from .labels import make_structure
+from .labels import make_structure, reference_stress
 
 #: ``info`` key of a frame the reference method could not label (its reason); such a frame keeps its place in
 #: the labels file, positions only, so that the file still holds one frame per task
@@ -23,7 +23,8 @@ LABEL_FAILED = "label_failed"
 
 
 def label_texts(job: list[tuple[str, Atoms]]) -> list[str]:
-    """The task: each ``(calculator, frame)`` labelled with energy (eV) and forces (eV/Å), as extxyz text
+    """The task: each ``(calculator, frame)`` labelled with energy (eV) and forces (eV/Å), and a crystal's stress
+    (eV/Å³) where the calculator gives one (EMT), as extxyz text
     keeping the frame's ``info``. A frame the reference cannot compute (GFN2-xTB's SCF does not converge on a
     frame torn apart by a collapse) is written without labels, its reason under :data:`LABEL_FAILED`."""
     import io
@@ -42,7 +43,8 @@ def label_texts(job: list[tuple[str, Atoms]]) -> list[str]:
         try:
             with threadpool_limits(limits=1):
                 labelled = make_structure(work.numbers, work.positions, energy=work.get_potential_energy(),
-                                          forces=work.get_forces(), cell=work.cell, pbc=work.pbc)
+                                          forces=work.get_forces(), stress=reference_stress(work), cell=work.cell,
+                                          pbc=work.pbc)
         except CalculationFailed as exc:
             labelled = make_structure(work.numbers, work.positions, cell=work.cell, pbc=work.pbc)
             labelled.info[LABEL_FAILED] = f"{calculator}: {str(exc).strip() or type(exc).__name__}"

@@ -18,7 +18,7 @@ from ase import Atoms, units
 from ..errors import BoltzmatchError
 from ..utils.stopping import DeferredStop
 from ..utils.table import format_table
-from .labels import attach_labels
+from .labels import attach_labels, reference_stress
 from .systems import OPENMM_SYSTEMS, _canonical, build_system
 
 CALCULATORS = ("xtb", "emt", "openmm")
@@ -121,10 +121,9 @@ def run_reference_md(md: MDSettings, on_frame: Callable[[Atoms], None],
         frame = Atoms(numbers=atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
         # the calculator's own forces: with FixCom applied, ASE's get_forces() returns
         # constraint-adjusted forces that are not −∂E/∂x (up to 0.7 eV/Å off for ethanol)
-        # a crystal's stress (eV/Å³) where the reference computes one (EMT): labels for a check before NPT MD
-        stress = (atoms.get_stress(apply_constraint=False) if atoms.pbc.all()
-                  and "stress" in atoms.calc.implemented_properties else None)
-        attach_labels(frame, float(atoms.get_potential_energy()), atoms.get_forces(apply_constraint=False), stress)
+        # a crystal's stress (eV/Å³) where the reference computes one (EMT): labels that training on stress reads
+        attach_labels(frame, float(atoms.get_potential_energy()), atoms.get_forces(apply_constraint=False),
+                      reference_stress(atoms))
         frame.info["temperature"] = md.temperature
         frame.info["kinetic_temperature"] = float(atoms.get_temperature())
         frame.info["time_ps"] = (dyn.nsteps - md.equilibration) * md.timestep / 1000.0
