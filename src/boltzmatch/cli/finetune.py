@@ -19,8 +19,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--force-weight", type=float,
                    help="weight of the force MSE (eV²/Å²); default 100 for supervised objectives, else 0")
     p.add_argument("--stress-weight", type=float,
-                   help="weight of the stress term of crystals, the virial-per-atom MSE (eV²/atom²); default 10 "
-                        "where every structure is a crystal with a stress label, else 0; supervised objectives")
+                   help="weight of the stress term of crystals, the virial-per-atom MSE (eV²/atom²; objectives "
+                        "energy, forces, energy-forces and fisher); default 10 where every structure is a crystal "
+                        "with a stress label, else 0")
     p.add_argument("--freeze", help="glob of parameter names kept fixed, e.g. 'embedding.*'")
     p.add_argument("--epochs", type=int, default=50)
     p.add_argument("--lr", type=float, default=1e-4)

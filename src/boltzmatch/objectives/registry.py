@@ -27,6 +27,8 @@ OBJECTIVE_DESCRIPTIONS = {
     "fisher-cd": "fisher on labelled frames plus cd against the model's own MD frames (--cd-option "
                  "negatives=FILE): raises the energy where the model's MD goes and the reference never does",
 }
+#: objectives that can weigh a crystal's stress (``stress_weight``): the supervised losses and the Fisher divergence
+STRESS_OBJECTIVES = LOSSES + ("fisher",)
 #: objectives that need positions only (no reference energies or forces)
 POSITIONS_ONLY_OBJECTIVES = ("ism", "ssm", "dsm", "cd")
 
@@ -44,14 +46,15 @@ def make_objective(objective: str, *, temperature: float | None = None, energy_w
     ``huber_delta``).
 
     For supervised losses the weights weigh energy and forces, and ``stress_weight`` the virial per atom of
-    crystals with stress labels (:mod:`.supervised`; supervised losses only); for score objectives the energy and
-    force weights weigh the optional supervised terms mixed in (pass 0 to leave them out). ``huber_delta`` (eV/Å) makes
-    ``fisher`` robust to outlying force residuals (see :class:`ScoreMatching`).
+    crystals with stress labels (:mod:`.supervised`; supervised losses and ``fisher``); for score objectives the
+    energy and force weights weigh the optional supervised terms mixed in (pass 0 to leave them out).
+    ``huber_delta`` (eV/Å) makes ``fisher`` robust to outlying force residuals (see :class:`ScoreMatching`).
     """
     if huber_delta is not None and objective not in ("fisher", "fisher-cd"):
         raise BoltzmatchError(f"huber-delta goes with objective fisher only, got objective {objective}")
-    if stress_weight and objective not in LOSSES:
-        raise BoltzmatchError(f"stress-weight goes with the objectives {', '.join(LOSSES)}, got objective {objective}")
+    if stress_weight and objective not in STRESS_OBJECTIVES:
+        raise BoltzmatchError(f"stress-weight goes with the objectives {', '.join(STRESS_OBJECTIVES)}, "
+                              f"got objective {objective}")
     if objective in LOSSES:
         return SupervisedLoss(objective, energy_weight, force_weight, stress_weight)
     if objective == "fisher-cd":
@@ -75,4 +78,4 @@ def make_objective(objective: str, *, temperature: float | None = None, energy_w
         raise BoltzmatchError(f"unknown objective {objective!r}; expected one of {', '.join(OBJECTIVES)}")
     return ScoreMatching(objective, temperature, energy_weight=energy_weight, force_weight=force_weight,
                          sigma=sigma, n_probes=n_probes, probe=probe, antithetic=antithetic,
-                         huber_delta=huber_delta)
+                         huber_delta=huber_delta, stress_weight=stress_weight)

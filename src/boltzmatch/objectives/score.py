@@ -23,10 +23,10 @@ import torch
 
 from ..data.atoms_batch import AtomsBatch
 from ..errors import BoltzmatchError
-from ..models.base import energy_and_forces
+from ..models.base import energy_and_forces, energy_forces_and_stress
 from ..models.derivatives import energy_laplacian
 from .base import structure_beta, structure_mean
-from .supervised import SupervisedLoss
+from .supervised import DEFAULT_FORCE_WEIGHT, SupervisedLoss, virial_per_atom_errors
 
 SCORE_OBJECTIVES = ("fisher", "ism", "ssm", "dsm")
 DSM_SIGMA_FRACTION = 0.125  # σ = this × the narrowest bond-length standard deviation in the data
@@ -84,12 +84,16 @@ class ScoreMatching:
         (β² times the Huber loss instead of β²/2 times the square), so that a few labelled frames far
         from equilibrium, with forces of 10 eV/Å and more, do not outweigh the rest; ``None``: the plain
         Fisher divergence
+    stress_weight : for ``fisher`` on crystals with stress labels, the weight of the virial-per-atom MSE
+        (eV²/atom²) as in the supervised losses, scaled as the Fisher divergence scales forces: per structure,
+        the Fisher term is β²·3N/2 × the force MSE where ``energy-forces`` weighs it by 100, so the stress
+        term is ``stress_weight`` × β²·3N/200 × the virial MSE (the same balance of stress to forces)
     """
 
     def __init__(self, kind: str, temperature: float | None = None, *, energy_weight: float = 0.0,
                  force_weight: float = 0.0, sigma: Sequence[float] = (0.05,), n_probes: int = 1,
                  probe: str = "rademacher", score_weight: float = 1.0, antithetic: bool = False,
-                 huber_delta: float | None = None):
+                 huber_delta: float | None = None, stress_weight: float = 0.0):
         if kind not in SCORE_OBJECTIVES:
             raise BoltzmatchError(f"unknown objective {kind!r}; expected one of {', '.join(SCORE_OBJECTIVES)}")
         if probe not in ("gaussian", "rademacher"):
@@ -99,7 +103,11 @@ class ScoreMatching:
         if huber_delta is not None and (kind != "fisher" or not huber_delta > 0):
             raise BoltzmatchError(f"huber-delta (eV/Å) must be positive and goes with objective fisher only, "
                                   f"got {huber_delta} with {kind}")
+        if stress_weight and (kind != "fisher" or not stress_weight > 0):
+            raise BoltzmatchError(f"stress-weight must be positive and goes with the objectives fisher, energy, forces "
+                                  f"and energy-forces, got {stress_weight} with {kind}")
         self.kind = kind
+        self.stress_weight = float(stress_weight)
         self.huber_delta = huber_delta
         self.temperature = temperature
         self.sigma = [float(s) for s in sigma]
@@ -112,6 +120,8 @@ class ScoreMatching:
             loss = "energy-forces" if energy_weight and force_weight else ("energy" if energy_weight else "forces")
             self.supervised = SupervisedLoss(loss, energy_weight, force_weight)
         needs = {"forces"} if kind == "fisher" else set()
+        if self.stress_weight:
+            needs.add("stress")
         if self.supervised is not None:
             needs |= set(self.supervised.needs)
         self.needs = tuple(sorted(needs))
@@ -167,6 +177,8 @@ class ScoreMatching:
         return self.kind == "fisher"
 
     def __call__(self, model: torch.nn.Module, batch: AtomsBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        if self.predictive and self.stress_weight:  # one evaluation: the Fisher term, the stress, the rest
+            return self.from_predictions(batch, *energy_forces_and_stress(model, batch, create_graph=True))
         if self.predictive:  # one evaluation for the Fisher term and the supervised terms mixed in
             energy, forces = energy_and_forces(model, batch, create_graph=True)
             return self.from_predictions(batch, energy, forces)
@@ -176,14 +188,20 @@ class ScoreMatching:
     def from_predictions(self, batch: AtomsBatch, energy: torch.Tensor, forces: torch.Tensor,
                          stress: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """For ``fisher`` (:attr:`predictive`): the loss and metrics of a model's ``energy`` (n_structures,) eV and
-        ``forces`` (n_atoms, 3) eV/Å on ``batch`` (``stress``, eV/Å³, is not weighed: the supervised losses'
-        signature)."""
+        ``forces`` (n_atoms, 3) eV/Å on ``batch``, and its ``stress`` (n_structures, 3, 3) eV/Å³ where the
+        stress weighs."""
         if not self.predictive:
             raise TypeError(f"{self.kind} needs the model itself, not its energy and forces at the data")
-        beta_atoms = structure_beta(batch, self.temperature)[batch.structure_index][:, None]
-        term = structure_mean(self._fisher_values(batch, forces, beta_atoms), batch)
-        return self._combine(term, None if self.supervised is None
-                             else self.supervised.from_predictions(batch, energy, forces))
+        beta = structure_beta(batch, self.temperature)
+        term = structure_mean(self._fisher_values(batch, forces, beta[batch.structure_index][:, None]), batch)
+        loss, metrics = self._combine(term, None if self.supervised is None
+                                      else self.supervised.from_predictions(batch, energy, forces))
+        if self.stress_weight:
+            errors = virial_per_atom_errors(stress, batch)
+            scale = beta**2 * 3 * batch.atoms_per_structure.to(beta.dtype) / (2 * DEFAULT_FORCE_WEIGHT)
+            loss = loss + self.stress_weight * structure_mean(scale * errors, batch)
+            metrics["stress_loss"] = structure_mean(errors, batch).detach()
+        return loss, metrics
 
     def _combine(self, term: torch.Tensor, supervised: tuple | None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         loss = self.score_weight * term

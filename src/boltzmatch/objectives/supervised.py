@@ -23,12 +23,22 @@ LOSSES = ("energy", "forces", "energy-forces")
 ENERGY_LOSSES = ("energy", "energy-mae", "energy-huber")
 
 
-def virial_per_atom_loss(stress: torch.Tensor, batch: AtomsBatch) -> torch.Tensor:
-    """Mean over structures and Voigt components of the squared error of the virial per atom (eV²/atom²) of
+#: the force weight of the supervised losses unless told (eV²/Å² per eV²/atom² of energy); the Fisher divergence
+#: scales its stress term by its own force weight over this one (:mod:`.score`)
+DEFAULT_FORCE_WEIGHT = 100.0
+
+
+def virial_per_atom_errors(stress: torch.Tensor, batch: AtomsBatch) -> torch.Tensor:
+    """(n_structures,) the mean over Voigt components of the squared error of the virial per atom (eV²/atom²) of
     ``stress`` (n_structures, 3, 3) eV/Å³ against ``batch.stress`` (n_structures, 6) eV/Å³."""
     volume_per_atom = torch.linalg.det(batch.cell).abs() / batch.atoms_per_structure.to(stress.dtype)
     per_atom = (voigt(stress) - batch.stress) * volume_per_atom[:, None]
-    return structure_mean((per_atom**2).mean(1), batch)
+    return (per_atom**2).mean(1)
+
+
+def virial_per_atom_loss(stress: torch.Tensor, batch: AtomsBatch) -> torch.Tensor:
+    """The mean over structures of :func:`virial_per_atom_errors` (eV²/atom²)."""
+    return structure_mean(virial_per_atom_errors(stress, batch), batch)
 
 
 def per_atom_energy_loss(energy: torch.Tensor, batch: AtomsBatch, kind: str = "energy") -> torch.Tensor:
@@ -49,8 +59,8 @@ def per_atom_energy_loss(energy: torch.Tensor, batch: AtomsBatch, kind: str = "e
 class SupervisedLoss:
     """Energy, force or energy+force matching, and with ``stress_weight`` > 0 the stress of crystals."""
 
-    def __init__(self, loss: str = "energy-forces", energy_weight: float = 1.0, force_weight: float = 100.0,
-                 stress_weight: float = 0.0):
+    def __init__(self, loss: str = "energy-forces", energy_weight: float = 1.0,
+                 force_weight: float = DEFAULT_FORCE_WEIGHT, stress_weight: float = 0.0):
         if loss not in LOSSES:
             raise BoltzmatchError(f"unknown loss {loss!r}; expected one of {', '.join(LOSSES)}")
         if stress_weight < 0:

@@ -16,9 +16,8 @@ from ..errors import BoltzmatchError
 from ..models.packed_pairs import PackedPairs
 from ..models.prior import BondedPrior, attach_prior
 from ..models.registry import build_model, validate_config
-from ..objectives.registry import make_objective
+from ..objectives.registry import STRESS_OBJECTIVES, make_objective
 from ..objectives.score import dsm_sigma_from_data
-from ..objectives.supervised import LOSSES
 from ..runs import run_dir as rd
 from ..runs.external import copy_external
 from ..utils.device import resolve_device
@@ -63,8 +62,8 @@ def _objectives(settings: TrainSettings) -> tuple[object, list, object]:
     objective = _make_objective(settings)
     structures = read_structures(settings.data, require=objective.needs, **settings.data_options)
     if settings.stress_weight is None:  # crystals with stress labels train on them unless told otherwise
-        supervised = settings.objective_name in LOSSES and settings.solver != "closed-form"
-        settings.stress_weight = DEFAULT_STRESS_WEIGHT if supervised and has_stress(structures) else 0.0
+        weighs = settings.objective_name in STRESS_OBJECTIVES and settings.solver != "closed-form"
+        settings.stress_weight = DEFAULT_STRESS_WEIGHT if weighs and has_stress(structures) else 0.0
         if settings.stress_weight:
             objective = _make_objective(settings)
     if settings.objective_name == "dsm" and not settings.sigma:

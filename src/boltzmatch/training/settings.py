@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from ..errors import BoltzmatchError
 from ..models.prior import PRIORS
+from ..objectives.registry import STRESS_OBJECTIVES
 from ..objectives.supervised import LOSSES
 from ..utils.device import check_precision
 
@@ -36,7 +37,8 @@ class TrainSettings:
     objective: str = "energy-forces"
     energy_weight: float = 1.0
     force_weight: float = 100.0
-    #: None: :data:`DEFAULT_STRESS_WEIGHT` where every structure is a crystal with a stress label, else 0
+    #: None: :data:`DEFAULT_STRESS_WEIGHT` where every structure is a crystal with a stress label and the objective
+    #: weighs stress (supervised, fisher), else 0
     stress_weight: float | None = None
     epochs: int = 100
     batch_size: int = 32
@@ -108,8 +110,8 @@ class TrainSettings:
             self.force_weight = 0.0 if score else 100.0
         if self.stress_weight is not None and not self.stress_weight >= 0:
             raise BoltzmatchError(f"stress_weight must be 0 or more, got {self.stress_weight}")
-        if self.stress_weight and score:
-            raise BoltzmatchError(f"stress-weight goes with the objectives {', '.join(LOSSES)}, "
+        if self.stress_weight and self.objective not in STRESS_OBJECTIVES:
+            raise BoltzmatchError(f"stress-weight goes with the objectives {', '.join(STRESS_OBJECTIVES)}, "
                                   f"got objective {self.objective}")
         if self.stress_weight and self.solver == "closed-form":
             raise BoltzmatchError("stress-weight goes with the iterative solver; the closed form fits no stress")

@@ -62,6 +62,26 @@ def test_the_loss_is_zero_at_its_exact_solution_and_the_virial_error_by_hand():
     assert float(loss.detach()) == pytest.approx(3.0 * expected, rel=1e-6)
 
 
+def test_the_fisher_divergence_weighs_the_stress_as_it_weighs_forces():
+    """fisher's stress term: 0 at the exact solution; otherwise ``stress_weight`` × β²·3N/200 × the virial MSE,
+    the balance of stress to forces that energy-forces has (force weight 100)."""
+    from ase import units
+
+    model = _model()
+    fisher = make_objective("fisher", temperature=600.0, energy_weight=0.0, force_weight=0.0, stress_weight=10.0)
+    assert fisher.needs == ("forces", "stress")
+    loss, _ = fisher(model, AtomsBatch.from_atoms(_crystals(model), dtype=torch.float64))
+    assert float(loss.detach()) < 1e-20
+    delta = 0.01
+    crystals = _crystals(model, shift=delta)
+    loss, metrics = fisher(model, AtomsBatch.from_atoms(crystals, dtype=torch.float64))
+    beta = 1.0 / (units.kB * 600.0)
+    virial = (delta * crystals[0].get_volume()) ** 2 / 6  # the first crystal has 1 atom
+    expected = 10.0 * beta**2 * 3 / 200 * virial / 2
+    assert float(loss.detach()) == pytest.approx(expected, rel=1e-6)
+    assert float(metrics["stress_loss"]) == pytest.approx(virial / 2, rel=1e-9)
+
+
 def test_parameter_gradients_through_the_stress_match_finite_differences():
     model = _model()
     batch = AtomsBatch.from_atoms(_crystals(model, shift=0.02), dtype=torch.float64)
@@ -112,10 +132,11 @@ def test_validation_reports_the_stress_error_in_gpa():
     assert result["stress_rmse_GPa"] == pytest.approx(GPA_PER_EV_A3 * 0.006 / np.sqrt(12), rel=1e-6)
 
 
-def test_a_stress_weight_goes_with_supervised_objectives_only():
+def test_a_stress_weight_goes_with_supervised_objectives_and_fisher_only():
     from boltzmatch.errors import BoltzmatchError
 
-    with pytest.raises(BoltzmatchError, match="stress-weight goes with the objectives energy, forces"):
+    with pytest.raises(BoltzmatchError, match="stress-weight goes with the objectives energy, forces, energy-forces, "
+                                              "fisher, got objective ism"):
         make_objective("ism", temperature=300, energy_weight=0, force_weight=0, stress_weight=1.0)
     with pytest.raises(BoltzmatchError, match="stress weight must be 0 or more"):
         SupervisedLoss(stress_weight=-1.0)
