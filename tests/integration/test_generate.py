@@ -110,3 +110,42 @@ def test_sigterm_leaves_valid_file(tmp_path):
     frames = read_structures(out, require=["energy", "forces"])
     assert len(frames) >= 1
     assert not partial.exists()
+
+
+def test_cell_scales_give_a_crystal_at_several_volumes(tmp_path):
+    """generate --cell-scale: the K trajectories at each scale in turn (seeds counting on), each frame's cell the
+    built crystal's scaled by its factor, with EMT's stress labels; the same as a run of the one scale alone."""
+    from ase.build import bulk
+
+    from boltzmatch.data.labels import stress_of
+
+    out = tmp_path / "scaled.xyz"
+    summary = generate("Cu-fcc-2x2x2", calculator="emt", temperature=300, time=0.02, interval=10, equilibration=10,
+                       seed=3, out=out, progress=False, cell_scales=[0.97, 1.03])
+    assert summary.trajectories == 2 and summary.cell_scales == [0.97, 1.03]
+    assert "cell scales" in summary.table()
+    from ase.io import read
+
+    frames = read_structures(out)
+    volume = bulk("Cu", "fcc", cubic=True).repeat((2, 2, 2)).get_volume()
+    scales = [f.info["cell_scale"] for f in read(out, index=":")]  # the file says which scale (the reader drops it)
+    assert scales == [0.97] * 4 + [1.03] * 4
+    for frame, scale in zip(frames, scales, strict=True):
+        assert frame.get_volume() == pytest.approx(volume * scale**3, rel=1e-12)
+    # compressed cells push outwards (positive pressure, ASE's stress negative), stretched ones pull in
+    assert np.mean([stress_of(f)[:3].mean() for f in frames[:4]]) < 0 < np.mean([stress_of(f)[:3].mean()
+                                                                                for f in frames[4:]])
+    alone = tmp_path / "alone.xyz"
+    generate("Cu-fcc-2x2x2", calculator="emt", temperature=300, time=0.02, interval=10, equilibration=10, seed=4,
+             out=alone, progress=False, cell_scales=[1.03])
+    np.testing.assert_array_equal(read_structures(alone)[0].positions, frames[4].positions)
+
+
+@pytest.mark.parametrize(("system", "scales", "message"), [
+    ("ethanol", [0.98, 1.0], "ethanol is not periodic in 3-D"),
+    ("Cu-fcc-2x2x2", [1.0, -1.0], "--cell-scale takes positive factors"),
+])
+def test_cell_scales_that_cannot_apply_are_refused_before_writing(tmp_path, system, scales, message):
+    with pytest.raises(BoltzmatchError, match=message):
+        generate(system, calculator="emt", time=0.01, out=tmp_path / "x.xyz", progress=False, cell_scales=scales)
+    assert not list(tmp_path.iterdir())

@@ -28,10 +28,21 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--seed", type=int, default=0, help="velocities and thermostat noise (default 0)")
     parser.add_argument("--trajectories", type=int, default=1,
                         help="independent trajectories, seeds SEED … SEED+K-1, one after another in OUT (default 1)")
+    parser.add_argument("--cell-scale", type=_scales, metavar="S[,S...]",
+                        help="scale a crystal's cell by each factor in turn, e.g. 0.98,1,1.02: data at several volumes "
+                             "for the equation of state and stress (--trajectories runs at each)")
     add_cluster_options(parser, "the trajectories")
     parser.add_argument("--out", required=True, help="output extxyz file")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(run=run)
+
+
+def _scales(text: str) -> list[float]:
+    try:
+        return [float(value) for value in text.split(",")]
+    except ValueError:
+        message = f"expected factors separated by commas, e.g. 0.98,1,1.02; got {text!r}"
+        raise argparse.ArgumentTypeError(message) from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,9 +55,10 @@ def run(args: argparse.Namespace) -> int:
             timestep=args.timestep,
             equilibration=args.equilibration, friction=args.friction, seed=args.seed,
             progress=not args.quiet, trajectories=args.trajectories, workers=args.workers, scheduler=args.scheduler,
+            cell_scales=args.cell_scale,
         )
     except KeyboardInterrupt:
-        if args.trajectories > 1:
+        if args.trajectories > 1 or (args.cell_scale and len(args.cell_scale) > 1):
             print(f"interrupted: every finished trajectory is kept; run the same command again to compute the rest "
                   f"of {args.out}")
         else:

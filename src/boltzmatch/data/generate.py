@@ -10,6 +10,8 @@ leaves a valid extxyz holding the frames written so far.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from time import perf_counter
 
@@ -49,6 +51,7 @@ def generate(
     trajectories: int = 1,
     workers: int = 1,
     scheduler: str | None = None,
+    cell_scales: Sequence[float] | None = None,
 ) -> GenerateSummary:
     """Run NVT Langevin MD with a reference calculator and write frames with energy and forces.
 
@@ -79,6 +82,11 @@ def generate(
     trajectories
         Independent trajectories, one after another in ``out`` (each frame's ``info["trajectory"]`` says
         which); the same seed gives the same file whatever runs them.
+    cell_scales
+        Factors the crystal's cell (and its atoms) are scaled by before the MD, e.g. ``(0.98, 1.0, 1.02)``:
+        ``trajectories`` runs at each, one scale after another in ``out`` (each frame's ``info["cell_scale"]``
+        says which), seeds ``seed + k`` counting every run. Data at several volumes teach a model its equation of
+        state and stress (docs/concepts.md); a structure that is not periodic in 3-D is refused.
     workers, scheduler
         Run the trajectories as tasks on a local Dask cluster of ``workers`` processes, or on the running
         cluster at ``scheduler`` (``tcp://HOST:PORT``); see :mod:`~boltzmatch.data.trajectories`.
@@ -89,10 +97,23 @@ def generate(
     md = MDSettings(system=system, calculator=calculator, temperature=float(temperature), steps=int(steps),
                     interval=int(interval), timestep=float(timestep), equilibration=int(equilibration),
                     friction=float(friction), seed=int(seed))
-    if trajectories != 1 or workers != 1 or scheduler is not None:
+    scales = _check_cell_scales(cell_scales)
+    if len(scales) == 1:
+        md = replace(md, cell_scale=scales[0])
+    if trajectories != 1 or workers != 1 or scheduler is not None or len(scales) > 1:
         return generate_trajectories(md, out=out, trajectories=trajectories, workers=workers, scheduler=scheduler,
-                                     progress=progress)
+                                     progress=progress, cell_scales=scales if len(scales) > 1 else (1.0,))
     return _generate_one(md, out, progress)
+
+
+def _check_cell_scales(cell_scales: Sequence[float] | None) -> list[float]:
+    """The cell scales as floats (``[1.0]`` for none); a one-line error for values that are not positive."""
+    if cell_scales is None:
+        return [1.0]
+    scales = [float(value) for value in cell_scales]
+    if not scales or any(not value > 0 for value in scales):
+        raise BoltzmatchError(f"--cell-scale takes positive factors, e.g. 0.98,1,1.02; got {list(cell_scales)}")
+    return scales
 
 
 def _generate_one(md: MDSettings, out: str | Path, progress: bool) -> GenerateSummary:

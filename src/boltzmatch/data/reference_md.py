@@ -40,6 +40,8 @@ class GenerateSummary:
     wall_seconds: float
     completed: bool
     trajectories: int = 1
+    #: the factors the crystal's cell was scaled by, one after another (``generate --cell-scale``); None: as built
+    cell_scales: list[float] | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -49,6 +51,7 @@ class GenerateSummary:
             ["output", self.out],
             ["system / calculator", f"{self.system} / {self.calculator}"],
             ["trajectories", self.trajectories],
+            *([["cell scales", ", ".join(f"{v:g}" for v in self.cell_scales)]] if self.cell_scales else []),
             ["frames written", self.frames],
             ["simulated time (ps)", self.simulated_ps],
             ["temperature mean ± std (K)", f"{self.temperature_mean:.1f} ± {self.temperature_std:.1f}"],
@@ -93,12 +96,20 @@ class MDSettings:
     equilibration: int
     friction: float
     seed: int
+    #: the crystal's cell (and atoms) scaled by this factor in every direction before the MD: data at several
+    #: volumes, which a model's equation of state and stress need (training on stress)
+    cell_scale: float = 1.0
 
 
 def reference_dynamics(md: MDSettings):
     """The system of ``md`` with its calculator and thermostat, ready to run: ``(atoms, dynamics)``. An unknown
-    system or calculator fails here, before anything is written."""
+    system or calculator, or a cell scale for a structure that is not a crystal, fails here, before anything is
+    written."""
     atoms = build_system(md.system)
+    if md.cell_scale != 1.0:
+        if not atoms.pbc.all():
+            raise BoltzmatchError(f"--cell-scale scales a crystal's cell; {md.system} is not periodic in 3-D")
+        atoms.set_cell(atoms.cell * md.cell_scale, scale_atoms=True)
     atoms.calc = make_calculator(md.calculator, md.system)
     return atoms, _thermostat(atoms, temperature=md.temperature, timestep=md.timestep, friction=md.friction,
                               seed=md.seed)
@@ -127,6 +138,8 @@ def run_reference_md(md: MDSettings, on_frame: Callable[[Atoms], None],
         frame.info["temperature"] = md.temperature
         frame.info["kinetic_temperature"] = float(atoms.get_temperature())
         frame.info["time_ps"] = (dyn.nsteps - md.equilibration) * md.timestep / 1000.0
+        if md.cell_scale != 1.0:
+            frame.info["cell_scale"] = md.cell_scale
         on_frame(frame)
 
     dyn.attach(record, interval=1)

@@ -22,7 +22,7 @@ from .readers import detect_format
 
 def _clean(atoms: Atoms) -> Atoms:
     """A copy holding only numbers, positions, cell, pbc, the energy/forces/stress labels, the thermostat's and the
-    kinetic temperature (K), the time (ps) and the trajectory index."""
+    kinetic temperature (K), the time (ps), the trajectory index and the cell scale."""
     out = Atoms(numbers=atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
     if "temperature" in atoms.info:
         out.info["temperature"] = float(atoms.info["temperature"])
@@ -32,6 +32,8 @@ def _clean(atoms: Atoms) -> Atoms:
         out.info["time_ps"] = float(atoms.info["time_ps"])
     if "trajectory" in atoms.info:  # which of generate's seeded trajectories a frame comes from
         out.info["trajectory"] = int(atoms.info["trajectory"])
+    if "cell_scale" in atoms.info:  # the factor generate --cell-scale scaled the crystal's cell by
+        out.info["cell_scale"] = float(atoms.info["cell_scale"])
     return attach_labels(out, energy_of(atoms), forces_of(atoms), stress_of(atoms))
 
 
