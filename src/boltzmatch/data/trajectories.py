@@ -67,7 +67,9 @@ def generate_trajectories(md: MDSettings, *, out: str | Path, trajectories: int,
     out = Path(out)
     partial = out.with_name(out.name + ".partial")
     settings = {**asdict(md), "trajectories": trajectories}
-    if len(set(cell_scales)) > 1 or float(cell_scales[0]) != 1.0:  # (files from before cell scales resume as before)
+    if settings["cell_scale"] == 1.0:  # the settings of runs from before cell scales: they resume as before
+        del settings["cell_scale"]
+    if len(set(cell_scales)) > 1 or float(cell_scales[0]) != 1.0:
         settings["cell_scales"] = [float(scale) for scale in cell_scales]
     start = perf_counter()
     pool = TaskPool(workers, scheduler)  # options checked before anything is written

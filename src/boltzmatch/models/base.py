@@ -139,7 +139,8 @@ def energy_forces_and_stress(model: nn.Module, batch: AtomsBatch, *, create_grap
     Exact for every model whose pair vectors carry the periodic shifts ``S @ cell`` (:func:`.neighbors.neighbor_list`).
 
     ``create_graph=True`` keeps the graph of forces and stress, for losses on them (training). The batch's pairs
-    are kept: at ε = 0 the strained positions and cell equal the batch's, so the same pairs are within the cutoff.
+    are kept where they cover it (the data set's, in training): at ε = 0 the strained positions and cell equal the
+    batch's, so the same pairs are within the cutoff, and no search runs again.
     A structure of volume 0 (a molecule, or the structure that pads a batch) gets the strain derivative itself.
     """
     dtype, device = batch.positions.dtype, batch.positions.device

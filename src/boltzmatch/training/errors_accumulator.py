@@ -16,10 +16,10 @@ class ErrorAccumulator:
 
     Energies in eV (also per atom), forces in eV/Å, crystals' stress in eV/Å³ (over the 6 Voigt components, as
     ``evaluate``); the results are reported in meV, meV/atom, meV/Å and GPa. A batch may also bring an
-    objective's mean over its structures (``loss``), summed
-    with the structures as weights: :meth:`mean_loss`. A padded batch (``batch.weight``, training/padding.py)
-    counts its own structures and atoms alone; those counts are summed on the device with the errors (the
-    host does not know them), and an unpadded batch's on the host, as before.
+    objective's mean over its structures (``loss``), summed with the structures as weights: :meth:`mean_loss`.
+    A padded batch (``batch.weight``, training/padding.py) counts its own structures and atoms alone; those
+    counts are summed on the device with the errors (the host does not know them), and an unpadded batch's on
+    the host, as before.
     """
 
     FIELDS = ("n_structures", "e_abs", "e_sq", "e_abs_atom", "e_sq_atom", "n_components", "f_abs", "f_sq",

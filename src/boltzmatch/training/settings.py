@@ -22,10 +22,10 @@ def auto_ema_decay(batch_size: int) -> float:
     return min(0.99, 0.99 ** (batch_size / 32))
 
 
-#: the weight of the stress term (virial per atom, eV²/atom², objectives/supervised.py) that supervised training of
-#: crystals with stress labels takes unless told: on EMT Cu at three volumes it cut the held-out stress error 12×
-#: (0.98 → 0.082 GPa) for 2 % more force error, where 1 gave 0.21 GPa and 100 cost 70 % more force error
-#: (docs/architecture.md, "Training on stress")
+#: the weight of the stress term (virial per atom, eV²/atom², objectives/supervised.py) that training of crystals
+#: with stress labels (supervised objectives and fisher) takes unless told: on EMT Cu at three volumes it cut the
+#: held-out stress error 12× (0.98 → 0.082 GPa) for 2 % more force error, where 1 gave 0.21 GPa and 100 cost
+#: 70 % more force error (docs/architecture.md, "Training on stress")
 DEFAULT_STRESS_WEIGHT = 10.0
 
 
@@ -73,8 +73,10 @@ class TrainSettings:
     @classmethod
     def from_config(cls, training: dict) -> TrainSettings:
         """The settings a run's config.yaml holds; runs written before ``loss`` and ``objective`` became one
-        word (``objective``) stored the supervised loss under ``loss`` and ``objective: null``."""
+        word (``objective``) stored the supervised loss under ``loss`` and ``objective: null``, and runs from
+        before training on stress have no ``stress_weight`` (0: they resume without the term)."""
         training = dict(training)
+        training.setdefault("stress_weight", 0.0)  # runs from before training on stress had no stress term
         loss = training.pop("loss", None)
         if training.get("objective") is None:
             training["objective"] = loss or "energy-forces"

@@ -153,3 +153,10 @@ def test_training_settings_refuse_a_stress_weight_that_cannot_apply(options, mes
 
     with pytest.raises(BoltzmatchError, match=message):
         TrainSettings(data="crystals.xyz", **options).check()
+
+
+def test_runs_from_before_training_on_stress_resume_without_the_term():
+    from boltzmatch.training.settings import TrainSettings
+
+    assert TrainSettings.from_config({"data": "crystals.xyz", "objective": "energy-forces"}).stress_weight == 0.0
+    assert TrainSettings.from_config({"data": "crystals.xyz", "stress_weight": 10.0}).stress_weight == 10.0
