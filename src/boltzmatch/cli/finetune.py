@@ -20,8 +20,8 @@ def add_parser(subparsers) -> None:
                    help="weight of the force MSE (eV²/Å²); default 100 for supervised objectives, else 0")
     p.add_argument("--stress-weight", type=float,
                    help="weight of the stress term of crystals, the virial-per-atom MSE (eV²/atom²; objectives "
-                        "energy, forces, energy-forces and fisher); default 10 where every structure is a crystal "
-                        "with a stress label, else 0")
+                        "energy, forces, energy-forces, fisher and fisher-cd); default 10 where every structure is "
+                        "a crystal with a stress label, else 0")
     p.add_argument("--freeze", help="glob of parameter names kept fixed, e.g. 'embedding.*'")
     p.add_argument("--epochs", type=int, default=50)
     p.add_argument("--lr", type=float, default=1e-4)

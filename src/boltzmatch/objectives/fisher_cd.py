@@ -47,13 +47,14 @@ class FisherContrastive:
     options : ``negatives`` (a structure file, required), ``weight`` of the CD term, and contrastive
         divergence's options (steps, timestep, friction, buffer, reinit, alpha)
     huber_delta : eV/Å, the Fisher term's Huber δ (None: squared residuals)
+    stress_weight : the Fisher term's stress weight on crystals with stress labels (:class:`.score.ScoreMatching`)
     """
 
     kind = "fisher-cd"
     needs: tuple[str, ...] = ("forces",)
 
     def __init__(self, temperature: float | None, options: Mapping, *, huber_delta: float | None = None,
-                 seed: int = 0):
+                 seed: int = 0, stress_weight: float = 0.0):
         options = {**FISHER_CD_DEFAULTS, **options}
         if not options["negatives"]:
             raise BoltzmatchError("fisher-cd needs cd_options negatives: a file of the model's own MD frames")
@@ -61,7 +62,8 @@ class FisherContrastive:
             raise BoltzmatchError(f"fisher-cd: cd_options weight must be ≥ 0, got {options['weight']}")
         self.weight = float(options.pop("weight"))
         negatives = read_negatives(options.pop("negatives"))
-        self.fisher = ScoreMatching("fisher", temperature, huber_delta=huber_delta)
+        self.fisher = ScoreMatching("fisher", temperature, huber_delta=huber_delta, stress_weight=stress_weight)
+        self.needs = self.fisher.needs
         self.cd = ContrastiveDivergence(temperature, seed=seed, negatives=negatives, **options)
 
     def __call__(self, model: torch.nn.Module, batch: AtomsBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

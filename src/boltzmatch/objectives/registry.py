@@ -28,7 +28,8 @@ OBJECTIVE_DESCRIPTIONS = {
                  "negatives=FILE): raises the energy where the model's MD goes and the reference never does",
 }
 #: objectives that can weigh a crystal's stress (``stress_weight``): the supervised losses and the Fisher divergence
-STRESS_OBJECTIVES = LOSSES + ("fisher",)
+#: (also fisher-cd's)
+STRESS_OBJECTIVES = LOSSES + ("fisher", "fisher-cd")
 #: objectives that need positions only (no reference energies or forces)
 POSITIONS_ONLY_OBJECTIVES = ("ism", "ssm", "dsm", "cd")
 
@@ -46,8 +47,9 @@ def make_objective(objective: str, *, temperature: float | None = None, energy_w
     ``huber_delta``).
 
     For supervised losses the weights weigh energy and forces, and ``stress_weight`` the virial per atom of
-    crystals with stress labels (:mod:`.supervised`; supervised losses and ``fisher``); for score objectives the
-    energy and force weights weigh the optional supervised terms mixed in (pass 0 to leave them out).
+    crystals with stress labels (:mod:`.supervised`; supervised losses, ``fisher`` and ``fisher-cd``); for score
+    objectives the energy and force weights weigh the optional supervised terms mixed in (pass 0 to leave them
+    out).
     ``huber_delta`` (eV/Å) makes ``fisher`` robust to outlying force residuals (see :class:`ScoreMatching`).
     """
     if huber_delta is not None and objective not in ("fisher", "fisher-cd"):
@@ -65,7 +67,7 @@ def make_objective(objective: str, *, temperature: float | None = None, energy_w
         if unknown:
             raise BoltzmatchError(f"fisher-cd: unknown option(s) {', '.join(unknown)}; "
                                   f"allowed: {', '.join(FISHER_CD_DEFAULTS)}")
-        return FisherContrastive(temperature, options, huber_delta=huber_delta, seed=seed)
+        return FisherContrastive(temperature, options, huber_delta=huber_delta, seed=seed, stress_weight=stress_weight)
     if objective == "cd":
         from .contrastive import CD_DEFAULTS, ContrastiveDivergence  # the MD sampler, only when asked
 

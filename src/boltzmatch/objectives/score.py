@@ -104,8 +104,8 @@ class ScoreMatching:
             raise BoltzmatchError(f"huber-delta (eV/Å) must be positive and goes with objective fisher only, "
                                   f"got {huber_delta} with {kind}")
         if stress_weight and (kind != "fisher" or not stress_weight > 0):
-            raise BoltzmatchError(f"stress-weight must be positive and goes with the objectives fisher, energy, forces "
-                                  f"and energy-forces, got {stress_weight} with {kind}")
+            raise BoltzmatchError(f"stress-weight must be positive and goes with the objectives fisher, fisher-cd, "
+                                  f"energy, forces and energy-forces, got {stress_weight} with {kind}")
         self.kind = kind
         self.stress_weight = float(stress_weight)
         self.huber_delta = huber_delta

@@ -23,8 +23,8 @@ def auto_ema_decay(batch_size: int) -> float:
 
 
 #: the weight of the stress term (virial per atom, eV²/atom², objectives/supervised.py) that training of crystals
-#: with stress labels (supervised objectives and fisher) takes unless told: on EMT Cu at three volumes it cut the
-#: held-out stress error 12× (0.98 → 0.082 GPa) for 2 % more force error, where 1 gave 0.21 GPa and 100 cost
+#: with stress labels (supervised objectives, fisher, fisher-cd) takes unless told: on EMT Cu at three volumes it
+#: cut the held-out stress error 12× (0.98 → 0.082 GPa) for 2 % more force error, where 1 gave 0.21 GPa and 100 cost
 #: 70 % more force error (docs/architecture.md, "Training on stress")
 DEFAULT_STRESS_WEIGHT = 10.0
 
@@ -38,7 +38,7 @@ class TrainSettings:
     energy_weight: float = 1.0
     force_weight: float = 100.0
     #: None: :data:`DEFAULT_STRESS_WEIGHT` where every structure is a crystal with a stress label and the objective
-    #: weighs stress (supervised, fisher), else 0
+    #: weighs stress (supervised, fisher, fisher-cd), else 0
     stress_weight: float | None = None
     epochs: int = 100
     batch_size: int = 32

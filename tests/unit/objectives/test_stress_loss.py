@@ -82,6 +82,24 @@ def test_the_fisher_divergence_weighs_the_stress_as_it_weighs_forces():
     assert float(metrics["stress_loss"]) == pytest.approx(virial / 2, rel=1e-9)
 
 
+def test_fisher_cd_weighs_the_stress_in_its_fisher_term(tmp_path):
+    """fisher-cd (refine --selection none) keeps the stress term in its Fisher part: with the CD weight at 0 its
+    loss is fisher's."""
+    from boltzmatch.data import write_structures
+
+    model = _model()
+    crystals = _crystals(model, shift=0.01)
+    write_structures(tmp_path / "negatives.xyz", crystals)
+    options = {"negatives": str(tmp_path / "negatives.xyz"), "weight": 0.0}
+    fisher_cd = make_objective("fisher-cd", temperature=600.0, cd_options=options, stress_weight=10.0)
+    fisher = make_objective("fisher", temperature=600.0, energy_weight=0.0, force_weight=0.0, stress_weight=10.0)
+    assert fisher_cd.needs == ("forces", "stress")
+    batch = AtomsBatch.from_atoms(crystals, dtype=torch.float64)
+    loss, metrics = fisher_cd(model, batch)
+    assert float(metrics["stress_loss"]) > 0
+    assert float(loss.detach()) == pytest.approx(float(fisher(model, batch)[0].detach()), rel=1e-12)
+
+
 def test_parameter_gradients_through_the_stress_match_finite_differences():
     model = _model()
     batch = AtomsBatch.from_atoms(_crystals(model, shift=0.02), dtype=torch.float64)
@@ -136,7 +154,7 @@ def test_a_stress_weight_goes_with_supervised_objectives_and_fisher_only():
     from boltzmatch.errors import BoltzmatchError
 
     with pytest.raises(BoltzmatchError, match="stress-weight goes with the objectives energy, forces, energy-forces, "
-                                              "fisher, got objective ism"):
+                                              "fisher, fisher-cd, got objective ism"):
         make_objective("ism", temperature=300, energy_weight=0, force_weight=0, stress_weight=1.0)
     with pytest.raises(BoltzmatchError, match="stress weight must be 0 or more"):
         SupervisedLoss(stress_weight=-1.0)

@@ -72,7 +72,7 @@ class TrainPane(Pane):
         self.stress_weight = QLineEdit()
         self.stress_weight.setPlaceholderText("default: 10 for crystals with stress labels, else 0")
         self.stress_weight.setToolTip("weight of the crystals' stress term, the virial-per-atom MSE (eV²/atom²), "
-                                      "supervised objectives and fisher (train --stress-weight)")
+                                      "supervised objectives, fisher and fisher-cd (train --stress-weight)")
         self.sigma = QLineEdit()
         self.sigma.setPlaceholderText("dsm σ in Å, e.g. 0.05 or 0.02, 0.05 (default from the data)")
         self.prior = QCheckBox("bonded prior (one molecule; a fine-tune keeps its parent's)")
