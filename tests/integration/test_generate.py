@@ -136,8 +136,9 @@ def test_cell_scales_give_a_crystal_at_several_volumes(tmp_path):
     assert np.mean([stress_of(f)[:3].mean() for f in frames[:4]]) < 0 < np.mean([stress_of(f)[:3].mean()
                                                                                 for f in frames[4:]])
     alone = tmp_path / "alone.xyz"
-    generate("Cu-fcc-2x2x2", calculator="emt", temperature=300, time=0.02, interval=10, equilibration=10, seed=4,
-             out=alone, progress=False, cell_scales=[1.03])
+    single = generate("Cu-fcc-2x2x2", calculator="emt", temperature=300, time=0.02, interval=10, equilibration=10,
+                      seed=4, out=alone, progress=False, cell_scales=[1.03])
+    assert single.cell_scales == [1.03] and "cell scales" in single.table()  # one scale is named too
     np.testing.assert_array_equal(read_structures(alone)[0].positions, frames[4].positions)
 
 

@@ -101,9 +101,14 @@ def generate(
     if len(scales) == 1:
         md = replace(md, cell_scale=scales[0])
     if trajectories != 1 or workers != 1 or scheduler is not None or len(scales) > 1:
-        return generate_trajectories(md, out=out, trajectories=trajectories, workers=workers, scheduler=scheduler,
-                                     progress=progress, cell_scales=scales if len(scales) > 1 else (1.0,))
-    return _generate_one(md, out, progress)
+        summary = generate_trajectories(md, out=out, trajectories=trajectories, workers=workers,
+                                        scheduler=scheduler, progress=progress,
+                                        cell_scales=scales if len(scales) > 1 else (1.0,))
+    else:
+        summary = _generate_one(md, out, progress)
+    if scales != [1.0]:  # the summary table names the scales, one or several
+        summary.cell_scales = scales
+    return summary
 
 
 def _check_cell_scales(cell_scales: Sequence[float] | None) -> list[float]:

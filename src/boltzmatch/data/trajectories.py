@@ -91,8 +91,5 @@ def generate_trajectories(md: MDSettings, *, out: str | Path, trajectories: int,
     os.replace(partial, out)
     journal.close()
     frames = read(out, index=":")
-    summary = summarize(md, out, [a.info["kinetic_temperature"] for a in frames],
-                        [a.get_potential_energy() for a in frames], perf_counter() - start, True, trajectories)
-    if "cell_scales" in settings:
-        summary.cell_scales = settings["cell_scales"]
-    return summary
+    return summarize(md, out, [a.info["kinetic_temperature"] for a in frames],
+                     [a.get_potential_energy() for a in frames], perf_counter() - start, True, trajectories)
