@@ -50,6 +50,26 @@ class HarmonicWell(torch.nn.Module):
                                                                                           atomic)
 
 
+class LennardJones(torch.nn.Module):
+    """U = Σ_pairs 4ε[(σ/r)¹² − (σ/r)⁶] − its value at ``cutoff`` (eV; σ, r and the cutoff in Å), per structure,
+    through the periodic neighbour list: ASE's ``LennardJones(smooth=False)`` in torch, with its stress."""
+
+    def __init__(self, epsilon: float = 0.0104, sigma: float = 3.4, cutoff: float = 8.5):
+        super().__init__()
+        self.epsilon = torch.nn.Parameter(torch.tensor(float(epsilon), dtype=torch.float64))
+        self.sigma, self.cutoff = float(sigma), float(cutoff)
+
+    def forward(self, batch) -> torch.Tensor:
+        from boltzmatch.models.neighbors import neighbor_list
+
+        edges = neighbor_list(batch, self.cutoff, half=True)
+        inverse6 = (self.sigma / edges.distances) ** 6
+        shift = (self.sigma / self.cutoff) ** 6
+        pair = 4.0 * self.epsilon * (inverse6**2 - inverse6 - (shift**2 - shift))
+        out = torch.zeros(batch.n_structures, dtype=pair.dtype, device=pair.device)
+        return out.index_add(0, batch.structure_index[edges.i], pair) + 0.0 * batch.positions.sum()
+
+
 def schnetpack_model_file(path, representation: str = "schnet", cutoff: float = 4.0, seed: int = 0,
                           n_features: int = 16, n_interactions: int = 2):
     """A SchNetPack 2 model file as ``spktrain`` saves it (NeuralNetworkPotential with PairwiseDistances,

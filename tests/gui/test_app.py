@@ -8,6 +8,7 @@ import pytest
 import yaml
 from pane_helpers import start_md_of_linear_model
 
+import boltzmatch
 from boltzmatch.errors import BoltzmatchError
 from boltzmatch.gui import screenshots as steps
 from boltzmatch.runs import run_dir as rd
@@ -289,3 +290,42 @@ def test_cuda_graphs_are_a_setting_passed_to_runs_on_a_cuda_device(make_window, 
     assert again.session.compute_options() == {"device": "cuda", "cuda_graphs": True}
     again.cuda_graphs_action.trigger()
     assert again.session.compute_options() == {"device": "cuda"}
+
+
+def test_a_pressure_in_the_simulate_pane_runs_npt(make_window, tmp_path):
+    """The Simulate pane's pressure field reaches ``simulate --pressure``: the run records it and its thermo.csv
+    has the volume and pressure columns; text that is not a number is refused before any run starts."""
+    from ase.build import bulk
+    from ase.calculators.emt import EMT
+    from ase.io import write
+
+    from boltzmatch.simulate.output import read_thermo
+
+    frames = []
+    for k in range(4):
+        atoms = bulk("Cu", "fcc", a=3.6, cubic=True).repeat(2)
+        atoms.rattle(0.03, seed=k)
+        atoms.calc = EMT()
+        atoms.get_forces()
+        frames.append(atoms)
+    write(tmp_path / "cu.xyz", frames)
+    run = tmp_path / "cu-linear"
+    boltzmatch.train(tmp_path / "cu.xyz", out=run, objective="energy", model="linear",
+                     config={"n_rbf": 6, "cutoff": 4.0}, solver="closed-form", ridge=1e-2, progress=False)
+    window = make_window()
+    window.session.add_run(run)
+    window.data.open(str(tmp_path / "cu.xyz"))
+    steps.wait_for(window.data.worker)
+    sim = window.simulate
+    sim.refresh_runs()
+    sim.run_box.setCurrentIndex(sim.run_box.findData(str(run)))
+    sim.replicas.setValue(2)
+    sim.time.setValue(0.02)
+    sim.pressure.setText("one")
+    sim.start()
+    assert sim.last_error == "simulate: pressure must be a number of GPa, got 'one'" and sim.out is None
+    sim.pressure.setText("0.5")
+    sim.start()
+    steps.wait_for(sim.worker)
+    assert json.loads((sim.out / "simulation.json").read_text())["pressure"] == 0.5
+    assert "volume_A3" in read_thermo(sim.out / "thermo.csv")

@@ -10,6 +10,7 @@ HELP = "run batched MD with a trained model; replicas stop when they collapse; s
 
 
 def add_parser(subparsers) -> None:
+    from ..simulate.barostat import DEFAULT_BAROSTAT_TAU, DEFAULT_COMPRESSIBILITY
     from ..simulate.integrators import INTEGRATORS
     from ..simulate.output import TRAJECTORY_FORMATS
 
@@ -41,6 +42,14 @@ def add_parser(subparsers) -> None:
                    help="evaluate the model under torch.compile (a compilation first; 0.9x on a 2-core CPU, "
                         "measure on your GPU with benchmarks/accelerator.py --part compile)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    npt = p.add_argument_group("pressure (NPT; crystals and other 3-D periodic structures, with langevin)")
+    npt.add_argument("--pressure", type=float,
+                     help="GPa; rescale every replica's cell to hold it (stochastic cell rescaling; default: NVT)")
+    npt.add_argument("--barostat-tau", type=float, default=DEFAULT_BAROSTAT_TAU,
+                     help=f"the barostat's relaxation time, fs (default {DEFAULT_BAROSTAT_TAU:g})")
+    npt.add_argument("--compressibility", type=float, default=DEFAULT_COMPRESSIBILITY,
+                     help=f"1/GPa the barostat assumes (default {DEFAULT_COMPRESSIBILITY:g}, a metal's; water 0.45): "
+                          "with --barostat-tau it sets how fast the volume moves, not where it settles")
     add_criterion_options(p)
     add_data_options(p)
     add_device_options(p, cuda_graphs=True)
@@ -66,8 +75,9 @@ def run(args: argparse.Namespace) -> int:
             interval=args.interval, check_interval=args.check_interval, seed=args.seed, format=args.format,
             reference=args.reference, max_deviation=args.max_deviation, max_temperature=args.max_temperature,
             criterion=args.criterion, persist=args.persist, rdf_window=args.rdf_window,
-            max_rdf_deviation=args.max_rdf_deviation,
-            write_trajectories=not args.no_trajectories, resume=args.resume, device=args.device or "auto",
+            max_rdf_deviation=args.max_rdf_deviation, pressure=args.pressure, barostat_tau=args.barostat_tau,
+            compressibility=args.compressibility, write_trajectories=not args.no_trajectories, resume=args.resume,
+            device=args.device or "auto",
             progress=not args.quiet, exact_filters=args.exact_filters, compile_forces=args.compile,
             cuda_graphs=bool(args.cuda_graphs),
             data_options={k: v for k, v in data_kwargs(args).items() if v is not None},

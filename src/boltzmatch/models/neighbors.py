@@ -151,13 +151,20 @@ class PairList:
                 or not (batch.structure_index is self.structure_index
                         or torch.equal(batch.structure_index, self.structure_index))):
             return False
+        reach = cutoff
         if self.unit_shifts is not None and not torch.equal(batch.cell.detach(), self.cell):
-            return False
+            # a barostat's cells: the search's scaled alike in every direction by r per structure, so every
+            # distance, images' too, is r times its value in the search's frame, where the Verlet test then runs
+            scale = isotropic_scale(batch.cell.detach(), self.cell.to(batch.cell))
+            if scale is None:
+                return False
+            positions = positions / scale[batch.structure_index][:, None]
+            reach = cutoff / float(scale.min())
         moved = torch.linalg.vector_norm(positions - self.positions.to(positions), dim=1).max()
-        vectors = self.vectors(positions, batch.cell)
+        vectors = self.vectors(batch.positions.detach(), batch.cell)
         keep = torch.linalg.vector_norm(vectors, dim=1) < cutoff
         largest, count = torch.stack([moved.double(), keep.sum().double()]).tolist()
-        if 2.0 * largest > self.cutoff - cutoff:
+        if 2.0 * largest > self.cutoff - reach:
             return False
         self._covered = _Answer(_covered_key(batch), cutoff, keep, int(count), vectors)
         return True
@@ -271,6 +278,17 @@ def _reused(pairs: PairList, batch: AtomsBatch, cutoff: float, half: bool) -> to
     else:
         kept = keep.nonzero().squeeze(1)  # one read-back from a GPU (the count), not one per gathered array
     return kept if len(kept) < len(keep) else None
+
+
+def isotropic_scale(cell: torch.Tensor, reference: torch.Tensor, rtol: float = 1e-9) -> torch.Tensor | None:
+    """(n_structures,) factors r with ``cell = r · reference`` per structure (cells (n, 3, 3) Å), or None where some
+    cell is not its reference scaled alike in every direction (within ``rtol``)."""
+    ratio = (torch.linalg.det(cell).abs() / torch.linalg.det(reference).abs()) ** (1.0 / 3.0)
+    scaled = reference * ratio[:, None, None]
+    if not bool(torch.isfinite(ratio).all()) or not torch.allclose(cell, scaled, rtol=rtol, atol=rtol * float(
+            reference.abs().max())):
+        return None
+    return ratio
 
 
 def neighbor_list(batch: AtomsBatch, cutoff: float, *, half: bool = False, masked: bool = False) -> Edges:

@@ -8,7 +8,7 @@ import warnings
 import torch
 
 from ..data.atoms_batch import AtomsBatch
-from ..models.base import model_dtype
+from ..models.base import energy_forces_and_stress, model_dtype
 from ..models.filter_table import DEFAULT_SPACING
 from ..models.neighbors import complete_pairs, find_pairs
 from ..models.packed_pairs import COMPLETE_LIMIT
@@ -99,16 +99,8 @@ class ModelForces:
     def __call__(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.graphs:
             return self._graphed(positions)
-        pos = positions.detach().to(self.device, self.dtype)
-        batch = AtomsBatch(positions=pos, numbers=self.numbers, structure_index=self.structure_index,
-                                 cell=self.cell, pbc=self.pbc, pairs=self.pairs)
-        if self.cutoff is not None and (self.pairs is None or not self.pairs.covers(batch, self.cutoff)):
-            start = time.perf_counter()
-            self.pairs = batch.pairs = find_pairs(batch, self.cutoff + self.skin)
-            if self.skin > 0 and self.pairs.exact and len(self.pairs.i) == self._all_pairs:  # every pair found
-                self.pairs.mark_complete()  # (skin 0 asks for a search every step: the reference to compare with)
-            self.search_seconds += time.perf_counter() - start
-            self.searches += 1
+        batch = self._batch(positions)
+        pos = batch.positions
         start = time.perf_counter()
         with torch.enable_grad():
             batch.positions = pos.requires_grad_(True)
@@ -116,6 +108,37 @@ class ModelForces:
             (grad,) = torch.autograd.grad(energy.sum(), batch.positions)
         self.model_seconds += time.perf_counter() - start
         return energy.detach().to(positions), (-grad).to(positions)
+
+    def with_stress(self, positions: torch.Tensor, cell: torch.Tensor
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Energy (eV), forces (eV/Å) and stress (n_structures, 3, 3; eV/Å³) of the replicas in ``cell`` (Å, one
+        per replica, as a barostat leaves them). The candidate pairs stay valid while the cells are the search's
+        scaled alike in every direction (:meth:`~boltzmatch.models.neighbors.PairList.covers`)."""
+        self.cell = cell.detach().to(self.device, self.dtype)
+        batch = self._batch(positions)
+        start = time.perf_counter()
+        with torch.enable_grad():
+            energy, forces, stress = energy_forces_and_stress(self.evaluate, batch)
+        self.model_seconds += time.perf_counter() - start
+        return energy.detach().to(positions), forces.detach().to(positions), stress.detach().to(positions)
+
+    def _batch(self, positions: torch.Tensor) -> AtomsBatch:
+        """The replicas at ``positions`` (detached, the model's dtype and device) with candidate pairs that cover
+        them: the last ones, or a new search (cutoff + skin)."""
+        batch = AtomsBatch(positions=positions.detach().to(self.device, self.dtype), numbers=self.numbers,
+                           structure_index=self.structure_index, cell=self.cell, pbc=self.pbc, pairs=self.pairs)
+        self._search_if_needed(batch)
+        return batch
+
+    def _search_if_needed(self, batch: AtomsBatch) -> None:
+        """Find the candidate pairs again (cutoff + skin) unless the last ones cover ``batch``; puts them on it."""
+        if self.cutoff is not None and (self.pairs is None or not self.pairs.covers(batch, self.cutoff)):
+            start = time.perf_counter()
+            self.pairs = batch.pairs = find_pairs(batch, self.cutoff + self.skin)
+            if self.skin > 0 and self.pairs.exact and len(self.pairs.i) == self._all_pairs:  # every pair found
+                self.pairs.mark_complete()  # (skin 0 asks for a search every step: the reference to compare with)
+            self.search_seconds += time.perf_counter() - start
+            self.searches += 1
 
     def _evaluate(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Energy (eV) and forces (eV/Å) at ``positions``, a leaf that requires grad, with the pairs as they are."""

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import torch
 from ase import units
 
+from .barostat import CellRescaling
+
 ForceFn = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 INTEGRATORS = ("langevin", "verlet", "nose-hoover")
@@ -29,6 +31,8 @@ class MDState:
     positions, velocities, forces : (n_atoms, 3); masses : (n_atoms, 1) amu;
     energy : (n_structures,) eV; structure_index : (n_atoms,) long; kT : (n_structures,) eV,
     the target thermal energy of each replica; dof : (n_structures,) degrees of freedom.
+    Under a barostat (:mod:`.barostat`): cell (n_structures, 3, 3) Å, rows the cell vectors, which change
+    as the run goes; stress (n_structures, 3, 3) eV/Å³, the model's at the last force call. Otherwise None.
     """
 
     positions: torch.Tensor
@@ -39,6 +43,8 @@ class MDState:
     structure_index: torch.Tensor
     kT: torch.Tensor
     dof: torch.Tensor
+    cell: torch.Tensor | None = None
+    stress: torch.Tensor | None = None
 
     @property
     def n_structures(self) -> int:
@@ -57,6 +63,10 @@ class MDState:
         """(n_structures,) instantaneous temperature 2K/(dof·k_B) in K."""
         return 2.0 * self.kinetic_energy() / (self.dof * units.kB)
 
+    def volume(self) -> torch.Tensor:
+        """(n_structures,) volume of each replica's cell, Å³ (a barostat's state only)."""
+        return torch.linalg.det(self.cell).abs()
+
     def select(self, keep: torch.Tensor) -> MDState:
         """The state restricted to the structures where ``keep`` (n_structures,) is True, renumbered."""
         atom_keep = keep[self.structure_index]
@@ -65,7 +75,18 @@ class MDState:
             positions=self.positions[atom_keep], velocities=self.velocities[atom_keep],
             forces=self.forces[atom_keep], energy=self.energy[keep], masses=self.masses[atom_keep],
             structure_index=new_index[self.structure_index[atom_keep]], kT=self.kT[keep], dof=self.dof[keep],
+            cell=None if self.cell is None else self.cell[keep],
+            stress=None if self.stress is None else self.stress[keep],
         )
+
+
+def update_forces(state: MDState, force_fn: ForceFn) -> None:
+    """Energy and forces at the state's positions (in place); under a barostat (a state with ``stress``) the
+    stress too, in the replicas' present cells, from ``force_fn.with_stress``."""
+    if state.stress is not None:
+        state.energy, state.forces, state.stress = force_fn.with_stress(state.positions, state.cell)
+    else:
+        state.energy, state.forces = force_fn(state.positions)
 
 
 def maxwell_boltzmann(masses: torch.Tensor, kT_atoms: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -110,7 +131,7 @@ class Integrator:
         state.velocities += (fraction * self.dt) * state.forces / state.masses
 
     def _update_forces(self, state: MDState, force_fn: ForceFn) -> None:
-        state.energy, state.forces = force_fn(state.positions)
+        update_forces(state, force_fn)
 
 
 class VelocityVerlet(Integrator):
@@ -130,12 +151,16 @@ class Langevin(Integrator):
     """NVT Langevin dynamics, BAOAB splitting (Leimkuhler and Matthews 2013).
 
     ``friction`` in 1/fs. The O step draws from a seeded ``torch.Generator``, so a seed fixes the run.
+    With a ``barostat`` (:class:`~.barostat.CellRescaling`), NPT: the cells are rescaled after the O step,
+    between the two position half-steps, so the force call that follows sees the new cells.
     """
 
     name = "langevin"
 
-    def __init__(self, timestep: float, friction: float = 0.01, generator: torch.Generator | None = None):
+    def __init__(self, timestep: float, friction: float = 0.01, generator: torch.Generator | None = None,
+                 barostat: CellRescaling | None = None):
         super().__init__(timestep)
+        self.barostat = barostat
         if not friction > 0:
             raise ValueError(f"friction must be positive, got {friction} 1/fs")
         self.friction = float(friction)
@@ -150,6 +175,8 @@ class Langevin(Integrator):
                             device=state.velocities.device)
         sigma = torch.sqrt(state.kT[state.structure_index][:, None] / state.masses)
         state.velocities.mul_(self.c1).add_(self.c2 * sigma * noise)  # O
+        if self.barostat is not None:
+            self.barostat.rescale(state, self.dt)
         state.positions += (0.5 * self.dt) * state.velocities  # A
         self._update_forces(state, force_fn)
         self._kick(state, 0.5)  # B
@@ -218,10 +245,13 @@ class NoseHoover(Integrator):
 
 
 def make_integrator(name: str, timestep: float, *, friction: float = 0.01, tau: float = 100.0,
-                    generator: torch.Generator | None = None) -> Integrator:
-    """``langevin`` (friction 1/fs), ``verlet`` (NVE) or ``nose-hoover`` (tau fs); timestep in fs."""
+                    generator: torch.Generator | None = None, barostat: CellRescaling | None = None) -> Integrator:
+    """``langevin`` (friction 1/fs; NPT with a ``barostat``), ``verlet`` (NVE) or ``nose-hoover`` (tau fs);
+    timestep in fs."""
+    if barostat is not None and name != "langevin":
+        raise ValueError(f"a barostat runs inside the Langevin step only, not {name!r}")
     if name == "langevin":
-        return Langevin(timestep, friction=friction, generator=generator)
+        return Langevin(timestep, friction=friction, generator=generator, barostat=barostat)
     if name == "verlet":
         return VelocityVerlet(timestep)
     if name == "nose-hoover":

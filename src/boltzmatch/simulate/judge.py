@@ -91,7 +91,8 @@ def judge_trajectory(trajectory: str | Path, reference: str | Path, *, criterion
     onset_frame: int | None = None
     for index, (frame, time_ps) in enumerate(zip(frames, times, strict=True)):
         positions = torch.as_tensor(frame.positions, dtype=torch.float64)
-        reason, key = monitor.structure_reasons(positions, float(time_ps))[0]
+        cells = torch.as_tensor(np.asarray(frame.cell), dtype=torch.float64)[None] if frame.pbc.any() else None
+        reason, key = monitor.structure_reasons(positions, float(time_ps), cells)[0]
         if reason is None and monitor.onset.get(0) is None:
             onset_frame = None
         elif onset_frame is None:
@@ -99,7 +100,7 @@ def judge_trajectory(trajectory: str | Path, reference: str | Path, *, criterion
         if reason is not None:
             graphs = monitor.graphs[0]
             detail = (graphs.describe(key) if reason == "graph" else monitor.rdf.describe(0) if reason == "rdf" else
-                      f"a bond {monitor.max_bond_deviation(positions).item():.2f} Å from its reference mean")
+                      f"a bond {monitor.max_bond_deviation(positions, cells).item():.2f} Å from its reference mean")
             onset = onset_frame if reason == "graph" else index
             result.update(collapsed=True, collapse_frame=index, collapse_time_ps=float(time_ps), onset_frame=onset,
                           onset_time_ps=float(times[onset]), detail=detail)

@@ -18,6 +18,8 @@ from ase.data import chemical_symbols
 TRAJECTORY_FORMATS = ("extxyz", "traj")
 THERMO_COLUMNS = ("step", "time_ps", "replica", "temperature_K", "potential_eV", "kinetic_eV", "total_eV",
                   "conserved_eV")
+#: the columns a run under a barostat adds: the cell's volume and the instantaneous pressure
+BAROSTAT_COLUMNS = ("volume_A3", "pressure_GPa")
 
 
 def format_extxyz_frame(numbers: np.ndarray, positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray,
@@ -75,16 +77,16 @@ class TrajectoryWriters:
                 self._handles[replica] = Trajectory(self.paths[replica], "a")
         return self._handles[replica]
 
-    def write(self, replica: int, positions: np.ndarray, info: dict) -> None:
-        """Append one frame of ``replica`` (positions Å)."""
+    def write(self, replica: int, positions: np.ndarray, info: dict, cell: np.ndarray | None = None) -> None:
+        """Append one frame of ``replica`` (positions Å; ``cell`` (3, 3) Å where a barostat changed it)."""
         template = self.structures[replica]
+        cell = np.asarray(template.cell) if cell is None else cell
         handle = self._handle(replica)
         if self.format == "extxyz":
-            handle.write(format_extxyz_frame(template.numbers, positions, np.asarray(template.cell), template.pbc,
-                                             info))
+            handle.write(format_extxyz_frame(template.numbers, positions, cell, template.pbc, info))
             handle.flush()
         else:
-            atoms = Atoms(template.numbers, positions=positions, cell=template.cell, pbc=template.pbc)
+            atoms = Atoms(template.numbers, positions=positions, cell=cell, pbc=template.pbc)
             atoms.info.update(info)
             handle.write(atoms)
         self.frames[replica] += 1
@@ -107,22 +109,26 @@ class TrajectoryWriters:
 
 
 class ThermoLog:
-    """``thermo.csv``: one line per replica and recorded step (time ps, temperature K, energies eV)."""
+    """``thermo.csv``: one line per replica and recorded step (time ps, temperature K, energies eV; with
+    ``barostat``, volume Å³ and pressure GPa)."""
 
-    def __init__(self, path: Path, offset: int | None = None):
+    def __init__(self, path: Path, offset: int | None = None, barostat: bool = False):
         self.path = Path(path)
+        self.barostat = barostat
         if offset is None:
             self._handle = open(self.path, "w")
-            self._handle.write(",".join(THERMO_COLUMNS) + "\n")
+            self._handle.write(",".join(THERMO_COLUMNS + (BAROSTAT_COLUMNS if barostat else ())) + "\n")
             self._handle.flush()
         else:
             _truncate(self.path, offset)
             self._handle = open(self.path, "a")
 
     def write(self, rows: Sequence[Sequence]) -> None:
+        """One line per row: the values of :data:`THERMO_COLUMNS` (and :data:`BAROSTAT_COLUMNS`), in order."""
         self._handle.write("".join(
-            f"{s},{t:.6f},{r},{temp:.3f},{pot:.8f},{kin:.8f},{tot:.8f},{cons:.8f}\n"
-            for s, t, r, temp, pot, kin, tot, cons in rows))
+            f"{s},{t:.6f},{r},{temp:.3f},{pot:.8f},{kin:.8f},{tot:.8f},{cons:.8f}"
+            + ("".join(f",{x:.6f}" for x in rest) if self.barostat else "") + "\n"
+            for s, t, r, temp, pot, kin, tot, cons, *rest in rows))
         self._handle.flush()
 
     def offset(self) -> int:

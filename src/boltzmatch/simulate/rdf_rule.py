@@ -72,11 +72,14 @@ class RdfWatch:
         """∫|h − h_ref| dr of two count histograms (:meth:`histogram`)."""
         return _mae(counts, reference)
 
-    def observe(self, replica: int, positions: np.ndarray, time_ps: float) -> bool:
-        """Add one check of ``replica`` (positions (n_atoms, 3) Å at ``time_ps``); True when its last full
-        window's h(r) is ``max_deviation`` or more from the reference's."""
+    def observe(self, replica: int, positions: np.ndarray, time_ps: float, cell: np.ndarray | None = None) -> bool:
+        """Add one check of ``replica`` (positions (n_atoms, 3) Å at ``time_ps``, in ``cell`` (3, 3) Å where a
+        barostat changed it); True when its last full window's h(r) is ``max_deviation`` or more from the
+        reference's."""
         frame = self.templates[replica]
         frame.positions = positions
+        if cell is not None:
+            frame.set_cell(cell)
         window = self.windows.setdefault(replica, deque())
         window.append((float(time_ps), self.histogram([frame])))
         while window and time_ps - window[0][0] > self.window_ps + 1e-12:
@@ -88,10 +91,13 @@ class RdfWatch:
         return self.last[replica] > self.max_deviation
 
     def observe_all(self, replicas: Sequence[int], positions: torch.Tensor, counts: Sequence[int],
-                    time_ps: float) -> list[bool]:
-        """:meth:`observe` for the active ``replicas`` whose atoms lie in ``positions`` in that order."""
+                    time_ps: float, cells: torch.Tensor | None = None) -> list[bool]:
+        """:meth:`observe` for the active ``replicas`` whose atoms lie in ``positions`` in that order (and whose
+        cells are ``cells``, where given)."""
         blocks = torch.split(positions.detach().double().cpu(), list(counts))
-        return [self.observe(r, block.numpy(), time_ps) for r, block in zip(replicas, blocks, strict=True)]
+        cell_list = [None] * len(blocks) if cells is None else list(cells.detach().double().cpu().numpy())
+        return [self.observe(r, block.numpy(), time_ps, cell)
+                for r, block, cell in zip(replicas, blocks, cell_list, strict=True)]
 
     def describe(self, replica: int) -> str:
         return (f"h(r) of the last {self.window_ps * 1000:g} fs {self.last.get(replica, float('nan')):.3f} from the "

@@ -25,26 +25,23 @@ from ase.data import atomic_masses
 from ..data import read_structures
 from ..errors import BoltzmatchError
 from ..runs.run_dir import load
+from ..units import GPA_PER_EV_A3
 from ..utils.atomic import atomic_write_text, save_torch
 from ..utils.device import device_name, resolve_device
 from ..utils.progress import progress_bar
 from ..utils.stopping import DeferredStop
+from .barostat import DEFAULT_BAROSTAT_TAU, DEFAULT_COMPRESSIBILITY, CellRescaling, instantaneous_pressure
 from .forces import NEIGHBOR_SKIN, ModelForces
 from .graphs import DEFAULT_PERSIST_FS
-from .integrators import MDState, make_integrator, maxwell_boltzmann, remove_drift
+from .integrators import MDState, make_integrator, maxwell_boltzmann, remove_drift, update_forces
 from .memory import auto_replicas
 from .output import ThermoLog, TrajectoryWriters
 from .rdf_rule import DEFAULT_MAX_RDF_DEVIATION, DEFAULT_RDF_WINDOW_FS
-from .stability import AUTO, CRITERIA, BondReference, StabilityMonitor, resolve_criterion
+from .settings import LEGACY_SETTINGS, SETTINGS_KEYS, run_settings
+from .stability import AUTO, BondReference, StabilityMonitor, resolve_criterion
 from .summary import ReplicaBook, format_simulation, summarize_simulation
 
 __all__ = ["NEIGHBOR_SKIN", "SETTINGS_KEYS", "ModelForces", "choose_starts", "format_simulation", "simulate"]
-
-SETTINGS_KEYS = ("temperature", "replicas", "time", "timestep", "integrator", "friction", "tau", "interval",
-                 "check_interval", "seed", "format", "max_deviation", "max_temperature", "criterion", "persist",
-                 "rdf_window", "max_rdf_deviation")
-#: what checkpoints written before a setting existed used
-_LEGACY_SETTINGS = {"rdf_window": DEFAULT_RDF_WINDOW_FS, "max_rdf_deviation": DEFAULT_MAX_RDF_DEVIATION}
 
 
 def choose_starts(structures: list[Atoms], replicas: int, seed: int) -> np.ndarray:
@@ -65,9 +62,7 @@ def simulate(
     integrator: str = "langevin",
     friction: float = 0.01,
     tau: float = 100.0,
-    interval: int = 20,
-    check_interval: int = 10,
-    seed: int = 0,
+    interval: int = 20, check_interval: int = 10, seed: int = 0,
     format: str = "extxyz",  # noqa: A002
     reference=None,
     max_deviation: float = 0.5,
@@ -78,14 +73,13 @@ def simulate(
     device: str = "auto",
     progress: bool = True,
     data_options: dict | None = None,
-    skin: float = NEIGHBOR_SKIN,
-    exact_filters: bool = False,
-    compile_forces: bool = False,
-    cuda_graphs: bool = False,
+    skin: float = NEIGHBOR_SKIN, exact_filters: bool = False, compile_forces: bool = False, cuda_graphs: bool = False,
     criterion: str = AUTO,
     persist: float = DEFAULT_PERSIST_FS,
     rdf_window: float = DEFAULT_RDF_WINDOW_FS,
     max_rdf_deviation: float = DEFAULT_MAX_RDF_DEVIATION,
+    pressure: float | None = None, barostat_tau: float = DEFAULT_BAROSTAT_TAU,
+    compressibility: float = DEFAULT_COMPRESSIBILITY,
 ) -> dict:
     """Run ``replicas`` copies of MD with the model and return the summary (also ``out/summary.json``).
 
@@ -111,6 +105,10 @@ def simulate(
     max_temperature, skin
         Instantaneous temperature (K) that counts as a runaway (default 5 × ``temperature``); Å added to the
         cutoff for the candidate pairs reused between steps (:class:`ModelForces`; 0: every step).
+    pressure, barostat_tau, compressibility
+        NPT: the pressure (GPa) the cells are rescaled to, alike in every direction (stochastic cell rescaling,
+        :mod:`.barostat`; crystals and other 3-D periodic structures, with ``langevin``); the barostat's
+        relaxation time (fs) and the compressibility it assumes (1/GPa). None (default): NVT or NVE.
     device, replicas
         ``auto`` (CUDA when present), ``cpu``, ``cuda[:N]``; ``replicas="auto"``: as many as the GPU's memory holds.
     exact_filters, compile_forces, cuda_graphs
@@ -121,11 +119,12 @@ def simulate(
     -------
     dict
         ``time_to_collapse_ps`` (per replica; the full length without collapse), ``median_time_to_collapse_ps``,
-        ``mean_temperature`` (K, before collapse), the reasons, ``replica_steps_per_second``.
+        ``mean_temperature`` (K, before collapse), the reasons, ``replica_steps_per_second``; under a barostat
+        also ``mean_volume_A3`` and ``mean_pressure_GPa``.
     """
     out = Path(out)
     given = {key: value for key, value in locals().items() if key in SETTINGS_KEYS}
-    settings = _settings({**given, "replicas": 1 if replicas == "auto" else replicas})
+    settings = run_settings({**given, "replicas": 1 if replicas == "auto" else replicas})
     dev = resolve_device(device)
     model = load(run_dir, map_location=dev) if isinstance(run_dir, str | Path) else run_dir.to(dev)
     names = {"model": str(run_dir) if isinstance(run_dir, str | Path) else type(model).__name__}
@@ -138,10 +137,7 @@ def simulate(
                                             _frames(reference, "reference structures", data_options))
     picks = choose_starts(start_frames, settings["replicas"], settings["seed"])
     structures = [start_frames[i].copy() for i in picks]
-    settings["criterion"] = resolve_criterion(settings["criterion"], structures, names["start"])
-    if settings["criterion"] == "rdf" and settings["time"] * 1000.0 < settings["rdf_window"]:
-        print(f"boltzmatch: warning: --time {settings['time']:g} ps is shorter than the h(r) window of the rdf "
-              f"criterion ({settings['rdf_window']:g} fs): no replica can be judged collapsed", file=sys.stderr)
+    _fit_to_structures(settings, structures, names["start"])
     monitor, names["reference_check"] = _monitor(structures, reference_frames, names["reference"], settings)
     if hasattr(model, "check_elements"):
         model.check_elements(torch.as_tensor(np.concatenate([a.numbers for a in structures])))
@@ -182,6 +178,20 @@ def _monitor(structures: list[Atoms], reference: list[Atoms], name: str, setting
     return monitor, bond_reference.check_reference(settings["criterion"], settings["max_deviation"], monitor.rdf)
 
 
+def _fit_to_structures(settings: dict, structures: list[Atoms], name: str) -> None:
+    """The settings that depend on the starting structures: the criterion ``auto`` resolves to (with a warning
+    where the run is shorter than the rdf rule's window); a barostat needs cells periodic in every direction."""
+    if settings["pressure"] is not None:
+        for atoms in structures:
+            if not atoms.pbc.all() or atoms.cell.volume <= 0:
+                raise BoltzmatchError(f"{name}: --pressure needs structures periodic in all three directions with "
+                                      f"a cell; {atoms.get_chemical_formula()} (pbc {atoms.pbc.tolist()}) is not")
+    settings["criterion"] = resolve_criterion(settings["criterion"], structures, name)
+    if settings["criterion"] == "rdf" and settings["time"] * 1000.0 < settings["rdf_window"]:
+        print(f"boltzmatch: warning: --time {settings['time']:g} ps is shorter than the h(r) window of the rdf "
+              f"criterion ({settings['rdf_window']:g} fs): no replica can be judged collapsed", file=sys.stderr)
+
+
 def _frames(source, default_name: str, data_options: dict | None) -> tuple[list[Atoms], str]:
     """Structures from a file (read with ``data_options``) or a list, and the name errors give them."""
     if isinstance(source, str | Path):
@@ -200,8 +210,11 @@ class _Simulation:
         self.n_steps = int(round(settings["time"] * 1000.0 / settings["timestep"]))
         self.dt_ps = settings["timestep"] / 1000.0
         self.generator = torch.Generator(device=dev).manual_seed(settings["seed"])
+        barostat = None if settings["pressure"] is None else CellRescaling(
+            settings["pressure"], tau=settings["barostat_tau"], compressibility=settings["compressibility"],
+            generator=self.generator)
         self.integ = make_integrator(settings["integrator"], settings["timestep"], friction=settings["friction"],
-                                     tau=settings["tau"], generator=self.generator)
+                                     tau=settings["tau"], generator=self.generator, barostat=barostat)
         self.numbers = torch.as_tensor(np.concatenate([a.numbers for a in structures]), dtype=torch.long, device=dev)
         self.counts = torch.as_tensor([len(a) for a in structures], device=dev)
         self.structure_index = torch.repeat_interleave(torch.arange(len(structures), device=dev), self.counts)
@@ -224,18 +237,20 @@ class _Simulation:
         self.state.velocities = maxwell_boltzmann(masses[:, 0], kT[self.structure_index], self.generator)
         if self.integ.removes_drift:
             remove_drift(self.state)
-        self.state.energy, self.state.forces = self.forces(self.state.positions)
+        if self.settings["pressure"] is not None:  # the cells change: the state holds them, and the model's stress
+            self.state.cell, self.state.stress = self.cell.clone(), torch.zeros_like(self.cell)
+        update_forces(self.state, self.forces)
         self.active = list(range(n))
-        self.book = ReplicaBook.empty(n)
+        self.book = ReplicaBook.empty(n, barostat=self.state.cell is not None)
         self.first_step, self.wall_before = 1, 0.0
         self.writers = (TrajectoryWriters(self.out / "trajectories", self.structures, self.settings["format"])
                         if self.write_trajectories else None)
-        self.thermo = ThermoLog(self.out / "thermo.csv")
+        self.thermo = ThermoLog(self.out / "thermo.csv", barostat=self.state.cell is not None)
         _record(0, 0.0, self.state, self.active, self.integ, self.writers, self.thermo)
 
     def restore(self, ckpt: dict) -> None:
         """Continue from ``checkpoint.pt``; one-line error when it was written with other settings."""
-        stored = {**_LEGACY_SETTINGS, **ckpt["settings"]}
+        stored = {**LEGACY_SETTINGS, **ckpt["settings"]}
         if stored != self.settings:
             changed = sorted(k for k in self.settings if stored.get(k) != self.settings[k])
             raise BoltzmatchError(f"{self.checkpoint_path}: was written with other settings ({', '.join(changed)}); "
@@ -251,7 +266,8 @@ class _Simulation:
         self.writers = (TrajectoryWriters(self.out / "trajectories", self.structures, self.settings["format"],
                                           offsets=ckpt["trajectory_offsets"], frames=ckpt["trajectory_frames"])
                         if self.write_trajectories else None)
-        self.thermo = ThermoLog(self.out / "thermo.csv", offset=ckpt["thermo_offset"])
+        self.thermo = ThermoLog(self.out / "thermo.csv", offset=ckpt["thermo_offset"],
+                                barostat=self.state.cell is not None)
         keep = torch.zeros(len(self.structures), dtype=torch.bool, device=self.dev)
         keep[self.active] = True
         self.forces.set_system(self.numbers[keep[self.structure_index]], self.state.structure_index, self.cell[keep],
@@ -263,7 +279,7 @@ class _Simulation:
         save_torch({
             "step": step, "settings": self.settings, "active": list(self.active), "wall_seconds": wall,
             "state": {k: getattr(self.state, k) for k in ("positions", "velocities", "forces", "energy", "masses",
-                                                        "structure_index", "kT", "dof")},
+                                                        "structure_index", "kT", "dof", "cell", "stress")},
             "integrator": self.integ.state_dict(), "generator": self.generator.get_state(),
             "progress": self.book.state_dict(),
             "trajectory_offsets": writers.offsets() if writers is not None else {},
@@ -350,14 +366,20 @@ class _Simulation:
 def _check(time_ps, state, active, monitor, integ, forces, writers, book):
     """Record temperatures, stop failing replicas; returns the new active list and state."""
     temps = state.temperature().tolist()
+    volumes, pressures = ((state.volume().tolist(), (instantaneous_pressure(state) * GPA_PER_EV_A3).tolist())
+                          if state.cell is not None else (None, None))
     for slot, r in enumerate(active):
         if np.isfinite(temps[slot]):
             book.temperature_sum[r] += temps[slot]
             book.temperature_count[r] += 1
+            if volumes is not None:
+                book.volume_sum[r] += volumes[slot]
+                book.pressure_sum[r] += pressures[slot]
     reasons = monitor.check(state, time_ps)
     if not any(reasons):
         return active, state
     blocks = torch.split(state.positions.detach().cpu(), torch.bincount(state.structure_index).tolist())
+    cells = [None] * len(reasons) if state.cell is None else list(state.cell.detach().cpu().numpy())
     temperature = state.temperature().tolist()
     for slot, reason in enumerate(reasons):
         if reason is not None:
@@ -368,7 +390,8 @@ def _check(time_ps, state, active, monitor, integ, forces, writers, book):
                 if reason != "non-finite":  # the frame the criterion fired on ends the trajectory: what broke
                     writers.write(r, blocks[slot].numpy(), {"time_ps": monitor.collapse_times[slot], "replica": r,
                                                             "model_energy": float(state.energy[slot]),
-                                                            "temperature": temperature[slot], "collapse": reason})
+                                                            "temperature": temperature[slot], "collapse": reason},
+                                  cells[slot])
                 writers.close_replica(r)
     keep = torch.tensor([reason is None for reason in reasons], device=state.positions.device)
     active = [r for r, reason in zip(active, reasons, strict=True) if reason is None]
@@ -384,34 +407,6 @@ def _clock() -> float:
     return time.perf_counter()
 
 
-def _settings(given: dict) -> dict:
-    """The run's settings (``SETTINGS_KEYS``, compared on resume) as numbers of the right type, checked."""
-    floats = ("temperature", "time", "timestep", "friction", "tau", "max_deviation", "persist", "rdf_window",
-              "max_rdf_deviation")
-    settings = {key: float(given[key]) if key in floats else int(given[key]) if key in ("replicas", "interval",
-                "check_interval", "seed") else given[key] for key in SETTINGS_KEYS}
-    settings["max_temperature"] = float(settings["max_temperature"] or 5 * settings["temperature"])
-    _validate(settings)
-    return settings
-
-
-def _validate(settings: dict) -> None:
-    for key in ("temperature", "time", "timestep"):
-        if not settings[key] > 0:
-            raise BoltzmatchError(f"--{key} must be positive, got {settings[key]}")
-    if settings["criterion"] not in (AUTO, *CRITERIA):
-        raise BoltzmatchError(f"--criterion must be one of {', '.join((AUTO, *CRITERIA))}, "
-                              f"got {settings['criterion']!r}")
-    if not settings["persist"] >= 0:
-        raise BoltzmatchError(f"--persist must be ≥ 0 fs, got {settings['persist']}")
-    for key in ("rdf_window", "max_rdf_deviation"):
-        if not settings[key] > 0:
-            raise BoltzmatchError(f"--{key.replace('_', '-')} must be positive, got {settings[key]}")
-    for key in ("replicas", "interval", "check_interval"):
-        if settings[key] < 1:
-            raise BoltzmatchError(f"--{key.replace('_', '-')} must be at least 1, got {settings[key]}")
-
-
 def _record(step: int, time_ps: float, state: MDState, active: list[int], integ, writers, thermo) -> None:
     """Write a frame of every active replica and its thermo line."""
     if not active:
@@ -419,12 +414,16 @@ def _record(step: int, time_ps: float, state: MDState, active: list[int], integ,
     kinetic = state.kinetic_energy()
     temperature = state.temperature()
     conserved = integ.conserved_energy(state) if hasattr(integ, "conserved_energy") else state.energy + kinetic
-    columns = [x.tolist() for x in (temperature, state.energy, kinetic, state.energy + kinetic, conserved)]
+    values = [temperature, state.energy, kinetic, state.energy + kinetic, conserved]
+    if state.cell is not None:
+        values += [state.volume(), instantaneous_pressure(state) * GPA_PER_EV_A3]
+    columns = [x.tolist() for x in values]
     thermo.write([(step, time_ps, r, *(c[slot] for c in columns)) for slot, r in enumerate(active)])
     if writers is not None:
         counts = torch.bincount(state.structure_index, minlength=len(active)).tolist()
         blocks = torch.split(state.positions.detach().cpu(), counts)
+        cells = [None] * len(active) if state.cell is None else list(state.cell.detach().cpu().numpy())
         for slot, r in enumerate(active):
             writers.write(r, blocks[slot].numpy(), {"time_ps": time_ps, "replica": r,
                                                     "model_energy": columns[1][slot],
-                                                    "temperature": columns[0][slot]})
+                                                    "temperature": columns[0][slot]}, cells[slot])

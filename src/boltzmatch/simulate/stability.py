@@ -186,12 +186,13 @@ class StabilityMonitor:
 
     def set_active(self, replica_ids: Sequence[int]) -> None:
         """Rebuild the flat bond tables for the active replicas, in this order."""
-        i_all, j_all, shift_all, ref_all, owner = [], [], [], [], []
+        i_all, j_all, offset_all, shift_all, ref_all, owner = [], [], [], [], [], []
         offset = 0
         for slot, r in enumerate(replica_ids):
             bonds, ref = self.per_replica[r]
             i_all.append(bonds.i + offset)
             j_all.append(bonds.j + offset)
+            offset_all.append(np.asarray(bonds.offsets, dtype=float).reshape(-1, 3))
             shift_all.append(bonds.offsets @ self.cells[r])
             ref_all.append(ref)
             owner.append(np.full(len(bonds), slot))
@@ -208,12 +209,20 @@ class StabilityMonitor:
         self.j = cat(j_all, torch.long)
         self.shift = torch.as_tensor(np.concatenate(shift_all) if shift_all else np.zeros((0, 3)),
                                      dtype=torch.float64).reshape(-1, 3)
+        self.unit_offsets = torch.as_tensor(np.concatenate(offset_all) if offset_all else np.zeros((0, 3)),
+                                            dtype=torch.float64).reshape(-1, 3)
         self.ref = cat(ref_all, torch.float64)
         self.owner = cat(owner, torch.long)
 
-    def max_bond_deviation(self, positions: torch.Tensor) -> torch.Tensor:
-        """(n_active,) largest ``|bond length − reference mean|`` of each replica, Å."""
-        vec = positions[self.j] - positions[self.i] + self.shift.to(positions)
+    def max_bond_deviation(self, positions: torch.Tensor, cells: torch.Tensor | None = None) -> torch.Tensor:
+        """(n_active,) largest ``|bond length − reference mean|`` of each replica, Å; ``cells`` (n_active, 3, 3) Å
+        where a barostat has changed them (default: the starting cells)."""
+        if cells is None:
+            shift = self.shift.to(positions)
+        else:
+            owner = self.owner.to(positions.device)
+            shift = torch.einsum("bi,bij->bj", self.unit_offsets.to(positions), cells.to(positions)[owner])
+        vec = positions[self.j] - positions[self.i] + shift
         dev = (vec.norm(dim=-1) - self.ref.to(positions)).abs()
         out = torch.zeros(self.n_active, dtype=positions.dtype, device=positions.device)
         return out.scatter_reduce(0, self.owner.to(positions.device), dev, reduce="amax", include_self=True)
@@ -245,19 +254,21 @@ class StabilityMonitor:
             self._rows_device = device
         return self._rows
 
-    def structure_reasons(self, positions: torch.Tensor, time_ps: float | None = None
-                          ) -> list[tuple[str | None, bytes | None]]:
+    def structure_reasons(self, positions: torch.Tensor, time_ps: float | None = None,
+                          cells: torch.Tensor | None = None) -> list[tuple[str | None, bytes | None]]:
         """Per active replica: 'graph' or 'bond' where the criterion says it collapsed (else None), and
         its bond graph (None under the bond rule). ``time_ps`` measures how long a non-visited graph has
         lasted; without it a graph change counts at once. :attr:`collapse_times` then holds the time (ps) of
         this check for every active replica (a collapse is dated when the criterion fires, so a trajectory
-        holds nothing after it), :attr:`onset` when each replica's present non-visited graph began."""
+        holds nothing after it), :attr:`onset` when each replica's present non-visited graph began. ``cells``
+        (n_active, 3, 3) Å: the replicas' present cells, where a barostat changes them."""
         now = 0.0 if time_ps is None else float(time_ps)
         self.collapse_times = [now] * self.n_active
         if self.rdf is not None:
-            flags = self.rdf.observe_all(self.active_ids, positions, [self.counts[r] for r in self.active_ids], now)
+            flags = self.rdf.observe_all(self.active_ids, positions, [self.counts[r] for r in self.active_ids], now,
+                                         cells)
             return [("rdf" if flag else None, None) for flag in flags]
-        deviation = self.max_bond_deviation(positions).tolist()
+        deviation = self.max_bond_deviation(positions, cells).tolist()
         keys = self.graph_keys(positions) if self.criterion == "graph" else [None] * self.n_active
         out: list[tuple[str | None, bytes | None]] = []
         for slot, r in enumerate(self.active_ids):
@@ -277,7 +288,7 @@ class StabilityMonitor:
                         & torch.isfinite(state.forces).all(-1))
         bad_atoms = state.per_structure((~finite_atoms).double())
         nonfinite = (bad_atoms > 0) | ~torch.isfinite(state.energy)
-        structural = self.structure_reasons(torch.nan_to_num(state.positions), time_ps)
+        structural = self.structure_reasons(torch.nan_to_num(state.positions), time_ps, state.cell)
         temperature = state.temperature().tolist()
         reasons: list[str | None] = []
         for bad, (reason, _), temp in zip(nonfinite.tolist(), structural, temperature, strict=True):

@@ -12,21 +12,31 @@ from ..utils.table import format_table
 @dataclass
 class ReplicaBook:
     """Per-replica bookkeeping (numpy arrays over all replicas): collapse time (ps, nan while running),
-    reason, and the sums for the mean temperature (K)."""
+    reason, and the sums for the mean temperature (K) and, under a barostat, volume (Å³) and pressure (GPa),
+    all taken at the stability checks."""
 
     collapse_time: np.ndarray  # ps, nan while running
     reason: list
     temperature_sum: np.ndarray
     temperature_count: np.ndarray
+    volume_sum: np.ndarray | None = None
+    pressure_sum: np.ndarray | None = None
 
     @classmethod
-    def empty(cls, replicas: int) -> ReplicaBook:
+    def empty(cls, replicas: int, barostat: bool = False) -> ReplicaBook:
         return cls(collapse_time=np.full(replicas, np.nan), reason=[None] * replicas,
-                   temperature_sum=np.zeros(replicas), temperature_count=np.zeros(replicas))
+                   temperature_sum=np.zeros(replicas), temperature_count=np.zeros(replicas),
+                   volume_sum=np.zeros(replicas) if barostat else None,
+                   pressure_sum=np.zeros(replicas) if barostat else None)
 
     def state_dict(self) -> dict:
         return {"collapse_time": self.collapse_time, "reason": self.reason, "temperature_sum": self.temperature_sum,
-                "temperature_count": self.temperature_count}
+                "temperature_count": self.temperature_count, "volume_sum": self.volume_sum,
+                "pressure_sum": self.pressure_sum}
+
+    def means(self, sums: np.ndarray) -> list[float]:
+        """Per replica, the mean of ``sums`` over its checks (nan before the first)."""
+        return [float(s / c) if c else float("nan") for s, c in zip(sums, self.temperature_count, strict=True)]
 
 
 def summarize_simulation(book: ReplicaBook, settings: dict, model_name: str, n_steps: int, steps: int, dt_ps: float,
@@ -38,6 +48,11 @@ def summarize_simulation(book: ReplicaBook, settings: dict, model_name: str, n_s
     # a replica that never collapsed counts with the full length (or the time reached so far)
     ttc = np.where(collapsed, book.collapse_time, simulated)
     count = book.temperature_count.sum()
+    barostat = {} if book.volume_sum is None else {
+        "pressure_GPa": settings["pressure"],
+        "mean_volume_A3": float(book.volume_sum.sum() / count) if count else float("nan"),
+        "mean_pressure_GPa": float(book.pressure_sum.sum() / count) if count else float("nan"),
+        "mean_volume_per_replica_A3": book.means(book.volume_sum)}
     return {
         "model": model_name,
         "complete": bool(complete),
@@ -55,8 +70,8 @@ def summarize_simulation(book: ReplicaBook, settings: dict, model_name: str, n_s
         "n_collapsed": int(collapsed.sum()),
         "median_time_to_collapse_ps": float(np.median(ttc)),
         "mean_temperature": float(book.temperature_sum.sum() / count) if count else float("nan"),
-        "mean_temperature_per_replica": [float(s / c) if c else float("nan")
-                                         for s, c in zip(book.temperature_sum, book.temperature_count, strict=True)],
+        "mean_temperature_per_replica": book.means(book.temperature_sum),
+        **barostat,
         "replica_steps_per_second": float(rate),
         "wall_seconds": float(wall),
         "timing": {k: float(v) if isinstance(v, float) else v for k, v in timing.items()},
@@ -80,6 +95,8 @@ def format_simulation(summary: dict, title: str = "Simulation") -> str:
         ["median time to collapse (ps)", summary["median_time_to_collapse_ps"]],
         ["min / max time to collapse (ps)", f"{ttc.min():.3f} / {ttc.max():.3f}"],
         ["mean temperature (K)", summary["mean_temperature"]],
+        *([["pressure: set / mean (GPa)", f"{summary['pressure_GPa']:g} / {summary['mean_pressure_GPa']:.3f}"],
+           ["mean volume (Å³)", summary["mean_volume_A3"]]] if "mean_volume_A3" in summary else []),
         ["replica-steps per second", summary["replica_steps_per_second"]],
         ["share of a step outside the model", f"{100 * summary['timing']['outside_model_fraction']:.1f}%"
          if "timing" in summary else "–"],

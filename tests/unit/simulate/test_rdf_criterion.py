@@ -109,3 +109,41 @@ def test_command_line_defaults_are_the_rule_s(command):
             [command, "TRAJ", "--reference", "REF"])
     args = build_parser().parse_args(argv + ["--criterion", "rdf"])
     assert (args.rdf_window, args.max_rdf_deviation) == (DEFAULT_RDF_WINDOW_FS, DEFAULT_MAX_RDF_DEVIATION)
+
+
+def test_a_barostat_cell_is_measured_in_its_own_cell():
+    """A crystal whose cell a barostat expanded by 8 % is judged in that cell: with it, the h(r) of frames scaled
+    alike is the (scaled) reference's; measured in the starting cell, the pairs through the boundary come out
+    0.8 Å short and the same frames would count as a collapse."""
+    from ase.build import bulk
+
+    crystal = bulk("Cu", "fcc", a=3.6, cubic=True).repeat(2)
+    scale = 1.08
+
+    def expanded(frame):
+        frame = frame.copy()
+        frame.set_cell(frame.cell * scale, scale_atoms=True)
+        return frame
+
+    reference = [expanded(f) for f in vibrating(crystal, 40, seed=0, sigma=0.03)]
+    frames = [expanded(f) for f in vibrating(crystal, 40, seed=1, sigma=0.03)]
+    monitor = StabilityMonitor([crystal], BondReference(reference, "ref"), criterion="rdf", rdf_window=100.0)
+    blind = StabilityMonitor([crystal], BondReference(reference, "ref"), criterion="rdf", rdf_window=100.0)
+    for k, frame in enumerate(frames):
+        positions = torch.as_tensor(frame.positions)
+        cell = torch.as_tensor(np.asarray(frame.cell))[None]
+        assert monitor.structure_reasons(positions, k * 0.005, cell)[0][0] is None
+        last = blind.structure_reasons(positions, k * 0.005)[0][0]
+    assert last == "rdf"
+
+
+def test_the_bond_rule_measures_bonds_through_a_barostat_cell():
+    from ase.build import bulk
+
+    crystal = bulk("Cu", "fcc", a=3.6, cubic=True).repeat(2)
+    big = crystal.copy()
+    big.set_cell(big.cell * 1.08, scale_atoms=True)
+    monitor = StabilityMonitor([crystal], BondReference([big], "ref"), criterion="bond")
+    positions = torch.as_tensor(big.positions)
+    assert monitor.max_bond_deviation(positions, torch.as_tensor(np.asarray(big.cell))[None]).item() < 1e-9
+    assert monitor.max_bond_deviation(positions).item() > 0.5  # bonds through the boundary, in the old cell

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
+    QLineEdit,
     QPushButton,
     QSpinBox,
     QSplitter,
@@ -85,10 +86,14 @@ class SimulatePane(Pane):
         self.integrator = QComboBox()
         self.integrator.addItems(list(INTEGRATORS))
         self.seed = QSpinBox(minimum=0, maximum=2**31 - 1, value=0)
+        self.pressure = QLineEdit()
+        self.pressure.setPlaceholderText("none: NVT")
+        self.pressure.setToolTip("GPa: NPT, every replica's cell rescaled to hold this pressure (crystals, with "
+                                 "langevin; simulate --pressure)")
         form = QFormLayout()
         for label, widget in (("run", self.run_box), ("replicas", self.replicas), ("temperature", self.temperature),
                               ("time", self.time), ("timestep", self.timestep), ("integrator", self.integrator),
-                              ("seed", self.seed)):
+                              ("pressure (GPa)", self.pressure), ("seed", self.seed)):
             form.addRow(label, widget)
         self.go = QPushButton("Run MD")
         self.go.clicked.connect(self.start)
@@ -128,6 +133,11 @@ class SimulatePane(Pane):
         if not run or not data:
             self.show_error("simulate: needs a run and starting structures (Data pane)", "")
             return
+        try:
+            pressure = float(self.pressure.text()) if self.pressure.text().strip() else None
+        except ValueError:
+            self.show_error(f"simulate: pressure must be a number of GPa, got {self.pressure.text()!r}", "")
+            return
         self.out = self.session.new_path(f"md-{Path(run).name}")
         self.summary, self.live = None, [(0.0, 1.0)]
         fill_table(self.table, ["quantity", "value"], [])  # nothing of the previous run stays beside the new one
@@ -139,7 +149,7 @@ class SimulatePane(Pane):
         worker = self.run(simulate, run, data, out=str(self.out), replicas=self.replicas.value(),
                           temperature=self.temperature.value(), time=self.time.value(),
                           timestep=self.timestep.value(), integrator=self.integrator.currentText(),
-                          seed=self.seed.value(), progress=self.progress, name="simulate",
+                          seed=self.seed.value(), pressure=pressure, progress=self.progress, name="simulate",
                           on_result=self.show_summary, **self.session.compute_options())
         worker.signals.progress.connect(self._progress)
         worker.signals.finished.connect(self._finished)
