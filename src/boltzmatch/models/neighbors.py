@@ -159,7 +159,7 @@ class PairList:
             if scale is None:
                 return False
             positions = positions / scale[batch.structure_index][:, None]
-            reach = cutoff / float(scale.min())
+            reach = cutoff / float(scale.min()) * (1.0 + _scale_tolerance(batch.cell.dtype))  # the cells' rounding
         moved = torch.linalg.vector_norm(positions - self.positions.to(positions), dim=1).max()
         vectors = self.vectors(batch.positions.detach(), batch.cell)
         keep = torch.linalg.vector_norm(vectors, dim=1) < cutoff
@@ -280,15 +280,22 @@ def _reused(pairs: PairList, batch: AtomsBatch, cutoff: float, half: bool) -> to
     return kept if len(kept) < len(keep) else None
 
 
-def isotropic_scale(cell: torch.Tensor, reference: torch.Tensor, rtol: float = 1e-9) -> torch.Tensor | None:
+def _scale_tolerance(dtype: torch.dtype) -> float:
+    """How far from exact a scaled cell in ``dtype`` may be (relative): a barostat's float64 cells cast to a
+    float32 model's dtype differ from the search's cell times r by its rounding."""
+    return 16.0 * torch.finfo(dtype).eps
+
+
+def isotropic_scale(cell: torch.Tensor, reference: torch.Tensor) -> torch.Tensor | None:
     """(n_structures,) factors r with ``cell = r · reference`` per structure (cells (n, 3, 3) Å), or None where some
-    cell is not its reference scaled alike in every direction (within ``rtol``)."""
-    ratio = (torch.linalg.det(cell).abs() / torch.linalg.det(reference).abs()) ** (1.0 / 3.0)
-    scaled = reference * ratio[:, None, None]
-    if not bool(torch.isfinite(ratio).all()) or not torch.allclose(cell, scaled, rtol=rtol, atol=rtol * float(
-            reference.abs().max())):
+    cell is not its reference scaled alike in every direction (within the rounding of their dtype)."""
+    cell64, reference64 = cell.double(), reference.double()
+    ratio = (torch.linalg.det(cell64).abs() / torch.linalg.det(reference64).abs()) ** (1.0 / 3.0)
+    tolerance = _scale_tolerance(cell.dtype)
+    if not bool(torch.isfinite(ratio).all()) or not torch.allclose(
+            cell64, reference64 * ratio[:, None, None], rtol=tolerance, atol=tolerance * float(cell64.abs().max())):
         return None
-    return ratio
+    return ratio.to(cell.dtype)
 
 
 def neighbor_list(batch: AtomsBatch, cutoff: float, *, half: bool = False, masked: bool = False) -> Edges:

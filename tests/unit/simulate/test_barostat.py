@@ -151,6 +151,20 @@ def test_model_forces_give_the_stress_of_a_fresh_evaluation_in_scaled_cells_with
     assert forces.searches == 2
 
 
+def test_a_float32_model_keeps_its_pairs_in_a_scaled_cell():
+    """The barostat's float64 cells reach a float32 model rounded: still the search's cell scaled, so no search."""
+    from boltzmatch.models.schnet import SchNet
+
+    atoms = Atoms("Cu4", scaled_positions=[[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]],
+                  cell=[3.6] * 3, pbc=True).repeat(2)
+    batch = AtomsBatch.from_atoms([atoms], dtype=torch.float64)
+    forces = ModelForces(SchNet(elements=[29], cutoff=4.0, n_features=16, n_interactions=2), batch.numbers,
+                         batch.structure_index, batch.cell, batch.pbc)
+    for scale in (1.0, 1.0 + 1e-7, 1.003, 0.997, 1.0041):
+        forces.with_stress(batch.positions * scale, batch.cell * scale)
+    assert forces.searches == 1
+
+
 def test_make_integrator_refuses_a_barostat_outside_langevin():
     with pytest.raises(ValueError, match="Langevin"):
         make_integrator("verlet", 1.0, barostat=CellRescaling(0.0))
