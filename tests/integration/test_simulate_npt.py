@@ -123,3 +123,16 @@ def test_cli_pressure_errors_are_one_line(tmp_path, argon):
         assert bad.returncode == 2 and "Traceback" not in bad.stderr, bad.stderr
         assert len(bad.stderr.strip().splitlines()) == 1 and message in bad.stderr, bad.stderr
         assert not out.exists()
+
+
+def test_reused_pairs_in_rescaled_cells_give_the_thermo_of_a_search_every_step(tmp_path, argon):
+    """The barostat changes every cell every step; the pairs found once (default skin) still give what a search
+    at every step (skin 0) gives: the same volumes and pressures, with one search against one per step."""
+    runs = {skin: boltzmatch.simulate(LennardJones(), [argon], out=tmp_path / f"skin{skin}", replicas=2, time=0.5,
+                                      pressure=0.2, skin=skin, write_trajectories=False, **ARGON)
+            for skin in (0.0, 1.0)}
+    assert runs[0.0]["timing"]["neighbor_searches"] == runs[0.0]["steps"]
+    assert runs[1.0]["timing"]["neighbor_searches"] < runs[0.0]["steps"] / 10
+    first, second = (read_thermo(tmp_path / f"skin{skin}" / "thermo.csv") for skin in (0.0, 1.0))
+    for column in ("volume_A3", "pressure_GPa", "potential_eV"):
+        assert np.allclose(first[column], second[column], rtol=1e-9, atol=1e-9), column
