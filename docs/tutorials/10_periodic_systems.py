@@ -1,5 +1,5 @@
 # %% [markdown]
-# # Periodic systems: a metal surface, its stability and its stress, training on stress
+# # Periodic systems: a metal surface, its stability and its stress, training on stress, NPT
 #
 # Everything in boltzmatch works for periodic cells too: the neighbour lists use vesin's cell list, and the
 # models see the periodic images through the pair vectors. Two things differ from a molecule. Metal atoms
@@ -7,7 +7,8 @@
 # distances all the time. Such a system therefore collapses when its distance histogram h(r) leaves the
 # reference's, which is Fu et al.'s rule for solids and liquids. `--criterion auto`, the default, chooses
 # it for any system whose bonds run through the periodic boundaries, and the molecular-graph criterion for
-# molecules. And a periodic cell has a stress, which the ASE calculator gives for cell relaxations and NPT MD.
+# molecules. And a periodic cell has a stress, which the ASE calculator gives for cell relaxations, training
+# can fit, and `simulate --pressure` holds at a pressure.
 #
 # Here the system is an Al(111) slab of 27 atoms with ASE's EMT at 600 K. For real work, run longer
 # trajectories (tens of ps) and train for hundreds of epochs.
@@ -18,15 +19,18 @@ import shlex
 
 import matplotlib.pyplot as plt
 import numpy as np
+from ase import units
 from ase.build import bulk, fcc111
 from ase.calculators.emt import EMT
 from ase.eos import EquationOfState
 from ase.filters import FrechetCellFilter
+from ase.md.langevinbaoab import LangevinBAOAB
 from ase.optimize import BFGS
 
 from boltzmatch.cli.main import main
 from boltzmatch.data import write_structures
 from boltzmatch.simulate import BoltzmatchCalculator
+from boltzmatch.simulate.output import read_thermo
 from boltzmatch.units import GPA_PER_EV_A3
 
 
@@ -125,5 +129,27 @@ fig.tight_layout()
 fig.savefig("cu-eos.png", dpi=120)
 
 # %% [markdown]
-# For NPT MD, give the calculator to one of ASE's barostats (`ase.md.nptberendsen.NPTBerendsen`, or
-# `ase.md.nose_hoover_chain.IsotropicMTKNPT`). `boltzmatch simulate` runs at a fixed volume (NVT or NVE).
+# ## NPT: the lattice constant at temperature
+#
+# `simulate --pressure` (GPa) holds every replica at a pressure by stochastic cell rescaling (Bernetti and Bussi
+# 2020): the cells breathe, alike in every direction, so the mean volume is the model's prediction at that
+# temperature, thermal expansion included. Both models run two replicas for 0.8 ps of NPT at 0 GPa and 600 K;
+# ASE's own barostat (`LangevinBAOAB`, hydrostatic) with EMT itself gives the reference. Run longer (tens of ps)
+# for numbers to quote: `benchmarks/npt.py` does.
+
+# %%
+reference = bulk("Cu", "fcc", cubic=True).repeat(2)
+reference.calc = EMT()
+dynamics = LangevinBAOAB(reference, 2 * units.fs, temperature_K=600, externalstress=0.0, hydrostatic=True,
+                         T_tau=100 * units.fs, P_tau=1000 * units.fs, rng=0)
+volumes = []
+dynamics.attach(lambda: volumes.append(reference.get_volume()), interval=10)
+dynamics.run(1000)
+print(f"EMT, ASE's barostat: ⟨a⟩ {(np.mean(volumes[20:]) / 8) ** (1 / 3):.3f} Å")
+for name in ("cu-stress", "cu-no-stress"):
+    boltzmatch(f"simulate runs/{name} --start cu-train.xyz --pressure 0 --temperature 600 --timestep 2 --time 0.8 "
+               f"--replicas 2 --out md-npt-{name} --quiet")
+    thermo = read_thermo(f"md-npt-{name}/thermo.csv")  # volume_A3 and pressure_GPa beside the energies
+    after = thermo["time_ps"] >= 0.2  # the cells first relax from the starting frames' volumes
+    print(f"{name}: ⟨a⟩ {(thermo['volume_A3'][after].mean() / 8) ** (1 / 3):.3f} Å, "
+          f"⟨P⟩ {thermo['pressure_GPa'][after].mean():+.2f} GPa")

@@ -1,0 +1,190 @@
+"""NPT (``simulate --pressure``, stochastic cell rescaling) against ASE's own barostat, and what training on
+stress buys at temperature: the mean lattice constant of a crystal at 0 GPa.
+
+Part ``lj``: a 32-atom Lennard-Jones argon crystal (ε 10.4 meV, σ 3.4 Å, cutoff 8.5 Å) whose torch model equals
+ASE's ``LennardJones`` calculator (tests/helpers.py); ``simulate --pressure`` (16 replicas) against ASE's
+``LangevinBAOAB`` barostat (hydrostatic, 8 seeds), at 40 K and 0 and 0.5 GPa. Same potential, two barostats:
+the mean volumes must agree within their sampling errors.
+
+Part ``metals``: EMT Cu at 600 K and Ni at 800 K (2×2×2 cubic cells), 0 GPa. ASE's ``LangevinBAOAB`` with EMT
+itself gives the reference ⟨a⟩; the SchNet models of ``benchmarks/stress_training.py`` (trained with stress
+weight 0 and 10, 40 epochs) run ``simulate --pressure 0``. Ni was never used to choose anything.
+
+The sampling error of each mean is the standard deviation of per-replica (or per-seed) means over √count.
+
+Part ``tau``: the barostat's relaxation time (``--barostat-tau``) on the Cu model trained with stress: the
+volume's spread must not depend on it, while its correlation time (the cost of a mean) does.
+
+Usage: python benchmarks/npt.py [--part lj metals tau] [--ps 10]
+Writes benchmarks/results/npt.{json,md}; a part run alone keeps the other parts' stored results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from ase import units
+from ase.build import bulk
+from ase.calculators.emt import EMT
+from ase.calculators.lj import LennardJones as AseLennardJones
+from ase.md.langevinbaoab import LangevinBAOAB
+from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+from common import CACHE, RESULTS, write_results
+
+import boltzmatch
+from boltzmatch.simulate.barostat import DEFAULT_BAROSTAT_TAU
+from boltzmatch.simulate.output import read_thermo
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from helpers import LennardJones  # noqa: E402  (the torch model the tests check against ASE's)
+
+METALS = {"Cu": 600.0, "Ni": 800.0}
+
+
+def ase_volumes(atoms, calculator, *, temperature: float, pressure: float, ps: float, timestep: float,
+                seeds: int = 8) -> list[np.ndarray]:
+    """Per seed, the volumes (Å³) of ASE's LangevinBAOAB NPT after a fifth of ``ps`` to equilibrate."""
+    out = []
+    for seed in range(seeds):
+        a = atoms.copy()
+        a.calc = calculator
+        MaxwellBoltzmannDistribution(a, temperature_K=temperature, rng=np.random.default_rng(seed))
+        dyn = LangevinBAOAB(a, timestep * units.fs, temperature_K=temperature, externalstress=-pressure * units.GPa,
+                            hydrostatic=True, T_tau=100 * units.fs, P_tau=2000 * units.fs, rng=seed)
+        steps = int(ps * 1000 / timestep)
+        dyn.run(steps // 5)
+        volumes = []
+        for _ in range(steps // 20):
+            dyn.run(20)
+            volumes.append(a.get_volume())
+        out.append(np.asarray(volumes))
+    return out
+
+
+def our_volumes(model, atoms, *, temperature: float, pressure: float, ps: float, timestep: float,
+                compressibility: float, replicas: int = 16, barostat_tau: float = DEFAULT_BAROSTAT_TAU
+                ) -> tuple[list[np.ndarray], float]:
+    """Per replica, the volumes (Å³) of ``simulate --pressure`` after a fifth of ``ps``; and its wall seconds."""
+    with tempfile.TemporaryDirectory() as folder:
+        start = time.perf_counter()
+        boltzmatch.simulate(model, [atoms], out=Path(folder) / "sim", replicas=replicas, time=ps, timestep=timestep,
+                            temperature=temperature, pressure=pressure, compressibility=compressibility,
+                            barostat_tau=barostat_tau, interval=20, check_interval=20, criterion="bond",
+                            write_trajectories=False, progress=False, max_deviation=2.0)
+        seconds = time.perf_counter() - start
+        thermo = read_thermo(Path(folder) / "sim" / "thermo.csv")
+    keep = thermo["time_ps"] >= ps / 5
+    return [thermo["volume_A3"][keep & (thermo["replica"] == r)] for r in range(replicas)], seconds
+
+
+def correlation_time(volumes: list[np.ndarray], spacing_ps: float) -> float:
+    """The integrated autocorrelation time (ps) of the volume, averaged over the replicas: the sum of its
+    normalised autocorrelation up to the first lag where it turns negative, times 2, minus one sample."""
+    times = []
+    for v in volumes:
+        x = v - v.mean()
+        acf = np.correlate(x, x, mode="full")[len(x) - 1:] / (x @ x)
+        cut = int(np.argmax(acf < 0)) or len(acf)
+        times.append((2.0 * acf[:cut].sum() - 1.0) * spacing_ps)
+    return float(np.mean(times))
+
+
+def lattice(volumes: list[np.ndarray], atoms_per_cubic_cell: int = 4, atoms: int = 32) -> tuple[float, float]:
+    """⟨a⟩ (Å) of the cubic cell from the mean volume, and its sampling error (Å)."""
+    means = np.array([v.mean() for v in volumes])
+    cells = atoms / atoms_per_cubic_cell
+    a = (means.mean() / cells) ** (1 / 3)
+    error = means.std(ddof=1) / np.sqrt(len(means)) if len(means) > 1 else float("nan")
+    return float(a), float(a * error / (3 * means.mean()))
+
+
+PARTS = ("lj", "metals", "tau")
+HEADER = ["system", "model", "⟨a⟩ ASE barostat (Å)", "⟨a⟩ simulate --pressure (Å)", "difference (%)"]
+
+
+def row(system: str, model: str, ref: tuple[float, float] | None, a: tuple[float, float], extra: str = "") -> list:
+    """A table row: ⟨a⟩ ± its error from both barostats and their difference (%)."""
+    return [system, model, "–" if ref is None else f"{ref[0]:.4f} ± {ref[1]:.4f}", f"{a[0]:.4f} ± {a[1]:.4f}{extra}",
+            "–" if ref is None else f"{(a[0] - ref[0]) / ref[0] * 100:+.2f}"]
+
+
+def lennard_jones_part(ps: float) -> dict:
+    """Same potential, two barostats: torch LJ under ``simulate --pressure`` against ASE's LJ under LangevinBAOAB."""
+    argon = bulk("Ar", "fcc", a=5.30, cubic=True).repeat(2)
+    part: dict = {"rows": []}
+    for pressure in (0.0, 0.5):
+        ref = lattice(ase_volumes(argon, AseLennardJones(epsilon=0.0104, sigma=3.4, rc=8.5, smooth=False),
+                                  temperature=40.0, pressure=pressure, ps=ps, timestep=5.0))
+        ours, seconds = our_volumes(LennardJones(), argon, temperature=40.0, pressure=pressure, ps=ps, timestep=5.0,
+                                    compressibility=0.5)
+        a = lattice(ours)
+        part[f"{pressure:g}GPa"] = {"ase_a_A": ref[0], "ase_error_A": ref[1], "a_A": a[0], "error_A": a[1],
+                                    "seconds": seconds}
+        part["rows"].append(row(f"LJ argon 40 K, {pressure:g} GPa", "torch LJ = ASE's", ref, a))
+        print(part["rows"][-1], flush=True)
+    return part
+
+
+def metals_part(ps: float) -> dict:
+    """EMT's own ⟨a⟩ at 0 GPa (ASE's barostat) against SchNet models trained with and without stress."""
+    part: dict = {"rows": []}
+    for symbol, temperature in METALS.items():
+        crystal = bulk(symbol, "fcc", cubic=True).repeat(2)
+        ref = lattice(ase_volumes(crystal, EMT(), temperature=temperature, pressure=0.0, ps=ps, timestep=2.0))
+        entry = {"emt_a_A": ref[0], "emt_error_A": ref[1], "models": {}}
+        for weight in ("0", "10"):
+            run = CACHE / "stress" / symbol / f"run_w{weight}_e40_0.5ps"
+            if not (run / "model.pt").exists():
+                sys.exit(f"{run}: missing; run benchmarks/stress_training.py first")
+            ours, seconds = our_volumes(run, crystal, temperature=temperature, pressure=0.0, ps=ps, timestep=2.0,
+                                        compressibility=0.01, replicas=8)
+            a = lattice(ours)
+            entry["models"][weight] = {"a_A": a[0], "error_A": a[1], "seconds": seconds}
+            part["rows"].append(row(f"EMT {symbol} {temperature:g} K, 0 GPa", f"SchNet, stress weight {weight}",
+                                    ref, a))
+            print(part["rows"][-1], flush=True)
+        part[symbol] = entry
+    return part
+
+
+def tau_part(ps: float) -> dict:
+    """The barostat's relaxation time on Cu: the volume's correlation time and spread against its mean."""
+    crystal = bulk("Cu", "fcc", cubic=True).repeat(2)
+    run = CACHE / "stress" / "Cu" / "run_w10_e40_0.5ps"
+    part: dict = {"rows": []}
+    for tau in (50.0, 100.0, 250.0, 1000.0):
+        ours, seconds = our_volumes(run, crystal, temperature=600.0, pressure=0.0, ps=ps, timestep=2.0,
+                                    compressibility=0.01, replicas=8, barostat_tau=tau)
+        a, correlation = lattice(ours), correlation_time(ours, 0.04)
+        spread = float(np.concatenate(ours).std())
+        part[f"{tau:g}"] = {"a_A": a[0], "error_A": a[1], "volume_correlation_ps": correlation,
+                            "volume_sd_A3": spread, "seconds": seconds}
+        part["rows"].append(row(f"EMT Cu 600 K, 0 GPa, --barostat-tau {tau:g} fs", "SchNet, stress weight 10", None,
+                                a, f" (V: sd {spread:.1f} Å³, correlated {correlation:.2f} ps)"))
+        print(part["rows"][-1], flush=True)
+    return part
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--part", nargs="+", default=list(PARTS), choices=PARTS)
+    parser.add_argument("--ps", type=float, default=10.0, help="ps per replica or seed")
+    args = parser.parse_args()
+    stored = RESULTS / "npt.json"  # a part run alone replaces its own results and keeps the others'
+    results = json.loads(stored.read_text()) if stored.exists() else {}
+    results.pop("machine", None)
+    for name, work in (("lj", lennard_jones_part), ("metals", metals_part), ("tau", tau_part)):
+        if name in args.part:
+            results[name] = {"ps": args.ps, **work(args.ps)}
+    rows = [r for name in PARTS if name in results for r in results[name]["rows"]]
+    print(write_results("npt", results, rows, HEADER))
+
+
+if __name__ == "__main__":
+    main()
