@@ -108,12 +108,13 @@ class MoleculeGraphs:
         self.frame_class = [self._class_of(k, add=True) for k in keys]
         self._visited: dict[bytes, bool] = {k: True for k in set(keys)}
 
-    def keys(self, positions: torch.Tensor) -> list[bytes]:
-        """The graph of each of (k, n_atoms, 3) positions (Å) as bytes of its packed upper triangle."""
+    def keys(self, positions: torch.Tensor, cells: torch.Tensor | None = None) -> list[bytes]:
+        """The graph of each of (k, n_atoms, 3) positions (Å) as bytes of its packed upper triangle; ``cells``
+        (k, 3, 3) Å where a barostat changed the boxes (default: the reference's box)."""
         i, j = (torch.as_tensor(x) for x in self.upper)
         vectors = positions[:, j] - positions[:, i]
         if self.cell is not None:
-            cell = self.cell.to(positions)
+            cell = self.cell.to(positions) if cells is None else cells.to(positions)
             fractional = vectors @ torch.linalg.inv(cell)
             fractional = fractional - torch.round(fractional) * self.periodic.to(positions)
             vectors = fractional @ cell

@@ -227,13 +227,15 @@ class StabilityMonitor:
         out = torch.zeros(self.n_active, dtype=positions.dtype, device=positions.device)
         return out.scatter_reduce(0, self.owner.to(positions.device), dev, reduce="amax", include_self=True)
 
-    def graph_keys(self, positions: torch.Tensor) -> list[bytes | None]:
-        """The bond graph of each active replica (None where the bond rule applies)."""
+    def graph_keys(self, positions: torch.Tensor, cells: torch.Tensor | None = None) -> list[bytes | None]:
+        """The bond graph of each active replica (None where the bond rule applies); ``cells`` (n_active, 3, 3) Å
+        where a barostat changed them."""
         keys: list[bytes | None] = [None] * self.n_active
         for graphs, slots, rows in self._molecule_rows(positions.device):
             # one gather for all replicas of a molecule (a slice each was one kernel per replica on a GPU)
             stacked = positions.index_select(0, rows).view(len(slots), -1, 3).double()
-            for slot, key in zip(slots, graphs.keys(stacked), strict=True):
+            boxes = None if cells is None else cells[torch.as_tensor(slots, device=cells.device)]
+            for slot, key in zip(slots, graphs.keys(stacked, boxes), strict=True):
                 keys[slot] = key
         return keys
 
@@ -269,7 +271,7 @@ class StabilityMonitor:
                                          cells)
             return [("rdf" if flag else None, None) for flag in flags]
         deviation = self.max_bond_deviation(positions, cells).tolist()
-        keys = self.graph_keys(positions) if self.criterion == "graph" else [None] * self.n_active
+        keys = self.graph_keys(positions, cells) if self.criterion == "graph" else [None] * self.n_active
         out: list[tuple[str | None, bytes | None]] = []
         for slot, r in enumerate(self.active_ids):
             key = keys[slot]

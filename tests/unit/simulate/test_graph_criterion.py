@@ -179,3 +179,22 @@ def test_isomorphism_agrees_with_enumerating_every_relabelling():
         assert isomorphic(first, second, labels) == expected
         outcomes.append(expected)
     assert 100 < sum(outcomes) < 250  # both answers well represented
+
+
+def test_a_molecule_across_the_boundary_of_a_barostat_box_keeps_its_graph():
+    """A molecule split by the boundary of a box a barostat shrank from 10 to 9 Å: its graph in its own box is the
+    start's; measured in the starting box, the minimum image of its split bonds is 1 Å off and the graph changes."""
+    import torch
+
+    molecule = malonaldehyde()
+    molecule.set_cell([10.0, 10.0, 10.0])
+    molecule.pbc = True
+    molecule.center()
+    monitor = StabilityMonitor([molecule], BondReference([molecule], "ref"), criterion="graph")
+    shrunk = molecule.copy()
+    shrunk.set_cell([9.0, 9.0, 9.0])
+    shrunk.positions += [9.0 - shrunk.positions[:, 0].mean(), 0.0, 0.0]  # across the boundary at x = 9 Å
+    shrunk.wrap()
+    positions = torch.as_tensor(shrunk.positions)
+    assert monitor.graph_keys(positions, torch.as_tensor(np.asarray(shrunk.cell))[None])[0] == monitor.graphs[0].start
+    assert monitor.graph_keys(positions)[0] != monitor.graphs[0].start
