@@ -12,10 +12,15 @@ weight 0 and 10, 40 epochs) run ``simulate --pressure 0``. Ni was never used to 
 
 The sampling error of each mean is the standard deviation of per-replica (or per-seed) means over √count.
 
+Part ``shape``: the shape of a crystal, not only its volume. hcp Lennard-Jones argon (48 atoms, orthorhombic cell)
+started with c/a 1.58 at 40 K and 0 GPa: ``simulate --pressure-coupling anisotropic`` (each axis alone) against
+ASE's ``LangevinBAOAB`` with a fully flexible cell (``hydrostatic=False``, 8 seeds); the isotropic coupling keeps the
+c/a it started with, the other two find the potential's.
+
 Part ``tau``: the barostat's relaxation time (``--barostat-tau``) on the Cu model trained with stress: the
 volume's spread must not depend on it, while its correlation time (the cost of a mean) does.
 
-Usage: python benchmarks/npt.py [--part lj metals tau] [--ps 10]
+Usage: python benchmarks/npt.py [--part lj metals shape tau] [--ps 10]
 Writes benchmarks/results/npt.{json,md}; a part run alone keeps the other parts' stored results.
 """
 
@@ -48,39 +53,43 @@ METALS = {"Cu": 600.0, "Ni": 800.0}
 
 
 def ase_volumes(atoms, calculator, *, temperature: float, pressure: float, ps: float, timestep: float,
-                seeds: int = 8) -> list[np.ndarray]:
-    """Per seed, the volumes (Å³) of ASE's LangevinBAOAB NPT after a fifth of ``ps`` to equilibrate."""
+                seeds: int = 8, hydrostatic: bool = True, measure=None) -> list[np.ndarray]:
+    """Per seed, the volumes (Å³; or ``measure(atoms)``) of ASE's LangevinBAOAB NPT after a fifth of ``ps`` to
+    equilibrate; ``hydrostatic=False``: a fully flexible cell."""
+    measure = measure or (lambda a: a.get_volume())
     out = []
     for seed in range(seeds):
         a = atoms.copy()
         a.calc = calculator
         MaxwellBoltzmannDistribution(a, temperature_K=temperature, rng=np.random.default_rng(seed))
         dyn = LangevinBAOAB(a, timestep * units.fs, temperature_K=temperature, externalstress=-pressure * units.GPa,
-                            hydrostatic=True, T_tau=100 * units.fs, P_tau=2000 * units.fs, rng=seed)
+                            hydrostatic=hydrostatic, T_tau=100 * units.fs, P_tau=2000 * units.fs, rng=seed)
         steps = int(ps * 1000 / timestep)
         dyn.run(steps // 5)
         volumes = []
         for _ in range(steps // 20):
             dyn.run(20)
-            volumes.append(a.get_volume())
+            volumes.append(measure(a))
         out.append(np.asarray(volumes))
     return out
 
 
 def our_volumes(model, atoms, *, temperature: float, pressure: float, ps: float, timestep: float,
-                compressibility: float, replicas: int = 16, barostat_tau: float = DEFAULT_BAROSTAT_TAU
-                ) -> tuple[list[np.ndarray], float]:
-    """Per replica, the volumes (Å³) of ``simulate --pressure`` after a fifth of ``ps``; and its wall seconds."""
+                compressibility: float, replicas: int = 16, barostat_tau: float = DEFAULT_BAROSTAT_TAU,
+                coupling: str = "isotropic", measure=None) -> tuple[list[np.ndarray], float]:
+    """Per replica, the volumes (Å³; or ``measure(thermo columns)``) of ``simulate --pressure`` after a fifth of
+    ``ps``; and its wall seconds."""
     with tempfile.TemporaryDirectory() as folder:
         start = time.perf_counter()
         boltzmatch.simulate(model, [atoms], out=Path(folder) / "sim", replicas=replicas, time=ps, timestep=timestep,
                             temperature=temperature, pressure=pressure, compressibility=compressibility,
-                            barostat_tau=barostat_tau, interval=20, check_interval=20, criterion="bond",
-                            write_trajectories=False, progress=False, max_deviation=2.0)
+                            barostat_tau=barostat_tau, pressure_coupling=coupling, interval=20, check_interval=20,
+                            criterion="bond", write_trajectories=False, progress=False, max_deviation=2.0)
         seconds = time.perf_counter() - start
         thermo = read_thermo(Path(folder) / "sim" / "thermo.csv")
+    values = thermo["volume_A3"] if measure is None else measure(thermo)
     keep = thermo["time_ps"] >= ps / 5
-    return [thermo["volume_A3"][keep & (thermo["replica"] == r)] for r in range(replicas)], seconds
+    return [values[keep & (thermo["replica"] == r)] for r in range(replicas)], seconds
 
 
 def correlation_time(volumes: list[np.ndarray], spacing_ps: float) -> float:
@@ -104,8 +113,14 @@ def lattice(volumes: list[np.ndarray], atoms_per_cubic_cell: int = 4, atoms: int
     return float(a), float(a * error / (3 * means.mean()))
 
 
-PARTS = ("lj", "metals", "tau")
-HEADER = ["system", "model", "⟨a⟩ ASE barostat (Å)", "⟨a⟩ simulate --pressure (Å)", "difference (%)"]
+def mean_and_error(values: list[np.ndarray]) -> tuple[float, float]:
+    """The mean over replicas (or seeds) of their means, and its sampling error."""
+    means = np.array([v.mean() for v in values])
+    return float(means.mean()), float(means.std(ddof=1) / np.sqrt(len(means)))
+
+
+PARTS = ("lj", "metals", "shape", "tau")
+HEADER = ["system", "model", "⟨a⟩ (Å) or c/a, ASE barostat", "simulate --pressure", "difference (%)"]
 
 
 def row(system: str, model: str, ref: tuple[float, float] | None, a: tuple[float, float], extra: str = "") -> list:
@@ -153,6 +168,36 @@ def metals_part(ps: float) -> dict:
     return part
 
 
+#: hcp's c/a from its orthorhombic cell (48 atoms: 3 × 2 × 2 cells of a, √3·a, c)
+HCP_REPEAT = (3, 2, 2)
+
+
+def c_over_a(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """c/a of hcp in the orthorhombic cell of :data:`HCP_REPEAT` from its three lengths (Å)."""
+    nx, ny, nz = HCP_REPEAT
+    return (z / nz) / (0.5 * (x / nx + y / (np.sqrt(3.0) * ny)))
+
+
+def shape_part(ps: float) -> dict:
+    """hcp argon's c/a at 40 K from a start at 1.58: ASE's fully flexible cell against each coupling."""
+    crystal = bulk("Ar", "hcp", a=3.75, c=3.75 * 1.58, orthorhombic=True).repeat(HCP_REPEAT)
+    ref = mean_and_error(ase_volumes(crystal, AseLennardJones(epsilon=0.0104, sigma=3.4, rc=8.5, smooth=False),
+                                     temperature=40.0, pressure=0.0, ps=ps, timestep=5.0, hydrostatic=False,
+                                     measure=lambda a: c_over_a(*a.cell.lengths())))
+    part: dict = {"rows": [], "ase_c_over_a": ref[0], "ase_error": ref[1]}
+    for coupling in ("isotropic", "anisotropic"):
+        ours, seconds = our_volumes(LennardJones(), crystal, temperature=40.0, pressure=0.0, ps=ps, timestep=5.0,
+                                    compressibility=0.5, coupling=coupling,
+                                    measure=lambda th: c_over_a(th["a_A"], th["b_A"], th["c_A"]))
+        value = mean_and_error(ours)
+        part[coupling] = {"c_over_a": value[0], "error": value[1], "seconds": seconds}
+        part["rows"].append(["LJ argon hcp 40 K, 0 GPa, c/a from 1.58", f"torch LJ, --pressure-coupling {coupling}",
+                             f"{ref[0]:.4f} ± {ref[1]:.4f}", f"{value[0]:.4f} ± {value[1]:.4f}",
+                             f"{(value[0] - ref[0]) / ref[0] * 100:+.2f}"])
+        print(part["rows"][-1], flush=True)
+    return part
+
+
 def tau_part(ps: float) -> dict:
     """The barostat's relaxation time on Cu: the volume's correlation time and spread against its mean."""
     crystal = bulk("Cu", "fcc", cubic=True).repeat(2)
@@ -179,7 +224,8 @@ def main() -> None:
     stored = RESULTS / "npt.json"  # a part run alone replaces its own results and keeps the others'
     results = json.loads(stored.read_text()) if stored.exists() else {}
     results.pop("machine", None)
-    for name, work in (("lj", lennard_jones_part), ("metals", metals_part), ("tau", tau_part)):
+    for name, work in (("lj", lennard_jones_part), ("metals", metals_part), ("shape", shape_part),
+                       ("tau", tau_part)):
         if name in args.part:
             results[name] = {"ps": args.ps, **work(args.ps)}
     rows = [r for name in PARTS if name in results for r in results[name]["rows"]]

@@ -74,7 +74,8 @@ fig.savefig("cu-eos.png", dpi=120)
 # 2020): the cells breathe, alike in every direction, so the mean volume is the model's prediction at that
 # temperature, thermal expansion included. Both models run two replicas for 0.8 ps of NPT at 0 GPa and 600 K;
 # ASE's own barostat (`LangevinBAOAB`, hydrostatic) with EMT itself gives the reference. Run longer (tens of ps)
-# for numbers to quote: `benchmarks/npt.py` does.
+# for numbers to quote: `benchmarks/npt.py` does. Cu is cubic, so its cells scale alike in every direction; for a
+# crystal whose axes differ (hcp, tetragonal), `--pressure-coupling anisotropic` lets each axis find its own length.
 
 # %%
 reference = bulk("Cu", "fcc", cubic=True).repeat(2)

@@ -293,8 +293,8 @@ def test_cuda_graphs_are_a_setting_passed_to_runs_on_a_cuda_device(make_window, 
 
 
 def test_a_pressure_in_the_simulate_pane_runs_npt(make_window, tmp_path):
-    """The Simulate pane's pressure field reaches ``simulate --pressure``: the run records it and its thermo.csv
-    has the volume and pressure columns; text that is not a number is refused before any run starts."""
+    """The Simulate pane's pressure field and coupling reach ``simulate --pressure``: the run records them and its
+    thermo.csv has the volume and cell columns; text that is not a number is refused before any run starts."""
     from ase.build import bulk
     from ase.calculators.emt import EMT
     from ase.io import write
@@ -325,7 +325,9 @@ def test_a_pressure_in_the_simulate_pane_runs_npt(make_window, tmp_path):
     sim.start()
     assert sim.last_error == "simulate: pressure must be a number of GPa, got 'one'" and sim.out is None
     sim.pressure.setText("0.5")
+    sim.coupling.setCurrentText("anisotropic")
     sim.start()
     steps.wait_for(sim.worker)
-    assert json.loads((sim.out / "simulation.json").read_text())["pressure"] == 0.5
-    assert "volume_A3" in read_thermo(sim.out / "thermo.csv")
+    settings = json.loads((sim.out / "simulation.json").read_text())
+    assert settings["pressure"] == 0.5 and settings["pressure_coupling"] == "anisotropic"
+    assert {"volume_A3", "a_A", "c_A"} <= set(read_thermo(sim.out / "thermo.csv"))

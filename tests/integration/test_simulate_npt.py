@@ -115,7 +115,12 @@ def test_cli_pressure_errors_are_one_line(tmp_path, argon):
             "--pressure needs --integrator langevin",
         ("--start", str(tmp_path / "ar.xyz"), "--pressure", "0", "--compressibility", "0"):
             "--compressibility must be positive",
+        ("--start", str(tmp_path / "tilted.xyz"), "--pressure", "0", "--pressure-coupling", "anisotropic"):
+            "tilted.xyz: frame 0: --pressure-coupling anisotropic needs a cell with its vectors along x, y and z",
     }
+    tilted = structures[0].copy()
+    tilted.set_cell(tilted.cell + [[0, 0, 0], [0.5, 0, 0], [0, 0, 0]], scale_atoms=True)
+    write(tmp_path / "tilted.xyz", tilted)
     for flags, message in cases.items():
         out = tmp_path / f"bad{len(message)}"
         bad = subprocess.run([sys.executable, "-m", "boltzmatch", "simulate", str(run), *flags, "--out", str(out),
@@ -136,3 +141,24 @@ def test_reused_pairs_in_rescaled_cells_give_the_thermo_of_a_search_every_step(t
     first, second = (read_thermo(tmp_path / f"skin{skin}" / "thermo.csv") for skin in (0.0, 1.0))
     for column in ("volume_A3", "pressure_GPa", "potential_eV"):
         assert np.allclose(first[column], second[column], rtol=1e-9, atol=1e-9), column
+
+
+def test_the_anisotropic_coupling_finds_the_crystals_shape_and_the_isotropic_keeps_the_start(tmp_path, argon):
+    """fcc argon started 5 % longer along z: with each axis alone the cell turns cubic again (the shape the
+    potential wants), with the axes together it keeps the start's c/a; thermo.csv has the cell's lengths."""
+    strained = argon.copy()
+    strained.set_cell(argon.cell * [0.976, 0.976, 1.05], scale_atoms=True)
+    ratios = {}
+    for coupling in ("isotropic", "anisotropic"):
+        s = boltzmatch.simulate(LennardJones(), [strained], out=tmp_path / coupling, replicas=16, time=3.0,
+                                pressure=0.0, pressure_coupling=coupling, write_trajectories=False,
+                                **{**ARGON, "barostat_tau": 250.0})
+        thermo = read_thermo(tmp_path / coupling / "thermo.csv")
+        late = thermo["time_ps"] >= 1.5  # relaxed by 1 ps (c/a 1.04 → 1.00 ± 0.01 in 0.5-ps blocks, 3 seeds)
+        ratios[coupling] = thermo["c_A"][late].mean() / np.sqrt(thermo["a_A"][late] * thermo["b_A"][late]).mean()
+        assert len(s["mean_cell_lengths_A"]) == 3 and "mean cell lengths a, b, c (Å)" in (
+            boltzmatch.simulate.format_simulation(s))
+        lengths = np.stack([thermo[c] for c in ("a_A", "b_A", "c_A")], axis=1)
+        assert np.allclose(lengths.prod(1), thermo["volume_A3"], rtol=1e-5)
+    assert ratios["isotropic"] == pytest.approx(1.05 / 0.976, rel=1e-6)
+    assert ratios["anisotropic"] == pytest.approx(1.0, abs=0.01)

@@ -10,7 +10,7 @@ HELP = "run batched MD with a trained model; replicas stop when they collapse; s
 
 
 def add_parser(subparsers) -> None:
-    from ..simulate.barostat import DEFAULT_BAROSTAT_TAU, DEFAULT_COMPRESSIBILITY
+    from ..simulate.barostat import COUPLINGS, DEFAULT_BAROSTAT_TAU, DEFAULT_COMPRESSIBILITY
     from ..simulate.integrators import INTEGRATORS
     from ..simulate.output import TRAJECTORY_FORMATS
 
@@ -50,6 +50,9 @@ def add_parser(subparsers) -> None:
     npt.add_argument("--compressibility", type=float, default=DEFAULT_COMPRESSIBILITY,
                      help=f"1/GPa the barostat assumes (default {DEFAULT_COMPRESSIBILITY:g}, a metal's; water 0.45): "
                           "with --barostat-tau it sets how fast the volume moves, not where it settles")
+    npt.add_argument("--pressure-coupling", choices=tuple(COUPLINGS), default="isotropic",
+                     help="which cell axes scale together: all three (default), x with y and z alone "
+                          "(semiisotropic), or each alone (anisotropic: a crystal's c/a; cells along x, y, z)")
     add_criterion_options(p)
     add_data_options(p)
     add_device_options(p, cuda_graphs=True)
@@ -76,8 +79,8 @@ def run(args: argparse.Namespace) -> int:
             reference=args.reference, max_deviation=args.max_deviation, max_temperature=args.max_temperature,
             criterion=args.criterion, persist=args.persist, rdf_window=args.rdf_window,
             max_rdf_deviation=args.max_rdf_deviation, pressure=args.pressure, barostat_tau=args.barostat_tau,
-            compressibility=args.compressibility, write_trajectories=not args.no_trajectories, resume=args.resume,
-            device=args.device or "auto",
+            compressibility=args.compressibility, pressure_coupling=args.pressure_coupling,
+            write_trajectories=not args.no_trajectories, resume=args.resume, device=args.device or "auto",
             progress=not args.quiet, exact_filters=args.exact_filters, compile_forces=args.compile,
             cuda_graphs=bool(args.cuda_graphs),
             data_options={k: v for k, v in data_kwargs(args).items() if v is not None},

@@ -153,12 +153,13 @@ class PairList:
             return False
         reach = cutoff
         if self.unit_shifts is not None and not torch.equal(batch.cell.detach(), self.cell):
-            # a barostat's cells: the search's scaled alike in every direction by r per structure, so every
-            # distance, images' too, is r times its value in the search's frame, where the Verlet test then runs
-            scale = isotropic_scale(batch.cell.detach(), self.cell.to(batch.cell))
+            # a barostat's cells: the search's with x, y and z scaled by s per structure, so every vector, images'
+            # too, is its value in the search's frame scaled alike, and no distance shrinks by more than the
+            # smallest s: the Verlet test runs in the search's frame, for the cutoff over that s
+            scale = axis_scales(batch.cell.detach(), self.cell.to(batch.cell))
             if scale is None:
                 return False
-            positions = positions / scale[batch.structure_index][:, None]
+            positions = positions / scale[batch.structure_index]
             reach = cutoff / float(scale.min()) * (1.0 + _scale_tolerance(batch.cell.dtype))  # the cells' rounding
         moved = torch.linalg.vector_norm(positions - self.positions.to(positions), dim=1).max()
         vectors = self.vectors(batch.positions.detach(), batch.cell)
@@ -286,16 +287,18 @@ def _scale_tolerance(dtype: torch.dtype) -> float:
     return 16.0 * torch.finfo(dtype).eps
 
 
-def isotropic_scale(cell: torch.Tensor, reference: torch.Tensor) -> torch.Tensor | None:
-    """(n_structures,) factors r with ``cell = r · reference`` per structure (cells (n, 3, 3) Å), or None where some
-    cell is not its reference scaled alike in every direction (within the rounding of their dtype)."""
+def axis_scales(cell: torch.Tensor, reference: torch.Tensor) -> torch.Tensor | None:
+    """(n_structures, 3) factors s with ``cell[:, :, α] = s_α · reference[:, :, α]`` per structure (cells
+    (n, 3, 3) Å, rows the vectors): the reference with every position's x, y and z scaled by s (a barostat's cells,
+    :mod:`~boltzmatch.simulate.barostat`). None where some cell is not (within the rounding of their dtype)."""
     cell64, reference64 = cell.double(), reference.double()
-    ratio = (torch.linalg.det(cell64).abs() / torch.linalg.det(reference64).abs()) ** (1.0 / 3.0)
+    norms = (reference64 * reference64).sum(1)
+    scales = torch.where(norms > 0, (cell64 * reference64).sum(1) / norms.clamp(min=1e-300), 1.0)
     tolerance = _scale_tolerance(cell.dtype)
-    if not bool(torch.isfinite(ratio).all()) or not torch.allclose(
-            cell64, reference64 * ratio[:, None, None], rtol=tolerance, atol=tolerance * float(cell64.abs().max())):
+    if not bool(torch.isfinite(scales).all()) or not bool((scales > 0).all()) or not torch.allclose(
+            cell64, reference64 * scales[:, None, :], rtol=tolerance, atol=tolerance * float(cell64.abs().max())):
         return None
-    return ratio.to(cell.dtype)
+    return scales.to(cell.dtype)
 
 
 def neighbor_list(batch: AtomsBatch, cutoff: float, *, half: bool = False, masked: bool = False) -> Edges:

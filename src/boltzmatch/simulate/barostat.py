@@ -1,19 +1,25 @@
-"""Isotropic pressure control for the batched MD: stochastic cell rescaling (Bernetti and Bussi 2020).
+"""Pressure control for the batched MD: stochastic cell rescaling (Bernetti and Bussi 2020; anisotropic: Del Tatto,
+Raiteri and Bussi 2022).
 
-Each replica's cell and positions are scaled by a common factor ``exp(Δε/3)``, its velocities by the inverse,
-where ε = ln V follows the overdamped Langevin equation
+The cell's axes form groups that scale together (:data:`COUPLINGS`): one group of x, y and z (isotropic), x and y
+apart from z (semiisotropic) or each axis alone (anisotropic, orthorhombic cells). For each group g of d_g axes,
+λ_g = Σ_{α∈g} ln L_α (ln V when isotropic) follows the overdamped Langevin equation
 
-    dε = −(β_T/τ_p) (P₀ − P) dt + √(2 kT β_T / (V τ_p)) dW,
+    dλ_g = −(β_T/τ_p) (P₀ − P_g) dt + √(2 kT β_T / (V τ_p)) dW_g,
 
-with P the instantaneous pressure 2K/(3V) − tr(σ)/3 (kinetic part, and the model's stress σ = (1/V) ∂U/∂ε),
-β_T the compressibility the barostat assumes and τ_p its relaxation time. With the velocities scaled too, the
-stationary distribution of the whole state is the isothermal–isobaric one, exp(−β(K + U + P₀V)) (for
-non-interacting atoms ⟨V⟩ = (N + 1) kT / P₀, which the tests check). Only β_T/τ_p sets the dynamics: the
+with P_g the mean over the group's axes of the instantaneous pressure tensor's diagonal,
+P_αα = Σᵢ mᵢ v²ᵢα / V − σ_αα (kinetic part, and the model's stress σ = (1/V) ∂U/∂ε), β_T the compressibility the
+barostat assumes and τ_p its relaxation time. Each axis of the group is scaled by exp(Δλ_g/d_g), the cell's
+component along it and every position's, and velocities by the inverse. The stationary distribution of the whole
+state is then exp(−β(K + U + P₀V)) with each λ_g uniform a priori (V^N dV when isotropic): for non-interacting
+atoms V ~ Gamma(N + 1, kT/P₀) under every coupling, which the tests check, and a shape held by a harmonic energy
+in ln(L_x/L_y) fluctuates as that energy's Boltzmann distribution says. Only β_T/τ_p sets the dynamics: the
 volume relaxes in τ_p times the ratio of the true compressibility to β_T, and a β_T far above the true one
 makes that ratio small (fast, noisy volume moves).
 
 Units: pressure in GPa, compressibility in 1/GPa and τ_p in fs at the interface; eV/Å³, Å³/eV and ASE time
-inside. The GROMACS ``C-rescale`` barostat is this scheme.
+inside. The GROMACS ``C-rescale`` barostat is this scheme (its ``isotropic``, ``semiisotropic`` and, without the
+off-diagonal terms, ``anisotropic`` coupling).
 """
 
 from __future__ import annotations
@@ -35,40 +41,64 @@ DEFAULT_BAROSTAT_TAU = 100.0
 #: 10–50 times larger (water 0.45), where the volume then relaxes that many times slower than τ_p
 DEFAULT_COMPRESSIBILITY = 0.01
 
+#: the groups of Cartesian axes (0 x, 1 y, 2 z) whose lengths scale together, per coupling
+COUPLINGS = {"isotropic": ((0, 1, 2),), "semiisotropic": ((0, 1), (2,)), "anisotropic": ((0,), (1,), (2,))}
+
 
 class CellRescaling:
     """Stochastic cell rescaling of every replica to ``pressure`` (GPa), applied by the Langevin integrator
     between its two position half-steps (:class:`~.integrators.Langevin`).
 
-    The pressure is read from the state's stress (eV/Å³, from the last force call) and its kinetic energy.
-    ``generator`` draws the noise (the integrator's, so a seed fixes the run).
+    ``coupling``: which axes scale together (:data:`COUPLINGS`); other than ``isotropic`` the cells must have
+    their vectors along x, y and z (:func:`check_structures`). The pressure is read from the state's stress
+    (eV/Å³, from the last force call) and its velocities. ``generator`` draws the noise (the integrator's, so a
+    seed fixes the run).
     """
 
     def __init__(self, pressure: float, *, tau: float = DEFAULT_BAROSTAT_TAU,
-                 compressibility: float = DEFAULT_COMPRESSIBILITY, generator: torch.Generator | None = None):
+                 compressibility: float = DEFAULT_COMPRESSIBILITY, coupling: str = "isotropic",
+                 generator: torch.Generator | None = None):
         if not tau > 0:
             raise ValueError(f"the barostat's tau must be positive, got {tau} fs")
         if not compressibility > 0:
             raise ValueError(f"the compressibility must be positive, got {compressibility} 1/GPa")
+        if coupling not in COUPLINGS:
+            raise ValueError(f"the coupling must be one of {', '.join(COUPLINGS)}, got {coupling!r}")
         self.pressure_gpa = float(pressure)
         self.pressure = float(pressure) / GPA_PER_EV_A3  # eV/Å³
         self.tau = float(tau) * units.fs  # ASE time
         self.compressibility = float(compressibility) * GPA_PER_EV_A3  # Å³/eV
+        self.coupling = coupling
         self.generator = generator if generator is not None else torch.Generator().manual_seed(0)
 
     def rescale(self, state, dt: float) -> None:
-        """Advance every replica's log-volume by ``dt`` (ASE time) and scale its cell, positions and velocities
+        """Advance every replica's log-lengths by ``dt`` (ASE time) and scale its cell, positions and velocities
         (in place). ``state`` is an :class:`~.integrators.MDState` with ``cell`` and ``stress``."""
+        groups = COUPLINGS[self.coupling]
         volume = state.volume()
-        pressure = instantaneous_pressure(state)
+        diagonal = pressure_diagonal(state)
         rate = self.compressibility / self.tau
-        noise = torch.randn(volume.shape, generator=self.generator, dtype=volume.dtype, device=volume.device)
-        step = rate * (pressure - self.pressure) * dt + torch.sqrt(2.0 * state.kT * rate * dt / volume) * noise
-        scale = torch.exp(step / 3.0)
-        state.cell = state.cell * scale[:, None, None]
-        per_atom = scale[state.structure_index][:, None]
+        shape = volume.shape if len(groups) == 1 else (*volume.shape, len(groups))  # isotropic: one draw each
+        noise = torch.randn(shape, generator=self.generator, dtype=volume.dtype, device=volume.device)
+        noise = noise.reshape(len(volume), len(groups))
+        width = torch.sqrt(2.0 * state.kT * rate * dt / volume)[:, None]
+        scale = torch.ones_like(diagonal)
+        for g, axes in enumerate(groups):
+            drive = diagonal[:, list(axes)].mean(-1) - self.pressure
+            step = rate * drive * dt + width[:, 0] * noise[:, g]
+            scale[:, list(axes)] = torch.exp(step / len(axes))[:, None]
+        state.cell = state.cell * scale[:, None, :]  # every cell vector's component along each axis
+        per_atom = scale[state.structure_index]
         state.positions.mul_(per_atom)
         state.velocities.div_(per_atom)
+
+
+def pressure_diagonal(state) -> torch.Tensor:
+    """(n_structures, 3) diagonal of the instantaneous pressure tensor, eV/Å³: Σ m v²_α / V from the velocities,
+    minus the model's stress σ_αα (ASE's sign: a positive stress pulls the cell in)."""
+    kinetic = torch.zeros(state.n_structures, 3, dtype=state.velocities.dtype, device=state.velocities.device)
+    kinetic.index_add_(0, state.structure_index, state.masses * state.velocities**2)
+    return kinetic / state.volume()[:, None] - state.stress.diagonal(dim1=1, dim2=2)
 
 
 def instantaneous_pressure(state) -> torch.Tensor:
@@ -78,7 +108,27 @@ def instantaneous_pressure(state) -> torch.Tensor:
     return 2.0 * state.kinetic_energy() / (3.0 * state.volume()) - trace / 3.0
 
 
-def check_barostat_settings(pressure: float | None, tau: float, compressibility: float) -> None:
+def check_structures(structures, name: str, coupling: str = "isotropic") -> None:
+    """One-line error (naming ``name``, the file) unless every structure (ASE Atoms) is periodic in all three
+    directions with a cell, and, for a coupling other than isotropic (which scales the axes apart), has its cell
+    vectors along x, y and z."""
+    import numpy as np
+
+    from ..errors import BoltzmatchError
+
+    for index, atoms in enumerate(structures):
+        if not atoms.pbc.all() or atoms.cell.volume <= 0:
+            raise BoltzmatchError(f"{name}: --pressure needs structures periodic in all three directions with a "
+                                  f"cell; {atoms.get_chemical_formula()} (pbc {atoms.pbc.tolist()}) is not")
+        cell = np.asarray(atoms.cell, dtype=float)
+        if coupling != "isotropic" and np.abs(cell - np.diag(np.diag(cell))).max() > 1e-8 * np.abs(cell).max():
+            raise BoltzmatchError(f"{name}: frame {index}: --pressure-coupling {coupling} needs a cell with its "
+                                  f"vectors along x, y and z (orthorhombic: ase.build's orthorhombic=True), got "
+                                  f"{np.round(cell, 4).tolist()}")
+
+
+def check_barostat_settings(pressure: float | None, tau: float, compressibility: float,
+                            coupling: str = "isotropic") -> None:
     """Refuse settings no barostat can use (one line each)."""
     from ..errors import BoltzmatchError
 
@@ -88,3 +138,5 @@ def check_barostat_settings(pressure: float | None, tau: float, compressibility:
         raise BoltzmatchError(f"--barostat-tau must be positive, got {tau} fs")
     if not compressibility > 0:
         raise BoltzmatchError(f"--compressibility must be positive, got {compressibility} 1/GPa")
+    if coupling not in COUPLINGS:
+        raise BoltzmatchError(f"--pressure-coupling must be one of {', '.join(COUPLINGS)}, got {coupling!r}")

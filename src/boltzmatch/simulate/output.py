@@ -18,8 +18,9 @@ from ase.data import chemical_symbols
 TRAJECTORY_FORMATS = ("extxyz", "traj")
 THERMO_COLUMNS = ("step", "time_ps", "replica", "temperature_K", "potential_eV", "kinetic_eV", "total_eV",
                   "conserved_eV")
-#: the columns a run under a barostat adds: the cell's volume and the instantaneous pressure
-BAROSTAT_COLUMNS = ("volume_A3", "pressure_GPa")
+#: the columns a run under a barostat adds: the cell's volume, the instantaneous pressure and the lengths of the
+#: three cell vectors (runs from before the lengths were written resume with the first two)
+BAROSTAT_COLUMNS = ("volume_A3", "pressure_GPa", "a_A", "b_A", "c_A")
 
 
 def format_extxyz_frame(numbers: np.ndarray, positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray,
@@ -110,24 +111,27 @@ class TrajectoryWriters:
 
 class ThermoLog:
     """``thermo.csv``: one line per replica and recorded step (time ps, temperature K, energies eV; with
-    ``barostat``, volume Å³ and pressure GPa)."""
+    ``barostat``, volume Å³, pressure GPa and cell lengths Å). Resumed (``offset``), it writes the columns of the
+    file's own header."""
 
     def __init__(self, path: Path, offset: int | None = None, barostat: bool = False):
         self.path = Path(path)
-        self.barostat = barostat
+        self.extra = len(BAROSTAT_COLUMNS) if barostat else 0
         if offset is None:
             self._handle = open(self.path, "w")
             self._handle.write(",".join(THERMO_COLUMNS + (BAROSTAT_COLUMNS if barostat else ())) + "\n")
             self._handle.flush()
         else:
             _truncate(self.path, offset)
+            with open(self.path) as handle:
+                self.extra = len(handle.readline().strip().split(",")) - len(THERMO_COLUMNS)
             self._handle = open(self.path, "a")
 
     def write(self, rows: Sequence[Sequence]) -> None:
         """One line per row: the values of :data:`THERMO_COLUMNS` (and :data:`BAROSTAT_COLUMNS`), in order."""
         self._handle.write("".join(
             f"{s},{t:.6f},{r},{temp:.3f},{pot:.8f},{kin:.8f},{tot:.8f},{cons:.8f}"
-            + ("".join(f",{x:.6f}" for x in rest) if self.barostat else "") + "\n"
+            + "".join(f",{x:.6f}" for x in rest[:self.extra]) + "\n"
             for s, t, r, temp, pot, kin, tot, cons, *rest in rows))
         self._handle.flush()
 

@@ -30,7 +30,13 @@ from ..utils.atomic import atomic_write_text, save_torch
 from ..utils.device import device_name, resolve_device
 from ..utils.progress import progress_bar
 from ..utils.stopping import DeferredStop
-from .barostat import DEFAULT_BAROSTAT_TAU, DEFAULT_COMPRESSIBILITY, CellRescaling, instantaneous_pressure
+from .barostat import (
+    DEFAULT_BAROSTAT_TAU,
+    DEFAULT_COMPRESSIBILITY,
+    CellRescaling,
+    check_structures,
+    instantaneous_pressure,
+)
 from .forces import NEIGHBOR_SKIN, ModelForces
 from .graphs import DEFAULT_PERSIST_FS
 from .integrators import MDState, make_integrator, maxwell_boltzmann, remove_drift, update_forces
@@ -79,7 +85,7 @@ def simulate(
     rdf_window: float = DEFAULT_RDF_WINDOW_FS,
     max_rdf_deviation: float = DEFAULT_MAX_RDF_DEVIATION,
     pressure: float | None = None, barostat_tau: float = DEFAULT_BAROSTAT_TAU,
-    compressibility: float = DEFAULT_COMPRESSIBILITY,
+    compressibility: float = DEFAULT_COMPRESSIBILITY, pressure_coupling: str = "isotropic",
 ) -> dict:
     """Run ``replicas`` copies of MD with the model and return the summary (also ``out/summary.json``).
 
@@ -105,10 +111,11 @@ def simulate(
     max_temperature, skin
         Instantaneous temperature (K) that counts as a runaway (default 5 × ``temperature``); Å added to the
         cutoff for the candidate pairs reused between steps (:class:`ModelForces`; 0: every step).
-    pressure, barostat_tau, compressibility
-        NPT: the pressure (GPa) the cells are rescaled to, alike in every direction (stochastic cell rescaling,
-        :mod:`.barostat`; crystals and other 3-D periodic structures, with ``langevin``); the barostat's
-        relaxation time (fs) and the compressibility it assumes (1/GPa). None (default): NVT or NVE.
+    pressure, barostat_tau, compressibility, pressure_coupling
+        NPT: the pressure (GPa) the cells are rescaled to (stochastic cell rescaling, :mod:`.barostat`; crystals
+        and other 3-D periodic structures, with ``langevin``); the barostat's relaxation time (fs) and the
+        compressibility it assumes (1/GPa); which axes scale together: ``isotropic`` (default), ``semiisotropic``
+        (x with y, z alone) or ``anisotropic`` (each alone; cells with vectors along x, y, z). None: NVT or NVE.
     device, replicas
         ``auto`` (CUDA when present), ``cpu``, ``cuda[:N]``; ``replicas="auto"``: as many as the GPU's memory holds.
     exact_filters, compile_forces, cuda_graphs
@@ -120,7 +127,7 @@ def simulate(
     dict
         ``time_to_collapse_ps`` (per replica; the full length without collapse), ``median_time_to_collapse_ps``,
         ``mean_temperature`` (K, before collapse), the reasons, ``replica_steps_per_second``; under a barostat
-        also ``mean_volume_A3`` and ``mean_pressure_GPa``.
+        also ``mean_volume_A3``, ``mean_pressure_GPa`` and ``mean_cell_lengths_A`` (a, b, c).
     """
     out = Path(out)
     given = {key: value for key, value in locals().items() if key in SETTINGS_KEYS}
@@ -180,12 +187,10 @@ def _monitor(structures: list[Atoms], reference: list[Atoms], name: str, setting
 
 def _fit_to_structures(settings: dict, structures: list[Atoms], name: str) -> None:
     """The settings that depend on the starting structures: the criterion ``auto`` resolves to (with a warning
-    where the run is shorter than the rdf rule's window); a barostat needs cells periodic in every direction."""
+    where the run is shorter than the rdf rule's window); a barostat needs cells periodic in every direction
+    (along x, y and z where the axes scale apart)."""
     if settings["pressure"] is not None:
-        for atoms in structures:
-            if not atoms.pbc.all() or atoms.cell.volume <= 0:
-                raise BoltzmatchError(f"{name}: --pressure needs structures periodic in all three directions with "
-                                      f"a cell; {atoms.get_chemical_formula()} (pbc {atoms.pbc.tolist()}) is not")
+        check_structures(structures, name, settings["pressure_coupling"])
     settings["criterion"] = resolve_criterion(settings["criterion"], structures, name)
     if settings["criterion"] == "rdf" and settings["time"] * 1000.0 < settings["rdf_window"]:
         print(f"boltzmatch: warning: --time {settings['time']:g} ps is shorter than the h(r) window of the rdf "
@@ -212,7 +217,7 @@ class _Simulation:
         self.generator = torch.Generator(device=dev).manual_seed(settings["seed"])
         barostat = None if settings["pressure"] is None else CellRescaling(
             settings["pressure"], tau=settings["barostat_tau"], compressibility=settings["compressibility"],
-            generator=self.generator)
+            coupling=settings["pressure_coupling"], generator=self.generator)
         self.integ = make_integrator(settings["integrator"], settings["timestep"], friction=settings["friction"],
                                      tau=settings["tau"], generator=self.generator, barostat=barostat)
         self.numbers = torch.as_tensor(np.concatenate([a.numbers for a in structures]), dtype=torch.long, device=dev)
@@ -366,8 +371,9 @@ class _Simulation:
 def _check(time_ps, state, active, monitor, integ, forces, writers, book):
     """Record temperatures, stop failing replicas; returns the new active list and state."""
     temps = state.temperature().tolist()
-    volumes, pressures = ((state.volume().tolist(), (instantaneous_pressure(state) * GPA_PER_EV_A3).tolist())
-                          if state.cell is not None else (None, None))
+    volumes, pressures, lengths = ((state.volume().tolist(), (instantaneous_pressure(state) * GPA_PER_EV_A3).tolist(),
+                                    torch.linalg.vector_norm(state.cell, dim=-1).tolist())
+                                   if state.cell is not None else (None, None, None))
     for slot, r in enumerate(active):
         if np.isfinite(temps[slot]):
             book.temperature_sum[r] += temps[slot]
@@ -375,6 +381,8 @@ def _check(time_ps, state, active, monitor, integ, forces, writers, book):
             if volumes is not None:
                 book.volume_sum[r] += volumes[slot]
                 book.pressure_sum[r] += pressures[slot]
+                if book.lengths_sum is not None:
+                    book.lengths_sum[r] += lengths[slot]
     reasons = monitor.check(state, time_ps)
     if not any(reasons):
         return active, state
@@ -416,7 +424,8 @@ def _record(step: int, time_ps: float, state: MDState, active: list[int], integ,
     conserved = integ.conserved_energy(state) if hasattr(integ, "conserved_energy") else state.energy + kinetic
     values = [temperature, state.energy, kinetic, state.energy + kinetic, conserved]
     if state.cell is not None:
-        values += [state.volume(), instantaneous_pressure(state) * GPA_PER_EV_A3]
+        values += [state.volume(), instantaneous_pressure(state) * GPA_PER_EV_A3,
+                   *torch.linalg.vector_norm(state.cell, dim=-1).unbind(-1)]
     columns = [x.tolist() for x in values]
     thermo.write([(step, time_ps, r, *(c[slot] for c in columns)) for slot, r in enumerate(active)])
     if writers is not None:

@@ -9,10 +9,11 @@ from .stability import AUTO, CRITERIA
 
 SETTINGS_KEYS = ("temperature", "replicas", "time", "timestep", "integrator", "friction", "tau", "interval",
                  "check_interval", "seed", "format", "max_deviation", "max_temperature", "criterion", "persist",
-                 "rdf_window", "max_rdf_deviation", "pressure", "barostat_tau", "compressibility")
+                 "rdf_window", "max_rdf_deviation", "pressure", "barostat_tau", "compressibility", "pressure_coupling")
 #: what checkpoints written before a setting existed used
 LEGACY_SETTINGS = {"rdf_window": DEFAULT_RDF_WINDOW_FS, "max_rdf_deviation": DEFAULT_MAX_RDF_DEVIATION,
-                   "pressure": None, "barostat_tau": DEFAULT_BAROSTAT_TAU, "compressibility": DEFAULT_COMPRESSIBILITY}
+                   "pressure": None, "barostat_tau": DEFAULT_BAROSTAT_TAU, "compressibility": DEFAULT_COMPRESSIBILITY,
+                   "pressure_coupling": "isotropic"}
 _FLOATS = ("temperature", "time", "timestep", "friction", "tau", "max_deviation", "persist", "rdf_window",
            "max_rdf_deviation", "barostat_tau", "compressibility")
 _INTEGERS = ("replicas", "interval", "check_interval", "seed")
@@ -46,7 +47,8 @@ def validate(settings: dict) -> None:
     for key in ("replicas", "interval", "check_interval"):
         if settings[key] < 1:
             raise BoltzmatchError(f"--{key.replace('_', '-')} must be at least 1, got {settings[key]}")
-    check_barostat_settings(settings["pressure"], settings["barostat_tau"], settings["compressibility"])
+    check_barostat_settings(settings["pressure"], settings["barostat_tau"], settings["compressibility"],
+                            settings["pressure_coupling"])
     if settings["pressure"] is not None and settings["integrator"] != "langevin":
         raise BoltzmatchError(f"--pressure needs --integrator langevin (the barostat runs inside its step), "
                               f"got {settings['integrator']!r}")

@@ -12,8 +12,8 @@ from ..utils.table import format_table
 @dataclass
 class ReplicaBook:
     """Per-replica bookkeeping (numpy arrays over all replicas): collapse time (ps, nan while running),
-    reason, and the sums for the mean temperature (K) and, under a barostat, volume (Å³) and pressure (GPa),
-    all taken at the stability checks."""
+    reason, and the sums for the mean temperature (K) and, under a barostat, volume (Å³), pressure (GPa) and
+    cell lengths a, b, c (Å; (replicas, 3)), all taken at the stability checks."""
 
     collapse_time: np.ndarray  # ps, nan while running
     reason: list
@@ -21,18 +21,20 @@ class ReplicaBook:
     temperature_count: np.ndarray
     volume_sum: np.ndarray | None = None
     pressure_sum: np.ndarray | None = None
+    lengths_sum: np.ndarray | None = None  # None also in checkpoints from before it was kept
 
     @classmethod
     def empty(cls, replicas: int, barostat: bool = False) -> ReplicaBook:
         return cls(collapse_time=np.full(replicas, np.nan), reason=[None] * replicas,
                    temperature_sum=np.zeros(replicas), temperature_count=np.zeros(replicas),
                    volume_sum=np.zeros(replicas) if barostat else None,
-                   pressure_sum=np.zeros(replicas) if barostat else None)
+                   pressure_sum=np.zeros(replicas) if barostat else None,
+                   lengths_sum=np.zeros((replicas, 3)) if barostat else None)
 
     def state_dict(self) -> dict:
         return {"collapse_time": self.collapse_time, "reason": self.reason, "temperature_sum": self.temperature_sum,
                 "temperature_count": self.temperature_count, "volume_sum": self.volume_sum,
-                "pressure_sum": self.pressure_sum}
+                "pressure_sum": self.pressure_sum, "lengths_sum": self.lengths_sum}
 
     def means(self, sums: np.ndarray) -> list[float]:
         """Per replica, the mean of ``sums`` over its checks (nan before the first)."""
@@ -52,7 +54,9 @@ def summarize_simulation(book: ReplicaBook, settings: dict, model_name: str, n_s
         "pressure_GPa": settings["pressure"],
         "mean_volume_A3": float(book.volume_sum.sum() / count) if count else float("nan"),
         "mean_pressure_GPa": float(book.pressure_sum.sum() / count) if count else float("nan"),
-        "mean_volume_per_replica_A3": book.means(book.volume_sum)}
+        "mean_volume_per_replica_A3": book.means(book.volume_sum),
+        **({} if book.lengths_sum is None else {"mean_cell_lengths_A": [
+            float(x) for x in (book.lengths_sum.sum(0) / count if count else np.full(3, np.nan))]})}
     return {
         "model": model_name,
         "complete": bool(complete),
@@ -97,6 +101,8 @@ def format_simulation(summary: dict, title: str = "Simulation") -> str:
         ["mean temperature (K)", summary["mean_temperature"]],
         *([["pressure: set / mean (GPa)", f"{summary['pressure_GPa']:g} / {summary['mean_pressure_GPa']:.3f}"],
            ["mean volume (Å³)", summary["mean_volume_A3"]]] if "mean_volume_A3" in summary else []),
+        *([["mean cell lengths a, b, c (Å)", ", ".join(f"{x:.4f}" for x in summary["mean_cell_lengths_A"])]]
+          if "mean_cell_lengths_A" in summary else []),
         ["replica-steps per second", summary["replica_steps_per_second"]],
         ["share of a step outside the model", f"{100 * summary['timing']['outside_model_fraction']:.1f}%"
          if "timing" in summary else "–"],

@@ -64,8 +64,17 @@ def test_pairs_stop_covering_once_an_atom_moves_more_than_half_the_skin_or_the_c
     far = batch.positions.clone()
     far[3, 0] += 0.51 * SKIN
     assert not pairs.covers(batch.with_positions(far), CUTOFF)
-    strained = AtomsBatch(**{**batch.__dict__, "cell": batch.cell * 1.01})
-    assert not pairs.covers(strained, CUTOFF)
+    # a cell scaled along its axes is covered while every distance it shrinks stays within the skin's reach (a
+    # barostat's cells), whether or not the positions moved with it; a shear, or a compression beyond, is not
+    for factor, covered in ((1.01, True), ([1.0, 1.0, 0.97], True), (0.8, False), ([1.0, 0.8, 1.0], False)):
+        scaled = AtomsBatch(**{**batch.__dict__, "cell": batch.cell * torch.tensor(factor, dtype=torch.float64)})
+        assert pairs.covers(scaled, CUTOFF) is covered, factor
+        if covered:  # what the reused pairs give is what a search there gives
+            _assert_same_edges(neighbor_list(AtomsBatch(**{**scaled.__dict__, "pairs": pairs}), CUTOFF),
+                               neighbor_list(scaled, CUTOFF))
+    sheared = batch.cell.clone()
+    sheared[-1, 0, 1] += 0.05
+    assert not pairs.covers(AtomsBatch(**{**batch.__dict__, "cell": sheared}), CUTOFF)
     # stale pairs on a batch are ignored, not trusted: a fresh search finds the new neighbour
     far[3] = batch.positions[4] + torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64)
     stale = AtomsBatch(**{**batch.with_positions(far).__dict__, "pairs": find_pairs(batch, CUTOFF)})
@@ -83,7 +92,7 @@ def test_an_answer_is_remembered_only_for_the_same_unchanged_tensors():
     assert not pairs.covers(moved, CUTOFF)
     positions[3, 0] -= 0.51 * SKIN
     assert pairs.covers(moved, CUTOFF)
-    moved.cell.mul_(1.01)  # the periodic cell strained in place
+    moved.cell[-1, 0, 1] += 0.05  # the periodic cell sheared in place
     assert not pairs.covers(moved, CUTOFF)
 
 

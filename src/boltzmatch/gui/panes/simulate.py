@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from ... import simulate
 from ...analysis.plots import draw_survival
+from ...simulate.barostat import COUPLINGS
 from ...simulate.integrators import INTEGRATORS
 from ...simulate.output import read_replica
 from ...simulate.summary import format_simulation
@@ -90,10 +91,15 @@ class SimulatePane(Pane):
         self.pressure.setPlaceholderText("none: NVT")
         self.pressure.setToolTip("GPa: NPT, every replica's cell rescaled to hold this pressure (crystals, with "
                                  "langevin; simulate --pressure)")
+        self.coupling = QComboBox()
+        self.coupling.addItems(list(COUPLINGS))
+        self.coupling.setToolTip("which cell axes scale together under a pressure (simulate --pressure-coupling); "
+                                 "anisotropic lets a crystal's c/a move, and needs cells along x, y and z")
         form = QFormLayout()
         for label, widget in (("run", self.run_box), ("replicas", self.replicas), ("temperature", self.temperature),
                               ("time", self.time), ("timestep", self.timestep), ("integrator", self.integrator),
-                              ("pressure (GPa)", self.pressure), ("seed", self.seed)):
+                              ("pressure (GPa)", self.pressure), ("pressure coupling", self.coupling),
+                              ("seed", self.seed)):
             form.addRow(label, widget)
         self.go = QPushButton("Run MD")
         self.go.clicked.connect(self.start)
@@ -149,7 +155,8 @@ class SimulatePane(Pane):
         worker = self.run(simulate, run, data, out=str(self.out), replicas=self.replicas.value(),
                           temperature=self.temperature.value(), time=self.time.value(),
                           timestep=self.timestep.value(), integrator=self.integrator.currentText(),
-                          seed=self.seed.value(), pressure=pressure, progress=self.progress, name="simulate",
+                          seed=self.seed.value(), pressure=pressure,
+                          pressure_coupling=self.coupling.currentText(), progress=self.progress, name="simulate",
                           on_result=self.show_summary, **self.session.compute_options())
         worker.signals.progress.connect(self._progress)
         worker.signals.finished.connect(self._finished)
