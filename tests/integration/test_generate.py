@@ -143,10 +143,37 @@ def test_cell_scales_give_a_crystal_at_several_volumes(tmp_path):
 
 
 @pytest.mark.parametrize(("system", "scales", "message"), [
-    ("ethanol", [0.98, 1.0], "ethanol is not periodic in 3-D"),
+    ("ethanol", [0.98, 1.0], "--cell-scale needs a crystal; ethanol is not periodic in all three directions"),
     ("Cu-fcc-2x2x2", [1.0, -1.0], "--cell-scale takes positive factors"),
 ])
 def test_cell_scales_that_cannot_apply_are_refused_before_writing(tmp_path, system, scales, message):
     with pytest.raises(BoltzmatchError, match=message):
         generate(system, calculator="emt", time=0.01, out=tmp_path / "x.xyz", progress=False, cell_scales=scales)
     assert not list(tmp_path.iterdir())
+
+
+def test_a_pressure_gives_npt_frames_at_the_reference_methods_own_density(tmp_path):
+    """generate --pressure: ASE's LangevinBAOAB with a flexible cell, so the frames' cells move, and EMT Cu at 600 K
+    and 0 GPa settles near EMT's own thermal lattice constant (3.6347 Å, benchmarks/npt.py) from the 3.61 Å
+    built cell; each frame names its pressure. Seeds fix the file, one trajectory or several."""
+    out = tmp_path / "npt.xyz"
+    summary = generate("Cu-fcc-2x2x2", calculator="emt", temperature=600.0, time=1.0, timestep=2.0, interval=5,
+                       equilibration=500, out=out, progress=False, pressure=0.0)
+    frames = read_structures(out)
+    volumes = np.array([f.get_volume() for f in frames])
+    assert summary.frames == 100 and len(set(volumes.round(6))) == len(frames)
+    assert (volumes.mean() / 8) ** (1 / 3) == pytest.approx(3.6347, abs=0.01)
+    from ase.io import read
+
+    assert {f.info["pressure_GPa"] for f in read(out, index=":")} == {0.0}
+    again = tmp_path / "again.xyz"
+    generate("Cu-fcc-2x2x2", calculator="emt", temperature=600.0, time=0.1, timestep=2.0, interval=5,
+             equilibration=10, out=again, progress=False, pressure=0.0, trajectories=2)
+    first = read_structures(again)[0]
+    alone = tmp_path / "alone.xyz"
+    generate("Cu-fcc-2x2x2", calculator="emt", temperature=600.0, time=0.1, timestep=2.0, interval=5,
+             equilibration=10, out=alone, progress=False, pressure=0.0)
+    assert np.array_equal(first.cell[:], read_structures(alone)[0].cell[:])
+    with pytest.raises(BoltzmatchError, match="--pressure needs a crystal; ethanol is not periodic"):
+        generate("ethanol", calculator="emt", time=0.01, out=tmp_path / "x.xyz", progress=False, pressure=0.0)
+    assert not (tmp_path / "x.xyz").exists()

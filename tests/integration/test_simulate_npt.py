@@ -95,7 +95,9 @@ def test_npt_judges_collapse_in_the_present_cell(tmp_path, argon):
     assert not result["collapsed"] and result["frames"] == 21
 
 
-def test_cli_pressure_errors_are_one_line(tmp_path, argon):
+@pytest.fixture
+def argon_run(tmp_path, argon):
+    """A linear model of LJ argon trained on ``ar.xyz`` (four rattled copies of the crystal, one cell)."""
     run = tmp_path / "run"
     structures = [argon.copy() for _ in range(4)]
     for k, atoms in enumerate(structures):
@@ -103,11 +105,33 @@ def test_cli_pressure_errors_are_one_line(tmp_path, argon):
         atoms.calc = AseLennardJones(epsilon=0.0104, sigma=3.4, rc=8.5, smooth=False)
         atoms.get_forces()
     write(tmp_path / "ar.xyz", structures)
+    boltzmatch.train(tmp_path / "ar.xyz", out=run, model="linear", config={"n_rbf": 4, "cutoff": 5.0},
+                     solver="closed-form", objective="energy", progress=False)
+    return run, structures
+
+
+def test_the_cli_warns_of_a_reference_at_one_volume_and_draws_the_run(tmp_path, argon_run, capsys):
+    """NPT judged by h(r) against NVT frames (one volume) is warned of, naming generate --pressure; every simulate
+    command draws simulation.png (the barostat's panels too)."""
+    from boltzmatch.cli.main import main
+
+    run, _ = argon_run
+    for flags in ([], ["--pressure", "0"]):
+        out = tmp_path / f"md{len(flags)}"
+        assert main(["simulate", str(run), "--start", str(tmp_path / "ar.xyz"), *flags, "--temperature", "40",
+                     "--timestep", "5", "--replicas", "2", "--time", "0.2", "--criterion", "rdf",
+                     "--out", str(out)]) == 0
+        captured = capsys.readouterr()
+        assert f"plot: {out}/simulation.png" in captured.out and (out / "simulation.png").stat().st_size > 10_000
+        warned = "ar.xyz: the reference's Ar32 frames all have one volume" in captured.err
+        assert warned == bool(flags) and ("generate ... --pressure 0" in captured.err) == bool(flags)
+
+
+def test_cli_pressure_errors_are_one_line(tmp_path, argon_run):
+    run, structures = argon_run
     ethanol = molecule("CH3CH2OH")
     ethanol.info["energy"] = 0.0
     write(tmp_path / "ethanol.xyz", ethanol)
-    boltzmatch.train(tmp_path / "ar.xyz", out=run, model="linear", config={"n_rbf": 4, "cutoff": 5.0},
-                     solver="closed-form", objective="energy", progress=False)
     cases = {
         ("--start", str(tmp_path / "ethanol.xyz"), "--pressure", "0"):
             "--pressure needs structures periodic in all three directions",

@@ -6,7 +6,7 @@ import argparse
 
 from .common import DeprecatedAlias, add_cluster_options
 
-HELP = "make reference data: NVT Langevin MD with xtb, emt or openmm, frames with energy and forces"
+HELP = "make reference data: NVT (or NPT) Langevin MD with xtb, emt or openmm, frames with energy and forces"
 
 
 def add_parser(subparsers) -> None:
@@ -31,6 +31,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--cell-scale", type=_scales, metavar="S[,S...]",
                         help="scale a crystal's cell by each factor in turn, e.g. 0.98,1,1.02: data at several volumes "
                              "for the equation of state and stress (--trajectories runs at each)")
+    parser.add_argument("--pressure", type=float, metavar="GPA",
+                        help="NPT for a crystal, its cell free in volume and shape (ASE's LangevinBAOAB): the "
+                             "reference for simulate --pressure at this pressure (default: NVT)")
     add_cluster_options(parser, "the trajectories")
     parser.add_argument("--out", required=True, help="output extxyz file")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -55,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
             timestep=args.timestep,
             equilibration=args.equilibration, friction=args.friction, seed=args.seed,
             progress=not args.quiet, trajectories=args.trajectories, workers=args.workers, scheduler=args.scheduler,
-            cell_scales=args.cell_scale,
+            cell_scales=args.cell_scale, pressure=args.pressure,
         )
     except KeyboardInterrupt:
         if args.trajectories > 1 or (args.cell_scale and len(args.cell_scale) > 1):

@@ -6,7 +6,8 @@ import argparse
 
 from .common import add_criterion_options, add_data_options, add_device_options, data_kwargs
 
-HELP = "run batched MD with a trained model; replicas stop when they collapse; summary.json and trajectories"
+HELP = ("run batched MD with a trained model; replicas stop when they collapse; summary.json, trajectories and "
+        "simulation.png")
 
 
 def add_parser(subparsers) -> None:
@@ -32,7 +33,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--check-interval", type=int, default=10, help="steps between stability checks (default 10)")
     p.add_argument("--format", choices=TRAJECTORY_FORMATS, default="extxyz", help="trajectory files (default extxyz)")
     p.add_argument("--max-temperature", type=float, help="K; hotter replicas stop (default 5 × --temperature)")
-    p.add_argument("--no-trajectories", action="store_true", help="write thermo.csv and summary.json only")
+    p.add_argument("--no-trajectories", action="store_true",
+                   help="write thermo.csv, summary.json and simulation.png only")
     p.add_argument("--seed", type=int, default=0, help="starting frames, velocities and noise (default 0)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     p.add_argument("--exact-filters", action="store_true",
@@ -89,6 +91,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"interrupted: trajectories, thermo.csv and a partial summary.json are in {args.out}; "
               "--resume continues")
         return 130
+    from ..analysis.md_plots import simulation_plot
+
     print(format_simulation(summary, title=f"Simulation of {args.run_dir} ({args.out})"))
-    print(f"summary: {args.out}/summary.json")
+    print(f"summary: {args.out}/summary.json; plot: {simulation_plot(args.out)}")
     return 0

@@ -1,4 +1,4 @@
-"""Reference data from real calculators: NVT Langevin MD, every ``interval``-th frame written.
+"""Reference data from real calculators: NVT (or NPT) Langevin MD, every ``interval``-th frame written.
 
 Calculators: ``xtb`` (GFN2-xTB through tblite's ASE calculator), ``emt`` (ASE's EMT),
 ``openmm`` (an OpenMM force field, for ``alanine-dipeptide``). The MD is ASE's Langevin
@@ -52,8 +52,10 @@ def generate(
     workers: int = 1,
     scheduler: str | None = None,
     cell_scales: Sequence[float] | None = None,
+    pressure: float | None = None,
 ) -> GenerateSummary:
-    """Run NVT Langevin MD with a reference calculator and write frames with energy and forces.
+    """Run NVT (or, with ``pressure``, NPT) Langevin MD with a reference calculator and write frames with energy
+    and forces.
 
     Parameters
     ----------
@@ -87,6 +89,10 @@ def generate(
         ``trajectories`` runs at each, one scale after another in ``out`` (each frame's ``info["cell_scale"]``
         says which), seeds ``seed + k`` counting every run. Data at several volumes teach a model its equation of
         state and stress (docs/concepts.md); a structure that is not periodic in 3-D is refused.
+    pressure
+        GPa: NPT with a fully flexible cell (ASE's ``LangevinBAOAB``), so each frame has its own cell: the
+        reference for ``simulate --pressure`` at this pressure, whose h(r) and volume a model's NPT run should
+        match (:mod:`~boltzmatch.simulate.rdf_rule`). Crystals only; None (default): NVT at the built cell.
     workers, scheduler
         Run the trajectories as tasks on a local Dask cluster of ``workers`` processes, or on the running
         cluster at ``scheduler`` (``tcp://HOST:PORT``); see :mod:`~boltzmatch.data.trajectories`.
@@ -96,7 +102,8 @@ def generate(
                       temperature=temperature)
     md = MDSettings(system=system, calculator=calculator, temperature=float(temperature), steps=int(steps),
                     interval=int(interval), timestep=float(timestep), equilibration=int(equilibration),
-                    friction=float(friction), seed=int(seed))
+                    friction=float(friction), seed=int(seed),
+                    pressure=None if pressure is None else _check_pressure(pressure))
     scales = _check_cell_scales(cell_scales)
     if len(scales) == 1:
         md = replace(md, cell_scale=scales[0])
@@ -109,6 +116,14 @@ def generate(
     if scales != [1.0]:  # the summary table names the scales, one or several
         summary.cell_scales = scales
     return summary
+
+
+def _check_pressure(pressure: float) -> float:
+    """The pressure as a float (GPa); a one-line error for one that is not a finite number."""
+    value = float(pressure)
+    if not np.isfinite(value):
+        raise BoltzmatchError(f"--pressure must be a finite number of GPa, got {pressure}")
+    return value
 
 
 def _check_cell_scales(cell_scales: Sequence[float] | None) -> list[float]:

@@ -99,6 +99,8 @@ class MDSettings:
     #: the crystal's cell (and atoms) scaled by this factor in every direction before the MD: data at several
     #: volumes, which a model's equation of state and stress need (training on stress)
     cell_scale: float = 1.0
+    #: GPa: NPT, the crystal's cell free to change shape and volume at this pressure (ASE's LangevinBAOAB); None: NVT
+    pressure: float | None = None
 
 
 def reference_dynamics(md: MDSettings):
@@ -106,13 +108,14 @@ def reference_dynamics(md: MDSettings):
     system or calculator, or a cell scale for a structure that is not a crystal, fails here, before anything is
     written."""
     atoms = build_system(md.system)
+    for flag, used in (("--cell-scale", md.cell_scale != 1.0), ("--pressure", md.pressure is not None)):
+        if used and not atoms.pbc.all():
+            raise BoltzmatchError(f"{flag} needs a crystal; {md.system} is not periodic in all three directions")
     if md.cell_scale != 1.0:
-        if not atoms.pbc.all():
-            raise BoltzmatchError(f"--cell-scale scales a crystal's cell; {md.system} is not periodic in 3-D")
         atoms.set_cell(atoms.cell * md.cell_scale, scale_atoms=True)
     atoms.calc = make_calculator(md.calculator, md.system)
     return atoms, _thermostat(atoms, temperature=md.temperature, timestep=md.timestep, friction=md.friction,
-                              seed=md.seed)
+                              seed=md.seed, pressure=md.pressure)
 
 
 def run_reference_md(md: MDSettings, on_frame: Callable[[Atoms], None],
@@ -140,6 +143,8 @@ def run_reference_md(md: MDSettings, on_frame: Callable[[Atoms], None],
         frame.info["time_ps"] = (dyn.nsteps - md.equilibration) * md.timestep / 1000.0
         if md.cell_scale != 1.0:
             frame.info["cell_scale"] = md.cell_scale
+        if md.pressure is not None:
+            frame.info["pressure_GPa"] = md.pressure
         on_frame(frame)
 
     dyn.attach(record, interval=1)
@@ -165,9 +170,12 @@ def summarize(md: MDSettings, out: str | Path, temperatures: list[float], energi
     )
 
 
-def _thermostat(atoms: Atoms, *, temperature: float, timestep: float, friction: float, seed: int):
+def _thermostat(atoms: Atoms, *, temperature: float, timestep: float, friction: float, seed: int,
+                pressure: float | None = None):
     """ASE's Langevin at ``temperature`` (K), ``timestep`` (fs), ``friction`` (1/fs), velocities drawn with
-    ``seed``; a molecule keeps its centre of mass fixed and starts without rotation."""
+    ``seed``; a molecule keeps its centre of mass fixed and starts without rotation. With ``pressure`` (GPa, a
+    crystal): ASE's LangevinBAOAB, the same Langevin thermostat (τ_T = 1/friction) with a fully flexible cell
+    (Langevin-Hoover barostat, its default τ_P = 20 τ_T)."""
     from ase.constraints import FixCom
     from ase.md.langevin import Langevin
     from ase.md.velocitydistribution import Stationary, ZeroRotation, thermalize_momenta
@@ -180,5 +188,15 @@ def _thermostat(atoms: Atoms, *, temperature: float, timestep: float, friction: 
         # molecules (617 K instead of 500 K for ethanol); get_temperature() then counts 3N-3 dof.
         ZeroRotation(atoms)
         atoms.set_constraint(FixCom())
+    if pressure is not None:
+        import warnings
+
+        from ase.md.langevinbaoab import LangevinBAOAB
+
+        with warnings.catch_warnings():  # its note that the cell's mass comes from its heuristic for τ_P
+            warnings.simplefilter("ignore", UserWarning)
+            return LangevinBAOAB(atoms, timestep * units.fs, temperature_K=temperature,
+                                 externalstress=-pressure * units.GPa, T_tau=units.fs / friction,
+                                 P_tau=20 * units.fs / friction, rng=rng)
     return Langevin(atoms, timestep * units.fs, temperature_K=temperature, friction=friction / units.fs,
                     fixcm=False, rng=rng)

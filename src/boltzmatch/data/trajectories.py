@@ -69,6 +69,8 @@ def generate_trajectories(md: MDSettings, *, out: str | Path, trajectories: int,
     settings = {**asdict(md), "trajectories": trajectories}
     if settings["cell_scale"] == 1.0:  # the settings of runs from before cell scales: they resume as before
         del settings["cell_scale"]
+    if settings["pressure"] is None:  # nor a pressure
+        del settings["pressure"]
     if len(set(cell_scales)) > 1 or float(cell_scales[0]) != 1.0:
         settings["cell_scales"] = [float(scale) for scale in cell_scales]
     start = perf_counter()

@@ -34,6 +34,8 @@ def _clean(atoms: Atoms) -> Atoms:
         out.info["trajectory"] = int(atoms.info["trajectory"])
     if "cell_scale" in atoms.info:  # the factor generate --cell-scale scaled the crystal's cell by
         out.info["cell_scale"] = float(atoms.info["cell_scale"])
+    if "pressure_GPa" in atoms.info:  # the pressure of generate --pressure's NPT run
+        out.info["pressure_GPa"] = float(atoms.info["pressure_GPa"])
     return attach_labels(out, energy_of(atoms), forces_of(atoms), stress_of(atoms))
 
 

@@ -127,6 +127,24 @@ def check_structures(structures, name: str, coupling: str = "isotropic") -> None
                                   f"{np.round(cell, 4).tolist()}")
 
 
+def fixed_volume_reference(reference, name: str, pressure: float) -> list[str]:
+    """Warnings (one line each) for the compositions whose reference frames (ASE Atoms) all share one volume: NVT
+    data, whose h(r) is that of one density. Judged against it by the rdf rule, a run at ``pressure`` (GPa) whose
+    density differs can read as a collapse: EMT Cu at 600 K, 0 GPa, against NVT frames at its 0 K cell (+2 GPa)
+    reached 0.30 with a limit of 0.25, and 0.07–0.15 against ``generate --pressure 0`` frames."""
+    from ..data.geometry import group_by_composition
+
+    lines = []
+    for frames in group_by_composition(list(reference)).values():
+        volumes = [a.cell.volume for a in frames if a.pbc.all()]
+        if volumes and max(volumes) - min(volumes) <= 1e-9 * max(volumes):
+            lines.append(f"{name}: the reference's {frames[0].get_chemical_formula()} frames all have one volume "
+                         f"({volumes[0]:.1f} Å³, NVT data): h(r) at the density {pressure:g} GPa gives can read as a "
+                         f"collapse; make the reference at this pressure (boltzmatch generate ... --pressure "
+                         f"{pressure:g})")
+    return lines
+
+
 def check_barostat_settings(pressure: float | None, tau: float, compressibility: float,
                             coupling: str = "isotropic") -> None:
     """Refuse settings no barostat can use (one line each)."""

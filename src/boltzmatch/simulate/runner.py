@@ -35,6 +35,7 @@ from .barostat import (
     DEFAULT_COMPRESSIBILITY,
     CellRescaling,
     check_structures,
+    fixed_volume_reference,
     instantaneous_pressure,
 )
 from .forces import NEIGHBOR_SKIN, ModelForces
@@ -146,6 +147,8 @@ def simulate(
     structures = [start_frames[i].copy() for i in picks]
     _fit_to_structures(settings, structures, names["start"])
     monitor, names["reference_check"] = _monitor(structures, reference_frames, names["reference"], settings)
+    if settings["pressure"] is not None and settings["criterion"] == "rdf":
+        names["reference_check"] += fixed_volume_reference(reference_frames, names["reference"], settings["pressure"])
     if hasattr(model, "check_elements"):
         model.check_elements(torch.as_tensor(np.concatenate([a.numbers for a in structures])))
     run = _Simulation(model, structures, monitor, settings, out, dev, write_trajectories=write_trajectories,
@@ -157,7 +160,7 @@ def simulate(
 
 def _begin_or_resume(run: _Simulation, resume: bool, names: dict, picks: np.ndarray, *, progress: bool) -> None:
     """Continue from ``out/checkpoint.pt`` (``resume``), or begin and write ``simulation.json`` (what started the
-    run, with its settings) and, for the bond criterion, what it finds in the reference itself."""
+    run, with its settings) and, for the bond and rdf criteria, what they find in the reference itself."""
     out, settings = run.out, run.settings
     out.mkdir(parents=True, exist_ok=True)
     if resume and run.checkpoint_path.exists():
@@ -169,7 +172,7 @@ def _begin_or_resume(run: _Simulation, resume: bool, names: dict, picks: np.ndar
     atomic_write_text(out / "simulation.json", json.dumps(
         {"model": names["model"], "start": names["start"], "reference": names["reference"],
          "reference_check": names["reference_check"], "start_indices": picks.tolist(), **settings}, indent=2))
-    if progress and settings["criterion"] == "bond":
+    if progress and settings["criterion"] in ("bond", "rdf"):
         for line in names["reference_check"]:
             print(f"boltzmatch: warning: {line}", file=sys.stderr)
 
