@@ -139,9 +139,9 @@ def fixed_volume_reference(reference, name: str, pressure: float) -> list[str]:
         volumes = [a.cell.volume for a in frames if a.pbc.all()]
         if volumes and max(volumes) - min(volumes) <= 1e-9 * max(volumes):
             lines.append(f"{name}: the reference's {frames[0].get_chemical_formula()} frames all have one volume "
-                         f"({volumes[0]:.1f} Å³, NVT data): h(r) at the density {pressure:g} GPa gives can read as a "
-                         f"collapse; make the reference at this pressure (boltzmatch generate ... --pressure "
-                         f"{pressure:g})")
+                         f"({volumes[0]:.1f} Å³, NVT data): a run at {pressure:g} GPa that finds another density can "
+                         f"read as collapsed by h(r); make the reference at this pressure (boltzmatch generate ... "
+                         f"--pressure {pressure:g})")
     return lines
 
 

@@ -124,7 +124,9 @@ class ThermoLog:
         else:
             _truncate(self.path, offset)
             with open(self.path) as handle:
-                self.extra = len(handle.readline().strip().split(",")) - len(THERMO_COLUMNS)
+                header = handle.readline().strip()
+            if header:
+                self.extra = max(0, len(header.split(",")) - len(THERMO_COLUMNS))
             self._handle = open(self.path, "a")
 
     def write(self, rows: Sequence[Sequence]) -> None:
