@@ -207,7 +207,9 @@ def test_bad_inputs_are_one_line_errors_and_leave_no_folder(rough_schnet, ethano
                             "--huber-delta", "0.5"], "huber-delta must be positive (0: off) and only goes with "
                                                      "objective fisher, got 0.5 with energy-forces"),
                           ([str(rough_schnet), "--data", str(ethanol_xtb), "--energy-weight", "-1"],
-                           "energy-weight must be non-negative")):
+                           "energy-weight must be non-negative"),
+                          ([str(rough_schnet), "--data", str(ethanol_xtb), "--pressure", "0"],
+                           "--pressure needs structures periodic in all three directions")):
         assert main(["refine", *args, "--out", str(tmp_path / "r"), "--quiet"]) == 2
         err = capsys.readouterr().err
         assert message in err and len(err.strip().splitlines()) == 1
@@ -246,3 +248,27 @@ def test_label_free_settings_are_checked(rough_schnet, ethanol_xtb, tmp_path):
         boltzmatch.refine(rough_schnet, data=ethanol_xtb, out=tmp_path / "y", selection="none", cd_weight=-1,
                           **SETTINGS)
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+def test_a_crystal_refined_at_a_pressure_labels_frames_at_the_volumes_its_md_found(tmp_path):
+    """refine --pressure: each round's MD is NPT (simulate --pressure), so the frames it labels carry their own
+    cells, with the reference's stress, and the settings record the pressure (resumed only with it)."""
+    from boltzmatch.data import generate
+
+    data = tmp_path / "cu.xyz"
+    generate("Cu-fcc-2x2x2", calculator="emt", temperature=600.0, time=0.2, timestep=2.0, interval=2,
+             equilibration=50, out=data, progress=False, pressure=0.0)
+    model = tmp_path / "schnet"
+    boltzmatch.train(data, out=model, model="schnet", config={"n_features": 16, "n_interactions": 1}, epochs=2,
+                     progress=False)
+    options = dict(data=data, calculator="emt", rounds=1, replicas=2, time=0.2, timestep=2.0, label_budget=4,
+                   epochs=1, temperature=600.0, progress=False, pressure=0.0)
+    summary = boltzmatch.refine(model, out=tmp_path / "r", **options)
+    md = json.loads((tmp_path / "r" / "round_00" / "md" / "summary.json").read_text())
+    assert md["pressure_GPa"] == 0.0 and md["mean_volume_A3"] > 0 and len(summary["rows"]) == 2
+    labels = read(tmp_path / "r" / "round_00" / "labels.xyz", index=":")
+    assert len(labels) == 4 and len({round(a.get_volume(), 6) for a in labels}) == 4
+    assert all(a.get_stress().shape == (6,) for a in labels)
+    assert json.loads((tmp_path / "r" / "settings.json").read_text())["pressure"] == 0.0
+    with pytest.raises(BoltzmatchError, match="pressure"):
+        boltzmatch.refine(model, out=tmp_path / "r", **{**options, "pressure": 1.0})

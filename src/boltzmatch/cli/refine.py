@@ -45,6 +45,11 @@ def add_parser(subparsers) -> None:
                    help="eV/Å beyond which force residuals weigh linearly in the Fisher objective "
                         "(default 0.5 with --objective fisher; 0 turns it off)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--pressure", type=float, metavar="GPA",
+                   help="run the MD of crystals at this pressure (NPT, as simulate --pressure): the labelled frames "
+                        "carry the volumes the model finds (default: NVT)")
+    p.add_argument("--pressure-coupling", choices=["isotropic", "semiisotropic", "anisotropic"], default="isotropic",
+                   help="which cell axes scale together under --pressure (default isotropic), as in simulate")
     add_cluster_options(p, "labelling")
     add_device_options(p, cuda_graphs=True)
     p.add_argument("--out", required=True, help="the refine folder (round_NN/, refine.csv, refine.json, refine.png)")
@@ -61,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
                      lr=args.lr, batch_size=args.batch_size, max_minutes=args.max_minutes, test=args.test,
                      seed=args.seed, selection=args.selection, objective=args.objective,
                      energy_weight=args.energy_weight, huber_delta=args.huber_delta, cd_weight=args.cd_weight,
-                     progress=not args.quiet, workers=args.workers, scheduler=args.scheduler, **device_kwargs(args))
+                     progress=not args.quiet, workers=args.workers, scheduler=args.scheduler, pressure=args.pressure,
+                     pressure_coupling=args.pressure_coupling, **device_kwargs(args))
     print(format_refine_summary(summary))
     return 0

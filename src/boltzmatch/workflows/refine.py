@@ -81,6 +81,8 @@ class RefineSettings:
     huber_delta: float | None = None  # eV/Å as used (resolve_huber_delta); None: squared residuals
     device: str = "auto"  # where MD and fine-tuning compute (auto: CUDA when present)
     cuda_graphs: bool = False  # MD's force calls and the fine-tuning steps replayed as CUDA graphs (on CUDA)
+    pressure: float | None = None  # GPa: the MD at this pressure (NPT, crystals; simulate --pressure); None: NVT
+    pressure_coupling: str = "isotropic"  # which cell axes the barostat scales together (simulate's)
 
 
 SELECTIONS = ("failures", "uniform", "none")
@@ -90,7 +92,8 @@ REFINE_OBJECTIVES = ("fisher", "energy-forces", "fisher-cd")
 DEFAULT_HUBER_DELTA = 0.5
 #: what runs written before an option existed used (their settings.json lacks it)
 _LEGACY = {"selection": "failures", "objective": "fisher", "energy_weight": 0.0, "huber_delta": None,
-           "cd_weight": 1.0, "device": "auto", "cuda_graphs": False}
+           "cd_weight": 1.0, "device": "auto", "cuda_graphs": False, "pressure": None,
+           "pressure_coupling": "isotropic"}
 
 
 def _stored_settings(stored: dict) -> dict:
@@ -130,7 +133,8 @@ def refine(run_dir: str | Path, *, data: str | Path, out: str | Path, calculator
            selection: str = "uniform", objective: str | None = None, energy_weight: float = 0.0,
            huber_delta: float | None = None, cd_weight: float = 1.0, progress: bool = True,
            reference: str | None = None, workers: int = 1, scheduler: str | None = None,
-           device: str = "auto", cuda_graphs: bool = False) -> dict:
+           device: str = "auto", cuda_graphs: bool = False, pressure: float | None = None,
+           pressure_coupling: str = "isotropic") -> dict:
     """Refine the model of ``run_dir`` (a run or a model file) by ``rounds`` rounds; returns the summary.
 
     ``calculator`` labels the chosen frames (xtb, emt, openmm; ``reference`` is its old name, deprecated).
@@ -146,7 +150,9 @@ def refine(run_dir: str | Path, *, data: str | Path, out: str | Path, calculator
     ``workers``/``scheduler`` label on a local Dask cluster of that many processes or on a running one
     (:func:`~boltzmatch.data.labelling.label_frames`); the labels are the same whichever labels them.
     ``device`` is where MD and fine-tuning compute; ``cuda_graphs`` replays MD's force calls and the fine-tuning
-    steps as CUDA graphs there (docs/gpu.md).
+    steps as CUDA graphs there (docs/gpu.md). ``pressure`` (GPa) runs the MD of crystals at that pressure
+    (``simulate --pressure``, its axes scaled by ``pressure_coupling``): the frames it labels then carry the
+    volumes the model itself finds, and their stress.
     """
     if reference is not None:
         warnings.warn("refine(reference=...) is deprecated and goes in the next release; use calculator=...",
@@ -162,13 +168,20 @@ def refine(run_dir: str | Path, *, data: str | Path, out: str | Path, calculator
                               selection=selection, objective=objective, energy_weight=float(energy_weight),
                               huber_delta=resolve_huber_delta(objective, huber_delta), cd_weight=float(cd_weight),
                               device=str(resolve_device(device)) if device != "auto" else "auto",
-                              cuda_graphs=bool(cuda_graphs))
+                              cuda_graphs=bool(cuda_graphs), pressure=None if pressure is None else float(pressure),
+                              pressure_coupling=pressure_coupling)
     _validate(settings)
     from ..data import read_structures
     from ..runs.run_dir import read_config
 
     read_config(settings.run_dir)  # bad inputs fail here, before OUT exists
     train = read_structures(settings.data)
+    if settings.pressure is not None:
+        from ..simulate import barostat
+
+        barostat.check_barostat_settings(settings.pressure, barostat.DEFAULT_BAROSTAT_TAU,
+                                         barostat.DEFAULT_COMPRESSIBILITY, settings.pressure_coupling)
+        barostat.check_structures(train, settings.data, settings.pressure_coupling)  # before OUT exists
     out.mkdir(parents=True, exist_ok=True)
     stored = out / "settings.json"
     if stored.exists():
@@ -250,7 +263,8 @@ def _simulate(model, train: list[Atoms], md: Path, settings: RefineSettings, num
     return simulate(model, train, out=md, temperature=settings.temperature, replicas=settings.replicas,
                     time=settings.time, timestep=settings.timestep, seed=settings.seed + number, resume=resume,
                     interval=_interval(settings), progress=progress, device=settings.device,
-                    cuda_graphs=settings.cuda_graphs)
+                    cuda_graphs=settings.cuda_graphs, pressure=settings.pressure,
+                    pressure_coupling=settings.pressure_coupling)
 
 
 def _interval(settings: RefineSettings) -> int:
