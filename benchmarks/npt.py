@@ -17,10 +17,15 @@ started with c/a 1.58 at 40 K and 0 GPa: ``simulate --pressure-coupling anisotro
 ASE's ``LangevinBAOAB`` with a fully flexible cell (``hydrostatic=False``, 8 seeds); the isotropic coupling keeps the
 c/a it started with, the other two find the potential's.
 
+Part ``refine``: where a model's labels come from. EMT Ni at 800 K, a SchNet trained (40 epochs) on one NVT volume
+(the built 3.52 Å cell, 1 ps), with its stress labels (weight 10) or on a copy without them: two rounds of ``refine``
+(32 EMT labels a round, with stress, 20 epochs), its MD at fixed volume or at 0 GPa (``--pressure 0``), then each
+model's ⟨a⟩ in NPT at 0 GPa against EMT's.
+
 Part ``tau``: the barostat's relaxation time (``--barostat-tau``) on the Cu model trained with stress: the
 volume's spread must not depend on it, while its correlation time (the cost of a mean) does.
 
-Usage: python benchmarks/npt.py [--part lj metals shape tau] [--ps 10]
+Usage: python benchmarks/npt.py [--part lj metals shape refine tau] [--ps 10]
 Writes benchmarks/results/npt.{json,md}; a part run alone keeps the other parts' stored results.
 """
 
@@ -119,7 +124,7 @@ def mean_and_error(values: list[np.ndarray]) -> tuple[float, float]:
     return float(means.mean()), float(means.std(ddof=1) / np.sqrt(len(means)))
 
 
-PARTS = ("lj", "metals", "shape", "tau")
+PARTS = ("lj", "metals", "shape", "refine", "tau")
 HEADER = ["system", "model", "⟨a⟩ (Å) or c/a, ASE barostat", "simulate --pressure", "difference (%)"]
 
 
@@ -198,6 +203,52 @@ def shape_part(ps: float) -> dict:
     return part
 
 
+def refine_part(ps: float) -> dict:
+    """Models trained at one volume, refined by labels from their NVT or their NPT MD: ⟨a⟩ at 0 GPa against EMT's.
+    Two starts: trained with the stress labels (weight 10), and trained on a copy of the data without them."""
+    from boltzmatch.data import read_structures, write_structures
+
+    folder = CACHE / "npt_refine"
+    data = folder / "ni_nvt_1ps.xyz"
+    if not data.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        boltzmatch.generate("Ni-fcc-2x2x2", calculator="emt", temperature=800.0, time=1.0, interval=10,
+                            equilibration=200, out=data, progress=False)
+    bare = folder / "ni_nvt_1ps_no_stress.xyz"
+    if not bare.exists():
+        frames = read_structures(data)
+        for frame in frames:
+            frame.calc.results.pop("stress", None)
+        write_structures(bare, frames)
+    crystal = bulk("Ni", "fcc", cubic=True).repeat(2)
+    emt = json.loads((RESULTS / "npt.json").read_text())["metals"]["Ni"]
+    ref = (emt["emt_a_A"], emt["emt_error_A"])
+    part: dict = {"rows": [], "emt_a_A": ref[0]}
+    for start_name, train_data, weight, suffix in (("with stress labels", data, 10.0, ""),
+                                                   ("without stress labels", bare, 0.0, "_no_stress")):
+        start = folder / f"schnet_one_volume{suffix}"
+        if not (start / "summary.txt").exists():
+            boltzmatch.train(train_data, out=start, model="schnet", epochs=40, stress_weight=weight, seed=0,
+                             progress=False)
+        models = {f"trained at one volume {start_name}": start}
+        for label, pressure in (("refined by NVT MD", None), ("refined by --pressure 0 MD", 0.0)):
+            out = folder / (("refine_npt" if pressure is not None else "refine_nvt") + suffix)
+            began = time.perf_counter()
+            summary = boltzmatch.refine(start, data=train_data, out=out, calculator="emt", temperature=800.0,
+                                        rounds=2, replicas=8, time=2.0, timestep=2.0, label_budget=32, epochs=20,
+                                        seed=0, pressure=pressure, progress=False)
+            models[f"{start_name}, {label}"] = out / "round_01" / "model"
+            part[f"{start_name}, {label}"] = {"refine_seconds": time.perf_counter() - began, "rows": summary["rows"]}
+        for label, run in models.items():
+            ours, seconds = our_volumes(run, crystal, temperature=800.0, pressure=0.0, ps=ps, timestep=2.0,
+                                        compressibility=0.01, replicas=8)
+            a = lattice(ours)
+            part.setdefault(label, {}).update({"a_A": a[0], "error_A": a[1], "npt_seconds": seconds})
+            part["rows"].append(row("EMT Ni 800 K, 0 GPa", f"SchNet, {label}", ref, a))
+            print(part["rows"][-1], flush=True)
+    return part
+
+
 def tau_part(ps: float) -> dict:
     """The barostat's relaxation time on Cu: the volume's correlation time and spread against its mean."""
     crystal = bulk("Cu", "fcc", cubic=True).repeat(2)
@@ -225,7 +276,7 @@ def main() -> None:
     results = json.loads(stored.read_text()) if stored.exists() else {}
     results.pop("machine", None)
     for name, work in (("lj", lennard_jones_part), ("metals", metals_part), ("shape", shape_part),
-                       ("tau", tau_part)):
+                       ("refine", refine_part), ("tau", tau_part)):
         if name in args.part:
             results[name] = {"ps": args.ps, **work(args.ps)}
     rows = [r for name in PARTS if name in results for r in results[name]["rows"]]
