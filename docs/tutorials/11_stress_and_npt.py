@@ -40,7 +40,7 @@ def boltzmatch(command: str) -> None:
 # run at a volume between the training ones, and by their equation of state against EMT's.
 
 # %%
-boltzmatch("generate Cu-fcc-2x2x2 --calculator emt --temperature 600 --time 0.25 --equilibration 200 "
+boltzmatch("generate Cu-fcc-2x2x2 --calculator emt --temperature 600 --time 0.25 --interval 20 --equilibration 200 "
            "--cell-scale 0.98,1,1.02 --out cu-train.xyz --quiet")
 boltzmatch("generate Cu-fcc-2x2x2 --calculator emt --temperature 600 --time 0.25 --equilibration 200 "
            "--cell-scale 0.99 --seed 7 --out cu-test.xyz --quiet")
