@@ -13,8 +13,8 @@ kept and the others go on. Output in ``out``:
 from __future__ import annotations
 
 import json
-import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -154,11 +154,11 @@ def simulate(
     run = _Simulation(model, structures, monitor, settings, out, dev, write_trajectories=write_trajectories,
                       forces_options={"skin": skin, "exact_filters": exact_filters, "compile_forces": compile_forces,
                                       "cuda_graphs": cuda_graphs})
-    _begin_or_resume(run, resume, names, picks, progress=progress)
+    _begin_or_resume(run, resume, names, picks)
     return run.run(names["model"], progress=progress, checkpoint_seconds=checkpoint_seconds)
 
 
-def _begin_or_resume(run: _Simulation, resume: bool, names: dict, picks: np.ndarray, *, progress: bool) -> None:
+def _begin_or_resume(run: _Simulation, resume: bool, names: dict, picks: np.ndarray) -> None:
     """Continue from ``out/checkpoint.pt`` (``resume``), or begin and write ``simulation.json`` (what started the
     run, with its settings) and, for the bond and rdf criteria, what they find in the reference itself."""
     out, settings = run.out, run.settings
@@ -172,9 +172,9 @@ def _begin_or_resume(run: _Simulation, resume: bool, names: dict, picks: np.ndar
     atomic_write_text(out / "simulation.json", json.dumps(
         {"model": names["model"], "start": names["start"], "reference": names["reference"],
          "reference_check": names["reference_check"], "start_indices": picks.tolist(), **settings}, indent=2))
-    if progress and settings["criterion"] in ("bond", "rdf"):
+    if settings["criterion"] in ("bond", "rdf"):  # warnings, which --quiet (no progress bars) does not hide
         for line in names["reference_check"]:
-            print(f"boltzmatch: warning: {line}", file=sys.stderr)
+            warnings.warn(line, stacklevel=1)
 
 
 def _monitor(structures: list[Atoms], reference: list[Atoms], name: str, settings: dict
@@ -196,8 +196,8 @@ def _fit_to_structures(settings: dict, structures: list[Atoms], name: str) -> No
         check_structures(structures, name, settings["pressure_coupling"])
     settings["criterion"] = resolve_criterion(settings["criterion"], structures, name)
     if settings["criterion"] == "rdf" and settings["time"] * 1000.0 < settings["rdf_window"]:
-        print(f"boltzmatch: warning: --time {settings['time']:g} ps is shorter than the h(r) window of the rdf "
-              f"criterion ({settings['rdf_window']:g} fs): no replica can be judged collapsed", file=sys.stderr)
+        warnings.warn(f"--time {settings['time']:g} ps is shorter than the h(r) window of the rdf criterion "
+                      f"({settings['rdf_window']:g} fs): no replica can be judged collapsed", stacklevel=1)
 
 
 def _frames(source, default_name: str, data_options: dict | None) -> tuple[list[Atoms], str]:
