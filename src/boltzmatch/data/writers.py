@@ -74,7 +74,9 @@ class FrameWriter:
 
     Frames go to ``path + '.partial'`` and are flushed one by one; :meth:`close` renames the
     file to ``path``. Use as a context manager: the rename happens on normal exit, on
-    ``KeyboardInterrupt`` and on errors, so the frames written so far are never lost.
+    ``KeyboardInterrupt`` and on errors, so the frames written so far are never lost. A writer closed
+    before its first frame (stopped during equilibration) removes its file: no empty ``path`` is left for a
+    reader, or a script that checks whether ``path`` exists, to take for data.
     """
 
     def __init__(self, path: str | Path):
@@ -93,7 +95,10 @@ class FrameWriter:
     def close(self) -> Path:
         if not self._handle.closed:
             self._handle.close()
-            os.replace(self.partial, self.path)
+            if self.count:
+                os.replace(self.partial, self.path)
+            else:
+                self.partial.unlink()
         return self.path
 
     def __enter__(self) -> FrameWriter:
