@@ -9,6 +9,7 @@ import torch
 import boltzmatch
 from boltzmatch.cli.common import add_device_options, device_kwargs
 from boltzmatch.errors import BoltzmatchError
+from boltzmatch.models import build_model
 from boltzmatch.runs import run_dir as rd
 from boltzmatch.training.distributed import Distributed
 from boltzmatch.utils.device import autocast, check_precision, default_device, max_batch_from_memory, resolve_device
@@ -158,6 +159,22 @@ def test_replicas_auto_fills_the_gpu_by_the_measured_model(tmp_path, molecules):
     summary = boltzmatch.simulate(tmp_path / "run", data, out=tmp_path / "md", replicas="auto", device="cuda",
                                   time=0.005, progress=False, write_trajectories=False)
     assert summary["replicas"] > 32
+
+
+@pytest.mark.gpu
+def test_replicas_auto_under_a_barostat_counts_the_stress_graph(tmp_path):
+    """NPT evaluates the stress too (the strain's graph): the memory model measures that call, so it holds no more
+    replicas than one measured on forces alone."""
+    from ase.build import bulk
+
+    from boltzmatch.simulate.memory import measured_peaks
+
+    crystals = [bulk("Cu", "fcc", a=3.6, cubic=True).repeat(2)]
+    crystals[0].rattle(0.05, seed=0)
+    model = build_model({"name": "schnet", "cutoff": 4.0}).to("cuda")
+    forces = measured_peaks(model, crystals, torch.device("cuda"))
+    stress = measured_peaks(model, crystals, torch.device("cuda"), stress=True)
+    assert all(s >= f > 0 for (_, s), (_, f) in zip(stress, forces, strict=True))
 
 
 def test_checkpoint_state_moves_whole():

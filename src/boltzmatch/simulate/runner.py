@@ -140,7 +140,7 @@ def simulate(
     if not start_frames:
         raise BoltzmatchError(f"{names['start']}: no structures to start from")
     if replicas == "auto":  # as many as the GPU holds, by a memory model measured here (simulate/memory.py)
-        settings["replicas"] = auto_replicas(model, start_frames, dev)
+        settings["replicas"] = auto_replicas(model, start_frames, dev, stress=settings["pressure"] is not None)
     reference_frames, names["reference"] = ((start_frames, names["start"]) if reference is None else
                                             _frames(reference, "reference structures", data_options))
     picks = choose_starts(start_frames, settings["replicas"], settings["seed"])
