@@ -252,12 +252,20 @@ def test_label_free_settings_are_checked(rough_schnet, ethanol_xtb, tmp_path):
 
 def test_a_crystal_refined_at_a_pressure_labels_frames_at_the_volumes_its_md_found(tmp_path):
     """refine --pressure: each round's MD is NPT (simulate --pressure), so the frames it labels carry their own
-    cells, with the reference's stress, and the settings record the pressure (resumed only with it)."""
-    from boltzmatch.data import generate
+    cells, with the reference's stress, and the settings record the pressure (resumed only with it). Training data
+    without stress labels: the fine-tune still trains on the labels' stress (the union turned the term off)."""
+    import yaml
+
+    from boltzmatch.data import generate, read_structures, write_structures
+    from boltzmatch.training.settings import DEFAULT_STRESS_WEIGHT
 
     data = tmp_path / "cu.xyz"
     generate("Cu-fcc-2x2x2", calculator="emt", temperature=600.0, time=0.2, timestep=2.0, interval=2,
-             equilibration=50, out=data, progress=False, pressure=0.0)
+             equilibration=50, out=tmp_path / "labelled.xyz", progress=False, pressure=0.0)
+    frames = read_structures(tmp_path / "labelled.xyz")
+    for frame in frames:
+        frame.calc.results.pop("stress")
+    write_structures(data, frames)
     model = tmp_path / "schnet"
     boltzmatch.train(data, out=model, model="schnet", config={"n_features": 16, "n_interactions": 1}, epochs=2,
                      progress=False)
@@ -269,6 +277,8 @@ def test_a_crystal_refined_at_a_pressure_labels_frames_at_the_volumes_its_md_fou
     labels = read(tmp_path / "r" / "round_00" / "labels.xyz", index=":")
     assert len(labels) == 4 and len({round(a.get_volume(), 6) for a in labels}) == 4
     assert all(a.get_stress().shape == (6,) for a in labels)
+    fine_tuned = yaml.safe_load((tmp_path / "r" / "round_00" / "model" / "config.yaml").read_text())
+    assert fine_tuned["training"]["stress_weight"] == DEFAULT_STRESS_WEIGHT
     assert json.loads((tmp_path / "r" / "settings.json").read_text())["pressure"] == 0.0
     with pytest.raises(BoltzmatchError, match="pressure"):
         boltzmatch.refine(model, out=tmp_path / "r", **{**options, "pressure": 1.0})

@@ -217,7 +217,7 @@ def _errors(run_dirs, names, frames, packed: PackedStructures) -> tuple[dict[str
             diff = forces - full.forces.numpy()
             entry["force_mae_meV_A"] = 1000 * float(np.abs(diff).mean())
             entry["force_rmse_meV_A"] = 1000 * float(np.sqrt((diff**2).mean()))
-        if all(a.pbc.all() and stress_of(a) is not None for a in frames):  # crystals with stress labels
+        if any(a.pbc.all() and stress_of(a) is not None for a in frames):  # crystals with stress labels
             model = load(run_dir)
             entry["stress_mae_GPa"] = GPA_PER_EV_A3 * stress_errors(model, frames, model_dtype(model),
                                                                      torch.device("cpu"))[0]

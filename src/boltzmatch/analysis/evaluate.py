@@ -116,11 +116,12 @@ def evaluate(run_dir: str | Path, data: str | Path, *, out: str | Path | None = 
 
 def stress_errors(model, structures: list[Atoms], dtype: torch.dtype, dev: torch.device,
                   batch_size: int = 64) -> tuple[float, float] | None:
-    """MAE and RMSE (eV/Å³) of the model's stress against the stress labels, over the 6 Voigt components, where
-    every structure is a crystal (3-D periodic) with a stress label; else None."""
-    labels = [stress_of(a) for a in structures]
-    if not structures or any(s is None for s in labels) or not all(a.pbc.all() for a in structures):
+    """MAE and RMSE (eV/Å³) of the model's stress against the stress labels, over the 6 Voigt components of the
+    crystals (3-D periodic) that carry one; None where none does."""
+    structures = [a for a in structures if a.pbc.all() and stress_of(a) is not None]
+    if not structures:
         return None
+    labels = [stress_of(a) for a in structures]
     predicted = []
     for start in range(0, len(structures), batch_size):
         batch = AtomsBatch.from_atoms(structures[start:start + batch_size], dtype=dtype, device=dev)

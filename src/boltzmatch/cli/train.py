@@ -44,8 +44,8 @@ def add_parser(subparsers) -> None:
                    help="weight of the force MSE (eV²/Å²); default 100, or 0 with a score objective")
     p.add_argument("--stress-weight", type=float,
                    help="weight of the stress term of crystals, the virial-per-atom MSE (eV²/atom²; objectives "
-                        "energy, forces, energy-forces, fisher and fisher-cd); default 10 where every structure is "
-                        "a crystal with a stress label, else 0")
+                        "energy, forces, energy-forces, fisher and fisher-cd) over the structures that carry a "
+                        "stress; default 10 where some crystal carries one, else 0")
     p.add_argument("--epochs", type=int, default=100)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")

@@ -34,7 +34,8 @@ class AtomsBatch:
     energy : (n_structures,) float, eV, optional
     forces : (n_atoms, 3) float, eV/Å, optional
     stress : (n_structures, 6) float, eV/Å³, optional: the stress of crystals in ASE's Voigt order (xx, yy, zz,
-        yz, xz, xy) and sign; kept only where every structure has one
+        yz, xz, xy) and sign; kept where some structure has one, with NaN rows for those that have none
+        (:attr:`stress_labelled`)
     temperature : (n_structures,) float, K, optional: the thermostat temperature a frame was
         sampled at (score objectives weigh each frame by its own β)
     noise_level : (n_structures,) float, Å, optional: the noise σ a frame carries, read by
@@ -84,6 +85,11 @@ class AtomsBatch:
         return torch.zeros(self.n_structures, dtype=index.dtype, device=index.device).index_add_(
             0, index, torch.ones_like(index))
 
+    @property
+    def stress_labelled(self) -> torch.Tensor | None:
+        """(n_structures,) bool: the structures whose stress is a label (finite), or ``None`` without stress."""
+        return None if self.stress is None else torch.isfinite(self.stress).all(1)
+
     @classmethod
     def from_atoms(
         cls,
@@ -92,7 +98,8 @@ class AtomsBatch:
         dtype: torch.dtype = torch.float32,
         device: torch.device | str | None = None,
     ) -> AtomsBatch:
-        """Collate ``ase.Atoms`` (Å, eV, eV/Å); labels are kept only if every structure has them."""
+        """Collate ``ase.Atoms`` (Å, eV, eV/Å, eV/Å³); energy and forces are kept only if every structure has them,
+        a stress where some structure has one (NaN rows for the rest)."""
         if len(structures) == 0:
             raise ValueError("AtomsBatch needs at least one structure")
         counts = [len(a) for a in structures]
@@ -115,7 +122,8 @@ class AtomsBatch:
             pbc=torch.as_tensor(pbc, dtype=torch.bool, device=device),
             energy=None if any(e is None for e in energies) else torch.as_tensor(energies, **as_float),
             forces=None if any(f is None for f in forces) else torch.as_tensor(np.concatenate(forces), **as_float),
-            stress=None if any(v is None for v in stresses) else torch.as_tensor(np.stack(stresses), **as_float),
+            stress=None if all(v is None for v in stresses) else torch.as_tensor(
+                np.stack([np.full(6, np.nan) if v is None else v for v in stresses]), **as_float),
             temperature=None if any(t is None for t in temperatures) else torch.as_tensor(temperatures, **as_float),
             elements=tuple(int(z) for z in np.unique(numbers)),
             element_counts=tuple((int(z), int(c)) for z, c in zip(*np.unique(numbers, return_counts=True),
@@ -139,7 +147,7 @@ class AtomsBatch:
                     pbc=self.pbc[i].cpu().numpy(),
                     energy=None if self.energy is None else float(self.energy[i]),
                     forces=None if forces is None else forces[s],
-                    stress=None if stress is None else stress[i],
+                    stress=None if stress is None or not np.isfinite(stress[i]).all() else stress[i],
                 )
             )
             if self.temperature is not None:

@@ -103,5 +103,6 @@ def reference_stress(atoms: Atoms) -> np.ndarray | None:
 
 
 def has_stress(structures: Sequence[Atoms]) -> bool:
-    """True when every structure is a crystal (periodic in 3-D) that carries a stress."""
-    return len(structures) > 0 and all(a.pbc.all() and stress_of(a) is not None for a in structures)
+    """True when some structure is a crystal (periodic in 3-D) that carries a stress: training on stress then
+    reads the stress of those that carry one (the rest, molecules among them, add no stress term)."""
+    return any(a.pbc.all() and stress_of(a) is not None for a in structures)

@@ -46,8 +46,10 @@ def summarize(structures: Sequence[Atoms]) -> dict:
             "norm_mean": float(norms.mean()),
             "norm_max": float(norms.max()),
         }
-    if structures and all(stress_of(a) is not None for a in structures):
-        summary["labels"].append("stress")
+    n_stress = sum(stress_of(a) is not None for a in structures)
+    if n_stress:
+        share = "" if n_stress == len(structures) else f" ({n_stress} of {len(structures)})"
+        summary["labels"].append(f"stress{share}")
     return summary
 
 

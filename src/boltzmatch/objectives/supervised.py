@@ -30,10 +30,15 @@ DEFAULT_FORCE_WEIGHT = 100.0
 
 def virial_per_atom_errors(stress: torch.Tensor, batch: AtomsBatch) -> torch.Tensor:
     """(n_structures,) the mean over Voigt components of the squared error of the virial per atom (eV²/atom²) of
-    ``stress`` (n_structures, 3, 3) eV/Å³ against ``batch.stress`` (n_structures, 6) eV/Å³."""
+    ``stress`` (n_structures, 3, 3) eV/Å³ against ``batch.stress`` (n_structures, 6) eV/Å³; 0 for a structure
+    without a stress label (a NaN row, :attr:`~.AtomsBatch.stress_labelled`), which then adds nothing to the loss
+    or its gradient. Averaged by :func:`.base.structure_mean`, the term is the mean over all structures of each
+    one's stress loss (0 without a label), as MACE weighs a set where some configurations lack a stress."""
+    labelled = batch.stress_labelled
     volume_per_atom = torch.linalg.det(batch.cell).abs() / batch.atoms_per_structure.to(stress.dtype)
-    per_atom = (voigt(stress) - batch.stress) * volume_per_atom[:, None]
-    return (per_atom**2).mean(1)
+    target = torch.where(labelled[:, None], batch.stress, torch.zeros_like(batch.stress))  # no NaN reaches a gradient
+    per_atom = (voigt(stress) - target) * volume_per_atom[:, None]
+    return (per_atom**2).mean(1) * labelled.to(stress.dtype)
 
 
 def virial_per_atom_loss(stress: torch.Tensor, batch: AtomsBatch) -> torch.Tensor:

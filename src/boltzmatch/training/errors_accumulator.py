@@ -19,7 +19,7 @@ class ErrorAccumulator:
     objective's mean over its structures (``loss``), summed with the structures as weights: :meth:`mean_loss`.
     A padded batch (``batch.weight``, training/padding.py) counts its own structures and atoms alone; those
     counts are summed on the device with the errors (the host does not know them), and an unpadded batch's on
-    the host, as before.
+    the host, as before, but for its count of stress labels (which structures carry one is on the device).
     """
 
     FIELDS = ("n_structures", "e_abs", "e_sq", "e_abs_atom", "e_sq_atom", "n_components", "f_abs", "f_sq",
@@ -60,20 +60,29 @@ class ErrorAccumulator:
         else:
             terms.append(torch.zeros((), dtype=torch.float64, device=batch.positions.device))
         terms += self._stress_terms(batch, stress, None)
-        if stress is not None and batch.stress is not None:
-            self.sums["n_stress"] += batch.stress.numel()
         added = torch.stack(terms)
         self._pending = added if self._pending is None else self._pending + added
+        if stress is not None and batch.stress is not None:  # which structures carry a stress is on the device
+            zero = torch.zeros((), dtype=torch.float64, device=batch.positions.device)
+            counted = torch.stack([zero, zero, zero, self._stress_count(batch, None)])
+            self._counted = counted if self._counted is None else self._counted + counted
 
     @staticmethod
     def _stress_terms(batch: AtomsBatch, stress: torch.Tensor | None, weight: torch.Tensor | None) -> list:
         """The sums of absolute and squared stress errors (eV/Å³, Voigt components), weighted where given."""
         if stress is None or batch.stress is None:
             return [torch.zeros((), dtype=torch.float64, device=batch.positions.device)] * 2
-        diff = (voigt(stress.detach()) - batch.stress).double()
+        labelled = batch.stress_labelled
+        diff = torch.where(labelled[:, None], voigt(stress.detach()) - batch.stress, 0.0).double()
         if weight is not None:
             diff = diff * weight[:, None]
         return [diff.abs().sum(), (diff**2).sum()]
+
+    @staticmethod
+    def _stress_count(batch: AtomsBatch, weight: torch.Tensor | None) -> torch.Tensor:
+        """The number of stress components with a label (weighted where given): 6 per labelled structure."""
+        labelled = batch.stress_labelled.double()
+        return 6 * (labelled if weight is None else labelled * weight).sum()
 
     def _add_padded(self, batch: AtomsBatch, energy: torch.Tensor, forces: torch.Tensor | None,
                     loss: torch.Tensor | None, stress: torch.Tensor | None) -> None:
@@ -102,7 +111,7 @@ class ErrorAccumulator:
             terms.append(zero)
         terms += self._stress_terms(batch, stress, weight)
         if stress is not None and batch.stress is not None:
-            counts[3] = weight.sum() * batch.stress.shape[1]
+            counts[3] = self._stress_count(batch, weight)
         added, counted = torch.stack(terms), torch.stack(counts)
         self._pending = added if self._pending is None else self._pending + added
         self._counted = counted if self._counted is None else self._counted + counted

@@ -37,8 +37,8 @@ class TrainSettings:
     objective: str = "energy-forces"
     energy_weight: float = 1.0
     force_weight: float = 100.0
-    #: None: :data:`DEFAULT_STRESS_WEIGHT` where every structure is a crystal with a stress label and the objective
-    #: weighs stress (supervised, fisher, fisher-cd), else 0
+    #: None: :data:`DEFAULT_STRESS_WEIGHT` where some structure is a crystal with a stress label and the objective
+    #: weighs stress (supervised, fisher, fisher-cd), else 0; the term reads the structures that carry a stress
     stress_weight: float | None = None
     epochs: int = 100
     batch_size: int = 32

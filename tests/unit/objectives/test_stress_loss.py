@@ -178,3 +178,77 @@ def test_runs_from_before_training_on_stress_resume_without_the_term():
 
     assert TrainSettings.from_config({"data": "crystals.xyz", "objective": "energy-forces"}).stress_weight == 0.0
     assert TrainSettings.from_config({"data": "crystals.xyz", "stress_weight": 10.0}).stress_weight == 10.0
+
+
+def _mixed(model, shift=0.0):
+    """The two crystals of :func:`_crystals` (the first's xx stress off by ``shift`` eV/Å³), a copy of the second
+    without its stress label, and a labelled water molecule: a set where only some structures carry a stress."""
+    from ase.build import molecule
+
+    crystals = _crystals(model, shift=shift)
+    unlabelled = crystals[1].copy()
+    unlabelled.rattle(0.05, seed=7)
+    water = molecule("H2O")
+    water.cell = np.zeros((3, 3))
+    batch = AtomsBatch.from_atoms([unlabelled, water], dtype=torch.float64)
+    energy, forces, _ = energy_forces_and_stress(model, batch)
+    counts = np.cumsum([len(unlabelled)])
+    for atoms, e, f in zip((unlabelled, water), energy.tolist(), np.split(forces.detach().numpy(), counts),
+                           strict=True):
+        attach_labels(atoms, e + 0.3, f)  # energy and forces labels, no stress
+    return [*crystals, unlabelled, water]
+
+
+def test_structures_without_a_stress_add_nothing_to_the_term_or_its_gradient():
+    """A set where some structures carry a stress (refine --pressure's labels beside stress-free frames, crystals
+    beside molecules): NaN rows in the batch, a term that is the mean over all structures of each one's error (0
+    without a label), and gradients that are finite and are those of the labelled structures alone."""
+    model = _model()
+    structures = _mixed(model, shift=0.01)
+    batch = AtomsBatch.from_atoms(structures, dtype=torch.float64)
+    assert batch.stress_labelled.tolist() == [True, True, False, False]
+    assert torch.isnan(batch.stress[2:]).all()
+    stress_only = SupervisedLoss("energy-forces", 0.0, 0.0, stress_weight=1.0)
+    loss, metrics = stress_only(model, batch)
+    volume_per_atom = structures[0].get_volume() / len(structures[0])
+    expected = (0.01 * volume_per_atom) ** 2 / 6 / 4  # one component of one crystal, mean over all 4 structures
+    assert float(metrics["stress_loss"]) == pytest.approx(expected, rel=1e-9)
+    grads = torch.autograd.grad(loss, list(model.parameters()), allow_unused=True)
+    labelled = AtomsBatch.from_atoms(structures[:2], dtype=torch.float64)
+    reference = torch.autograd.grad(stress_only(model, labelled)[0], list(model.parameters()), allow_unused=True)
+    for g, r in zip(grads, reference, strict=True):
+        if r is None:
+            continue
+        assert torch.isfinite(g).all()
+        torch.testing.assert_close(g, r * 2 / 4, rtol=1e-9, atol=1e-14)  # 2 labelled of 4 structures
+
+
+def test_error_sums_count_the_structures_that_carry_a_stress(tmp_path):
+    from dataclasses import replace
+
+    model = _model()
+    structures = _mixed(model, shift=0.006)
+    batch = AtomsBatch.from_atoms(structures, dtype=torch.float64)
+    energy, forces, stress = energy_forces_and_stress(model, batch)
+    for weighted in (batch, replace(batch, weight=torch.ones(4, dtype=torch.float64))):
+        acc = ErrorAccumulator()
+        acc.add(weighted, energy, forces, None, stress)
+        result = acc.result()
+        assert result["stress_mae_GPa"] == pytest.approx(GPA_PER_EV_A3 * 0.006 / 12, rel=1e-6)  # 12 labelled values
+    back = batch.to_atoms()
+    assert [a.calc.results.get("stress") is not None for a in back] == [True, True, False, False]
+
+
+def test_a_set_with_some_stress_labels_trains_on_them_by_default(tmp_path):
+    from boltzmatch.data import write_structures
+    from boltzmatch.data.summary import format_summary, summarize
+    from boltzmatch.training.prepare import _objectives
+    from boltzmatch.training.settings import DEFAULT_STRESS_WEIGHT, TrainSettings
+
+    structures = _mixed(_model())
+    path = tmp_path / "mixed.xyz"
+    write_structures(path, structures)
+    settings = TrainSettings(data=str(path), objective="energy-forces")
+    _objectives(settings)
+    assert settings.stress_weight == DEFAULT_STRESS_WEIGHT
+    assert "stress (2 of 4)" in format_summary(summarize(structures))
