@@ -113,6 +113,13 @@ def test_training_on_crystals_fits_their_stress_by_default(copper_volumes, tmp_p
     assert rd.read_config(tmp_path / "without")["training"]["stress_weight"] == 0.0
     assert "train_stress_loss" in (tmp_path / "with" / "metrics.csv").read_text().splitlines()[0]
     assert "stress MAE (GPa)" in (tmp_path / "with" / "summary.txt").read_text()
+    n = len(read_structures(train_file))  # the table says the term is on, and over how many structures
+    assert (summary["stress_weight"], summary["n_stress"], summary["n_structures"]) == (DEFAULT_STRESS_WEIGHT, n, n)
+    lines = (tmp_path / "with" / "summary.txt").read_text().splitlines()
+    row = next(line for line in lines if line.startswith("stress weight (structures with a stress)"))
+    assert row.split()[-4:] == [f"{DEFAULT_STRESS_WEIGHT:g}", f"({n}", "of", f"{n})"]
+    assert not any(line.startswith("stress weight") for line in (tmp_path / "without" / "summary.txt")
+                   .read_text().splitlines())
     with_stress = evaluate(tmp_path / "with", held_out)["stress_mae"]
     without = evaluate(tmp_path / "without", held_out)["stress_mae"]
     assert with_stress < 0.7 * without

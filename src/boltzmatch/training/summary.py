@@ -31,6 +31,11 @@ def format_train_summary(summary: dict) -> str:
     rows = [["run directory", summary["run_dir"]], ["epochs (best)", f"{summary['epochs']} ({summary['best_epoch']})"],
             ["ended by", end_text(summary)],
             ["structures train / val / test", f"{summary['n_train']} / {summary['n_val']} / {summary['n_test']}"]]
+    if "objective" in summary:
+        rows.append(["objective", summary["objective"], ""])
+    if summary.get("stress_weight"):  # the stress term is on: its weight, and the structures it reads
+        rows.append(["stress weight (structures with a stress)",
+                     f"{summary['stress_weight']:g} ({summary['n_stress']} of {summary['n_structures']})", ""])
     if "device" in summary:
         rows.append(["device, precision", f"{summary['device']}, {summary.get('precision', 'float32')}"])
     for key, label in _ERRORS:

@@ -311,10 +311,15 @@ class EnergyStep(Step):
 
 
 def _base_summary(run: PreparedRun, out: Path) -> dict:
-    return {"run_dir": str(out), "n_train": len(run.split.train), "device": device_name(run.packed.device),
-            "precision": run.settings.precision,
-            "split": run.settings.split_file or run.settings.split_method, "one_molecule": run.one_molecule,
-            "n_val": len(run.split.val), "n_test": len(run.split.test)}
+    summary = {"run_dir": str(out), "n_train": len(run.split.train), "device": device_name(run.packed.device),
+               "precision": run.settings.precision, "objective": run.settings.objective_name,
+               "split": run.settings.split_file or run.settings.split_method, "one_molecule": run.one_molecule,
+               "n_val": len(run.split.val), "n_test": len(run.split.test)}
+    labelled = run.packed.full.stress_labelled
+    if run.settings.stress_weight and labelled is not None:  # the stress term, and how many structures it reads
+        summary.update(stress_weight=run.settings.stress_weight, n_stress=int(labelled.sum()),
+                       n_structures=run.packed.n_structures)
+    return summary
 
 
 def _add_errors(summary: dict, model: nn.Module, run: PreparedRun, batch_size: int) -> None:
