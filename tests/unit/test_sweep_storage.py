@@ -53,9 +53,13 @@ def test_a_taken_or_finished_trial_is_not_taken_again(tmp_path):
 
 def test_optunas_own_storage_shows_the_race_this_guards_against(tmp_path):
     """Without the guard the same stress takes trials twice; if a future Optuna fixes this, the guard
-    can go (this test then fails and says so)."""
+    can go (this test then fails and says so). Up to three tries, stopping at the first that shows it (each
+    takes about 11 s on 2 cores)."""
+    counts = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        counts = [max(_pops(optuna.storages.RDBStorage(f"sqlite:///{tmp_path / f's{k}.db'}")).values())
-                  for k in range(3)]
+        for k in range(3):
+            counts.append(max(_pops(optuna.storages.RDBStorage(f"sqlite:///{tmp_path / f's{k}.db'}")).values()))
+            if counts[-1] > 1:
+                break
     assert max(counts) > 1, "Optuna's RDBStorage no longer pops a queued trial twice: QueueSafeRDBStorage may go"
