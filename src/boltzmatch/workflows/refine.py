@@ -51,6 +51,7 @@ from ..data.labelling import label_frames, labelled_only
 from ..errors import BoltzmatchError
 from ..utils.atomic import atomic_write_text
 from ..utils.device import resolve_device
+from ..utils.warnings_once import each_warning_once
 from . import refine_select as select
 
 
@@ -199,6 +200,13 @@ def refine(run_dir: str | Path, *, data: str | Path, out: str | Path, calculator
     else:
         atomic_write_text(stored, json.dumps(asdict(settings), indent=2))
 
+    with each_warning_once():  # a round's checks (reference, device) would warn again every round
+        return _rounds(settings, out, train, workers, scheduler, progress)
+
+
+def _rounds(settings: RefineSettings, out: Path, train: list[Atoms], workers: int, scheduler: str | None,
+            progress: bool) -> dict:
+    """Every round from the first not yet finished (a finished stage is never redone), then the final MD."""
     rows = []
     current: Path | str = settings.run_dir
     for number in range(settings.rounds + 1):
