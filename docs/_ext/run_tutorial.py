@@ -3,6 +3,9 @@
 A tutorial is a plain Python script in jupytext's "percent" format: ``# %% [markdown]`` cells hold
 text as ``# ``-prefixed Markdown, ``# %%`` cells hold code. Cells run in order in one namespace, in
 the working directory given, as ``python SCRIPT`` would run them; a failing cell fails the run.
+A cell's output is what it printed and, in order among those lines, the warnings it raised (as
+``boltzmatch: warning: ...`` when the CLI formats them), so a page shows what a shell user would
+read; progress bars (stderr) are left out.
 
 Usage: python run_tutorial.py SCRIPT WORKDIR OUT.json
 OUT.json: {"cells": [{"kind": "markdown"|"code", "source": str, "output": str, "figures": [path, ...]}],
@@ -17,6 +20,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 
 
@@ -41,6 +45,11 @@ def pngs(root: Path) -> dict[str, float]:
     return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in root.rglob("*.png")}
 
 
+def show_in_output(message, category, filename, lineno, file=None, line=None) -> None:
+    """``warnings.showwarning`` that writes to the cell's output (stdout, redirected) instead of stderr."""
+    sys.stdout.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+
 def main() -> int:
     script, workdir, out = Path(sys.argv[1]).resolve(), Path(sys.argv[2]).resolve(), Path(sys.argv[3]).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -55,7 +64,10 @@ def main() -> int:
             continue
         before = pngs(workdir)
         buffer = io.StringIO()
-        with contextlib.redirect_stdout(buffer):
+        # a fresh catch_warnings per cell: what a cell warns is shown even where an earlier cell warned the same
+        # from the same line (a shell runs each command in a new process)
+        with contextlib.redirect_stdout(buffer), warnings.catch_warnings():
+            warnings.showwarning = show_in_output
             exec(compile(cell["source"], f"{script.name} (cell)", "exec"), namespace)  # noqa: S102
         cell["output"] = buffer.getvalue()
         sys.stdout.write(cell["output"])
