@@ -149,3 +149,21 @@ def test_a_collapsed_replica_opens_at_its_collapse_with_the_bond_that_changed(ma
     assert "broken:" in viewer.caption.text() or "new bonds" in viewer.caption.text()
     viewer.slider.setValue(0)  # the first frame is the start: nothing broken yet
     assert viewer.changes == ([], []) and "(collapse)" not in viewer.caption.text()
+
+
+def test_a_validation_file_chosen_in_the_train_pane_validates_the_run(make_window, ethanol_xtb, tmp_path):
+    """The Validation field is train --val-data: its frames validate, the data file keeps only its test share."""
+    from boltzmatch.data import read_structures, write_structures
+
+    validation = tmp_path / "validation.xyz"
+    write_structures(validation, read_structures(ethanol_xtb)[::6])
+    window = _open(make_window, ethanol_xtb)
+    steps.set_tiny_model(window)
+    pane = window.train
+    pane.validation.set_text(validation)
+    pane.epochs.setValue(1)
+    pane.batch_size.setValue(8)
+    pane.start()
+    steps.wait_for(pane.worker)
+    assert rd.read_config(pane.current)["training"]["val_data"] == str(validation)
+    assert f"validation {validation}" in (pane.current / rd.SUMMARY).read_text()

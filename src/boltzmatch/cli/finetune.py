@@ -28,6 +28,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--val-fraction", type=float, default=0.1)
     p.add_argument("--test-fraction", type=float, default=0.1)
+    p.add_argument("--val-data", metavar="FILE",
+                   help="structure file whose frames validate instead of a --val-fraction share of DATA (best "
+                        "model, learning-rate schedule, the closed form's ridge): a separately seeded "
+                        "trajectory keeps frames femtoseconds from training ones out of validation")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-minutes", type=float)
     p.add_argument("--out", required=True, help="the new run directory")
@@ -46,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
         sigma=args.sigma, n_probes=args.n_probes,
         antithetic=args.antithetic, huber_delta=args.huber_delta,
         probe=args.probe, freeze=args.freeze, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
-        val_fraction=args.val_fraction, test_fraction=args.test_fraction, seed=args.seed,
+        val_fraction=args.val_fraction, test_fraction=args.test_fraction, val_data=args.val_data,
+        seed=args.seed,
         max_minutes=args.max_minutes, progress=not args.quiet,
         data_options={k: v for k, v in data_kwargs(args).items() if v is not None},
         cd_options=cd_options(args), **device_kwargs(args),

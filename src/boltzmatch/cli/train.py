@@ -59,6 +59,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--test-fraction", type=float, default=0.1)
     p.add_argument("--split-method", choices=["random", "contiguous"], default="random")
     p.add_argument("--split-file", help="npz/json with train, val, test indices")
+    p.add_argument("--val-data", metavar="FILE",
+                   help="structure file whose frames validate instead of a --val-fraction share of DATA (best "
+                        "model, learning-rate schedule, the closed form's ridge): a separately seeded "
+                        "trajectory keeps frames femtoseconds from training ones out of validation")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-minutes", type=float, help="stop after the epoch that crosses this wall time")
     p.add_argument("--out", help="run directory to create")
@@ -106,7 +110,8 @@ def run(args: argparse.Namespace) -> int:
             batch_size=args.batch_size, lr=args.lr, schedule=args.schedule, patience=args.patience,
             ema_decay=args.ema_decay or None, clip=args.clip or None, val_fraction=args.val_fraction,
             test_fraction=args.test_fraction, split_method=args.split_method, split_file=args.split_file,
-            seed=args.seed, max_minutes=args.max_minutes, progress=not args.quiet, objective=args.objective,
+            val_data=args.val_data, seed=args.seed, max_minutes=args.max_minutes, progress=not args.quiet,
+            objective=args.objective,
             temperature=args.temperature, sigma=args.sigma, n_probes=args.n_probes, probe=args.probe,
             antithetic=args.antithetic, huber_delta=args.huber_delta,
             solver=args.solver, ridge=args.ridge,

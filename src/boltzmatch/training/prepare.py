@@ -6,11 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
 from ..data import Split, read_structures, split_indices
-from ..data.labels import has_stress
+from ..data.labels import energy_of, forces_of, has_stress
 from ..data.packed import PackedStructures
 from ..errors import BoltzmatchError
 from ..models.packed_pairs import PackedPairs
@@ -87,19 +88,14 @@ def prepare(settings: TrainSettings, model_config: dict | None, out: Path, resum
     objective, structures, validation_objective = _objectives(settings)
     elements = sorted({int(z) for a in structures for z in a.numbers})
     one_molecule = len({tuple(a.numbers) for a in structures}) == 1  # frames of one trajectory, typically
+    validation = _validation_frames(settings, objective, structures)
     if model_config is None:
         model_config = validate_config({"name": model_name or "schnet", "elements": elements})
     model_config.setdefault("dtype", "float32")
     model_config.setdefault("elements", elements)
     dtype = torch.float64 if model_config["dtype"] == "float64" else torch.float32
-    packed = PackedStructures(structures, dtype=dtype)
-    if settings.split_file:
-        split = Split.load(settings.split_file, n_structures=len(packed))
-    else:
-        split = split_indices(len(packed), val_fraction=settings.val_fraction, test_fraction=settings.test_fraction,
-                              seed=settings.seed, method=settings.split_method)
-    if len(split.val) == 0:
-        split = Split(train=split.train, val=split.train, test=split.test)
+    packed = PackedStructures(structures + validation, dtype=dtype)
+    split = _split(settings, len(structures), len(validation))
 
     torch.manual_seed(settings.seed)
     parent_dir = settings.parent if settings.parent and Path(settings.parent).is_dir() else None
@@ -128,6 +124,49 @@ def prepare(settings: TrainSettings, model_config: dict | None, out: Path, resum
         packed.to(dist.device)
     return PreparedRun(settings, dist, objective, validation_objective, packed, split, net, model_config,
                        normalization, prior_config, one_molecule)
+
+
+def _validation_frames(settings: TrainSettings, objective, structures: list) -> list:
+    """The frames of ``val_data``, read as the training data is. They must carry every label the training frames
+    carry (energy, forces, temperature: a batch keeps a label only where every frame has it) and hold no element
+    the training frames lack (its energy would come from nowhere); stress is optional, as in training."""
+    if not settings.val_data:
+        return []
+    require = tuple(name for name in objective.needs if name != "stress")
+    frames = read_structures(settings.val_data, require=require, **settings.data_options)
+    known = {int(z) for a in structures for z in a.numbers}
+    labels = {"energy": lambda a: energy_of(a) is not None, "forces": lambda a: forces_of(a) is not None,
+              "temperature": lambda a: "temperature" in a.info}
+    carried = [name for name, has in labels.items() if all(has(a) for a in structures)]
+    for index, atoms in enumerate(frames):
+        unknown = sorted({int(z) for z in atoms.numbers} - known)
+        if unknown:
+            from ase.data import chemical_symbols
+
+            raise BoltzmatchError(f"{settings.val_data}: structure {index} ({atoms.get_chemical_formula()}) holds "
+                                  f"{', '.join(chemical_symbols[z] for z in unknown)}, which no training structure "
+                                  "holds; expected validation frames of the trained elements")
+        for name in carried:
+            if not labels[name](atoms):
+                raise BoltzmatchError(f"{settings.val_data}: structure {index} has no {name}; the training "
+                                      f"structures carry one, so the validation structures must too")
+    return frames
+
+
+def _split(settings: TrainSettings, n_data: int, n_validation: int) -> Split:
+    """Indices into the training frames followed by the ``val_data`` frames: with ``val_data`` every frame of it
+    validates and the training data gives only its test share; else a split file's or the seeded split's. Without
+    any validation frame the training frames validate."""
+    if settings.split_file:
+        split = Split.load(settings.split_file, n_structures=n_data)
+    else:
+        split = split_indices(n_data, val_fraction=0.0 if n_validation else settings.val_fraction,
+                              test_fraction=settings.test_fraction, seed=settings.seed, method=settings.split_method)
+    if n_validation:
+        split = Split(train=split.train, val=np.arange(n_data, n_data + n_validation), test=split.test)
+    if len(split.val) == 0:
+        split = Split(train=split.train, val=split.train, test=split.test)
+    return split
 
 
 def _normalization(settings: TrainSettings, model_config: dict, out: Path, resume: bool, packed: PackedStructures,

@@ -51,6 +51,8 @@ class TrainSettings:
     test_fraction: float = 0.1
     split_method: str = "random"
     split_file: str | None = None
+    #: a structure file whose frames validate (best model, schedule, ridge) instead of a share of ``data``
+    val_data: str | None = None
     seed: int = 0
     max_minutes: float | None = None
     data_options: dict = field(default_factory=dict)
@@ -117,8 +119,14 @@ class TrainSettings:
                                   f"got objective {self.objective}")
         if self.stress_weight and self.solver == "closed-form":
             raise BoltzmatchError("stress-weight goes with the iterative solver; the closed form fits no stress")
+        if self.val_data is not None and self.split_file is not None:
+            raise BoltzmatchError("give val-data or split-file, not both: a split file names the validation frames "
+                                  "of the training data")
         if self.sigma is not None:
             self.sigma = list(self.sigma)
+        for key in ("data", "split_file", "val_data", "parent"):  # paths are stored as text
+            value = getattr(self, key)
+            setattr(self, key, None if value is None else str(value))
         self.precision = check_precision(self.precision)
         self.data_options = dict(self.data_options or {})
         self.cd_options = dict(self.cd_options or {})

@@ -9,10 +9,10 @@ _ERRORS = [("energy_mae_meV", "energy MAE (meV)"), ("energy_rmse_meV", "energy R
            ("force_rmse_meV_A", "force RMSE (meV/Å)"), ("stress_mae_GPa", "stress MAE (GPa)"),
            ("stress_rmse_GPa", "stress RMSE (GPa)")]
 _RANDOM_SPLIT_NOTE = (
-    "\nNote: a random split of one MD trajectory puts validation and test frames femtoseconds from "
-    "training frames, so these errors flatter (SchNet on xTB malonaldehyde: 86 meV/Å here, 311 on a "
-    "separately seeded trajectory). Measure generalisation with `boltzmatch evaluate RUN_DIR "
-    "OTHER_TRAJECTORY`, or train with --split-method contiguous.")
+    "\nNote: a random split of one MD trajectory puts {which} frames femtoseconds from training frames, so {these} "
+    "errors flatter (SchNet on xTB malonaldehyde: 86 meV/Å here, 311 on a separately seeded trajectory). Measure "
+    "generalisation with `boltzmatch evaluate RUN_DIR OTHER_TRAJECTORY`, validate on such a trajectory with "
+    "--val-data, or train with --split-method contiguous.")
 
 
 def end_text(summary: dict) -> str:
@@ -64,5 +64,7 @@ def format_train_summary(summary: dict) -> str:
     rows.insert(3, ["split", split, ""])
     table = format_table(rows, header=["", "validation", "test"], title="Training summary")
     if split == "random" and summary.get("one_molecule", True):
-        table += _RANDOM_SPLIT_NOTE
+        table += _RANDOM_SPLIT_NOTE.format(which="validation and test", these="these")
+    elif split.startswith("random, validation ") and summary.get("one_molecule", True) and summary.get("n_test"):
+        table += _RANDOM_SPLIT_NOTE.format(which="test", these="the test")
     return table

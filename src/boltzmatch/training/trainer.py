@@ -54,6 +54,7 @@ def train(
     test_fraction: float = 0.1,
     split_method: str = "random",
     split_file: str | None = None,
+    val_data: str | Path | None = None,
     seed: int = 0,
     max_minutes: float | None = None,
     temperature: float | None = None,
@@ -81,9 +82,14 @@ def train(
     ``objective``: the supervised losses ``energy`` (per-atom energy MSE), ``forces`` (force-component MSE,
     eV²/Å²), ``energy-forces`` (weighted sum; the default), a score objective or ``cd`` (below).
     ``stress_weight`` weighs the stress of crystals (the virial-per-atom MSE, eV²/atom²,
-    :mod:`~boltzmatch.objectives.supervised`); ``None``: :data:`~.settings.DEFAULT_STRESS_WEIGHT` where every
-    structure is a crystal with a stress label. ``lr`` is Adam's learning rate; ``clip`` the gradient-norm limit,
-    off by default (a limit of 10 slowed SchNet on ethanol: force MAE 421 vs 289 meV/Å after 30 epochs);
+    :mod:`~boltzmatch.objectives.supervised`); ``None``: :data:`~.settings.DEFAULT_STRESS_WEIGHT` where some
+    crystal carries a stress label (the term reads the structures that carry one).
+    Validation (the best model, the learning-rate schedule, the closed form's ridge): a ``val_fraction`` share of
+    ``data`` split by ``split_method`` (random with ``seed``, or contiguous blocks), the indices of ``split_file``,
+    or every frame of ``val_data`` (a structure file; ``data`` then gives only its ``test_fraction`` share), such
+    as a separately seeded trajectory, whose frames are not femtoseconds from training ones.
+    ``lr`` is Adam's learning rate; ``clip`` the gradient-norm limit, off by default (a limit of 10 slowed SchNet
+    on ethanol: force MAE 421 vs 289 meV/Å after 30 epochs);
     ``ema_decay`` the per-step decay of the weights' moving average that validation and the saved model use
     (``"auto"``: :func:`~.settings.auto_ema_decay`; ``None``: off).
     ``resume=True`` continues the run in ``out`` from its last checkpoint and reaches the same result as an
@@ -117,22 +123,24 @@ def train(
         return _resume(out, device, cuda_graphs, progress)
     names = {f.name for f in fields(TrainSettings)}
     settings = TrainSettings(**{k: v for k, v in arguments.items() if k in names})
-    settings.data = str(data)
-    settings.split_file = None if split_file is None else str(split_file)
-    settings.parent = None if parent is None else str(parent)
     settings.device = device or "auto"
     settings.check()
+    return run_training(settings, _model_config(model, config, parent), out, resume=False, progress=progress,
+                        model_name=model)
+
+
+def _model_config(model: str, config: dict | str | Path | None, parent: str | Path | None) -> dict | None:
+    """The model config of a new run: the parent's, a YAML file's, a dict's (checked), or None: ``model``'s defaults
+    with the data's elements (filled in by :func:`~.prepare.prepare`)."""
     if parent is not None:
-        model_config = dict(rd.read_config(parent)["model"])
-    elif isinstance(config, (str, Path)):
-        model_config = load_config(config)
-    elif isinstance(config, dict):
-        model_config = validate_config({"name": model, **config})
-    else:
-        if model not in MODELS:
-            raise BoltzmatchError(f"unknown model {model!r}; expected one of {', '.join(MODELS)}")
-        model_config = None
-    return run_training(settings, model_config, out, resume=False, progress=progress, model_name=model)
+        return dict(rd.read_config(parent)["model"])
+    if isinstance(config, (str, Path)):
+        return load_config(config)
+    if isinstance(config, dict):
+        return validate_config({"name": model, **config})
+    if model not in MODELS:
+        raise BoltzmatchError(f"unknown model {model!r}; expected one of {', '.join(MODELS)}")
+    return None
 
 
 def _resume(out: Path, device: str | None, cuda_graphs: bool, progress: bool) -> dict:
@@ -313,13 +321,21 @@ class EnergyStep(Step):
 def _base_summary(run: PreparedRun, out: Path) -> dict:
     summary = {"run_dir": str(out), "n_train": len(run.split.train), "device": device_name(run.packed.device),
                "precision": run.settings.precision, "objective": run.settings.objective_name,
-               "split": run.settings.split_file or run.settings.split_method, "one_molecule": run.one_molecule,
+               "split": _split_name(run.settings), "one_molecule": run.one_molecule,
                "n_val": len(run.split.val), "n_test": len(run.split.test)}
     labelled = run.packed.full.stress_labelled
-    if run.settings.stress_weight and labelled is not None:  # the stress term, and how many structures it reads
-        summary.update(stress_weight=run.settings.stress_weight, n_stress=int(labelled.sum()),
-                       n_structures=run.packed.n_structures)
+    if run.settings.stress_weight and labelled is not None:  # the stress term, and how many structures of the
+        n_data = run.packed.n_structures - (len(run.split.val) if run.settings.val_data else 0)  # data it reads
+        summary.update(stress_weight=run.settings.stress_weight, n_stress=int(labelled[:n_data].sum()),
+                       n_structures=n_data)
     return summary
+
+
+def _split_name(settings: TrainSettings) -> str:
+    """The split as the summary names it: the split file, or the method with the validation file if one."""
+    if settings.val_data:
+        return f"{settings.split_method}, validation {settings.val_data}"
+    return settings.split_file or settings.split_method
 
 
 def _add_errors(summary: dict, model: nn.Module, run: PreparedRun, batch_size: int) -> None:

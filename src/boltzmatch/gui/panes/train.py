@@ -28,7 +28,7 @@ from ...objectives import OBJECTIVES
 from ...objectives.registry import OBJECTIVE_DESCRIPTIONS
 from ...runs import run_dir as rd
 from ...training.summary import end_text
-from ..widgets import LivePlot, ProgressRow
+from ..widgets import LivePlot, PathField, ProgressRow
 from .base import Pane
 
 
@@ -83,6 +83,11 @@ class TrainPane(Pane):
         self.solver.addItems(["iterative", "closed-form"])
         self.solver.setToolTip("the linear model's fit: Adam epochs (iterative), or the exact least-squares "
                                "solution in one pass (closed-form; objectives energy, fisher and ism)")
+        self.validation = PathField(caption="Validation structures (labelled)")
+        self.validation.edit.setPlaceholderText("10 % of the data; or a file, e.g. a separately seeded trajectory")
+        self.validation.setToolTip("frames that choose the best model and drive the learning-rate schedule "
+                                   "(train --val-data); frames of the training trajectory sit femtoseconds from "
+                                   "training frames")
         self.epochs = QSpinBox(minimum=1, maximum=100_000, value=50)
         self.batch_size = QSpinBox(minimum=1, maximum=4096, value=16)
         self.lr = QLineEdit("1e-3")
@@ -97,7 +102,7 @@ class TrainPane(Pane):
                               ("energy weight", self.energy_weight), ("force weight", self.force_weight),
                               ("stress weight", self.stress_weight),
                               ("σ (dsm)", self.sigma), ("prior", self.prior), ("solver (linear)", self.solver),
-                              ("epochs", self.epochs),
+                              ("validation", self.validation), ("epochs", self.epochs),
                               ("batch size", self.batch_size),
                               ("learning rate", self.lr), ("seed", self.seed)):
             form.addRow(label, widget)
@@ -138,6 +143,8 @@ class TrainPane(Pane):
             raise BoltzmatchError(f"training settings: {exc}") from None
         if self.temperature.value() > 0:
             kwargs["temperature"] = self.temperature.value()
+        if self.validation.text():
+            kwargs["val_data"] = self.validation.text()
         kwargs.update(self.session.compute_options())  # Settings ▸ Compute device, CUDA graphs
         return kwargs
 
