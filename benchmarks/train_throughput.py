@@ -15,7 +15,7 @@ which follows SchNetPack's own recipe (ASE db, AtomsDataModule, ASENeighborList,
 AtomisticTask, Lightning Trainer).
 
 Usage: python benchmarks/train_throughput.py [--epochs 50] [--models schnet painn]
-       [--peer-models schnet] [--seeds 0 1] [--ema 0.995] [--num-workers 0]
+       [--peer-models schnet painn] [--seeds 0 1] [--ema 0.995] [--num-workers 0]
 Writes benchmarks/results/train_throughput.{json,md}.
 """
 
@@ -75,7 +75,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=50)
     parser.add_argument("--models", nargs="+", default=["schnet", "painn"], choices=["schnet", "painn"])
-    parser.add_argument("--peer-models", nargs="*", default=["schnet"], choices=["schnet", "painn"])
+    parser.add_argument("--peer-models", nargs="*", default=["schnet", "painn"], choices=["schnet", "painn"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--ema", type=float, default=0.995, help="EMA decay for both trainers; 0: off")
     parser.add_argument("--num-workers", type=int, default=0, help="SchNetPack's data-loader workers")

@@ -40,6 +40,9 @@ MODELS: dict[str, type[EnergyModel]] = {
 }
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 COMMON_KEYS = ("name", "dtype")
+#: constructor arguments whose default changed: every new config records its value (so that a later change of the
+#: default cannot alter a stored run), and a stored config without the key gets the value it was trained with
+RECORDED = {"painn": {"radial_basis": ("gaussian", "bessel")}}  # (new default, what runs before the key used)
 
 
 def allowed_keys(name: str) -> list[str]:
@@ -71,6 +74,8 @@ def validate_config(config: dict, source: str = "model config") -> dict:
         raise BoltzmatchError(f"{source}: key 'dtype' must be float32 or float64, got {dtype!r}")
     out = dict(config)
     out["dtype"] = dtype
+    for key, (default, _before) in RECORDED.get(name, {}).items():
+        out.setdefault(key, default)
     if "hidden" in out:
         out["hidden"] = list(out["hidden"])
     return out
@@ -89,6 +94,13 @@ def _type_problem(default, value) -> str | None:
         ok = isinstance(value, (tuple, list)) and all(isinstance(v, number) and not isinstance(v, bool) for v in value)
         return None if ok else "a list of numbers"
     return None
+
+
+def stored_config(config: dict) -> dict:
+    """A model config as a run directory stored it, with the values of :data:`RECORDED` keys it predates (a PaiNN
+    trained before ``radial_basis`` existed used Bessel functions)."""
+    before = {key: old for key, (_default, old) in RECORDED.get(config.get("name"), {}).items()}
+    return {**before, **config}
 
 
 def load_config(path: str | Path) -> dict:

@@ -17,7 +17,7 @@ from ..errors import BoltzmatchError
 from ..models.base import EnergyModel
 from ..models.external import adapter_class, read_model_file
 from ..models.prior import attach_prior
-from ..models.registry import build_model
+from ..models.registry import build_model, stored_config
 from ..utils.atomic import atomic_write_text, save_torch
 
 CONFIG = "config.yaml"
@@ -82,6 +82,8 @@ def read_config(run_dir: str | Path) -> dict:
     for key in ("model", "normalization"):
         if not isinstance(config, dict) or key not in config:
             raise BoltzmatchError(f"{path}: key {key!r} missing")
+    if isinstance(config["model"], dict):
+        config["model"] = stored_config(config["model"])
     return config
 
 

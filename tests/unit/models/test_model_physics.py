@@ -20,6 +20,8 @@ ELEMENTS = [1, 6, 8, 29]
 MODEL_CONFIGS = {
     "schnet": {"name": "schnet", "n_features": 16, "n_interactions": 2, "n_rbf": 8, "cutoff": 4.0},
     "painn": {"name": "painn", "n_features": 16, "n_interactions": 2, "n_rbf": 8, "cutoff": 4.0},
+    "painn-bessel": {"name": "painn", "n_features": 16, "n_interactions": 2, "n_rbf": 8, "cutoff": 4.0,
+                     "radial_basis": "bessel"},
     "mlp": {"name": "mlp", "elements": ELEMENTS, "hidden": [16, 16], "n_rbf": 6, "cutoff": 4.0, "angular": True},
     "linear": {"name": "linear", "elements": ELEMENTS, "n_rbf": 6, "cutoff": 4.0, "angular": True},
     # noise-conditional (diffusion) variants, evaluated at σ_min as MD uses them
