@@ -13,11 +13,24 @@ from .noise import NoiseEmbedding
 from .radial import BesselRBF, GaussianRBF, cosine_cutoff
 
 #: the radial bases of the filters: Gaussians as SchNet's (and SchNetPack's PaiNN configs), or the paper's
-#: sin(nπr/r_c)/r. Measured, force MAE on a held-out trajectory: xTB ethanol (benchmarks/train_throughput.py, 1,000
-#: frames, 50 epochs, seeds 0 / 1) Gaussians 18.3 / 20.5 meV/Å, Bessel 32.6 / 35.2, SchNetPack 2.1.1's PaiNN with
-#: Gaussians 20.2 / 18.6; toluene, never used in development (960 training frames, 40 epochs), Gaussians 23.8,
-#: Bessel 52.5
+#: sin(nπr/r_c)/r (Bessel). Which is better depends on what the model learns from; measured on held-out data, 50
+#: epochs on 1,000 xTB ethanol frames (benchmarks/train_throughput.py), 10 epochs on 2,000 QM9 molecules
+#: (benchmarks/qm9_u0.py):
+#:
+#: - energies and forces: ethanol force MAE Gaussians 18.3 / 20.5 meV/Å (seeds 0 / 1), Bessel 32.6 / 35.2
+#:   (SchNetPack 2.1.1's PaiNN with Gaussians 20.2 / 18.6); toluene, never used in development, 23.8 against 52.5
+#: - energies alone: QM9 U0 MAE Gaussians 157.9 / 156.0 meV, Bessel 122.8 / 115.7; ethanol energy MAE Gaussians
+#:   54.2 meV, Bessel 29.8
+#:
+#: so training picks the basis by objective (:func:`default_radial_basis`) where the config names none
 RADIAL_BASES = {"gaussian": GaussianRBF, "bessel": BesselRBF}
+
+
+def default_radial_basis(needs: tuple[str, ...] | list[str]) -> str:
+    """The basis a new PaiNN trains with when its config names none, from the labels its objective reads
+    (``needs``): ``bessel`` for energies alone, ``gaussian`` otherwise (forces, and score objectives, which learn
+    the score −β∇U as force matching does; those are not measured)."""
+    return "bessel" if "energy" in needs and "forces" not in needs else "gaussian"
 
 
 class PaiNNMessage(nn.Module):
@@ -71,7 +84,8 @@ class PaiNN(EnergyModel):
     n_rbf : radial basis size
     max_z : largest atomic number embedded
     noise_levels : [σ_min, σ_max] in Å makes the model noise-conditional (see :mod:`.noise`)
-    radial_basis : ``gaussian`` (the default: :data:`RADIAL_BASES` says why) or ``bessel``; runs written before
+    radial_basis : ``gaussian`` or ``bessel`` (:data:`RADIAL_BASES`); None: ``gaussian`` here, while training
+        fills the config's value by objective (:func:`default_radial_basis`) and records it. Runs written before
         the choice existed used ``bessel`` and load with it (:func:`~.registry.stored_config`)
     """
 
@@ -82,7 +96,8 @@ class PaiNN(EnergyModel):
 
     def __init__(
         self, cutoff: float = 5.0, n_interactions: int = 3, n_features: int = 64, n_rbf: int = 20, max_z: int = 100,
-        elements: list[int] | None = None, noise_levels: list[float] | None = None, radial_basis: str = "gaussian",
+        elements: list[int] | None = None, noise_levels: list[float] | None = None,
+        radial_basis: str | None = None,
     ):
         super().__init__(max_z=max_z)
         self.cutoff = float(cutoff)
@@ -91,6 +106,7 @@ class PaiNN(EnergyModel):
         self.embedding = nn.Embedding(max_z + 1, n_features)
         self.noise_levels = None if noise_levels is None else [float(v) for v in noise_levels]
         self.noise_embedding = None if noise_levels is None else NoiseEmbedding(n_features, noise_levels)
+        radial_basis = radial_basis or "gaussian"
         if radial_basis not in RADIAL_BASES:
             raise ValueError(f"radial_basis must be {' or '.join(RADIAL_BASES)}, got {radial_basis!r}")
         self.radial_basis = radial_basis

@@ -40,9 +40,9 @@ MODELS: dict[str, type[EnergyModel]] = {
 }
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 COMMON_KEYS = ("name", "dtype")
-#: constructor arguments whose default changed: every new config records its value (so that a later change of the
-#: default cannot alter a stored run), and a stored config without the key gets the value it was trained with
-RECORDED = {"painn": {"radial_basis": ("gaussian", "bessel")}}  # (new default, what runs before the key used)
+#: constructor arguments added after runs were stored: the value a stored config without the key was trained with
+#: (training records the value of every new run's config: training/prepare.py)
+BEFORE_THE_KEY = {"painn": {"radial_basis": "bessel"}}
 
 
 def allowed_keys(name: str) -> list[str]:
@@ -74,8 +74,6 @@ def validate_config(config: dict, source: str = "model config") -> dict:
         raise BoltzmatchError(f"{source}: key 'dtype' must be float32 or float64, got {dtype!r}")
     out = dict(config)
     out["dtype"] = dtype
-    for key, (default, _before) in RECORDED.get(name, {}).items():
-        out.setdefault(key, default)
     if "hidden" in out:
         out["hidden"] = list(out["hidden"])
     return out
@@ -97,10 +95,9 @@ def _type_problem(default, value) -> str | None:
 
 
 def stored_config(config: dict) -> dict:
-    """A model config as a run directory stored it, with the values of :data:`RECORDED` keys it predates (a PaiNN
-    trained before ``radial_basis`` existed used Bessel functions)."""
-    before = {key: old for key, (_default, old) in RECORDED.get(config.get("name"), {}).items()}
-    return {**before, **config}
+    """A model config as a run directory stored it, with the values of the :data:`BEFORE_THE_KEY` keys it predates
+    (a PaiNN trained before ``radial_basis`` existed used Bessel functions)."""
+    return {**BEFORE_THE_KEY.get(config.get("name"), {}), **config}
 
 
 def load_config(path: str | Path) -> dict:

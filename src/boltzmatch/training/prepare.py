@@ -15,6 +15,7 @@ from ..data.labels import energy_of, forces_of, has_stress
 from ..data.packed import PackedStructures
 from ..errors import BoltzmatchError
 from ..models.packed_pairs import PackedPairs
+from ..models.painn import default_radial_basis
 from ..models.prior import BondedPrior, attach_prior
 from ..models.registry import build_model, validate_config
 from ..objectives.registry import STRESS_OBJECTIVES, make_objective
@@ -93,6 +94,8 @@ def prepare(settings: TrainSettings, model_config: dict | None, out: Path, resum
         model_config = validate_config({"name": model_name or "schnet", "elements": elements})
     model_config.setdefault("dtype", "float32")
     model_config.setdefault("elements", elements)
+    if model_config["name"] == "painn" and not model_config.get("radial_basis"):  # recorded: config.yaml says it
+        model_config["radial_basis"] = default_radial_basis(objective.needs)
     dtype = torch.float64 if model_config["dtype"] == "float64" else torch.float32
     packed = PackedStructures(structures + validation, dtype=dtype)
     split = _split(settings, len(structures), len(validation))

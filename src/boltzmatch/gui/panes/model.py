@@ -36,6 +36,11 @@ def defaults(name: str) -> dict:
             for k, p in params.items() if k != "self" and k not in HIDDEN_KEYS}
 
 
+#: what a key left empty becomes when training starts
+PLACEHOLDERS = {"elements": "from the data",
+                "radial_basis": "by objective: gaussian with forces, bessel for energies alone"}
+
+
 class ModelPane(Pane):
     title = "Model"
 
@@ -83,7 +88,7 @@ class ModelPane(Pane):
         self.fields = {}
         for key, value in defaults(name).items():
             edit = QLineEdit("" if value is None else _yaml_value(value))
-            edit.setPlaceholderText("from the data" if key == "elements" else "")
+            edit.setPlaceholderText(PLACEHOLDERS.get(key, ""))
             edit.textChanged.connect(self.validate)
             self.form.addRow(key, edit)
             self.fields[key] = edit
