@@ -22,8 +22,6 @@ from boltzmatch.training.settings import TrainSettings
 from boltzmatch.training.trainer import EnergyStep
 from helpers import labelled_molecules, record_kernels
 
-pytestmark = pytest.mark.filterwarnings("ignore:per-element energies")
-
 CUTOFF = 2.5  # Å: ethanol's pairs within it number 38 to 54 of its 72 in these frames (9 counts in 44)
 SMALL = {"schnet": {"n_interactions": 2, "n_features": 16, "n_rbf": 8},
          "painn": {"n_interactions": 2, "n_features": 16, "n_rbf": 8},

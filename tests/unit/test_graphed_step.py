@@ -20,8 +20,6 @@ from boltzmatch.training.settings import TrainSettings
 from boltzmatch.training.trainer import EnergyStep
 from helpers import cuda_synchronisations, labelled_molecules, record_kernels
 
-pytestmark = pytest.mark.filterwarnings("ignore:per-element energies")
-
 
 def _step(tmp_path, model: str, frames: int = 40, **settings) -> EnergyStep:
     write_structures(tmp_path / "data.xyz", labelled_molecules(frames))

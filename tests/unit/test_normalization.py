@@ -1,4 +1,4 @@
-"""Per-element reference energies: a warning where the data cannot determine them (issue 39)."""
+"""Per-element reference energies: which compositions the training data fixes the energy zero of (issue 39)."""
 
 import warnings
 
@@ -8,25 +8,41 @@ import torch
 from ase.build import molecule
 
 from boltzmatch.data.atoms_batch import AtomsBatch
+from boltzmatch.data.compositions import formula_of, outside_span, spanning_compositions
 from boltzmatch.data.labels import make_structure
-from boltzmatch.training.normalization import fit_normalization
+from boltzmatch.training.normalization import fit_normalization, training_compositions
 
 
-def test_one_composition_warns_that_element_energies_are_undetermined():
+def _frames(names):
+    out = []
+    for k, name in enumerate(names):
+        atoms = molecule(name)
+        out.append(make_structure(atoms.numbers, atoms.positions, energy=-10.0 * len(atoms) - k,
+                                  forces=np.zeros((len(atoms), 3))))
+    return AtomsBatch.from_atoms(out, dtype=torch.float64)
 
-    def frames(names):
-        out = []
-        for k, name in enumerate(names):
-            atoms = molecule(name)
-            out.append(make_structure(atoms.numbers, atoms.positions, energy=-10.0 * len(atoms) - k,
-                                      forces=np.zeros((len(atoms), 3))))
-        return AtomsBatch.from_atoms(out, dtype=torch.float64)
 
-    with pytest.warns(UserWarning, match="determine 1 of the 3 element energies"):
-        fit_normalization(frames(["CH3CH2OH"] * 4), [1, 6, 8])
+def test_one_molecules_frames_fix_only_its_own_energy_zero_and_training_stays_quiet():
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # three compositions of H, C, O determine all three: no warning
-        fit_normalization(frames(["CH3CH2OH", "CH4", "H2O", "CH3OH"]), [1, 6, 8])
+        warnings.simplefilter("error")  # a fact of every single-molecule data set, not a warning (it was, each run)
+        fit_normalization(_frames(["CH3CH2OH"] * 4), [1, 6, 8])
+    assert training_compositions(_frames(["CH3CH2OH"] * 4), [1, 6, 8]) == ["C2H6O"]
+    # three independent compositions of H, C, O fix all three element energies: nothing to record
+    assert training_compositions(_frames(["CH3CH2OH", "CH4", "H2O", "CH3OH"]), [1, 6, 8]) is None
+    # a fine-tuning's own frames add to its parent's
+    assert training_compositions(_frames(["CH4", "H2O"]), [1, 6, 8], ["C2H6O"]) is None
+    assert training_compositions(_frames(["CH4"] * 2), [1, 6, 8], ["C2H6O"]) == ["C2H6O", "CH4"]
+
+
+def test_the_span_of_compositions_decides_whose_energy_zero_is_fixed():
+    assert spanning_compositions(["C2H6O", "C4H12O2", "C2H6O"]) == ["C2H6O"]  # a dimer is in the span
+    assert spanning_compositions(["Cu4", "Cu32"]) is None  # one element: always fixed
+    assert spanning_compositions(["CH4", "C2H6"]) is None  # two independent rows, two elements
+    assert outside_span(["C2H6O"], ["C2H6O", "C4H12O2", "CH4O", "C7H8", "C2H6O"]) == ["CH4O", "C7H8"]
+    # CH4 and H2O fix E_C + 4 E_H and 2 E_H + E_O: C2H8 (2 CH4) and CH6O (CH4 + H2O) are fixed, CH2O is not
+    assert outside_span(["CH4", "H2O"], ["C2H8", "CH6O", "CH2O"]) == ["CH2O"]
+    assert outside_span(["C2H6O"], ["C2H6OS"]) == ["C2H6OS"]  # an element the training frames lack
+    assert formula_of(molecule("CH3CH2OH").numbers) == "C2H6O"
 
 
 def test_the_energy_zero_fit_is_the_median_not_the_mean_where_a_few_frames_are_far_off():

@@ -20,8 +20,6 @@ from boltzmatch.training.summary import format_train_summary
 from boltzmatch.training.trainer import EnergyStep
 from helpers import labelled_molecules, record_kernels
 
-pytestmark = pytest.mark.filterwarnings("ignore:per-element energies")
-
 NAMES = ("CH3CH2OH", "CH4", "H2O", "C6H6", "CH3OH", "H2CO", "CH3CHO")
 SMALL = {"schnet": {"n_interactions": 2, "n_features": 16, "n_rbf": 8, "cutoff": 4.0},
          "painn": {"n_interactions": 2, "n_features": 16, "n_rbf": 8, "cutoff": 4.0},

@@ -42,7 +42,6 @@ def _epoch_read_backs(tmp_path, model: str, frames: int, device: str = "cpu") ->
     return cuda_synchronisations(lambda: step.run(1, {"epoch": 1})), batches
 
 
-@pytest.mark.filterwarnings("ignore:per-element energies")
 @pytest.mark.parametrize("model", ["schnet", "painn", "mace"])
 def test_a_training_epoch_reads_nothing_back_per_batch_but_maces_grouping(tmp_path, model):
     """It was 18 per training batch for SchNet (gathering the batch 4, the pair search 7, the element check 2,
@@ -53,7 +52,6 @@ def test_a_training_epoch_reads_nothing_back_per_batch_but_maces_grouping(tmp_pa
 
 
 @pytest.mark.gpu
-@pytest.mark.filterwarnings("ignore:per-element energies")
 @pytest.mark.parametrize("model", ["schnet", "mace"])
 def test_on_a_gpu_the_synchronisations_per_batch_are_the_counted_read_backs(tmp_path, model):
     """The ground truth of the count above, on CUDA: the extra synchronisations of 40 more structures (4 more

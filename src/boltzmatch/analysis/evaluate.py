@@ -12,6 +12,7 @@ from ase.data import chemical_symbols
 
 from ..data import read_structures
 from ..data.atoms_batch import AtomsBatch
+from ..data.compositions import formula_of, outside_span
 from ..data.labels import stress_of, voigt_stress
 from ..data.packed import PackedStructures
 from ..models.base import energy_and_forces, energy_forces_and_stress, model_dtype
@@ -54,7 +55,9 @@ def evaluate(run_dir: str | Path, data: str | Path, *, out: str | Path | None = 
     ``force_mae_per_element``, ``force_pearson`` (r over all components) and ``force_scale`` (the
     uniform factor s minimising ‖s·F − F_ref‖; 1 for a model right about the force magnitudes),
     and for crystals with stress labels ``stress_mae`` / ``stress_rmse`` (eV/Å³, over the Voigt components),
-    where labels exist. A model trained without energies (``energy_zero: false`` in its config)
+    where labels exist; ``energy_zero_unfixed``: the compositions of ``data`` whose energy zero the training
+    compositions left open (one molecule's frames fix only its own), whose energy errors include an arbitrary
+    offset (a warning says so). A model trained without energies (``energy_zero: false`` in its config)
     has an arbitrary energy zero: its ``energy_mae``/``energy_rmse`` are left out. With ``out``,
     also writes ``metrics.json`` and parity plots (PNG). Judge on frames the model never saw,
     ideally a separately seeded trajectory: a random split of one trajectory puts test frames
@@ -65,7 +68,8 @@ def evaluate(run_dir: str | Path, data: str | Path, *, out: str | Path | None = 
     """
     dev = resolve_device(device)
     model = load(run_dir, map_location=dev)
-    dtype = torch.float64 if read_config(run_dir)["model"].get("dtype") == "float64" else torch.float32
+    config = read_config(run_dir)
+    dtype = torch.float64 if config["model"].get("dtype") == "float64" else torch.float32
     structures = read_structures(data, **(data_options or {}))
     packed = PackedStructures(structures, dtype=dtype)
     on_device = packed if dev.type == "cpu" else PackedStructures(structures, dtype=dtype).to(dev)
@@ -82,6 +86,7 @@ def evaluate(run_dir: str | Path, data: str | Path, *, out: str | Path | None = 
             result["energy_predicted"] = [float(e) for e in energy]
             result["energy_reference"] = [float(e) for e in full.energy.double().numpy()]
         if known_zero:
+            _note_unfixed_zero(result, config, structures, data)
             per_atom = diff / full.atoms_per_structure.numpy()
             result.update(energy_mae=float(np.abs(diff).mean()), energy_rmse=float(np.sqrt((diff**2).mean())),
                           energy_mae_per_atom=float(np.abs(per_atom).mean()))
@@ -114,6 +119,25 @@ def evaluate(run_dir: str | Path, data: str | Path, *, out: str | Path | None = 
     return result
 
 
+def _note_unfixed_zero(result: dict, config: dict, structures: list[Atoms], data: str | Path) -> None:
+    """Where the training compositions left the split of the per-element energies open
+    (``normalization.compositions``), name the compositions of ``data`` outside their span in ``result``
+    (``energy_zero_unfixed``) and warn: those structures' absolute energies carry an offset no training frame fixed,
+    which ``energy_mae_centered`` removes."""
+    spanning = config["normalization"].get("compositions")
+    if not spanning:
+        return
+    unfixed = outside_span(spanning, (formula_of(a.numbers) for a in structures))
+    if unfixed:
+        import warnings
+
+        result["energy_zero_unfixed"] = unfixed
+        warnings.warn(f"{data}: the energy zero of {', '.join(unfixed[:3])}{' …' if len(unfixed) > 3 else ''} is not "
+                      f"fixed by the training compositions ({', '.join(spanning)}), so their energy errors include "
+                      "an arbitrary offset; the MAE with the mean offset removed compares shapes", UserWarning,
+                      stacklevel=3)
+
+
 def stress_errors(model, structures: list[Atoms], dtype: torch.dtype, dev: torch.device,
                   batch_size: int = 64) -> tuple[float, float] | None:
     """MAE and RMSE (eV/Å³) of the model's stress against the stress labels, over the 6 Voigt components of the
@@ -138,6 +162,8 @@ def format_evaluation(result: dict, title: str = "Evaluation") -> str:
     if "energy_mae" in result:
         rows += [["energy MAE (meV)", 1000 * result["energy_mae"]], ["energy RMSE (meV)", 1000 * result["energy_rmse"]],
                  ["energy MAE (meV/atom)", 1000 * result["energy_mae_per_atom"]]]
+    if "energy_zero_unfixed" in result:  # their absolute energies carry an offset no training frame fixed
+        rows.append(["energy zero not fixed by training for", ", ".join(result["energy_zero_unfixed"])])
     if "energy_mae_centered" in result:
         label = "energy MAE, mean offset removed (meV)"
         if "energy_mae" not in result:

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from ..data.atoms_batch import AtomsBatch
+from ..data.compositions import spanning_compositions
 
 
 def element_counts(batch: AtomsBatch, elements: list[int]) -> np.ndarray:
@@ -24,21 +25,23 @@ def element_counts(batch: AtomsBatch, elements: list[int]) -> np.ndarray:
     return counts
 
 
-def _warn_if_undetermined(counts: np.ndarray, elements: list[int]) -> None:
-    """A warning where the compositions cannot separate the elements' energies (one molecule's frames: every
-    element in the same ratio), so that the split is arbitrary and shifts other molecules' energies."""
-    rank = np.linalg.matrix_rank(counts) if len(counts) else 0
-    if rank < len(elements):
-        import warnings
+def batch_formulas(batch: AtomsBatch, elements: list[int]) -> list[str]:
+    """The distinct compositions (Hill formulas) of the structures in ``batch``."""
+    from ase.data import chemical_symbols
+    from ase.formula import Formula
 
-        from ase.data import chemical_symbols
+    counts = element_counts(batch, elements)
+    return [Formula.from_dict({chemical_symbols[z]: int(n) for z, n in zip(elements, row, strict=True) if n})
+            .format("hill") for row in np.unique(counts, axis=0)]
 
-        symbols = "".join(chemical_symbols[z] for z in elements)
-        warnings.warn(f"per-element energies: the training frames' compositions determine {rank} of the "
-                      f"{len(elements)} element energies ({symbols}); their split is arbitrary (the smallest "
-                      "norm is taken), which is harmless for these molecules but shifts other molecules' "
-                      "energies, e.g. after export; add frames of other compositions to fix them",
-                      UserWarning, stacklevel=3)
+
+def training_compositions(batch: AtomsBatch, elements: list[int], earlier: list[str] | None = None) -> list[str] | None:
+    """The training compositions (formulas) that fix the per-element energies, where they leave some undetermined
+    (:func:`~boltzmatch.data.compositions.spanning_compositions`: one molecule's frames fix one combination);
+    None where they fix every element's. ``earlier``: a parent run's, which fine-tuning's energies add to.
+    Stored in ``config.yaml`` (``normalization.compositions``), so that ``evaluate`` can say which data's absolute
+    energies carry an offset no training frame fixed."""
+    return spanning_compositions([*(earlier or []), *batch_formulas(batch, elements)])
 
 
 def fit_normalization(batch: AtomsBatch, elements: list[int]) -> tuple[dict[int, float], float]:
@@ -48,7 +51,6 @@ def fit_normalization(batch: AtomsBatch, elements: list[int]) -> tuple[dict[int,
     element_energy = dict.fromkeys(elements, 0.0)
     residual_per_atom = None
     if batch.energy is not None:
-        _warn_if_undetermined(counts, elements)
         energy = batch.energy.double().cpu().numpy()
         ridge = 1e-8 * np.eye(len(elements)) * max(1.0, float((counts**2).sum()))
         coef = np.linalg.solve(counts.T @ counts + ridge, counts.T @ energy)

@@ -26,7 +26,7 @@ from ..utils.device import resolve_device
 from .distributed import Distributed
 from .graphed_step import graphs_refused
 from .laplacian_memory import check_laplacian_memory
-from .normalization import fit_normalization
+from .normalization import fit_normalization, training_compositions
 from .settings import DEFAULT_STRESS_WEIGHT, TrainSettings
 
 
@@ -178,16 +178,25 @@ def _normalization(settings: TrainSettings, model_config: dict, out: Path, resum
     if resume:
         normalization = rd.read_config(out)["normalization"]
     elif settings.parent:
-        normalization = rd.read_config(settings.parent)["normalization"]
+        normalization = dict(rd.read_config(settings.parent)["normalization"])
+        if normalization.get("compositions") and packed.full.energy is not None:  # fine-tuning refits the zero
+            normalization["compositions"] = training_compositions(packed.batch(split.train), elements,
+                                                                  normalization["compositions"])
+            if normalization["compositions"] is None:
+                del normalization["compositions"]
     elif model_config.get("file"):
         normalization = {"element_energy": {}, "energy_scale": 1.0}  # a model file keeps its own reference
     else:
-        element_energy, scale = fit_normalization(packed.batch(split.train), elements)
+        train = packed.batch(split.train)
+        element_energy, scale = fit_normalization(train, elements)
         normalization = {"element_energy": element_energy, "energy_scale": scale}
+        if train.energy is not None and (compositions := training_compositions(train, elements)):
+            normalization["compositions"] = compositions
     if model_config["name"] == "linear":
         if not resume and not settings.parent and settings.solver == "iterative":
             _start_linear_offsets(net, normalization["element_energy"])
-        return {"element_energy": dict.fromkeys(elements, 0.0), "energy_scale": 1.0}
+        return {"element_energy": dict.fromkeys(elements, 0.0), "energy_scale": 1.0,
+                **({"compositions": normalization["compositions"]} if normalization.get("compositions") else {})}
     if hasattr(net, "set_normalization"):
         net.set_normalization(normalization["element_energy"], normalization["energy_scale"])
     return normalization

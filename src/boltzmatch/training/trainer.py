@@ -328,6 +328,8 @@ def _base_summary(run: PreparedRun, out: Path) -> dict:
         n_data = run.packed.n_structures - (len(run.split.val) if run.settings.val_data else 0)  # data it reads
         summary.update(stress_weight=run.settings.stress_weight, n_stress=int(labelled[:n_data].sum()),
                        n_structures=n_data)
+    if run.normalization.get("compositions"):
+        summary["energy_zero_fixed_for"] = run.normalization["compositions"]
     return summary
 
 
