@@ -11,6 +11,7 @@ import warnings
 import pytest
 
 import boltzmatch
+from boltzmatch.analysis.compare import compare
 from boltzmatch.data import write_structures
 from helpers import labelled_molecules
 
@@ -42,6 +43,15 @@ def test_evaluate_warns_only_on_compositions_whose_energy_zero_no_training_frame
     other = tmp_path / "other.xyz"
     write_structures(other, labelled_molecules(3, name="CH3OH") + labelled_molecules(2, name="CH3CH2OH"))
     with pytest.warns(UserWarning, match=r"other.xyz: the energy zero of CH4O is not fixed by the training "
-                                         r"compositions \(C2H6O\)"):
+                                         r"compositions of run \(C2H6O\)"):
         result = boltzmatch.evaluate(run, other)
     assert result["energy_zero_unfixed"] == ["CH4O"]
+
+
+def test_compare_names_the_compositions_whose_energy_zero_a_model_left_open(ethanol_run, tmp_path):
+    run, _ = ethanol_run
+    other = tmp_path / "methanol.xyz"
+    write_structures(other, labelled_molecules(3, name="CH3OH"))
+    with pytest.warns(UserWarning, match="methanol.xyz: the energy zero of CH4O is not fixed"):
+        result = compare([run], other, out=tmp_path / "cmp", progress=False)
+    assert result["models"]["run"]["energy_zero_unfixed"] == ["CH4O"]

@@ -32,7 +32,7 @@ from ..simulate.output import read_samples
 from ..units import GPA_PER_EV_A3
 from ..utils.atomic import atomic_write_text
 from ..utils.table import format_table, markdown_table
-from .evaluate import predict_frames, stress_errors
+from .evaluate import predict_frames, stress_errors, unfixed_energy_zero
 from .metrics import distance_histogram, histogram2d_jsd, histogram_mae, ks_test, mmd, with_floor
 
 ROWS = [  # (key, label) in report order
@@ -162,7 +162,7 @@ def compare(
         recorded = [a.info.get("temperature") for a in frames if a.info.get("temperature") is not None]
         temperature = float(np.mean(recorded)) if recorded else 500.0
 
-    results, predictions = _errors(run_dirs, names, frames, packed)
+    results, predictions = _errors(run_dirs, names, frames, packed, test)
     _error_plots(frames, packed, predictions, out)
 
     criterion = None
@@ -196,9 +196,10 @@ def compare(
     return result
 
 
-def _errors(run_dirs, names, frames, packed: PackedStructures) -> tuple[dict[str, dict], dict[str, dict]]:
-    """Each model's energy MAE (meV; centred for a model without an energy zero) and force MAE/RMSE
-    (meV/Å) on the reference frames, and its predictions (eV, eV/Å) for the plots."""
+def _errors(run_dirs, names, frames, packed: PackedStructures, test) -> tuple[dict[str, dict], dict[str, dict]]:
+    """Each model's energy MAE (meV; centred for a model without an energy zero; the compositions whose zero its
+    training left open, :func:`~.evaluate.unfixed_energy_zero`) and force MAE/RMSE (meV/Å) on the reference
+    frames (the file ``test``), and its predictions (eV, eV/Å) for the plots."""
     full = packed.full
     results: dict[str, dict] = {}
     predictions: dict[str, dict[str, np.ndarray]] = {}
@@ -209,6 +210,8 @@ def _errors(run_dirs, names, frames, packed: PackedStructures) -> tuple[dict[str
             diff = energy - full.energy.numpy()
             if entry["energy_zero"]:
                 entry["energy_mae_meV"] = 1000 * float(np.abs(diff).mean())
+                if unfixed := unfixed_energy_zero(run_dir, frames, test):
+                    entry["energy_zero_unfixed"] = unfixed
             else:  # trained without energies: the zero is arbitrary, show energies with the mean offset removed
                 energy = energy - diff.mean()
             entry["energy_mae_centered_meV"] = 1000 * float(np.abs(diff - diff.mean()).mean())

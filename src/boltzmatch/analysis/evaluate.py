@@ -86,7 +86,8 @@ def evaluate(run_dir: str | Path, data: str | Path, *, out: str | Path | None = 
             result["energy_predicted"] = [float(e) for e in energy]
             result["energy_reference"] = [float(e) for e in full.energy.double().numpy()]
         if known_zero:
-            _note_unfixed_zero(result, config, structures, data)
+            if unfixed := unfixed_energy_zero(run_dir, structures, data):
+                result["energy_zero_unfixed"] = unfixed
             per_atom = diff / full.atoms_per_structure.numpy()
             result.update(energy_mae=float(np.abs(diff).mean()), energy_rmse=float(np.sqrt((diff**2).mean())),
                           energy_mae_per_atom=float(np.abs(per_atom).mean()))
@@ -119,23 +120,23 @@ def evaluate(run_dir: str | Path, data: str | Path, *, out: str | Path | None = 
     return result
 
 
-def _note_unfixed_zero(result: dict, config: dict, structures: list[Atoms], data: str | Path) -> None:
-    """Where the training compositions left the split of the per-element energies open
-    (``normalization.compositions``), name the compositions of ``data`` outside their span in ``result``
-    (``energy_zero_unfixed``) and warn: those structures' absolute energies carry an offset no training frame fixed,
-    which ``energy_mae_centered`` removes."""
-    spanning = config["normalization"].get("compositions")
+def unfixed_energy_zero(run_dir: str | Path, structures: list[Atoms], data: str | Path) -> list[str]:
+    """The compositions of ``structures`` (the file ``data``) whose energy zero the training of ``run_dir`` left
+    open: where its compositions left the split of the per-element energies arbitrary (``normalization.compositions``
+    in ``config.yaml``), those outside their span. Their absolute energies carry an offset no training frame fixed
+    (the MAE with the mean offset removed compares shapes); a warning says so."""
+    spanning = read_config(run_dir)["normalization"].get("compositions")
     if not spanning:
-        return
+        return []
     unfixed = outside_span(spanning, (formula_of(a.numbers) for a in structures))
     if unfixed:
         import warnings
 
-        result["energy_zero_unfixed"] = unfixed
         warnings.warn(f"{data}: the energy zero of {', '.join(unfixed[:3])}{' …' if len(unfixed) > 3 else ''} is not "
-                      f"fixed by the training compositions ({', '.join(spanning)}), so their energy errors include "
-                      "an arbitrary offset; the MAE with the mean offset removed compares shapes", UserWarning,
-                      stacklevel=3)
+                      f"fixed by the training compositions of {Path(run_dir).name} ({', '.join(spanning)}), so their "
+                      "energy errors include an arbitrary offset; the MAE with the mean offset removed compares "
+                      "shapes", UserWarning, stacklevel=3)
+    return unfixed
 
 
 def stress_errors(model, structures: list[Atoms], dtype: torch.dtype, dev: torch.device,
