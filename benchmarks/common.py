@@ -48,6 +48,16 @@ def qm9_data(molecules: int, seed: int = 0) -> Path:
     return path
 
 
+def make_split(n_frames: int, n_train: int, path: Path, seed: int = 0) -> Path:
+    """A split file in SchNetPack's layout (train_idx, val_idx, test_idx), which boltzmatch reads too: ``n_train``
+    random frames train, the rest validate, none test (the test frames come from another trajectory)."""
+    import numpy as np
+
+    order = np.random.default_rng(seed).permutation(n_frames)
+    np.savez(path, train_idx=order[:n_train], val_idx=order[n_train:], test_idx=order[:0])
+    return path
+
+
 PEER_PYTHON = Path(__file__).resolve().parent / ".peers" / "schnetpack" / "bin" / "python"
 
 

@@ -27,20 +27,22 @@ import subprocess
 import time
 
 import numpy as np
-from common import CACHE, PEER_PYTHON, RESULTS, SCHNET_CONFIG, ethanol_data, install_schnetpack_peer, write_results
+from common import (
+    CACHE,
+    PEER_PYTHON,
+    RESULTS,
+    SCHNET_CONFIG,
+    ethanol_data,
+    install_schnetpack_peer,
+    make_split,
+    write_results,
+)
 
 import boltzmatch
 
 PEER_SCRIPT = PEER_PYTHON.parents[3] / "peers" / "schnetpack_train.py"
 CONFIGS = {"schnet": SCHNET_CONFIG, "painn": SCHNET_CONFIG}
 COMMON = {"batch_size": 16, "lr": 1e-3, "energy_weight": 1.0, "force_weight": 100.0}
-
-
-def make_split(n_frames: int, n_train: int, path, seed: int = 0):
-    """SchNetPack's split layout (train_idx, val_idx, test_idx), which boltzmatch reads too."""
-    order = np.random.default_rng(seed).permutation(n_frames)
-    np.savez(path, train_idx=order[:n_train], val_idx=order[n_train:], test_idx=order[:0])
-    return path
 
 
 def ours(model: str, data, split, test, epochs: int, seed: int, ema: float) -> dict:

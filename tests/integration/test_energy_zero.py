@@ -11,7 +11,7 @@ import warnings
 import pytest
 
 import boltzmatch
-from boltzmatch.analysis.compare import compare
+from boltzmatch.analysis.compare import compare, format_comparison
 from boltzmatch.data import write_structures
 from helpers import labelled_molecules
 
@@ -55,3 +55,4 @@ def test_compare_names_the_compositions_whose_energy_zero_a_model_left_open(etha
     with pytest.warns(UserWarning, match="methanol.xyz: the energy zero of CH4O is not fixed"):
         result = compare([run], other, out=tmp_path / "cmp", progress=False)
     assert result["models"]["run"]["energy_zero_unfixed"] == ["CH4O"]
+    assert re.search(r"energy zero not fixed by training for +CH4O\n", format_comparison(result))

@@ -37,6 +37,7 @@ from .metrics import distance_histogram, histogram2d_jsd, histogram_mae, ks_test
 
 ROWS = [  # (key, label) in report order
     ("energy_mae_meV", "energy MAE (meV)"),
+    ("energy_zero_unfixed", "energy zero not fixed by training for"),
     ("energy_mae_centered_meV", "energy MAE, mean offset removed (meV)"),
     ("force_mae_meV_A", "force MAE (meV/Å)"),
     ("force_rmse_meV_A", "force RMSE (meV/Å)"),
@@ -315,7 +316,9 @@ def _simulate_and_judge(run_dirs, names, frames, results, out, *, start, tempera
 
 
 def _cell(value) -> str:
-    """Table cells: three significant digits (whole numbers from 1000 up), text as is."""
+    """Table cells: three significant digits (whole numbers from 1000 up), text as is, lists joined."""
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
     if isinstance(value, bool) or not isinstance(value, float | int):
         return str(value)
     if not np.isfinite(value):
