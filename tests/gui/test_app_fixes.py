@@ -167,3 +167,19 @@ def test_a_validation_file_chosen_in_the_train_pane_validates_the_run(make_windo
     steps.wait_for(pane.worker)
     assert rd.read_config(pane.current)["training"]["val_data"] == str(validation)
     assert f"validation {validation}" in (pane.current / rd.SUMMARY).read_text()
+
+
+def test_element_energies_typed_in_the_train_pane_fix_the_open_energy_zero(make_window, ethanol_xtb):
+    """The Element energies field is train --element-energies: given values go to the run's config."""
+    window = _open(make_window, ethanol_xtb)
+    steps.set_tiny_model(window)
+    pane = window.train
+    pane.element_energies.setText("H=-10.7, C=-48.8, O=-102.6")
+    pane.epochs.setValue(1)
+    pane.batch_size.setValue(8)
+    pane.start()
+    steps.wait_for(pane.worker)
+    config = rd.read_config(pane.current)
+    assert config["training"]["element_energies"] == {"H": -10.7, "C": -48.8, "O": -102.6}
+    assert config["normalization"]["reference_energies"] == {1: -10.7, 6: -48.8, 8: -102.6}
+    assert "given values" in (pane.current / rd.SUMMARY).read_text()

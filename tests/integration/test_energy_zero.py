@@ -8,11 +8,13 @@ compositions that fix it and ``evaluate`` warns on data outside their span, whos
 import re
 import warnings
 
+import numpy as np
 import pytest
 
 import boltzmatch
 from boltzmatch.analysis.compare import compare, format_comparison
 from boltzmatch.data import write_structures
+from boltzmatch.training.normalization import element_offsets
 from helpers import labelled_molecules
 
 
@@ -22,7 +24,7 @@ def ethanol_run(tmp_path, ethanol_xtb):
         warnings.simplefilter("error", UserWarning)
         summary = boltzmatch.train(ethanol_xtb, out=tmp_path / "run", model="linear",
                                    config={"n_rbf": 6, "cutoff": 4.0}, solver="closed-form", objective="energy",
-                                   ridge=1e-8, progress=False)
+                                   ridge=1e-8, progress=False, element_energies="least-squares")
     return tmp_path / "run", summary
 
 
@@ -56,3 +58,99 @@ def test_compare_names_the_compositions_whose_energy_zero_a_model_left_open(etha
         result = compare([run], other, out=tmp_path / "cmp", progress=False)
     assert result["models"]["run"]["energy_zero_unfixed"] == ["CH4O"]
     assert re.search(r"energy zero not fixed by training for +CH4O\n", format_comparison(result))
+
+
+@pytest.mark.parametrize("model", ["linear", "schnet"])
+def test_isolated_atom_energies_fix_only_what_the_training_compositions_leave_open(model, ethanol_xtb, tmp_path):
+    """--element-energies xtb (MACE's E0s): the training frames' energies stay exactly as least squares gives them;
+    the open part of the per-element energies becomes GFN2-xTB's isolated atoms', so no warning on other molecules."""
+    from boltzmatch.analysis.evaluate import predict_frames
+    from boltzmatch.data import read_structures
+    from boltzmatch.data.reference_md import isolated_atom_energies
+
+    options = dict(model=model, epochs=2, batch_size=16, progress=False, objective="energy")
+    options.update(config={"n_rbf": 6, "cutoff": 4.0}, solver="closed-form") if model == "linear" else \
+        options.update(config={"n_interactions": 1, "n_features": 8, "n_rbf": 8, "cutoff": 4.0})
+    boltzmatch.train(ethanol_xtb, out=tmp_path / "ls", element_energies="least-squares", **options)
+    summary = boltzmatch.train(ethanol_xtb, out=tmp_path / "xtb", **options)  # auto: generate's frames say xtb
+    assert summary["open_energy_zero_from"] == "xtb isolated atoms"
+    config = boltzmatch.runs.run_dir.read_config(tmp_path / "xtb")
+    assert config["training"]["element_energies"] == "xtb"  # auto, resolved and recorded
+    reference = isolated_atom_energies("xtb", [1, 6, 8])
+    assert config["normalization"]["reference_energies"] == pytest.approx(reference)
+    assert "compositions" not in config["normalization"]
+    frames = read_structures(ethanol_xtb)
+    energy_ls, forces_ls = predict_frames(tmp_path / "ls", frames)
+    energy_xtb, forces_xtb = predict_frames(tmp_path / "xtb", frames)
+    np.testing.assert_allclose(energy_xtb, energy_ls, atol=2e-3)  # float32 sums of ~300 eV
+    np.testing.assert_allclose(forces_xtb, forces_ls, atol=1e-5)
+    # the per-element energies: ethanol's combination (the span P) as least squares left it, the rest the reference's
+    counts = np.array([[6.0, 2.0, 1.0]])  # ethanol: H, C, O
+    span = np.linalg.pinv(counts) @ counts
+    offsets = {name: element_offsets(boltzmatch.load(tmp_path / name), [1, 6, 8]).detach().double().numpy()
+               for name in ("ls", "xtb")}
+    wanted = np.array([reference[1], reference[6], reference[8]])
+    np.testing.assert_allclose(span @ offsets["xtb"], span @ offsets["ls"], atol=1e-3)
+    np.testing.assert_allclose((np.eye(3) - span) @ offsets["xtb"], (np.eye(3) - span) @ wanted, atol=1e-3)
+    assert np.abs((np.eye(3) - span) @ (wanted - offsets["ls"])).max() > 1.0  # the open part moved by eV
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        other = tmp_path / "methanol.xyz"
+        write_structures(other, labelled_molecules(2, name="CH3OH"))
+        assert "energy_zero_unfixed" not in boltzmatch.evaluate(tmp_path / "xtb", other)
+
+
+
+def test_bad_element_energies_are_one_line_naming_the_option_and_leave_no_run(ethanol_xtb, tmp_path, capsys):
+    from ase.build import molecule
+
+    from boltzmatch.cli.main import main
+
+    bare = tmp_path / "bare.xyz"
+    write_structures(bare, [molecule("CH3CH2OH")] * 4)  # positions only
+    cases = [([str(ethanol_xtb), "--element-energies", "H=-10.7,C=-48.8"], "no value for O"),
+             ([str(ethanol_xtb), "--element-energies", "dft"], "expected auto, least-squares, xtb, emt"),
+             ([str(bare), "--objective", "dsm", "--temperature", "500", "--sigma", "0.01",
+               "--element-energies", "xtb"],
+              "has no energies")]
+    for argv, message in cases:
+        out = tmp_path / "run"
+        assert main(["train", *argv, "--model", "linear", "--epochs", "1", "--out", str(out), "--quiet"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and "--element-energies" in err and message in err, err
+        assert not out.exists()
+
+
+def test_auto_takes_the_isolated_atoms_of_the_method_every_frame_names_and_least_squares_otherwise(ethanol_xtb):
+    from boltzmatch.data import read_structures
+    from boltzmatch.training.prepare import auto_element_energies
+
+    frames = read_structures(ethanol_xtb)
+    assert {a.info["reference_method"] for a in frames} == {"xtb"}  # generate records its method
+    assert auto_element_energies(frames) == "xtb"
+    assert auto_element_energies(labelled_molecules(3)) is None  # no method named
+    mixed = frames[:2] + labelled_molecules(1)
+    mixed[-1].info["reference_method"] = "emt"
+    assert auto_element_energies(mixed) is None  # two methods: no one zero
+    openmm = [a.copy() for a in frames[:2]]
+    for a in openmm:
+        a.info["reference_method"] = "openmm"
+    assert auto_element_energies(openmm) is None  # a force field's atoms have no energy
+
+
+def test_labels_made_here_name_their_method_and_files_keep_it(tmp_path):
+    """refine's labels (label_frames) and any file boltzmatch writes carry info["reference_method"], which the
+    readers keep: the frames of a refine round say xtb as generate's do."""
+    from ase.build import molecule
+
+    from boltzmatch.data import read_structures
+    from boltzmatch.data.labelling import label_frames
+
+    frames = [molecule("CH3CH2OH") for _ in range(2)]
+    frames[1].positions += 0.01
+    frames[0].info["reference_method"] = "emt"  # whatever made the positions, the labels are xtb's
+    label_frames(frames, tmp_path / "labelled.xyz", "xtb", progress=False)
+    labelled = read_structures(tmp_path / "labelled.xyz")
+    assert [a.info["reference_method"] for a in labelled] == ["xtb", "xtb"]
+    write_structures(tmp_path / "copy.xyz", labelled)
+    assert [a.info["reference_method"] for a in read_structures(tmp_path / "copy.xyz")] == ["xtb", "xtb"]

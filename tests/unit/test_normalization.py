@@ -63,3 +63,43 @@ def test_the_energy_zero_fit_is_the_median_not_the_mean_where_a_few_frames_are_f
     values = mixed @ truth + rng.normal(0, 1e-3, 200)
     values[:15] += 8.0
     np.testing.assert_allclose(least_absolute_offsets(mixed, values), truth, atol=2e-3)
+
+
+def test_settling_the_open_offsets_keeps_every_training_energy_and_takes_the_reference_for_the_rest():
+    """P E + (1 − P) E_ref: one molecule's energies exactly as before, a lone atom's the reference's where the
+    training compositions leave its element open (here every element: one composition fixes one combination)."""
+    from boltzmatch.models import build_model
+    from boltzmatch.training.normalization import element_offsets, settle_open_offsets
+
+    model = build_model({"name": "schnet", "n_interactions": 1, "n_features": 8, "n_rbf": 8, "cutoff": 4.0,
+                         "elements": [1, 6, 8]}).double()
+    model.set_normalization({1: -7.0, 6: -20.0, 8: -5.0}, 1.0)
+    train = _frames(["CH3CH2OH"] * 3)
+    before = model(train).detach()
+    reference = {1: -10.7, 6: -48.8, 8: -102.6}
+    change = settle_open_offsets(model, train, [1, 6, 8], reference)
+    torch.testing.assert_close(model(train).detach(), before, rtol=0, atol=1e-9)
+    offsets = element_offsets(model, [1, 6, 8]).numpy()
+    n = np.array([6.0, 2.0, 1.0])  # H, C, O of ethanol
+    wanted = np.array([-10.7, -48.8, -102.6])
+    # what is left of the reference is along ethanol's composition only: offsets − E_ref ∥ n
+    residual = offsets - wanted
+    np.testing.assert_allclose(residual - n * (residual @ n) / (n @ n), 0.0, atol=1e-9)
+    assert change > 10.0
+    # two compositions of C and H fix both: nothing is open, nothing moves
+    model.set_normalization({1: -7.0, 6: -20.0, 8: -5.0}, 1.0)
+    assert settle_open_offsets(model, _frames(["CH4", "C2H6"]), [1, 6], {1: 0.0, 6: 0.0}) == pytest.approx(0.0)
+
+
+def test_element_energies_spec_forms_and_their_one_line_errors():
+    from boltzmatch.errors import BoltzmatchError
+    from boltzmatch.training.settings import parse_element_energies
+
+    assert parse_element_energies(None) is None and parse_element_energies("least-squares") is None
+    assert parse_element_energies("xtb") == "xtb"
+    assert parse_element_energies("H=-10.7, C=-48.8") == {"H": -10.7, "C": -48.8}
+    assert parse_element_energies({1: -10.7, "O": -102.6}) == {"H": -10.7, "O": -102.6}
+    for spec, message in (("H:1", "expected auto, least-squares, xtb, emt"), ("Hx=1", "'Hx' is not an element symbol"),
+                          ("H=abc", "H='abc' is not a number of eV")):
+        with pytest.raises(BoltzmatchError, match=message):
+            parse_element_energies(spec)

@@ -63,6 +63,12 @@ def add_parser(subparsers) -> None:
                    help="structure file whose frames validate instead of a --val-fraction share of DATA (best "
                         "model, learning-rate schedule, the closed form's ridge): a separately seeded "
                         "trajectory keeps frames femtoseconds from training ones out of validation")
+    p.add_argument("--element-energies", metavar="SOURCE", default="auto",
+                   help="per-element energies for what the training compositions leave open of the energy zero "
+                        "(one molecule's frames fix only its own), as MACE's E0s: xtb or emt (isolated atoms by "
+                        "that method), values in eV (e.g. H=-10.71,C=-48.85,O=-102.57), least-squares, or auto "
+                        "(default: the isolated atoms of the method the frames name, as generate records it, else "
+                        "least-squares)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-minutes", type=float, help="stop after the epoch that crosses this wall time")
     p.add_argument("--out", help="run directory to create")
@@ -116,7 +122,8 @@ def run(args: argparse.Namespace) -> int:
             antithetic=args.antithetic, huber_delta=args.huber_delta,
             solver=args.solver, ridge=args.ridge,
             data_options={k: v for k, v in data_kwargs(args).items() if v is not None},
-            cd_options=cd_options(args), prior=args.prior, **device_kwargs(args),
+            cd_options=cd_options(args), prior=args.prior, element_energies=args.element_energies,
+            **device_kwargs(args),
         )
     import os
 

@@ -29,16 +29,19 @@ def spanning_compositions(formulas: Iterable[str]) -> list[str] | None:
     element's energy undetermined (fewer independent compositions than elements); None where they fix every
     element's energy (then every composition of these elements is fixed)."""
     unique = list(dict.fromkeys(formulas))
-    symbols = _symbols(unique)
     if not unique:
         return None
+    symbols = _symbols(unique)
     counts = _counts(unique, symbols)
-    if np.linalg.matrix_rank(counts) == len(symbols):
+    rank = np.linalg.matrix_rank(counts)
+    if rank == len(symbols):
         return None
     chosen: list[int] = []
     for k in range(len(unique)):
         if np.linalg.matrix_rank(counts[chosen + [k]]) > len(chosen):
             chosen.append(k)
+            if len(chosen) == rank:
+                break
     return [unique[k] for k in chosen]
 
 

@@ -49,6 +49,7 @@ def label_texts(job: list[tuple[str, Atoms]]) -> list[str]:
             labelled = make_structure(work.numbers, work.positions, cell=work.cell, pbc=work.pbc)
             labelled.info[LABEL_FAILED] = f"{calculator}: {str(exc).strip() or type(exc).__name__}"
         labelled.info.update({k: v for k, v in atoms.info.items() if v is not None})
+        labelled.info["reference_method"] = calculator  # the labels' method, whatever made the positions
         buffer = io.StringIO()
         write(buffer, labelled, format="extxyz")
         texts.append(buffer.getvalue())

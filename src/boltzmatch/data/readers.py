@@ -110,9 +110,12 @@ def _check_finite(path: Path, where: str, name: str, value) -> None:
         raise file_error(path, where, f"{name} contains NaN or inf; expected finite numbers")
 
 
-def _with_temperature(atoms: Atoms, scalars: dict, path: Path, where: str) -> Atoms:
-    """Keep a ``temperature`` (K) and a ``time_ps`` (ps: when in its trajectory the frame was taken; simulate's and
-    generate's frames record it) the source stores beside the structure."""
+def _with_info(atoms: Atoms, scalars: dict, path: Path, where: str) -> Atoms:
+    """Keep a ``temperature`` (K), a ``time_ps`` (ps: when in its trajectory the frame was taken; simulate's and
+    generate's frames record it) and a ``reference_method`` (the labels' method: generate's and refine's frames
+    record it; training's ``--element-energies auto`` reads it) the source stores beside the structure."""
+    if isinstance(scalars.get("reference_method"), str):
+        atoms.info["reference_method"] = scalars["reference_method"]
     if "time_ps" in scalars:
         try:
             atoms.info["time_ps"] = float(scalars["time_ps"])
@@ -244,7 +247,7 @@ def _read_extxyz(path: Path, energy_key, forces_key, energy_unit, length_unit) -
         forces = None if f_key is None else np.asarray(arrays[f_key], dtype=float) * e_factor / l_factor
         cell = np.asarray(atoms.cell) * l_factor if atoms.cell.rank == 3 else None
         stress = _stress(results.get("stress", atoms.info.get("stress")), e_factor, l_factor, path, where)
-        out.append(_with_temperature(
+        out.append(_with_info(
             _validated(path, where, dict(
                 numbers=atoms.numbers, positions=atoms.positions * l_factor, cell=cell,
                 pbc=atoms.pbc, energy=energy, forces=forces, stress=stress,
@@ -339,7 +342,7 @@ def _read_traj(path: Path, energy_key, forces_key, energy_unit, length_unit) -> 
         f_key = _pick_key(path, where, {k for k, v in results.items() if np.ndim(v) == 2},
                           forces_key, FORCES_CANDIDATES)
         cell = np.asarray(atoms.cell) * l_factor if atoms.cell.rank == 3 else None
-        out.append(_with_temperature(
+        out.append(_with_info(
             _validated(path, where, dict(
                 numbers=atoms.numbers, positions=atoms.positions * l_factor, cell=cell, pbc=atoms.pbc,
                 energy=None if e_key is None else float(results[e_key]) * e_factor,

@@ -83,6 +83,31 @@ def make_calculator(name: str, system: str):
     raise BoltzmatchError(f"unknown calculator {name!r}; expected one of {', '.join(CALCULATORS)}")
 
 
+#: the reference methods whose isolated atoms have an energy on the molecules' scale (a force field's do not)
+ISOLATED_ATOM_CALCULATORS = ("xtb", "emt")
+
+
+def isolated_atom_energies(calculator: str, elements: list[int]) -> dict[int, float]:
+    """{Z: energy in eV} of one atom of each element alone, by the reference method ``calculator`` (``xtb``:
+    GFN2-xTB with tblite's defaults, as its molecules are computed; ``emt``: ASE's EMT), as MACE's E0s: the
+    per-element energies that fix the energy zero where the training compositions leave it open."""
+    if calculator not in ISOLATED_ATOM_CALCULATORS:
+        raise BoltzmatchError(f"isolated-atom energies come from {' or '.join(ISOLATED_ATOM_CALCULATORS)}, not "
+                              f"{calculator!r} (a force field has none); give the values, e.g. H=-10.7,C=-48.8")
+    energies = {}
+    for z in elements:
+        atom = Atoms(numbers=[z])
+        atom.calc = make_calculator(calculator, "")
+        try:
+            energies[int(z)] = float(atom.get_potential_energy())
+        except Exception as exc:  # noqa: BLE001 - the calculator's own error, in one line
+            from ase.data import chemical_symbols
+
+            raise BoltzmatchError(f"{calculator} has no energy for an isolated {chemical_symbols[z]} atom: "
+                                  f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+    return energies
+
+
 @dataclass(frozen=True)
 class MDSettings:
     """One reference MD run: K, steps, fs, 1/fs; ``seed`` seeds velocities and thermostat noise."""
@@ -121,7 +146,8 @@ def reference_dynamics(md: MDSettings):
 def run_reference_md(md: MDSettings, on_frame: Callable[[Atoms], None],
                      tick: Callable[[], None] | None = None, prepared: tuple | None = None) -> None:
     """Run ``md`` and hand every ``interval``-th production frame to ``on_frame``: an ``Atoms`` with energy
-    (eV), forces (eV/Å), the thermostat's temperature (``info["temperature"]``, K) and the instantaneous
+    (eV), forces (eV/Å), the method (``info["reference_method"]``), the thermostat's temperature
+    (``info["temperature"]``, K) and the instantaneous
     kinetic one (``info["kinetic_temperature"]``, K) and its time since equilibration (``info["time_ps"]``, ps).
     ``tick`` after each MD step; ``prepared``: what
     :func:`reference_dynamics` returned for ``md``."""
@@ -138,6 +164,7 @@ def run_reference_md(md: MDSettings, on_frame: Callable[[Atoms], None],
         # a crystal's stress (eV/Å³) where the reference computes one (EMT): labels that training on stress reads
         attach_labels(frame, float(atoms.get_potential_energy()), atoms.get_forces(apply_constraint=False),
                       reference_stress(atoms))
+        frame.info["reference_method"] = md.calculator  # whose isolated atoms fix an open energy zero (train)
         frame.info["temperature"] = md.temperature
         frame.info["kinetic_temperature"] = float(atoms.get_temperature())
         frame.info["time_ps"] = (dyn.nsteps - md.equilibration) * md.timestep / 1000.0

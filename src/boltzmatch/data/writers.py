@@ -22,7 +22,8 @@ from .readers import detect_format
 
 def _clean(atoms: Atoms) -> Atoms:
     """A copy holding only numbers, positions, cell, pbc, the energy/forces/stress labels, the thermostat's and the
-    kinetic temperature (K), the time (ps), the trajectory index and the cell scale."""
+    kinetic temperature (K), the time (ps), the trajectory index, the cell scale, the pressure and the labels'
+    reference method."""
     out = Atoms(numbers=atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
     if "temperature" in atoms.info:
         out.info["temperature"] = float(atoms.info["temperature"])
@@ -36,6 +37,8 @@ def _clean(atoms: Atoms) -> Atoms:
         out.info["cell_scale"] = float(atoms.info["cell_scale"])
     if "pressure_GPa" in atoms.info:  # the pressure of generate --pressure's NPT run
         out.info["pressure_GPa"] = float(atoms.info["pressure_GPa"])
+    if isinstance(atoms.info.get("reference_method"), str):  # the labels' method (train --element-energies auto)
+        out.info["reference_method"] = atoms.info["reference_method"]
     return attach_labels(out, energy_of(atoms), forces_of(atoms), stress_of(atoms))
 
 

@@ -13,6 +13,7 @@ import torch
 
 from ..data.atoms_batch import AtomsBatch
 from ..data.compositions import spanning_compositions
+from ..errors import BoltzmatchError
 
 
 def element_counts(batch: AtomsBatch, elements: list[int]) -> np.ndarray:
@@ -79,8 +80,6 @@ def refit_energy_offsets(model: torch.nn.Module, packed, indices: np.ndarray, ba
     agree (N-methylacetamide 31.9 and 32.3 meV). Returns the RMS energy shift per structure (eV). The
     linear potential keeps its offsets in θ; networks in ``element_energy``.
     """
-    from ..models.linear import LinearPotential
-
     elements = sorted({int(z) for z in packed.full.numbers.tolist()})
     rows, residuals = [], []
     model.eval()
@@ -92,6 +91,25 @@ def refit_energy_offsets(model: torch.nn.Module, packed, indices: np.ndarray, ba
             rows.append(element_counts(batch, elements))
     counts, residual = np.concatenate(rows), np.concatenate(residuals)
     delta = least_absolute_offsets(counts, residual)
+    shift_offsets(model, elements, delta)
+    return float(np.sqrt(((counts @ delta) ** 2).mean()))
+
+
+def element_offsets(model: torch.nn.Module, elements: list[int]) -> torch.Tensor:
+    """The per-element energies (eV) of ``model`` for ``elements``: the linear potential's θ slice, or the
+    networks' ``element_energy``."""
+    from ..models.linear import LinearPotential
+
+    if isinstance(model, LinearPotential):
+        offsets = model.theta[model.element_offset_slice()]
+        return offsets[model.descriptors.element_index(torch.tensor(elements, device=offsets.device))]
+    return model.element_energy[torch.tensor(elements, device=model.element_energy.device)]
+
+
+def shift_offsets(model: torch.nn.Module, elements: list[int], delta: np.ndarray) -> None:
+    """Add ``delta`` (eV, one per element of ``elements``) to the per-element energies of ``model``."""
+    from ..models.linear import LinearPotential
+
     with torch.no_grad():
         if isinstance(model, LinearPotential):
             offsets = model.theta[model.element_offset_slice()]
@@ -100,7 +118,29 @@ def refit_energy_offsets(model: torch.nn.Module, packed, indices: np.ndarray, ba
         else:
             for z, d in zip(elements, delta, strict=True):
                 model.element_energy[z] += float(d)
-    return float(np.sqrt(((counts @ delta) ** 2).mean()))
+
+
+def settle_open_offsets(model: torch.nn.Module, batch: AtomsBatch, elements: list[int],
+                        reference: dict[int, float]) -> float:
+    """Set the part of the per-element energies (eV) that the compositions of ``batch`` (the training frames)
+    leave open to that of ``reference`` ({Z: eV}, e.g. isolated atoms, as MACE's E0s); the part they fix stays.
+
+    With P the projector onto the span of the training compositions n_s, the energies become P E + (1 − P) E_ref:
+    no training structure's energy changes (n_s · (1 − P) = 0), and a composition outside the span gets the
+    reference's zero instead of an arbitrary one. Returns the largest change of one element's energy (eV)."""
+    missing = [z for z in elements if z not in reference]
+    if missing:
+        from ase.data import chemical_symbols
+
+        raise BoltzmatchError("--element-energies: no value for "
+                              f"{', '.join(chemical_symbols[z] for z in missing)} (the training data hold them)")
+    counts = np.unique(element_counts(batch, elements), axis=0)
+    projector = np.linalg.pinv(counts) @ counts
+    current = element_offsets(model, elements).detach().double().cpu().numpy()
+    wanted = np.array([reference[z] for z in elements], dtype=float)
+    delta = (np.eye(len(elements)) - projector) @ (wanted - current)
+    shift_offsets(model, elements, delta)
+    return float(np.abs(delta).max())
 
 
 def least_absolute_offsets(counts: np.ndarray, residual: np.ndarray, iterations: int = 200,

@@ -29,6 +29,44 @@ def auto_ema_decay(batch_size: int) -> float:
 DEFAULT_STRESS_WEIGHT = 10.0
 
 
+#: where the energy zero's undetermined part comes from, besides explicit values (``H=-10.7,C=-48.8``, eV)
+ELEMENT_ENERGY_SOURCES = ("auto", "least-squares", "xtb", "emt")
+
+
+def parse_element_energies(spec) -> str | dict[str, float] | None:
+    """``--element-energies`` in its stored form: None for ``least-squares`` (the training energies fix what they
+    can, the smallest norm the rest), ``xtb``/``emt`` (that method's isolated atoms fix the rest), ``auto`` (the
+    default: the isolated atoms of the method every training frame names in ``info["reference_method"]``, as
+    ``generate`` and refine's labels record it, else least squares; resolved when training starts), or
+    {symbol: eV} from ``H=-10.7,C=-48.8`` or a mapping keyed by symbol or atomic number; one-line errors."""
+    from ase.data import atomic_numbers, chemical_symbols
+
+    if spec is None or spec == "least-squares":
+        return None
+    if isinstance(spec, str) and spec in ELEMENT_ENERGY_SOURCES:
+        return spec
+    if isinstance(spec, str):
+        if "=" not in spec:
+            raise BoltzmatchError(f"--element-energies: expected {', '.join(ELEMENT_ENERGY_SOURCES)} or values in "
+                                  f"eV such as H=-10.7,C=-48.8, got {spec!r}")
+        pairs = [item.partition("=")[::2] for item in spec.split(",") if item.strip()]
+    elif isinstance(spec, dict):
+        pairs = list(spec.items())
+    else:
+        raise BoltzmatchError(f"element_energies: expected a name or a mapping, got {spec!r}")
+    values: dict[str, float] = {}
+    for key, value in pairs:
+        key = str(key).strip()
+        symbol = chemical_symbols[int(key)] if key.isdigit() and 0 < int(key) < len(chemical_symbols) else key
+        if symbol not in atomic_numbers or symbol == "X":
+            raise BoltzmatchError(f"--element-energies: {key!r} is not an element symbol")
+        try:
+            values[symbol] = float(value)
+        except (TypeError, ValueError):
+            raise BoltzmatchError(f"--element-energies: {symbol}={value!r} is not a number of eV") from None
+    return values
+
+
 @dataclass
 class TrainSettings:
     """Everything a run needs besides the model config; stored in ``config.yaml`` under ``training``."""
@@ -71,6 +109,8 @@ class TrainSettings:
     device: str = "auto"
     precision: str = "float32"
     cuda_graphs: bool = False
+    #: the energy zero's part the training compositions leave open (:func:`parse_element_energies`)
+    element_energies: str | dict | None = "auto"
 
     @classmethod
     def from_config(cls, training: dict) -> TrainSettings:
@@ -79,6 +119,7 @@ class TrainSettings:
         before training on stress have no ``stress_weight`` (0: they resume without the term)."""
         training = dict(training)
         training.setdefault("stress_weight", 0.0)  # runs from before training on stress had no stress term
+        training.setdefault("element_energies", None)  # runs from before --element-energies: least squares
         loss = training.pop("loss", None)
         if training.get("objective") is None:
             training["objective"] = loss or "energy-forces"
@@ -128,6 +169,7 @@ class TrainSettings:
             value = getattr(self, key)
             setattr(self, key, None if value is None else str(value))
         self.precision = check_precision(self.precision)
+        self.element_energies = parse_element_energies(self.element_energies)
         self.data_options = dict(self.data_options or {})
         self.cd_options = dict(self.cd_options or {})
         return self

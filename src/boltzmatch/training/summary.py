@@ -55,6 +55,8 @@ def format_train_summary(summary: dict) -> str:
                      f"{summary['ridge']:.0e} ({summary['rank']} / {summary['n_parameters']})", ""])
     if "energy_zero_fixed_for" in summary:  # the training compositions left the per-element split open
         rows.append(["energy zero fixed only for", ", ".join(summary["energy_zero_fixed_for"]), ""])
+    if "open_energy_zero_from" in summary:  # --element-energies: what the compositions leave open
+        rows.append(["energy zero beyond the data's compositions", summary["open_energy_zero_from"], ""])
     if "energy_offset_shift_meV" in summary:
         rows.append(["energy zero refitted (RMS shift, meV)", f"{summary['energy_offset_shift_meV']:.1f}", ""])
     if "cuda_graph_steps" in summary:

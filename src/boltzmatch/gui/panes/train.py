@@ -88,6 +88,11 @@ class TrainPane(Pane):
         self.validation.setToolTip("frames that choose the best model and drive the learning-rate schedule "
                                    "(train --val-data); frames of the training trajectory sit femtoseconds from "
                                    "training frames")
+        self.element_energies = QLineEdit()
+        self.element_energies.setPlaceholderText("least squares; xtb or emt isolated atoms; or H=-10.7,C=-48.8 (eV)")
+        self.element_energies.setToolTip("what the training compositions leave open of the energy zero (one "
+                                         "molecule's frames fix only its own), as MACE's E0s "
+                                         "(train --element-energies); new runs only")
         self.epochs = QSpinBox(minimum=1, maximum=100_000, value=50)
         self.batch_size = QSpinBox(minimum=1, maximum=4096, value=16)
         self.lr = QLineEdit("1e-3")
@@ -102,7 +107,8 @@ class TrainPane(Pane):
                               ("energy weight", self.energy_weight), ("force weight", self.force_weight),
                               ("stress weight", self.stress_weight),
                               ("σ (dsm)", self.sigma), ("prior", self.prior), ("solver (linear)", self.solver),
-                              ("validation", self.validation), ("epochs", self.epochs),
+                              ("validation", self.validation), ("element energies", self.element_energies),
+                              ("epochs", self.epochs),
                               ("batch size", self.batch_size),
                               ("learning rate", self.lr), ("seed", self.seed)):
             form.addRow(label, widget)
@@ -169,6 +175,8 @@ class TrainPane(Pane):
                     kwargs["prior"] = "bonded"
                 if config["name"] == "linear":
                     kwargs["solver"] = self.solver.currentText()
+                if self.element_energies.text().strip():
+                    kwargs["element_energies"] = self.element_energies.text().strip()
                 self._launch(train, data, out, out=str(out), model=config["name"], config=config, **kwargs)
         except BoltzmatchError as exc:
             self.show_error(str(exc), "")
