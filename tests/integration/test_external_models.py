@@ -38,7 +38,9 @@ def test_mace_trained_finetuned_exported_imported_and_used_by_every_command(tmp_
     frames = read_structures(data)[:4]
     batch = AtomsBatch.from_atoms(frames)
     energies = [rd.load(p)(batch).detach() for p in (tmp_path / "fisher", exported, tmp_path / "imported")]
-    torch.testing.assert_close(energies[0], energies[1], rtol=0, atol=1e-4)
+    # float32 sums of ~310 eV in another order (the run adds its per-element energies, the file holds them inside
+    # MACE's E0s): a few ulps, 3e-5 eV each; the reference's isolated atoms make the terms larger than least squares
+    torch.testing.assert_close(energies[0], energies[1], rtol=2e-6, atol=0)
     torch.testing.assert_close(energies[1], energies[2], rtol=0, atol=0)
 
     # commands take the file directly: evaluate, simulate, finetune by dsm on positions alone
