@@ -58,3 +58,21 @@ def test_generate_and_info_end_to_end(tmp_path):
     assert "frames written" in result.stdout and "temperature mean" in result.stdout
     info = run_cli("info", str(out), "--json")
     assert info.returncode == 0 and '"n_structures": 2' in info.stdout
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path):
+    """``boltzmatch info FILE | head -1``: the closed pipe was a BrokenPipeError traceback; now a quiet stop."""
+    import subprocess
+    import sys
+
+    from boltzmatch.data import write_structures
+    from helpers import labelled_molecules
+
+    path = tmp_path / "frames.xyz"
+    write_structures(path, labelled_molecules(3))
+    process = subprocess.Popen([sys.executable, "-m", "boltzmatch", "info", str(path)], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    process.stdout.close()  # before the command prints anything: its first write meets a closed pipe
+    _, err = process.communicate(timeout=120)
+    assert b"Traceback" not in err and b"BrokenPipe" not in err, err.decode()
+    assert process.returncode == 141

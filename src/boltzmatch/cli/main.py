@@ -8,6 +8,7 @@ SIGTERM is turned into KeyboardInterrupt so that a killed command closes its fil
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import warnings
@@ -76,6 +77,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("boltzmatch: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (``boltzmatch info FILE | head``): stop quietly, as Unix tools do
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # Python's exit would flush into the closed pipe and complain
+        return 141
     finally:
         warnings.formatwarning = _default_format
 
