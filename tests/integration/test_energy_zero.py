@@ -78,6 +78,12 @@ def test_isolated_atom_energies_fix_only_what_the_training_compositions_leave_op
     assert config["training"]["element_energies"] == "xtb"  # auto, resolved and recorded
     reference = isolated_atom_energies("xtb", [1, 6, 8])
     assert config["normalization"]["reference_energies"] == pytest.approx(reference)
+    if model == "schnet":  # a fine-tune keeps its parent's energy zero and says where it came from
+        tuned = boltzmatch.finetune(tmp_path / "xtb", data=ethanol_xtb, out=tmp_path / "tuned", epochs=1,
+                                    progress=False)
+        assert tuned["open_energy_zero_from"] == "xtb isolated atoms"
+        assert boltzmatch.runs.run_dir.read_config(tmp_path / "tuned")["normalization"]["reference_energies"] == \
+            pytest.approx(reference)
     assert "compositions" not in config["normalization"]
     frames = read_structures(ethanol_xtb)
     energy_ls, forces_ls = predict_frames(tmp_path / "ls", frames)

@@ -13,14 +13,15 @@ from .noise import NoiseEmbedding
 from .radial import BesselRBF, GaussianRBF, cosine_cutoff
 
 #: the radial bases of the filters: Gaussians as SchNet's (and SchNetPack's PaiNN configs), or the paper's
-#: sin(nπr/r_c)/r (Bessel). Which is better depends on what the model learns from; measured on held-out data, 50
-#: epochs on 1,000 xTB ethanol frames (benchmarks/train_throughput.py), 10 epochs on 2,000 QM9 molecules
-#: (benchmarks/qm9_u0.py):
+#: sin(nπr/r_c)/r (Bessel). Which is better depends on what the model learns from; measured on held-out data by
+#: benchmarks/painn_radial_basis.py (results/painn_radial_basis.md; 50 epochs on 1,000 xTB frames at 500 K, 10 on
+#: 1,800 QM9 molecules):
 #:
 #: - energies and forces: ethanol force MAE Gaussians 18.3 / 20.5 meV/Å (seeds 0 / 1), Bessel 32.6 / 35.2
-#:   (SchNetPack 2.1.1's PaiNN with Gaussians 20.2 / 18.6); toluene, never used in development, 23.8 against 52.5
-#: - energies alone: QM9 U0 MAE Gaussians 157.9 / 156.0 meV, Bessel 122.8 / 115.7; ethanol energy MAE Gaussians
-#:   54.2 meV, Bessel 29.8
+#:   (SchNetPack 2.1.1's PaiNN with Gaussians 20.2 / 18.6); toluene, never used in development, 22.3 against 45.1
+#: - positions alone (dsm): ethanol force MAE Gaussians 172.1 / 181.6 meV/Å, Bessel 269.7 / 212.3
+#: - energies alone: ethanol energy MAE Gaussians 54.2 / 42.0 meV, Bessel 29.8 / 29.9; QM9 U0 207.0 / 245.2
+#:   against 213.1 / 207.0
 #:
 #: so training picks the basis by objective (:func:`default_radial_basis`) where the config names none
 RADIAL_BASES = {"gaussian": GaussianRBF, "bessel": BesselRBF}
@@ -29,7 +30,7 @@ RADIAL_BASES = {"gaussian": GaussianRBF, "bessel": BesselRBF}
 def default_radial_basis(needs: tuple[str, ...] | list[str]) -> str:
     """The basis a new PaiNN trains with when its config names none, from the labels its objective reads
     (``needs``): ``bessel`` for energies alone, ``gaussian`` otherwise (forces, and score objectives, which learn
-    the score −β∇U as force matching does; those are not measured)."""
+    the score −β∇U as force matching does: measured for dsm, :data:`RADIAL_BASES`)."""
     return "bessel" if "energy" in needs and "forces" not in needs else "gaussian"
 
 

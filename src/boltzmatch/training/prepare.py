@@ -194,12 +194,15 @@ def _normalization(settings: TrainSettings, model_config: dict, out: Path, resum
         normalization = {"element_energy": element_energy, "energy_scale": scale}
         if (reference := _reference_energies(settings, packed, elements)) is not None:
             normalization["reference_energies"] = reference  # settled into the model: settle_open_offsets
+            spec = settings.element_energies  # what they are, for the summary of this run and its fine-tunes
+            normalization["reference_source"] = f"{spec} isolated atoms" if isinstance(spec, str) else "given values"
         elif train.energy is not None and (compositions := training_compositions(train, elements)):
             normalization["compositions"] = compositions
     if model_config["name"] == "linear":
         if not resume and not settings.parent and settings.solver == "iterative":
             _start_linear_offsets(net, normalization["element_energy"])
-        kept = {key: normalization[key] for key in ("compositions", "reference_energies") if key in normalization}
+        kept = {key: normalization[key] for key in ("compositions", "reference_energies", "reference_source")
+                if key in normalization}
         return {"element_energy": dict.fromkeys(elements, 0.0), "energy_scale": 1.0, **kept}
     if hasattr(net, "set_normalization"):
         net.set_normalization(normalization["element_energy"], normalization["energy_scale"])

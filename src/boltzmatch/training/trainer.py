@@ -335,8 +335,7 @@ def _base_summary(run: PreparedRun, out: Path) -> dict:
     if run.normalization.get("compositions"):
         summary["energy_zero_fixed_for"] = run.normalization["compositions"]
     if run.normalization.get("reference_energies"):
-        spec = run.settings.element_energies
-        summary["open_energy_zero_from"] = f"{spec} isolated atoms" if isinstance(spec, str) else "given values"
+        summary["open_energy_zero_from"] = run.normalization.get("reference_source", "given values")
     return summary
 
 
