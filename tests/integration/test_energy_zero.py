@@ -160,3 +160,25 @@ def test_labels_made_here_name_their_method_and_files_keep_it(tmp_path):
     assert [a.info["reference_method"] for a in labelled] == ["xtb", "xtb"]
     write_structures(tmp_path / "copy.xyz", labelled)
     assert [a.info["reference_method"] for a in read_structures(tmp_path / "copy.xyz")] == ["xtb", "xtb"]
+
+
+def test_the_offset_removed_error_does_not_see_the_open_part_of_the_energy_zero(ethanol_run, tmp_path):
+    """Moving the per-element energies along what ethanol's frames leave open (2 c_C + 6 c_H + c_O = 0) changes no
+    ethanol energy and shifts methanol's by c_C + 4 c_H: the offset-removed MAE on a file of both must not move.
+    One mean over the file (before 2026-12-08) moved it by about half that shift."""
+    from boltzmatch.utils.atomic import save_torch
+
+    run, _ = ethanol_run
+    mixed = tmp_path / "mixed.xyz"
+    write_structures(mixed, labelled_molecules(3, name="CH3OH") + labelled_molecules(3, name="CH3CH2OH"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # methanol's zero is open: that is the point
+        before = boltzmatch.evaluate(run, mixed)
+        model = boltzmatch.load(run)
+        from boltzmatch.training.normalization import shift_offsets
+
+        shift_offsets(model, [1, 6, 8], np.array([1.0, -3.0, 0.0]))  # H, C, O: ethanol's sum unchanged
+        save_torch(model.state_dict(), run / "model.pt")
+        after = boltzmatch.evaluate(run, mixed)
+    assert abs(after["energy_mae"] - before["energy_mae"]) > 0.4  # methanol (half the file) moved by 1 eV
+    assert after["energy_mae_centered"] == pytest.approx(before["energy_mae_centered"], abs=1e-5)

@@ -7,7 +7,7 @@ import pytest
 from ase.build import bulk, molecule
 from scipy.stats import norm
 
-from boltzmatch.analysis.metrics import distance_histogram, histogram_mae, ks_test, mmd
+from boltzmatch.analysis.metrics import distance_histogram, histogram_mae, ks_test, mmd, without_element_offsets
 from boltzmatch.data.geometry import bond_angles, bond_lengths, find_bonds, pair_distances
 
 
@@ -331,3 +331,20 @@ def test_survival_curves_that_coincide_are_told_apart():
     assert labels == ["a", "b (same as a)", "c"]
     assert ax.get_lines()[0].get_linestyle() != ax.get_lines()[1].get_linestyle()
     plt.close(fig)
+
+
+def test_without_element_offsets_removes_exactly_a_per_element_zero_and_nothing_else():
+    """Errors = per-element offset (a model's arbitrary energy zero) + conformational errors: the offset goes, the
+    conformational part stays; for one composition it is the mean error removed."""
+    rng = np.random.default_rng(0)
+    counts = np.array([[6, 2, 1]] * 30 + [[4, 1, 1]] * 20 + [[8, 3, 1]] * 10, dtype=float)  # C2H6O, CH4O, C3H8O
+    shape = rng.normal(0.0, 0.05, len(counts))
+    shape -= counts @ np.linalg.lstsq(counts, shape, rcond=None)[0]  # nothing a per-element offset can explain
+    offsets = np.array([1.3, -4.0, 7.5])  # eV per H, C, O
+    np.testing.assert_allclose(without_element_offsets(counts @ offsets + shape, counts), shape, atol=1e-12)
+    one = counts[:30]
+    errors = rng.normal(2.0, 0.1, 30)
+    np.testing.assert_allclose(without_element_offsets(errors, one), errors - errors.mean(), atol=1e-12)
+    # one mean for the whole file leaves each composition's share of the offset in (what evaluate did before)
+    mixed = counts @ offsets + shape
+    assert np.abs(mixed - mixed.mean()).mean() > 10 * np.abs(shape).mean()

@@ -33,12 +33,20 @@ from ..units import GPA_PER_EV_A3
 from ..utils.atomic import atomic_write_text
 from ..utils.table import format_table, markdown_table
 from .evaluate import predict_frames, stress_errors, unfixed_energy_zero
-from .metrics import distance_histogram, histogram2d_jsd, histogram_mae, ks_test, mmd, with_floor
+from .metrics import (
+    distance_histogram,
+    histogram2d_jsd,
+    histogram_mae,
+    ks_test,
+    mmd,
+    with_floor,
+    without_element_offsets,
+)
 
 ROWS = [  # (key, label) in report order
     ("energy_mae_meV", "energy MAE (meV)"),
     ("energy_zero_unfixed", "energy zero not fixed by training for"),
-    ("energy_mae_centered_meV", "energy MAE, mean offset removed (meV)"),
+    ("energy_mae_centered_meV", "energy MAE, per-element offsets removed (meV)"),
     ("force_mae_meV_A", "force MAE (meV/Å)"),
     ("force_rmse_meV_A", "force RMSE (meV/Å)"),
     ("stress_mae_GPa", "stress MAE (GPa)"),
@@ -198,9 +206,9 @@ def compare(
 
 
 def _errors(run_dirs, names, frames, packed: PackedStructures, test) -> tuple[dict[str, dict], dict[str, dict]]:
-    """Each model's energy MAE (meV; centred for a model without an energy zero; the compositions whose zero its
-    training left open, :func:`~.evaluate.unfixed_energy_zero`) and force MAE/RMSE (meV/Å) on the reference
-    frames (the file ``test``), and its predictions (eV, eV/Å) for the plots."""
+    """Each model's energy MAE (meV; without per-element offsets for a model without an energy zero; the
+    compositions whose zero its training left open, :func:`~.evaluate.unfixed_energy_zero`) and force MAE/RMSE
+    (meV/Å) on the reference frames (the file ``test``), and its predictions (eV, eV/Å) for the plots."""
     full = packed.full
     results: dict[str, dict] = {}
     predictions: dict[str, dict[str, np.ndarray]] = {}
@@ -213,9 +221,10 @@ def _errors(run_dirs, names, frames, packed: PackedStructures, test) -> tuple[di
                 entry["energy_mae_meV"] = 1000 * float(np.abs(diff).mean())
                 if unfixed := unfixed_energy_zero(run_dir, frames, test):
                     entry["energy_zero_unfixed"] = unfixed
-            else:  # trained without energies: the zero is arbitrary, show energies with the mean offset removed
-                energy = energy - diff.mean()
-            entry["energy_mae_centered_meV"] = 1000 * float(np.abs(diff - diff.mean()).mean())
+            shape = without_element_offsets(diff, packed.host_element_counts)
+            if not entry["energy_zero"]:  # trained without energies: the zero is arbitrary, shown without it
+                energy = energy - (diff - shape)
+            entry["energy_mae_centered_meV"] = 1000 * float(np.abs(shape).mean())
         predictions[name] = {"energy": energy, "forces": forces}
         if full.forces is not None:
             diff = forces - full.forces.numpy()
@@ -357,7 +366,8 @@ def write_report(results: dict[str, dict], settings: dict, out: Path) -> Path:
     no_zero = [n for n in names if results[n].get("energy_zero") is False]
     if no_zero:
         lines.append(f"{', '.join(no_zero)}: trained without energies, so the energy zero is arbitrary; "
-                     "energies are shown with the mean offset removed (table, parity and trace).")
+                     "energies are shown with per-element offsets removed (table and parity; the trace: its "
+                     "mean offset).")
     lines += ["", markdown_table([[str(c) for c in row] for row in rows], header)]
     lines.append("")
     figures = [("parity.png", "Parity: predicted against reference energy and forces"),

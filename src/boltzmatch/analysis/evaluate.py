@@ -21,6 +21,7 @@ from ..units import GPA_PER_EV_A3
 from ..utils.atomic import atomic_write_text
 from ..utils.device import resolve_device
 from ..utils.table import format_table
+from .metrics import without_element_offsets
 from .plots import parity_plot
 
 
@@ -51,7 +52,8 @@ def evaluate(run_dir: str | Path, data: str | Path, *, out: str | Path | None = 
     """Errors of the model in ``run_dir`` on ``data``: energies in eV, forces in eV/Å.
 
     Returns ``n_structures``, ``energy_mae``, ``energy_rmse``, ``energy_mae_per_atom``,
-    ``energy_mae_centered`` (mean offset removed), ``force_mae``, ``force_rmse``,
+    ``energy_mae_centered`` (per-element offsets removed,
+    :func:`~.metrics.without_element_offsets`: for one molecule, the mean error), ``force_mae``, ``force_rmse``,
     ``force_mae_per_element``, ``force_pearson`` (r over all components) and ``force_scale`` (the
     uniform factor s minimising ‖s·F − F_ref‖; 1 for a model right about the force magnitudes),
     and for crystals with stress labels ``stress_mae`` / ``stress_rmse`` (eV/Å³, over the Voigt components),
@@ -63,7 +65,7 @@ def evaluate(run_dir: str | Path, data: str | Path, *, out: str | Path | None = 
     ideally a separately seeded trajectory: a random split of one trajectory puts test frames
     femtoseconds from training frames. ``predictions``: also the per-structure ``energy_predicted``
     and ``energy_reference`` (eV, lists in file order; a model without an energy zero is shifted by
-    the mean offset), e.g. for a parity plot whose points open their frame. ``device``: where the model runs
+    the per-element offsets), e.g. for a parity plot whose points open their frame. ``device``: where the model runs
     (``auto``: CUDA when present).
     """
     dev = resolve_device(device)
@@ -79,9 +81,10 @@ def evaluate(run_dir: str | Path, data: str | Path, *, out: str | Path | None = 
     known_zero = energy_zero_known(run_dir)
     if full.energy is not None:
         diff = energy - full.energy.double().numpy()
+        shape = without_element_offsets(diff, packed.host_element_counts)
         if not known_zero:
-            energy = energy - diff.mean()
-        result["energy_mae_centered"] = float(np.abs(diff - diff.mean()).mean())
+            energy = energy - (diff - shape)
+        result["energy_mae_centered"] = float(np.abs(shape).mean())
         if predictions:
             result["energy_predicted"] = [float(e) for e in energy]
             result["energy_reference"] = [float(e) for e in full.energy.double().numpy()]
@@ -112,7 +115,7 @@ def evaluate(run_dir: str | Path, data: str | Path, *, out: str | Path | None = 
         atomic_write_text(out / "metrics.json", json.dumps(result, indent=2))
         if full.energy is not None:
             parity_plot(full.energy.double().numpy(), energy, out / "parity_energy.png",
-                        label="energy (eV)" if known_zero else "energy, mean offset removed (eV)",
+                        label="energy (eV)" if known_zero else "energy, per-element offsets removed (eV)",
                         title=f"{Path(run_dir).name}: energy")
         if full.forces is not None:
             parity_plot(full.forces.double().numpy().ravel(), forces.ravel(), out / "parity_forces.png",
@@ -124,7 +127,7 @@ def unfixed_energy_zero(run_dir: str | Path, structures: list[Atoms], data: str 
     """The compositions of ``structures`` (the file ``data``) whose energy zero the training of ``run_dir`` left
     open: where its compositions left the split of the per-element energies arbitrary (``normalization.compositions``
     in ``config.yaml``), those outside their span. Their absolute energies carry an offset no training frame fixed
-    (the MAE with the mean offset removed compares shapes); a warning says so."""
+    (the MAE with per-element offsets removed compares the rest); a warning says so."""
     spanning = read_config(run_dir)["normalization"].get("compositions")
     if not spanning:
         return []
@@ -134,8 +137,8 @@ def unfixed_energy_zero(run_dir: str | Path, structures: list[Atoms], data: str 
 
         warnings.warn(f"{data}: the energy zero of {', '.join(unfixed[:3])}{' …' if len(unfixed) > 3 else ''} is not "
                       f"fixed by the training compositions of {Path(run_dir).name} ({', '.join(spanning)}), so their "
-                      "energy errors include an arbitrary offset; the MAE with the mean offset removed compares "
-                      "shapes", UserWarning, stacklevel=3)
+                      "energy errors include an arbitrary offset; the MAE with per-element offsets removed "
+                      "compares the rest", UserWarning, stacklevel=3)
     return unfixed
 
 
@@ -166,7 +169,7 @@ def format_evaluation(result: dict, title: str = "Evaluation") -> str:
     if "energy_zero_unfixed" in result:  # their absolute energies carry an offset no training frame fixed
         rows.append(["energy zero not fixed by training for", ", ".join(result["energy_zero_unfixed"])])
     if "energy_mae_centered" in result:
-        label = "energy MAE, mean offset removed (meV)"
+        label = "energy MAE, per-element offsets removed (meV)"
         if "energy_mae" not in result:
             label += " [no energy zero: trained without energies]"
         rows.append([label, 1000 * result["energy_mae_centered"]])

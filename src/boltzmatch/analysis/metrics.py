@@ -14,7 +14,9 @@
   and the spread of its MAE over replicas (the replica is what varies between runs, not the frame);
 - :func:`constant_hazard_median`: the median time to collapse (ps) of a constant-hazard fit to censored
   collapse times, with an exact interval: an estimate where the observed median is censored;
-- :func:`censored_median_ratio`: one median time to collapse over another when either may be censored.
+- :func:`censored_median_ratio`: one median time to collapse over another when either may be censored;
+- :func:`without_element_offsets`: energy errors with the best per-element offsets removed (what an energy zero
+  that no training frame fixed can hide).
 """
 
 from __future__ import annotations
@@ -321,3 +323,15 @@ def censored_median_ratio(median: float, length: float, base_median: float, base
     if median_is_censored(base_median, base_length):
         return None, False
     return median / base_median, median_is_censored(median, length)
+
+
+def without_element_offsets(diff: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Energy errors ``diff`` (eV, one per structure) less the per-element offsets Σ_Z n_{s,Z} c_Z that fit them
+    best (least squares; ``counts``: (structures, elements) atoms of each element). A model's energy zero is a
+    per-element constant; one trained without energies, or on compositions that leave part of it open, carries an
+    arbitrary such offset, and these errors do not see it. For one composition this is removing the mean error;
+    for several (another molecule, QM9) one mean left each composition's share of the offset in the errors."""
+    diff = np.asarray(diff, dtype=float)
+    counts = np.asarray(counts, dtype=float).reshape(len(diff), -1)
+    offsets = np.linalg.lstsq(counts, diff, rcond=None)[0]
+    return diff - counts @ offsets
