@@ -84,7 +84,7 @@ def test_isolated_atom_energies_fix_only_what_the_training_compositions_leave_op
         assert tuned["open_energy_zero_from"] == "xtb isolated atoms"
         assert boltzmatch.runs.run_dir.read_config(tmp_path / "tuned")["normalization"]["reference_energies"] == \
             pytest.approx(reference)
-    assert "compositions" not in config["normalization"]
+    assert config["normalization"]["compositions"] == ["C2H6O"]  # what the reference must leave as fitted
     frames = read_structures(ethanol_xtb)
     energy_ls, forces_ls = predict_frames(tmp_path / "ls", frames)
     energy_xtb, forces_xtb = predict_frames(tmp_path / "xtb", frames)
@@ -182,3 +182,25 @@ def test_the_offset_removed_error_does_not_see_the_open_part_of_the_energy_zero(
         after = boltzmatch.evaluate(run, mixed)
     assert abs(after["energy_mae"] - before["energy_mae"]) > 0.4  # methanol (half the file) moved by 1 eV
     assert after["energy_mae_centered"] == pytest.approx(before["energy_mae_centered"], abs=1e-5)
+
+
+def test_a_fine_tune_on_fewer_compositions_keeps_the_energy_zero_its_parent_fitted(tmp_path):
+    """A parent trained on ethanol and methanol with given element energies fitted two of the three directions of
+    its energy zero; a fine-tune on ethanol alone must settle only what neither run's frames fix. It settled the
+    methanol direction back to the given values (before 2026-12-08), moving methanol's energy by electronvolts."""
+    from boltzmatch.analysis.evaluate import predict_frames
+
+    parent_data, tune_data = tmp_path / "both.xyz", tmp_path / "ethanol.xyz"
+    methanol = labelled_molecules(6, seed=1, name="CH3OH")
+    write_structures(parent_data, labelled_molecules(6) + methanol)
+    write_structures(tune_data, labelled_molecules(6))  # the parent's ethanol frames: the refit moves little
+    boltzmatch.train(parent_data, out=tmp_path / "parent", model="schnet", objective="energy", epochs=1,
+                     config={"n_interactions": 1, "n_features": 8, "n_rbf": 8, "cutoff": 4.0},
+                     element_energies={"H": -13.0, "C": -40.0, "O": -75.0}, progress=False)
+    assert sorted(boltzmatch.runs.run_dir.read_config(tmp_path / "parent")["normalization"]["compositions"]) == \
+        ["C2H6O", "CH4O"]
+    boltzmatch.finetune(tmp_path / "parent", data=tune_data, out=tmp_path / "tuned", objective="energy", epochs=1,
+                        lr=1e-12, progress=False)
+    before, _ = predict_frames(tmp_path / "parent", methanol)
+    after, _ = predict_frames(tmp_path / "tuned", methanol)
+    assert np.abs(after - before).max() < 0.3  # the refit's share (0.05 eV here); the bug's 9.4 eV

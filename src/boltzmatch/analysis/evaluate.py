@@ -128,8 +128,9 @@ def unfixed_energy_zero(run_dir: str | Path, structures: list[Atoms], data: str 
     open: where its compositions left the split of the per-element energies arbitrary (``normalization.compositions``
     in ``config.yaml``), those outside their span. Their absolute energies carry an offset no training frame fixed
     (the MAE with per-element offsets removed compares the rest); a warning says so."""
-    spanning = read_config(run_dir)["normalization"].get("compositions")
-    if not spanning:
+    normalization = read_config(run_dir)["normalization"]
+    spanning = normalization.get("compositions")
+    if not spanning or normalization.get("reference_energies"):  # --element-energies fixed the rest
         return []
     unfixed = outside_span(spanning, (formula_of(a.numbers) for a in structures))
     if unfixed:

@@ -59,6 +59,13 @@ def outside_span(spanning: list[str], formulas: Iterable[str], tolerance: float 
     return [f for f, r in zip(unique, residual, strict=True) if r > tolerance * max(1.0, float(rows.max()))]
 
 
+def composition_matrix(formulas: Iterable[str], elements: list[int]) -> np.ndarray:
+    """(formulas, elements): how many atoms of each element (atomic numbers ``elements``) every formula holds."""
+    from ase.data import chemical_symbols
+
+    return _counts(formulas, [chemical_symbols[z] for z in elements])
+
+
 def formula_of(numbers: Iterable[int]) -> str:
     """The chemical formula (Hill order) of the atomic numbers ``numbers``."""
     from ase.data import chemical_symbols

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from ..data.atoms_batch import AtomsBatch
-from ..data.compositions import spanning_compositions
+from ..data.compositions import composition_matrix, spanning_compositions
 from ..errors import BoltzmatchError
 
 
@@ -120,10 +120,11 @@ def shift_offsets(model: torch.nn.Module, elements: list[int], delta: np.ndarray
                 model.element_energy[z] += float(d)
 
 
-def settle_open_offsets(model: torch.nn.Module, batch: AtomsBatch, elements: list[int],
+def settle_open_offsets(model: torch.nn.Module, compositions: list[str], elements: list[int],
                         reference: dict[int, float]) -> float:
-    """Set the part of the per-element energies (eV) that the compositions of ``batch`` (the training frames)
-    leave open to that of ``reference`` ({Z: eV}, e.g. isolated atoms, as MACE's E0s); the part they fix stays.
+    """Set the part of the per-element energies (eV) that the training ``compositions`` (formulas; a fine-tune's
+    with its parent's) leave open to that of ``reference`` ({Z: eV}, e.g. isolated atoms, as MACE's E0s); the part
+    they fix stays.
 
     With P the projector onto the span of the training compositions n_s, the energies become P E + (1 − P) E_ref:
     no training structure's energy changes (n_s · (1 − P) = 0), and a composition outside the span gets the
@@ -134,7 +135,7 @@ def settle_open_offsets(model: torch.nn.Module, batch: AtomsBatch, elements: lis
 
         raise BoltzmatchError("--element-energies: no value for "
                               f"{', '.join(chemical_symbols[z] for z in missing)} (the training data hold them)")
-    counts = np.unique(element_counts(batch, elements), axis=0)
+    counts = composition_matrix(compositions, elements)
     projector = np.linalg.pinv(counts) @ counts
     current = element_offsets(model, elements).detach().double().cpu().numpy()
     wanted = np.array([reference[z] for z in elements], dtype=float)

@@ -196,8 +196,8 @@ def _normalization(settings: TrainSettings, model_config: dict, out: Path, resum
             normalization["reference_energies"] = reference  # settled into the model: settle_open_offsets
             spec = settings.element_energies  # what they are, for the summary of this run and its fine-tunes
             normalization["reference_source"] = f"{spec} isolated atoms" if isinstance(spec, str) else "given values"
-        elif train.energy is not None and (compositions := training_compositions(train, elements)):
-            normalization["compositions"] = compositions
+        if train.energy is not None and (compositions := training_compositions(train, elements)):
+            normalization["compositions"] = compositions  # what the data fix; with a reference, what it must keep
     if model_config["name"] == "linear":
         if not resume and not settings.parent and settings.solver == "iterative":
             _start_linear_offsets(net, normalization["element_energy"])

@@ -22,7 +22,7 @@ from ..utils.device import adam, autocast, device_name, grad_scaler, set_matmul_
 from .ema import WeightAverage
 from .graphed_step import BatchGradients, Predictions, cuda_graphs_apply
 from .loop import Step, run_loop, write_summary
-from .normalization import refit_energy_offsets, settle_open_offsets
+from .normalization import batch_formulas, refit_energy_offsets, settle_open_offsets
 from .padding import fit_padding, pad_batch
 from .prepare import PreparedRun, prepare
 from .run_files import write_metrics
@@ -332,10 +332,10 @@ def _base_summary(run: PreparedRun, out: Path) -> dict:
         n_data = run.packed.n_structures - (len(run.split.val) if run.settings.val_data else 0)  # data it reads
         summary.update(stress_weight=run.settings.stress_weight, n_stress=int(labelled[:n_data].sum()),
                        n_structures=n_data)
-    if run.normalization.get("compositions"):
-        summary["energy_zero_fixed_for"] = run.normalization["compositions"]
-    if run.normalization.get("reference_energies"):
+    if run.normalization.get("reference_energies"):  # the reference fixes what the compositions leave open
         summary["open_energy_zero_from"] = run.normalization.get("reference_source", "given values")
+    elif run.normalization.get("compositions"):
+        summary["energy_zero_fixed_for"] = run.normalization["compositions"]
     return summary
 
 
@@ -396,7 +396,12 @@ def _settle_open_offsets(model: nn.Module, run: PreparedRun) -> None:
     reference = run.normalization.get("reference_energies")
     if reference:  # every element of the data: one the training frames lack is wholly open
         reference = {int(z): float(v) for z, v in reference.items()}
-        settle_open_offsets(model, run.packed.batch(run.split.train), sorted(reference), reference)
+        fixed = run.normalization.get("compositions")  # a fine-tune's: its parent's and its own frames'
+        if fixed is None and run.settings.parent:
+            return  # the parent's and this run's compositions fix every element's energy
+        if fixed is None:
+            fixed = batch_formulas(run.packed.batch(run.split.train), sorted(reference))
+        settle_open_offsets(model, fixed, sorted(reference), reference)
 
 
 def _closed_form(run: PreparedRun, out: Path) -> dict:
