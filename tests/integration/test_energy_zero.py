@@ -204,3 +204,40 @@ def test_a_fine_tune_on_fewer_compositions_keeps_the_energy_zero_its_parent_fitt
     before, _ = predict_frames(tmp_path / "parent", methanol)
     after, _ = predict_frames(tmp_path / "tuned", methanol)
     assert np.abs(after - before).max() < 0.3  # the refit's share (0.05 eV here); the bug's 9.4 eV
+
+
+def test_finetune_element_energies_fixes_what_the_least_squares_parent_left_open(ethanol_run, ethanol_xtb, tmp_path):
+    """``finetune --element-energies xtb`` of a least-squares ethanol parent: ethanol's energies as before, the open
+    part xTB's isolated atoms', no warning on methanol; a fine-tune of that (auto) keeps xtb. Before 2026-12-08 the
+    option was taken by the Python API and silently ignored."""
+    from boltzmatch.analysis.evaluate import predict_frames
+    from boltzmatch.cli.main import main
+    from boltzmatch.data import read_structures
+    from boltzmatch.data.reference_md import isolated_atom_energies
+    from boltzmatch.runs.run_dir import read_config
+
+    parent, _ = ethanol_run
+    common = ["--data", str(ethanol_xtb), "--objective", "energy", "--epochs", "1", "--quiet"]
+    assert main(["finetune", str(parent), *common, "--element-energies", "xtb", "--out", str(tmp_path / "t1")]) == 0
+    config = read_config(tmp_path / "t1")
+    reference = isolated_atom_energies("xtb", [1, 6, 8])
+    assert config["training"]["element_energies"] == "xtb"
+    assert config["normalization"]["reference_energies"] == pytest.approx(reference)
+    assert config["normalization"]["compositions"] == ["C2H6O"]
+    assert main(["finetune", str(parent), *common, "--out", str(tmp_path / "t0")]) == 0  # auto: least squares
+    assert read_config(tmp_path / "t0")["training"]["element_energies"] is None
+    frames = read_structures(ethanol_xtb)
+    np.testing.assert_allclose(predict_frames(tmp_path / "t1", frames)[0], predict_frames(tmp_path / "t0", frames)[0],
+                               atol=2e-3)  # the same training; float32 sums of ~300 eV
+    n = np.array([6.0, 2.0, 1.0])  # ethanol's H, C, O: the open part is orthogonal to it
+    open_part = np.eye(3) - np.outer(n, n) / (n @ n)
+    offsets = element_offsets(boltzmatch.load(tmp_path / "t1"), [1, 6, 8]).detach().double().numpy()
+    np.testing.assert_allclose(open_part @ offsets, open_part @ np.array([reference[z] for z in (1, 6, 8)]),
+                               atol=1e-3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        other = tmp_path / "methanol.xyz"
+        write_structures(other, labelled_molecules(2, name="CH3OH"))
+        assert "energy_zero_unfixed" not in boltzmatch.evaluate(tmp_path / "t1", other)
+    assert main(["finetune", str(tmp_path / "t1"), *common, "--out", str(tmp_path / "t2")]) == 0
+    assert read_config(tmp_path / "t2")["training"]["element_energies"] == "xtb"  # auto: the parent's

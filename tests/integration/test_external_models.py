@@ -9,6 +9,7 @@ import torch
 import boltzmatch
 from boltzmatch.cli.main import main
 from boltzmatch.data import AtomsBatch, read_structures
+from boltzmatch.errors import BoltzmatchError
 from boltzmatch.models.external import EXTERNAL
 from boltzmatch.runs import run_dir as rd
 
@@ -58,6 +59,12 @@ def test_mace_trained_finetuned_exported_imported_and_used_by_every_command(tmp_
     boltzmatch.train(data, out=tmp_path / "from-config", config={"name": "mace", "file": str(exported)}, epochs=1,
                      progress=False)
     assert rd.read_config(tmp_path / "from-config")["normalization"] == {"element_energy": {}, "energy_scale": 1.0}
+    # ... and its E0s: xTB's isolated atoms on top would count them twice (auto resolved to them, unapplied, before)
+    assert rd.read_config(tmp_path / "from-config")["training"]["element_energies"] is None
+    with pytest.raises(BoltzmatchError, match="fisher.model keeps its own per-element energies"):
+        boltzmatch.train(data, out=tmp_path / "e0", config={"name": "mace", "file": str(exported)}, epochs=1,
+                         element_energies="xtb", progress=False)
+    assert not (tmp_path / "e0").exists()
 
 
 def test_export_of_a_boltzmatch_model_and_import_of_garbage_are_one_line_errors(tmp_path, ethanol_xtb, capsys):

@@ -32,6 +32,10 @@ def add_parser(subparsers) -> None:
                    help="structure file whose frames validate instead of a --val-fraction share of DATA (best "
                         "model, learning-rate schedule, the closed form's ridge): a separately seeded "
                         "trajectory keeps frames femtoseconds from training ones out of validation")
+    p.add_argument("--element-energies", metavar="SOURCE", default="auto",
+                   help="per-element energies for what neither the parent's nor these frames' compositions fix of "
+                        "the energy zero: xtb or emt (isolated atoms by that method), values in eV (e.g. "
+                        "H=-10.71,C=-48.85,O=-102.57), least-squares, or auto (default: the parent's choice)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-minutes", type=float)
     p.add_argument("--out", required=True, help="the new run directory")
@@ -51,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         antithetic=args.antithetic, huber_delta=args.huber_delta,
         probe=args.probe, freeze=args.freeze, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
         val_fraction=args.val_fraction, test_fraction=args.test_fraction, val_data=args.val_data,
-        seed=args.seed,
+        seed=args.seed, element_energies=args.element_energies,
         max_minutes=args.max_minutes, progress=not args.quiet,
         data_options={k: v for k, v in data_kwargs(args).items() if v is not None},
         cd_options=cd_options(args), **device_kwargs(args),

@@ -22,7 +22,8 @@ def finetune(run_dir: str | Path, *, data: str | Path, out: str | Path, objectiv
     derived from the data, antithetic pairs on by default), ``huber_delta`` in eV/Å (fisher: force
     residuals beyond it weigh linearly), ``energy_weight``/``force_weight``/``stress_weight``, ``cd_options``,
     ``batch_size``, ``schedule``, ``patience``, ``ema_decay``, ``clip``, the split, ``seed``,
-    ``max_minutes``, ``progress``, ``data_options``.
+    ``max_minutes``, ``progress``, ``data_options``, ``element_energies`` (default ``auto``: the parent's; another
+    source or values settle what neither the parent's compositions nor these frames' fix of the energy zero).
     """
     fixed = sorted(set(options) & set(_PARENT_DECIDES))
     if fixed:

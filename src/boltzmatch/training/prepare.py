@@ -88,14 +88,13 @@ def prepare(settings: TrainSettings, model_config: dict | None, out: Path, resum
     dist = Distributed(resolve_device(settings.device))
     objective, structures, validation_objective = _objectives(settings)
     elements = sorted({int(z) for a in structures for z in a.numbers})
-    if settings.element_energies == "auto":  # recorded resolved: config.yaml says what fixed the energy zero
-        settings.element_energies = None if settings.parent else auto_element_energies(structures)
     one_molecule = len({tuple(a.numbers) for a in structures}) == 1  # frames of one trajectory, typically
     validation = _validation_frames(settings, objective, structures)
     if model_config is None:
         model_config = validate_config({"name": model_name or "schnet", "elements": elements})
     model_config.setdefault("dtype", "float32")
     model_config.setdefault("elements", elements)
+    _resolve_element_energies(settings, model_config, structures)
     if model_config["name"] == "painn" and not model_config.get("radial_basis"):  # recorded: config.yaml says it
         model_config["radial_basis"] = default_radial_basis(objective.needs)
     dtype = torch.float64 if model_config["dtype"] == "float64" else torch.float32
@@ -180,22 +179,24 @@ def _normalization(settings: TrainSettings, model_config: dict, out: Path, resum
     if resume:
         normalization = rd.read_config(out)["normalization"]
     elif settings.parent:
-        normalization = dict(rd.read_config(settings.parent)["normalization"])
-        if normalization.get("compositions") and packed.full.energy is not None:  # fine-tuning refits the zero
-            normalization["compositions"] = training_compositions(packed.batch(split.train), elements,
-                                                                  normalization["compositions"])
-            if normalization["compositions"] is None:
+        parent = rd.read_config(settings.parent)
+        normalization = dict(parent["normalization"])
+        earlier = normalization.get("compositions") if parent.get("energy_zero", True) else []
+        if earlier is not None and packed.full.energy is not None:  # fine-tuning refits the zero: its frames fix
+            normalization["compositions"] = training_compositions(packed.batch(split.train), elements, earlier)
+            if normalization["compositions"] is None:  # what its parent's did, and more
                 del normalization["compositions"]
+        if settings.element_energies != _parent_element_energies(parent):  # another reference
+            for key in ("reference_energies", "reference_source"):
+                normalization.pop(key, None)
+            _add_reference(normalization, settings, packed, elements)
     elif model_config.get("file"):
         normalization = {"element_energy": {}, "energy_scale": 1.0}  # a model file keeps its own reference
     else:
         train = packed.batch(split.train)
         element_energy, scale = fit_normalization(train, elements)
         normalization = {"element_energy": element_energy, "energy_scale": scale}
-        if (reference := _reference_energies(settings, packed, elements)) is not None:
-            normalization["reference_energies"] = reference  # settled into the model: settle_open_offsets
-            spec = settings.element_energies  # what they are, for the summary of this run and its fine-tunes
-            normalization["reference_source"] = f"{spec} isolated atoms" if isinstance(spec, str) else "given values"
+        _add_reference(normalization, settings, packed, elements)
         if train.energy is not None and (compositions := training_compositions(train, elements)):
             normalization["compositions"] = compositions  # what the data fix; with a reference, what it must keep
     if model_config["name"] == "linear":
@@ -209,6 +210,24 @@ def _normalization(settings: TrainSettings, model_config: dict, out: Path, resum
     return normalization
 
 
+def _resolve_element_energies(settings: TrainSettings, model_config: dict, structures: list) -> None:
+    """``--element-energies`` as recorded (config.yaml says what fixed the energy zero): ``auto`` becomes a
+    fine-tune's parent's choice, or :func:`auto_element_energies`; a model file (MACE, SchNetPack, NequIP) keeps
+    its own per-element energies, so it takes none (its E0s would be counted twice)."""
+    if model_config.get("file"):
+        if settings.element_energies not in ("auto", None):
+            raise BoltzmatchError(f"--element-energies: {model_config['file']} keeps its own per-element energies "
+                                  "(its E0s); leave the option at auto or least-squares")
+        settings.element_energies = None
+    elif settings.element_energies == "auto":
+        settings.element_energies = _parent_element_energies(rd.read_config(settings.parent)) if settings.parent \
+            else auto_element_energies(structures)
+
+
+def _parent_element_energies(config: dict) -> str | dict | None:
+    return (config.get("training") or {}).get("element_energies")
+
+
 def auto_element_energies(structures: list) -> str | None:
     """``--element-energies auto``: the reference method every frame names (``info["reference_method"]``, written
     by ``generate`` and refine's labelling) where its isolated atoms have energies (xtb, emt), else None (least
@@ -219,6 +238,16 @@ def auto_element_energies(structures: list) -> str | None:
     methods = {a.info.get("reference_method") for a in structures}
     method = methods.pop() if len(methods) == 1 else None
     return method if method in ISOLATED_ATOM_CALCULATORS and energy_of(structures[0]) is not None else None
+
+
+def _add_reference(normalization: dict, settings: TrainSettings, packed: PackedStructures, elements: list[int]) -> None:
+    """With ``--element-energies`` other than least squares, its values ({Z: eV}, settled into the model at the end:
+    :func:`~.normalization.settle_open_offsets`) and where they come from, for the summary of this run and its
+    fine-tunes."""
+    if (reference := _reference_energies(settings, packed, elements)) is not None:
+        spec = settings.element_energies
+        normalization.update(reference_energies=reference,
+                             reference_source=f"{spec} isolated atoms" if isinstance(spec, str) else "given values")
 
 
 def _reference_energies(settings: TrainSettings, packed: PackedStructures, elements: list[int]) -> dict | None:
