@@ -183,3 +183,10 @@ def test_element_energies_typed_in_the_train_pane_fix_the_open_energy_zero(make_
     assert config["training"]["element_energies"] == {"H": -10.7, "C": -48.8, "O": -102.6}
     assert config["normalization"]["reference_energies"] == {1: -10.7, 6: -48.8, 8: -102.6}
     assert "given values" in (pane.current / rd.SUMMARY).read_text()
+    pane.select_run(pane.current)  # a fine-tune takes the field too (it was for new runs only)
+    pane.tune.setChecked(True)
+    pane.element_energies.setText("xtb")
+    pane.start()
+    steps.wait_for(pane.worker)
+    assert rd.read_config(pane.current)["training"]["element_energies"] == "xtb"
+    assert "xtb isolated atoms" in (pane.current / rd.SUMMARY).read_text()

@@ -89,10 +89,12 @@ class TrainPane(Pane):
                                    "(train --val-data); frames of the training trajectory sit femtoseconds from "
                                    "training frames")
         self.element_energies = QLineEdit()
-        self.element_energies.setPlaceholderText("least squares; xtb or emt isolated atoms; or H=-10.7,C=-48.8 (eV)")
+        self.element_energies.setPlaceholderText("auto; least-squares; xtb or emt isolated atoms; or H=-10.7,C=-48.8 "
+                                                 "(eV)")
         self.element_energies.setToolTip("what the training compositions leave open of the energy zero (one "
                                          "molecule's frames fix only its own), as MACE's E0s "
-                                         "(train --element-energies); new runs only")
+                                         "(train/finetune --element-energies); empty: auto, the isolated atoms of "
+                                         "the frames' method, and for a fine-tune its parent's choice")
         self.epochs = QSpinBox(minimum=1, maximum=100_000, value=50)
         self.batch_size = QSpinBox(minimum=1, maximum=4096, value=16)
         self.lr = QLineEdit("1e-3")
@@ -161,6 +163,8 @@ class TrainPane(Pane):
                 raise BoltzmatchError("no data: open or generate structures in the Data pane first")
             kwargs = self._common()
             objective = self.objective.currentText()
+            if self.element_energies.text().strip():
+                kwargs["element_energies"] = self.element_energies.text().strip()
             if self.tune.isChecked():
                 parent = self.selected_run()
                 if parent is None:
@@ -175,8 +179,6 @@ class TrainPane(Pane):
                     kwargs["prior"] = "bonded"
                 if config["name"] == "linear":
                     kwargs["solver"] = self.solver.currentText()
-                if self.element_energies.text().strip():
-                    kwargs["element_energies"] = self.element_energies.text().strip()
                 self._launch(train, data, out, out=str(out), model=config["name"], config=config, **kwargs)
         except BoltzmatchError as exc:
             self.show_error(str(exc), "")
