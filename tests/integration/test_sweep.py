@@ -168,7 +168,7 @@ def test_two_agents_share_postgres_and_the_study_survives_a_killed_agent(tmp_pat
     after the heartbeat grace period the second is released: its next trial finds trial 1 stale."""
     import sqlalchemy as sa
 
-    from boltzmatch.sweep.runner import GRACE_S
+    from boltzmatch.sweep.runner import GRACE_BEATS
 
     database = f"sweep_{os.getpid()}_{int(time.time())}"
     with sa.create_engine(POSTGRES, isolation_level="AUTOCOMMIT").connect() as connection:
@@ -184,7 +184,8 @@ def test_two_agents_share_postgres_and_the_study_survives_a_killed_agent(tmp_pat
                                       "parameters": {"x": {"values": [0, 1, 2, 3]}}}))
     folder = tmp_path / "s"
     command = [sys.executable, "-m", "boltzmatch", "sweep"]
-    first = subprocess.Popen(command + ["run", str(config), "--out", str(folder), "--storage", url],
+    first = subprocess.Popen(command + ["run", str(config), "--out", str(folder), "--storage", url,
+                                        "--heartbeat", "2"],
                              stdout=subprocess.DEVNULL, stderr=open(tmp_path / "first.log", "w"),  # noqa: SIM115
                              start_new_session=True)
 
@@ -214,7 +215,7 @@ def test_two_agents_share_postgres_and_the_study_survives_a_killed_agent(tmp_pat
     wait_for(lambda: states(Trial.RUNNING) == {1, 2}, "both agents held in a trial", second)
     os.killpg(first.pid, signal.SIGKILL)  # the agent and its trial's process
     first.wait()
-    time.sleep(GRACE_S + 2)  # trial 1's heartbeat goes stale while the second agent is still held
+    time.sleep(GRACE_BEATS * 2 + 2)  # trial 1's heartbeat goes stale while the second agent is still held
     hold.unlink()
     assert second.wait(timeout=180) == 0, second.stderr.read()
     final = trials()
@@ -226,6 +227,28 @@ def test_two_agents_share_postgres_and_the_study_survives_a_killed_agent(tmp_pat
     for t in final:
         if t.number in complete:
             assert (Path(t.user_attrs["run_dir"]) / "metrics.csv").exists()
+
+
+def test_the_heartbeat_is_the_sweeps_own_and_bad_values_are_one_line(tmp_path, capsys):
+    """--heartbeat is fixed when the sweep starts (study.json): agents read it there, another value is refused;
+    folders from before it read as 5 s."""
+    from boltzmatch.cli.main import main
+    from boltzmatch.sweep.runner import HEARTBEAT_S, study_record
+
+    (tmp_path / "new").mkdir()
+    record = study_record(tmp_path / "new", create=True, heartbeat=2)
+    assert record["heartbeat_s"] == 2 and study_record(tmp_path / "new")["heartbeat_s"] == 2
+    with pytest.raises(BoltzmatchError, match=r"--heartbeat 3: the sweep's agents share the heartbeat it started "
+                                              r"with \(2 s, study.json\)"):
+        study_record(tmp_path / "new", heartbeat=3)
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "study.json").write_text(json.dumps({"storage": None, "study_name": "boltzmatch-sweep"}))
+    assert study_record(tmp_path / "old")["heartbeat_s"] == HEARTBEAT_S
+    config = tmp_path / "sweep.yaml"
+    config.write_text(yaml.safe_dump({"method": "grid", "program": "train.py", "parameters": {"x": {"value": 1}}}))
+    assert main(["sweep", "run", str(config), "--out", str(tmp_path / "s"), "--heartbeat", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--heartbeat must be a whole number of seconds, at least 1" in err
 
 
 def test_command_macros_and_model_keys(tmp_path):

@@ -190,8 +190,8 @@ def test_two_agents_on_one_grid_complete_every_point_once_when_one_is_stopped_mi
         _postgres_or_skip()
         url = ["--storage", _fresh_postgres_database()]
     command = [sys.executable, "-m", "boltzmatch", "sweep"]
-    first = subprocess.Popen(command + ["run", str(config), "--out", str(folder), *url], stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
+    first = subprocess.Popen(command + ["run", str(config), "--out", str(folder), *url, "--heartbeat", "2"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # a killed trial: stale in 8 s
     pid_file = folder / "trials" / "0000" / "pid"
     deadline = time.time() + 60
     while not (pid_file.exists() and pid_file.read_text()) and time.time() < deadline:

@@ -13,6 +13,9 @@ def add_parser(subparsers) -> None:
     r = verbs.add_parser("run", help="start (or continue) a sweep in a folder")
     r.add_argument("config", help="W&B sweep YAML: method, metric, parameters, run_cap, early_terminate, command")
     r.add_argument("--out", required=True, help="sweep folder (sweep.yaml, study.db, trials/)")
+    r.add_argument("--heartbeat", type=int, metavar="S",
+                   help="seconds between a running trial's heartbeats (default 5; every agent keeps the sweep's): "
+                        "a trial silent for four of them, its agent killed or its machine gone, runs again")
     for q in (r, verbs.add_parser("agent", help="join a sweep from this or another machine")):
         if q is not r:
             q.add_argument("sweep_dir", help="the sweep folder")
@@ -44,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.sweep_verb == "run":
         summary = run_sweep(args.config, out=args.out, storage=args.storage, jobs=args.jobs,
-                            seed=0 if args.seed is None else args.seed, count=args.count, gpus=args.gpus)
+                            seed=0 if args.seed is None else args.seed, count=args.count, gpus=args.gpus,
+                            heartbeat=args.heartbeat)
         print(format_sweep_summary(summary))
     elif args.sweep_verb == "agent":
         print(format_sweep_summary(agent(args.sweep_dir, storage=args.storage, jobs=args.jobs, seed=args.seed,

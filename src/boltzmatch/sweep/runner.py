@@ -37,25 +37,31 @@ from .trial_control import counts_as_failure, die_with_parent, grid_queue_sample
 SWEEP_FILE = "sweep.yaml"
 STUDY_FILE = "study.json"  # where the sweep's study lives: its storage URL (null: the folder's study.db) and name
 STUDY_NAME = "boltzmatch-sweep"  # the study of sweep folders written before study.json existed
-HEARTBEAT_S, GRACE_S = 5, 20
+#: s between a running trial's heartbeats (Optuna's heartbeat_interval), the default of ``--heartbeat``; a trial
+#: silent for GRACE_BEATS of them is failed and its parameters run again (Optuna's grace_period)
+HEARTBEAT_S, GRACE_BEATS = 5, 4
 FAILURES_WITHOUT_CAP = 10  # a sweep without run_cap stops after this many failures and no success
 
 
-def _storage(out: Path, storage: str | None):
-    url = storage or f"sqlite:///{(out / 'study.db').resolve()}"
+def _storage(out: Path, record: dict):
+    """The study's storage as ``record`` (:func:`study_record`) gives it: its URL and the sweep's heartbeat."""
+    url = record["storage"] or f"sqlite:///{(out / 'study.db').resolve()}"
+    heartbeat = record["heartbeat_s"]
     try:
         from .storage import open_storage
 
-        return open_storage(url, HEARTBEAT_S, GRACE_S)
+        return open_storage(url, heartbeat, GRACE_BEATS * heartbeat)
     except Exception as exc:  # a wrong URL, an unreachable server, a missing driver
         reason = str(exc).splitlines()[0] if str(exc) else ""
         raise BoltzmatchError(f"storage {url}: cannot open ({type(exc).__name__}: {reason})") from None
 
 
-def study_record(out: Path, storage: str | None = None, create: bool = False) -> dict:
-    """The sweep folder's ``study.json``: ``storage`` (None: the folder's SQLite file) and ``study_name``, one
-    per sweep so that sweeps share a database. ``create`` writes it for a new sweep (a unique name); a folder
-    from before it existed reads as the old fixed name. A ``storage`` given explicitly wins over the record."""
+def study_record(out: Path, storage: str | None = None, create: bool = False, heartbeat: int | None = None) -> dict:
+    """The sweep folder's ``study.json``: ``storage`` (None: the folder's SQLite file), ``study_name``, one
+    per sweep so that sweeps share a database, and ``heartbeat_s``, which every agent of the sweep keeps.
+    ``create`` writes it for a new sweep (a unique name; ``heartbeat`` s, default :data:`HEARTBEAT_S`); a folder
+    from before it existed reads as the old fixed name. A ``storage`` given explicitly wins over the record;
+    a ``heartbeat`` other than the record's is a one-line error."""
     path = out / STUDY_FILE
     if path.exists():
         record = json.loads(path.read_text())
@@ -64,10 +70,15 @@ def study_record(out: Path, storage: str | None = None, create: bool = False) ->
 
         from ..utils.atomic import atomic_write_text
 
-        record = {"storage": storage, "study_name": f"boltzmatch-{out.resolve().name}-{uuid.uuid4().hex[:8]}"}
+        record = {"storage": storage, "study_name": f"boltzmatch-{out.resolve().name}-{uuid.uuid4().hex[:8]}",
+                  "heartbeat_s": heartbeat or HEARTBEAT_S}
         atomic_write_text(path, json.dumps(record, indent=2))
     else:
         record = {"storage": None, "study_name": STUDY_NAME}
+    record.setdefault("heartbeat_s", HEARTBEAT_S)  # folders from before --heartbeat
+    if heartbeat is not None and heartbeat != record["heartbeat_s"]:
+        raise BoltzmatchError(f"{out}: --heartbeat {heartbeat}: the sweep's agents share the heartbeat it started "
+                              f"with ({record['heartbeat_s']} s, {STUDY_FILE})")
     return {**record, "storage": storage or record["storage"]}
 
 
@@ -202,7 +213,7 @@ def _optimize(sweep: SweepConfig, out: Path, storage: str | None, jobs: int, see
         if is_envvar_macro(token) and token[len("${envvar:"):-1] not in os.environ:
             raise BoltzmatchError(f"command: {token}: the environment variable {token[9:-1]} is not set")
     record = study_record(out, storage)
-    study = optuna.create_study(study_name=record["study_name"], storage=_storage(out, record["storage"]),
+    study = optuna.create_study(study_name=record["study_name"], storage=_storage(out, record),
                                 load_if_exists=True, direction=sweep.direction,
                                 sampler=_sampler(sweep, _resumed_seed(out, record, seed)),
                                 pruner=hyperband(sweep.early_terminate) if sweep.early_terminate
@@ -248,7 +259,7 @@ def _optimize(sweep: SweepConfig, out: Path, storage: str | None, jobs: int, see
             import optuna
 
             optuna.storages.fail_stale_trials(study)
-            time.sleep(HEARTBEAT_S)
+            time.sleep(record["heartbeat_s"])
             continue
         missing = int(min(missing, max(jobs, 1) * 4)) if math.isinf(missing) else int(missing)
         study.optimize(objective, n_trials=missing, n_jobs=min(jobs, missing),
@@ -268,7 +279,7 @@ def _resumed_seed(out: Path, record: dict, seed: int) -> int:
     import optuna
 
     try:
-        trials = optuna.load_study(study_name=record["study_name"], storage=_storage(out, record["storage"]))
+        trials = optuna.load_study(study_name=record["study_name"], storage=_storage(out, record))
         return seed + len(trials.get_trials(deepcopy=False))
     except KeyError:  # a new study
         return seed
@@ -289,10 +300,15 @@ def summarize_study(study, sweep: SweepConfig, out: Path) -> dict:
 
 
 def run_sweep(config: str | Path, *, out: str | Path, storage: str | None = None, jobs: int = 1,
-              seed: int = 0, count: int | None = None, gpus: str | list[str] | None = None) -> dict:
+              seed: int = 0, count: int | None = None, gpus: str | list[str] | None = None,
+              heartbeat: int | None = None) -> dict:
     """Start (or continue) the sweep of ``config`` (W&B sweep YAML) in folder ``out``; returns a summary.
     ``count``: run at most this many trials here (needed, or Ctrl-C, for a random/bayes sweep without
-    ``run_cap``). ``gpus`` (``"0,1"``): one trial per GPU, each seeing only its own."""
+    ``run_cap``). ``gpus`` (``"0,1"``): one trial per GPU, each seeing only its own. ``heartbeat``: s between a
+    running trial's heartbeats (default 5), fixed when the sweep starts; a trial silent for four of them (its
+    agent killed, its machine gone) is failed and its parameters run again."""
+    if heartbeat is not None and (not isinstance(heartbeat, int) or heartbeat < 1):
+        raise BoltzmatchError(f"--heartbeat must be a whole number of seconds, at least 1, got {heartbeat}")
     sweep = load_sweep(config)
     if sweep.command is None and not sweep.program and "data" not in {p.name for p in sweep.parameters}:
         raise BoltzmatchError(f"{config}: parameters.data: the default command (boltzmatch train) needs "
@@ -310,7 +326,7 @@ def run_sweep(config: str | Path, *, out: str | Path, storage: str | None = None
         from ..utils.atomic import atomic_write_text
 
         atomic_write_text(saved, text)
-    study_record(out, storage, create=True)
+    study_record(out, storage, create=True, heartbeat=heartbeat)
     if jobs < 1:
         raise BoltzmatchError(f"--jobs must be at least 1, got {jobs}")
     _check_count(count)
@@ -348,7 +364,7 @@ def load_study(out: str | Path, storage: str | None = None):
         raise BoltzmatchError(f"{out}: no study.db and no storage recorded; pass --storage URL (the database the "
                               f"sweep ran in)")
     try:
-        study = optuna.load_study(study_name=record["study_name"], storage=_storage(out, record["storage"]))
+        study = optuna.load_study(study_name=record["study_name"], storage=_storage(out, record))
     except KeyError:
         raise BoltzmatchError(f"{out}: the storage {record['storage'] or out / 'study.db'} holds no study "
                               f"{record['study_name']!r}; pass the --storage URL the sweep ran in") from None
