@@ -177,3 +177,15 @@ def test_a_pressure_gives_npt_frames_at_the_reference_methods_own_density(tmp_pa
     with pytest.raises(BoltzmatchError, match="--pressure needs a crystal; ethanol is not periodic"):
         generate("ethanol", calculator="emt", time=0.01, out=tmp_path / "x.xyz", progress=False, pressure=0.0)
     assert not (tmp_path / "x.xyz").exists()
+
+
+def test_common_names_of_g2_molecules_build_them():
+    """A chemist types ``methanol``, not ``CH3OH``: that was 'unknown system'."""
+    from ase.collections import g2
+
+    from boltzmatch.data.systems import COMMON_NAMES, build_system
+
+    assert build_system("methanol").get_chemical_formula() == "CH4O"
+    assert build_system("Acetic acid").get_chemical_formula() == "C2H4O2"
+    assert build_system("dimethyl_ether").get_chemical_formula() == "C2H6O"
+    assert set(COMMON_NAMES.values()) <= set(g2.names)  # every name maps to a molecule ASE has

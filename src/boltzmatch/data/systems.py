@@ -6,7 +6,8 @@
 * ``smiles:CCO`` embeds any molecule with RDKit (the ``rdkit`` extra).
 * ``Cu-fcc-3x3x3``: an ASE bulk crystal (cubic cell) repeated 3×3×3, for EMT.
 * ``alanine-dipeptide``: openmmtools' bundled Amber system (the ``openmm`` extra).
-* Any ASE g2 molecule name (``H2O``, ``CH4``) or a structure file (its first structure).
+* Any ASE g2 molecule name (``H2O``, ``CH4``), a common name of one (``methanol``, ``acetic acid``:
+  :data:`COMMON_NAMES`), or a structure file (its first structure).
 """
 
 from __future__ import annotations
@@ -23,6 +24,20 @@ MD17_MOLECULES = (
     "ethanol", "malonaldehyde", "aspirin", "benzene", "uracil", "toluene", "naphthalene", "salicylic-acid",
 )
 OPENMM_SYSTEMS = ("alanine-dipeptide",)
+#: common names of ASE g2 molecules (their g2 keys are formulas: a chemist typing ``methanol`` was refused)
+COMMON_NAMES = {
+    "water": "H2O", "methane": "CH4", "ammonia": "NH3", "methanol": "CH3OH", "ethane": "C2H6", "ethylene": "C2H4",
+    "ethene": "C2H4", "acetylene": "C2H2", "ethyne": "C2H2", "propane": "C3H8", "formaldehyde": "H2CO",
+    "acetaldehyde": "CH3CHO", "acetone": "CH3COCH3", "formic-acid": "HCOOH", "acetic-acid": "CH3COOH",
+    "methyl-formate": "HCOOCH3", "acetamide": "CH3CONH2", "dimethyl-ether": "CH3OCH3", "isopropanol": "C2H6CHOH",
+    "methylamine": "H3CNH2", "ethylamine": "CH3CH2NH2", "trimethylamine": "C3H9N", "acetonitrile": "CH3CN",
+    "hydrogen-cyanide": "HCN", "nitromethane": "CH3NO2", "hydrazine": "N2H4", "hydrogen-peroxide": "H2O2",
+    "carbon-monoxide": "CO", "carbon-dioxide": "CO2", "glyoxal": "OCHCHO", "ketene": "H2CCO",
+    "acrylonitrile": "H2CCHCN", "oxirane": "CH2OCH2", "ethylene-oxide": "CH2OCH2", "furan": "C4H4O",
+    "pyrrole": "C4H4NH", "thiophene": "C4H4S", "pyridine": "C5H5N", "methanethiol": "CH3SH",
+    "ethanethiol": "CH3CH2SH", "dimethyl-sulfide": "CH3SCH3", "dimethyl-sulfoxide": "C2H6SO", "dmso": "C2H6SO",
+    "chloroform": "HCCl3", "dichloromethane": "H2CCl2", "carbon-tetrachloride": "CCl4",
+}
 BULK_PATTERN = re.compile(r"^([A-Z][a-z]?)-(fcc|bcc|hcp|diamond|sc)-(\d+)x(\d+)x(\d+)$")
 
 
@@ -63,9 +78,12 @@ def build_system(spec: str) -> Atoms:
 
     if spec in g2.names:
         return g2[spec]
+    if name in COMMON_NAMES:
+        return g2[COMMON_NAMES[name]]
     raise BoltzmatchError(
         f"unknown system {spec!r}; expected a molecule name ({', '.join(MD17_MOLECULES + OPENMM_SYSTEMS)}), "
-        "an ASE g2 name, smiles:SMILES, a bulk spec like Cu-fcc-3x3x3, or a structure file"
+        "an ASE g2 name or a common one (methanol, water, acetone, …), smiles:SMILES, a bulk spec like "
+        "Cu-fcc-3x3x3, or a structure file"
     )
 
 
