@@ -241,3 +241,25 @@ def test_finetune_element_energies_fixes_what_the_least_squares_parent_left_open
         assert "energy_zero_unfixed" not in boltzmatch.evaluate(tmp_path / "t1", other)
     assert main(["finetune", str(tmp_path / "t1"), *common, "--out", str(tmp_path / "t2")]) == 0
     assert read_config(tmp_path / "t2")["training"]["element_energies"] == "xtb"  # auto: the parent's
+
+
+def test_evaluate_lists_the_errors_of_each_molecule_of_a_file_of_a_few(ethanol_run, ethanol_xtb, tmp_path):
+    """A file of methanol and ethanol frames: each molecule's energy and force MAE, which recombine to the file's
+    (weighted by frames and by atoms); one molecule's file lists none."""
+    from boltzmatch.analysis.evaluate import format_evaluation
+
+    run, _ = ethanol_run
+    mixed = tmp_path / "mixed.xyz"
+    write_structures(mixed, labelled_molecules(4, name="CH3OH") + labelled_molecules(2, name="CH3CH2OH"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # methanol's zero is open
+        result = boltzmatch.evaluate(run, mixed)
+    rows = result["per_composition"]
+    assert list(rows) == ["CH4O", "C2H6O"] and [r["n_structures"] for r in rows.values()] == [4, 2]
+    assert (4 * rows["CH4O"]["energy_mae"] + 2 * rows["C2H6O"]["energy_mae"]) / 6 == \
+        pytest.approx(result["energy_mae"], rel=1e-9)
+    assert (4 * 6 * rows["CH4O"]["force_mae"] + 2 * 9 * rows["C2H6O"]["force_mae"]) / (4 * 6 + 2 * 9) == \
+        pytest.approx(result["force_mae"], rel=1e-9)
+    assert re.search(r"CH4O \(4 frames\): energy / relative energy / force MAE +[\d.]+ / [\d.]+ / [\d.]+\n",
+                     format_evaluation(result) + "\n")
+    assert "per_composition" not in boltzmatch.evaluate(run, ethanol_xtb)

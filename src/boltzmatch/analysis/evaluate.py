@@ -52,6 +52,7 @@ def evaluate(run_dir: str | Path, data: str | Path, *, out: str | Path | None = 
     """Errors of the model in ``run_dir`` on ``data``: energies in eV, forces in eV/Å.
 
     Returns ``n_structures``, ``energy_mae``, ``energy_rmse``, ``energy_mae_per_atom``,
+    ``per_composition`` (:func:`per_composition_errors`, for a file of a few molecules),
     ``energy_mae_centered`` (per-element offsets removed,
     :func:`~.metrics.without_element_offsets`: for one molecule, the mean error), ``force_mae``, ``force_rmse``,
     ``force_mae_per_element``, ``force_pearson`` (r over all components) and ``force_scale`` (the
@@ -79,8 +80,9 @@ def evaluate(run_dir: str | Path, data: str | Path, *, out: str | Path | None = 
     full = packed.full
     result: dict = {"n_structures": len(packed), "n_atoms": full.n_atoms}
     known_zero = energy_zero_known(run_dir)
+    energy_diff = force_diff = None
     if full.energy is not None:
-        diff = energy - full.energy.double().numpy()
+        diff = energy_diff = energy - full.energy.double().numpy()
         shape = without_element_offsets(diff, packed.host_element_counts)
         if not known_zero:
             energy = energy - (diff - shape)
@@ -96,7 +98,7 @@ def evaluate(run_dir: str | Path, data: str | Path, *, out: str | Path | None = 
                           energy_mae_per_atom=float(np.abs(per_atom).mean()))
     if full.forces is not None:
         reference = full.forces.double().numpy()
-        diff = forces - reference
+        diff = force_diff = forces - reference
         result.update(force_mae=float(np.abs(diff).mean()), force_rmse=float(np.sqrt((diff**2).mean())),
                       force_pearson=float(np.corrcoef(forces.ravel(), reference.ravel())[0, 1]),
                       force_scale=float((forces * reference).sum() / max((forces**2).sum(), 1e-300)))
@@ -104,6 +106,9 @@ def evaluate(run_dir: str | Path, data: str | Path, *, out: str | Path | None = 
         result["force_mae_per_element"] = {
             chemical_symbols[z]: float(np.abs(diff[numbers == z]).mean()) for z in sorted(set(numbers.tolist()))
         }
+    if composition := per_composition_errors(structures, energy_diff, force_diff, full.structure_index.numpy(),
+                                             energy_zero=known_zero):
+        result["per_composition"] = composition
     stress = stress_errors(model, structures, dtype, dev, batch_size)
     if stress is not None:
         result.update(stress_mae=stress[0], stress_rmse=stress[1])
@@ -121,6 +126,36 @@ def evaluate(run_dir: str | Path, data: str | Path, *, out: str | Path | None = 
             parity_plot(full.forces.double().numpy().ravel(), forces.ravel(), out / "parity_forces.png",
                         label="force component (eV/Å)", title=f"{Path(run_dir).name}: forces")
     return result
+
+
+#: the most compositions whose errors ``evaluate`` lists one by one (a file of a few molecules; not QM9's thousands)
+MAX_COMPOSITIONS_LISTED = 12
+
+
+def per_composition_errors(structures: list[Atoms], energy_diff: np.ndarray | None, force_diff: np.ndarray | None,
+                           structure_index: np.ndarray, energy_zero: bool = True) -> dict[str, dict]:
+    """Errors per composition (Hill formula) of a file holding 2 to :data:`MAX_COMPOSITIONS_LISTED` of them, in
+    order of first appearance: ``n_structures``, ``energy_mae`` (eV; ``energy_diff`` is the model's energy minus
+    the reference's; left out where the model has no ``energy_zero``), ``energy_mae_centered`` (eV; the errors
+    less their mean within the composition: its conformations' relative energies, blind to any energy zero) and
+    ``force_mae`` (eV/Å; ``force_diff`` (atoms, 3), ``structure_index`` the structure of each atom). Empty for one
+    composition or more than the limit."""
+    formulas = np.array([formula_of(a.numbers) for a in structures])
+    distinct = list(dict.fromkeys(formulas.tolist()))
+    if not 2 <= len(distinct) <= MAX_COMPOSITIONS_LISTED:
+        return {}
+    rows: dict[str, dict] = {}
+    for formula in distinct:
+        mask = formulas == formula
+        row: dict = {"n_structures": int(mask.sum())}
+        if energy_diff is not None:
+            if energy_zero:
+                row["energy_mae"] = float(np.abs(energy_diff[mask]).mean())
+            row["energy_mae_centered"] = float(np.abs(energy_diff[mask] - energy_diff[mask].mean()).mean())
+        if force_diff is not None:
+            row["force_mae"] = float(np.abs(force_diff[mask[structure_index]]).mean())
+        rows[formula] = row
+    return rows
 
 
 def unfixed_energy_zero(run_dir: str | Path, structures: list[Atoms], data: str | Path) -> list[str]:
@@ -178,6 +213,11 @@ def format_evaluation(result: dict, title: str = "Evaluation") -> str:
         rows += [["force MAE (meV/Å)", 1000 * result["force_mae"]], ["force RMSE (meV/Å)", 1000 * result["force_rmse"]],
                  ["force Pearson r", result["force_pearson"]], ["best uniform force rescale", result["force_scale"]]]
         rows += [[f"force MAE {el} (meV/Å)", 1000 * v] for el, v in result["force_mae_per_element"].items()]
+    for formula, row in result.get("per_composition", {}).items():
+        errors = [f"{1000 * row[key]:.1f}" for key in ("energy_mae", "energy_mae_centered", "force_mae") if key in row]
+        what = [name for key, name in (("energy_mae", "energy"), ("energy_mae_centered", "relative energy"),
+                                       ("force_mae", "force")) if key in row]
+        rows.append([f"{formula} ({row['n_structures']} frames): {' / '.join(what)} MAE", " / ".join(errors)])
     if "stress_mae" in result:
         rows += [["stress MAE (GPa)", GPA_PER_EV_A3 * result["stress_mae"]],
                  ["stress RMSE (GPa)", GPA_PER_EV_A3 * result["stress_rmse"]]]
