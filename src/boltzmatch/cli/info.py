@@ -1,4 +1,5 @@
-"""``boltzmatch info FILE``: structure count, formulas, labels, energy and force statistics."""
+"""``boltzmatch info FILE``: structure count, formulas, labels, energy and force statistics; ``boltzmatch info
+RUN_DIR``: the run's model, training, lineage and energy zero, and its training summary."""
 
 from __future__ import annotations
 
@@ -7,20 +8,29 @@ import json
 
 from .common import add_data_options, data_kwargs
 
-HELP = "summarise a structure file: counts, formulas, labels, energy and force statistics"
+HELP = ("summarise a structure file (counts, formulas, labels, energy and force statistics) or a run directory "
+        "(model, training, lineage, energy zero)")
 
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("info", help=HELP, description=HELP)
-    parser.add_argument("file", help="extxyz/xyz, ASE db, ASE traj or MD17/rMD17 npz")
+    parser.add_argument("file", help="extxyz/xyz, ASE db, ASE traj or MD17/rMD17 npz; or a run directory")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     add_data_options(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from ..data import format_summary, read_structures, summarize
 
+    if Path(args.file).is_dir():
+        from ..runs.describe import describe_run, format_run_description
+
+        description = describe_run(args.file)
+        print(json.dumps(description, indent=2, default=str) if args.json else format_run_description(description))
+        return 0
     summary = summarize(read_structures(args.file, **data_kwargs(args)))
     if args.file.endswith(".db"):
         from ..data.qm9 import property_statistics
