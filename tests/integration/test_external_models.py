@@ -2,6 +2,7 @@
 export to MACE's format, `import`, and every command taking the model file directly."""
 
 import json
+import re
 
 import pytest
 import torch
@@ -44,7 +45,10 @@ def test_mace_trained_finetuned_exported_imported_and_used_by_every_command(tmp_
     torch.testing.assert_close(energies[0], energies[1], rtol=2e-6, atol=0)
     torch.testing.assert_close(energies[1], energies[2], rtol=0, atol=0)
 
-    # commands take the file directly: evaluate, simulate, finetune by dsm on positions alone
+    # commands take the file directly: info, evaluate, simulate, finetune by dsm on positions alone
+    assert main(["info", str(exported)]) == 0
+    assert re.search(r"kind +model file\n.*energy zero +the model file's own \(its E0s\)",
+                     capsys.readouterr().out, re.S)
     assert main(["evaluate", str(exported), data, "--json"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["force_mae"] > 0 and result["n_structures"] == 60

@@ -8,13 +8,16 @@ import json
 
 from .common import add_data_options, data_kwargs
 
+#: files ``info`` describes as models (MACE's .model, SchNetPack's .pt/.pth, NequIP's packages), not structures
+MODEL_FILE_ENDINGS = (".model", ".pt", ".pth", ".ckpt", ".nequip.zip", ".pt2")
 HELP = ("summarise a structure file (counts, formulas, labels, energy and force statistics) or a run directory "
         "(model, training, lineage, energy zero)")
 
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("info", help=HELP, description=HELP)
-    parser.add_argument("file", help="extxyz/xyz, ASE db, ASE traj or MD17/rMD17 npz; or a run directory")
+    parser.add_argument("file", help="extxyz/xyz, ASE db, ASE traj or MD17/rMD17 npz; or a run directory or a "
+                                     "MACE, SchNetPack or NequIP model file")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     add_data_options(parser)
     parser.set_defaults(run=run)
@@ -25,7 +28,8 @@ def run(args: argparse.Namespace) -> int:
 
     from ..data import format_summary, read_structures, summarize
 
-    if Path(args.file).is_dir():
+    path = Path(args.file)
+    if path.is_dir() or path.name.endswith(MODEL_FILE_ENDINGS):
         from ..runs.describe import describe_run, format_run_description
 
         description = describe_run(args.file)

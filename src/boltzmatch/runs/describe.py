@@ -89,7 +89,8 @@ def format_run_description(description: dict) -> str:
                        ("epochs", "epochs asked"), ("lr", "learning rate")):
         if training.get(key) is not None:
             rows.append([label, training[key]])
-    rows.append(["epochs done", description["epochs_done"]])
+    if description["kind"] != "model file":
+        rows.append(["epochs done", description["epochs_done"]])
     if len(description["lineage"]) > 1:
         rows.append(["lineage (newest first)", " ← ".join(description["lineage"])])
     if "energy_zero" in description:
