@@ -263,3 +263,7 @@ def test_evaluate_lists_the_errors_of_each_molecule_of_a_file_of_a_few(ethanol_r
     assert re.search(r"CH4O \(4 frames\): energy / relative energy / force MAE +[\d.]+ / [\d.]+ / [\d.]+\n",
                      format_evaluation(result) + "\n")
     assert "per_composition" not in boltzmatch.evaluate(run, ethanol_xtb)
+    from boltzmatch.analysis.evaluate import per_composition_errors
+
+    frames = labelled_molecules(1, name="CH3OH") + labelled_molecules(1)
+    assert per_composition_errors(frames, None, None, np.zeros(15, dtype=int)) == {}  # positions only: no rows

@@ -139,10 +139,10 @@ def per_composition_errors(structures: list[Atoms], energy_diff: np.ndarray | No
     the reference's; left out where the model has no ``energy_zero``), ``energy_mae_centered`` (eV; the errors
     less their mean within the composition: its conformations' relative energies, blind to any energy zero) and
     ``force_mae`` (eV/Å; ``force_diff`` (atoms, 3), ``structure_index`` the structure of each atom). Empty for one
-    composition or more than the limit."""
+    composition or more than the limit, and without labels."""
     formulas = np.array([formula_of(a.numbers) for a in structures])
     distinct = list(dict.fromkeys(formulas.tolist()))
-    if not 2 <= len(distinct) <= MAX_COMPOSITIONS_LISTED:
+    if not 2 <= len(distinct) <= MAX_COMPOSITIONS_LISTED or energy_diff is None and force_diff is None:
         return {}
     rows: dict[str, dict] = {}
     for formula in distinct:
